@@ -1,0 +1,382 @@
+//! The engine: the one place that sequences storage calls.
+//!
+//! memory tier -> store -> decode -> verify -> promote -> stats, for every store and
+//! every platform. Adapters implement only [`Store`] primitives.
+
+mod flight;
+mod read;
+mod report;
+mod state;
+mod write;
+
+use alloc::string::ToString;
+use alloc::vec::Vec;
+use core::fmt::Display;
+use core::future::Future;
+
+pub use report::{EntryState, Hit, PutReport, SkipReason, Source, Status, TierOutcome};
+
+use crate::clock::Clock;
+use crate::error::{Error, ErrorKind, Result};
+use crate::key::Key;
+use crate::policy::{Access, Config, Force, Retention};
+use crate::stats::Stats;
+use crate::store::Store;
+use crate::sync::Lock;
+use crate::value::Value;
+use flight::{Claim, Landing};
+use state::State;
+
+/// The index is rebuilt from the store's listing at least this often, so entries that
+/// other processes or tabs add and remove are seen by budgets and stats.
+pub const INDEX_REFRESH_MS: u64 = 10_000;
+
+/// A cache of step results over a [`Store`], with time from a [`Clock`].
+///
+/// Every method takes `&self`; natively the cache is `Send + Sync` and can be shared
+/// between threads (in an `Arc`).
+///
+/// # Example
+/// ```
+/// use stepcache_core::{Cache, Config, Key, ManualClock, MemoryStore, Value};
+/// # pollster::block_on(async {
+/// let cache = Cache::new(MemoryStore::new(), ManualClock::new(0), Config::new()).unwrap();
+/// let key = Key::of("t1_map").arg("tr_ms", 15.0).build().unwrap();
+/// let hit = cache
+///     .get_or_compute(&key, || async { Value::array(vec![1.0f32; 8], &[2, 4]) })
+///     .await
+///     .unwrap();
+/// assert!(!hit.source.is_hit());
+/// assert!(cache.get(&key).await.unwrap().is_some());
+/// # });
+/// ```
+pub struct Cache<S, C> {
+    store: S,
+    clock: C,
+    state: Lock<State>,
+}
+
+impl<S: Store, C: Clock> Cache<S, C> {
+    /// A cache over `store` with `config`. Does no IO: the store is listed on first need.
+    ///
+    /// # Errors
+    /// None today; reserved for configuration checks that need the store.
+    pub fn new(store: S, clock: C, config: Config) -> Result<Self> {
+        Ok(Cache {
+            store,
+            clock,
+            state: Lock::new(State::new(config)),
+        })
+    }
+
+    /// The store underneath.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// Looks `key` up in memory, then in the store.
+    ///
+    /// A damaged, truncated, expired or unknown-format entry is a miss and is removed.
+    ///
+    /// # Errors
+    /// [`ErrorKind::ReadDisabled`] if reading is switched off, [`ErrorKind::Closed`], or
+    /// the store's error.
+    pub async fn get(&self, key: &Key) -> Result<Option<Hit>> {
+        if !self.access()?.read {
+            return Err(Error::new(
+                ErrorKind::ReadDisabled,
+                "reading is switched off in this cache's access mode",
+            ));
+        }
+        self.lookup(key, true).await
+    }
+
+    /// Whether `key` is cached and fresh (the payload is verified only when read).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Closed`] or the store's error.
+    pub async fn has(&self, key: &Key) -> Result<bool> {
+        Ok(matches!(
+            self.state_of(key).await?.state,
+            EntryState::Memory | EntryState::Stored
+        ))
+    }
+
+    /// Stores `value` under `key` as the key's type policy says (compute cost unknown).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidValue`] for metadata over 1 MiB, [`ErrorKind::Closed`], or the
+    /// store's error (then nothing stored before is lost).
+    pub async fn put(&self, key: &Key, value: Value) -> Result<PutReport> {
+        self.put_with_cost(key, value, 0).await
+    }
+
+    /// Stores `value` with its measured compute cost in microseconds (eviction keeps
+    /// costly results longer).
+    ///
+    /// # Errors
+    /// As [`Cache::put`].
+    pub async fn put_with_cost(&self, key: &Key, value: Value, cost_us: u64) -> Result<PutReport> {
+        let report = self.store_value(key, &value, cost_us).await?;
+        if matches!(report.memory, TierOutcome::Stored)
+            || matches!(report.store, TierOutcome::Stored)
+        {
+            self.state.with(|st| st.type_stats(key.step()).puts += 1);
+        }
+        Ok(report)
+    }
+
+    /// Returns the cached value of `key`, or computes it with `compute`, measures how long
+    /// that took, and stores it as the type's policy says.
+    ///
+    /// Concurrent calls for one key in this process compute once; the others wait and
+    /// share the value. A forced step is recomputed once. If storing fails, the value is
+    /// still returned and the failure is in [`Hit::stored`].
+    ///
+    /// # Errors
+    /// [`ErrorKind::Compute`] with the compute function's error text,
+    /// [`ErrorKind::ComputeDisabled`] on a miss when computing is switched off,
+    /// [`ErrorKind::Closed`], or the store's error while reading.
+    pub async fn get_or_compute<F, Fut, E>(&self, key: &Key, compute: F) -> Result<Hit>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = core::result::Result<Value, E>>,
+        E: Display,
+    {
+        let id = *key.fingerprint();
+        loop {
+            let access = self.access()?;
+            if access.read
+                && let Some(hit) = self.lookup(key, true).await?
+            {
+                return Ok(hit);
+            }
+            let flight = match self.state.with(|st| st.flights.claim(&id)) {
+                Claim::Mine(flight) => flight,
+                Claim::Wait(flight) => {
+                    if let Some(value) = flight.wait().await {
+                        let now = self.clock.now_ms();
+                        self.state.with(|st| st.shared_computes += 1);
+                        return Ok(Hit {
+                            value,
+                            source: Source::Shared,
+                            created_ms: now,
+                            cost_us: 0,
+                            stored: None,
+                        });
+                    }
+                    continue;
+                }
+            };
+            let mut landing = Landing {
+                flights: &self.state,
+                id,
+                flight,
+                value: None,
+            };
+            // Another caller may have stored the value between our lookup and our claim.
+            if access.read
+                && let Some(hit) = self.lookup(key, false).await?
+            {
+                landing.value = Some(hit.value.clone());
+                return Ok(hit);
+            }
+            if !access.compute {
+                return Err(Error::new(
+                    ErrorKind::ComputeDisabled,
+                    alloc::format!("{key} is not cached and computing is switched off"),
+                ));
+            }
+            let started = self.clock.monotonic_us();
+            let value = compute()
+                .await
+                .map_err(|e| Error::new(ErrorKind::Compute, e.to_string()))?;
+            let cost_us = self.clock.monotonic_us().saturating_sub(started);
+            let stored = match self.store_value(key, &value, cost_us).await {
+                Ok(report) => report,
+                Err(e) => PutReport {
+                    memory: TierOutcome::Failed(e.kind()),
+                    store: TierOutcome::Failed(e.kind()),
+                },
+            };
+            self.state.with(|st| {
+                let t = st.type_stats(key.step());
+                t.computes += 1;
+                t.compute_us += cost_us;
+                t.puts += u64::from(
+                    stored.memory == TierOutcome::Stored || stored.store == TierOutcome::Stored,
+                );
+            });
+            landing.value = Some(value.clone());
+            return Ok(Hit {
+                value,
+                source: Source::Computed,
+                created_ms: self.clock.now_ms(),
+                cost_us,
+                stored: Some(stored),
+            });
+        }
+    }
+
+    /// Removes `key` from every tier.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Closed`] or the store's error.
+    pub async fn invalidate(&self, key: &Key) -> Result<()> {
+        let id = key.fingerprint();
+        self.state.with(|st| {
+            st.check_open()?;
+            st.memory.remove(id);
+            st.index.remove(id);
+            Ok(())
+        })?;
+        self.store.delete(id).await
+    }
+
+    /// Removes every entry, or every entry of one step; returns how many were removed.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Closed`] or the store's error (entries removed before it stay removed).
+    pub async fn clear(&self, step: Option<&str>) -> Result<u64> {
+        let now = self.clock.now_ms();
+        self.state.with(|st| st.check_open())?;
+        self.refresh_index(now, true).await?;
+        let matches = |s: &str| step.is_none_or(|want| want == s);
+        let (mut removed, doomed) = self.state.with(|st| {
+            let in_memory: Vec<_> = st
+                .memory
+                .slots
+                .iter()
+                .filter(|(_, s)| matches(&s.step))
+                .map(|(id, _)| *id)
+                .collect();
+            let doomed: Vec<_> = st
+                .index
+                .slots
+                .iter()
+                .filter(|(_, s)| matches(&s.step))
+                .map(|(id, _)| *id)
+                .collect();
+            // Count each key once, whether it was in one tier or both.
+            let only_in_memory = in_memory
+                .iter()
+                .filter(|id| !st.index.slots.contains_key(*id))
+                .count();
+            for id in &in_memory {
+                st.memory.remove(id);
+            }
+            (only_in_memory as u64, doomed)
+        });
+        for id in doomed {
+            self.store.delete(&id).await?;
+            self.state.with(|st| st.index.remove(&id));
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// The counters, with the store's bytes and entries as of the latest listing (at most
+    /// [`INDEX_REFRESH_MS`] old).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Closed`] or the store's error while listing.
+    pub async fn stats(&self) -> Result<Stats> {
+        self.state.with(|st| st.check_open())?;
+        self.refresh_index(self.clock.now_ms(), false).await?;
+        Ok(self.state.with(|st| st.snapshot()))
+    }
+
+    /// The state of each key: in memory, stored, expired, forced, or missing.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Closed`] or the store's error.
+    pub async fn status(&self, keys: &[Key]) -> Result<Vec<Status>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(self.state_of(key).await?);
+        }
+        Ok(out)
+    }
+
+    /// Sets which steps are recomputed: results of those steps stored before now are misses.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidStepName`] for a bad name in [`Force::Steps`].
+    pub fn set_force(&self, force: Force) -> Result<()> {
+        if let Force::Steps(steps) = &force {
+            for step in steps {
+                crate::key::validate_step_name(step)?;
+            }
+        }
+        let now = self.clock.now_ms();
+        self.state.with(|st| {
+            st.force = force;
+            st.force_since_ms = now;
+        });
+        Ok(())
+    }
+
+    /// Switches reading, computing and writing on or off.
+    pub fn set_access(&self, access: Access) {
+        self.state.with(|st| st.config.access = access);
+    }
+
+    /// Sets the retention of one step from now on.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidStepName`].
+    pub fn set_retention(&self, step: &str, retention: Retention) -> Result<()> {
+        self.state.with(|st| {
+            st.config = st.config.clone().retention(step, retention)?;
+            Ok(())
+        })
+    }
+
+    /// Keeps `key` from being evicted from either tier until [`Cache::unpin`]. Pins nest.
+    pub fn pin(&self, key: &Key) {
+        self.state
+            .with(|st| *st.pins.entry(*key.fingerprint()).or_insert(0) += 1);
+    }
+
+    /// Undoes one [`Cache::pin`].
+    pub fn unpin(&self, key: &Key) {
+        self.state.with(|st| {
+            if let Some(n) = st.pins.get_mut(key.fingerprint()) {
+                *n -= 1;
+                if *n == 0 {
+                    st.pins.remove(key.fingerprint());
+                }
+            }
+        });
+    }
+
+    /// Closes the cache: drops the memory tier; every later call fails with [`ErrorKind::Closed`].
+    pub fn close(&self) {
+        self.state.with(|st| {
+            st.closed = true;
+            st.memory.clear();
+        });
+    }
+
+    fn access(&self) -> Result<Access> {
+        self.state.with(|st| {
+            st.check_open()?;
+            Ok(st.config.access)
+        })
+    }
+}
+
+impl<S, C> core::fmt::Debug for Cache<S, C> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let stats = self.state.with(|st| st.snapshot());
+        f.debug_struct("Cache")
+            .field("memory", &stats.memory)
+            .field("store", &stats.store)
+            .finish_non_exhaustive()
+    }
+}

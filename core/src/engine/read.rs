@@ -1,0 +1,254 @@
+//! Reading: memory tier, then store, decode, verify, promote; and the store's index.
+
+use alloc::vec::Vec;
+
+use super::Cache;
+use super::report::{EntryState, Hit, Source, Status};
+use super::state::{Freshness, Slot};
+use crate::bytes::SharedBytes;
+use crate::clock::Clock;
+use crate::entry::{self, Codec, EntryHeader, Head};
+use crate::error::Result;
+use crate::fingerprint::Fingerprint;
+use crate::key::Key;
+use crate::policy::Retention;
+use crate::store::Store;
+use crate::value::Value;
+
+/// One entry read from the store: its header, its value and its stored length.
+type Found = Option<(EntryHeader, Value, u64)>;
+
+impl<S: Store, C: Clock> Cache<S, C> {
+    /// Looks `key` up in both tiers. `count` says whether misses enter the counters.
+    pub(crate) async fn lookup(&self, key: &Key, count: bool) -> Result<Option<Hit>> {
+        let id = key.fingerprint();
+        let step = key.step();
+        let now = self.clock.now_ms();
+        let policy = self.state.with(|st| {
+            st.check_open()?;
+            let policy = st.policy(step);
+            if let Some(slot) = st.memory.slots.get(id) {
+                let (created_ms, cost_us) = (slot.created_ms, slot.cost_us);
+                if st.fresh(step, created_ms, now) == Freshness::Fresh {
+                    let value = slot.payload.clone();
+                    st.memory.touch(id, now);
+                    st.memory.stats.hits += 1;
+                    let t = st.type_stats(step);
+                    t.hits += 1;
+                    t.saved_us += cost_us;
+                    return Ok(Err(Hit {
+                        value,
+                        source: Source::Memory,
+                        created_ms,
+                        cost_us,
+                        stored: None,
+                    }));
+                }
+                st.memory.remove(id);
+            }
+            if count {
+                st.memory.stats.misses += 1;
+            }
+            Ok(Ok(policy))
+        })?;
+        let policy = match policy {
+            Ok(policy) => policy,
+            Err(hit) => return Ok(Some(hit)),
+        };
+        let found = if policy.retention == Retention::Persistent {
+            self.read_entry(id, now).await?
+        } else {
+            None
+        };
+        let (header, value, len) = match found {
+            Some(found) => found,
+            None => {
+                if count {
+                    self.state.with(|st| {
+                        if policy.retention == Retention::Persistent {
+                            st.index.stats.misses += 1;
+                        }
+                        st.type_stats(step).misses += 1;
+                    });
+                }
+                return Ok(None);
+            }
+        };
+        self.state.with(|st| {
+            st.index.stats.hits += 1;
+            let t = st.type_stats(step);
+            t.hits += 1;
+            t.saved_us += header.cost_us;
+            if !st.index.slots.contains_key(id) {
+                st.index.insert(*id, slot_of(&header, len, ()));
+            }
+            st.index.touch(id, now);
+            st.promote(*id, &header, &value, now);
+        });
+        Ok(Some(Hit {
+            value,
+            source: Source::Store,
+            created_ms: header.created_ms,
+            cost_us: header.cost_us,
+            stored: None,
+        }))
+    }
+
+    /// Reads, verifies and decodes entry `id`; removes it if it is damaged, expired or
+    /// of an unknown format.
+    async fn read_entry(&self, id: &Fingerprint, now: u64) -> Result<Found> {
+        let Some(bytes) = self.store.get(id).await? else {
+            self.state.with(|st| st.index.remove(id));
+            return Ok(None);
+        };
+        let bytes = SharedBytes::from_owner(bytes);
+        let len = bytes.len() as u64;
+        let decoded = entry::decode(&bytes, id).ok().and_then(|(header, range)| {
+            let payload = bytes.slice(range)?;
+            let data = match header.codec {
+                Codec::Raw => payload,
+                Codec::ShuffleLz4 => SharedBytes::from(crate::codec::decompress(
+                    &payload,
+                    header.elem.size(),
+                    usize::try_from(header.raw_len).ok()?,
+                )?),
+            };
+            let value =
+                Value::from_parts(header.elem, header.shape.clone(), data, header.meta.clone());
+            Some((header, value))
+        });
+        let Some((header, value)) = decoded else {
+            self.store.delete(id).await?;
+            self.state.with(|st| {
+                st.index.remove(id);
+                st.corrupt_removed += 1;
+            });
+            return Ok(None);
+        };
+        match self
+            .state
+            .with(|st| st.fresh(&header.step, header.created_ms, now))
+        {
+            Freshness::Fresh => Ok(Some((header, value, len))),
+            Freshness::Forced => Ok(None),
+            Freshness::Expired => {
+                self.store.delete(id).await?;
+                self.state.with(|st| {
+                    st.index.remove(id);
+                    st.index.stats.expired += 1;
+                });
+                Ok(None)
+            }
+        }
+    }
+
+    /// The state of one key, reading only the entry's header from the store.
+    pub(crate) async fn state_of(&self, key: &Key) -> Result<Status> {
+        let id = key.fingerprint();
+        let now = self.clock.now_ms();
+        let in_memory = self.state.with(|st| {
+            st.check_open()?;
+            Ok(st.memory.slots.get(id).and_then(|slot| {
+                (st.fresh(key.step(), slot.created_ms, now) == Freshness::Fresh)
+                    .then_some((slot.created_ms, slot.cost_us))
+            }))
+        })?;
+        let status = |state, info: Option<(u64, u64)>| Status {
+            key: key.clone(),
+            state,
+            created_ms: info.map(|i| i.0),
+            cost_us: info.map(|i| i.1),
+        };
+        if let Some(info) = in_memory {
+            return Ok(status(EntryState::Memory, Some(info)));
+        }
+        let Some(bytes) = self.store.get(id).await? else {
+            return Ok(status(EntryState::Missing, None));
+        };
+        let header = match entry::decode_head(bytes.as_ref()) {
+            Ok(Head::Complete(header, range))
+                if header.key == *id && range.end == bytes.as_ref().len() =>
+            {
+                header
+            }
+            _ => return Ok(status(EntryState::Missing, None)),
+        };
+        let info = Some((header.created_ms, header.cost_us));
+        Ok(
+            match self
+                .state
+                .with(|st| st.fresh(key.step(), header.created_ms, now))
+            {
+                Freshness::Fresh => status(EntryState::Stored, info),
+                Freshness::Expired => status(EntryState::Expired, info),
+                Freshness::Forced => status(EntryState::Forced, info),
+            },
+        )
+    }
+
+    /// Rebuilds the store's index from a listing if `force`, never done, or stale.
+    ///
+    /// Entries whose heads are damaged are removed from the store.
+    pub(crate) async fn refresh_index(&self, now: u64, force: bool) -> Result<()> {
+        let due = self.state.with(|st| {
+            force
+                || st
+                    .index_listed_ms
+                    .is_none_or(|t| now.saturating_sub(t) >= super::INDEX_REFRESH_MS)
+        });
+        if !due {
+            return Ok(());
+        }
+        let listed = self.store.list().await?;
+        let mut slots = Vec::with_capacity(listed.len());
+        let mut damaged = Vec::new();
+        for item in listed {
+            let head = match entry::decode_head(&item.head) {
+                Ok(Head::NeedBytes(_)) => match self.store.get(&item.id).await? {
+                    Some(bytes) => entry::decode_head(bytes.as_ref()),
+                    None => continue,
+                },
+                other => other,
+            };
+            match head {
+                Ok(Head::Complete(h, range))
+                    if h.key == item.id && range.end as u64 == item.len =>
+                {
+                    slots.push((item.id, slot_of(&h, item.len, ())));
+                }
+                _ => damaged.push(item.id),
+            }
+        }
+        for id in &damaged {
+            self.store.delete(id).await?;
+        }
+        self.state.with(|st| {
+            let old = core::mem::take(&mut st.index.slots);
+            st.index.stats.bytes = 0;
+            st.index.stats.entries = 0;
+            for (id, mut slot) in slots {
+                if let Some(known) = old.get(&id).filter(|k| k.created_ms == slot.created_ms) {
+                    slot.hits = known.hits;
+                    slot.last_use_ms = known.last_use_ms;
+                }
+                st.index.insert(id, slot);
+            }
+            st.corrupt_removed += damaged.len() as u64;
+            st.index_listed_ms = Some(now);
+        });
+        Ok(())
+    }
+}
+
+/// A slot describing an entry with `header` occupying `size` bytes.
+pub(crate) fn slot_of<T>(header: &EntryHeader, size: u64, payload: T) -> Slot<T> {
+    Slot {
+        step: header.step.clone(),
+        size,
+        created_ms: header.created_ms,
+        cost_us: header.cost_us,
+        last_use_ms: header.created_ms,
+        hits: 0,
+        payload,
+    }
+}

@@ -1,0 +1,110 @@
+//! What the engine's calls report back.
+
+use crate::error::ErrorKind;
+use crate::key::Key;
+use crate::value::Value;
+
+/// Where a value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// The memory tier.
+    Memory,
+    /// The store (verified, then promoted to memory if the policy keeps it there).
+    Store,
+    /// Computed by this call.
+    Computed,
+    /// Computed by a concurrent call for the same key, which this call waited for.
+    Shared,
+}
+
+impl Source {
+    /// Whether the value was found rather than computed by this call.
+    pub fn is_hit(self) -> bool {
+        matches!(self, Source::Memory | Source::Store)
+    }
+}
+
+/// A value found or computed, with where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// The value.
+    pub value: Value,
+    /// Where it came from.
+    pub source: Source,
+    /// When it was computed, ms since the epoch.
+    pub created_ms: u64,
+    /// How long it took to compute, microseconds (0 when unknown).
+    pub cost_us: u64,
+    /// What storing it did (only for values computed by this call).
+    pub stored: Option<PutReport>,
+}
+
+/// Why a tier did not keep a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SkipReason {
+    /// The type's retention does not use this tier.
+    Policy,
+    /// Writing is switched off (a dry run).
+    WriteDisabled,
+    /// The value alone is larger than the tier's budget.
+    TooLarge,
+    /// Pinned and in-use entries leave no room for it.
+    NoRoom,
+}
+
+/// What one tier did with a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TierOutcome {
+    /// Stored.
+    Stored,
+    /// Not stored, for this documented reason.
+    Skipped(SkipReason),
+    /// Storing failed (only reported by `get_or_compute`; `put` returns the error).
+    Failed(ErrorKind),
+}
+
+/// What `put` did in each tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PutReport {
+    /// The memory tier.
+    pub memory: TierOutcome,
+    /// The store.
+    pub store: TierOutcome,
+}
+
+impl PutReport {
+    pub(crate) fn skipped(reason: SkipReason) -> Self {
+        PutReport {
+            memory: TierOutcome::Skipped(reason),
+            store: TierOutcome::Skipped(reason),
+        }
+    }
+}
+
+/// The state of one key, as `status` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntryState {
+    /// In the memory tier.
+    Memory,
+    /// In the store (header checked; the payload is verified when read).
+    Stored,
+    /// Stored but older than the type's maximum age.
+    Expired,
+    /// Stored but from before a forced recompute of its step.
+    Forced,
+    /// Not cached.
+    Missing,
+}
+
+/// The status of one key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Status {
+    /// The key.
+    pub key: Key,
+    /// Its state.
+    pub state: EntryState,
+    /// When it was computed, if cached.
+    pub created_ms: Option<u64>,
+    /// Its compute cost in microseconds, if cached.
+    pub cost_us: Option<u64>,
+}

@@ -1,0 +1,192 @@
+//! The engine's bookkeeping: both tiers' slots, counters, pins, flights. No IO.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use hashbrown::HashMap;
+
+use super::flight::Flights;
+use crate::error::{Error, ErrorKind, Result};
+use crate::evict::{self, Candidate};
+use crate::fingerprint::Fingerprint;
+use crate::policy::{Config, Force, TypePolicy};
+use crate::stats::{Stats, TierStats, TypeStats};
+use crate::value::Value;
+
+/// What a tier knows of one entry.
+#[derive(Clone)]
+pub(crate) struct Slot<T> {
+    pub(crate) step: String,
+    pub(crate) size: u64,
+    pub(crate) created_ms: u64,
+    pub(crate) cost_us: u64,
+    pub(crate) last_use_ms: u64,
+    pub(crate) hits: u64,
+    pub(crate) payload: T,
+}
+
+/// One tier's slots and counters: the memory tier (holding values) or the store's index.
+pub(crate) struct Shelf<T> {
+    pub(crate) slots: HashMap<Fingerprint, Slot<T>>,
+    pub(crate) stats: TierStats,
+}
+
+impl<T> Shelf<T> {
+    pub(crate) fn new(budget: u64) -> Self {
+        Shelf {
+            slots: HashMap::new(),
+            stats: TierStats {
+                budget,
+                ..TierStats::default()
+            },
+        }
+    }
+
+    pub(crate) fn insert(&mut self, id: Fingerprint, slot: Slot<T>) {
+        self.stats.bytes += slot.size;
+        self.stats.entries += 1;
+        if let Some(old) = self.slots.insert(id, slot) {
+            self.stats.bytes -= old.size;
+            self.stats.entries -= 1;
+        }
+    }
+
+    pub(crate) fn remove(&mut self, id: &Fingerprint) -> Option<Slot<T>> {
+        let old = self.slots.remove(id)?;
+        self.stats.bytes -= old.size;
+        self.stats.entries -= 1;
+        Some(old)
+    }
+
+    pub(crate) fn touch(&mut self, id: &Fingerprint, now_ms: u64) {
+        if let Some(slot) = self.slots.get_mut(id) {
+            slot.hits += 1;
+            slot.last_use_ms = slot.last_use_ms.max(now_ms);
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.slots.clear();
+        self.stats.bytes = 0;
+        self.stats.entries = 0;
+    }
+
+    /// Plans room for `incoming` bytes under `id`, never evicting pinned or in-flight entries.
+    /// `None` if it cannot fit.
+    pub(crate) fn plan_room(
+        &self,
+        id: &Fingerprint,
+        incoming: u64,
+        now_ms: u64,
+        pinned: impl Fn(&Fingerprint) -> bool,
+    ) -> Option<Vec<Fingerprint>> {
+        let candidates: Vec<Candidate> = self
+            .slots
+            .iter()
+            .filter(|(other, _)| *other != id)
+            .map(|(other, slot)| Candidate {
+                id: *other,
+                size: slot.size,
+                last_use_ms: slot.last_use_ms,
+                hits: slot.hits,
+                cost_us: slot.cost_us,
+                pinned: pinned(other),
+            })
+            .collect();
+        let victims = evict::plan(&candidates, self.stats.budget, incoming, now_ms)?;
+        Some(victims.into_iter().map(|i| candidates[i].id).collect())
+    }
+}
+
+/// Everything the engine keeps between calls.
+pub(crate) struct State {
+    pub(crate) config: Config,
+    pub(crate) force: Force,
+    pub(crate) force_since_ms: u64,
+    pub(crate) memory: Shelf<Value>,
+    pub(crate) index: Shelf<()>,
+    /// When the index was last rebuilt from the store's listing (`None`: never).
+    pub(crate) index_listed_ms: Option<u64>,
+    pub(crate) types: HashMap<String, TypeStats>,
+    pub(crate) corrupt_removed: u64,
+    pub(crate) shared_computes: u64,
+    pub(crate) flights: Flights,
+    pub(crate) pins: HashMap<Fingerprint, u32>,
+    pub(crate) closed: bool,
+}
+
+impl State {
+    pub(crate) fn new(config: Config) -> Self {
+        State {
+            memory: Shelf::new(config.memory_budget),
+            index: Shelf::new(config.store_budget),
+            config,
+            force: Force::None,
+            force_since_ms: 0,
+            index_listed_ms: None,
+            types: HashMap::new(),
+            corrupt_removed: 0,
+            shared_computes: 0,
+            flights: Flights::default(),
+            pins: HashMap::new(),
+            closed: false,
+        }
+    }
+
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.closed {
+            return Err(Error::new(
+                ErrorKind::Closed,
+                "the cache was closed; open it again",
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn policy(&self, step: &str) -> TypePolicy {
+        self.config.policy(step)
+    }
+
+    pub(crate) fn type_stats(&mut self, step: &str) -> &mut TypeStats {
+        self.types.entry_ref(step).or_insert_with(|| TypeStats {
+            step: step.into(),
+            ..TypeStats::default()
+        })
+    }
+
+    /// Whether an entry of `step` created at `created_ms` may be returned at `now_ms`:
+    /// not older than the type's maximum age, and not from before a forced recompute.
+    pub(crate) fn fresh(&self, step: &str, created_ms: u64, now_ms: u64) -> Freshness {
+        if self.force.covers(step) && created_ms <= self.force_since_ms {
+            return Freshness::Forced;
+        }
+        match self.policy(step).max_age_ms {
+            Some(max) if now_ms.saturating_sub(created_ms) > max => Freshness::Expired,
+            _ => Freshness::Fresh,
+        }
+    }
+
+    pub(crate) fn is_pinned(&self, id: &Fingerprint) -> bool {
+        self.pins.contains_key(id) || self.flights.contains(id)
+    }
+
+    pub(crate) fn snapshot(&self) -> Stats {
+        let mut types: Vec<TypeStats> = self.types.values().cloned().collect();
+        types.sort_by(|a, b| a.step.cmp(&b.step));
+        Stats {
+            memory: self.memory.stats,
+            store: self.index.stats,
+            types,
+            corrupt_removed: self.corrupt_removed,
+            shared_computes: self.shared_computes,
+        }
+    }
+}
+
+/// Whether a found entry may be returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Freshness {
+    Fresh,
+    Expired,
+    Forced,
+}

@@ -1,0 +1,179 @@
+//! Writing: encode, make room by the eviction plan, store, index, keep in memory.
+
+use alloc::borrow::Cow;
+use alloc::vec::Vec;
+
+use super::Cache;
+use super::read::slot_of;
+use super::report::{PutReport, SkipReason, TierOutcome};
+use super::state::{Slot, State};
+use crate::clock::Clock;
+use crate::entry::{self, Codec, EntryHeader, MAX_META_LEN};
+use crate::error::{Error, ErrorKind, Result};
+use crate::fingerprint::Fingerprint;
+use crate::key::Key;
+use crate::policy::{Retention, TypePolicy};
+use crate::store::Store;
+use crate::value::Value;
+
+/// Compressed payloads are kept only if they save at least 1/8 of the bytes; less is not
+/// worth the decompression on every read and the loss of zero-copy reads.
+const MIN_SAVING_DIVISOR: usize = 8;
+
+impl<S: Store, C: Clock> Cache<S, C> {
+    /// Stores `value` in the tiers its type's policy names.
+    pub(crate) async fn store_value(
+        &self,
+        key: &Key,
+        value: &Value,
+        cost_us: u64,
+    ) -> Result<PutReport> {
+        if value.meta().len() > MAX_META_LEN {
+            return Err(Error::new(
+                ErrorKind::InvalidValue,
+                alloc::format!(
+                    "metadata is limited to {MAX_META_LEN} bytes, got {}",
+                    value.meta().len()
+                ),
+            ));
+        }
+        let (policy, access) = self.state.with(|st| {
+            st.check_open()?;
+            Ok((st.policy(key.step()), st.config.access))
+        })?;
+        if !access.write {
+            return Ok(PutReport::skipped(SkipReason::WriteDisabled));
+        }
+        if policy.retention == Retention::Transient {
+            return Ok(PutReport::skipped(SkipReason::Policy));
+        }
+        let now = self.clock.now_ms();
+        let header = self.header(key, value, cost_us, now, policy);
+        let store = if policy.retention == Retention::Persistent {
+            self.write_store(&header, value).await?
+        } else {
+            TierOutcome::Skipped(SkipReason::Policy)
+        };
+        let memory = self
+            .state
+            .with(|st| st.promote(*key.fingerprint(), &header.0, value, now));
+        Ok(PutReport { memory, store })
+    }
+
+    fn header<'v>(
+        &self,
+        key: &Key,
+        value: &'v Value,
+        cost_us: u64,
+        now: u64,
+        policy: TypePolicy,
+    ) -> (EntryHeader, Cow<'v, [u8]>) {
+        let raw: &[u8] = value.data();
+        let elem = value.element_type();
+        let mut codec = Codec::Raw;
+        let mut payload = Cow::Borrowed(raw);
+        if policy.compress && policy.retention == Retention::Persistent {
+            let packed = crate::codec::compress(raw, elem.size());
+            if packed.len() <= raw.len() - raw.len() / MIN_SAVING_DIVISOR {
+                codec = Codec::ShuffleLz4;
+                payload = Cow::Owned(packed);
+            }
+        }
+        let header = EntryHeader {
+            key: *key.fingerprint(),
+            step: key.step().into(),
+            created_ms: now,
+            cost_us,
+            elem,
+            shape: value.shape().to_vec(),
+            codec,
+            raw_len: raw.len() as u64,
+            payload_len: payload.len() as u64,
+            payload_hash: if policy.retention == Retention::Persistent {
+                Fingerprint::of_bytes(&payload)
+            } else {
+                Fingerprint::from_bytes([0; 32])
+            },
+            meta: value.meta().to_vec(),
+        };
+        (header, payload)
+    }
+
+    /// Writes one entry to the store after evicting what its budget requires.
+    async fn write_store(
+        &self,
+        (header, payload): &(EntryHeader, Cow<'_, [u8]>),
+        _value: &Value,
+    ) -> Result<TierOutcome> {
+        let head = entry::encode_head(header);
+        let size = (head.len() + payload.len()) as u64;
+        let id = header.key;
+        let now = header.created_ms;
+        let budget = self.state.with(|st| st.index.stats.budget);
+        if size > budget {
+            return Ok(TierOutcome::Skipped(SkipReason::TooLarge));
+        }
+        // Decide evictions from a fresh listing whenever the index thinks the store is
+        // over budget: other processes may have removed entries since it was built.
+        let over = self.state.with(|st| {
+            let old = st.index.slots.get(&id).map_or(0, |s| s.size);
+            st.index_listed_ms.is_none() || st.index.stats.bytes - old + size > budget
+        });
+        self.refresh_index(now, over).await?;
+        let victims = self
+            .state
+            .with(|st| st.index.plan_room(&id, size, now, |v| st.is_pinned(v)));
+        let Some(victims) = victims else {
+            return Ok(TierOutcome::Skipped(SkipReason::NoRoom));
+        };
+        for victim in &victims {
+            self.store.delete(victim).await?;
+            self.state.with(|st| {
+                if st.index.remove(victim).is_some() {
+                    st.index.stats.evictions += 1;
+                }
+            });
+        }
+        self.store.put(&id, &[&head, payload]).await?;
+        self.state
+            .with(|st| st.index.insert(id, slot_of(header, size, ())));
+        Ok(TierOutcome::Stored)
+    }
+}
+
+impl State {
+    /// Keeps `value` in the memory tier if the type's policy and the budget allow.
+    pub(crate) fn promote(
+        &mut self,
+        id: Fingerprint,
+        header: &EntryHeader,
+        value: &Value,
+        now: u64,
+    ) -> TierOutcome {
+        if self.policy(&header.step).retention == Retention::Transient {
+            return TierOutcome::Skipped(SkipReason::Policy);
+        }
+        let size = (value.data().len() + value.meta().len()) as u64;
+        if size > self.memory.stats.budget {
+            return TierOutcome::Skipped(SkipReason::TooLarge);
+        }
+        let Some(victims): Option<Vec<Fingerprint>> =
+            self.memory.plan_room(&id, size, now, |v| self.is_pinned(v))
+        else {
+            return TierOutcome::Skipped(SkipReason::NoRoom);
+        };
+        for victim in victims {
+            self.memory.remove(&victim);
+            self.memory.stats.evictions += 1;
+        }
+        let slot: Slot<Value> = slot_of(header, size, value.clone());
+        self.memory.insert(
+            id,
+            Slot {
+                last_use_ms: now,
+                ..slot
+            },
+        );
+        TierOutcome::Stored
+    }
+}

@@ -1,0 +1,122 @@
+//! blake3 fingerprints: 32 bytes, written `b3:<64 hex digits>`.
+
+use alloc::string::String;
+use core::fmt;
+use core::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorKind};
+use crate::value::ElementType;
+
+/// Domain-separation contexts (blake3 `derive_key` mode), so a key can never equal an
+/// array digest or a payload checksum of the same bytes. Changing one changes every key.
+pub(crate) const KEY_CONTEXT: &str = "stepcache 2026-11 key v1";
+const ARRAY_CONTEXT: &str = "stepcache 2026-11 array v1";
+
+/// Below this many bytes one thread hashes faster than handing work to a pool.
+#[cfg(feature = "parallel")]
+const PARALLEL_MIN_BYTES: usize = 1 << 20;
+
+/// A 32-byte blake3 digest identifying a key, an array or a payload.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Fingerprint([u8; 32]);
+
+impl Fingerprint {
+    /// The fingerprint with these digest bytes.
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        Fingerprint(bytes)
+    }
+
+    /// The digest bytes.
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The digest as 64 lowercase hex digits (no `b3:` prefix), e.g. for file names.
+    pub fn to_hex(&self) -> String {
+        let mut out = String::with_capacity(64);
+        for b in self.0 {
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
+        }
+        out
+    }
+
+    /// The blake3 digest of `data` (parallel above 1 MiB with the `parallel` feature).
+    pub fn of_bytes(data: &[u8]) -> Self {
+        let mut hasher = blake3::Hasher::new();
+        update(&mut hasher, data);
+        Fingerprint(*hasher.finalize().as_bytes())
+    }
+
+    /// The fingerprint of an array: element type, shape and bytes.
+    ///
+    /// Two arrays with the same bytes but another shape or type get different
+    /// fingerprints. The bytes are hashed in place (no copy).
+    pub fn of_array(elem: ElementType, shape: &[u64], data: &[u8]) -> Self {
+        let mut hasher = blake3::Hasher::new_derive_key(ARRAY_CONTEXT);
+        hasher.update(&[elem.code()]);
+        hasher.update(&(shape.len() as u64).to_le_bytes());
+        for dim in shape {
+            hasher.update(&dim.to_le_bytes());
+        }
+        update(&mut hasher, data);
+        Fingerprint(*hasher.finalize().as_bytes())
+    }
+}
+
+/// Feeds `data` to `hasher`, on every core when that pays off.
+pub(crate) fn update(hasher: &mut blake3::Hasher, data: &[u8]) {
+    #[cfg(feature = "parallel")]
+    if data.len() >= PARALLEL_MIN_BYTES {
+        hasher.update_rayon(data);
+        return;
+    }
+    hasher.update(data);
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "b3:{}", self.to_hex())
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl FromStr for Fingerprint {
+    type Err = Error;
+
+    /// Parses `b3:` followed by exactly 64 lowercase hex digits.
+    fn from_str(text: &str) -> Result<Self, Error> {
+        let bad = || {
+            Error::new(
+                ErrorKind::InvalidFingerprint,
+                "a fingerprint is written `b3:` followed by 64 lowercase hex digits",
+            )
+        };
+        let hex = text.strip_prefix("b3:").ok_or_else(bad)?.as_bytes();
+        if hex.len() != 64 {
+            return Err(bad());
+        }
+        let digit = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        let mut out = [0u8; 32];
+        for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+            *byte = digit(pair[0])
+                .zip(digit(pair[1]))
+                .map(|(h, l)| h << 4 | l)
+                .ok_or_else(bad)?;
+        }
+        Ok(Fingerprint(out))
+    }
+}

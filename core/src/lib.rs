@@ -1,0 +1,41 @@
+#![doc = include_str!("../README.md")]
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+mod bytes;
+mod clock;
+mod codec;
+mod engine;
+pub mod entry;
+mod error;
+pub mod evict;
+mod fingerprint;
+mod key;
+mod policy;
+mod stats;
+mod store;
+mod sync;
+mod value;
+
+pub use bytes::{ByteOwner, SharedBytes};
+pub use clock::{Clock, ManualClock};
+pub use engine::{
+    Cache, EntryState, Hit, INDEX_REFRESH_MS, PutReport, SkipReason, Source, Status, TierOutcome,
+};
+pub use error::{Error, ErrorKind, Result};
+pub use fingerprint::Fingerprint;
+pub use key::{
+    Arg, Key, KeyBuilder, MAX_ARG_NAME, MAX_INLINE_ARG, MAX_STEP_NAME, Step, validate_step_name,
+};
+pub use policy::{
+    Access, Config, DEFAULT_MEMORY_BUDGET, DEFAULT_STORE_BUDGET, Force, Retention, TypePolicy,
+};
+pub use stats::{Stats, TierStats, TypeStats};
+pub use store::{Listed, MemoryStore, Store};
+pub use sync::{MaybeSend, MaybeSync};
+pub use value::{Element, ElementType, MAX_DIMS, Value};

@@ -1,0 +1,117 @@
+//! The storage trait every backend implements, and the in-memory store.
+//!
+//! The trait is small, coarse and byte-level on purpose:
+//! - each call is one atomic unit, so the IndexedDB store can open and finish its
+//!   transaction inside one call (awaiting anything else mid-transaction ends it);
+//! - the engine hashes and encodes before calling, so stores hold no policy;
+//! - a store returns its own byte type, so the filesystem hands back a memory map;
+//! - nothing assumes a local disk, so a remote object store can be one more tier.
+
+use alloc::vec::Vec;
+use core::future::Future;
+
+use hashbrown::HashMap;
+
+use crate::bytes::{ByteOwner, SharedBytes};
+use crate::error::Result;
+use crate::fingerprint::Fingerprint;
+use crate::sync::{Lock, MaybeSend, MaybeSync};
+
+/// One entry as listed by [`Store::list`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// The entry's id (its key's fingerprint).
+    pub id: Fingerprint,
+    /// Its total length in bytes.
+    pub len: u64,
+    /// Its first `min(len, entry::LIST_HEAD_LEN)` bytes, from which the engine reads the header.
+    pub head: Vec<u8>,
+}
+
+/// A place that keeps entries: the filesystem, IndexedDB, memory, or a remote store.
+///
+/// Implementations must make [`Store::put`] atomic (a reader sees the old entry, the new
+/// one, or none; never a mix) and may assume that no two entries share an id.
+pub trait Store: MaybeSend + MaybeSync {
+    /// The bytes a read returns (a `Vec<u8>`, a memory map, a JS buffer).
+    type Bytes: ByteOwner;
+
+    /// Reads the whole entry `id`, or `None` if there is none.
+    fn get(
+        &self,
+        id: &Fingerprint,
+    ) -> impl Future<Output = Result<Option<Self::Bytes>>> + MaybeSend;
+
+    /// Stores the concatenation of `parts` as entry `id`, replacing any old one atomically.
+    fn put(
+        &self,
+        id: &Fingerprint,
+        parts: &[&[u8]],
+    ) -> impl Future<Output = Result<()>> + MaybeSend;
+
+    /// Removes entry `id`; removing a missing entry is not an error.
+    fn delete(&self, id: &Fingerprint) -> impl Future<Output = Result<()>> + MaybeSend;
+
+    /// Lists every entry with its length and leading bytes.
+    fn list(&self) -> impl Future<Output = Result<Vec<Listed>>> + MaybeSend;
+}
+
+/// A store that keeps entries in process memory: for tests and as a reference.
+#[derive(Default)]
+pub struct MemoryStore {
+    entries: Lock<HashMap<Fingerprint, SharedBytes>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        MemoryStore {
+            entries: Lock::new(HashMap::new()),
+        }
+    }
+
+    /// Runs `f` on the raw entry bytes of `id`, e.g. to damage them in a test.
+    pub fn tamper(&self, id: &Fingerprint, f: impl FnOnce(&mut Vec<u8>)) -> bool {
+        self.entries.with(|map| match map.get_mut(id) {
+            Some(bytes) => {
+                let mut raw = bytes.as_bytes().to_vec();
+                f(&mut raw);
+                *bytes = SharedBytes::from(raw);
+                true
+            }
+            None => false,
+        })
+    }
+}
+
+impl Store for MemoryStore {
+    type Bytes = SharedBytes;
+
+    async fn get(&self, id: &Fingerprint) -> Result<Option<SharedBytes>> {
+        Ok(self.entries.with(|map| map.get(id).cloned()))
+    }
+
+    async fn put(&self, id: &Fingerprint, parts: &[&[u8]]) -> Result<()> {
+        let bytes: Vec<u8> = parts.concat();
+        self.entries
+            .with(|map| map.insert(*id, SharedBytes::from(bytes)));
+        Ok(())
+    }
+
+    async fn delete(&self, id: &Fingerprint) -> Result<()> {
+        self.entries.with(|map| map.remove(id));
+        Ok(())
+    }
+
+    async fn list(&self) -> Result<Vec<Listed>> {
+        Ok(self.entries.with(|map| {
+            map.iter()
+                .map(|(id, bytes)| Listed {
+                    id: *id,
+                    len: bytes.len() as u64,
+                    head: bytes[..bytes.len().min(crate::entry::LIST_HEAD_LEN)].to_vec(),
+                })
+                .collect()
+        }))
+    }
+}

@@ -1,0 +1,265 @@
+//! Typed values: an element type, a shape, the bytes, and the caller's metadata.
+
+use alloc::vec::Vec;
+
+use bytemuck::Pod;
+use serde::{Deserialize, Serialize};
+
+use crate::bytes::SharedBytes;
+use crate::error::{Error, ErrorKind, Result};
+use crate::sync::{MaybeSend, MaybeSync};
+
+/// The most dimensions a value's shape may have.
+pub const MAX_DIMS: usize = 32;
+
+/// The element type of a value, so a typed array comes back as the same type.
+///
+/// The numeric codes are part of the entry format and of fingerprints: never reorder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[repr(u8)]
+pub enum ElementType {
+    /// Opaque bytes (also: anything serialised by the caller).
+    Bytes = 0,
+    /// `u8`.
+    U8 = 1,
+    /// `i8`.
+    I8 = 2,
+    /// `u16`.
+    U16 = 3,
+    /// `i16`.
+    I16 = 4,
+    /// `u32`.
+    U32 = 5,
+    /// `i32`.
+    I32 = 6,
+    /// `u64`.
+    U64 = 7,
+    /// `i64`.
+    I64 = 8,
+    /// `f32`.
+    F32 = 9,
+    /// `f64`.
+    F64 = 10,
+    /// `u8` that JavaScript sees as a `Uint8ClampedArray`.
+    U8Clamped = 11,
+}
+
+impl ElementType {
+    /// Every element type, in code order.
+    pub const ALL: [ElementType; 12] = [
+        ElementType::Bytes,
+        ElementType::U8,
+        ElementType::I8,
+        ElementType::U16,
+        ElementType::I16,
+        ElementType::U32,
+        ElementType::I32,
+        ElementType::U64,
+        ElementType::I64,
+        ElementType::F32,
+        ElementType::F64,
+        ElementType::U8Clamped,
+    ];
+
+    /// The size of one element in bytes.
+    pub fn size(self) -> usize {
+        match self {
+            ElementType::Bytes | ElementType::U8 | ElementType::I8 | ElementType::U8Clamped => 1,
+            ElementType::U16 | ElementType::I16 => 2,
+            ElementType::U32 | ElementType::I32 | ElementType::F32 => 4,
+            ElementType::U64 | ElementType::I64 | ElementType::F64 => 8,
+        }
+    }
+
+    /// The stable numeric code used in fingerprints and the entry format.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The element type of a code, if it is one.
+    pub fn from_code(code: u8) -> Option<Self> {
+        Self::ALL.get(usize::from(code)).copied()
+    }
+
+    /// A lowercase name (`"f32"`, `"u8clamped"`, `"bytes"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ElementType::Bytes => "bytes",
+            ElementType::U8 => "u8",
+            ElementType::I8 => "i8",
+            ElementType::U16 => "u16",
+            ElementType::I16 => "i16",
+            ElementType::U32 => "u32",
+            ElementType::I32 => "i32",
+            ElementType::U64 => "u64",
+            ElementType::I64 => "i64",
+            ElementType::F32 => "f32",
+            ElementType::F64 => "f64",
+            ElementType::U8Clamped => "u8clamped",
+        }
+    }
+}
+
+/// A Rust number type that can be an element of a value.
+pub trait Element: Pod + MaybeSend + MaybeSync {
+    /// Its element type.
+    const TYPE: ElementType;
+}
+
+macro_rules! element {
+    ($($t:ty => $e:ident),*) => {$(
+        impl Element for $t { const TYPE: ElementType = ElementType::$e; }
+    )*};
+}
+element!(u8 => U8, i8 => I8, u16 => U16, i16 => I16, u32 => U32, i32 => I32,
+         u64 => U64, i64 => I64, f32 => F32, f64 => F64);
+
+/// The number of elements of `shape`, or an error if it overflows.
+pub(crate) fn element_count(shape: &[u64]) -> Result<u64> {
+    if shape.len() > MAX_DIMS {
+        return Err(Error::new(
+            ErrorKind::InvalidValue,
+            alloc::format!(
+                "a shape has at most {MAX_DIMS} dimensions, got {}",
+                shape.len()
+            ),
+        ));
+    }
+    shape
+        .iter()
+        .try_fold(1u64, |n, &d| n.checked_mul(d))
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidValue,
+                "the shape's element count overflows u64",
+            )
+        })
+}
+
+/// Checks that `shape` of `elem` describes exactly `len` bytes.
+pub(crate) fn check_layout(elem: ElementType, shape: &[u64], len: usize) -> Result<()> {
+    let bytes = element_count(shape)?.checked_mul(elem.size() as u64);
+    if bytes != Some(len as u64) {
+        return Err(Error::new(
+            ErrorKind::InvalidValue,
+            alloc::format!(
+                "shape {shape:?} of {} needs {} bytes but the data has {len}",
+                elem.name(),
+                bytes.map_or_else(
+                    || alloc::string::String::from("too many"),
+                    |b| alloc::format!("{b}")
+                ),
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A cached result: typed data with its shape and the caller's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Value {
+    elem: ElementType,
+    shape: Vec<u64>,
+    data: SharedBytes,
+    meta: Vec<u8>,
+}
+
+impl Value {
+    /// A value of `elem` with `shape` over `data`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidValue`] if the shape does not describe exactly `data.len()` bytes.
+    pub fn new(elem: ElementType, shape: Vec<u64>, data: impl Into<SharedBytes>) -> Result<Self> {
+        let data = data.into();
+        check_layout(elem, &shape, data.len())?;
+        Ok(Value {
+            elem,
+            shape,
+            data,
+            meta: Vec::new(),
+        })
+    }
+
+    /// Opaque bytes (element type [`ElementType::Bytes`], one dimension).
+    pub fn bytes(data: impl Into<SharedBytes>) -> Self {
+        let data = data.into();
+        Value {
+            elem: ElementType::Bytes,
+            shape: alloc::vec![data.len() as u64],
+            data,
+            meta: Vec::new(),
+        }
+    }
+
+    /// A typed array of `shape` that takes `values` without copying them.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidValue`] if the shape's element count is not `values.len()`.
+    ///
+    /// # Example
+    /// ```
+    /// use stepcache_core::Value;
+    /// let map = Value::array(vec![0.5f32; 6], &[2, 3]).unwrap();
+    /// assert_eq!(map.as_slice::<f32>().unwrap().len(), 6);
+    /// ```
+    pub fn array<T: Element>(values: Vec<T>, shape: &[usize]) -> Result<Self> {
+        let shape: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+        Value::new(T::TYPE, shape, SharedBytes::from_pod_vec(values))
+    }
+
+    /// The same value with `meta` attached (any bytes: JSON, postcard, text).
+    pub fn with_meta(mut self, meta: impl Into<Vec<u8>>) -> Self {
+        self.meta = meta.into();
+        self
+    }
+
+    /// The element type.
+    pub fn element_type(&self) -> ElementType {
+        self.elem
+    }
+
+    /// The shape (dimensions, outermost first).
+    pub fn shape(&self) -> &[u64] {
+        &self.shape
+    }
+
+    /// The raw bytes of the data.
+    pub fn data(&self) -> &SharedBytes {
+        &self.data
+    }
+
+    /// The caller's metadata.
+    pub fn meta(&self) -> &[u8] {
+        &self.meta
+    }
+
+    /// The data as `&[T]` without a copy, if `T` is the value's element type and the
+    /// bytes are aligned for it (always true for values read from the filesystem).
+    pub fn as_slice<T: Element>(&self) -> Option<&[T]> {
+        (T::TYPE == self.elem)
+            .then(|| self.data.try_as_slice())
+            .flatten()
+    }
+
+    /// The data copied into a `Vec<T>`, if `T` is the value's element type.
+    pub fn to_vec<T: Element>(&self) -> Option<Vec<T>> {
+        (T::TYPE == self.elem)
+            .then(|| self.data.to_vec_of())
+            .flatten()
+    }
+
+    /// Reassembles a value whose layout the caller already checked.
+    pub(crate) fn from_parts(
+        elem: ElementType,
+        shape: Vec<u64>,
+        data: SharedBytes,
+        meta: Vec<u8>,
+    ) -> Self {
+        Value {
+            elem,
+            shape,
+            data,
+            meta,
+        }
+    }
+}
