@@ -1,1 +1,277 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+mod clock;
+mod dirs;
+mod map;
+mod store;
+
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
+
+pub use clock::SystemClock;
+pub use dirs::default_dir;
+pub use stepcache_core::{
+    Access, Arg, Config, ElementType, EntryState, Error, ErrorKind, Fingerprint, Force, Hit, Key,
+    KeyBuilder, PutReport, Result, Retention, SharedBytes, SkipReason, Source, Stats, Status, Step,
+    TierOutcome, TierStats, TypePolicy, TypeStats, Value,
+};
+pub use store::{Durability, FsBytes, FsStore};
+
+/// The async engine over the filesystem, for callers that run their own executor.
+pub type AsyncCache = stepcache_core::Cache<FsStore, SystemClock>;
+
+/// A cache of step results on the local filesystem, with a memory tier in front.
+///
+/// Every method blocks the calling thread until done. `Cache` is `Send + Sync`: share
+/// it between threads in an `Arc`, and several processes may open the same directory.
+///
+/// # Example
+/// ```
+/// use stepcache::{Cache, Key, Value};
+/// # let dir = std::env::temp_dir().join(format!("stepcache-doc-{}", std::process::id()));
+/// let cache = Cache::open(&dir)?;
+/// let key = Key::of("smooth").arg("sigma_mm", 2.0).build()?;
+/// let hit = cache.get_or_compute(&key, || Value::array(vec![0.25f32; 64 * 64], &[64, 64]))?;
+/// assert_eq!(hit.value.as_slice::<f32>().unwrap().len(), 4096);
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok::<(), stepcache::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Cache {
+    engine: AsyncCache,
+}
+
+/// Configures and opens a [`Cache`].
+#[derive(Debug, Clone, Default)]
+pub struct Builder {
+    dir: Option<PathBuf>,
+    config: Config,
+    durability: Durability,
+    error: Option<Error>,
+}
+
+impl Builder {
+    /// The cache directory (default: [`default_dir`]).
+    pub fn dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.dir = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// Replaces the whole configuration.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The memory tier's budget in bytes (0 keeps nothing in memory).
+    pub fn memory_budget(mut self, bytes: u64) -> Self {
+        self.config = self.config.memory_budget(bytes);
+        self
+    }
+
+    /// The directory's budget in bytes (0 stores nothing on disk).
+    pub fn store_budget(mut self, bytes: u64) -> Self {
+        self.config = self.config.store_budget(bytes);
+        self
+    }
+
+    /// The retention of types without a policy of their own.
+    pub fn default_retention(mut self, retention: Retention) -> Self {
+        self.config = self.config.default_retention(retention);
+        self
+    }
+
+    /// The retention of `step` (an invalid name is reported by [`Builder::open`]).
+    pub fn retention(self, step: &str, retention: Retention) -> Self {
+        self.try_config(|c| c.retention(step, retention))
+    }
+
+    /// The whole policy of `step` (an invalid name is reported by [`Builder::open`]).
+    pub fn policy(self, step: &str, policy: TypePolicy) -> Self {
+        self.try_config(|c| c.type_policy(step, policy))
+    }
+
+    /// A maximum age in milliseconds for types without a policy of their own.
+    pub fn max_age_ms(self, ms: u64) -> Self {
+        self.try_config(|c| c.max_age_ms(ms))
+    }
+
+    /// Compression for types without a policy of their own.
+    pub fn compression(mut self, on: bool) -> Self {
+        self.config = self.config.compression(on);
+        self
+    }
+
+    /// The initial access mode.
+    pub fn access(mut self, access: Access) -> Self {
+        self.config = self.config.access(access);
+        self
+    }
+
+    /// Whether writes wait for the disk.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    fn try_config(mut self, f: impl FnOnce(Config) -> Result<Config>) -> Self {
+        match f(self.config.clone()) {
+            Ok(config) => self.config = config,
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+        self
+    }
+
+    /// Opens the cache, creating its directory owner-only if needed.
+    ///
+    /// # Errors
+    /// The first invalid setting given to the builder; [`ErrorKind::InvalidConfig`] if no
+    /// directory was given and the platform has none; or the directory's IO error.
+    pub fn open(self) -> Result<Cache> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let dir = match self.dir.or_else(default_dir) {
+            Some(dir) => dir,
+            None => {
+                return Err(Error::new(
+                    ErrorKind::InvalidConfig,
+                    "no cache directory given and none found (set STEPCACHE_DIR or HOME)",
+                ));
+            }
+        };
+        let store = FsStore::open(dir, self.durability)?;
+        let engine = stepcache_core::Cache::new(store, SystemClock::new(), self.config)?;
+        Ok(Cache { engine })
+    }
+}
+
+impl Cache {
+    /// Opens a cache in `dir` with the default configuration.
+    ///
+    /// # Errors
+    /// As [`Builder::open`].
+    pub fn open(dir: impl AsRef<Path>) -> Result<Cache> {
+        Cache::builder().dir(dir).open()
+    }
+
+    /// Starts configuring a cache.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// The async engine underneath, for use from an async runtime.
+    pub fn engine(&self) -> &AsyncCache {
+        &self.engine
+    }
+
+    /// The cache directory.
+    pub fn dir(&self) -> &Path {
+        self.engine.store().dir()
+    }
+
+    /// Looks `key` up in memory, then on disk (verified). See [`stepcache_core::Cache::get`].
+    ///
+    /// # Errors
+    /// [`ErrorKind::ReadDisabled`], or an IO error.
+    pub fn get(&self, key: &Key) -> Result<Option<Hit>> {
+        pollster::block_on(self.engine.get(key))
+    }
+
+    /// Whether `key` is cached and fresh.
+    ///
+    /// # Errors
+    /// An IO error.
+    pub fn has(&self, key: &Key) -> Result<bool> {
+        pollster::block_on(self.engine.has(key))
+    }
+
+    /// Stores `value` under `key` as its type's policy says.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidValue`] for oversized metadata, or an IO error (nothing stored
+    /// before is lost).
+    pub fn put(&self, key: &Key, value: Value) -> Result<PutReport> {
+        pollster::block_on(self.engine.put(key, value))
+    }
+
+    /// Stores `value` with its compute cost in microseconds.
+    ///
+    /// # Errors
+    /// As [`Cache::put`].
+    pub fn put_with_cost(&self, key: &Key, value: Value, cost_us: u64) -> Result<PutReport> {
+        pollster::block_on(self.engine.put_with_cost(key, value, cost_us))
+    }
+
+    /// Returns the cached value of `key` or computes, times and stores it. Threads asking
+    /// for one key at once compute it once. See [`stepcache_core::Cache::get_or_compute`].
+    ///
+    /// # Errors
+    /// [`ErrorKind::Compute`] with `compute`'s error text, [`ErrorKind::ComputeDisabled`],
+    /// or an IO error while reading.
+    pub fn get_or_compute<E: Display>(
+        &self,
+        key: &Key,
+        compute: impl FnOnce() -> Result<Value, E>,
+    ) -> Result<Hit> {
+        pollster::block_on(self.engine.get_or_compute(key, || async move { compute() }))
+    }
+
+    /// Removes `key` from memory and disk.
+    ///
+    /// # Errors
+    /// An IO error.
+    pub fn invalidate(&self, key: &Key) -> Result<()> {
+        pollster::block_on(self.engine.invalidate(key))
+    }
+
+    /// Removes every entry, or every entry of `step`; returns how many.
+    ///
+    /// # Errors
+    /// An IO error.
+    pub fn clear(&self, step: Option<&str>) -> Result<u64> {
+        pollster::block_on(self.engine.clear(step))
+    }
+
+    /// Hits, misses, sizes, evictions and time saved, per tier and per type.
+    ///
+    /// # Errors
+    /// An IO error while listing the directory.
+    pub fn stats(&self) -> Result<Stats> {
+        pollster::block_on(self.engine.stats())
+    }
+
+    /// The state of each key (kwneuro's `status`).
+    ///
+    /// # Errors
+    /// An IO error.
+    pub fn status(&self, keys: &[Key]) -> Result<Vec<Status>> {
+        pollster::block_on(self.engine.status(keys))
+    }
+
+    /// Forces recomputation of every step or of some steps (see [`Force`]).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidStepName`].
+    pub fn set_force(&self, force: Force) -> Result<()> {
+        self.engine.set_force(force)
+    }
+
+    /// Switches reading, computing and writing on or off.
+    pub fn set_access(&self, access: Access) {
+        self.engine.set_access(access);
+    }
+
+    /// Keeps `key` from eviction until [`Cache::unpin`].
+    pub fn pin(&self, key: &Key) {
+        self.engine.pin(key);
+    }
+
+    /// Undoes one [`Cache::pin`].
+    pub fn unpin(&self, key: &Key) {
+        self.engine.unpin(key);
+    }
+}

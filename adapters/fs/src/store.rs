@@ -1,0 +1,309 @@
+//! The filesystem store: one file per entry, written atomically, read by memory map.
+//!
+//! # Layout
+//!
+//! ```text
+//! <dir>/                     owner-only (0700)
+//!   v1/entries/<ab>/<64 hex> one entry file each, named by its key's fingerprint
+//!   v1/tmp/<...>.tmp         files being written, locked by their writer
+//! ```
+//!
+//! File names are always the hex of a blake3 fingerprint, so no step name or argument
+//! ever becomes part of a path: nothing a caller passes can traverse out of `<dir>`.
+//!
+//! A write goes to a new file in `tmp/`, which the writer locks, then is renamed over
+//! the entry: a reader sees the old entry or the new one, never a mix, and an entry file
+//! is never modified in place (which is what makes memory maps of it safe). A writer
+//! killed mid-write leaves an unlocked temporary file, removed the next time a cache is
+//! opened on the directory.
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use memmap2::Mmap;
+use stepcache_core::entry::LIST_HEAD_LEN;
+use stepcache_core::{Error, ErrorKind, Fingerprint, Listed, Result, Store};
+
+/// Entries at least this large are memory-mapped; smaller ones are read into memory,
+/// which is cheaper than setting up a map.
+const MAP_MIN_LEN: u64 = 256 * 1024;
+/// Temporary files younger than this are left alone by cleanup even when unlocked: their
+/// writer may have created the file and not yet taken its lock.
+const TMP_GRACE: Duration = Duration::from_secs(30);
+
+/// Whether a write waits for the data to reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Leave flushing to the operating system (the default). A process crash loses
+    /// nothing; a power cut may lose recent entries, which then read as misses (never as
+    /// damaged data: every read is verified).
+    #[default]
+    Buffered,
+    /// `fsync` each entry and its directory before `put` returns.
+    Fsync,
+}
+
+/// The bytes of an entry read from disk: a memory map, or an 8-byte-aligned buffer.
+pub enum FsBytes {
+    /// A read-only memory map of the whole file.
+    Mapped(Mmap),
+    /// The file's bytes, in a buffer aligned for any element type.
+    Read(Vec<u64>, usize),
+}
+
+impl AsRef<[u8]> for FsBytes {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            FsBytes::Mapped(map) => map,
+            FsBytes::Read(words, len) => &bytemuck::cast_slice(words)[..*len],
+        }
+    }
+}
+
+/// A [`Store`] in a directory of the local filesystem.
+#[derive(Debug)]
+pub struct FsStore {
+    root: PathBuf,
+    entries: PathBuf,
+    tmp: PathBuf,
+    durability: Durability,
+    counter: AtomicU64,
+}
+
+fn io_error(op: &str, path: &Path, e: io::Error) -> Error {
+    let kind = match e.kind() {
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => ErrorKind::StorageFull,
+        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+            ErrorKind::PermissionDenied
+        }
+        _ => ErrorKind::Storage,
+    };
+    Error::new(kind, format!("{op} {}: {e}", path.display()))
+}
+
+fn owner_only_dir(path: &Path) -> io::Result<()> {
+    let mut builder = DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path)
+}
+
+impl FsStore {
+    /// Opens (creating it owner-only if needed) a store in `dir`, and removes what
+    /// interrupted writes left behind.
+    ///
+    /// # Errors
+    /// [`ErrorKind::PermissionDenied`] or [`ErrorKind::Storage`] if the directory cannot
+    /// be created or read.
+    pub fn open(dir: impl AsRef<Path>, durability: Durability) -> Result<Self> {
+        let root = dir.as_ref().to_path_buf();
+        let base = root.join("v1");
+        let store = FsStore {
+            entries: base.join("entries"),
+            tmp: base.join("tmp"),
+            root,
+            durability,
+            counter: AtomicU64::new(0),
+        };
+        for path in [&store.root, &store.entries, &store.tmp] {
+            owner_only_dir(path).map_err(|e| io_error("create directory", path, e))?;
+        }
+        store.remove_leftovers()?;
+        Ok(store)
+    }
+
+    /// The directory the store was opened in.
+    pub fn dir(&self) -> &Path {
+        &self.root
+    }
+
+    /// The path of entry `id` (for tests that damage entries on purpose).
+    pub fn entry_path(&self, id: &Fingerprint) -> PathBuf {
+        let hex = id.to_hex();
+        self.entries.join(&hex[..2]).join(hex)
+    }
+
+    /// Removes temporary files whose writer is gone (unlocked and older than a grace period).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Storage`] if the temporary directory cannot be read.
+    pub fn remove_leftovers(&self) -> Result<usize> {
+        let mut removed = 0;
+        let listing =
+            fs::read_dir(&self.tmp).map_err(|e| io_error("read directory", &self.tmp, e))?;
+        for item in listing.flatten() {
+            let path = item.path();
+            let old_enough = item.metadata().and_then(|m| m.modified()).is_ok_and(|t| {
+                SystemTime::now().duration_since(t).unwrap_or_default() >= TMP_GRACE
+            });
+            let Ok(file) = File::open(&path) else {
+                continue;
+            };
+            if old_enough && file.try_lock().is_ok() && fs::remove_file(&path).is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    fn write_tmp(&self, path: &Path, parts: &[&[u8]]) -> io::Result<File> {
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(path)?;
+        // The lock tells cleanup in other processes that this file's writer is alive.
+        file.lock()?;
+        for part in parts {
+            file.write_all(part)?;
+        }
+        if self.durability == Durability::Fsync {
+            file.sync_data()?;
+        }
+        Ok(file)
+    }
+
+    fn put_blocking(&self, id: &Fingerprint, parts: &[&[u8]]) -> Result<()> {
+        let seq = self.counter.fetch_add(1, Ordering::Relaxed);
+        let tmp = self
+            .tmp
+            .join(format!("{}.{}.{seq}.tmp", id.to_hex(), std::process::id()));
+        let file = match self.write_tmp(&tmp, parts) {
+            Ok(file) => file,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(io_error("write", &tmp, e));
+            }
+        };
+        let target = self.entry_path(id);
+        let mut renamed = fs::rename(&tmp, &target);
+        if renamed
+            .as_ref()
+            .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
+        {
+            if let Some(parent) = target.parent() {
+                owner_only_dir(parent).map_err(|e| io_error("create directory", parent, e))?;
+            }
+            renamed = fs::rename(&tmp, &target);
+        }
+        if let Err(e) = renamed {
+            let _ = fs::remove_file(&tmp);
+            return Err(io_error("rename into", &target, e));
+        }
+        drop(file);
+        if self.durability == Durability::Fsync
+            && let Some(parent) = target.parent()
+        {
+            File::open(parent)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| io_error("sync", parent, e))?;
+        }
+        Ok(())
+    }
+
+    fn get_blocking(&self, id: &Fingerprint) -> Result<Option<FsBytes>> {
+        let path = self.entry_path(id);
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error("open", &path, e)),
+        };
+        let len = file
+            .metadata()
+            .map_err(|e| io_error("stat", &path, e))?
+            .len();
+        if len >= MAP_MIN_LEN {
+            let map = crate::map::map_readonly(&file).map_err(|e| io_error("map", &path, e))?;
+            return Ok(Some(FsBytes::Mapped(map)));
+        }
+        let len = len as usize;
+        let mut words = vec![0u64; len.div_ceil(8)];
+        let buf = &mut bytemuck::cast_slice_mut(&mut words)[..len];
+        // A file that shrank since `stat` is read short; the entry check then rejects it.
+        let got = read_up_to(&mut file, buf).map_err(|e| io_error("read", &path, e))?;
+        Ok(Some(FsBytes::Read(words, got)))
+    }
+
+    fn delete_blocking(&self, id: &Fingerprint) -> Result<()> {
+        let path = self.entry_path(id);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error("remove", &path, e)),
+            _ => Ok(()),
+        }
+    }
+
+    fn list_blocking(&self) -> Result<Vec<Listed>> {
+        let mut out = Vec::new();
+        let fanout = fs::read_dir(&self.entries)
+            .map_err(|e| io_error("read directory", &self.entries, e))?;
+        for shard in fanout.flatten() {
+            let Ok(files) = fs::read_dir(shard.path()) else {
+                continue;
+            };
+            for item in files.flatten() {
+                let name = item.file_name();
+                let Some(id) = name
+                    .to_str()
+                    .and_then(|n| format!("b3:{n}").parse::<Fingerprint>().ok())
+                else {
+                    continue;
+                };
+                let path = item.path();
+                // An entry removed since the directory was read is simply not listed.
+                let Ok(mut file) = File::open(&path) else {
+                    continue;
+                };
+                let Ok(meta) = file.metadata() else { continue };
+                let mut head = vec![0u8; (meta.len() as usize).min(LIST_HEAD_LEN)];
+                let got =
+                    read_up_to(&mut file, &mut head).map_err(|e| io_error("read", &path, e))?;
+                head.truncate(got);
+                out.push(Listed {
+                    id,
+                    len: meta.len(),
+                    head,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Filesystem calls finish before the future is first polled: they block the calling
+/// thread, which is what the blocking facade wants and what a local disk costs anyway.
+impl Store for FsStore {
+    type Bytes = FsBytes;
+
+    async fn get(&self, id: &Fingerprint) -> Result<Option<FsBytes>> {
+        self.get_blocking(id)
+    }
+
+    async fn put(&self, id: &Fingerprint, parts: &[&[u8]]) -> Result<()> {
+        self.put_blocking(id, parts)
+    }
+
+    async fn delete(&self, id: &Fingerprint) -> Result<()> {
+        self.delete_blocking(id)
+    }
+
+    async fn list(&self) -> Result<Vec<Listed>> {
+        self.list_blocking()
+    }
+}
