@@ -63,10 +63,7 @@ impl SharedBytes {
     pub fn as_bytes(&self) -> &[u8] {
         // The range was checked against the owner when the view was made, and owners are
         // immutable, so this cannot go out of bounds.
-        (*self.owner)
-            .as_ref()
-            .get(self.range.clone())
-            .unwrap_or(&[])
+        (*self.owner).as_ref().get(self.range.clone()).unwrap_or(&[])
     }
 
     /// The number of bytes.

@@ -174,8 +174,7 @@ pub fn decode_head(bytes: &[u8]) -> Result<Head, Corrupt> {
     if version != FORMAT_VERSION {
         return Err(Corrupt::UnknownVersion(version));
     }
-    let header_len =
-        u32::from_le_bytes([prelude[12], prelude[13], prelude[14], prelude[15]]) as usize;
+    let header_len = u32::from_le_bytes([prelude[12], prelude[13], prelude[14], prelude[15]]) as usize;
     if header_len > MAX_HEADER_LEN {
         return Err(Corrupt::BadHeader);
     }
@@ -199,9 +198,7 @@ pub fn decode_head(bytes: &[u8]) -> Result<Head, Corrupt> {
     if !stored_ok || check_layout(header.elem, &header.shape, raw_len).is_err() {
         return Err(Corrupt::BadHeader);
     }
-    let end = payload_start
-        .checked_add(payload_len)
-        .ok_or(Corrupt::BadHeader)?;
+    let end = payload_start.checked_add(payload_len).ok_or(Corrupt::BadHeader)?;
     Ok(Head::Complete(header, payload_start..end))
 }
 

@@ -43,10 +43,7 @@ pub const MAX_INLINE_ARG: usize = 64 * 1024;
 /// [`ErrorKind::InvalidStepName`] with the reason.
 pub fn validate_step_name(name: &str) -> Result<()> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-');
-    let first_ok = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric());
+    let first_ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
     if name.is_empty() || name.len() > MAX_STEP_NAME || !first_ok || !name.chars().all(ok_char) {
         return Err(Error::new(
             ErrorKind::InvalidStepName,
@@ -211,10 +208,7 @@ fn check_arg_name(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > MAX_ARG_NAME {
         return Err(Error::new(
             ErrorKind::InvalidArgument,
-            alloc::format!(
-                "an argument name must be 1 to {MAX_ARG_NAME} bytes, got {}",
-                name.len()
-            ),
+            alloc::format!("an argument name must be 1 to {MAX_ARG_NAME} bytes, got {}", name.len()),
         ));
     }
     Ok(())
@@ -328,11 +322,7 @@ impl KeyBuilder {
                 ErrorKind::InvalidArgument,
                 alloc::format!("argument {:?} is given twice", truncate(name)),
             ));
-        } else if !step
-            .defaults
-            .iter()
-            .any(|(n, d)| n == name && *d == encoded)
-        {
+        } else if !step.defaults.iter().any(|(n, d)| n == name && *d == encoded) {
             self.args.push((name.to_owned(), encoded));
         }
         self
@@ -351,8 +341,8 @@ impl KeyBuilder {
 
     /// Adds an array argument given as raw bytes with its element type and shape.
     pub fn raw_array(self, name: &str, elem: ElementType, shape: &[u64], bytes: &[u8]) -> Self {
-        let digest = check_layout(elem, shape, bytes.len())
-            .map(|()| Arg::Array(Fingerprint::of_array(elem, shape, bytes)));
+        let digest =
+            check_layout(elem, shape, bytes.len()).map(|()| Arg::Array(Fingerprint::of_array(elem, shape, bytes)));
         self.push(name, digest)
     }
 

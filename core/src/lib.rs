@@ -25,16 +25,12 @@ mod value;
 pub use bytes::{ByteOwner, SharedBytes};
 pub use clock::{Clock, ManualClock};
 pub use engine::{
-    Cache, EntryState, Hit, INDEX_REFRESH_MS, PutReport, SkipReason, Source, Status, TierOutcome,
+    Cache, EntryState, Hit, INDEX_REFRESH_MS, MEMORY_SLOT_OVERHEAD, PutReport, SkipReason, Source, Status, TierOutcome,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use fingerprint::Fingerprint;
-pub use key::{
-    Arg, Key, KeyBuilder, MAX_ARG_NAME, MAX_INLINE_ARG, MAX_STEP_NAME, Step, validate_step_name,
-};
-pub use policy::{
-    Access, Config, DEFAULT_MEMORY_BUDGET, DEFAULT_STORE_BUDGET, Force, Retention, TypePolicy,
-};
+pub use key::{Arg, Key, KeyBuilder, MAX_ARG_NAME, MAX_INLINE_ARG, MAX_STEP_NAME, Step, validate_step_name};
+pub use policy::{Access, Config, DEFAULT_MEMORY_BUDGET, DEFAULT_STORE_BUDGET, Force, Retention, TypePolicy};
 pub use stats::{Stats, TierStats, TypeStats};
 pub use store::{Listed, MemoryStore, Store};
 pub use sync::{MaybeSend, MaybeSync};

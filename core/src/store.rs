@@ -7,6 +7,7 @@
 //! - a store returns its own byte type, so the filesystem hands back a memory map;
 //! - nothing assumes a local disk, so a remote object store can be one more tier.
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::future::Future;
 
@@ -37,17 +38,10 @@ pub trait Store: MaybeSend + MaybeSync {
     type Bytes: ByteOwner;
 
     /// Reads the whole entry `id`, or `None` if there is none.
-    fn get(
-        &self,
-        id: &Fingerprint,
-    ) -> impl Future<Output = Result<Option<Self::Bytes>>> + MaybeSend;
+    fn get(&self, id: &Fingerprint) -> impl Future<Output = Result<Option<Self::Bytes>>> + MaybeSend;
 
     /// Stores the concatenation of `parts` as entry `id`, replacing any old one atomically.
-    fn put(
-        &self,
-        id: &Fingerprint,
-        parts: &[&[u8]],
-    ) -> impl Future<Output = Result<()>> + MaybeSend;
+    fn put(&self, id: &Fingerprint, parts: &[&[u8]]) -> impl Future<Output = Result<()>> + MaybeSend;
 
     /// Removes entry `id`; removing a missing entry is not an error.
     fn delete(&self, id: &Fingerprint) -> impl Future<Output = Result<()>> + MaybeSend;
@@ -57,16 +51,18 @@ pub trait Store: MaybeSend + MaybeSync {
 }
 
 /// A store that keeps entries in process memory: for tests and as a reference.
-#[derive(Default)]
+///
+/// Clones share their entries, like two handles on one directory or database.
+#[derive(Default, Clone)]
 pub struct MemoryStore {
-    entries: Lock<HashMap<Fingerprint, SharedBytes>>,
+    entries: Arc<Lock<HashMap<Fingerprint, SharedBytes>>>,
 }
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         MemoryStore {
-            entries: Lock::new(HashMap::new()),
+            entries: Arc::new(Lock::new(HashMap::new())),
         }
     }
 
@@ -93,8 +89,7 @@ impl Store for MemoryStore {
 
     async fn put(&self, id: &Fingerprint, parts: &[&[u8]]) -> Result<()> {
         let bytes: Vec<u8> = parts.concat();
-        self.entries
-            .with(|map| map.insert(*id, SharedBytes::from(bytes)));
+        self.entries.with(|map| map.insert(*id, SharedBytes::from(bytes)));
         Ok(())
     }
 

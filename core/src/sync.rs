@@ -46,9 +46,7 @@ impl<T: Default> Default for Lock<T> {
 
 impl<T> Lock<T> {
     pub(crate) fn new(value: T) -> Self {
-        Lock {
-            inner: value.into(),
-        }
+        Lock { inner: value.into() }
     }
 
     /// Runs `f` with the state locked. Keep `f` short and free of awaits.
@@ -57,10 +55,7 @@ impl<T> Lock<T> {
         {
             // A panic in user code never runs under this lock, so poisoning only means an
             // engine bug already reported; keep serving rather than panic again.
-            let mut guard = self
-                .inner
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut guard = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             f(&mut guard)
         }
         #[cfg(not(feature = "std"))]

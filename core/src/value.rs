@@ -119,21 +119,13 @@ pub(crate) fn element_count(shape: &[u64]) -> Result<u64> {
     if shape.len() > MAX_DIMS {
         return Err(Error::new(
             ErrorKind::InvalidValue,
-            alloc::format!(
-                "a shape has at most {MAX_DIMS} dimensions, got {}",
-                shape.len()
-            ),
+            alloc::format!("a shape has at most {MAX_DIMS} dimensions, got {}", shape.len()),
         ));
     }
     shape
         .iter()
         .try_fold(1u64, |n, &d| n.checked_mul(d))
-        .ok_or_else(|| {
-            Error::new(
-                ErrorKind::InvalidValue,
-                "the shape's element count overflows u64",
-            )
-        })
+        .ok_or_else(|| Error::new(ErrorKind::InvalidValue, "the shape's element count overflows u64"))
 }
 
 /// Checks that `shape` of `elem` describes exactly `len` bytes.
@@ -145,10 +137,7 @@ pub(crate) fn check_layout(elem: ElementType, shape: &[u64], len: usize) -> Resu
             alloc::format!(
                 "shape {shape:?} of {} needs {} bytes but the data has {len}",
                 elem.name(),
-                bytes.map_or_else(
-                    || alloc::string::String::from("too many"),
-                    |b| alloc::format!("{b}")
-                ),
+                bytes.map_or_else(|| alloc::string::String::from("too many"), |b| alloc::format!("{b}")),
             ),
         ));
     }
@@ -236,25 +225,16 @@ impl Value {
     /// The data as `&[T]` without a copy, if `T` is the value's element type and the
     /// bytes are aligned for it (always true for values read from the filesystem).
     pub fn as_slice<T: Element>(&self) -> Option<&[T]> {
-        (T::TYPE == self.elem)
-            .then(|| self.data.try_as_slice())
-            .flatten()
+        (T::TYPE == self.elem).then(|| self.data.try_as_slice()).flatten()
     }
 
     /// The data copied into a `Vec<T>`, if `T` is the value's element type.
     pub fn to_vec<T: Element>(&self) -> Option<Vec<T>> {
-        (T::TYPE == self.elem)
-            .then(|| self.data.to_vec_of())
-            .flatten()
+        (T::TYPE == self.elem).then(|| self.data.to_vec_of()).flatten()
     }
 
     /// Reassembles a value whose layout the caller already checked.
-    pub(crate) fn from_parts(
-        elem: ElementType,
-        shape: Vec<u64>,
-        data: SharedBytes,
-        meta: Vec<u8>,
-    ) -> Self {
+    pub(crate) fn from_parts(elem: ElementType, shape: Vec<u64>, data: SharedBytes, meta: Vec<u8>) -> Self {
         Value {
             elem,
             shape,

@@ -1,1 +1,65 @@
-//! placeholder
+//! The conformance suite of stepcache: one set of cases every [`Store`] must pass.
+//!
+//! Each case is an `async fn` generic over a [`Backend`], so the same cases run against
+//! the in-memory store and the filesystem store natively, and against IndexedDB in a
+//! browser. [`conformance_tests!`] turns them into test functions.
+//!
+//! [`Store`]: stepcache_core::Store
+
+pub mod backend;
+pub mod conformance;
+
+#[cfg(not(target_family = "wasm"))]
+pub use backend::FsBackend;
+pub use backend::{Backend, MemoryBackend};
+#[doc(hidden)]
+pub use pollster::block_on;
+
+/// Expands into one `#[test]` per conformance case, run against `$backend` (an
+/// expression making a [`Backend`]).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($backend:expr) => {
+        $crate::conformance_tests!(@cases $backend;
+            round_trip_every_element_type,
+            empty_and_scalar_values,
+            large_value_round_trip,
+            overwrite_returns_latest,
+            persists_across_reopen,
+            missing_key_is_a_miss,
+            has_and_invalidate,
+            clear_all_and_by_type,
+            get_or_compute_measures_and_stores,
+            compute_error_is_typed_and_stores_nothing,
+            transient_and_memory_policies,
+            max_age_expires_entries,
+            memory_budget_is_respected,
+            store_budget_is_respected_at_rest,
+            costly_entries_outlive_cheap_ones,
+            pinned_entries_are_never_evicted,
+            value_larger_than_budget_is_skipped,
+            zero_budgets_store_nothing,
+            forced_recompute_all_and_by_step,
+            access_modes_switch_off_one_by_one,
+            damaged_payload_is_a_miss_and_removed,
+            truncated_entry_is_a_miss_and_removed,
+            unknown_format_version_is_a_miss,
+            entry_of_another_key_is_a_miss,
+            stats_count_tiers_and_types,
+            status_reports_each_state,
+            compression_round_trips_and_saves,
+            bad_input_is_a_typed_error_and_loses_nothing,
+            closed_cache_refuses_calls,
+            other_handles_see_puts_and_clears
+        );
+    };
+    (@cases $backend:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                let backend = $backend;
+                $crate::block_on($crate::conformance::$case(&backend));
+            }
+        )*
+    };
+}

@@ -13,9 +13,7 @@ pub struct SystemClock {
 impl SystemClock {
     /// A clock whose monotonic counter starts now.
     pub fn new() -> Self {
-        SystemClock {
-            start: Instant::now(),
-        }
+        SystemClock { start: Instant::now() }
     }
 }
 

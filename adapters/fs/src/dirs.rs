@@ -14,11 +14,7 @@ use std::path::PathBuf;
 ///
 /// `None` if the home directory cannot be found.
 pub fn default_dir() -> Option<PathBuf> {
-    let var = |name: &str| {
-        env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
+    let var = |name: &str| env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
     if let Some(dir) = var("STEPCACHE_DIR") {
         return Some(dir);
     }

@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 pub use clock::SystemClock;
 pub use dirs::default_dir;
 pub use stepcache_core::{
-    Access, Arg, Config, ElementType, EntryState, Error, ErrorKind, Fingerprint, Force, Hit, Key,
-    KeyBuilder, PutReport, Result, Retention, SharedBytes, SkipReason, Source, Stats, Status, Step,
-    TierOutcome, TierStats, TypePolicy, TypeStats, Value,
+    Access, Arg, Config, ElementType, EntryState, Error, ErrorKind, Fingerprint, Force, Hit, Key, KeyBuilder,
+    PutReport, Result, Retention, SharedBytes, SkipReason, Source, Stats, Status, Step, TierOutcome, TierStats,
+    TypePolicy, TypeStats, Value,
 };
 pub use store::{Durability, FsBytes, FsStore};
 
@@ -212,11 +212,7 @@ impl Cache {
     /// # Errors
     /// [`ErrorKind::Compute`] with `compute`'s error text, [`ErrorKind::ComputeDisabled`],
     /// or an IO error while reading.
-    pub fn get_or_compute<E: Display>(
-        &self,
-        key: &Key,
-        compute: impl FnOnce() -> Result<Value, E>,
-    ) -> Result<Hit> {
+    pub fn get_or_compute<E: Display>(&self, key: &Key, compute: impl FnOnce() -> Result<Value, E>) -> Result<Hit> {
         pollster::block_on(self.engine.get_or_compute(key, || async move { compute() }))
     }
 

@@ -76,9 +76,7 @@ pub struct FsStore {
 fn io_error(op: &str, path: &Path, e: io::Error) -> Error {
     let kind = match e.kind() {
         io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => ErrorKind::StorageFull,
-        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
-            ErrorKind::PermissionDenied
-        }
+        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => ErrorKind::PermissionDenied,
         _ => ErrorKind::Storage,
     };
     Error::new(kind, format!("{op} {}: {e}", path.display()))
@@ -133,13 +131,13 @@ impl FsStore {
     /// [`ErrorKind::Storage`] if the temporary directory cannot be read.
     pub fn remove_leftovers(&self) -> Result<usize> {
         let mut removed = 0;
-        let listing =
-            fs::read_dir(&self.tmp).map_err(|e| io_error("read directory", &self.tmp, e))?;
+        let listing = fs::read_dir(&self.tmp).map_err(|e| io_error("read directory", &self.tmp, e))?;
         for item in listing.flatten() {
             let path = item.path();
-            let old_enough = item.metadata().and_then(|m| m.modified()).is_ok_and(|t| {
-                SystemTime::now().duration_since(t).unwrap_or_default() >= TMP_GRACE
-            });
+            let old_enough = item
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| SystemTime::now().duration_since(t).unwrap_or_default() >= TMP_GRACE);
             let Ok(file) = File::open(&path) else {
                 continue;
             };
@@ -181,10 +179,7 @@ impl FsStore {
         };
         let target = self.entry_path(id);
         let mut renamed = fs::rename(&tmp, &target);
-        if renamed
-            .as_ref()
-            .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
-        {
+        if renamed.as_ref().is_err_and(|e| e.kind() == io::ErrorKind::NotFound) {
             if let Some(parent) = target.parent() {
                 owner_only_dir(parent).map_err(|e| io_error("create directory", parent, e))?;
             }
@@ -212,10 +207,7 @@ impl FsStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_error("open", &path, e)),
         };
-        let len = file
-            .metadata()
-            .map_err(|e| io_error("stat", &path, e))?
-            .len();
+        let len = file.metadata().map_err(|e| io_error("stat", &path, e))?.len();
         if len >= MAP_MIN_LEN {
             let map = crate::map::map_readonly(&file).map_err(|e| io_error("map", &path, e))?;
             return Ok(Some(FsBytes::Mapped(map)));
@@ -238,8 +230,7 @@ impl FsStore {
 
     fn list_blocking(&self) -> Result<Vec<Listed>> {
         let mut out = Vec::new();
-        let fanout = fs::read_dir(&self.entries)
-            .map_err(|e| io_error("read directory", &self.entries, e))?;
+        let fanout = fs::read_dir(&self.entries).map_err(|e| io_error("read directory", &self.entries, e))?;
         for shard in fanout.flatten() {
             let Ok(files) = fs::read_dir(shard.path()) else {
                 continue;
@@ -259,8 +250,7 @@ impl FsStore {
                 };
                 let Ok(meta) = file.metadata() else { continue };
                 let mut head = vec![0u8; (meta.len() as usize).min(LIST_HEAD_LEN)];
-                let got =
-                    read_up_to(&mut file, &mut head).map_err(|e| io_error("read", &path, e))?;
+                let got = read_up_to(&mut file, &mut head).map_err(|e| io_error("read", &path, e))?;
                 head.truncate(got);
                 out.push(Listed {
                     id,

@@ -105,8 +105,7 @@ pub(crate) struct Landing<'a> {
 
 impl Drop for Landing<'_> {
     fn drop(&mut self) {
-        self.flights
-            .with(|st| st.flights.land(&self.id, &self.flight));
+        self.flights.with(|st| st.flights.land(&self.id, &self.flight));
         self.flight.finish(self.value.take());
     }
 }

@@ -15,6 +15,7 @@ use core::fmt::Display;
 use core::future::Future;
 
 pub use report::{EntryState, Hit, PutReport, SkipReason, Source, Status, TierOutcome};
+pub use write::MEMORY_SLOT_OVERHEAD;
 
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
@@ -123,9 +124,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
     /// As [`Cache::put`].
     pub async fn put_with_cost(&self, key: &Key, value: Value, cost_us: u64) -> Result<PutReport> {
         let report = self.store_value(key, &value, cost_us).await?;
-        if matches!(report.memory, TierOutcome::Stored)
-            || matches!(report.store, TierOutcome::Stored)
-        {
+        if matches!(report.memory, TierOutcome::Stored) || matches!(report.store, TierOutcome::Stored) {
             self.state.with(|st| st.type_stats(key.step()).puts += 1);
         }
         Ok(report)
@@ -208,9 +207,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
                 let t = st.type_stats(key.step());
                 t.computes += 1;
                 t.compute_us += cost_us;
-                t.puts += u64::from(
-                    stored.memory == TierOutcome::Stored || stored.store == TierOutcome::Stored,
-                );
+                t.puts += u64::from(stored.memory == TierOutcome::Stored || stored.store == TierOutcome::Stored);
             });
             landing.value = Some(value.clone());
             return Ok(Hit {
@@ -263,10 +260,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
                 .map(|(id, _)| *id)
                 .collect();
             // Count each key once, whether it was in one tier or both.
-            let only_in_memory = in_memory
-                .iter()
-                .filter(|id| !st.index.slots.contains_key(*id))
-                .count();
+            let only_in_memory = in_memory.iter().filter(|id| !st.index.slots.contains_key(*id)).count();
             for id in &in_memory {
                 st.memory.remove(id);
             }
@@ -317,6 +311,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
         self.state.with(|st| {
             st.force = force;
             st.force_since_ms = now;
+            st.refreshed.clear();
         });
         Ok(())
     }

@@ -29,7 +29,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
             let policy = st.policy(step);
             if let Some(slot) = st.memory.slots.get(id) {
                 let (created_ms, cost_us) = (slot.created_ms, slot.cost_us);
-                if st.fresh(step, created_ms, now) == Freshness::Fresh {
+                if st.fresh(id, step, created_ms, now) == Freshness::Fresh {
                     let value = slot.payload.clone();
                     st.memory.touch(id, now);
                     st.memory.stats.hits += 1;
@@ -113,8 +113,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
                     usize::try_from(header.raw_len).ok()?,
                 )?),
             };
-            let value =
-                Value::from_parts(header.elem, header.shape.clone(), data, header.meta.clone());
+            let value = Value::from_parts(header.elem, header.shape.clone(), data, header.meta.clone());
             Some((header, value))
         });
         let Some((header, value)) = decoded else {
@@ -125,10 +124,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
             });
             return Ok(None);
         };
-        match self
-            .state
-            .with(|st| st.fresh(&header.step, header.created_ms, now))
-        {
+        match self.state.with(|st| st.fresh(id, &header.step, header.created_ms, now)) {
             Freshness::Fresh => Ok(Some((header, value, len))),
             Freshness::Forced => Ok(None),
             Freshness::Expired => {
@@ -149,7 +145,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
         let in_memory = self.state.with(|st| {
             st.check_open()?;
             Ok(st.memory.slots.get(id).and_then(|slot| {
-                (st.fresh(key.step(), slot.created_ms, now) == Freshness::Fresh)
+                (st.fresh(id, key.step(), slot.created_ms, now) == Freshness::Fresh)
                     .then_some((slot.created_ms, slot.cost_us))
             }))
         })?;
@@ -166,19 +162,12 @@ impl<S: Store, C: Clock> Cache<S, C> {
             return Ok(status(EntryState::Missing, None));
         };
         let header = match entry::decode_head(bytes.as_ref()) {
-            Ok(Head::Complete(header, range))
-                if header.key == *id && range.end == bytes.as_ref().len() =>
-            {
-                header
-            }
+            Ok(Head::Complete(header, range)) if header.key == *id && range.end == bytes.as_ref().len() => header,
             _ => return Ok(status(EntryState::Missing, None)),
         };
         let info = Some((header.created_ms, header.cost_us));
         Ok(
-            match self
-                .state
-                .with(|st| st.fresh(key.step(), header.created_ms, now))
-            {
+            match self.state.with(|st| st.fresh(id, key.step(), header.created_ms, now)) {
                 Freshness::Fresh => status(EntryState::Stored, info),
                 Freshness::Expired => status(EntryState::Expired, info),
                 Freshness::Forced => status(EntryState::Forced, info),
@@ -211,9 +200,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
                 other => other,
             };
             match head {
-                Ok(Head::Complete(h, range))
-                    if h.key == item.id && range.end as u64 == item.len =>
-                {
+                Ok(Head::Complete(h, range)) if h.key == item.id && range.end as u64 == item.len => {
                     slots.push((item.id, slot_of(&h, item.len, ())));
                 }
                 _ => damaged.push(item.id),

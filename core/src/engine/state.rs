@@ -111,6 +111,8 @@ pub(crate) struct State {
     pub(crate) corrupt_removed: u64,
     pub(crate) shared_computes: u64,
     pub(crate) flights: Flights,
+    /// Keys of forced steps stored since the force was set: fresh again.
+    pub(crate) refreshed: hashbrown::HashSet<Fingerprint>,
     pub(crate) pins: HashMap<Fingerprint, u32>,
     pub(crate) closed: bool,
 }
@@ -128,6 +130,7 @@ impl State {
             corrupt_removed: 0,
             shared_computes: 0,
             flights: Flights::default(),
+            refreshed: hashbrown::HashSet::new(),
             pins: HashMap::new(),
             closed: false,
         }
@@ -135,10 +138,7 @@ impl State {
 
     pub(crate) fn check_open(&self) -> Result<()> {
         if self.closed {
-            return Err(Error::new(
-                ErrorKind::Closed,
-                "the cache was closed; open it again",
-            ));
+            return Err(Error::new(ErrorKind::Closed, "the cache was closed; open it again"));
         }
         Ok(())
     }
@@ -156,8 +156,8 @@ impl State {
 
     /// Whether an entry of `step` created at `created_ms` may be returned at `now_ms`:
     /// not older than the type's maximum age, and not from before a forced recompute.
-    pub(crate) fn fresh(&self, step: &str, created_ms: u64, now_ms: u64) -> Freshness {
-        if self.force.covers(step) && created_ms <= self.force_since_ms {
+    pub(crate) fn fresh(&self, id: &Fingerprint, step: &str, created_ms: u64, now_ms: u64) -> Freshness {
+        if self.force.covers(step) && created_ms <= self.force_since_ms && !self.refreshed.contains(id) {
             return Freshness::Forced;
         }
         match self.policy(step).max_age_ms {

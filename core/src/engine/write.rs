@@ -20,14 +20,13 @@ use crate::value::Value;
 /// worth the decompression on every read and the loss of zero-copy reads.
 const MIN_SAVING_DIVISOR: usize = 8;
 
+/// Bytes a memory-tier entry is charged beyond its data and metadata (its bookkeeping),
+/// so that empty values still count and a zero budget keeps nothing.
+pub const MEMORY_SLOT_OVERHEAD: u64 = 64;
+
 impl<S: Store, C: Clock> Cache<S, C> {
     /// Stores `value` in the tiers its type's policy names.
-    pub(crate) async fn store_value(
-        &self,
-        key: &Key,
-        value: &Value,
-        cost_us: u64,
-    ) -> Result<PutReport> {
+    pub(crate) async fn store_value(&self, key: &Key, value: &Value, cost_us: u64) -> Result<PutReport> {
         if value.meta().len() > MAX_META_LEN {
             return Err(Error::new(
                 ErrorKind::InvalidValue,
@@ -54,9 +53,12 @@ impl<S: Store, C: Clock> Cache<S, C> {
         } else {
             TierOutcome::Skipped(SkipReason::Policy)
         };
-        let memory = self
-            .state
-            .with(|st| st.promote(*key.fingerprint(), &header.0, value, now));
+        let memory = self.state.with(|st| {
+            if st.force.covers(key.step()) {
+                st.refreshed.insert(*key.fingerprint());
+            }
+            st.promote(*key.fingerprint(), &header.0, value, now)
+        });
         Ok(PutReport { memory, store })
     }
 
@@ -135,30 +137,22 @@ impl<S: Store, C: Clock> Cache<S, C> {
             });
         }
         self.store.put(&id, &[&head, payload]).await?;
-        self.state
-            .with(|st| st.index.insert(id, slot_of(header, size, ())));
+        self.state.with(|st| st.index.insert(id, slot_of(header, size, ())));
         Ok(TierOutcome::Stored)
     }
 }
 
 impl State {
     /// Keeps `value` in the memory tier if the type's policy and the budget allow.
-    pub(crate) fn promote(
-        &mut self,
-        id: Fingerprint,
-        header: &EntryHeader,
-        value: &Value,
-        now: u64,
-    ) -> TierOutcome {
+    pub(crate) fn promote(&mut self, id: Fingerprint, header: &EntryHeader, value: &Value, now: u64) -> TierOutcome {
         if self.policy(&header.step).retention == Retention::Transient {
             return TierOutcome::Skipped(SkipReason::Policy);
         }
-        let size = (value.data().len() + value.meta().len()) as u64;
+        let size = (value.data().len() + value.meta().len()) as u64 + MEMORY_SLOT_OVERHEAD;
         if size > self.memory.stats.budget {
             return TierOutcome::Skipped(SkipReason::TooLarge);
         }
-        let Some(victims): Option<Vec<Fingerprint>> =
-            self.memory.plan_room(&id, size, now, |v| self.is_pinned(v))
+        let Some(victims): Option<Vec<Fingerprint>> = self.memory.plan_room(&id, size, now, |v| self.is_pinned(v))
         else {
             return TierOutcome::Skipped(SkipReason::NoRoom);
         };

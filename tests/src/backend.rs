@@ -1,0 +1,105 @@
+//! What the suite needs of a store besides the [`Store`] trait: fresh locations, second
+//! handles, and a way to damage an entry's bytes.
+
+use std::future::Future;
+
+use stepcache_core::{Fingerprint, MemoryStore, Store};
+
+/// A kind of store under test.
+pub trait Backend {
+    /// The store.
+    type Store: Store;
+
+    /// A new, empty store at a location no other test uses.
+    fn fresh(&self) -> impl Future<Output = Self::Store>;
+
+    /// Another handle on the location of `store`, as another process or tab would open it.
+    fn reopen(&self, store: &Self::Store) -> impl Future<Output = Self::Store>;
+
+    /// Rewrites the raw bytes of entry `id` with `damage`; false if there is no such entry.
+    fn tamper(
+        &self,
+        store: &Self::Store,
+        id: &Fingerprint,
+        damage: &mut dyn FnMut(&mut Vec<u8>),
+    ) -> impl Future<Output = bool>;
+}
+
+/// The in-memory store.
+#[derive(Debug, Default)]
+pub struct MemoryBackend;
+
+impl Backend for MemoryBackend {
+    type Store = MemoryStore;
+
+    async fn fresh(&self) -> MemoryStore {
+        MemoryStore::new()
+    }
+
+    async fn reopen(&self, store: &MemoryStore) -> MemoryStore {
+        store.clone()
+    }
+
+    async fn tamper(&self, store: &MemoryStore, id: &Fingerprint, damage: &mut dyn FnMut(&mut Vec<u8>)) -> bool {
+        store.tamper(id, damage)
+    }
+}
+
+/// The filesystem store, each fresh store in a new directory under the system's
+/// temporary directory; the directories are removed when the backend is dropped.
+#[cfg(not(target_family = "wasm"))]
+#[derive(Debug)]
+pub struct FsBackend {
+    root: std::path::PathBuf,
+    made: std::cell::Cell<u32>,
+}
+
+#[cfg(not(target_family = "wasm"))]
+impl Default for FsBackend {
+    fn default() -> Self {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let root = std::env::temp_dir().join(format!(
+            "stepcache-tests-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        FsBackend {
+            root,
+            made: std::cell::Cell::new(0),
+        }
+    }
+}
+
+#[cfg(not(target_family = "wasm"))]
+impl Drop for FsBackend {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+#[cfg(not(target_family = "wasm"))]
+impl Backend for FsBackend {
+    type Store = stepcache::FsStore;
+
+    async fn fresh(&self) -> stepcache::FsStore {
+        let n = self.made.get();
+        self.made.set(n + 1);
+        stepcache::FsStore::open(self.root.join(n.to_string()), stepcache::Durability::Buffered)
+            .expect("open a fresh store")
+    }
+
+    async fn reopen(&self, store: &stepcache::FsStore) -> stepcache::FsStore {
+        stepcache::FsStore::open(store.dir(), stepcache::Durability::Buffered).expect("reopen a store")
+    }
+
+    async fn tamper(&self, store: &stepcache::FsStore, id: &Fingerprint, damage: &mut dyn FnMut(&mut Vec<u8>)) -> bool {
+        let path = store.entry_path(id);
+        let Ok(mut bytes) = std::fs::read(&path) else {
+            return false;
+        };
+        damage(&mut bytes);
+        std::fs::write(&path, bytes).expect("rewrite the entry file");
+        true
+    }
+}
