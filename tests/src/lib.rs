@@ -6,6 +6,9 @@
 //!
 //! [`Store`]: stepcache_core::Store
 
+// The cases are tests: a panic is how they report a failure.
+#![allow(clippy::unwrap_used)]
+
 pub mod backend;
 pub mod conformance;
 
