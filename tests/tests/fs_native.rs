@@ -1,0 +1,325 @@
+//! Filesystem-only behaviour: threads and processes sharing a directory, cleanup of
+//! interrupted writes, permissions, hostile keys, the default directory.
+
+#![allow(clippy::unwrap_used)] // tests report failures by panicking
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, SystemTime};
+
+use stepcache::{Cache, Key, Source, Value};
+
+/// A directory under the system's temporary directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("stepcache-native-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for item in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = item.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+fn map(len: usize, seed: u32) -> Value {
+    Value::array((0..len as u32).map(|i| (i ^ seed) as f32).collect(), &[len]).unwrap()
+}
+
+#[test]
+fn cache_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Cache>();
+    check::<Value>();
+}
+
+/// Eight threads asking for one key at once compute it once and all get the value.
+#[test]
+fn threads_asking_for_one_key_compute_once() {
+    let dir = TempDir::new("threads");
+    let cache = Arc::new(Cache::open(&dir.0).unwrap());
+    let key = Key::of("t1_map").arg("subject", "sub-01").build().unwrap();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let start = Arc::new(Barrier::new(8));
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let (cache, key, runs, start) = (cache.clone(), key.clone(), runs.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                cache
+                    .get_or_compute(&key, || {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(300));
+                        Ok::<_, std::convert::Infallible>(map(4096, 7))
+                    })
+                    .unwrap()
+            })
+        })
+        .collect();
+    let hits: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "computed exactly once");
+    assert!(hits.iter().all(|h| h.value == map(4096, 7)));
+    assert_eq!(hits.iter().filter(|h| h.source == Source::Computed).count(), 1);
+    let stats = cache.stats().unwrap();
+    assert_eq!(stats.of_type("t1_map").unwrap().computes, 1);
+}
+
+/// Threads putting and getting overlapping keys never see wrong data.
+#[test]
+fn threads_share_a_cache_without_wrong_reads() {
+    let dir = TempDir::new("threads-mixed");
+    let cache = Arc::new(Cache::builder().dir(&dir.0).memory_budget(64 << 10).open().unwrap());
+    let handles: Vec<_> = (0..4u32)
+        .map(|t| {
+            let cache = cache.clone();
+            std::thread::spawn(move || {
+                for i in 0..200u32 {
+                    let n = (i * 7 + t) % 40;
+                    let key = Key::of("mix").arg("n", n).build().unwrap();
+                    if i % 3 == 0 {
+                        cache.put(&key, map(1000 + n as usize, n)).unwrap();
+                    } else if let Some(hit) = cache.get(&key).unwrap() {
+                        assert_eq!(hit.value, map(1000 + n as usize, n), "key {n} read wrong data");
+                    }
+                    if i % 50 == 0 {
+                        cache.invalidate(&key).unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
+/// Child mode: when STEPCACHE_CHILD_DIR is set, this test is a worker process.
+#[test]
+fn child_worker() {
+    let Ok(dir) = std::env::var("STEPCACHE_CHILD_DIR") else {
+        return;
+    };
+    let me: u32 = std::env::var("STEPCACHE_CHILD_ID").unwrap().parse().unwrap();
+    let cache = Cache::builder().dir(dir).memory_budget(0).open().unwrap();
+    for i in 0..60u32 {
+        // Keys 0..20 are shared by every process; the rest are this process's own.
+        let n = if i % 3 == 0 { i % 20 } else { 1000 * (me + 1) + i };
+        let key = Key::of("proc").arg("n", n).build().unwrap();
+        cache.put(&key, map(2000 + n as usize % 500, n)).unwrap();
+        for probe in [n, i % 20] {
+            let key = Key::of("proc").arg("n", probe).build().unwrap();
+            if let Some(hit) = cache.get(&key).unwrap() {
+                assert_eq!(
+                    hit.value,
+                    map(2000 + probe as usize % 500, probe),
+                    "wrong data for {probe}"
+                );
+            }
+        }
+    }
+}
+
+/// Four processes write and read one directory at once: no wrong reads, no lost entries.
+#[test]
+fn processes_share_a_directory() {
+    let dir = TempDir::new("procs");
+    Cache::open(&dir.0).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = (0..4)
+        .map(|id| {
+            Command::new(&exe)
+                .args(["--exact", "child_worker", "--nocapture", "--test-threads=1"])
+                .env("STEPCACHE_CHILD_DIR", &dir.0)
+                .env("STEPCACHE_CHILD_ID", id.to_string())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "a worker process failed:\n{text}");
+    }
+    let cache = Cache::open(&dir.0).unwrap();
+    for me in 0..4u32 {
+        for i in (0..60u32).filter(|i| i % 3 != 0) {
+            let n = 1000 * (me + 1) + i;
+            let key = Key::of("proc").arg("n", n).build().unwrap();
+            let hit = cache.get(&key).unwrap().unwrap_or_else(|| panic!("entry {n} was lost"));
+            assert_eq!(hit.value, map(2000 + n as usize % 500, n));
+        }
+    }
+    for n in 0..20u32 {
+        let key = Key::of("proc").arg("n", n).build().unwrap();
+        assert_eq!(cache.get(&key).unwrap().unwrap().value, map(2000 + n as usize % 500, n));
+    }
+    assert_eq!(cache.stats().unwrap().corrupt_removed, 0);
+    assert!(files_under(&dir.0.join("v1/tmp")).is_empty(), "no temporary files left");
+}
+
+/// Unlocked, old temporary files (a killed writer's) are removed on open; a file a live
+/// writer holds locked, or one just created, is left alone.
+#[test]
+fn leftovers_of_interrupted_writes_are_removed_on_open() {
+    let dir = TempDir::new("leftovers");
+    let cache = Cache::open(&dir.0).unwrap();
+    let key = Key::of("kept").build().unwrap();
+    cache.put(&key, map(100, 1)).unwrap();
+    let tmp = dir.0.join("v1/tmp");
+    let old = SystemTime::now() - Duration::from_secs(3600);
+    let dead = tmp.join("dead.1.0.tmp");
+    std::fs::write(&dead, b"half an entry").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&dead)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let live = tmp.join("live.2.0.tmp");
+    std::fs::write(&live, b"being written").unwrap();
+    let live_file = std::fs::File::options().write(true).open(&live).unwrap();
+    live_file.set_modified(old).unwrap();
+    live_file.lock().unwrap();
+    let young = tmp.join("young.3.0.tmp");
+    std::fs::write(&young, b"just created").unwrap();
+
+    let reopened = Cache::open(&dir.0).unwrap();
+    assert!(!dead.exists(), "a dead writer's file is removed");
+    assert!(live.exists(), "a live writer's file is kept");
+    assert!(young.exists(), "a file younger than the grace period is kept");
+    assert_eq!(reopened.get(&key).unwrap().unwrap().value, map(100, 1));
+    drop(live_file);
+}
+
+/// The cache directory and everything in it are private to the owner.
+#[cfg(unix)]
+#[test]
+fn directory_and_entries_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("perms");
+    let cache = Cache::open(dir.0.join("nested/cache")).unwrap();
+    cache.put(&Key::of("private").build().unwrap(), map(10, 1)).unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    for sub in [
+        "nested/cache",
+        "nested/cache/v1",
+        "nested/cache/v1/entries",
+        "nested/cache/v1/tmp",
+    ] {
+        assert_eq!(mode(&dir.0.join(sub)), 0o700, "{sub}");
+    }
+    for file in files_under(&dir.0) {
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+        assert_eq!(mode(file.parent().unwrap()), 0o700);
+    }
+}
+
+/// Nothing a caller passes in a key reaches a path: every file is named by a fingerprint
+/// inside the cache directory, and nothing appears beside it.
+#[test]
+fn hostile_keys_never_become_paths() {
+    let dir = TempDir::new("hostile");
+    let cache_dir = dir.0.join("cache");
+    let cache = Cache::open(&cache_dir).unwrap();
+    let hostile = [
+        "../../etc/passwd",
+        "/absolute",
+        "a/../../b",
+        "nul\0byte",
+        "..",
+        "C:\\windows",
+        &"long".repeat(4000),
+    ];
+    for (i, text) in hostile.iter().enumerate() {
+        let key = Key::of("s")
+            .arg(text, *text)
+            .arg("bytes", stepcache::Arg::Bytes(text.as_bytes().to_vec()))
+            .build();
+        let key = key.unwrap_or_else(|_| Key::of("s").arg("i", i).build().unwrap());
+        cache.put(&key, map(10, i as u32)).unwrap();
+        assert_eq!(cache.get(&key).unwrap().unwrap().value, map(10, i as u32));
+    }
+    let names: BTreeSet<_> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        names.len(),
+        1,
+        "nothing was created beside the cache directory: {names:?}"
+    );
+    for file in files_under(&cache_dir) {
+        let rel = file.strip_prefix(&cache_dir).unwrap();
+        let parts: Vec<_> = rel.iter().map(|p| p.to_str().unwrap().to_owned()).collect();
+        assert_eq!(parts.len(), 4, "{rel:?}");
+        assert_eq!(&parts[..2], ["v1", "entries"]);
+        assert!(parts[3].len() == 64 && parts[3].bytes().all(|b| b.is_ascii_hexdigit()));
+        assert!(parts[3].starts_with(&parts[2]));
+    }
+}
+
+/// Child mode for the default-directory test: prints what `default_dir` says.
+#[test]
+fn child_print_default_dir() {
+    if std::env::var_os("STEPCACHE_PRINT_DEFAULT").is_some() {
+        println!("DEFAULT={}", stepcache::default_dir().unwrap().display());
+    }
+}
+
+fn default_dir_with(env: &[(&str, &str)]) -> String {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", "child_print_default_dir", "--nocapture", "--test-threads=1"])
+        .env_remove("STEPCACHE_DIR")
+        .env_remove("XDG_CACHE_HOME")
+        .env("STEPCACHE_PRINT_DEFAULT", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = String::from_utf8(cmd.output().unwrap().stdout).unwrap();
+    out.lines().find_map(|l| l.split("DEFAULT=").nth(1)).unwrap().to_owned()
+}
+
+/// `STEPCACHE_DIR` wins, then the platform convention (`XDG_CACHE_HOME`, then `~/.cache`).
+#[cfg(all(unix, not(target_os = "macos")))]
+#[test]
+fn default_dir_follows_platform_convention() {
+    assert_eq!(default_dir_with(&[("HOME", "/home/ana")]), "/home/ana/.cache/stepcache");
+    assert_eq!(
+        default_dir_with(&[("HOME", "/home/ana"), ("XDG_CACHE_HOME", "/xdg")]),
+        "/xdg/stepcache"
+    );
+    assert_eq!(
+        default_dir_with(&[("HOME", "/home/ana"), ("XDG_CACHE_HOME", "relative")]),
+        "/home/ana/.cache/stepcache"
+    );
+    assert_eq!(
+        default_dir_with(&[("HOME", "/home/ana"), ("STEPCACHE_DIR", "/data/sc")]),
+        "/data/sc"
+    );
+}
