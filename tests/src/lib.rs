@@ -66,3 +66,8 @@ macro_rules! conformance_tests {
         )*
     };
 }
+
+/// The top-level README's Rust example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExample;
