@@ -323,3 +323,34 @@ fn default_dir_follows_platform_convention() {
         "/data/sc"
     );
 }
+
+/// A large value read from disk is a view into a memory map of its entry file, not a copy.
+#[cfg(target_os = "linux")]
+#[test]
+fn large_values_are_memory_mapped_not_copied() {
+    let dir = TempDir::new("zero-copy");
+    let key = Key::of("big").build().unwrap();
+    Cache::open(&dir.0).unwrap().put(&key, map(1 << 20, 3)).unwrap();
+    let reader = Cache::open(&dir.0).unwrap();
+    let hit = reader.get(&key).unwrap().unwrap();
+    let view: &[f32] = hit.value.as_slice().unwrap();
+    let addr = view.as_ptr() as usize;
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let mapping = maps
+        .lines()
+        .find(|line| {
+            let range = line.split_whitespace().next().unwrap();
+            let (lo, hi) = range.split_once('-').unwrap();
+            let (lo, hi) = (
+                usize::from_str_radix(lo, 16).unwrap(),
+                usize::from_str_radix(hi, 16).unwrap(),
+            );
+            (lo..hi).contains(&addr)
+        })
+        .expect("the view's address is mapped");
+    assert!(
+        mapping.ends_with(&key.fingerprint().to_hex()),
+        "the view lies in a map of the entry file: {mapping}"
+    );
+    assert_eq!(view, map(1 << 20, 3).as_slice::<f32>().unwrap());
+}
