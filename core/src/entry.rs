@@ -174,7 +174,10 @@ pub fn decode_head(bytes: &[u8]) -> Result<Head, Corrupt> {
     if version != FORMAT_VERSION {
         return Err(Corrupt::UnknownVersion(version));
     }
-    let header_len = u32::from_le_bytes([prelude[12], prelude[13], prelude[14], prelude[15]]) as usize;
+    if prelude[10..12] != [0, 0] {
+        return Err(Corrupt::BadHeader);
+    }
+    let header_len = header_len(&prelude[12..16]);
     if header_len > MAX_HEADER_LEN {
         return Err(Corrupt::BadHeader);
     }
@@ -202,6 +205,10 @@ pub fn decode_head(bytes: &[u8]) -> Result<Head, Corrupt> {
     Ok(Head::Complete(header, payload_start..end))
 }
 
+fn header_len(field: &[u8]) -> usize {
+    u32::from_le_bytes([field[0], field[1], field[2], field[3]]) as usize
+}
+
 /// Decodes and fully verifies a whole entry read for `key`.
 ///
 /// Returns the header and the payload's byte range within `bytes`.
@@ -221,6 +228,10 @@ pub fn decode(bytes: &[u8], key: &Fingerprint) -> Result<(EntryHeader, Range<usi
     }
     if bytes.len() > payload.end {
         return Err(Corrupt::TrailingBytes);
+    }
+    let header_end = PRELUDE_LEN + header_len(&bytes[12..16]);
+    if bytes[header_end..payload.start].iter().any(|&b| b != 0) {
+        return Err(Corrupt::BadHeader);
     }
     if Fingerprint::of_bytes(&bytes[payload.clone()]) != header.payload_hash {
         return Err(Corrupt::PayloadChecksum);

@@ -291,6 +291,7 @@ impl Step {
         KeyBuilder {
             step: Ok(self.clone()),
             args: Vec::new(),
+            seen: Vec::new(),
             error: None,
         }
     }
@@ -301,6 +302,9 @@ impl Step {
 pub struct KeyBuilder {
     step: Result<Step>,
     args: Vec<(String, Vec<u8>)>,
+    /// Every name given, including ignored ones and ones dropped as defaults, so a
+    /// repeated name is caught whatever its first value was.
+    seen: Vec<String>,
     error: Option<Error>,
 }
 
@@ -310,6 +314,14 @@ impl KeyBuilder {
             return self;
         }
         let Ok(step) = &self.step else { return self };
+        if self.seen.iter().any(|n| n == name) {
+            self.error = Some(Error::new(
+                ErrorKind::InvalidArgument,
+                alloc::format!("argument {:?} is given twice", truncate(name)),
+            ));
+            return self;
+        }
+        self.seen.push(name.to_owned());
         if step.ignored.iter().any(|n| n == name) {
             return self;
         }
@@ -317,11 +329,6 @@ impl KeyBuilder {
         let result = check_arg_name(name).and_then(|()| value?.encode(&mut encoded));
         if let Err(e) = result {
             self.error = Some(e);
-        } else if self.args.iter().any(|(n, _)| n == name) {
-            self.error = Some(Error::new(
-                ErrorKind::InvalidArgument,
-                alloc::format!("argument {:?} is given twice", truncate(name)),
-            ));
         } else if !step.defaults.iter().any(|(n, d)| n == name && *d == encoded) {
             self.args.push((name.to_owned(), encoded));
         }
@@ -408,6 +415,7 @@ impl Key {
         KeyBuilder {
             step: Step::new(name),
             args: Vec::new(),
+            seen: Vec::new(),
             error: None,
         }
     }

@@ -1,0 +1,300 @@
+//! Golden tests of the entry format, version 1: the exact bytes the encoder writes, the
+//! released fixture that must stay readable forever, and damage detection by `decode`.
+//!
+//! The hex literal and `fixtures/entry-v1.bin` were produced once by this build and pasted
+//! in. They must never change: entries already on users' disks look exactly like this.
+
+use stepcache_core::Fingerprint;
+use stepcache_core::entry::{
+    self, Codec, Corrupt, EntryHeader, FORMAT_VERSION, Head, MAGIC, PAYLOAD_ALIGN, PRELUDE_LEN,
+};
+use stepcache_core::{ElementType, Key};
+
+/// The released v1 entry (head + 16-byte payload) for [`golden_header`].
+const FIXTURE_V1: &[u8] = include_bytes!("fixtures/entry-v1.bin");
+
+/// The exact bytes `encode_head` writes for [`golden_header`]: prelude (32), postcard
+/// header (89 = 0x59), zero padding to 128.
+const GOLDEN_HEAD_HEX: &str = concat!(
+    // magic "STEPCACH" | version 1 | reserved 0 | header length 0x59 (89)
+    "5354455043414348",
+    "0100",
+    "0000",
+    "59000000",
+    // first 16 bytes of blake3(header)
+    "814169f014896e08bab44b00592fb712",
+    // postcard header: key (32 raw bytes)
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+    // step "t1_map" | created_ms varint | cost_us varint (1234)
+    "0674315f6d6170",
+    "80b883a1f732",
+    "d209",
+    // elem F32 (9) | shape [2, 2] | codec Raw | raw_len 16 | payload_len 16
+    "09",
+    "020202",
+    "00",
+    "10",
+    "10",
+    // payload_hash (32 bytes)
+    "073774334669ea442864e2fee8de793462562b9dc2248d53dcbd1d3a8e70f91d",
+    // meta b"{}" | zero padding to 128
+    "027b7d",
+    "00000000000000",
+);
+
+/// The payload: the 2x2 `f32` map `[[1, 2], [3, 4]]`, little-endian.
+fn payload() -> Vec<u8> {
+    [1.0f32, 2.0, 3.0, 4.0].iter().flat_map(|f| f.to_le_bytes()).collect()
+}
+
+/// The key fingerprint of the golden entry: bytes 0, 1, ..., 31.
+fn golden_key() -> Fingerprint {
+    Fingerprint::from_bytes(core::array::from_fn(|i| i as u8))
+}
+
+/// The header every golden in this file is built from.
+fn golden_header() -> EntryHeader {
+    let payload = payload();
+    EntryHeader {
+        key: golden_key(),
+        step: "t1_map".into(),
+        created_ms: 1_750_000_000_000,
+        cost_us: 1234,
+        elem: ElementType::F32,
+        shape: vec![2, 2],
+        codec: Codec::Raw,
+        raw_len: 16,
+        payload_len: 16,
+        payload_hash: Fingerprint::of_bytes(&payload),
+        meta: b"{}".to_vec(),
+    }
+}
+
+/// The whole golden entry: encoded head followed by the payload.
+fn golden_entry() -> Vec<u8> {
+    let mut bytes = entry::encode_head(&golden_header());
+    bytes.extend_from_slice(&payload());
+    bytes
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn golden_head_hex() -> String {
+    GOLDEN_HEAD_HEX.to_owned()
+}
+
+// ---------------------------------------------------------------------------------------
+// The bytes of format v1.
+// ---------------------------------------------------------------------------------------
+
+/// `encode_head` writes exactly the pinned v1 bytes.
+#[test]
+fn golden_head_bytes() {
+    assert_eq!(hex(&entry::encode_head(&golden_header())), golden_head_hex());
+}
+
+/// The head is padded to a multiple of 64, starts with the magic and version 1, carries the
+/// header length, and the reserved bytes and padding are zero.
+#[test]
+fn head_layout() {
+    let head = entry::encode_head(&golden_header());
+    assert_eq!(head.len(), 128);
+    assert_eq!(head.len() % PAYLOAD_ALIGN, 0);
+    assert_eq!(head[..8], MAGIC);
+    assert_eq!(&MAGIC, b"STEPCACH");
+    assert_eq!(FORMAT_VERSION, 1);
+    assert_eq!(head[8..10], 1u16.to_le_bytes());
+    assert_eq!(head[10..12], [0, 0]);
+    let header_len = u32::from_le_bytes(head[12..16].try_into().unwrap()) as usize;
+    assert_eq!(header_len, 89);
+    let body = &head[PRELUDE_LEN..PRELUDE_LEN + header_len];
+    assert_eq!(head[16..32], blake3::hash(body).as_bytes()[..16]);
+    assert!(head[PRELUDE_LEN + header_len..].iter().all(|&b| b == 0));
+}
+
+/// The head length is a multiple of 64 for every metadata size (payload stays aligned).
+#[test]
+fn head_is_always_64_byte_aligned() {
+    for meta_len in 0..300 {
+        let header = EntryHeader {
+            meta: vec![b'x'; meta_len],
+            ..golden_header()
+        };
+        let head = entry::encode_head(&header);
+        assert_eq!(head.len() % PAYLOAD_ALIGN, 0, "meta {meta_len}");
+        assert!(head.len() >= PRELUDE_LEN + meta_len);
+        match entry::decode_head(&head).unwrap() {
+            Head::Complete(decoded, range) => {
+                assert_eq!(decoded, header);
+                assert_eq!(range, head.len()..head.len() + 16);
+            }
+            Head::NeedBytes(n) => panic!("a whole head needs {n} bytes"),
+        }
+    }
+}
+
+/// `decode_head` and `decode` give back the header and the payload's range.
+#[test]
+fn round_trip() {
+    let bytes = golden_entry();
+    assert_eq!(bytes.len(), 144);
+    assert_eq!(
+        entry::decode_head(&bytes).unwrap(),
+        Head::Complete(golden_header(), 128..144)
+    );
+    // The head alone is enough for `decode_head` (stores list only leading bytes).
+    assert_eq!(
+        entry::decode_head(&bytes[..128]).unwrap(),
+        Head::Complete(golden_header(), 128..144)
+    );
+    // Fewer bytes than the header: it asks for the whole head.
+    assert_eq!(entry::decode_head(&bytes[..40]).unwrap(), Head::NeedBytes(128));
+    let (header, range) = entry::decode(&bytes, &golden_key()).unwrap();
+    assert_eq!(header, golden_header());
+    assert_eq!(&bytes[range], payload().as_slice());
+}
+
+// ---------------------------------------------------------------------------------------
+// The released fixture.
+// ---------------------------------------------------------------------------------------
+
+/// The released v1 fixture decodes, with the expected header and payload. If this fails,
+/// entries written by released versions have become unreadable.
+#[test]
+fn released_v1_fixture_stays_readable() {
+    let (header, range) = entry::decode(FIXTURE_V1, &golden_key()).unwrap();
+    assert_eq!(header, golden_header());
+    assert_eq!(range, 128..144);
+    let values: Vec<f32> = FIXTURE_V1[range]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(values, [1.0, 2.0, 3.0, 4.0]);
+}
+
+/// Today's encoder still writes the fixture byte for byte (the hex golden and the fixture agree).
+#[test]
+fn fixture_matches_golden_bytes() {
+    assert_eq!(hex(&FIXTURE_V1[..128]), golden_head_hex());
+    assert_eq!(FIXTURE_V1, golden_entry().as_slice());
+}
+
+// ---------------------------------------------------------------------------------------
+// Damage detection.
+// ---------------------------------------------------------------------------------------
+
+/// Flips `mask` into byte `pos` and decodes.
+fn decode_flipped(pos: usize, mask: u8) -> Result<(EntryHeader, core::ops::Range<usize>), Corrupt> {
+    let mut bytes = golden_entry();
+    bytes[pos] ^= mask;
+    entry::decode(&bytes, &golden_key())
+}
+
+/// Every single-byte flip is an error, and the error names the region: magic, version,
+/// reserved bytes, header length / checksum / body, padding, payload.
+#[test]
+fn byte_flips_in_verified_regions_are_detected() {
+    let len = golden_entry().len();
+    for pos in 0..len {
+        for mask in [0x01, 0x80, 0xff] {
+            let err = decode_flipped(pos, mask).expect_err(&format!("flip {mask:#04x} at byte {pos} went unnoticed"));
+            match pos {
+                0..8 => assert_eq!(err, Corrupt::BadMagic, "byte {pos}"),
+                8..10 => assert!(
+                    matches!(err, Corrupt::UnknownVersion(v) if v != 1),
+                    "byte {pos}: {err:?}"
+                ),
+                10..12 => assert_eq!(err, Corrupt::BadHeader, "reserved byte {pos}"),
+                12..16 => {} // header length: checksum, truncation or bad header, by value
+                16..121 => assert_eq!(err, Corrupt::HeaderChecksum, "byte {pos}"),
+                121..128 => assert_eq!(err, Corrupt::BadHeader, "padding byte {pos}"),
+                _ => assert_eq!(err, Corrupt::PayloadChecksum, "byte {pos}"),
+            }
+        }
+    }
+}
+
+/// Every single-byte flip anywhere in the entry (head + payload) is an error.
+#[test]
+fn every_byte_flip_is_detected() {
+    let len = golden_entry().len();
+    let missed: Vec<usize> = (0..len).filter(|&pos| decode_flipped(pos, 0xff).is_ok()).collect();
+    assert!(
+        missed.is_empty(),
+        "flips at these byte positions went unnoticed: {missed:?}"
+    );
+}
+
+/// Every truncation (0 to len-1 bytes) is an error, and it is reported as truncation.
+#[test]
+fn every_truncation_is_detected() {
+    let bytes = golden_entry();
+    for cut in 0..bytes.len() {
+        assert_eq!(
+            entry::decode(&bytes[..cut], &golden_key()),
+            Err(Corrupt::Truncated),
+            "cut at {cut}"
+        );
+    }
+}
+
+/// One appended byte (of any value) is an error: trailing bytes.
+#[test]
+fn appended_byte_is_detected() {
+    for extra in [0u8, 1, 0xff] {
+        let mut bytes = golden_entry();
+        bytes.push(extra);
+        assert_eq!(entry::decode(&bytes, &golden_key()), Err(Corrupt::TrailingBytes));
+    }
+    let mut bytes = golden_entry();
+    bytes.extend_from_slice(&[0; 64]);
+    assert_eq!(entry::decode(&bytes, &golden_key()), Err(Corrupt::TrailingBytes));
+}
+
+/// A valid entry read under another key is rejected as belonging to another key.
+#[test]
+fn wrong_key_is_detected() {
+    let other = *Key::of("t1_map").build().unwrap().fingerprint();
+    assert_eq!(entry::decode(&golden_entry(), &other), Err(Corrupt::WrongKey));
+    let mut near = *golden_key().as_bytes();
+    near[31] ^= 1;
+    assert_eq!(
+        entry::decode(&golden_entry(), &Fingerprint::from_bytes(near)),
+        Err(Corrupt::WrongKey)
+    );
+}
+
+/// An entry claiming format version 2 is an unknown version, from `decode` and `decode_head`.
+#[test]
+fn version_2_is_unknown() {
+    let mut bytes = golden_entry();
+    bytes[8..10].copy_from_slice(&2u16.to_le_bytes());
+    assert_eq!(entry::decode(&bytes, &golden_key()), Err(Corrupt::UnknownVersion(2)));
+    assert_eq!(entry::decode_head(&bytes), Err(Corrupt::UnknownVersion(2)));
+    bytes[8..10].copy_from_slice(&0u16.to_le_bytes());
+    assert_eq!(entry::decode_head(&bytes), Err(Corrupt::UnknownVersion(0)));
+}
+
+/// Headers whose fields disagree are rejected even with a valid checksum: a Raw payload
+/// whose stored length differs from its raw length, or a shape that does not fit raw_len.
+#[test]
+fn inconsistent_headers_are_bad() {
+    let raw_mismatch = EntryHeader {
+        payload_len: 12,
+        ..golden_header()
+    };
+    assert_eq!(
+        entry::decode_head(&entry::encode_head(&raw_mismatch)),
+        Err(Corrupt::BadHeader)
+    );
+    let bad_shape = EntryHeader {
+        shape: vec![3, 2],
+        ..golden_header()
+    };
+    assert_eq!(
+        entry::decode_head(&entry::encode_head(&bad_shape)),
+        Err(Corrupt::BadHeader)
+    );
+}
