@@ -6,13 +6,28 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "toolchain: targets for the no_std core"
+step "toolchain: Rust targets, the pinned wasm-bindgen CLI, Debian's chromium and chromedriver"
 rustup target add wasm32-unknown-unknown thumbv7em-none-eabi >/dev/null 2>&1 \
   || rustup target add wasm32-unknown-unknown thumbv7em-none-eabi
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo apt-get -o DPkg::Lock::Timeout=600 update
+  $sudo apt-get -o DPkg::Lock::Timeout=600 install -y "${missing[@]}"
+fi
+# The CLI must be exactly the wasm-bindgen version in Cargo.lock (the crate is pinned with =).
+want=$(awk '$0 == "name = \"wasm-bindgen\"" { getline; gsub(/"/, "", $3); print $3 }' Cargo.lock)
+have=$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }' || true)
+if [ "$want" != "$have" ]; then
+  cargo install wasm-bindgen-cli --version "$want"
+fi
 
 step "format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy -p stepcache-idb -p stepcache-tests --target wasm32-unknown-unknown --lib --tests --locked -- -D warnings
 
 step "the core builds without std for wasm32 and bare metal"
 cargo build -p stepcache-core --no-default-features --target wasm32-unknown-unknown --locked
@@ -24,9 +39,12 @@ RUSTDOCFLAGS="-D warnings -D missing_docs" cargo doc --workspace --no-deps --loc
 step "unit, property, conformance and integration tests"
 log="$(mktemp)"
 cargo test --workspace --locked 2>&1 | tee "$log"
-passed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^passed/) n += $i } END { print n + 0 }' "$log")
-failed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^failed/) n += $i } END { print n + 0 }' "$log")
-rm -f "$log"
+
+step "the conformance suite on IndexedDB in headless Chromium: in a page and in a dedicated worker"
+export CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=300
+export WASM_BINDGEN_TEST_WEBDRIVER_JSON="$PWD/tests/webdriver.json"
+cargo test -p stepcache-tests --target wasm32-unknown-unknown --locked \
+  --test conformance_idb_page --test conformance_idb_worker 2>&1 | tee -a "$log"
 
 step "the T1 example: computes on the first session, hits on the second"
 example_dir="$(mktemp -d)"
@@ -35,4 +53,7 @@ cargo run --release --locked -p stepcache --example t1_map -- "$example_dir/cach
 rm -rf "$example_dir"
 
 step "summary"
-echo "cargo test: ${passed} passed, ${failed} failed"
+passed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^passed/) n += $i } END { print n + 0 }' "$log")
+failed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^failed/) n += $i } END { print n + 0 }' "$log")
+rm -f "$log"
+echo "stepcache: ${passed} passed, ${failed} failed"

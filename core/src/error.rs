@@ -31,8 +31,11 @@ pub enum ErrorKind {
     Storage,
     /// The storage backend ran out of space.
     StorageFull,
-    /// The storage backend refused access (permissions, ownership, a blocked database).
+    /// The storage backend refused access (permissions, ownership, IndexedDB unavailable).
     PermissionDenied,
+    /// The storage is held by someone else (another tab's open database at an older
+    /// schema version); retry after it closes.
+    Blocked,
     /// The cache was closed.
     Closed,
 }
@@ -53,6 +56,7 @@ impl ErrorKind {
             ErrorKind::Storage => "StorageError",
             ErrorKind::StorageFull => "StorageFull",
             ErrorKind::PermissionDenied => "PermissionDenied",
+            ErrorKind::Blocked => "StorageBlocked",
             ErrorKind::Closed => "CacheClosed",
         }
     }

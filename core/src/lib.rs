@@ -2,6 +2,9 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// On wasm there is one thread: `Arc` is only shared ownership there, and values holding
+// JS-backed bytes are not `Send`. Natively everything shared is `Send + Sync`.
+#![cfg_attr(target_family = "wasm", allow(clippy::arc_with_non_send_sync))]
 
 extern crate alloc;
 #[cfg(feature = "std")]
@@ -22,7 +25,7 @@ mod store;
 mod sync;
 mod value;
 
-pub use bytes::{ByteOwner, SharedBytes};
+pub use bytes::{AlignedBytes, ByteOwner, SharedBytes};
 pub use clock::{Clock, ManualClock};
 pub use engine::{
     Cache, EntryState, Hit, INDEX_REFRESH_MS, MEMORY_SLOT_OVERHEAD, PutReport, SkipReason, Source, Status, TierOutcome,

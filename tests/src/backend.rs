@@ -103,3 +103,41 @@ impl Backend for FsBackend {
         true
     }
 }
+
+/// The IndexedDB store, each fresh store a new database named `stepcache-test-<n>-<random>`.
+#[cfg(target_family = "wasm")]
+#[derive(Debug, Default)]
+pub struct IdbBackend;
+
+#[cfg(target_family = "wasm")]
+impl Backend for IdbBackend {
+    type Store = stepcache_idb::IdbStore;
+
+    async fn fresh(&self) -> stepcache_idb::IdbStore {
+        let name = format!("stepcache-test-{}", js_sys::Math::random().to_bits());
+        stepcache_idb::IdbStore::open(&name)
+            .await
+            .expect("open a fresh database")
+    }
+
+    async fn reopen(&self, store: &stepcache_idb::IdbStore) -> stepcache_idb::IdbStore {
+        stepcache_idb::IdbStore::open(store.name())
+            .await
+            .expect("reopen a database")
+    }
+
+    async fn tamper(
+        &self,
+        store: &stepcache_idb::IdbStore,
+        id: &Fingerprint,
+        damage: &mut dyn FnMut(&mut Vec<u8>),
+    ) -> bool {
+        let Some(bytes) = store.get(id).await.expect("read the record") else {
+            return false;
+        };
+        let mut bytes = bytes.as_ref().to_vec();
+        damage(&mut bytes);
+        store.put(id, &[&bytes]).await.expect("rewrite the record");
+        true
+    }
+}

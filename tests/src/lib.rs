@@ -14,12 +14,18 @@ pub mod conformance;
 
 #[cfg(not(target_family = "wasm"))]
 pub use backend::FsBackend;
+#[cfg(target_family = "wasm")]
+pub use backend::IdbBackend;
 pub use backend::{Backend, MemoryBackend};
 #[doc(hidden)]
 pub use pollster::block_on;
+#[cfg(target_family = "wasm")]
+#[doc(hidden)]
+pub use wasm_bindgen_test;
 
-/// Expands into one `#[test]` per conformance case, run against `$backend` (an
-/// expression making a [`Backend`]).
+/// Expands into one test per conformance case, run against `$backend` (an expression
+/// making a [`Backend`]): a `#[test]` natively, an async `#[wasm_bindgen_test]` on wasm
+/// (configure page or worker in the calling file).
 #[macro_export]
 macro_rules! conformance_tests {
     ($backend:expr) => {
@@ -58,10 +64,18 @@ macro_rules! conformance_tests {
     };
     (@cases $backend:expr; $($case:ident),* $(,)?) => {
         $(
+            #[cfg(not(target_family = "wasm"))]
             #[test]
             fn $case() {
                 let backend = $backend;
                 $crate::block_on($crate::conformance::$case(&backend));
+            }
+
+            #[cfg(target_family = "wasm")]
+            #[$crate::wasm_bindgen_test::wasm_bindgen_test]
+            async fn $case() {
+                let backend = $backend;
+                $crate::conformance::$case(&backend).await;
             }
         )*
     };

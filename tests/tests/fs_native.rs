@@ -1,6 +1,7 @@
 //! Filesystem-only behaviour: threads and processes sharing a directory, cleanup of
 //! interrupted writes, permissions, hostile keys, the default directory.
 
+#![cfg(not(target_family = "wasm"))]
 #![allow(clippy::unwrap_used)] // tests report failures by panicking
 
 use std::collections::BTreeSet;

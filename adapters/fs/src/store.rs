@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime};
 
 use memmap2::Mmap;
 use stepcache_core::entry::LIST_HEAD_LEN;
-use stepcache_core::{Error, ErrorKind, Fingerprint, Listed, Result, Store};
+use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, Result, Store};
 
 /// Entries at least this large are memory-mapped; smaller ones are read into memory,
 /// which is cheaper than setting up a map.
@@ -46,19 +46,19 @@ pub enum Durability {
     Fsync,
 }
 
-/// The bytes of an entry read from disk: a memory map, or an 8-byte-aligned buffer.
+/// The bytes of an entry read from disk: a memory map, or an aligned buffer.
 pub enum FsBytes {
     /// A read-only memory map of the whole file.
     Mapped(Mmap),
     /// The file's bytes, in a buffer aligned for any element type.
-    Read(Vec<u64>, usize),
+    Read(AlignedBytes),
 }
 
 impl AsRef<[u8]> for FsBytes {
     fn as_ref(&self) -> &[u8] {
         match self {
             FsBytes::Mapped(map) => map,
-            FsBytes::Read(words, len) => &bytemuck::cast_slice(words)[..*len],
+            FsBytes::Read(bytes) => bytes.as_ref(),
         }
     }
 }
@@ -212,12 +212,11 @@ impl FsStore {
             let map = crate::map::map_readonly(&file).map_err(|e| io_error("map", &path, e))?;
             return Ok(Some(FsBytes::Mapped(map)));
         }
-        let len = len as usize;
-        let mut words = vec![0u64; len.div_ceil(8)];
-        let buf = &mut bytemuck::cast_slice_mut(&mut words)[..len];
+        let mut bytes = AlignedBytes::zeroed(len as usize);
         // A file that shrank since `stat` is read short; the entry check then rejects it.
-        let got = read_up_to(&mut file, buf).map_err(|e| io_error("read", &path, e))?;
-        Ok(Some(FsBytes::Read(words, got)))
+        let got = read_up_to(&mut file, bytes.as_mut_slice()).map_err(|e| io_error("read", &path, e))?;
+        bytes.truncate(got);
+        Ok(Some(FsBytes::Read(bytes)))
     }
 
     fn delete_blocking(&self, id: &Fingerprint) -> Result<()> {

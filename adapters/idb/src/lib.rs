@@ -1,0 +1,198 @@
+#![doc = include_str!("../README.md")]
+// IndexedDB exists only in browsers: natively this crate is empty.
+#![cfg(target_family = "wasm")]
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod error;
+mod open;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use idb::{Database, TransactionMode, TransactionResult};
+use js_sys::Uint8Array;
+use stepcache_core::entry::LIST_HEAD_LEN;
+use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, Result, Store};
+use wasm_bindgen::{JsCast, JsValue};
+
+pub use open::SCHEMA_VERSION;
+
+/// The object store holding whole entries, keyed by the fingerprint's hex.
+const ENTRIES: &str = "entries";
+/// The object store holding each entry's length and first bytes, so listing the cache
+/// never reads the (possibly huge) entries themselves.
+const HEADS: &str = "heads";
+
+/// A [`Store`] in an IndexedDB database of the current origin.
+///
+/// Works in a Window and in a dedicated Web Worker (IndexedDB is found through the global
+/// scope). Each call is one transaction, finished before the call returns.
+pub struct IdbStore {
+    name: String,
+    connection: RefCell<Option<open::Connection>>,
+}
+
+impl std::fmt::Debug for IdbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdbStore")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+fn key_of(id: &Fingerprint) -> JsValue {
+    JsValue::from_str(&id.to_hex())
+}
+
+impl IdbStore {
+    /// Opens (creating or upgrading it as needed) the database `name`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::PermissionDenied`] where IndexedDB is unavailable (e.g. some private
+    /// modes), [`ErrorKind::Blocked`] if another tab's connection to an older schema
+    /// version blocks the upgrade, or [`ErrorKind::Storage`].
+    pub async fn open(name: &str) -> Result<Self> {
+        let store = IdbStore {
+            name: name.to_owned(),
+            connection: RefCell::new(None),
+        };
+        store.database().await?;
+        Ok(store)
+    }
+
+    /// The database name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Closes the connection; the next call opens it again.
+    pub fn close(&self) {
+        if let Some(connection) = self.connection.borrow_mut().take() {
+            connection.db.close();
+        }
+    }
+
+    /// Deletes the database `name` and everything in it.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Blocked`] while a connection is open elsewhere, or [`ErrorKind::Storage`].
+    pub async fn delete_database(name: &str) -> Result<()> {
+        open::delete(name).await
+    }
+
+    /// The open connection, opened again if a schema change elsewhere closed it.
+    async fn database(&self) -> Result<Rc<Database>> {
+        if let Some(connection) = self.connection.borrow().as_ref().filter(|c| !c.is_closed()) {
+            return Ok(Rc::clone(&connection.db));
+        }
+        let connection = open::open(&self.name).await?;
+        let db = Rc::clone(&connection.db);
+        *self.connection.borrow_mut() = Some(connection);
+        Ok(db)
+    }
+
+    async fn finish(&self, op: &str, tx: idb::Transaction) -> Result<()> {
+        match tx.commit().map_err(|e| error::from_idb(op, e))?.await {
+            Ok(TransactionResult::Committed) => Ok(()),
+            Ok(TransactionResult::Aborted) => Err(Error::new(ErrorKind::Storage, format!("{op}: transaction aborted"))),
+            Err(e) => Err(error::from_idb(op, e)),
+        }
+    }
+}
+
+impl Store for IdbStore {
+    type Bytes = AlignedBytes;
+
+    async fn get(&self, id: &Fingerprint) -> Result<Option<AlignedBytes>> {
+        let db = self.database().await?;
+        let e = |err| error::from_idb("read an entry", err);
+        let tx = db.transaction(&[ENTRIES], TransactionMode::ReadOnly).map_err(e)?;
+        let value = tx
+            .object_store(ENTRIES)
+            .map_err(e)?
+            .get(key_of(id))
+            .map_err(e)?
+            .await
+            .map_err(e)?;
+        let Some(value) = value.filter(|v| !v.is_undefined()) else {
+            return Ok(None);
+        };
+        // A record that is not bytes is damage: hand back nothing the entry check accepts.
+        let array = if value.is_instance_of::<Uint8Array>() || value.is_instance_of::<js_sys::ArrayBuffer>() {
+            Uint8Array::new(&value)
+        } else {
+            Uint8Array::new_with_length(0)
+        };
+        let mut bytes = AlignedBytes::zeroed(array.length() as usize);
+        array.copy_to(bytes.as_mut_slice());
+        Ok(Some(bytes))
+    }
+
+    async fn put(&self, id: &Fingerprint, parts: &[&[u8]]) -> Result<()> {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let length = u32::try_from(total)
+            .map_err(|_| Error::new(ErrorKind::TooLarge, "IndexedDB entries are limited to 4 GiB"))?;
+        let entry = Uint8Array::new_with_length(length);
+        let mut head = Vec::with_capacity(8 + LIST_HEAD_LEN);
+        head.extend_from_slice(&(total as u64).to_le_bytes());
+        let mut offset = 0u32;
+        for part in parts {
+            let end = offset + part.len() as u32;
+            entry.subarray(offset, end).copy_from(part);
+            let room = (8 + LIST_HEAD_LEN).saturating_sub(head.len());
+            head.extend_from_slice(&part[..part.len().min(room)]);
+            offset = end;
+        }
+        let db = self.database().await?;
+        let e = |err| error::from_idb("write an entry", err);
+        let tx = db
+            .transaction(&[ENTRIES, HEADS], TransactionMode::ReadWrite)
+            .map_err(e)?;
+        let key = key_of(id);
+        tx.object_store(ENTRIES)
+            .map_err(e)?
+            .put(&entry, Some(&key))
+            .map_err(e)?;
+        let head = Uint8Array::from(head.as_slice());
+        tx.object_store(HEADS).map_err(e)?.put(&head, Some(&key)).map_err(e)?;
+        self.finish("write an entry", tx).await
+    }
+
+    async fn delete(&self, id: &Fingerprint) -> Result<()> {
+        let db = self.database().await?;
+        let e = |err| error::from_idb("remove an entry", err);
+        let tx = db
+            .transaction(&[ENTRIES, HEADS], TransactionMode::ReadWrite)
+            .map_err(e)?;
+        let key = key_of(id);
+        tx.object_store(ENTRIES).map_err(e)?.delete(key.clone()).map_err(e)?;
+        tx.object_store(HEADS).map_err(e)?.delete(key).map_err(e)?;
+        self.finish("remove an entry", tx).await
+    }
+
+    async fn list(&self) -> Result<Vec<Listed>> {
+        let db = self.database().await?;
+        let e = |err| error::from_idb("list entries", err);
+        let tx = db.transaction(&[HEADS], TransactionMode::ReadOnly).map_err(e)?;
+        let heads = tx.object_store(HEADS).map_err(e)?;
+        let keys = heads.get_all_keys(None, None).map_err(e)?.await.map_err(e)?;
+        let values = heads.get_all(None, None).map_err(e)?.await.map_err(e)?;
+        let mut out = Vec::with_capacity(keys.len());
+        for (key, value) in keys.iter().zip(values.iter()) {
+            let Some(id) = key
+                .as_string()
+                .and_then(|k| format!("b3:{k}").parse::<Fingerprint>().ok())
+            else {
+                continue;
+            };
+            let record = Uint8Array::new(value).to_vec();
+            let (len, head) = match record.split_first_chunk::<8>() {
+                Some((len, head)) => (u64::from_le_bytes(*len), head.to_vec()),
+                None => (0, Vec::new()),
+            };
+            out.push(Listed { id, len, head });
+        }
+        Ok(out)
+    }
+}

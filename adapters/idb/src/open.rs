@@ -1,0 +1,149 @@
+//! Opening the database: schema creation and upgrades, blocked upgrades, and closing our
+//! connection when another tab needs to upgrade.
+
+use std::cell::{Cell, RefCell};
+use std::future::{IntoFuture, poll_fn};
+use std::pin::pin;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+use idb::{Database, DatabaseEvent, Factory, ObjectStoreParams};
+use stepcache_core::{Error, ErrorKind, Result};
+use wasm_bindgen::JsCast;
+
+use crate::error::from_idb;
+use crate::{ENTRIES, HEADS};
+
+/// The schema version. Version 1: object stores `entries` and `heads`, out-of-line keys.
+/// A later version adds its migration step to [`upgrade`] and keeps the earlier ones.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// An open connection and whether a `versionchange` from elsewhere closed it.
+pub(crate) struct Connection {
+    pub(crate) db: Rc<Database>,
+    closed: Rc<Cell<bool>>,
+}
+
+impl Connection {
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+}
+
+fn upgrade(event: idb::event::VersionChangeEvent) -> std::result::Result<(), idb::Error> {
+    let old = event.old_version()?;
+    let db = event.database()?;
+    if old < 1 {
+        db.create_object_store(ENTRIES, ObjectStoreParams::new())?;
+        db.create_object_store(HEADS, ObjectStoreParams::new())?;
+    }
+    Ok(())
+}
+
+fn blocked_error(name: &str) -> Error {
+    Error::new(
+        ErrorKind::Blocked,
+        format!(
+            "database {name:?} is held open at an older schema version by another tab or worker; \
+             close or reload it, then try again"
+        ),
+    )
+}
+
+/// Watches an open or delete request for IndexedDB's `blocked` event, so waiting on the
+/// request ends with a clear error instead of hanging while another tab holds the database.
+#[derive(Default)]
+struct Blocked {
+    flag: Rc<Cell<bool>>,
+    waker: Rc<RefCell<Option<Waker>>>,
+}
+
+impl Blocked {
+    fn handler(&self) -> impl FnOnce(idb::event::VersionChangeEvent) + 'static {
+        let (flag, waker) = (Rc::clone(&self.flag), Rc::clone(&self.waker));
+        move |_| {
+            flag.set(true);
+            if let Some(w) = waker.borrow_mut().take() {
+                w.wake();
+            }
+        }
+    }
+
+    /// `future`'s output, or `None` if the request was blocked first.
+    async fn unless<F: std::future::Future>(&self, future: F) -> Option<F::Output> {
+        let mut future = pin!(future);
+        poll_fn(|cx| {
+            if self.flag.get() {
+                return Poll::Ready(None);
+            }
+            *self.waker.borrow_mut() = Some(cx.waker().clone());
+            future.as_mut().poll(cx).map(Some)
+        })
+        .await
+    }
+}
+
+fn factory() -> Result<Factory> {
+    Factory::new().map_err(|e| {
+        Error::new(
+            ErrorKind::PermissionDenied,
+            format!("IndexedDB is not available in this context: {e}"),
+        )
+    })
+}
+
+/// Opens `name` at [`SCHEMA_VERSION`], creating or upgrading its object stores.
+pub(crate) async fn open(name: &str) -> Result<Connection> {
+    let mut request = factory()?
+        .open(name, Some(SCHEMA_VERSION))
+        .map_err(|e| from_idb("open the database", e))?;
+    let upgrade_error: Rc<RefCell<Option<String>>> = Rc::default();
+    let report = Rc::clone(&upgrade_error);
+    request.on_upgrade_needed(move |event| {
+        if let Err(e) = upgrade(event) {
+            *report.borrow_mut() = Some(e.to_string());
+        }
+    });
+    let blocked = Blocked::default();
+    request.on_blocked(blocked.handler());
+    let opened = blocked.unless(request.into_future()).await;
+    let mut db = match opened {
+        None => return Err(blocked_error(name)),
+        Some(Err(e)) => {
+            let detail = upgrade_error.borrow().clone().unwrap_or_default();
+            let mut err = from_idb("open the database", e);
+            if !detail.is_empty() {
+                err = Error::new(err.kind(), format!("{}; upgrade failed: {detail}", err.message()));
+            }
+            return Err(err);
+        }
+        Some(Ok(db)) => db,
+    };
+    // Never block another tab's upgrade: close on `versionchange`; the store reopens
+    // (and so upgrades or fails clearly) on its next call.
+    let closed = Rc::new(Cell::new(false));
+    let flag = Rc::clone(&closed);
+    db.on_version_change(move |event| {
+        flag.set(true);
+        if let Some(target) = event.target().and_then(|t| t.dyn_into::<web_sys::IdbDatabase>().ok()) {
+            target.close();
+        }
+    });
+    Ok(Connection {
+        db: Rc::new(db),
+        closed,
+    })
+}
+
+/// Deletes the database `name`.
+pub(crate) async fn delete(name: &str) -> Result<()> {
+    let mut request = factory()?
+        .delete(name)
+        .map_err(|e| from_idb("delete the database", e))?;
+    let blocked = Blocked::default();
+    request.on_blocked(blocked.handler());
+    match blocked.unless(request.into_future()).await {
+        None => Err(blocked_error(name)),
+        Some(result) => result.map(|_| ()).map_err(|e| from_idb("delete the database", e)),
+    }
+}
