@@ -11,6 +11,7 @@
 
 pub mod backend;
 pub mod conformance;
+pub mod faults;
 
 #[cfg(not(target_family = "wasm"))]
 pub use backend::FsBackend;

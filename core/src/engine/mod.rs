@@ -350,6 +350,34 @@ impl<S: Store, C: Clock> Cache<S, C> {
         });
     }
 
+    /// Drops `key`'s entry from this cache's memory tier only: another tab, worker or
+    /// process changed or removed it in the shared store.
+    pub fn forget(&self, id: &crate::Fingerprint) {
+        self.state.with(|st| {
+            st.memory.remove(id);
+            st.index.remove(id);
+        });
+    }
+
+    /// Drops every entry of `step` (or every entry) from this cache's memory tier only,
+    /// after another tab, worker or process cleared them in the shared store.
+    pub fn forget_step(&self, step: Option<&str>) {
+        self.state.with(|st| {
+            let doomed: Vec<_> = st
+                .memory
+                .slots
+                .iter()
+                .filter(|(_, s)| step.is_none_or(|want| want == s.step))
+                .map(|(id, _)| *id)
+                .collect();
+            for id in &doomed {
+                st.memory.remove(id);
+            }
+            // The store's index is rebuilt from a fresh listing on its next use.
+            st.index_listed_ms = None;
+        });
+    }
+
     /// Closes the cache: drops the memory tier; every later call fails with [`ErrorKind::Closed`].
     pub fn close(&self) {
         self.state.with(|st| {

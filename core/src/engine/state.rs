@@ -80,8 +80,14 @@ impl<T> Shelf<T> {
         now_ms: u64,
         pinned: impl Fn(&Fingerprint) -> bool,
     ) -> Option<Vec<Fingerprint>> {
-        let candidates: Vec<Candidate> = self
-            .slots
+        let candidates = self.candidates(id, pinned);
+        let victims = evict::plan(&candidates, self.stats.budget, incoming, now_ms)?;
+        Some(victims.into_iter().map(|i| candidates[i].id).collect())
+    }
+
+    /// Every entry but `id`, as eviction candidates.
+    pub(crate) fn candidates(&self, id: &Fingerprint, pinned: impl Fn(&Fingerprint) -> bool) -> Vec<Candidate> {
+        self.slots
             .iter()
             .filter(|(other, _)| *other != id)
             .map(|(other, slot)| Candidate {
@@ -92,9 +98,7 @@ impl<T> Shelf<T> {
                 cost_us: slot.cost_us,
                 pinned: pinned(other),
             })
-            .collect();
-        let victims = evict::plan(&candidates, self.stats.budget, incoming, now_ms)?;
-        Some(victims.into_iter().map(|i| candidates[i].id).collect())
+            .collect()
     }
 }
 

@@ -20,6 +20,11 @@ use crate::value::Value;
 /// worth the decompression on every read and the loss of zero-copy reads.
 const MIN_SAVING_DIVISOR: usize = 8;
 
+/// How often a write that meets a full store evicts (about its own size, by policy) and
+/// tries again before giving up: once, so a value larger than the whole store costs one
+/// round of evictions, not the whole cache.
+const FULL_RETRIES: u64 = 1;
+
 /// Bytes a memory-tier entry is charged beyond its data and metadata (its bookkeeping),
 /// so that empty values still count and a zero budget keeps nothing.
 pub const MEMORY_SLOT_OVERHEAD: u64 = 64;
@@ -49,7 +54,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
         let now = self.clock.now_ms();
         let header = self.header(key, value, cost_us, now, policy);
         let store = if policy.retention == Retention::Persistent {
-            self.write_store(&header, value).await?
+            self.write_store(&header).await?
         } else {
             TierOutcome::Skipped(SkipReason::Policy)
         };
@@ -102,11 +107,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
     }
 
     /// Writes one entry to the store after evicting what its budget requires.
-    async fn write_store(
-        &self,
-        (header, payload): &(EntryHeader, Cow<'_, [u8]>),
-        _value: &Value,
-    ) -> Result<TierOutcome> {
+    async fn write_store(&self, (header, payload): &(EntryHeader, Cow<'_, [u8]>)) -> Result<TierOutcome> {
         let head = entry::encode_head(header);
         let size = (head.len() + payload.len()) as u64;
         let id = header.key;
@@ -122,12 +123,39 @@ impl<S: Store, C: Clock> Cache<S, C> {
             st.index_listed_ms.is_none() || st.index.stats.bytes - old + size > budget
         });
         self.refresh_index(now, over).await?;
-        let victims = self
-            .state
-            .with(|st| st.index.plan_room(&id, size, now, |v| st.is_pinned(v)));
-        let Some(victims) = victims else {
+        if !self.make_room(&id, size, budget, now).await? {
             return Ok(TierOutcome::Skipped(SkipReason::NoRoom));
-        };
+        }
+        let mut attempt = 0;
+        while let Err(e) = self.store.put(&id, &[&head, payload]).await {
+            // The store itself is full (a disk, a browser quota) below our budget: evict by
+            // the same policy as if the budget were what is stored now, and try again.
+            attempt += 1;
+            if e.kind() != ErrorKind::StorageFull || attempt > FULL_RETRIES {
+                return Err(e);
+            }
+            self.refresh_index(now, true).await?;
+            let stored = self.state.with(|st| st.index.stats.bytes);
+            let squeezed = stored.saturating_sub(size.saturating_mul(attempt - 1));
+            if !self.make_room(&id, size, squeezed, now).await? {
+                return Err(e);
+            }
+        }
+        self.state.with(|st| st.index.insert(id, slot_of(header, size, ())));
+        Ok(TierOutcome::Stored)
+    }
+}
+
+impl<S: Store, C: Clock> Cache<S, C> {
+    /// Evicts by the eviction plan until `size` more bytes fit in `budget`; false if pinned
+    /// and in-flight entries leave no room.
+    async fn make_room(&self, id: &Fingerprint, size: u64, budget: u64, now: u64) -> Result<bool> {
+        let victims = self.state.with(|st| {
+            let candidates = st.index.candidates(id, |v| st.is_pinned(v));
+            let plan = crate::evict::plan(&candidates, budget, size, now)?;
+            Some(plan.into_iter().map(|i| candidates[i].id).collect::<Vec<_>>())
+        });
+        let Some(victims) = victims else { return Ok(false) };
         for victim in &victims {
             self.store.delete(victim).await?;
             self.state.with(|st| {
@@ -136,9 +164,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
                 }
             });
         }
-        self.store.put(&id, &[&head, payload]).await?;
-        self.state.with(|st| st.index.insert(id, slot_of(header, size, ())));
-        Ok(TierOutcome::Stored)
+        Ok(true)
     }
 }
 

@@ -1,0 +1,75 @@
+//! A store that runs out of space below the cache's budget (a full disk, a browser quota).
+
+#![allow(clippy::unwrap_used)] // tests report failures by panicking
+
+use stepcache_core::{Cache, Config, ErrorKind, Key, ManualClock, Store, TierOutcome, Value};
+use stepcache_tests::faults::FullStore;
+
+fn key(n: i64) -> Key {
+    Key::of("full").arg("n", n).build().unwrap()
+}
+
+fn map(seed: f32) -> Value {
+    Value::array(vec![seed; 1000], &[1000]).unwrap()
+}
+
+fn cache(capacity: u64) -> Cache<FullStore, ManualClock> {
+    Cache::new(
+        FullStore::new(capacity),
+        ManualClock::new(1_750_000_000_000),
+        Config::new().memory_budget(0),
+    )
+    .unwrap()
+}
+
+/// When the store is full, the engine evicts by its policy (the cheapest entry) and retries.
+#[test]
+fn a_full_store_evicts_by_policy_and_retries() {
+    pollster::block_on(async {
+        let cache = cache(10_000); // two 4 KiB entries fit, three do not
+        cache.put_with_cost(&key(1), map(1.0), 30_000_000).await.unwrap();
+        cache.put_with_cost(&key(2), map(2.0), 30_000).await.unwrap();
+        let report = cache.put(&key(3), map(3.0)).await.unwrap();
+        assert_eq!(report.store, TierOutcome::Stored);
+        assert_eq!(
+            cache.get(&key(1)).await.unwrap().unwrap().value,
+            map(1.0),
+            "the costly entry stays"
+        );
+        assert!(cache.get(&key(2)).await.unwrap().is_none(), "the cheap entry made room");
+        assert_eq!(cache.get(&key(3)).await.unwrap().unwrap().value, map(3.0));
+        let stats = cache.stats().await.unwrap();
+        let on_store: u64 = cache.store().list().await.unwrap().iter().map(|l| l.len).sum();
+        assert_eq!(stats.store.bytes, on_store);
+        assert_eq!(stats.store.evictions, 1);
+    });
+}
+
+/// A value that cannot fit even after a round of evictions is a clear StorageFull error;
+/// what remains stored reads back intact and the next put that fits works.
+#[test]
+fn a_value_larger_than_the_store_is_a_clear_error() {
+    pollster::block_on(async {
+        let cache = cache(10_000);
+        for n in 0..2 {
+            cache.put(&key(n), map(n as f32)).await.unwrap();
+        }
+        let huge = Value::array(vec![0.5f32; 5000], &[5000]).unwrap();
+        let err = cache.put(&key(9), huge).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::StorageFull);
+        assert!(err.to_string().contains("no space left"), "{err}");
+        for n in 0..2 {
+            if let Some(hit) = cache.get(&key(n)).await.unwrap() {
+                assert_eq!(hit.value, map(n as f32));
+            }
+        }
+        assert!(cache.get(&key(9)).await.unwrap().is_none());
+        assert_eq!(cache.put(&key(5), map(5.0)).await.unwrap().store, TierOutcome::Stored);
+        let stats = cache.stats().await.unwrap();
+        let on_store: u64 = cache.store().list().await.unwrap().iter().map(|l| l.len).sum();
+        assert_eq!(
+            stats.store.bytes, on_store,
+            "accounting matches the store after the failure"
+        );
+    });
+}
