@@ -35,6 +35,6 @@ pub use fingerprint::Fingerprint;
 pub use key::{Arg, Key, KeyBuilder, MAX_ARG_NAME, MAX_INLINE_ARG, MAX_STEP_NAME, Step, validate_step_name};
 pub use policy::{Access, Config, DEFAULT_MEMORY_BUDGET, DEFAULT_STORE_BUDGET, Force, Retention, TypePolicy};
 pub use stats::{Stats, TierStats, TypeStats};
-pub use store::{Listed, MemoryStore, Store};
+pub use store::{Listed, LockGuard, MemoryStore, Release, Store};
 pub use sync::{MaybeSend, MaybeSync};
 pub use value::{Element, ElementType, MAX_DIMS, Value};

@@ -48,6 +48,39 @@ pub trait Store: MaybeSend + MaybeSync {
 
     /// Lists every entry with its length and leading bytes.
     fn list(&self) -> impl Future<Output = Result<Vec<Listed>>> + MaybeSend;
+
+    /// Holds `id` exclusively across every handle on this store (other processes, tabs,
+    /// workers) until the guard is dropped, so `get_or_compute` computes a key once
+    /// everywhere. `None` (the default) where the store cannot lock: then each handle may
+    /// compute the key, which is wasteful but never wrong.
+    fn lock(&self, id: &Fingerprint) -> impl Future<Output = Result<Option<LockGuard>>> + MaybeSend {
+        let _ = id;
+        async { Ok(None) }
+    }
+}
+
+/// Something whose drop releases a lock.
+pub trait Release: MaybeSend {}
+impl<T: MaybeSend> Release for T {}
+
+/// A held [`Store::lock`]; dropping it releases the lock.
+pub struct LockGuard {
+    _held: alloc::boxed::Box<dyn Release>,
+}
+
+impl LockGuard {
+    /// A guard that releases by dropping `inner`.
+    pub fn new(inner: impl Release + 'static) -> Self {
+        LockGuard {
+            _held: alloc::boxed::Box::new(inner),
+        }
+    }
+}
+
+impl core::fmt::Debug for LockGuard {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("LockGuard")
+    }
 }
 
 /// A store that keeps entries in process memory: for tests and as a reference.

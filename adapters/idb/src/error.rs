@@ -2,6 +2,21 @@
 //! into the error, so no `JsValue` is ever kept in one.
 
 use stepcache_core::{Error, ErrorKind};
+use wasm_bindgen::{JsCast, JsValue};
+
+/// The error of a DOMException (or any thrown value) met while doing `op`.
+pub(crate) fn from_js(op: &str, value: &JsValue) -> Error {
+    match value.dyn_ref::<web_sys::DomException>() {
+        Some(ex) => from_name(op, &ex.name(), &ex.message()),
+        None => {
+            let text = match value.dyn_ref::<js_sys::Error>() {
+                Some(e) => String::from(e.message()),
+                None => value.as_string().unwrap_or_else(|| format!("{value:?}")),
+            };
+            from_name(op, "", &text)
+        }
+    }
+}
 
 /// The error for a DOMException `name` with `message`.
 pub(crate) fn from_name(op: &str, name: &str, message: &str) -> Error {

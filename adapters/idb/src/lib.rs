@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod lock;
 mod open;
 
 use std::cell::RefCell;
@@ -13,7 +14,7 @@ use std::rc::Rc;
 use idb::{Database, TransactionMode, TransactionResult};
 use js_sys::Uint8Array;
 use stepcache_core::entry::LIST_HEAD_LEN;
-use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, Result, Store};
+use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, LockGuard, Result, Store};
 use wasm_bindgen::{JsCast, JsValue};
 
 pub use open::SCHEMA_VERSION;
@@ -169,6 +170,10 @@ impl Store for IdbStore {
         tx.object_store(ENTRIES).map_err(e)?.delete(key.clone()).map_err(e)?;
         tx.object_store(HEADS).map_err(e)?.delete(key).map_err(e)?;
         self.finish("remove an entry", tx).await
+    }
+
+    async fn lock(&self, id: &Fingerprint) -> Result<Option<LockGuard>> {
+        lock::acquire(&format!("stepcache:{}:{}", self.name, id.to_hex())).await
     }
 
     async fn list(&self) -> Result<Vec<Listed>> {

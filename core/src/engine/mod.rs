@@ -178,6 +178,8 @@ impl<S: Store, C: Clock> Cache<S, C> {
                 flight,
                 value: None,
             };
+            // Other processes, tabs or workers computing this key finish before we look again.
+            let _exclusive = self.store.lock(&id).await?;
             // Another caller may have stored the value between our lookup and our claim.
             if access.read
                 && let Some(hit) = self.lookup(key, false).await?
