@@ -32,6 +32,7 @@ const HEADS: &str = "heads";
 pub struct IdbStore {
     name: String,
     connection: RefCell<Option<open::Connection>>,
+    locking: std::cell::Cell<bool>,
 }
 
 impl std::fmt::Debug for IdbStore {
@@ -57,6 +58,7 @@ impl IdbStore {
         let store = IdbStore {
             name: name.to_owned(),
             connection: RefCell::new(None),
+            locking: std::cell::Cell::new(true),
         };
         store.database().await?;
         Ok(store)
@@ -65,6 +67,12 @@ impl IdbStore {
     /// The database name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Switches Web Locks on (the default) or off. Off, tabs and workers asking for one
+    /// missing key at once may each compute it.
+    pub fn set_locking(&self, on: bool) {
+        self.locking.set(on);
     }
 
     /// Closes the connection; the next call opens it again.
@@ -173,6 +181,9 @@ impl Store for IdbStore {
     }
 
     async fn lock(&self, id: &Fingerprint) -> Result<Option<LockGuard>> {
+        if !self.locking.get() {
+            return Ok(None);
+        }
         lock::acquire(&format!("stepcache:{}:{}", self.name, id.to_hex())).await
     }
 

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Builds the npm package `stepcache` into adapters/wasm/pkg/.
+# Needs: the wasm32-unknown-unknown target and wasm-bindgen-cli at the Cargo.lock version
+# (tests/run.sh installs both), and npm (for binaryen's wasm-opt, pinned in tools/).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+out="$here/pkg"
+cd "$root"
+
+cargo build -p stepcache-wasm --target wasm32-unknown-unknown --profile wasm --locked
+rm -rf "$out"
+wasm-bindgen --target web --out-dir "$out" --out-name stepcache_wasm \
+  "$root/target/wasm32-unknown-unknown/wasm/stepcache_wasm.wasm"
+# binaryen 132 from npm: Debian's wasm-opt 108 breaks wasm-bindgen's externref table.
+[ -x "$here/tools/node_modules/.bin/wasm-opt" ] || npm ci --prefix "$here/tools" --no-audit --no-fund --silent
+# Size first; only the features rustc enabled (no --all-features: Node 20 rejects some).
+"$here/tools/node_modules/.bin/wasm-opt" -Oz --enable-bulk-memory --enable-mutable-globals \
+  --enable-nontrapping-float-to-int --enable-sign-ext --enable-reference-types --enable-multivalue \
+  "$out/stepcache_wasm_bg.wasm" -o "$out/stepcache_wasm_bg.wasm"
+cp "$here/js/index.js" "$here/js/index.d.ts" "$here/js/package.json" "$out/"
+cp "$here/README.md" "$out/README.md"
+size=$(wc -c < "$out/stepcache_wasm_bg.wasm")
+gz=$(gzip -9 -c "$out/stepcache_wasm_bg.wasm" | wc -c)
+echo "built $out: stepcache_wasm_bg.wasm $size bytes, $gz gzipped"

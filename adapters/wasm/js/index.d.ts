@@ -1,0 +1,198 @@
+// Type declarations of the npm package `stepcache`.
+
+/** Where results of one type are kept. */
+export type Retention = "transient" | "memory" | "persistent";
+
+/** The policy of one result type. */
+export interface TypePolicy {
+  retention: Retention;
+  /** Results older than this are misses and are removed. */
+  maxAgeMs?: number;
+  /** Compress stored payloads (byte shuffle + LZ4; kept only if it saves at least 1/8). */
+  compress?: boolean;
+}
+
+/** Options of {@link open}. Every field is optional. */
+export interface CacheOptions {
+  /** IndexedDB database name (default "stepcache"). */
+  name?: string;
+  /** Bytes kept in this page's or worker's memory (default 1 GiB; 0 keeps nothing). */
+  memoryBudget?: number;
+  /** Bytes kept in IndexedDB (default 16 GiB; 0 stores nothing). */
+  storeBudget?: number;
+  /** The policy of types without one of their own (default "persistent"). */
+  defaultPolicy?: Retention | TypePolicy;
+  /** Policies per result type (step name). */
+  policies?: Record<string, Retention | TypePolicy>;
+  /** Maximum age of types without a policy of their own. */
+  maxAgeMs?: number;
+  /** Compression for types without a policy of their own (default false). */
+  compression?: boolean;
+  /** Letters r (read), c (compute), w (write); default "rcw". */
+  access?: string;
+  /** Ask the browser to keep this origin's storage (navigator.storage.persist()). */
+  persist?: boolean;
+  /** Tell other tabs and workers about puts, invalidations and clears (default true). */
+  broadcast?: boolean;
+  /** Compute each key once across tabs and workers with Web Locks (default true). */
+  locks?: boolean;
+}
+
+/** Any typed array stepcache keeps (it comes back as the same kind). */
+export type TypedArray =
+  | Float32Array | Float64Array
+  | Int8Array | Int16Array | Int32Array
+  | Uint8Array | Uint16Array | Uint32Array | Uint8ClampedArray
+  | BigInt64Array | BigUint64Array;
+
+/** JSON-compatible metadata. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** A value to store: bytes or a typed array, with an optional shape and metadata. */
+export interface ValueInput<T extends TypedArray | ArrayBuffer = TypedArray | ArrayBuffer> {
+  data: T;
+  /** Dimensions, outermost first; their product must be the element count (default [length]). */
+  shape?: number[];
+  meta?: Json;
+}
+
+/** Where a value came from. */
+export type Source = "memory" | "store" | "computed" | "shared";
+
+/** A value found or computed. */
+export interface Hit<T extends TypedArray | ArrayBuffer = TypedArray | ArrayBuffer> {
+  data: T;
+  shape: number[];
+  meta: Json | undefined;
+  source: Source;
+  /** When it was computed (ms since the epoch). */
+  createdMs: number;
+  /** How long computing it took (ms). */
+  costMs: number;
+}
+
+/** What a tier did with a value: "stored", "skipped:<reason>" or "failed:<ErrorName>". */
+export type TierOutcome = string;
+
+/** What {@link StepCache.put} did in each tier. */
+export interface PutReport {
+  memory: TierOutcome;
+  store: TierOutcome;
+}
+
+/** An array argument with its shape. */
+export interface ArrayArg {
+  data: TypedArray | ArrayBuffer;
+  shape: number[];
+}
+
+/** A key argument: scalars, lists, arrays (hashed in place), or a key (lineage). */
+export type Param = boolean | number | bigint | string | Array<boolean | number | bigint | string> | TypedArray | ArrayBuffer | ArrayArg | StepKey;
+
+/** How a step's arguments enter keys. */
+export interface KeyOptions {
+  /** Bump when the computation changes (default 0). */
+  version?: number;
+  /** Arguments that never change the result (verbosity, thread counts). */
+  ignore?: string[];
+  /** Arguments dropped from the key when equal to these values (added parameters keep old keys). */
+  defaults?: Record<string, Param>;
+}
+
+/** A cache key: a step name and a blake3 fingerprint. */
+export class StepKey {
+  private constructor();
+  /** The step (result type) name. */
+  readonly step: string;
+  /** The fingerprint, "b3:" + 64 hex digits. */
+  readonly fingerprint: string;
+  /** "step@b3:..." (send it to a worker and read it back with {@link StepKey.parse}). */
+  toString(): string;
+  /** Reads the text form made by {@link StepKey.toString}. */
+  static parse(text: string): StepKey;
+  free(): void;
+}
+
+/** Counters of one tier. */
+export interface TierStats {
+  hits: number;
+  misses: number;
+  bytes: number;
+  entries: number;
+  budget: number;
+  evictions: number;
+  expired: number;
+}
+
+/** Counters of one result type. */
+export interface TypeStats {
+  step: string;
+  hits: number;
+  misses: number;
+  puts: number;
+  computes: number;
+  computeMs: number;
+  savedMs: number;
+}
+
+/** A snapshot of a cache's counters and of the origin's storage. */
+export interface Stats {
+  memory: TierStats;
+  store: TierStats;
+  types: TypeStats[];
+  hitRate: number;
+  savedMs: number;
+  corruptRemoved: number;
+  sharedComputes: number;
+  /** navigator.storage: usage and quota in bytes, and whether storage is persisted. */
+  storage: { usage: number | null; quota: number | null; persisted: boolean | null };
+}
+
+/** The state of one key. */
+export interface Status {
+  key: string;
+  state: "memory" | "stored" | "expired" | "forced" | "missing";
+  createdMs: number | null;
+  costMs: number | null;
+}
+
+/** Errors thrown by stepcache: `name` is stable, `message` says what to fix. */
+export type StepCacheErrorName =
+  | "InvalidStepName" | "InvalidArgument" | "InvalidValue" | "InvalidConfig" | "InvalidFingerprint"
+  | "TooLarge" | "ReadDisabled" | "ComputeDisabled" | "ComputeFailed" | "StorageError" | "StorageFull"
+  | "PermissionDenied" | "StorageBlocked" | "CacheClosed";
+
+/** A cache of step results in IndexedDB with a memory tier in front. */
+export class StepCache {
+  private constructor();
+  /** The IndexedDB database name. */
+  readonly name: string;
+  /** Builds a key for `step` from named parameters (order never matters). */
+  key(step: string, params?: Record<string, Param>, options?: KeyOptions): StepKey;
+  /** The cached value of `key`, or undefined. */
+  get(key: StepKey): Promise<Hit | undefined>;
+  /** Whether `key` is cached and fresh. */
+  has(key: StepKey): Promise<boolean>;
+  /** Stores a value under `key` as its type's policy says. */
+  put(key: StepKey, value: ValueInput, options?: { costMs?: number }): Promise<PutReport>;
+  /** The cached value, or computes, times and stores it; callers in every tab compute each key once. */
+  getOrCompute<T extends TypedArray | ArrayBuffer>(key: StepKey, compute: () => ValueInput<T> | Promise<ValueInput<T>>): Promise<Hit<T>>;
+  /** Removes `key` everywhere (other tabs drop it from memory too). */
+  invalidate(key: StepKey): Promise<void>;
+  /** Removes every entry, or every entry of `step`; resolves to how many. */
+  clear(step?: string): Promise<number>;
+  /** Counters, plus the origin's storage usage, quota and persistence. */
+  stats(): Promise<Stats>;
+  /** The state of each key. */
+  status(keys: StepKey[]): Promise<Status[]>;
+  /** Recompute every step (true), some steps (names), or none (false): older results are misses. */
+  setForce(force: boolean | string[]): void;
+  /** Switch reading, computing and writing on or off ("rcw" letters). */
+  setAccess(access: string): void;
+  /** Closes the cache; later calls throw CacheClosed. */
+  close(): void;
+  free(): void;
+}
+
+/** Opens a cache (loading the WebAssembly module on first use). */
+export function open(options?: CacheOptions): Promise<StepCache>;
