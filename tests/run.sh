@@ -44,7 +44,7 @@ step "the conformance suite on IndexedDB in headless Chromium: in a page and in 
 export CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=300
 export WASM_BINDGEN_TEST_WEBDRIVER_JSON="$PWD/tests/webdriver.json"
 cargo test -p stepcache-tests --target wasm32-unknown-unknown --locked \
-  --test conformance_idb_page --test conformance_idb_worker 2>&1 | tee -a "$log"
+  --test conformance_idb_page --test conformance_idb_worker --test idb_schema 2>  --test conformance_idb_page --test conformance_idb_worker 2>&1 | tee -a "$log"1 | tee -a "$log"
 
 step "the T1 example: computes on the first session, hits on the second"
 example_dir="$(mktemp -d)"

@@ -26,7 +26,14 @@ pub(crate) fn from_name(op: &str, name: &str, message: &str) -> Error {
         _ => ErrorKind::Storage,
     };
     let name = if name.is_empty() { "Error" } else { name };
-    Error::new(kind, format!("{op}: {name}: {message}"))
+    let hint = match name {
+        "VersionError" => {
+            " (a newer stepcache upgraded this database; update this page's stepcache or use another database name)"
+        }
+        "QuotaExceededError" => " (the origin's storage quota is used up)",
+        _ => "",
+    };
+    Error::new(kind, format!("{op}: {name}: {message}{hint}"))
 }
 
 /// The error of a failure reported by the `idb` crate.

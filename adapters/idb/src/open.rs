@@ -121,6 +121,16 @@ pub(crate) async fn open(name: &str) -> Result<Connection> {
     };
     // Never block another tab's upgrade: close on `versionchange`; the store reopens
     // (and so upgrades or fails clearly) on its next call.
+    let names = db.store_names();
+    if !(names.iter().any(|n| n == ENTRIES) && names.iter().any(|n| n == HEADS)) {
+        db.close();
+        return Err(Error::new(
+            ErrorKind::Storage,
+            format!(
+                "database {name:?} exists but is not a stepcache database (no {ENTRIES:?} and {HEADS:?} stores); use another name"
+            ),
+        ));
+    }
     let closed = Rc::new(Cell::new(false));
     let flag = Rc::clone(&closed);
     db.on_version_change(move |event| {

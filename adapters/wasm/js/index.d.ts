@@ -189,6 +189,10 @@ export class StepCache {
   setForce(force: boolean | string[]): void;
   /** Switch reading, computing and writing on or off ("rcw" letters). */
   setAccess(access: string): void;
+  /** Keeps `key` from eviction in either tier until {@link StepCache.unpin} (pins nest). */
+  pin(key: StepKey): void;
+  /** Undoes one {@link StepCache.pin}. */
+  unpin(key: StepKey): void;
   /** Closes the cache; later calls throw CacheClosed. */
   close(): void;
   free(): void;

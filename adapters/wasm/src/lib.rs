@@ -243,6 +243,18 @@ impl StepCache {
         Ok(())
     }
 
+    /// Keeps `key` from being evicted from either tier until `unpin`. Pins nest.
+    pub fn pin(&self, key: JsValue) -> JsResult<()> {
+        self.inner.engine.pin(&convert::key_of(&key).map_err(to_js)?);
+        Ok(())
+    }
+
+    /// Undoes one `pin`.
+    pub fn unpin(&self, key: JsValue) -> JsResult<()> {
+        self.inner.engine.unpin(&convert::key_of(&key).map_err(to_js)?);
+        Ok(())
+    }
+
     /// Closes the cache; later calls fail with `CacheClosed`.
     pub fn close(&self) {
         self.inner.engine.close();

@@ -1,0 +1,121 @@
+//! IndexedDB specifics in headless Chromium: schema upgrades by others, blocked requests,
+//! foreign databases and damaged records.
+#![cfg(target_family = "wasm")]
+#![allow(clippy::unwrap_used)] // tests report failures by panicking
+
+use stepcache_core::{Cache, Config, ErrorKind, Key, ManualClock, Store, Value};
+use stepcache_idb::IdbStore;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::wasm_bindgen_test;
+
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+#[wasm_bindgen(inline_js = r#"
+export function rawOpen(name, version, makeStores) {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.open(name, version);
+    request.onupgradeneeded = () => { if (makeStores) { request.result.createObjectStore("entries"); request.result.createObjectStore("heads"); } };
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+    request.onblocked = () => reject(new Error("blocked"));
+    setTimeout(() => reject(new Error("timed out")), 5000);
+  });
+}
+export function rawPut(db, store, key, value) {
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction([store], "readwrite");
+    tx.objectStore(store).put(value, key);
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error);
+  });
+}
+export function closeDb(db) { db.close(); }
+"#)]
+extern "C" {
+    fn rawOpen(name: &str, version: u32, make_stores: bool) -> js_sys::Promise;
+    fn rawPut(db: &JsValue, store: &str, key: &str, value: &JsValue) -> js_sys::Promise;
+    fn closeDb(db: &JsValue);
+}
+
+fn unique(prefix: &str) -> String {
+    format!("stepcache-{prefix}-{}", js_sys::Math::random().to_bits())
+}
+
+/// Our open connection closes itself when another tab upgrades the database, so the
+/// upgrade is never blocked; our next call then fails with a clear message.
+#[wasm_bindgen_test]
+async fn an_upgrade_elsewhere_is_not_blocked_and_is_reported() {
+    let name = unique("upgrade");
+    let store = IdbStore::open(&name).await.unwrap();
+    let id = *Key::of("s").build().unwrap().fingerprint();
+    store.put(&id, &[b"x"]).await.unwrap();
+    let newer = JsFuture::from(rawOpen(&name, 2, false))
+        .await
+        .expect("the upgrade went through, not blocked");
+    closeDb(&newer);
+    let err = store.get(&id).await.unwrap_err();
+    assert!(err.message().contains("newer stepcache"), "{err}");
+}
+
+/// A delete blocked by someone's open connection is a Blocked error, not a hang.
+#[wasm_bindgen_test]
+async fn a_blocked_request_is_a_clear_error() {
+    let name = unique("blocked");
+    IdbStore::open(&name).await.unwrap().close();
+    let other = JsFuture::from(rawOpen(&name, 1, false)).await.unwrap();
+    let err = IdbStore::delete_database(&name).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Blocked, "{err}");
+    assert!(err.message().contains("another tab"), "{err}");
+    closeDb(&other);
+}
+
+/// A database of the same name made by someone else is refused with a clear error.
+#[wasm_bindgen_test]
+async fn a_foreign_database_is_refused() {
+    let name = unique("foreign");
+    let db = JsFuture::from(rawOpen(&name, 1, false)).await.unwrap();
+    closeDb(&db);
+    let err = IdbStore::open(&name).await.unwrap_err();
+    assert!(err.message().contains("not a stepcache database"), "{err}");
+}
+
+/// A record that is not bytes, or bytes that are not an entry, is a clean miss and is removed.
+#[wasm_bindgen_test]
+async fn a_damaged_record_is_a_clean_miss() {
+    let name = unique("damaged");
+    let cache = Cache::new(
+        IdbStore::open(&name).await.unwrap(),
+        ManualClock::new(0),
+        Config::new().memory_budget(0),
+    )
+    .unwrap();
+    let (a, b) = (
+        Key::of("s").arg("n", 1).build().unwrap(),
+        Key::of("s").arg("n", 2).build().unwrap(),
+    );
+    let value = Value::array(vec![1.0f32; 64], &[64]).unwrap();
+    cache.put(&a, value.clone()).await.unwrap();
+    cache.put(&b, value.clone()).await.unwrap();
+    let raw = JsFuture::from(rawOpen(&name, 1, true)).await.unwrap();
+    JsFuture::from(rawPut(
+        &raw,
+        "entries",
+        &a.fingerprint().to_hex(),
+        &JsValue::from_str("not bytes"),
+    ))
+    .await
+    .unwrap();
+    let garbage = js_sys::Uint8Array::from(&[7u8; 300][..]);
+    JsFuture::from(rawPut(&raw, "entries", &b.fingerprint().to_hex(), &garbage))
+        .await
+        .unwrap();
+    closeDb(&raw);
+    assert!(cache.get(&a).await.unwrap().is_none());
+    assert!(cache.get(&b).await.unwrap().is_none());
+    assert_eq!(cache.stats().await.unwrap().corrupt_removed, 2);
+    assert!(
+        cache.store().get(a.fingerprint()).await.unwrap().is_none(),
+        "the damaged record was removed"
+    );
+}
