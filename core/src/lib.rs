@@ -28,7 +28,8 @@ mod value;
 pub use bytes::{AlignedBytes, ByteOwner, SharedBytes};
 pub use clock::{Clock, ManualClock};
 pub use engine::{
-    Cache, EntryState, Hit, INDEX_REFRESH_MS, MEMORY_SLOT_OVERHEAD, PutReport, SkipReason, Source, Status, TierOutcome,
+    Cache, EntryInfo, EntryState, Hit, INDEX_REFRESH_MS, MEMORY_SLOT_OVERHEAD, PutReport, SkipReason, Source, Status,
+    TierOutcome,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use fingerprint::Fingerprint;

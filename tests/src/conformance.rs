@@ -816,3 +816,24 @@ pub async fn other_handles_see_puts_and_clears<B: Backend>(backend: &B) {
     let s = a.stats().await.unwrap();
     assert_eq!((s.store.entries, s.store.bytes), (0, 0));
 }
+
+/// `entries` lists what each tier holds, with step, size, age and cost.
+pub async fn entries_list_both_tiers<B: Backend>(backend: &B) {
+    let config = Config::new().retention("preview", Retention::Memory).unwrap();
+    let a = fresh(backend, config.clone()).await;
+    let (stored, preview) = (key("t1_map", 1), key("preview", 1));
+    a.put_with_cost(&stored, floats(1000, 1.0), 5000).await.unwrap();
+    a.clock().advance(10);
+    a.put(&preview, floats(10, 1.0)).await.unwrap();
+    let entries = a.entries().await.unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0].fingerprint, *preview.fingerprint(), "newest first");
+    assert!(entries[0].in_memory && !entries[0].stored);
+    let t1 = &entries[1];
+    assert_eq!((t1.step.as_str(), t1.cost_us, t1.created_ms), ("t1_map", 5000, T0));
+    assert!(t1.in_memory && t1.stored && t1.bytes > 4000);
+    let b = reopen(backend, &a, config, T0).await;
+    let seen = b.entries().await.unwrap();
+    assert_eq!(seen.len(), 1, "another cache sees only what is stored");
+    assert!(seen[0].stored && !seen[0].in_memory);
+}

@@ -60,7 +60,8 @@ macro_rules! conformance_tests {
             compression_round_trips_and_saves,
             bad_input_is_a_typed_error_and_loses_nothing,
             closed_cache_refuses_calls,
-            other_handles_see_puts_and_clears
+            other_handles_see_puts_and_clears,
+            entries_list_both_tiers
         );
     };
     (@cases $backend:expr; $($case:ident),* $(,)?) => {

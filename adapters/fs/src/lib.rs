@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 pub use clock::SystemClock;
 pub use dirs::default_dir;
 pub use stepcache_core::{
-    Access, Arg, Config, ElementType, EntryState, Error, ErrorKind, Fingerprint, Force, Hit, Key, KeyBuilder,
-    PutReport, Result, Retention, SharedBytes, SkipReason, Source, Stats, Status, Step, TierOutcome, TierStats,
-    TypePolicy, TypeStats, Value,
+    Access, Arg, Config, ElementType, EntryInfo, EntryState, Error, ErrorKind, Fingerprint, Force, Hit, Key,
+    KeyBuilder, PutReport, Result, Retention, SharedBytes, SkipReason, Source, Stats, Status, Step, TierOutcome,
+    TierStats, TypePolicy, TypeStats, Value,
 };
 pub use store::{Durability, FsBytes, FsStore};
 
@@ -238,6 +238,14 @@ impl Cache {
     /// An IO error while listing the directory.
     pub fn stats(&self) -> Result<Stats> {
         pollster::block_on(self.engine.stats())
+    }
+
+    /// Every entry in memory or on disk, newest first.
+    ///
+    /// # Errors
+    /// An IO error while listing the directory.
+    pub fn entries(&self) -> Result<Vec<EntryInfo>> {
+        pollster::block_on(self.engine.entries())
     }
 
     /// The state of each key (kwneuro's `status`).

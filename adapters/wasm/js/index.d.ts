@@ -156,6 +156,20 @@ export interface Status {
   costMs: number | null;
 }
 
+/** One cached entry. */
+export interface EntryInfo {
+  /** The key's text form ("step@b3:..."), usable wherever a key is. */
+  key: string;
+  step: string;
+  /** Bytes it occupies in IndexedDB (or in memory if it is only there). */
+  bytes: number;
+  createdMs: number;
+  costMs: number;
+  hits: number;
+  inMemory: boolean;
+  stored: boolean;
+}
+
 /** Errors thrown by stepcache: `name` is stable, `message` says what to fix. */
 export type StepCacheErrorName =
   | "InvalidStepName" | "InvalidArgument" | "InvalidValue" | "InvalidConfig" | "InvalidFingerprint"
@@ -170,7 +184,7 @@ export class StepCache {
   /** Builds a key for `step` from named parameters (order never matters). */
   key(step: string, params?: Record<string, Param>, options?: KeyOptions): StepKey;
   /** The cached value of `key`, or undefined. */
-  get(key: StepKey): Promise<Hit | undefined>;
+  get(key: StepKey | string): Promise<Hit | undefined>;
   /** Whether `key` is cached and fresh. */
   has(key: StepKey): Promise<boolean>;
   /** Stores a value under `key` as its type's policy says. */
@@ -183,8 +197,10 @@ export class StepCache {
   clear(step?: string): Promise<number>;
   /** Counters, plus the origin's storage usage, quota and persistence. */
   stats(): Promise<Stats>;
+  /** Every entry in memory or in IndexedDB, newest first. */
+  entries(): Promise<EntryInfo[]>;
   /** The state of each key. */
-  status(keys: StepKey[]): Promise<Status[]>;
+  status(keys: Array<StepKey | string>): Promise<Status[]>;
   /** Recompute every step (true), some steps (names), or none (false): older results are misses. */
   setForce(force: boolean | string[]): void;
   /** Switch reading, computing and writing on or off ("rcw" letters). */

@@ -2,8 +2,8 @@
 
 use js_sys::{Array, ArrayBuffer, Function, Promise, Reflect, Uint8Array};
 use stepcache_core::{
-    Access, AlignedBytes, Arg, ElementType, EntryState, Error, ErrorKind, Force, Hit, Key, KeyBuilder, PutReport,
-    Result, SharedBytes, SkipReason, Source, Stats, Status, Step, TierOutcome, TierStats, Value,
+    Access, AlignedBytes, Arg, ElementType, EntryInfo, EntryState, Error, ErrorKind, Force, Hit, Key, KeyBuilder,
+    PutReport, Result, SharedBytes, SkipReason, Source, Stats, Status, Step, TierOutcome, TierStats, Value,
 };
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -477,6 +477,26 @@ pub(crate) fn stats_to_js(stats: &Stats, storage: &StorageReport) -> JsValue {
     set(&s, "persisted", storage.persisted.map_or(JsValue::NULL, JsValue::from));
     set(&out, "storage", s);
     out
+}
+
+/// The `EntryInfo[]` of the d.ts.
+pub(crate) fn entries_to_js(entries: &[EntryInfo]) -> JsValue {
+    entries
+        .iter()
+        .map(|e| {
+            let o: JsValue = js_sys::Object::new().into();
+            set(&o, "key", format!("{}@{}", e.step, e.fingerprint));
+            set(&o, "step", e.step.as_str());
+            set(&o, "bytes", e.bytes as f64);
+            set(&o, "createdMs", e.created_ms as f64);
+            set(&o, "costMs", e.cost_us as f64 / 1000.0);
+            set(&o, "hits", e.hits as f64);
+            set(&o, "inMemory", e.in_memory);
+            set(&o, "stored", e.stored);
+            o
+        })
+        .collect::<Array>()
+        .into()
 }
 
 /// The `Status[]` of the d.ts.

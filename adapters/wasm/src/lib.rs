@@ -219,6 +219,13 @@ impl StepCache {
         })
     }
 
+    /// Every entry in memory or in IndexedDB, newest first.
+    pub fn entries(&self) -> Promise {
+        promise(&self.inner, |inner| async move {
+            Ok(convert::entries_to_js(&inner.engine.entries().await?))
+        })
+    }
+
     /// The state of each key.
     pub fn status(&self, keys: JsValue) -> Promise {
         let keys = convert::keys_of(&keys);

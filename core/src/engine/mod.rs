@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 use core::fmt::Display;
 use core::future::Future;
 
-pub use report::{EntryState, Hit, PutReport, SkipReason, Source, Status, TierOutcome};
+pub use report::{EntryInfo, EntryState, Hit, PutReport, SkipReason, Source, Status, TierOutcome};
 pub use write::MEMORY_SLOT_OVERHEAD;
 
 use crate::clock::Clock;
@@ -285,6 +285,50 @@ impl<S: Store, C: Clock> Cache<S, C> {
         self.state.with(|st| st.check_open())?;
         self.refresh_index(self.clock.now_ms(), false).await?;
         Ok(self.state.with(|st| st.snapshot()))
+    }
+
+    /// Every entry in memory or in the store (as of a fresh listing), newest first.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Closed`] or the store's error while listing.
+    pub async fn entries(&self) -> Result<Vec<EntryInfo>> {
+        self.state.with(|st| st.check_open())?;
+        self.refresh_index(self.clock.now_ms(), true).await?;
+        Ok(self.state.with(|st| {
+            let mut out: Vec<EntryInfo> = st
+                .index
+                .slots
+                .iter()
+                .map(|(id, s)| EntryInfo {
+                    fingerprint: *id,
+                    step: s.step.clone(),
+                    bytes: s.size,
+                    created_ms: s.created_ms,
+                    cost_us: s.cost_us,
+                    hits: s.hits + st.memory.slots.get(id).map_or(0, |m| m.hits),
+                    in_memory: st.memory.slots.contains_key(id),
+                    stored: true,
+                })
+                .collect();
+            out.extend(
+                st.memory
+                    .slots
+                    .iter()
+                    .filter(|(id, _)| !st.index.slots.contains_key(*id))
+                    .map(|(id, s)| EntryInfo {
+                        fingerprint: *id,
+                        step: s.step.clone(),
+                        bytes: s.size,
+                        created_ms: s.created_ms,
+                        cost_us: s.cost_us,
+                        hits: s.hits,
+                        in_memory: true,
+                        stored: false,
+                    }),
+            );
+            out.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then(a.fingerprint.cmp(&b.fingerprint)));
+            out
+        }))
     }
 
     /// The state of each key: in memory, stored, expired, forced, or missing.

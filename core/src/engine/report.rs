@@ -108,3 +108,24 @@ pub struct Status {
     /// Its compute cost in microseconds, if cached.
     pub cost_us: Option<u64>,
 }
+
+/// One cached entry, as `entries` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EntryInfo {
+    /// The key's fingerprint.
+    pub fingerprint: crate::Fingerprint,
+    /// The step (result type) name.
+    pub step: alloc::string::String,
+    /// Bytes it occupies in the store (entry size), or in memory if it is only there.
+    pub bytes: u64,
+    /// When it was computed, ms since the epoch.
+    pub created_ms: u64,
+    /// How long it took to compute, microseconds (0 when unknown).
+    pub cost_us: u64,
+    /// Hits since this cache saw it stored.
+    pub hits: u64,
+    /// Whether it is in this cache's memory tier.
+    pub in_memory: bool,
+    /// Whether it is in the store.
+    pub stored: bool,
+}
