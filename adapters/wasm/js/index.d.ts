@@ -113,6 +113,9 @@ export class StepKey {
   free(): void;
 }
 
+/** A key, its text form, or `{step, fingerprint}` (a key that came through postMessage). */
+export type KeyLike = StepKey | string | { step: string; fingerprint: string };
+
 /** Counters of one tier. */
 export interface TierStats {
   hits: number;
@@ -184,15 +187,15 @@ export class StepCache {
   /** Builds a key for `step` from named parameters (order never matters). */
   key(step: string, params?: Record<string, Param>, options?: KeyOptions): StepKey;
   /** The cached value of `key`, or undefined. */
-  get(key: StepKey | string): Promise<Hit | undefined>;
+  get(key: KeyLike): Promise<Hit | undefined>;
   /** Whether `key` is cached and fresh. */
-  has(key: StepKey): Promise<boolean>;
+  has(key: KeyLike): Promise<boolean>;
   /** Stores a value under `key` as its type's policy says. */
-  put(key: StepKey, value: ValueInput, options?: { costMs?: number }): Promise<PutReport>;
+  put(key: KeyLike, value: ValueInput, options?: { costMs?: number }): Promise<PutReport>;
   /** The cached value, or computes, times and stores it; callers in every tab compute each key once. */
-  getOrCompute<T extends TypedArray | ArrayBuffer>(key: StepKey, compute: () => ValueInput<T> | Promise<ValueInput<T>>): Promise<Hit<T>>;
+  getOrCompute<T extends TypedArray | ArrayBuffer>(key: KeyLike, compute: () => ValueInput<T> | Promise<ValueInput<T>>): Promise<Hit<T>>;
   /** Removes `key` everywhere (other tabs drop it from memory too). */
-  invalidate(key: StepKey): Promise<void>;
+  invalidate(key: KeyLike): Promise<void>;
   /** Removes every entry, or every entry of `step`; resolves to how many. */
   clear(step?: string): Promise<number>;
   /** Counters, plus the origin's storage usage, quota and persistence. */
@@ -200,15 +203,15 @@ export class StepCache {
   /** Every entry in memory or in IndexedDB, newest first. */
   entries(): Promise<EntryInfo[]>;
   /** The state of each key. */
-  status(keys: Array<StepKey | string>): Promise<Status[]>;
+  status(keys: KeyLike[]): Promise<Status[]>;
   /** Recompute every step (true), some steps (names), or none (false): older results are misses. */
   setForce(force: boolean | string[]): void;
   /** Switch reading, computing and writing on or off ("rcw" letters). */
   setAccess(access: string): void;
   /** Keeps `key` from eviction in either tier until {@link StepCache.unpin} (pins nest). */
-  pin(key: StepKey): void;
+  pin(key: KeyLike): void;
   /** Undoes one {@link StepCache.pin}. */
-  unpin(key: StepKey): void;
+  unpin(key: KeyLike): void;
   /** Closes the cache; later calls throw CacheClosed. */
   close(): void;
   free(): void;
