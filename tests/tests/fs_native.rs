@@ -206,13 +206,23 @@ fn leftovers_of_interrupted_writes_are_removed_on_open() {
     let live_file = std::fs::File::options().write(true).open(&live).unwrap();
     live_file.set_modified(old).unwrap();
     live_file.lock().unwrap();
-    let young = tmp.join("young.3.0.tmp");
+    let young = tmp.join(format!("young.{}.0.tmp", std::process::id()));
     std::fs::write(&young, b"just created").unwrap();
+    // A writer that was killed a moment ago: its process no longer exists.
+    let mut gone = Command::new("true").spawn().unwrap();
+    let gone_pid = gone.id();
+    gone.wait().unwrap();
+    let killed = tmp.join(format!("killed.{gone_pid}.0.tmp"));
+    std::fs::write(&killed, b"half").unwrap();
 
     let reopened = Cache::open(&dir.0).unwrap();
-    assert!(!dead.exists(), "a dead writer's file is removed");
+    assert!(!dead.exists(), "an old, unlocked file is removed");
+    assert!(
+        !killed.exists(),
+        "a file whose writer's process is gone is removed at once"
+    );
     assert!(live.exists(), "a live writer's file is kept");
-    assert!(young.exists(), "a file younger than the grace period is kept");
+    assert!(young.exists(), "a young file of a live process is kept");
     assert_eq!(reopened.get(&key).unwrap().unwrap().value, map(100, 1));
     drop(live_file);
 }
@@ -354,4 +364,32 @@ fn large_values_are_memory_mapped_not_copied() {
         "the view lies in a map of the entry file: {mapping}"
     );
     assert_eq!(view, map(1 << 20, 3).as_slice::<f32>().unwrap());
+}
+
+/// A cache directory that belongs to another user is refused, not trusted silently; one
+/// we own but others could read is made owner-only.
+#[cfg(unix)]
+#[test]
+fn a_directory_owned_by_someone_else_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("owner");
+    Cache::open(&dir.0)
+        .unwrap()
+        .put(&Key::of("s").build().unwrap(), map(10, 1))
+        .unwrap();
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    Cache::open(&dir.0).unwrap();
+    let mode = std::fs::metadata(&dir.0).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "tightened to owner-only");
+
+    let status = Command::new("chown")
+        .arg("-R")
+        .arg("12345:12345")
+        .arg(&dir.0)
+        .status()
+        .unwrap();
+    assert!(status.success(), "this test needs to chown (run as root, as CI does)");
+    let err = Cache::open(&dir.0).unwrap_err();
+    assert_eq!(err.kind(), stepcache::ErrorKind::PermissionDenied);
+    assert!(err.to_string().contains("belongs to user 12345"), "{err}");
 }

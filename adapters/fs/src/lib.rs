@@ -2,7 +2,8 @@
 #![warn(missing_docs)]
 
 mod clock;
-mod dirs;
+mod default_dir;
+mod dir;
 mod map;
 mod store;
 
@@ -10,7 +11,7 @@ use std::fmt::Display;
 use std::path::{Path, PathBuf};
 
 pub use clock::SystemClock;
-pub use dirs::default_dir;
+pub use default_dir::default_dir;
 pub use stepcache_core::{
     Access, Arg, Config, ElementType, EntryInfo, EntryState, Error, ErrorKind, Fingerprint, Force, Hit, Key,
     KeyBuilder, PutReport, Result, Retention, SharedBytes, SkipReason, Source, Stats, Status, Step, TierOutcome,

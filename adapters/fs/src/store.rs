@@ -15,24 +15,22 @@
 //! the entry: a reader sees the old entry or the new one, never a mix, and an entry file
 //! is never modified in place (which is what makes memory maps of it safe). A writer
 //! killed mid-write leaves an unlocked temporary file, removed the next time a cache is
-//! opened on the directory.
+//! opened on the directory (see `dir.rs`).
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
 
 use memmap2::Mmap;
+
+use crate::dir::owner_only_dir;
 use stepcache_core::entry::LIST_HEAD_LEN;
 use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, Result, Store};
 
 /// Entries at least this large are memory-mapped; smaller ones are read into memory,
 /// which is cheaper than setting up a map.
 const MAP_MIN_LEN: u64 = 256 * 1024;
-/// Temporary files younger than this are left alone by cleanup even when unlocked: their
-/// writer may have created the file and not yet taken its lock.
-const TMP_GRACE: Duration = Duration::from_secs(30);
 
 /// Whether a write waits for the data to reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -73,21 +71,13 @@ pub struct FsStore {
     counter: AtomicU64,
 }
 
-fn io_error(op: &str, path: &Path, e: io::Error) -> Error {
+pub(crate) fn io_error(op: &str, path: &Path, e: io::Error) -> Error {
     let kind = match e.kind() {
         io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => ErrorKind::StorageFull,
         io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => ErrorKind::PermissionDenied,
         _ => ErrorKind::Storage,
     };
     Error::new(kind, format!("{op} {}: {e}", path.display()))
-}
-
-fn owner_only_dir(path: &Path) -> io::Result<()> {
-    let mut builder = DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(path)
 }
 
 impl FsStore {
@@ -110,6 +100,7 @@ impl FsStore {
         for path in [&store.root, &store.entries, &store.tmp] {
             owner_only_dir(path).map_err(|e| io_error("create directory", path, e))?;
         }
+        crate::dir::check_owner(&store.root, &store.tmp)?;
         store.remove_leftovers()?;
         Ok(store)
     }
@@ -125,27 +116,12 @@ impl FsStore {
         self.entries.join(&hex[..2]).join(hex)
     }
 
-    /// Removes temporary files whose writer is gone (unlocked and older than a grace period).
+    /// Removes temporary files whose writer is gone (see the module docs).
     ///
     /// # Errors
     /// [`ErrorKind::Storage`] if the temporary directory cannot be read.
     pub fn remove_leftovers(&self) -> Result<usize> {
-        let mut removed = 0;
-        let listing = fs::read_dir(&self.tmp).map_err(|e| io_error("read directory", &self.tmp, e))?;
-        for item in listing.flatten() {
-            let path = item.path();
-            let old_enough = item
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| SystemTime::now().duration_since(t).unwrap_or_default() >= TMP_GRACE);
-            let Ok(file) = File::open(&path) else {
-                continue;
-            };
-            if old_enough && file.try_lock().is_ok() && fs::remove_file(&path).is_ok() {
-                removed += 1;
-            }
-        }
-        Ok(removed)
+        crate::dir::remove_leftovers(&self.tmp)
     }
 
     fn write_tmp(&self, path: &Path, parts: &[&[u8]]) -> io::Result<File> {

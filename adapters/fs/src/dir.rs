@@ -1,0 +1,96 @@
+//! The cache directory: created owner-only, refused if someone else owns it, and cleaned
+//! of what interrupted writes left behind.
+
+use std::fs::{self, DirBuilder, File};
+use std::io;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use stepcache_core::{Error, ErrorKind, Result};
+
+use crate::store::io_error;
+
+/// Temporary files younger than this are left alone when their writer may still be alive
+/// but not yet holding its lock (between creating the file and locking it).
+pub(crate) const TMP_GRACE: Duration = Duration::from_secs(30);
+
+/// Creates `path` and its parents, readable only by the owner (it may hold patient data).
+pub(crate) fn owner_only_dir(path: &Path) -> io::Result<()> {
+    let mut builder = DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path)
+}
+
+/// Refuses a cache directory owned by another user: entries there were not written by us
+/// and are not trusted silently. A directory we own but others may read is made
+/// owner-only.
+#[cfg(unix)]
+pub(crate) fn check_owner(root: &Path, scratch: &Path) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = fs::metadata(root).map_err(|e| io_error("inspect", root, e))?;
+    // The owner of a file we create is who we are (no libc needed to ask).
+    let probe = scratch.join(format!("owner-probe.{}.tmp", std::process::id()));
+    let me = File::create(&probe).and_then(|f| f.metadata()).map(|m| m.uid());
+    let _ = fs::remove_file(&probe);
+    let me = me.map_err(|e| io_error("create a file in", scratch, e))?;
+    if meta.uid() != me {
+        return Err(Error::new(
+            ErrorKind::PermissionDenied,
+            format!(
+                "cache directory {} belongs to user {} but this process runs as user {me}: stepcache does not \
+                 trust entries it did not write; use a directory of your own",
+                root.display(),
+                meta.uid()
+            ),
+        ));
+    }
+    if meta.mode() & 0o077 != 0 {
+        fs::set_permissions(root, fs::Permissions::from_mode(0o700))
+            .map_err(|e| io_error("make owner-only", root, e))?;
+    }
+    Ok(())
+}
+
+/// Ownership is not checked where Unix permissions do not exist.
+#[cfg(not(unix))]
+pub(crate) fn check_owner(_root: &Path, _scratch: &Path) -> Result<()> {
+    Ok(())
+}
+
+/// Whether the process that wrote temporary file `name` (`<hex>.<pid>.<seq>.tmp`) may be
+/// alive. Only Linux can tell cheaply (`/proc`); elsewhere, assume it may be.
+fn writer_may_live(name: &str) -> bool {
+    let pid = name.split('.').nth(1).and_then(|p| p.parse::<u32>().ok());
+    match pid {
+        Some(pid) if cfg!(target_os = "linux") => {
+            pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
+        }
+        _ => true,
+    }
+}
+
+/// Removes temporary files whose writer is gone: unlocked, and either their writer's
+/// process has exited or they are older than [`TMP_GRACE`].
+pub(crate) fn remove_leftovers(tmp: &Path) -> Result<usize> {
+    let mut removed = 0;
+    let listing = fs::read_dir(tmp).map_err(|e| io_error("read directory", tmp, e))?;
+    for item in listing.flatten() {
+        let path = item.path();
+        let name = item.file_name().to_string_lossy().into_owned();
+        let old = item
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| SystemTime::now().duration_since(t).unwrap_or_default() >= TMP_GRACE);
+        if !old && writer_may_live(&name) {
+            continue;
+        }
+        let Ok(file) = File::open(&path) else { continue };
+        // A live writer holds the lock until its file is renamed into place.
+        if file.try_lock().is_ok() && fs::remove_file(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
