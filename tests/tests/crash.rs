@@ -28,7 +28,7 @@ fn key(k: u64) -> Key {
 /// Small mostly, sometimes large: 1 KiB to 1 MiB, and one put in 16 of 8 to 64 MiB.
 fn size_of(k: u64, v: u64) -> usize {
     let h = (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ v.wrapping_mul(0xD6E8_FEB8_6659_FD93)) >> 7;
-    if h % 16 == 0 {
+    if h.is_multiple_of(16) {
         (8 << 20) + (h as usize % (56 << 20))
     } else {
         1024 + (h as usize % (1 << 20))
