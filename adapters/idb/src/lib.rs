@@ -102,10 +102,21 @@ impl IdbStore {
     }
 
     async fn finish(&self, op: &str, tx: idb::Transaction) -> Result<()> {
+        // Keep a handle to ask why the transaction aborted: a quota overrun is reported
+        // only as the transaction's error (QuotaExceededError), not as a request's.
+        let raw = web_sys::IdbTransaction::from(tx);
+        let tx = idb::Transaction::from(raw.clone());
+        let aborted = |raw: &web_sys::IdbTransaction| match raw.error() {
+            Some(ex) => error::from_name(op, &ex.name(), &ex.message()),
+            None => Error::new(ErrorKind::Storage, format!("{op}: transaction aborted")),
+        };
         match tx.commit().map_err(|e| error::from_idb(op, e))?.await {
             Ok(TransactionResult::Committed) => Ok(()),
-            Ok(TransactionResult::Aborted) => Err(Error::new(ErrorKind::Storage, format!("{op}: transaction aborted"))),
-            Err(e) => Err(error::from_idb(op, e)),
+            Ok(TransactionResult::Aborted) => Err(aborted(&raw)),
+            Err(e) => match raw.error() {
+                Some(_) => Err(aborted(&raw)),
+                None => Err(error::from_idb(op, e)),
+            },
         }
     }
 }

@@ -106,14 +106,17 @@ export class StepKey {
   readonly step: string;
   /** The fingerprint, "b3:" + 64 hex digits. */
   readonly fingerprint: string;
-  /** "step@b3:..." (send it to a worker and read it back with {@link StepKey.parse}). */
+  /** "step@b3:..." (post this to a worker; every method takes it, or use {@link StepKey.parse}). */
   toString(): string;
   /** Reads the text form made by {@link StepKey.toString}. */
   static parse(text: string): StepKey;
   free(): void;
 }
 
-/** A key, its text form, or `{step, fingerprint}` (a key that came through postMessage). */
+/**
+ * A key, its text form, or `{step, fingerprint}`. To send a key to a worker, post
+ * `String(key)` (a StepKey object itself does not survive postMessage).
+ */
 export type KeyLike = StepKey | string | { step: string; fingerprint: string };
 
 /** Counters of one tier. */

@@ -136,6 +136,12 @@ impl StepCache {
 
     /// Builds a key for `step` from named parameters.
     pub fn key(&self, step: JsValue, params: JsValue, options: JsValue) -> JsResult<StepKey> {
+        if self.inner.engine.is_closed() {
+            return Err(to_js(stepcache_core::Error::new(
+                stepcache_core::ErrorKind::Closed,
+                "the cache was closed; open it again",
+            )));
+        }
         Ok(StepKey {
             key: convert::build_key(&step, &params, &options).map_err(to_js)?,
         })

@@ -123,7 +123,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
     /// # Errors
     /// As [`Cache::put`].
     pub async fn put_with_cost(&self, key: &Key, value: Value, cost_us: u64) -> Result<PutReport> {
-        let report = self.store_value(key, &value, cost_us).await?;
+        let report = self.store_value(key, &value, cost_us, self.clock.now_ms()).await?;
         if matches!(report.memory, TierOutcome::Stored) || matches!(report.store, TierOutcome::Stored) {
             self.state.with(|st| st.type_stats(key.step()).puts += 1);
         }
@@ -198,7 +198,8 @@ impl<S: Store, C: Clock> Cache<S, C> {
                 .await
                 .map_err(|e| Error::new(ErrorKind::Compute, e.to_string()))?;
             let cost_us = self.clock.monotonic_us().saturating_sub(started);
-            let stored = match self.store_value(key, &value, cost_us).await {
+            let created_ms = self.clock.now_ms();
+            let stored = match self.store_value(key, &value, cost_us, created_ms).await {
                 Ok(report) => report,
                 Err(e) => PutReport {
                     memory: TierOutcome::Failed(e.kind()),
@@ -215,7 +216,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
             return Ok(Hit {
                 value,
                 source: Source::Computed,
-                created_ms: self.clock.now_ms(),
+                created_ms,
                 cost_us,
                 stored: Some(stored),
             });
@@ -430,6 +431,11 @@ impl<S: Store, C: Clock> Cache<S, C> {
             st.closed = true;
             st.memory.clear();
         });
+    }
+
+    /// Whether [`Cache::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.state.with(|st| st.closed)
     }
 
     fn access(&self) -> Result<Access> {

@@ -31,7 +31,7 @@ pub const MEMORY_SLOT_OVERHEAD: u64 = 64;
 
 impl<S: Store, C: Clock> Cache<S, C> {
     /// Stores `value` in the tiers its type's policy names.
-    pub(crate) async fn store_value(&self, key: &Key, value: &Value, cost_us: u64) -> Result<PutReport> {
+    pub(crate) async fn store_value(&self, key: &Key, value: &Value, cost_us: u64, now: u64) -> Result<PutReport> {
         if value.meta().len() > MAX_META_LEN {
             return Err(Error::new(
                 ErrorKind::InvalidValue,
@@ -51,7 +51,6 @@ impl<S: Store, C: Clock> Cache<S, C> {
         if policy.retention == Retention::Transient {
             return Ok(PutReport::skipped(SkipReason::Policy));
         }
-        let now = self.clock.now_ms();
         let header = self.header(key, value, cost_us, now, policy);
         let store = if policy.retention == Retention::Persistent {
             self.write_store(&header).await?
