@@ -12,7 +12,7 @@ bash tests/setup.sh
 step "format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo clippy -p stepcache-idb -p stepcache-tests --target wasm32-unknown-unknown --lib --tests --locked -- -D warnings
+cargo clippy -p stepcache-idb -p stepcache-wasm -p stepcache-tests --target wasm32-unknown-unknown --lib --tests --locked -- -D warnings
 
 step "the core builds without std for wasm32 and bare metal"
 cargo build -p stepcache-core --no-default-features --target wasm32-unknown-unknown --locked
@@ -29,7 +29,11 @@ step "the conformance suite on IndexedDB in headless Chromium: in a page and in 
 export CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=300
 export WASM_BINDGEN_TEST_WEBDRIVER_JSON="$PWD/tests/webdriver.json"
 cargo test -p stepcache-tests --target wasm32-unknown-unknown --locked \
-  --test conformance_idb_page --test conformance_idb_worker --test idb_schema 2>  --test conformance_idb_page --test conformance_idb_worker 2>&1 | tee -a "$log"1 | tee -a "$log"
+  --test conformance_idb_page --test conformance_idb_worker --test idb_schema 2>&1 | tee -a "$log"
+
+step "the npm package: build it, then its tests in headless Chromium (page, worker, reload, tabs, quota, Vite, TypeScript)"
+bash adapters/wasm/build.sh
+bash adapters/wasm/test/run.sh 2>&1 | tee -a "$log"
 
 step "the T1 example: computes on the first session, hits on the second"
 example_dir="$(mktemp -d)"
@@ -38,7 +42,8 @@ cargo run --release --locked -p stepcache --example t1_map -- "$example_dir/cach
 rm -rf "$example_dir"
 
 step "summary"
-passed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^passed/) n += $i } END { print n + 0 }' "$log")
-failed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^failed/) n += $i } END { print n + 0 }' "$log")
+# cargo and wasm-bindgen-test print "test result: ... N passed; M failed"; node's runner "# pass N" / "# fail M".
+passed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^passed/) n += $i } /^# pass / { n += $3 } END { print n + 0 }' "$log")
+failed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^failed/) n += $i } /^# fail / { n += $3 } END { print n + 0 }' "$log")
 rm -f "$log"
 echo "stepcache: ${passed} passed, ${failed} failed"

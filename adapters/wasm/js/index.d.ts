@@ -113,10 +113,7 @@ export class StepKey {
   free(): void;
 }
 
-/**
- * A key, its text form, or `{step, fingerprint}`. To send a key to a worker, post
- * `String(key)` (a StepKey object itself does not survive postMessage).
- */
+/** A key, its text form, or `{step, fingerprint}` (what a key posted to a worker becomes). */
 export type KeyLike = StepKey | string | { step: string; fingerprint: string };
 
 /** Counters of one tier. */

@@ -80,10 +80,25 @@ impl StepKey {
     }
 
     /// Reads the text form made by `toString`.
-    pub fn parse(text: &str) -> JsResult<StepKey> {
-        Ok(StepKey {
-            key: convert::parse_key_text(text).map_err(to_js)?,
-        })
+    pub fn parse(text: &str) -> JsResult<JsValue> {
+        Ok(StepKey::into_js(convert::parse_key_text(text).map_err(to_js)?))
+    }
+}
+
+impl StepKey {
+    /// The JS object of `key`, with `step` and `fingerprint` also as its own properties so
+    /// that a key posted to a worker (structured clone copies own properties only) still
+    /// works there.
+    fn into_js(key: Key) -> JsValue {
+        let (step, fingerprint) = (key.step().to_owned(), key.fingerprint().to_string());
+        let object = JsValue::from(StepKey { key });
+        for (name, value) in [("step", step), ("fingerprint", fingerprint)] {
+            let descriptor = js_sys::Object::new();
+            let _ = js_sys::Reflect::set(&descriptor, &"value".into(), &value.into());
+            let _ = js_sys::Reflect::set(&descriptor, &"enumerable".into(), &true.into());
+            js_sys::Object::define_property(object.unchecked_ref::<js_sys::Object>(), &name.into(), &descriptor);
+        }
+        object
     }
 }
 
@@ -135,16 +150,16 @@ impl StepCache {
     }
 
     /// Builds a key for `step` from named parameters.
-    pub fn key(&self, step: JsValue, params: JsValue, options: JsValue) -> JsResult<StepKey> {
+    pub fn key(&self, step: JsValue, params: JsValue, options: JsValue) -> JsResult<JsValue> {
         if self.inner.engine.is_closed() {
             return Err(to_js(stepcache_core::Error::new(
                 stepcache_core::ErrorKind::Closed,
                 "the cache was closed; open it again",
             )));
         }
-        Ok(StepKey {
-            key: convert::build_key(&step, &params, &options).map_err(to_js)?,
-        })
+        Ok(StepKey::into_js(
+            convert::build_key(&step, &params, &options).map_err(to_js)?,
+        ))
     }
 
     /// The cached value of `key`, or `undefined`.

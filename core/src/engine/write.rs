@@ -20,10 +20,10 @@ use crate::value::Value;
 /// worth the decompression on every read and the loss of zero-copy reads.
 const MIN_SAVING_DIVISOR: usize = 8;
 
-/// How often a write that meets a full store evicts (about its own size, by policy) and
-/// tries again before giving up: once, so a value larger than the whole store costs one
-/// round of evictions, not the whole cache.
-const FULL_RETRIES: u64 = 1;
+/// How often a write that meets a full store evicts (by policy, its own size more each
+/// time) and tries again before giving up. More than once because a browser may not count
+/// freed space at once; a value larger than everything stored is refused without evicting.
+const FULL_RETRIES: u64 = 3;
 
 /// Bytes a memory-tier entry is charged beyond its data and metadata (its bookkeeping),
 /// so that empty values still count and a zero budget keeps nothing.

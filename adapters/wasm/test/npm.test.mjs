@@ -1,0 +1,804 @@
+// The npm package's own tests: the built package (../pkg) in headless Chromium (pages,
+// dedicated workers, several tabs, reloads, browser restarts, quotas), in a Vite build,
+// under the TypeScript compiler, and as a file (.wasm imports and size).
+//
+//   bash run.sh            (installs the pinned dev dependencies, then runs this file)
+//   node --test --test-concurrency=1 npm.test.mjs
+//
+// Assumes ../pkg was built (bash ../build.sh). Chromium: /usr/bin/chromium, or $CHROMIUM.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import zlib from "node:zlib";
+import { randomBytes } from "node:crypto";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+import { chromium } from "playwright-core";
+
+import { serve } from "./server.mjs";
+import { KINDS, SHAPE, BUFFER_BYTES, makeArray, makeBuffer, makeMeta, valuesOf, hexOf, noise, checksum } from "./pages/fixtures.js";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const WASM_DIR = path.resolve(HERE, "..");
+const PKG = path.join(WASM_DIR, "pkg");
+const PAGE = "/test/pages/index.html";
+const TIMEOUT = 60_000;
+const MiB = 1 << 20;
+
+const LAUNCH = {
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+};
+
+/** A database name no other test uses. */
+const uniq = (prefix) => `${prefix}-${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
+
+let server;
+let browser;
+const tmpDirs = [];
+
+function tmpDir(prefix) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `stepcache-${prefix}-`));
+  tmpDirs.push(dir);
+  return dir;
+}
+
+before(async () => {
+  for (const f of ["package.json", "index.js", "index.d.ts", "stepcache_wasm.js", "stepcache_wasm_bg.wasm"]) {
+    assert.ok(fs.existsSync(path.join(PKG, f)), `${path.join(PKG, f)} is missing: build the package first (bash adapters/wasm/build.sh)`);
+  }
+  server = await serve(WASM_DIR);
+  browser = await chromium.launch(LAUNCH);
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+  for (const dir of tmpDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** Prints the page's errors and console errors (they explain failures). */
+function watch(page, label) {
+  page.on("pageerror", (e) => console.log(`[${label} pageerror] ${e.stack ?? e}`));
+  page.on("console", (m) => {
+    if (m.type() === "error" || m.type() === "warning") console.log(`[${label} console.${m.type()}] ${m.text()}`);
+  });
+  return page;
+}
+
+/** A new page of `context` on the harness, ready. */
+async function harness(context, label = "page") {
+  const page = watch(await context.newPage(), label);
+  await page.goto(server.url + PAGE);
+  await page.waitForFunction(() => window.harnessReady === true, null, { timeout: 20_000 });
+  return page;
+}
+
+/** scenarios[name](...args) in the page. */
+const run = (page, name, ...args) => page.evaluate(([n, a]) => window.scenarios[n](...a), [name, args]);
+/** scenarios[name](...args) in the page's dedicated worker. */
+const runInWorker = (page, name, ...args) => page.evaluate(([n, a]) => window.inWorker(n, ...a), [name, args]);
+
+/** A fresh browser context (its own storage) that is closed after `fn`. */
+async function withContext(fn) {
+  const context = await browser.newContext();
+  try {
+    return await fn(context);
+  } finally {
+    await context.close();
+  }
+}
+
+const shapeOf = (kind) => (kind === "ArrayBuffer" ? [1, BUFFER_BYTES] : SHAPE);
+const dataOf = (kind) => (kind === "ArrayBuffer" ? makeBuffer() : makeArray(kind));
+
+/** Asserts that a described hit is exactly the round-trip value of `kind`, from `source`. */
+function assertValue(desc, { kind, data, shape, meta, source }, what) {
+  assert.ok(desc, `${what}: expected a hit, got ${JSON.stringify(desc)}`);
+  const ctor = data instanceof ArrayBuffer ? "ArrayBuffer" : data.constructor.name;
+  assert.equal(desc.ctor, ctor, `${what}: constructor`);
+  assert.equal(desc.isBuffer, data instanceof ArrayBuffer, `${what}: ArrayBuffer or view`);
+  assert.deepEqual(desc.values, valuesOf(data), `${what}: values`);
+  assert.equal(desc.hex, hexOf(data), `${what}: bytes (bit-exact, NaN and -0 included)`);
+  assert.deepEqual(desc.shape, shape, `${what}: shape`);
+  if (meta === undefined) assert.equal(desc.metaIsUndefined, true, `${what}: meta undefined`);
+  else assert.deepEqual(desc.meta, meta, `${what}: meta`);
+  if (source) assert.equal(desc.source, source, `${what}: source`);
+  assert.equal(typeof desc.createdMs, "number", `${what}: createdMs`);
+  assert.ok(Math.abs(Date.now() - desc.createdMs) < 10 * 60_000, `${what}: createdMs ${desc.createdMs} is about now`);
+  assert.equal(typeof desc.costMs, "number", `${what}: costMs`);
+  assert.ok(desc.costMs >= 0, `${what}: costMs >= 0`);
+  void kind;
+}
+
+/** Asserts the round trip of every kind (see scenarios.roundTrip). */
+function assertRoundTrip(out, where) {
+  const kinds = [...KINDS, "ArrayBuffer"];
+  for (const kind of kinds) {
+    const expected = { kind, data: dataOf(kind), shape: shapeOf(kind), meta: makeMeta(kind) };
+    assert.deepEqual(out.reports[kind], { memory: "stored", store: "stored" }, `${where} ${kind}: put report`);
+    assertValue(out.memory[kind], { ...expected, source: "memory" }, `${where} ${kind} from memory`);
+    assertValue(out.store[kind], { ...expected, source: "store" }, `${where} ${kind} from IndexedDB`);
+    assertValue(out.computed[kind], { ...expected, source: "computed" }, `${where} ${kind} computed`);
+    assert.equal(out.computed[kind].calls, 1, `${where} ${kind}: computed once`);
+    assertValue(out.computedMemory[kind], { ...expected, source: "memory" }, `${where} ${kind} computed, then from memory`);
+    assertValue(out.computedStore[kind], { ...expected, source: "store" }, `${where} ${kind} computed, then from IndexedDB`);
+  }
+  const plain = { data: makeArray("Float64Array", 5, 3), shape: [5], meta: undefined };
+  assertValue(out.memory.plain, { ...plain, source: "memory" }, `${where} no shape/meta from memory`);
+  assertValue(out.store.plain, { ...plain, source: "store" }, `${where} no shape/meta from IndexedDB`);
+  assertValue(out.storeThenMemory, { data: makeArray("Float64Array"), shape: SHAPE, meta: makeMeta("Float64Array"), source: "memory" }, `${where} promoted`);
+}
+
+// ---------------------------------------------------------------------------------------
+
+test("a. every typed array kind and an ArrayBuffer round-trip in a page (memory tier and IndexedDB)", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const page = await harness(context);
+    assert.equal(await page.evaluate(() => window.sameModule), true, "import map and relative path load one module");
+    const name = uniq("roundtrip-page");
+    const out = await run(page, "roundTrip", { name });
+    assert.deepEqual([out.where.window, out.where.worker], [true, false]);
+    assert.equal(out.nameA, name, "cache.name is the database name");
+    assertRoundTrip(out, "page");
+  });
+});
+
+test("a. every typed array kind and an ArrayBuffer round-trip in a dedicated worker (memory tier and IndexedDB)", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const page = await harness(context);
+    const name = uniq("roundtrip-worker");
+    const out = await runInWorker(page, "roundTrip", { name });
+    assert.deepEqual([out.where.window, out.where.worker], [false, true], "ran in a worker");
+    assertRoundTrip(out, "worker");
+    // The worker's values are in the origin's IndexedDB: the page reads them.
+    await run(page, "hOpen", "w", { name, memoryBudget: 0 });
+    const fromPage = await run(page, "hGet", "w", "roundtrip", { kind: "BigUint64Array" });
+    assertValue(fromPage, { data: makeArray("BigUint64Array"), shape: SHAPE, meta: makeMeta("BigUint64Array"), source: "store" }, "worker's value in the page");
+  });
+});
+
+test("keys: canonical and identical in a page and a worker; text form and parse", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const page = await harness(context);
+    const inPage = await run(page, "keysScenario", { name: uniq("keys") });
+    const inWorker = await runInWorker(page, "keysScenario", { name: uniq("keys") });
+    assert.deepEqual(inWorker, inPage, "a worker builds the same keys as a page");
+    const k = inPage;
+    assert.match(k.k1.fingerprint, /^b3:[0-9a-f]{64}$/);
+    assert.equal(k.k1.step, "t1_map");
+    assert.equal(k.k1.text, `t1_map@${k.k1.fingerprint}`);
+    assert.equal(k.k2, k.k1.fingerprint, "argument order and ignored arguments never change the key");
+    assert.equal(k.kDefault, k.k1.fingerprint, "an argument equal to its default is dropped");
+    assert.notEqual(k.k3, k.k1.fingerprint, "the version enters the key");
+    assert.notEqual(k.kSignalChanged, k.k1.fingerprint, "array contents enter the key");
+    assert.notEqual(k.kShapeChanged, k.k1.fingerprint, "array shape enters the key");
+    assert.notEqual(k.kShapeChanged, k.kSignalChanged);
+    assert.equal(k.lineage.step, "r1_map");
+    assert.equal(k.lineage.text, `r1_map@${k.lineage.fingerprint}`);
+    assert.equal(new Set(Object.values(k.kinds)).size, Object.keys(k.kinds).length, "element types enter the key");
+    assert.match(k.scalars, /^scalars@b3:[0-9a-f]{64}$/);
+    assert.deepEqual(k.parsed, { step: "t1_map", fingerprint: k.k1.fingerprint, isStepKey: true });
+    assert.equal(k.keyIsStepKey, true);
+  });
+});
+
+test("b. a value survives a page reload (source store)", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const page = await harness(context);
+    const name = uniq("reload");
+    const put = await run(page, "persistPut", { name, seed: 3 });
+    const expected = { data: makeArray("Float64Array", 24, 3), shape: [4, 6], meta: { seed: 3, units: "ms" } };
+    assert.equal(put.calls, 1);
+    assertValue(put.hit, { ...expected, source: "computed" }, "first computation");
+    assertValue(put.again, { ...expected, source: "memory" }, "then from memory");
+    assert.ok(put.hit.costMs >= 15, `costMs ${put.hit.costMs} measures the 20 ms compute`);
+
+    await page.reload();
+    await page.waitForFunction(() => window.harnessReady === true);
+    const got = await run(page, "persistGet", { name, seed: 3, keyText: put.keyText });
+    assertValue(got.byText, { ...expected, source: "store" }, "after reload, by parsed key");
+    assertValue(got.byParams, { ...expected, source: "memory" }, "after reload, by rebuilt key (now in memory)");
+    assert.equal(got.rebuiltText, put.keyText, "the rebuilt key is the same");
+    assert.equal(got.has, true);
+    assert.equal(got.calls, 0, "getOrCompute after reload does not compute");
+    assertValue(got.goc, { ...expected }, "getOrCompute after reload");
+    assert.ok(["memory", "store"].includes(got.goc.source));
+    assert.ok(Math.abs(got.goc.costMs - put.hit.costMs) <= 1, "the stored cost is kept");
+    assert.equal(got.goc.createdMs, put.again.createdMs, "the stored creation time is kept");
+    assert.ok(Math.abs(got.goc.createdMs - put.hit.createdMs) < 5000, "createdMs: when it was computed");
+    assert.equal(got.storeHits, 1);
+  });
+});
+
+test("b. a value survives a browser restart (persistent profile)", { timeout: TIMEOUT }, async () => {
+  const profile = tmpDir("profile");
+  const name = uniq("restart");
+  const expected = { data: makeArray("Float64Array", 24, 8), shape: [4, 6], meta: { seed: 8, units: "ms" } };
+  let keyText;
+  {
+    const context = await chromium.launchPersistentContext(profile, LAUNCH);
+    try {
+      const page = await harness(context, "before restart");
+      const put = await run(page, "persistPut", { name, seed: 8 });
+      assertValue(put.hit, { ...expected, source: "computed" }, "before restart");
+      keyText = put.keyText;
+    } finally {
+      await context.close();
+    }
+  }
+  {
+    const context = await chromium.launchPersistentContext(profile, LAUNCH);
+    try {
+      const page = await harness(context, "after restart");
+      const got = await run(page, "persistGet", { name, seed: 8, keyText });
+      assertValue(got.byText, { ...expected, source: "store" }, "after restart");
+      assert.equal(got.calls, 0);
+      // And in a worker of the restarted browser.
+      const inWorker = await runInWorker(page, "persistGet", { name, seed: 8, keyText });
+      assertValue(inWorker.byText, { ...expected, source: "store" }, "after restart, in a worker");
+    } finally {
+      await context.close();
+    }
+  }
+});
+
+test("c. two tabs and a worker asking for one key at once compute it once (Web Locks)", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const a = await harness(context, "tab A");
+    const b = await harness(context, "tab B");
+    const name = uniq("locks");
+    // Load the module everywhere first, so all callers start together.
+    await run(a, "hOpen", "warm", { name });
+    await run(b, "hOpen", "warm", { name });
+    await runInWorker(b, "where");
+    const startAt = Date.now() + 800;
+    const args = { name, startAt, ms: 1500 };
+    const results = await Promise.all([
+      run(a, "slowCompute", { ...args, tag: "A", parallel: 2 }),
+      run(b, "slowCompute", { ...args, tag: "B" }),
+      runInWorker(b, "slowCompute", { ...args, tag: "W" }),
+    ]);
+    for (const r of results) assert.ok(r.startedLateMs < 500, `${r.tag} started ${r.startedLateMs} ms late: not concurrent`);
+    const computes = results.reduce((n, r) => n + r.computed, 0);
+    assert.equal(computes, 1, `computed ${computes} times in total: ${JSON.stringify(results.map((r) => [r.tag, r.computed]))}`);
+    const by = results.find((r) => r.computed === 1).tag;
+    const hits = results.flatMap((r) => r.hits.map((h) => ({ tag: r.tag, ...h })));
+    assert.equal(hits.length, 4);
+    assert.equal(hits.filter((h) => h.source === "computed").length, 1, "one caller computed");
+    for (const h of hits) {
+      assertValue(h, { data: makeArray("Int32Array", 24, 5), shape: SHAPE, meta: { by } }, `caller in ${h.tag}`);
+      assert.ok(["computed", "store", "shared", "memory"].includes(h.source), h.source);
+    }
+    // The waiting callers really waited for the computation instead of computing.
+    for (const r of results) assert.ok(r.tookMs >= 1000, `${r.tag} returned after ${r.tookMs} ms, before the compute finished`);
+    console.log(`c. sources: ${hits.map((h) => `${h.tag}:${h.source}`).join(" ")}`);
+    // The per-tab record in localStorage agrees: exactly one tab ran the compute.
+    const marks = await a.evaluate((n) => Object.keys(localStorage).filter((k) => k.startsWith(`computes:${n}:`)), name);
+    assert.ok(marks.length <= 1, `computes in several tabs: ${marks}`);
+
+    // With locks: false, tabs do not wait for each other (each computes; one page still computes once).
+    const name2 = uniq("nolocks");
+    const startAt2 = Date.now() + 500;
+    const unlocked = await Promise.all([
+      run(a, "slowCompute", { name: name2, startAt: startAt2, ms: 1000, tag: "A", parallel: 2, locks: false }),
+      run(b, "slowCompute", { name: name2, startAt: startAt2, ms: 1000, tag: "B", locks: false }),
+    ]);
+    assert.deepEqual(unlocked.map((r) => r.computed), [1, 1], "locks: false: each tab computes, each page once");
+  });
+});
+
+test("d. cross-tab coherence: invalidate, clear and put in tab B reach tab A's memory tier", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const a = await harness(context, "tab A");
+    const b = await harness(context, "tab B");
+    const name = uniq("coherence");
+    const policies = { session: "memory", coh: "persistent", other: "persistent" };
+    await run(a, "hOpen", "a", { name, policies });
+    await run(b, "hOpen", "b", { name, policies });
+    const v = (seed) => ({ kind: "Float32Array", seed, shape: SHAPE, meta: { seed } });
+    const expect = (seed, source) => ({ data: makeArray("Float32Array", 24, seed), shape: SHAPE, meta: { seed }, source });
+
+    // invalidate: a persistent and a memory-only value (the latter exists only in A's memory).
+    await run(a, "hPut", "a", "coh", { id: 1 }, v(1));
+    await run(a, "hPut", "a", "session", { id: 1 }, v(2));
+    assertValue(await run(a, "hGet", "a", "coh", { id: 1 }), expect(1, "memory"), "A before");
+    assertValue(await run(a, "hGet", "a", "session", { id: 1 }), expect(2, "memory"), "A memory-only before");
+    assertValue(await run(b, "hGet", "b", "coh", { id: 1 }), expect(1, "store"), "B reads A's value");
+    assert.equal(await run(b, "hGet", "b", "session", { id: 1 }), null, "a memory-only value stays in its tab");
+    await run(b, "hInvalidate", "b", "coh", { id: 1 });
+    await run(b, "hInvalidate", "b", "session", { id: 1 });
+    assert.deepEqual(await run(a, "hWaitGone", "a", "coh", { id: 1 }), { gone: true }, "invalidate in B drops A's copy");
+    assert.deepEqual(await run(a, "hWaitGone", "a", "session", { id: 1 }), { gone: true }, "invalidate in B drops A's memory-only value");
+
+    // clear(): everything; clear(step): that step only.
+    await run(a, "hPut", "a", "coh", { id: 2 }, v(3));
+    await run(a, "hPut", "a", "session", { id: 2 }, v(4));
+    await run(b, "hClear", "b");
+    assert.deepEqual(await run(a, "hWaitGone", "a", "coh", { id: 2 }), { gone: true }, "clear() in B drops A's copy");
+    assert.deepEqual(await run(a, "hWaitGone", "a", "session", { id: 2 }), { gone: true }, "clear() in B drops A's memory-only value");
+    await run(a, "hPut", "a", "coh", { id: 3 }, v(5));
+    await run(a, "hPut", "a", "other", { id: 3 }, v(6));
+    assert.equal(await run(b, "hClear", "b", "coh"), 1, "clear(step) counts what it removed");
+    assert.deepEqual(await run(a, "hWaitGone", "a", "coh", { id: 3 }), { gone: true }, "clear('coh') in B drops A's coh copy");
+    assertValue(await run(a, "hGet", "a", "other", { id: 3 }), expect(6, "memory"), "clear('coh') keeps other steps");
+
+    // put: B replaces a value A holds in memory; A sees the new one, never the stale one.
+    await run(a, "hPut", "a", "coh", { id: 4 }, v(7));
+    assertValue(await run(a, "hGet", "a", "coh", { id: 4 }), expect(7, "memory"), "A holds seed 7");
+    await run(b, "hPut", "b", "coh", { id: 4 }, v(8));
+    const seen = await run(a, "hWaitSeed", "a", "coh", { id: 4 }, 8);
+    assert.equal(seen.ok, true, `A still sees ${JSON.stringify(seen.last?.meta)} after B's put`);
+    assertValue(seen.hit, expect(8), "A after B's put");
+
+    // broadcast: false keeps tabs deaf to each other (A's memory copy survives B's invalidate).
+    await run(a, "hOpen", "quiet-a", { name, policies, broadcast: false });
+    await run(b, "hOpen", "quiet-b", { name, policies, broadcast: false });
+    await run(a, "hPut", "quiet-a", "session", { id: 9 }, v(9));
+    await run(b, "hInvalidate", "quiet-b", "session", { id: 9 });
+    await a.waitForTimeout(500);
+    assertValue(await run(a, "hGet", "quiet-a", "session", { id: 9 }), expect(9, "memory"), "no broadcast: A keeps its copy");
+  });
+});
+
+test("e. a small origin quota: puts evict and retry, an entry that cannot fit is StorageFull, nothing is corrupt", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const page = await harness(context);
+    const quotaSize = 20 * MiB;
+    const cdp = await context.newCDPSession(page);
+    await cdp.send("Storage.overrideQuotaForOrigin", { origin: server.origin, quotaSize });
+    // (navigator.storage.estimate() reports a static quota in current Chromium: ask CDP.)
+    const q = await cdp.send("Storage.getUsageAndQuota", { origin: server.origin });
+    assert.deepEqual([q.quota, q.overrideActive], [quotaSize, true], "the quota override is in force");
+
+    const name = uniq("quota");
+    await run(page, "hOpen", "q", { name, memoryBudget: 0 });
+    const entry = 4 * MiB;
+    const outcomes = [];
+    for (let seed = 1; seed <= 7; seed++) {
+      const r = await run(page, "hTryPut", "q", "quota_map", { seed }, { noise: entry, seed, meta: { seed } });
+      outcomes.push({ seed, ...r });
+      const { usage } = await cdp.send("Storage.getUsageAndQuota", { origin: server.origin });
+      console.log(`quota: put ${seed} (4 MiB) -> ${r.threw ? `threw ${r.name}: ${r.message}` : JSON.stringify(r.value)}; usage ${usage}`);
+    }
+    const huge = await run(page, "hTryPut", "q", "quota_map", { seed: "huge" }, { noise: 30 * MiB, seed: 99 });
+    console.log(`quota: 30 MiB put -> ${huge.threw ? `threw ${huge.name}: ${huge.message}` : JSON.stringify(huge.value)}`);
+
+    // The first entries fit outright.
+    for (const o of outcomes.slice(0, 3)) {
+      assert.equal(o.threw, false, `put ${o.seed} fits: ${o.message}`);
+      assert.equal(o.value.store, "stored", `put ${o.seed}`);
+    }
+    // Never corrupt: every entry still there reads back intact (from IndexedDB, a fresh cache).
+    await run(page, "hOpen", "r", { name, memoryBudget: 0 });
+    let present = 0;
+    for (let seed = 1; seed <= 7; seed++) {
+      const got = await run(page, "hGet", "r", "quota_map", { seed });
+      if (got === null) continue;
+      present++;
+      assert.equal(got.source, "store");
+      assert.equal(got.ctor, "Uint32Array");
+      assert.equal(got.byteLength, entry);
+      assert.equal(got.checksum, checksum(noise(entry, seed)), `entry ${seed} intact`);
+      assert.deepEqual(got.meta, { seed });
+    }
+    assert.ok(present >= 1, "some entries remain");
+    assert.equal(await run(page, "hGet", "r", "quota_map", { seed: "huge" }), null, "the failed put left nothing");
+    // The cache still works after the quota was hit.
+    const small = await run(page, "hTryPut", "q", "after_full", { n: 1 }, { kind: "Int16Array", seed: 2 });
+    assert.equal(small.threw, false, small.message);
+    assertValue(await run(page, "hGet", "r", "after_full", { n: 1 }), { data: makeArray("Int16Array", 24, 2), shape: [24], meta: undefined, source: "store" }, "a put after the quota was hit");
+
+    // Larger than the whole quota: StorageFull with a message.
+    assert.equal(huge.threw, true, `a 30 MiB put into a 20 MiB quota: ${JSON.stringify(huge.value)}`);
+    assert.equal(huge.isError, true);
+    assert.equal(huge.name, "StorageFull", `a 30 MiB put into a 20 MiB quota: ${huge.name}: ${huge.message}`);
+    assert.ok(huge.message.length > 10, huge.message);
+    // 4 MiB puts past the quota either evict older entries and succeed, or are StorageFull.
+    for (const o of outcomes) {
+      if (o.threw) assert.equal(o.name, "StorageFull", `put ${o.seed}: ${o.name}: ${o.message}`);
+      else assert.equal(o.value.store, "stored", `put ${o.seed}`);
+    }
+    // Eviction by policy makes room: the newest entry is stored.
+    assert.equal(outcomes.at(-1).threw, false, `the last 4 MiB put should evict older entries and fit: ${outcomes.at(-1).name}: ${outcomes.at(-1).message}`);
+  });
+});
+
+test("e. storeBudget: stored bytes never exceed it; evicted entries are gone, kept ones intact", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const page = await harness(context);
+    const budget = 1 * MiB;
+    const entryBytes = 300 * 1024;
+    const count = 8;
+    const out = await run(page, "storeBudgetScenario", { name: uniq("budget"), budget, entryBytes, count });
+    for (const s of out.steps) {
+      assert.equal(s.report.store, "stored", `put ${s.i}: ${JSON.stringify(s.report)}`);
+      assert.equal(s.budget, budget, "stats().store.budget");
+      assert.ok(s.bytes <= budget, `after put ${s.i}: store.bytes ${s.bytes} > storeBudget ${budget}`);
+      assert.ok(s.bytes >= entryBytes, `after put ${s.i}: store.bytes ${s.bytes} counts the entry`);
+      assert.ok(s.entries >= 1 && s.entries <= 3, `after put ${s.i}: ${s.entries} entries`);
+    }
+    assert.ok(out.steps.at(-1).evictions >= count - 3, `evictions ${out.steps.at(-1).evictions}`);
+    assert.match(out.tooBig.store, /^skipped:/, `a value over the whole budget is skipped: ${JSON.stringify(out.tooBig)}`);
+    assert.ok(out.afterTooBig.bytes <= budget);
+    const present = out.present.map((p) => p.i);
+    assert.ok(present.includes(count), `the newest entry is kept: ${present}`);
+    assert.ok(!present.includes(1), `the oldest entry was evicted: ${present}`);
+    for (const p of out.present) {
+      assert.equal(p.source, "store");
+      assert.equal(p.checksum, checksum(noise(entryBytes, p.i)), `entry ${p.i} intact`);
+      assert.equal(p.seed, p.i);
+    }
+    assert.equal(out.readerStore.entries, out.present.length, "a second cache lists what is stored");
+    assert.ok(out.readerStore.bytes <= budget);
+  });
+});
+
+test("e. eviction: pinned entries stay, a costly result outlives cheap ones", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const page = await harness(context);
+    const entryBytes = 300 * 1024;
+    const out = await run(page, "evictionScenario", { name: uniq("evict"), budget: 1 * MiB, entryBytes });
+    const sum = (seed) => checksum(noise(entryBytes, seed));
+    assert.equal(out.expensivePut.store, "stored");
+    assert.equal(out.pinnedPut.store, "stored");
+    const w = out.whilePinned;
+    assert.equal(w.pinned, sum(101), "a pinned entry is never evicted");
+    assert.equal(w.expensive, sum(100), "a 30 s result outlives 0 ms ones");
+    assert.equal(w[6], sum(6), "the newest entry is stored");
+    for (const i of [1, 2, 3, 4, 5]) assert.equal(w[i], null, `cheap entry ${i} was evicted first`);
+    assert.deepEqual(out.statusWhilePinned, ["memory", "memory", "missing", "memory"]);
+    assert.ok(out.statsWhilePinned.bytes <= 1 * MiB);
+    assert.ok(out.statsWhilePinned.evictions >= 5, `evictions ${out.statsWhilePinned.evictions}`);
+    assert.equal(out.afterUnpin.pinned, null, "unpinned, the idle cheap entry goes");
+    assert.equal(out.afterUnpin.expensive, sum(100));
+    assert.equal(out.afterUnpin[9], sum(9));
+    assert.equal(out.expensiveHit.checksum, sum(100));
+    assert.equal(out.expensiveHit.costMs, 30000, "put's costMs is kept");
+  });
+});
+
+test("policies: default and per-type retention, transient values, compression", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const page = await harness(context);
+    const out = await run(page, "policiesScenario", { name: uniq("policies") });
+    const v = (seed) => ({ data: makeArray("Float64Array", 24, seed), shape: SHAPE, meta: { seed } });
+    assert.equal(out.putDefault.memory, "stored");
+    assert.match(out.putDefault.store, /^skipped:/, "defaultPolicy 'memory' keeps values out of IndexedDB");
+    assert.deepEqual(out.putKeep, { memory: "stored", store: "stored" });
+    assert.match(out.putTemp.memory, /^skipped:/, "transient: not kept in memory");
+    assert.match(out.putTemp.store, /^skipped:/, "transient: not stored");
+    assertValue(out.temp1, { ...v(4), source: "computed" }, "transient computed");
+    assertValue(out.temp2, { ...v(4), source: "computed" }, "transient computed again");
+    assert.equal(out.tempComputes, 2, "a transient value is computed every time");
+    assertValue(out.memoryDefault, { ...v(1), source: "memory" }, "memory-only value in its cache");
+    assert.equal(out.readDefault, null, "memory-only value is not in IndexedDB");
+    assertValue(out.readKeep, { ...v(2), source: "store" }, "persistent value in IndexedDB");
+    assert.equal(out.readTemp, null);
+    assert.equal(out.readNullMeta.meta, null, "null metadata comes back null");
+    assert.equal(out.readNullMeta.metaIsUndefined, false);
+    assert.deepEqual(out.readNullMeta.values, ["1", "-1"]);
+
+    assert.deepEqual(out.putPacked, { memory: "stored", store: "stored" });
+    assert.ok(out.packedBytes > 0 && out.packedBytes < 262144 / 2, `a smooth 256 KiB map stored in ${out.packedBytes} bytes: compressed`);
+    assert.ok(out.noiseBytes >= 262144, `noise stored in ${out.noiseBytes} bytes: as is`);
+    assert.equal(out.readPacked.checksum, out.smoothChecksum, "a compressed value reads back intact");
+    assert.deepEqual([out.readPacked.ctor, out.readPacked.source, out.readPacked.shape], ["Float32Array", "store", [256, 256]]);
+    assert.equal(out.readNoise.checksum, checksum(noise(262144, 3)));
+    assert.equal(out.readNoise.ctor, "Uint32Array");
+    assert.equal(out.readerEntries, 4, "keep, null-meta and the two packed values are stored");
+  });
+});
+
+test("entries(): every entry, newest first; key texts work wherever a key is", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const page = await harness(context);
+    const out = await run(page, "entriesScenario", { name: uniq("entries") });
+    const { t1, preview, r1 } = out.texts;
+    assert.deepEqual(out.entries.map((e) => e.key), [r1, preview, t1], "newest first");
+    const [er1, epreview, et1] = out.entries;
+    assert.deepEqual([et1.step, epreview.step, er1.step], ["t1_map", "preview", "r1_map"]);
+    assert.deepEqual([et1.inMemory, et1.stored], [true, true]);
+    assert.deepEqual([epreview.inMemory, epreview.stored], [true, false], "memory-only entry");
+    assert.deepEqual([er1.inMemory, er1.stored], [true, true]);
+    assert.equal(et1.costMs, 1500, "put's costMs");
+    assert.ok(er1.costMs >= 25, `computed cost ${er1.costMs}`);
+    assert.ok(et1.hits >= 2, `t1 hits ${et1.hits}`);
+    assert.ok(et1.bytes >= 24 * 4 && er1.bytes >= 24 * 8 && epreview.bytes >= 10, JSON.stringify(out.entries.map((e) => e.bytes)));
+    for (const e of out.entries) assert.ok(Math.abs(Date.now() - e.createdMs) < 60_000);
+    assert.ok(et1.createdMs <= epreview.createdMs && epreview.createdMs <= er1.createdMs);
+    assert.deepEqual(out.readerEntries.map((e) => [e.key, e.inMemory, e.stored]), [[r1, false, true], [t1, false, true]], "another cache lists IndexedDB");
+    assertValue(out.byText, { data: makeArray("Float32Array", 24, 1), shape: SHAPE, meta: undefined, source: "store" }, "get(key text)");
+    assert.deepEqual(out.statusByText, [[t1, "stored"], [preview, "missing"], [r1, "stored"]], "status() with key texts and keys");
+    assert.equal(out.badText.name, "InvalidFingerprint", JSON.stringify(out.badText));
+    assert.equal(out.closedEntries.name, "CacheClosed");
+  });
+});
+
+test("KeyLike: a StepKey posted to a worker, {step, fingerprint}, and key texts", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const page = await harness(context);
+    const out = await run(page, "postKeyToWorker", { name: uniq("keylike") });
+    const expected = { data: makeArray("Uint16Array", 24, 6), shape: SHAPE, meta: { seed: 6 }, source: "store" };
+    for (const form of ["stepKey", "object", "text"]) {
+      const r = out[form].got;
+      assert.equal(r.threw, false, `a ${form} posted to a worker arrives as ${JSON.stringify(out[form].received)} and get() throws ${r.name}: ${r.message}`);
+      assertValue(r.value, expected, `worker get by a posted ${form}`);
+    }
+    assertValue(out.pageObject, { ...expected, source: "memory" }, "page get by {step, fingerprint}");
+    assert.equal(out.pageHasText, true);
+    assert.equal(out.pageAfterInvalidate, null, "invalidate by {step, fingerprint}");
+    assert.equal(out.badObject.name, "InvalidFingerprint", JSON.stringify(out.badObject));
+    assert.ok(["InvalidArgument", "InvalidStepName"].includes(out.missingStep.name), JSON.stringify(out.missingStep));
+  });
+});
+
+test("f. bad input: stable error names, helpful messages, nothing stored is lost", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const page = await harness(context);
+    const out = await run(page, "badInput", { name: uniq("errors") });
+    const expectError = (which, names, message) => {
+      const r = out[which];
+      names = [].concat(names);
+      assert.equal(r.threw, true, `${which} should throw ${names.join(" or ")}, got ${JSON.stringify(r.value)}`);
+      assert.equal(r.isError, true, `${which}: thrown value is an Error`);
+      assert.ok(names.includes(r.name), `${which}: name ${r.name}, expected ${names.join(" or ")} (message: ${r.message})`);
+      assert.ok(r.message.length >= 10, `${which}: message too short: "${r.message}"`);
+      if (message) assert.match(r.message, message, `${which}: message "${r.message}" should say what to fix`);
+    };
+    expectError("negativeBudget", "InvalidConfig", /memoryBudget/);
+    expectError("nanBudget", "InvalidConfig", /memoryBudget/);
+    expectError("unknownPolicy", "InvalidConfig", /forever/);
+    expectError("unknownRetention", "InvalidConfig", /sometimes/);
+    expectError("unknownDefaultPolicy", "InvalidConfig", /eternal/);
+    expectError("badPolicyStepName", ["InvalidStepName", "InvalidConfig"], /\.\.\/x/);
+    expectError("unknownOption", "InvalidConfig", /memoryBudgte/);
+    expectError("badAccess", "InvalidConfig", /x/);
+    expectError("stepDotDot", "InvalidStepName", /\.\.\/x/);
+    expectError("stepEmpty", "InvalidStepName");
+    expectError("nestedParam", "InvalidArgument", /\bp\b/);
+    expectError("paramsNotObject", "InvalidArgument");
+    expectError("paramFunction", "InvalidArgument", /\bp\b/);
+    expectError("parseBad", "InvalidFingerprint");
+    expectError("shapeMismatch", "InvalidValue", /shape/i);
+    expectError("shapeNegative", "InvalidValue", /shape/i);
+    expectError("shapeFraction", "InvalidValue", /shape/i);
+    expectError("metaBigInt", "InvalidValue", /meta/i);
+    expectError("metaCycle", "InvalidValue", /meta/i);
+    expectError("valueNumber", "InvalidValue");
+    expectError("valueNoData", "InvalidValue", /data/);
+    expectError("valuePlainArray", "InvalidValue");
+    expectError("keyNotKey", "InvalidFingerprint", /fingerprint/i);
+    expectError("getNotKey", "InvalidFingerprint", /fingerprint/i);
+    expectError("computeThrows", "ComputeFailed", /the fit diverged at voxel 17/);
+    expectError("computeRejects", "ComputeFailed", /no convergence/);
+    expectError("computeBadValue", ["InvalidValue", "ComputeFailed"], /shape/i);
+    for (const which of ["closedGet", "closedHas", "closedPut", "closedGetOrCompute", "closedInvalidate", "closedClear", "closedStats", "closedStatus"]) {
+      expectError(which, "CacheClosed");
+    }
+    assert.equal(out.computeFailedLeftNothing, false, "a failed compute stores nothing");
+    assertValue(out.computeRecovers, { data: new Uint16Array([1, 2, 3]), shape: [3], meta: undefined, source: "computed" }, "compute after a failure");
+    const kept = { data: makeArray("Float32Array", 24, 9), shape: SHAPE, meta: { seed: 9 } };
+    assertValue(out.keptMemory, { ...kept, source: "memory" }, "kept value, memory, after the bad calls");
+    assertValue(out.keptStore, { ...kept, source: "store" }, "kept value, IndexedDB, after the bad calls");
+    assertValue(out.keptAfterClose, { ...kept, source: "store" }, "kept value after close()");
+    assert.equal(out.closeTwice.threw, false, "close() twice is harmless");
+    // Reported for the record (the contract leaves these open).
+    for (const which of ["fractionalStoreBudget", "badOptionsType", "stepNotString", "paramUndefined", "metaFunction", "valueDataView", "closedKey"]) {
+      const r = out[which];
+      console.log(`f. ${which}: ${r.threw ? `${r.name}: ${r.message}` : `no error (${JSON.stringify(r.value)})`}`);
+    }
+  });
+});
+
+test("g. stats(): per-tier hits and misses, per-type counters, time saved, storage estimate", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const page = await harness(context);
+    const out = await run(page, "statsScenario", { name: uniq("stats") });
+    const value = { data: makeArray("Float32Array", 24, 2), shape: SHAPE, meta: { units: "ms" } };
+    assertValue(out.computed, { ...value, source: "computed" }, "computed");
+    assertValue(out.memoryHit, { ...value, source: "memory" }, "memory hit");
+    assertValue(out.storeHit, { ...value, source: "store" }, "store hit");
+    assert.equal(out.missing, null);
+    assert.ok(out.computed.costMs >= 100, `costMs ${out.computed.costMs} measures the 120 ms compute`);
+
+    const a = out.statsA;
+    assert.equal(a.memory.hits, 1, "A: one memory hit");
+    assert.ok(a.memory.misses >= 2, `A: memory misses ${a.memory.misses} (the computed key and the missing one)`);
+    assert.equal(a.store.hits, 0, "A: no store hit");
+    assert.ok(a.store.misses >= 2, `A: store misses ${a.store.misses}`);
+    assert.equal(a.memory.entries, 2, "A: the fit and the preview are in memory");
+    assert.ok(a.memory.bytes >= 24 * 4 + 100, `A: memory bytes ${a.memory.bytes}`);
+    assert.equal(a.memory.budget, 1024 ** 3, "default memory budget: 1 GiB");
+    assert.equal(a.store.entries, 1, "A: only the persistent fit is stored");
+    assert.ok(a.store.bytes >= 24 * 4, `A: store bytes ${a.store.bytes}`);
+    assert.equal(a.store.budget, 16 * 1024 ** 3, "default store budget: 16 GiB");
+    const fit = a.types.find((t) => t.step === "fit");
+    assert.ok(fit, JSON.stringify(a.types));
+    assert.equal(fit.computes, 1);
+    assert.equal(fit.puts, 1);
+    assert.equal(fit.hits, 1);
+    assert.ok(fit.misses >= 2, `fit misses ${fit.misses}`);
+    assert.ok(fit.computeMs >= 100, `fit computeMs ${fit.computeMs}`);
+    assert.ok(fit.savedMs >= 100, `fit savedMs ${fit.savedMs}: a hit of a 120 ms computation saves it`);
+    assert.ok(a.savedMs >= 100, `savedMs ${a.savedMs}`);
+    const preview = a.types.find((t) => t.step === "preview");
+    assert.equal(preview?.puts, 1, JSON.stringify(a.types));
+    assert.ok(a.hitRate > 0 && a.hitRate < 1, `hitRate ${a.hitRate}`);
+    assert.equal(a.corruptRemoved, 0);
+    assert.equal(a.sharedComputes, 0);
+
+    const b = out.statsB;
+    assert.equal(b.store.hits, 1, "B: one store hit");
+    assert.equal(b.memory.hits, 0);
+    assert.ok(b.savedMs >= 100, `B savedMs ${b.savedMs}: the stored cost counts in another session`);
+    assert.equal(b.store.entries, 1);
+    assert.equal(b.hitRate, 1);
+
+    for (const s of [a.storage, b.storage]) {
+      assert.equal(typeof s.usage, "number", `storage.usage ${s.usage}`);
+      assert.ok(s.usage >= 0);
+      assert.equal(typeof s.quota, "number", `storage.quota ${s.quota}`);
+      assert.ok(s.quota > 0);
+      assert.equal(typeof s.persisted, "boolean", `storage.persisted ${s.persisted}`);
+    }
+    assert.equal(b.storage.quota, out.estimate.quota, "storage.quota is navigator.storage's");
+    assert.equal(b.storage.persisted, out.persisted, "storage.persisted is navigator.storage.persisted() (after persist: true)");
+  });
+});
+
+test("h. status(), setForce() recomputes once, setAccess() switches reading and computing", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const page = await harness(context);
+    const out = await run(page, "controlScenario", { name: uniq("control") });
+    const states = (list) => list.map((s) => s.state);
+    assert.deepEqual(states(out.statusA), ["memory", "missing", "memory"]);
+    assert.deepEqual(out.statusA.map((s) => s.key), out.keyTexts, "status().key is the key's text");
+    assert.equal(typeof out.statusA[0].createdMs, "number");
+    assert.equal(typeof out.statusA[0].costMs, "number");
+    assert.equal(out.statusA[1].createdMs, null);
+    assert.equal(out.statusA[1].costMs, null);
+    assert.deepEqual(states(out.statusB), ["stored", "missing", "missing"], "another cache: stored in IndexedDB; memory-only values stay in their cache");
+    assert.deepEqual(states(out.statusExpired), ["expired"], "past maxAgeMs");
+    assert.equal(out.getExpired, null, "an expired value is a miss");
+
+    const v = (seed) => ({ data: makeArray("Float32Array", 24, seed), shape: SHAPE, meta: { seed } });
+    assert.deepEqual(states(out.statusForced), ["forced", "memory"], "setForce(['t1_map']) forces t1_map only");
+    assertValue(out.forced1, { ...v(11), source: "computed" }, "forced step recomputed");
+    assertValue(out.forced2, { ...v(11), source: "memory" }, "forced step recomputed once");
+    assertValue(out.notForced, { ...v(2), source: "memory" }, "other steps not forced");
+    assert.equal(out.t1ComputesAfterForce, 1);
+    assert.equal(out.r1ComputesAfterForce, 0);
+    assert.deepEqual(states(out.statusAfterRecompute), ["memory"]);
+    assert.equal(out.forceBadName.threw, true);
+    assert.equal(out.forceBadName.name, "InvalidStepName");
+    assertValue(out.afterUnforce, { ...v(11), source: "memory" }, "after setForce(false)");
+    assert.equal(out.t1ComputesFinal, 1);
+    assertValue(out.recomputedInStore, { ...v(11), source: "store" }, "the recomputed value replaced the stored one");
+
+    assertValue(out.readOnlyHit, { ...v(11), source: "memory" }, "read-only get");
+    assertValue(out.readOnlyGocHit, { ...v(11), source: "memory" }, "read-only getOrCompute hit");
+    assert.equal(out.readOnlyMiss.threw, true, JSON.stringify(out.readOnlyMiss));
+    assert.equal(out.readOnlyMiss.name, "ComputeDisabled");
+    assert.ok(out.readOnlyMiss.message.length >= 10);
+    assert.equal(out.readOnlyComputes, 0, "nothing computed in read-only mode");
+    assert.equal(out.readOnlyPut.threw, false, JSON.stringify(out.readOnlyPut));
+    assert.match(out.readOnlyPut.value.store, /^skipped:/, "a put with writing off stores nothing");
+    assert.match(out.readOnlyPut.value.memory, /^skipped:/);
+    assert.equal(out.noReadGet.threw, true, JSON.stringify(out.noReadGet));
+    assert.equal(out.noReadGet.name, "ReadDisabled");
+    assert.equal(out.badAccess.name, "InvalidConfig");
+    assert.equal(out.missingStillMissing, null);
+  });
+});
+
+test("i. a Vite build: the package in a page and in a module worker", { timeout: 120_000 }, async () => {
+  const { build } = await import("vite");
+  const root = path.join(HERE, "vite-app");
+  const outDir = tmpDir("vite-dist");
+  const started = Date.now();
+  await build({
+    root,
+    configFile: path.join(root, "vite.config.js"),
+    cacheDir: tmpDir("vite-cache"),
+    logLevel: "warn",
+    build: { outDir, emptyOutDir: true },
+  });
+  const files = fs.readdirSync(path.join(outDir, "assets"));
+  console.log(`vite build: ${Date.now() - started} ms: ${files.join(", ")}`);
+  assert.ok(files.some((f) => f.endsWith(".wasm")), `the .wasm is emitted as an asset: ${files}`);
+
+  const site = await serve(outDir);
+  try {
+    await withContext(async (context) => {
+      const page = watch(await context.newPage(), "vite");
+      const db = uniq("vite");
+      await page.goto(`${site.url}/index.html?db=${db}`);
+      await page.waitForFunction(() => document.title === "done" || document.title === "error", null, { timeout: 30_000 });
+      const error = await page.evaluate(() => document.body.dataset.error);
+      assert.equal(error, undefined, `the app failed: ${error}`);
+      const r = JSON.parse(await page.evaluate(() => document.body.dataset.result));
+      assert.deepEqual(r.page, {
+        source: "computed",
+        ctor: "Float32Array",
+        values: Array.from({ length: 16 }, (_, i) => i * 0.5),
+        shape: [4, 4],
+        meta: { from: "page" },
+        computes: 1,
+      });
+      assert.equal(r.worker.inWorker, true);
+      assert.equal(r.worker.source, "computed");
+      assert.equal(r.worker.ctor, "Int16Array");
+      assert.deepEqual(r.worker.values, Array.from(Int16Array.from({ length: 8 }, (_, i) => i * -3)));
+      assert.deepEqual(r.worker.shape, [2, 4]);
+      assert.equal(r.worker.computes, 1);
+      assert.deepEqual(r.worker.pageHit, { source: "store", ctor: "Float32Array", values: r.page.values, meta: { from: "page" } }, "the worker reads the page's value");
+      assert.deepEqual(r.workerHitInPage, { source: "store", ctor: "Int16Array", values: r.worker.values, shape: [2, 4], meta: { from: "worker" } }, "the page reads the worker's value");
+      assert.equal(r.storeEntries, 2);
+
+      // Reload: both values come from IndexedDB, nothing is computed.
+      await page.reload();
+      await page.waitForFunction(() => document.title === "done" || document.title === "error", null, { timeout: 30_000 });
+      const again = JSON.parse(await page.evaluate(() => document.body.dataset.result ?? "{}"));
+      assert.equal(again.page?.source, "store");
+      assert.equal(again.page?.computes, 0);
+      assert.equal(again.worker?.source, "store");
+      assert.equal(again.worker?.computes, 0);
+    });
+  } finally {
+    await site.close();
+  }
+});
+
+test("j. TypeScript: types-check.ts compiles with tsc --strict against pkg/index.d.ts", { timeout: TIMEOUT }, () => {
+  const tsc = path.join(HERE, "node_modules", ".bin", "tsc");
+  const r = spawnSync(tsc, ["-p", path.join(HERE, "tsconfig.json"), "--noEmit", "--strict"], { cwd: HERE, encoding: "utf8" });
+  assert.equal(r.error, undefined, String(r.error));
+  assert.equal(r.status, 0, `tsc failed:\n${r.stdout}${r.stderr}`);
+  // The shipped declarations are the contract.
+  assert.equal(
+    fs.readFileSync(path.join(PKG, "index.d.ts"), "utf8"),
+    fs.readFileSync(path.join(WASM_DIR, "js", "index.d.ts"), "utf8"),
+    "pkg/index.d.ts is js/index.d.ts",
+  );
+});
+
+test("k. the package: package.json, files, and a .wasm that imports nothing from env", { timeout: TIMEOUT }, () => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(PKG, "package.json"), "utf8"));
+  assert.equal(pkg.name, "stepcache");
+  assert.equal(pkg.type, "module");
+  assert.match(pkg.version, /^\d+\.\d+\.\d+/);
+  const entry = pkg.exports?.["."]?.import ?? pkg.exports?.["."]?.default ?? pkg.exports?.["."] ?? pkg.module ?? pkg.main;
+  assert.equal(typeof entry === "string" ? path.normalize(entry) : entry, "index.js", `entry point: ${JSON.stringify(pkg.exports ?? pkg.module ?? pkg.main)}`);
+  const types = pkg.exports?.["."]?.types ?? pkg.types ?? pkg.typings;
+  assert.equal(path.normalize(types), "index.d.ts");
+  for (const f of ["index.js", "index.d.ts", "stepcache_wasm.js", "stepcache_wasm_bg.wasm", "README.md"]) {
+    assert.ok(fs.existsSync(path.join(PKG, f)), `pkg/${f}`);
+    if (Array.isArray(pkg.files)) assert.ok(pkg.files.some((p) => p === f || f.startsWith(p.replace(/\/?\*.*$/, ""))), `package.json files lists ${f}`);
+  }
+
+  const wasm = fs.readFileSync(path.join(PKG, "stepcache_wasm_bg.wasm"));
+  const mod = new WebAssembly.Module(wasm);
+  const imports = WebAssembly.Module.imports(mod);
+  const env = imports.filter((i) => i.module === "env");
+  assert.deepEqual(env, [], `imports from "env": ${JSON.stringify(env)}`);
+  const modules = [...new Set(imports.map((i) => i.module))];
+  const gz = zlib.gzipSync(wasm, { level: 9 }).length;
+  console.log(`wasm: ${wasm.length} bytes, ${imports.length} imports from ${JSON.stringify(modules)}`);
+  console.log(`wasm gzipped: ${gz} bytes`);
+  assert.ok(gz > 0 && gz < wasm.length);
+});

@@ -1,0 +1,49 @@
+// The page side of the browser tests: exposes the package, the scenarios and a worker RPC.
+import * as stepcache from "stepcache";
+import * as byPath from "../../pkg/index.js";
+import * as scenarios from "./scenarios.js";
+import * as fixtures from "./fixtures.js";
+
+window.stepcache = stepcache;
+window.scenarios = scenarios;
+window.fixtures = fixtures;
+// The import map and the relative path name the same module instance.
+window.sameModule = stepcache === byPath;
+
+let worker = null;
+let nextId = 1;
+const pending = new Map();
+
+function startWorker() {
+  let ready;
+  const readyPromise = new Promise((resolve, reject) => (ready = { resolve, reject }));
+  const w = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "stepcache-test-worker" });
+  w.onmessage = ({ data }) => {
+    if (data.ready) return ready.resolve();
+    const p = pending.get(data.id);
+    if (!p) return;
+    pending.delete(data.id);
+    if (data.ok) p.resolve(data.result);
+    else p.reject(Object.assign(new Error(`in worker: ${data.error.message}`), { name: data.error.name }));
+  };
+  w.onerror = (e) => {
+    const err = new Error(`worker error: ${e.message ?? e}`);
+    ready.reject(err);
+    for (const p of pending.values()) p.reject(err);
+    pending.clear();
+  };
+  return { w, readyPromise };
+}
+
+/** Runs scenarios[name](...args) in a dedicated module worker (one per page, started on first use). */
+window.inWorker = async (name, ...args) => {
+  if (!worker) worker = startWorker();
+  await worker.readyPromise;
+  const id = nextId++;
+  return await new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    worker.w.postMessage({ id, name, args });
+  });
+};
+
+window.harnessReady = true;

@@ -1,0 +1,700 @@
+// Scenarios the node tests run in the browser, in a page (window.scenarios) or in a
+// dedicated worker (worker.js answers postMessage requests with the same functions).
+// Every function takes and returns structured-clonable, JSON-like values only.
+
+import { open, StepKey } from "../../pkg/index.js";
+import { KINDS, SHAPE, BUFFER_BYTES, makeArray, makeBuffer, makeMeta, valuesOf, hexOf, noise, checksum } from "./fixtures.js";
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Where this code runs. */
+export function where() {
+  return {
+    window: typeof window !== "undefined",
+    worker: typeof WorkerGlobalScope !== "undefined" && self instanceof WorkerGlobalScope,
+    origin: self.location.origin,
+  };
+}
+
+/** A hit as plain data (values in full for small arrays, a checksum for big ones). */
+export function describe(hit) {
+  if (hit === undefined) return null;
+  if (hit === null) return { isNull: true };
+  const data = hit.data;
+  const isBuffer = data instanceof ArrayBuffer;
+  const length = isBuffer ? data.byteLength : data.length;
+  return {
+    ctor: data?.constructor?.name,
+    isBuffer,
+    isView: ArrayBuffer.isView(data),
+    length,
+    byteLength: data.byteLength,
+    values: length <= 256 ? valuesOf(data) : undefined,
+    hex: length <= 256 ? hexOf(data) : undefined,
+    checksum: checksum(data),
+    shape: hit.shape,
+    shapeIsArray: Array.isArray(hit.shape),
+    meta: hit.meta,
+    metaIsUndefined: hit.meta === undefined,
+    source: hit.source,
+    createdMs: hit.createdMs,
+    costMs: hit.costMs,
+  };
+}
+
+/** Runs fn (sync or async); what it returned, or what it threw (name, message, Error-ness). */
+export async function catchErr(fn) {
+  try {
+    const value = await fn();
+    return { threw: false, value: typeof value === "object" ? safe(value) : String(value) };
+  } catch (e) {
+    return {
+      threw: true,
+      isError: e instanceof Error,
+      name: e?.name,
+      message: String(e?.message ?? e),
+    };
+  }
+}
+
+function safe(v) {
+  try {
+    return JSON.parse(JSON.stringify(v, (_, x) => (typeof x === "bigint" ? String(x) : x)));
+  } catch {
+    return String(v);
+  }
+}
+
+/** A value from a spec: {kind, n, seed, shape, meta} or {noise: bytes, seed, meta}. */
+export function valueOf(spec) {
+  if (spec.noise !== undefined) {
+    return { data: noise(spec.noise, spec.seed ?? 7), shape: spec.shape, meta: spec.meta };
+  }
+  const data = spec.kind === "ArrayBuffer" ? makeBuffer(spec.n ?? BUFFER_BYTES, spec.seed ?? 1) : makeArray(spec.kind, spec.n ?? 24, spec.seed ?? 1);
+  const value = { data };
+  if (spec.shape !== undefined) value.shape = spec.shape;
+  if (spec.meta !== undefined) value.meta = spec.meta;
+  return value;
+}
+
+// ---------------------------------------------------------------------------------------
+// a. Round trip of every typed array kind and a plain ArrayBuffer.
+
+/**
+ * Puts every kind into cache A and reads it back from A's memory tier, then opens cache B
+ * on the same database and reads it from IndexedDB; does the same through getOrCompute.
+ */
+export async function roundTrip({ name }) {
+  const kinds = [...KINDS, "ArrayBuffer"];
+  const shapeOf = (kind) => (kind === "ArrayBuffer" ? [1, BUFFER_BYTES] : SHAPE);
+  const out = { where: where(), reports: {}, memory: {}, store: {}, computed: {}, computedStore: {}, computedMemory: {} };
+  const a = await open({ name });
+  for (const kind of kinds) {
+    const value = valueOf({ kind, shape: shapeOf(kind), meta: makeMeta(kind) });
+    const key = a.key("roundtrip", { kind });
+    out.reports[kind] = await a.put(key, value);
+    out.memory[kind] = describe(await a.get(key));
+    const ckey = a.key("roundtrip_computed", { kind });
+    let calls = 0;
+    out.computed[kind] = describe(
+      await a.getOrCompute(ckey, async () => {
+        calls++;
+        await sleep(2);
+        return valueOf({ kind, shape: shapeOf(kind), meta: makeMeta(kind) });
+      }),
+    );
+    out.computed[kind].calls = calls;
+    out.computedMemory[kind] = describe(await a.get(ckey));
+  }
+  // A value with neither shape nor metadata: shape [length], meta undefined.
+  out.reports.plain = await a.put(a.key("roundtrip", { kind: "plain" }), { data: makeArray("Float64Array", 5, 3) });
+  out.memory.plain = describe(await a.get(a.key("roundtrip", { kind: "plain" })));
+
+  const b = await open({ name });
+  for (const kind of kinds) {
+    out.store[kind] = describe(await b.get(b.key("roundtrip", { kind })));
+    out.computedStore[kind] = describe(await b.get(b.key("roundtrip_computed", { kind })));
+  }
+  out.store.plain = describe(await b.get(b.key("roundtrip", { kind: "plain" })));
+  // Read twice from B: the second read is from B's memory tier.
+  out.storeThenMemory = describe(await b.get(b.key("roundtrip", { kind: "Float64Array" })));
+  out.nameA = a.name;
+  a.close();
+  b.close();
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// b. Persistence across a reload or a browser restart.
+
+/** Computes a Float64 value under ("persisted", {seed}); returns it and the key's text. */
+export async function persistPut({ name, seed }) {
+  const cache = await open({ name });
+  const key = cache.key("persisted", { seed, label: "reload" }, { version: 2 });
+  let calls = 0;
+  const hit = await cache.getOrCompute(key, async () => {
+    calls++;
+    await sleep(20);
+    return { data: makeArray("Float64Array", 24, seed), shape: [4, 6], meta: { seed, units: "ms" } };
+  });
+  const again = await cache.get(key);
+  cache.close();
+  return { keyText: key.toString(), calls, hit: describe(hit), again: describe(again) };
+}
+
+/** Opens the database again and reads the value by its key text and by rebuilding the key. */
+export async function persistGet({ name, seed, keyText }) {
+  const cache = await open({ name });
+  const parsed = StepKey.parse(keyText);
+  const rebuilt = cache.key("persisted", { label: "reload", seed }, { version: 2 });
+  const byText = describe(await cache.get(parsed));
+  const byParams = describe(await cache.get(rebuilt));
+  const has = await cache.has(rebuilt);
+  let calls = 0;
+  const goc = describe(
+    await cache.getOrCompute(rebuilt, () => {
+      calls++;
+      return { data: new Float64Array(24) };
+    }),
+  );
+  const stats = await cache.stats();
+  cache.close();
+  return { byText, byParams, has, goc, calls, rebuiltText: rebuilt.toString(), storeHits: stats.store.hits };
+}
+
+// ---------------------------------------------------------------------------------------
+// c. One computation across tabs and workers.
+
+/**
+ * Waits until `startAt` (ms since the epoch), then runs `parallel` concurrent
+ * getOrCompute calls of one key whose compute takes `ms`; reports how many computes ran here.
+ */
+export async function slowCompute({ name, startAt, ms, tag, parallel = 1, locks }) {
+  const cache = await open(locks === undefined ? { name } : { name, locks });
+  const key = cache.key("slow_map", { n: 1, tr: 15 });
+  let computed = 0;
+  const compute = async () => {
+    computed++;
+    if (typeof localStorage !== "undefined") {
+      localStorage.setItem(`computes:${name}:${tag}`, String(computed));
+    }
+    await sleep(ms);
+    return { data: makeArray("Int32Array", 24, 5), shape: SHAPE, meta: { by: tag } };
+  };
+  const wait = startAt - Date.now();
+  if (wait > 0) await sleep(wait);
+  const started = Date.now();
+  const hits = await Promise.all(Array.from({ length: parallel }, () => cache.getOrCompute(key, compute)));
+  const stats = await cache.stats();
+  cache.close();
+  return {
+    tag,
+    computed,
+    hits: hits.map(describe),
+    tookMs: Date.now() - started,
+    startedLateMs: started - startAt,
+    sharedComputes: stats.sharedComputes,
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Handles: caches kept between calls, for scenarios the node side drives step by step.
+
+const caches = new Map();
+
+function cacheOf(h) {
+  const c = caches.get(h);
+  if (!c) throw new Error(`no cache handle ${h}`);
+  return c;
+}
+
+export async function hOpen(h, options) {
+  caches.get(h)?.close();
+  caches.set(h, await open(options));
+  return { name: cacheOf(h).name };
+}
+
+export async function hPut(h, step, params, spec) {
+  const c = cacheOf(h);
+  return await c.put(c.key(step, params), valueOf(spec));
+}
+
+/** put, catching the error (name and message). */
+export async function hTryPut(h, step, params, spec) {
+  const c = cacheOf(h);
+  const value = valueOf(spec);
+  return await catchErr(() => c.put(c.key(step, params), value));
+}
+
+export async function hGet(h, step, params) {
+  const c = cacheOf(h);
+  return describe(await c.get(c.key(step, params)));
+}
+
+export async function hHas(h, step, params) {
+  const c = cacheOf(h);
+  return await c.has(c.key(step, params));
+}
+
+export async function hInvalidate(h, step, params) {
+  const c = cacheOf(h);
+  await c.invalidate(c.key(step, params));
+  return true;
+}
+
+export async function hClear(h, step) {
+  return await (step === undefined ? cacheOf(h).clear() : cacheOf(h).clear(step));
+}
+
+export async function hStats(h) {
+  return await cacheOf(h).stats();
+}
+
+export async function hStatus(h, keys) {
+  const c = cacheOf(h);
+  return await c.status(keys.map(([step, params]) => c.key(step, params)));
+}
+
+export function hClose(h) {
+  caches.get(h)?.close();
+  caches.delete(h);
+  return true;
+}
+
+/** Polls get until it returns undefined (true) or `ms` pass (false). */
+export async function hWaitGone(h, step, params, ms = 3000) {
+  const c = cacheOf(h);
+  const key = c.key(step, params);
+  const until = Date.now() + ms;
+  for (;;) {
+    const hit = await c.get(key);
+    if (hit === undefined) return { gone: true };
+    if (Date.now() > until) return { gone: false, last: describe(hit) };
+    await sleep(25);
+  }
+}
+
+/** Polls get until its metadata's seed is `seed` or `ms` pass. */
+export async function hWaitSeed(h, step, params, seed, ms = 3000) {
+  const c = cacheOf(h);
+  const key = c.key(step, params);
+  const until = Date.now() + ms;
+  for (;;) {
+    const hit = await c.get(key);
+    if (hit?.meta?.seed === seed) return { ok: true, hit: describe(hit) };
+    if (Date.now() > until) return { ok: false, last: describe(hit) };
+    await sleep(25);
+  }
+}
+
+/** navigator.storage.estimate() and persisted(). */
+export async function storageEstimate() {
+  const e = await navigator.storage.estimate();
+  return { usage: e.usage, quota: e.quota, persisted: await navigator.storage.persisted?.() };
+}
+
+// ---------------------------------------------------------------------------------------
+// f. Bad input: the error names and messages, and nothing stored is lost.
+
+export async function badInput({ name }) {
+  const out = {};
+  const cache = await open({ name, policies: { keep: "persistent", quick: { retention: "memory", maxAgeMs: 60000 } } });
+  const keep = cache.key("keep", { id: 1 });
+  const kept = { data: makeArray("Float32Array", 24, 9), shape: SHAPE, meta: { seed: 9 } };
+  await cache.put(keep, kept);
+  const keptText = keep.toString();
+
+  // Options of open().
+  out.negativeBudget = await catchErr(() => open({ name, memoryBudget: -1 }));
+  out.nanBudget = await catchErr(() => open({ name, memoryBudget: NaN }));
+  out.fractionalStoreBudget = await catchErr(() => open({ name, storeBudget: 1.5 }));
+  out.unknownPolicy = await catchErr(() => open({ name, policies: { t1_map: "forever" } }));
+  out.unknownRetention = await catchErr(() => open({ name, policies: { t1_map: { retention: "sometimes" } } }));
+  out.unknownDefaultPolicy = await catchErr(() => open({ name, defaultPolicy: "eternal" }));
+  out.badPolicyStepName = await catchErr(() => open({ name, policies: { "../x": "memory" } }));
+  out.unknownOption = await catchErr(() => open({ name, memoryBudgte: 1 << 20 }));
+  out.badAccess = await catchErr(() => open({ name, access: "rxw" }));
+  out.badOptionsType = await catchErr(() => open("not options"));
+
+  // Keys.
+  out.stepDotDot = await catchErr(() => cache.key("../x"));
+  out.stepEmpty = await catchErr(() => cache.key(""));
+  out.stepNotString = await catchErr(() => cache.key(42));
+  out.nestedParam = await catchErr(() => cache.key("s", { p: { a: 1 } }));
+  out.paramsNotObject = await catchErr(() => cache.key("s", 42));
+  out.paramUndefined = await catchErr(() => cache.key("s", { p: undefined }));
+  out.paramFunction = await catchErr(() => cache.key("s", { p: () => 1 }));
+  out.parseBad = await catchErr(() => StepKey.parse("t1_map@b3:nothex"));
+
+  // Values.
+  const k = cache.key("bad_values", { n: 1 });
+  out.shapeMismatch = await catchErr(() => cache.put(k, { data: new Float32Array(10), shape: [3, 4] }));
+  out.shapeNegative = await catchErr(() => cache.put(k, { data: new Float32Array(4), shape: [-2, -2] }));
+  out.shapeFraction = await catchErr(() => cache.put(k, { data: new Float32Array(4), shape: [1.5, 2] }));
+  out.metaBigInt = await catchErr(() => cache.put(k, { data: new Float32Array(4), meta: { n: 10n } }));
+  const cyclic = { a: 1 };
+  cyclic.self = cyclic;
+  out.metaCycle = await catchErr(() => cache.put(k, { data: new Float32Array(4), meta: cyclic }));
+  out.metaFunction = await catchErr(() => cache.put(k, { data: new Float32Array(4), meta: { f: () => 1 } }));
+  out.valueNumber = await catchErr(() => cache.put(k, 42));
+  out.valueNoData = await catchErr(() => cache.put(k, { shape: [1] }));
+  out.valuePlainArray = await catchErr(() => cache.put(k, { data: [1, 2, 3] }));
+  out.valueDataView = await catchErr(() => cache.put(k, { data: new DataView(new ArrayBuffer(8)) }));
+  out.keyNotKey = await catchErr(() => cache.put("bad_values@b3:00", { data: new Float32Array(1) }));
+  out.getNotKey = await catchErr(() => cache.get({ step: "x", fingerprint: "b3:00" }));
+
+  // Compute failures.
+  const ck = cache.key("compute_fails", { n: 1 });
+  out.computeThrows = await catchErr(() =>
+    cache.getOrCompute(ck, () => {
+      throw new Error("the fit diverged at voxel 17");
+    }),
+  );
+  out.computeRejects = await catchErr(() => cache.getOrCompute(ck, async () => Promise.reject(new RangeError("no convergence"))));
+  out.computeBadValue = await catchErr(() => cache.getOrCompute(ck, () => ({ data: new Float32Array(3), shape: [2, 2] })));
+  out.computeFailedLeftNothing = await cache.has(ck);
+  // After a failing compute, a working one for the same key runs.
+  out.computeRecovers = describe(await cache.getOrCompute(ck, () => ({ data: new Uint16Array([1, 2, 3]) })));
+
+  // Nothing stored was lost: memory tier, and IndexedDB through a second cache.
+  out.keptMemory = describe(await cache.get(keep));
+  const other = await open({ name, memoryBudget: 0 });
+  out.keptStore = describe(await other.get(StepKey.parse(keptText)));
+  other.close();
+
+  // After close().
+  cache.close();
+  out.closedGet = await catchErr(() => cache.get(keep));
+  out.closedHas = await catchErr(() => cache.has(keep));
+  out.closedPut = await catchErr(() => cache.put(keep, { data: new Float32Array(1) }));
+  out.closedGetOrCompute = await catchErr(() => cache.getOrCompute(keep, () => ({ data: new Float32Array(1) })));
+  out.closedInvalidate = await catchErr(() => cache.invalidate(keep));
+  out.closedClear = await catchErr(() => cache.clear());
+  out.closedStats = await catchErr(() => cache.stats());
+  out.closedStatus = await catchErr(() => cache.status([keep]));
+  out.closedKey = await catchErr(() => cache.key("keep", { id: 1 }));
+  out.closeTwice = await catchErr(() => cache.close());
+
+  const after = await open({ name, memoryBudget: 0 });
+  out.keptAfterClose = describe(await after.get(after.key("keep", { id: 1 })));
+  after.close();
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// g. stats().
+
+export async function statsScenario({ name }) {
+  const a = await open({ name, policies: { fit: "persistent", preview: "memory" } });
+  const key = a.key("fit", { voxel: 3 });
+  const computed = describe(
+    await a.getOrCompute(key, async () => {
+      await sleep(120);
+      return { data: makeArray("Float32Array", 24, 2), shape: SHAPE, meta: { units: "ms" } };
+    }),
+  );
+  const memoryHit = describe(await a.get(key));
+  const missing = describe(await a.get(a.key("fit", { voxel: 4 })));
+  await a.put(a.key("preview", { voxel: 3 }), { data: new Uint8Array(100) });
+  const statsA = await a.stats();
+
+  const b = await open({ name, persist: true });
+  const storeHit = describe(await b.get(b.key("fit", { voxel: 3 })));
+  const statsB = await b.stats();
+  a.close();
+  b.close();
+  return { computed, memoryHit, missing, storeHit, statsA, statsB, estimate: await storageEstimate(), persisted: await navigator.storage.persisted() };
+}
+
+// ---------------------------------------------------------------------------------------
+// h. status(), setForce(), setAccess().
+
+export async function controlScenario({ name }) {
+  const out = {};
+  const a = await open({ name, policies: { preview: "memory", short: { retention: "persistent", maxAgeMs: 100 } } });
+  const stored = a.key("t1_map", { id: 1 });
+  const other = a.key("r1_map", { id: 1 });
+  const missing = a.key("t1_map", { id: 2 });
+  const preview = a.key("preview", { id: 1 });
+  const short = a.key("short", { id: 1 });
+  const v = (seed) => ({ data: makeArray("Float32Array", 24, seed), shape: SHAPE, meta: { seed } });
+  await a.put(stored, v(1));
+  await a.put(other, v(2));
+  await a.put(preview, v(3));
+  await a.put(short, v(4));
+  out.statusA = await a.status([stored, missing, preview]);
+  out.keyTexts = [stored.toString(), missing.toString(), preview.toString()];
+
+  const b = await open({ name, policies: { preview: "memory", short: { retention: "persistent", maxAgeMs: 100 } } });
+  out.statusB = await b.status([stored, missing, preview]);
+  await sleep(150);
+  out.statusExpired = await b.status([short]);
+  out.getExpired = describe(await b.get(short));
+
+  // Force t1_map: it is recomputed once; r1_map is not.
+  let t1Computes = 0;
+  let r1Computes = 0;
+  const t1 = () => {
+    t1Computes++;
+    return v(11);
+  };
+  const r1 = () => {
+    r1Computes++;
+    return v(12);
+  };
+  a.setForce(["t1_map"]);
+  out.statusForced = await a.status([stored, other]);
+  out.forced1 = describe(await a.getOrCompute(stored, t1));
+  out.forced2 = describe(await a.getOrCompute(stored, t1));
+  out.notForced = describe(await a.getOrCompute(other, r1));
+  out.t1ComputesAfterForce = t1Computes;
+  out.r1ComputesAfterForce = r1Computes;
+  out.statusAfterRecompute = await a.status([stored]);
+  out.forceBadName = await catchErr(() => a.setForce(["../x"]));
+  a.setForce(false);
+  out.afterUnforce = describe(await a.getOrCompute(stored, t1));
+  out.t1ComputesFinal = t1Computes;
+  // Another cache on the database sees the recomputed value.
+  const c = await open({ name, memoryBudget: 0 });
+  out.recomputedInStore = describe(await c.get(c.key("t1_map", { id: 1 })));
+  c.close();
+
+  // Read only: a hit is served, a miss cannot be computed.
+  a.setAccess("r");
+  let readOnlyComputes = 0;
+  out.readOnlyHit = describe(await a.get(stored));
+  out.readOnlyGocHit = describe(
+    await a.getOrCompute(stored, () => {
+      readOnlyComputes++;
+      return v(13);
+    }),
+  );
+  out.readOnlyMiss = await catchErr(() =>
+    a.getOrCompute(missing, () => {
+      readOnlyComputes++;
+      return v(14);
+    }),
+  );
+  out.readOnlyComputes = readOnlyComputes;
+  out.readOnlyPut = await catchErr(() => a.put(missing, v(15)));
+  // Compute + write, no read: get is refused.
+  a.setAccess("cw");
+  out.noReadGet = await catchErr(() => a.get(stored));
+  out.badAccess = await catchErr(() => a.setAccess("rq"));
+  a.setAccess("rcw");
+  out.missingStillMissing = describe(await a.get(missing));
+  a.close();
+  b.close();
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Keys: canonical, deterministic in a page and a worker, lineage, text form.
+
+export async function keysScenario({ name }) {
+  const cache = await open({ name, memoryBudget: 0, storeBudget: 0 });
+  const signal = { data: makeArray("Float32Array", 24, 4), shape: SHAPE };
+  const k1 = cache.key("t1_map", { tr: 15, flip: [2, 5, 10, 15], signal, verbose: true }, { version: 1, ignore: ["verbose"] });
+  const k2 = cache.key("t1_map", { verbose: false, signal, flip: [2, 5, 10, 15], tr: 15 }, { version: 1, ignore: ["verbose"] });
+  const k3 = cache.key("t1_map", { tr: 15, flip: [2, 5, 10, 15], signal }, { version: 2 });
+  const kDefault = cache.key("t1_map", { tr: 15, flip: [2, 5, 10, 15], signal, mask: "none" }, { version: 1, defaults: { mask: "none" } });
+  const kSignalChanged = cache.key("t1_map", { tr: 15, flip: [2, 5, 10, 15], signal: { data: makeArray("Float32Array", 24, 5), shape: SHAPE } }, { version: 1 });
+  const kShapeChanged = cache.key("t1_map", { tr: 15, flip: [2, 5, 10, 15], signal: { data: signal.data, shape: [4, 6] } }, { version: 1 });
+  const lineage = cache.key("r1_map", { t1: k1 });
+  const kinds = {};
+  for (const kind of ["Float64Array", "Int16Array", "BigInt64Array", "Uint8ClampedArray"]) {
+    kinds[kind] = cache.key("arr", { a: makeArray(kind, 24) }).fingerprint;
+  }
+  kinds.buffer = cache.key("arr", { a: makeBuffer() }).fingerprint;
+  const scalars = cache.key("scalars", { b: true, n: 1.5, i: -3, big: 12345678901234567890n, s: "ü", list: [1, "a", false, 2n] });
+  const parsed = StepKey.parse(k1.toString());
+  const out = {
+    k1: { step: k1.step, fingerprint: k1.fingerprint, text: k1.toString() },
+    k2: k2.fingerprint,
+    k3: k3.fingerprint,
+    kDefault: kDefault.fingerprint,
+    kSignalChanged: kSignalChanged.fingerprint,
+    kShapeChanged: kShapeChanged.fingerprint,
+    lineage: { step: lineage.step, fingerprint: lineage.fingerprint, text: String(lineage) },
+    kinds,
+    scalars: scalars.toString(),
+    parsed: { step: parsed.step, fingerprint: parsed.fingerprint, isStepKey: parsed instanceof StepKey },
+    keyIsStepKey: k1 instanceof StepKey,
+  };
+  cache.close();
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// e. A store budget: bytes never exceed it.
+
+export async function storeBudgetScenario({ name, budget, entryBytes, count }) {
+  const cache = await open({ name, storeBudget: budget, memoryBudget: 0 });
+  const steps = [];
+  for (let i = 1; i <= count; i++) {
+    const report = await cache.put(cache.key("budgeted", { i }), { data: noise(entryBytes, i), meta: { seed: i } });
+    const st = await cache.stats();
+    steps.push({ i, report, bytes: st.store.bytes, entries: st.store.entries, budget: st.store.budget, evictions: st.store.evictions });
+  }
+  const tooBig = await cache.put(cache.key("budgeted", { i: "huge" }), { data: noise(budget + 1024, 99) });
+  const afterTooBig = await cache.stats();
+  // Every entry still stored reads back intact, from IndexedDB (memory budget 0).
+  const reader = await open({ name, memoryBudget: 0 });
+  const present = [];
+  for (let i = 1; i <= count; i++) {
+    const hit = await reader.get(reader.key("budgeted", { i }));
+    if (hit) present.push({ i, checksum: checksum(hit.data), seed: hit.meta?.seed, source: hit.source, ctor: hit.data.constructor.name });
+  }
+  const readerStats = await reader.stats();
+  cache.close();
+  reader.close();
+  return { steps, tooBig, afterTooBig: afterTooBig.store, present, readerStore: readerStats.store };
+}
+
+// ---------------------------------------------------------------------------------------
+// Eviction: pins keep entries, costly results outlive cheap ones.
+
+export async function evictionScenario({ name, budget, entryBytes }) {
+  const out = {};
+  const c = await open({ name, storeBudget: budget, memoryBudget: budget });
+  const reader = await open({ name, memoryBudget: 0 });
+  const k = (i) => c.key("evicted", { i });
+  const present = async (ids) => {
+    const found = {};
+    for (const i of ids) {
+      const hit = await reader.get(reader.key("evicted", { i }));
+      found[i] = hit ? checksum(hit.data) : null;
+    }
+    return found;
+  };
+  out.expensivePut = await c.put(k("expensive"), { data: noise(entryBytes, 100), meta: { i: "expensive" } }, { costMs: 30000 });
+  out.pinnedPut = await c.put(k("pinned"), { data: noise(entryBytes, 101), meta: { i: "pinned" } });
+  c.pin(k("pinned"));
+  c.pin(k("never-stored")); // harmless
+  for (let i = 1; i <= 6; i++) await c.put(k(i), { data: noise(entryBytes, i), meta: { i } });
+  out.whilePinned = await present(["expensive", "pinned", 1, 2, 3, 4, 5, 6]);
+  out.statusWhilePinned = (await c.status([k("pinned"), k("expensive"), k(1), k(6)])).map((s) => s.state);
+  out.statsWhilePinned = (await c.stats()).store;
+  c.unpin(k("pinned"));
+  c.unpin(k("never-stored"));
+  for (let i = 7; i <= 9; i++) await c.put(k(i), { data: noise(entryBytes, i), meta: { i } });
+  out.afterUnpin = await present(["expensive", "pinned", 9]);
+  out.expensiveHit = describe(await c.get(k("expensive")));
+  c.close();
+  reader.close();
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Policies: retention per type and by default, compression.
+
+export async function policiesScenario({ name }) {
+  const out = {};
+  const c = await open({
+    name,
+    defaultPolicy: "memory",
+    policies: { keep: "persistent", temp: "transient", packed: { retention: "persistent", compress: true } },
+  });
+  const v = (seed) => ({ data: makeArray("Float64Array", 24, seed), shape: SHAPE, meta: { seed } });
+  out.putDefault = await c.put(c.key("other", { i: 1 }), v(1));
+  out.putKeep = await c.put(c.key("keep", { i: 1 }), v(2));
+  out.putTemp = await c.put(c.key("temp", { i: 1 }), v(3));
+  let tempComputes = 0;
+  const temp = () => {
+    tempComputes++;
+    return v(4);
+  };
+  out.temp1 = describe(await c.getOrCompute(c.key("temp", { i: 2 }), temp));
+  out.temp2 = describe(await c.getOrCompute(c.key("temp", { i: 2 }), temp));
+  out.tempComputes = tempComputes;
+  out.memoryDefault = describe(await c.get(c.key("other", { i: 1 })));
+  out.nullMeta = await c.put(c.key("keep", { i: "null-meta" }), { data: new Int8Array([1, -1]), meta: null });
+
+  // A smooth map compresses; noise does not (and is stored as is).
+  const smooth = Float32Array.from({ length: 65536 }, (_, i) => 1000 + Math.round(Math.sin(i / 500) * 100));
+  const before = (await c.stats()).store.bytes;
+  out.putPacked = await c.put(c.key("packed", { i: 1 }), { data: smooth, shape: [256, 256] });
+  const afterPacked = (await c.stats()).store.bytes;
+  out.packedBytes = afterPacked - before;
+  out.putNoise = await c.put(c.key("packed", { i: 2 }), { data: noise(262144, 3) });
+  out.noiseBytes = (await c.stats()).store.bytes - afterPacked;
+  out.smoothChecksum = checksum(smooth);
+
+  const reader = await open({ name, memoryBudget: 0 });
+  out.readDefault = describe(await reader.get(reader.key("other", { i: 1 })));
+  out.readKeep = describe(await reader.get(reader.key("keep", { i: 1 })));
+  out.readTemp = describe(await reader.get(reader.key("temp", { i: 2 })));
+  out.readNullMeta = describe(await reader.get(reader.key("keep", { i: "null-meta" })));
+  const packed = await reader.get(reader.key("packed", { i: 1 }));
+  out.readPacked = { ...describe(packed), values: undefined, hex: undefined };
+  const noisy = await reader.get(reader.key("packed", { i: 2 }));
+  out.readNoise = { ...describe(noisy), values: undefined, hex: undefined };
+  out.readerEntries = (await reader.stats()).store.entries;
+  c.close();
+  reader.close();
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// entries(), and key texts wherever a key is.
+
+export async function entriesScenario({ name }) {
+  const out = {};
+  const c = await open({ name, policies: { preview: "memory" } });
+  const t1 = c.key("t1_map", { id: 1 });
+  const preview = c.key("preview", { id: 1 });
+  const r1 = c.key("r1_map", { t1 });
+  out.texts = { t1: t1.toString(), preview: preview.toString(), r1: r1.toString() };
+  await c.put(t1, { data: makeArray("Float32Array", 24, 1), shape: SHAPE }, { costMs: 1500 });
+  await sleep(5);
+  await c.put(preview, { data: new Uint8Array(10) });
+  await sleep(5);
+  await c.getOrCompute(r1, async () => {
+    await sleep(30);
+    return { data: makeArray("Float64Array", 24, 2) };
+  });
+  await c.get(t1);
+  await c.get(t1);
+  out.entries = await c.entries();
+  const reader = await open({ name, memoryBudget: 0 });
+  out.readerEntries = await reader.entries();
+  out.byText = describe(await reader.get(out.texts.t1));
+  out.statusByText = (await reader.status([out.texts.t1, out.texts.preview, r1])).map((s) => [s.key, s.state]);
+  out.badText = await catchErr(() => reader.get("t1_map@b3:1234"));
+  c.close();
+  out.closedEntries = await catchErr(() => c.entries());
+  reader.close();
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// KeyLike: a StepKey posted to a worker, a {step, fingerprint} object, a key text.
+
+/** In the worker: reads each posted key. */
+export async function getKeyLikes({ name, keys }) {
+  const cache = await open({ name, memoryBudget: 0 });
+  const out = {};
+  for (const [label, key] of Object.entries(keys)) {
+    out[label] = { received: Object.keys(key ?? {}).sort(), got: await catchErr(async () => describe(await cache.get(key))) };
+  }
+  cache.close();
+  return out;
+}
+
+/** In the page: stores a value and posts its key to the worker in three forms. */
+export async function postKeyToWorker({ name }) {
+  const cache = await open({ name });
+  const key = cache.key("posted", { id: 1 });
+  await cache.put(key, { data: makeArray("Uint16Array", 24, 6), shape: SHAPE, meta: { seed: 6 } });
+  const viaObject = { step: key.step, fingerprint: key.fingerprint };
+  const out = await window.inWorker("getKeyLikes", { name, keys: { stepKey: key, object: viaObject, text: key.toString() } });
+  // And in this page, the same three forms, and `has`, `invalidate` with a plain object.
+  out.pageObject = describe(await cache.get(viaObject));
+  out.pageHasText = await cache.has(key.toString());
+  await cache.invalidate(viaObject);
+  out.pageAfterInvalidate = describe(await cache.get(key.toString()));
+  out.badObject = await catchErr(() => cache.get({ step: "posted", fingerprint: "b3:xyz" }));
+  out.missingStep = await catchErr(() => cache.get({ fingerprint: key.fingerprint }));
+  cache.close();
+  return out;
+}

@@ -1,0 +1,120 @@
+// Compiled (never run) by the test suite with `tsc --noEmit --strict` against the package's
+// index.d.ts: typical typed uses of the API must type-check, and wrong ones must not.
+import { open, StepKey } from "stepcache";
+import type {
+  CacheOptions, EntryInfo, Hit, Json, KeyLike, PutReport, Stats, Status, StepCache, StepCacheErrorName, TypedArray, ValueInput,
+} from "stepcache";
+
+export async function typedUse(): Promise<number> {
+  const options: CacheOptions = {
+    name: "db",
+    memoryBudget: 256 << 20,
+    storeBudget: 4 * 2 ** 30,
+    defaultPolicy: "persistent",
+    policies: { preview: "memory", t1_map: { retention: "persistent", maxAgeMs: 86_400_000, compress: true } },
+    access: "rcw",
+    persist: true,
+    broadcast: true,
+    locks: true,
+  };
+  const cache: StepCache = await open(options);
+  const name: string = cache.name;
+
+  const signal = new Float32Array(4 * 8 * 8);
+  const key: StepKey = cache.key("t1_map", { tr: 15, flip: [2, 5, 10, 15], signal: { data: signal, shape: [4, 8, 8] }, verbose: true }, {
+    version: 1,
+    ignore: ["verbose"],
+    defaults: { mask: "none" },
+  });
+  const lineage = cache.key("r1_map", { t1: key, big: 12n, raw: new Uint8Array(3), buf: new ArrayBuffer(8) });
+  const text: string = lineage.toString();
+  const again: StepKey = StepKey.parse(text);
+  const fp: string = again.fingerprint + again.step;
+
+  // getOrCompute keeps the element type of what compute returns.
+  const hit: Hit<Float32Array> = await cache.getOrCompute(key, async () => ({
+    data: new Float32Array(64),
+    shape: [8, 8],
+    meta: { units: "ms", fit: { iterations: 12, converged: true, notes: null } },
+  }));
+  const f32: Float32Array = hit.data;
+  const first: number = f32[0] ?? 0;
+  const big = await cache.getOrCompute(lineage, () => ({ data: new BigInt64Array(2) }));
+  const b: bigint = big.data[0] ?? 0n;
+
+  const maybe: Hit | undefined = await cache.get(key);
+  if (maybe) {
+    const data: TypedArray | ArrayBuffer = maybe.data;
+    const shape: number[] = maybe.shape;
+    const meta: Json | undefined = maybe.meta;
+    const source: "memory" | "store" | "computed" | "shared" = maybe.source;
+    void [data, shape, meta, source, maybe.createdMs + maybe.costMs];
+  }
+  const value: ValueInput = { data: new ArrayBuffer(16), shape: [4, 4] };
+  const report: PutReport = await cache.put(key, value, { costMs: 1200 });
+  const outcome: string = report.memory + report.store;
+  const present: boolean = await cache.has(key);
+  await cache.invalidate(key);
+  const removed: number = await cache.clear("t1_map");
+  const stats: Stats = await cache.stats();
+  const usage: number | null = stats.storage.usage;
+  const persisted: boolean | null = stats.storage.persisted;
+  const perType: number = stats.types.reduce((n, t) => n + t.savedMs + t.computes, stats.memory.hits + stats.store.misses);
+  const keyLikes: KeyLike[] = [key, lineage.toString(), { step: key.step, fingerprint: key.fingerprint }];
+  const statuses: Status[] = await cache.status(keyLikes);
+  const list: EntryInfo[] = await cache.entries();
+  const newest: string | undefined = list[0]?.key;
+  if (newest !== undefined) {
+    const byText: Hit | undefined = await cache.get(newest);
+    void byText;
+  }
+  const inBoth: boolean = list.every((e) => e.inMemory && e.stored && e.bytes >= 0 && e.hits >= 0);
+  cache.pin(key);
+  cache.unpin(key);
+  const state: Status["state"] = statuses[0]?.state ?? "missing";
+  cache.setForce(["t1_map"]);
+  cache.setForce(true);
+  cache.setForce(false);
+  cache.setAccess("r");
+
+  try {
+    await cache.getOrCompute(key, () => ({ data: new Uint8Array(1) }));
+  } catch (e) {
+    const errorName = (e as Error).name as StepCacheErrorName;
+    if (errorName === "ComputeDisabled") cache.setAccess("rcw");
+  }
+  cache.close();
+  cache.free();
+  void [name, fp, first, b, outcome, present, removed, usage, persisted, state, inBoth];
+  return perType;
+}
+
+export async function wrongUses(cache: StepCache, key: StepKey): Promise<void> {
+  // @ts-expect-error: a nested object is not a key argument
+  cache.key("s", { p: { a: 1 } });
+  // @ts-expect-error: key params are named (an object), not a number
+  cache.key("s", 42);
+  // @ts-expect-error: budgets are numbers
+  await open({ memoryBudget: "1 GiB" });
+  // @ts-expect-error: not a retention
+  await open({ policies: { t1_map: "forever" } });
+  // @ts-expect-error: put needs a value with data
+  await cache.put(key, 42);
+  // @ts-expect-error: a plain number array is not a typed array
+  await cache.put(key, { data: [1, 2, 3] });
+  // @ts-expect-error: metadata is JSON, a function is not
+  await cache.put(key, { data: new Uint8Array(1), meta: { f: () => 1 } });
+  // @ts-expect-error: get takes a StepKey or its text, not a number
+  await cache.get(42);
+  // @ts-expect-error: a key object needs its fingerprint
+  await cache.put({ step: "t1_map" }, { data: new Uint8Array(1) });
+  // Key texts and {step, fingerprint} objects are keys.
+  await cache.put({ step: key.step, fingerprint: key.fingerprint }, { data: new Uint8Array(1) });
+  await cache.invalidate(key.toString());
+  // @ts-expect-error: StepKey has no public constructor
+  new StepKey();
+  const hit = await cache.getOrCompute(key, () => ({ data: new Int16Array(2) }));
+  // @ts-expect-error: an Int16Array result is not a Float32Array
+  const f: Float32Array = hit.data;
+  void f;
+}
