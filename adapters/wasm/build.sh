@@ -17,7 +17,7 @@ wasm-bindgen --target web --out-dir "$out" --out-name stepcache_wasm \
 # Size first; only the features rustc enabled (no --all-features: Node 20 rejects some).
 "$here/tools/node_modules/.bin/wasm-opt" -Oz --enable-bulk-memory --enable-mutable-globals \
   --enable-nontrapping-float-to-int --enable-sign-ext --enable-reference-types --enable-multivalue --enable-simd \
-  "$out/stepcache_wasm_bg.wasm" -o "$out/stepcache_wasm_bg.wasm"
+  --strip-debug --strip-producers "$out/stepcache_wasm_bg.wasm" -o "$out/stepcache_wasm_bg.wasm"
 cp "$here/js/index.js" "$here/js/index.d.ts" "$here/js/package.json" "$out/"
 cp "$here/README.md" "$out/README.md"
 size=$(wc -c < "$out/stepcache_wasm_bg.wasm")
