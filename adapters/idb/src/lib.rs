@@ -7,15 +7,15 @@
 mod error;
 mod lock;
 mod open;
+mod record;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use idb::{Database, TransactionMode, TransactionResult};
 use js_sys::Uint8Array;
-use stepcache_core::entry::LIST_HEAD_LEN;
 use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, LockGuard, Result, Store};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 
 pub use open::SCHEMA_VERSION;
 
@@ -138,44 +138,24 @@ impl Store for IdbStore {
         let Some(value) = value.filter(|v| !v.is_undefined()) else {
             return Ok(None);
         };
-        // A record that is not bytes is damage: hand back nothing the entry check accepts.
-        let array = if value.is_instance_of::<Uint8Array>() || value.is_instance_of::<js_sys::ArrayBuffer>() {
-            Uint8Array::new(&value)
-        } else {
-            Uint8Array::new_with_length(0)
-        };
-        let mut bytes = AlignedBytes::zeroed(array.length() as usize);
-        array.copy_to(bytes.as_mut_slice());
-        Ok(Some(bytes))
+        Ok(Some(record::read(&value)))
     }
 
     async fn put(&self, id: &Fingerprint, parts: &[&[u8]]) -> Result<()> {
         let total: usize = parts.iter().map(|p| p.len()).sum();
         let length = u32::try_from(total)
             .map_err(|_| Error::new(ErrorKind::TooLarge, "IndexedDB entries are limited to 4 GiB"))?;
-        let entry = Uint8Array::new_with_length(length);
-        let mut head = Vec::with_capacity(8 + LIST_HEAD_LEN);
-        head.extend_from_slice(&(total as u64).to_le_bytes());
-        let mut offset = 0u32;
-        for part in parts {
-            let end = offset + part.len() as u32;
-            entry.subarray(offset, end).copy_from(part);
-            let room = (8 + LIST_HEAD_LEN).saturating_sub(head.len());
-            head.extend_from_slice(&part[..part.len().min(room)]);
-            offset = end;
-        }
+        let entry = record::entry(parts, length);
+        let head = record::head(parts, total);
         let db = self.database().await?;
         let e = |err| error::from_idb("write an entry", err);
         let tx = db
             .transaction(&[ENTRIES, HEADS], TransactionMode::ReadWrite)
             .map_err(e)?;
+        let (entries, heads) = (tx.object_store(ENTRIES).map_err(e)?, tx.object_store(HEADS).map_err(e)?);
         let key = key_of(id);
-        tx.object_store(ENTRIES)
-            .map_err(e)?
-            .put(&entry, Some(&key))
-            .map_err(e)?;
-        let head = Uint8Array::from(head.as_slice());
-        tx.object_store(HEADS).map_err(e)?.put(&head, Some(&key)).map_err(e)?;
+        heads.put(&Uint8Array::from(head.as_slice()), Some(&key)).map_err(e)?;
+        entries.put(&entry, Some(&key)).map_err(e)?;
         self.finish("write an entry", tx).await
     }
 
