@@ -128,34 +128,46 @@ impl Store for IdbStore {
         let db = self.database().await?;
         let e = |err| error::from_idb("read an entry", err);
         let tx = db.transaction(&[ENTRIES], TransactionMode::ReadOnly).map_err(e)?;
-        let value = tx
+        let range = record::chunk_range(&id.to_hex()).map_err(e)?;
+        let records = tx
             .object_store(ENTRIES)
             .map_err(e)?
-            .get(key_of(id))
+            .get_all(Some(range.into()), None)
             .map_err(e)?
             .await
             .map_err(e)?;
-        let Some(value) = value.filter(|v| !v.is_undefined()) else {
+        if records.is_empty() {
             return Ok(None);
-        };
-        Ok(Some(record::read(&value)))
+        }
+        Ok(Some(record::read(&records)))
     }
 
     async fn put(&self, id: &Fingerprint, parts: &[&[u8]]) -> Result<()> {
         let total: usize = parts.iter().map(|p| p.len()).sum();
-        let length = u32::try_from(total)
-            .map_err(|_| Error::new(ErrorKind::TooLarge, "IndexedDB entries are limited to 4 GiB"))?;
-        let entry = record::entry(parts, length);
+        if u32::try_from(total).is_err() {
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                "IndexedDB entries are limited to 4 GiB",
+            ));
+        }
+        let chunks = record::chunks(parts, total);
         let head = record::head(parts, total);
+        let hex = id.to_hex();
         let db = self.database().await?;
         let e = |err| error::from_idb("write an entry", err);
         let tx = db
             .transaction(&[ENTRIES, HEADS], TransactionMode::ReadWrite)
             .map_err(e)?;
-        let (entries, heads) = (tx.object_store(ENTRIES).map_err(e)?, tx.object_store(HEADS).map_err(e)?);
-        let key = key_of(id);
-        heads.put(&Uint8Array::from(head.as_slice()), Some(&key)).map_err(e)?;
-        entries.put(&entry, Some(&key)).map_err(e)?;
+        let entries = tx.object_store(ENTRIES).map_err(e)?;
+        // An older version of the entry may have had more chunks.
+        entries.delete(record::chunk_range(&hex).map_err(e)?).map_err(e)?;
+        for (i, chunk) in chunks.iter().enumerate() {
+            entries.put(chunk, Some(&record::chunk_key(&hex, i))).map_err(e)?;
+        }
+        let heads = tx.object_store(HEADS).map_err(e)?;
+        heads
+            .put(&Uint8Array::from(head.as_slice()), Some(&key_of(id)))
+            .map_err(e)?;
         self.finish("write an entry", tx).await
     }
 
@@ -165,9 +177,11 @@ impl Store for IdbStore {
         let tx = db
             .transaction(&[ENTRIES, HEADS], TransactionMode::ReadWrite)
             .map_err(e)?;
-        let key = key_of(id);
-        tx.object_store(ENTRIES).map_err(e)?.delete(key.clone()).map_err(e)?;
-        tx.object_store(HEADS).map_err(e)?.delete(key).map_err(e)?;
+        tx.object_store(ENTRIES)
+            .map_err(e)?
+            .delete(record::chunk_range(&id.to_hex()).map_err(e)?)
+            .map_err(e)?;
+        tx.object_store(HEADS).map_err(e)?.delete(key_of(id)).map_err(e)?;
         self.finish("remove an entry", tx).await
     }
 

@@ -1,14 +1,15 @@
-//! How an entry is kept in IndexedDB: one byte array per entry, copied out of
+//! How an entry is kept in IndexedDB: in chunks of at most [`CHUNK`] bytes, records
+//! `<hex>`, `<hex>:0001`, `<hex>:0002`, ... written in one transaction, each copied out of
 //! WebAssembly memory once.
 //!
-//! Why not hand IndexedDB views of WebAssembly memory and skip that copy: structured
-//! clone serialises a view's whole underlying ArrayBuffer, i.e. all of WebAssembly memory
-//! for every part (hundreds of MiB once maps are cached), which Chromium then refuses
-//! (measured: the transaction aborts). Why not chunks: splitting a 64 MiB payload into
-//! 4 MiB records gave no consistent gain over four runs (0.75x to 1.32x of one record's
-//! put time), so one record stays, which also keeps each entry one atomic value.
+//! Why chunks: on a quiet machine, putting a 64 MiB map as 4 MiB records took 0.71-0.82x
+//! the time of one 64 MiB record and getting it 0.69-0.79x (three runs of
+//! `adapters/wasm/bench`); Chromium stores large single values as separate blob files.
+//! Why not hand IndexedDB views of WebAssembly memory and skip the copy: structured clone
+//! serialises a view's whole underlying ArrayBuffer, i.e. all of WebAssembly memory for
+//! every chunk, which Chromium then refuses (measured: the transaction aborts).
 
-use js_sys::{Array, ArrayBuffer, Uint8Array};
+use js_sys::{ArrayBuffer, Uint8Array};
 use stepcache_core::AlignedBytes;
 use stepcache_core::entry::LIST_HEAD_LEN;
 use wasm_bindgen::{JsCast, JsValue};
@@ -24,31 +25,65 @@ pub(crate) fn head(parts: &[&[u8]], total: usize) -> Vec<u8> {
     head
 }
 
-/// The entry as one new byte array (the one copy out of WebAssembly memory).
-pub(crate) fn entry(parts: &[&[u8]], total: u32) -> Uint8Array {
-    let entry = Uint8Array::new_with_length(total);
-    let mut offset = 0u32;
-    for part in parts {
-        let end = offset + part.len() as u32;
-        entry.subarray(offset, end).copy_from(part);
-        offset = end;
+/// The largest record of an entry.
+pub(crate) const CHUNK: usize = 4 << 20;
+
+/// The record key of chunk `i` of the entry whose key is `hex`.
+pub(crate) fn chunk_key(hex: &str, i: usize) -> JsValue {
+    if i == 0 {
+        JsValue::from_str(hex)
+    } else {
+        JsValue::from(format!("{hex}:{i:04}"))
     }
-    entry
+}
+
+/// Every record key of the entry `hex`, as a key range (`:` sorts after hex digits and
+/// `;` right after `:`).
+pub(crate) fn chunk_range(hex: &str) -> Result<idb::KeyRange, idb::Error> {
+    idb::KeyRange::bound(
+        &JsValue::from_str(hex),
+        &JsValue::from(format!("{hex};")),
+        Some(false),
+        Some(true),
+    )
+}
+
+/// The concatenation of `parts` cut into records of at most [`CHUNK`] bytes, each a new
+/// byte array (the one copy out of WebAssembly memory).
+pub(crate) fn chunks(parts: &[&[u8]], total: usize) -> Vec<Uint8Array> {
+    let mut out = Vec::with_capacity(total.div_ceil(CHUNK).max(1));
+    let mut current = Uint8Array::new_with_length(total.min(CHUNK) as u32);
+    let (mut filled, mut remaining) = (0usize, total);
+    for part in parts {
+        let mut part: &[u8] = part;
+        while !part.is_empty() {
+            let room = current.length() as usize - filled;
+            let take = room.min(part.len());
+            current
+                .subarray(filled as u32, (filled + take) as u32)
+                .copy_from(&part[..take]);
+            (filled, part, remaining) = (filled + take, &part[take..], remaining - take);
+            if filled == current.length() as usize && remaining > 0 {
+                out.push(std::mem::replace(
+                    &mut current,
+                    Uint8Array::new_with_length(remaining.min(CHUNK) as u32),
+                ));
+                filled = 0;
+            }
+        }
+    }
+    out.push(current);
+    out
 }
 
 fn bytes_of(value: &JsValue) -> Option<Uint8Array> {
     (value.is_instance_of::<Uint8Array>() || value.is_instance_of::<ArrayBuffer>()).then(|| Uint8Array::new(value))
 }
 
-/// The entry's bytes from a record: one byte array (or an array of them, read for safety).
-/// Anything else is damage: it reads as no bytes, which the entry check rejects.
-pub(crate) fn read(value: &JsValue) -> AlignedBytes {
-    let parts: Vec<Uint8Array> = if Array::is_array(value) {
-        let parts: Option<Vec<Uint8Array>> = Array::from(value).iter().map(|p| bytes_of(&p)).collect();
-        parts.unwrap_or_default()
-    } else {
-        bytes_of(value).into_iter().collect()
-    };
+/// The entry's bytes from its records, in key order. A record that is not bytes is
+/// damage: the entry then reads as no bytes, which the entry check rejects.
+pub(crate) fn read(records: &[JsValue]) -> AlignedBytes {
+    let parts: Vec<Uint8Array> = records.iter().map(bytes_of).collect::<Option<_>>().unwrap_or_default();
     let total: usize = parts.iter().map(|p| p.length() as usize).sum();
     let mut bytes = AlignedBytes::zeroed(total);
     let mut at = 0;
