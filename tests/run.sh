@@ -35,6 +35,9 @@ step "the npm package: build it, then its tests in headless Chromium (page, work
 bash adapters/wasm/build.sh
 bash adapters/wasm/test/run.sh 2>&1 | tee -a "$log"
 
+step "the demo viewer: physics of its fit, and end to end in headless Chromium (compute, reload hit, parameters, clear)"
+bash www/test/run.sh 2>&1 | tee -a "$log"
+
 step "the T1 example: computes on the first session, hits on the second"
 example_dir="$(mktemp -d)"
 cargo run --release --locked -p stepcache --example t1_map -- "$example_dir/cache"

@@ -30,7 +30,10 @@ export interface CacheOptions {
   compression?: boolean;
   /** Letters r (read), c (compute), w (write); default "rcw". */
   access?: string;
-  /** Ask the browser to keep this origin's storage (navigator.storage.persist()). */
+  /**
+   * Ask the browser to keep this origin's storage (navigator.storage.persist()). Browsers
+   * only grant it from a page: in a worker this does nothing, so ask from the page.
+   */
   persist?: boolean;
   /** Tell other tabs and workers about puts, invalidations and clears (default true). */
   broadcast?: boolean;
@@ -56,7 +59,11 @@ export interface ValueInput<T extends TypedArray | ArrayBuffer = TypedArray | Ar
   meta?: Json;
 }
 
-/** Where a value came from. */
+/**
+ * Where a value came from: this cache's memory tier, IndexedDB, computed by this call, or
+ * computed by a concurrent call in this same page or worker. (A caller in another tab
+ * waits for that tab's computation through a Web Lock and then reads it: "store".)
+ */
 export type Source = "memory" | "store" | "computed" | "shared";
 
 /** A value found or computed. */
@@ -99,7 +106,10 @@ export interface KeyOptions {
   defaults?: Record<string, Param>;
 }
 
-/** A cache key: a step name and a blake3 fingerprint. */
+/**
+ * A cache key: a step name and a blake3 fingerprint. Keys are small; the garbage collector
+ * frees them (free() releases one at once).
+ */
 export class StepKey {
   private constructor();
   /** The step (result type) name. */
@@ -138,7 +148,11 @@ export interface TypeStats {
   savedMs: number;
 }
 
-/** A snapshot of a cache's counters and of the origin's storage. */
+/**
+ * A snapshot of a cache's counters and of the origin's storage. Hits, misses, computes and
+ * time saved count what this cache object saw since it was opened; bytes and entries of
+ * the store are the database's, whoever wrote them.
+ */
 export interface Stats {
   memory: TierStats;
   store: TierStats;
@@ -204,7 +218,10 @@ export class StepCache {
   entries(): Promise<EntryInfo[]>;
   /** The state of each key. */
   status(keys: KeyLike[]): Promise<Status[]>;
-  /** Recompute every step (true), some steps (names), or none (false): older results are misses. */
+  /**
+   * Recompute every step (true), some steps (names), or none (false): results stored before
+   * this call are misses, so each key is recomputed once; results computed after it hit.
+   */
   setForce(force: boolean | string[]): void;
   /** Switch reading, computing and writing on or off ("rcw" letters). */
   setAccess(access: string): void;

@@ -1,0 +1,254 @@
+// The demo viewer end to end, in headless Chromium with a persistent profile (so IndexedDB
+// survives the reload): first load computes the T1 map, a reload reads it from IndexedDB
+// much faster, a new TR computes a new map and the old TR is a hit again, the slice slider
+// redraws, clearing one type and all types empties the cache, force recomputes.
+//
+//   bash test/run.sh        (npm ci, builds the package if missing, runs the tests)
+//   node --test test/e2e.test.mjs
+//
+// Needs adapters/wasm/pkg (bash adapters/wasm/build.sh) and /usr/bin/chromium ($CHROMIUM).
+// Screenshots go to test/screenshots/ (git-ignored); their paths are printed.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { chromium } from "playwright-core";
+
+import { start, PKG } from "../serve.mjs";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const SHOTS = path.join(HERE, "screenshots");
+const LAUNCH = {
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+  viewport: { width: 1400, height: 900 },
+};
+const RUN_TIMEOUT = 180_000; // one pipeline run on a slow, busy machine
+
+/** The #last-result element's data: the T1 map of the latest run. */
+const lastResult = (page) => page.evaluate(() => ({ ...document.getElementById("last-result").dataset }));
+
+/** The cache panel's numbers (data-value of each element). */
+const panel = (page) =>
+  page.evaluate(() => {
+    const num = (id) => Number(document.getElementById(id).dataset.value);
+    return {
+      hits: num("hits"),
+      hitsMemory: num("hits-memory"),
+      hitsStore: num("hits-store"),
+      misses: num("misses"),
+      savedMs: num("saved-ms"),
+      entries: num("entries-count"),
+      rows: [...document.querySelectorAll("#entries tr[data-step]")].map((tr) => tr.dataset.step),
+      usage: document.getElementById("storage-usage").dataset.value,
+      quota: document.getElementById("storage-quota").dataset.value,
+      persisted: document.getElementById("persisted").dataset.value,
+    };
+  });
+
+/** Pixels of the slice canvas: distinct colours, share of non-black pixels, a checksum. */
+const canvasStats = (page) =>
+  page.evaluate(() => {
+    const c = document.getElementById("view");
+    const { data } = c.getContext("2d").getImageData(0, 0, c.width, c.height);
+    const colours = new Set();
+    let lit = 0;
+    let sum = 0;
+    for (let i = 0; i < data.length; i += 4) {
+      const rgb = (data[i] << 16) | (data[i + 1] << 8) | data[i + 2];
+      colours.add(rgb);
+      if (rgb !== 0) lit++;
+      sum = (Math.imul(sum, 31) + rgb) | 0;
+    }
+    return { colours: colours.size, litFraction: lit / (data.length / 4), checksum: sum };
+  });
+
+/** Waits until a run newer than `afterSeq` has finished (the page is idle again). */
+async function waitForRun(page, afterSeq) {
+  await page.waitForFunction(
+    (after) => {
+      const last = document.getElementById("last-result").dataset;
+      return document.body.dataset.busy === "0" && Number(last.seq) > after && document.body.dataset.ready === "1";
+    },
+    afterSeq,
+    { timeout: RUN_TIMEOUT, polling: 50 },
+  );
+  return lastResult(page);
+}
+
+const stepSource = (page, step) => page.evaluate((s) => document.getElementById(`step-${s}`).dataset.source, step);
+
+async function shot(page, name) {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  const file = path.join(SHOTS, name);
+  await page.screenshot({ path: file });
+  console.log(`screenshot: ${file}`);
+  return file;
+}
+
+test("the demo viewer computes, caches, reloads from IndexedDB and manages its cache", { timeout: 15 * 60_000 }, async (t) => {
+  assert.ok(fs.existsSync(path.join(PKG, "index.js")), `${PKG} is missing: bash adapters/wasm/build.sh`);
+  const server = await start({ port: 0 });
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "stepcache-demo-e2e-"));
+  const context = await chromium.launchPersistentContext(profile, LAUNCH);
+  const errors = [];
+  const timings = {};
+  try {
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.on("pageerror", (e) => errors.push(`pageerror: ${e.stack ?? e}`));
+    page.on("console", (m) => {
+      if (m.type() === "error") errors.push(`console.error: ${m.text()}`);
+    });
+    page.on("requestfailed", (r) => errors.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
+
+    await t.test("first load: the T1 map is computed and shown", async () => {
+      const t0 = Date.now();
+      await page.goto(server.url);
+      const first = await waitForRun(page, 0);
+      timings.firstPageMs = Date.now() - t0;
+      assert.equal(first.source, "computed");
+      assert.equal(first.step, "t1_map");
+      timings.computeMs = Number(first.ms);
+      assert.ok(timings.computeMs > 0);
+      assert.equal(await stepSource(page, "phantom"), "computed");
+      assert.equal(await stepSource(page, "r1_smooth"), "computed");
+
+      const px = await canvasStats(page);
+      assert.ok(px.colours >= 50, `${px.colours} distinct colours on the canvas`);
+      assert.ok(px.litFraction > 0.2, `${(px.litFraction * 100).toFixed(1)} % of the canvas is not background`);
+
+      const p = await panel(page);
+      assert.ok(p.entries >= 1, `entries ${p.entries}`);
+      assert.deepEqual([...p.rows].sort(), ["phantom", "r1_smooth", "t1_map"]);
+      assert.ok(p.misses >= 1, `misses ${p.misses}`);
+      assert.ok(Number(p.quota) > 0, `storage quota ${p.quota}`);
+      assert.ok(["true", "false"].includes(p.persisted), `persisted ${p.persisted}`);
+      await shot(page, "1-first-load.png");
+    });
+
+    await t.test("reload: the T1 map comes from IndexedDB, much faster", async () => {
+      const t0 = Date.now();
+      await page.reload();
+      const hit = await waitForRun(page, 0);
+      timings.reloadPageMs = Date.now() - t0;
+      assert.equal(hit.source, "store", "a hit from IndexedDB");
+      timings.reloadMs = Number(hit.ms);
+      assert.ok(
+        timings.reloadMs < timings.computeMs / 5,
+        `hit ${timings.reloadMs} ms vs compute ${timings.computeMs} ms`,
+      );
+      assert.equal(await stepSource(page, "r1_smooth"), "store");
+      assert.equal(await stepSource(page, "phantom"), "store", "the phantom is cached too");
+      const p = await panel(page);
+      assert.ok(p.hits >= 1, `hits ${p.hits}`);
+      assert.ok(p.hitsStore >= 1, `store hits ${p.hitsStore}`);
+      assert.ok(p.savedMs > 0, `saved ${p.savedMs} ms`);
+      assert.equal(p.entries, 3);
+      const px = await canvasStats(page);
+      assert.ok(px.colours >= 50 && px.litFraction > 0.2, "the map is drawn after the reload");
+      await shot(page, "2-reload.png");
+    });
+
+    await t.test("a new TR computes a new map; the old TR is a hit again", async () => {
+      let seq = Number((await lastResult(page)).seq);
+      await page.selectOption("#tr", "20");
+      const tr20 = await waitForRun(page, seq);
+      assert.equal(tr20.source, "computed");
+      assert.equal(tr20.tr, "20");
+      timings.tr20Ms = Number(tr20.ms);
+      assert.equal((await panel(page)).entries, 6);
+
+      seq = Number(tr20.seq);
+      await page.selectOption("#tr", "15");
+      const back = await waitForRun(page, seq);
+      assert.equal(back.tr, "15");
+      assert.ok(["memory", "store"].includes(back.source), `TR 15 again: ${back.source}`);
+      timings.backMs = Number(back.ms);
+      assert.ok(timings.backMs < timings.tr20Ms / 5, `hit ${timings.backMs} ms vs compute ${timings.tr20Ms} ms`);
+    });
+
+    await t.test("the slice slider redraws the canvas", async () => {
+      const before = await canvasStats(page);
+      await page.fill("#slice", "28");
+      await page.waitForFunction((sum) => {
+        const c = document.getElementById("view");
+        const { data } = c.getContext("2d").getImageData(0, 0, c.width, c.height);
+        let s = 0;
+        for (let i = 0; i < data.length; i += 4) s = (Math.imul(s, 31) + ((data[i] << 16) | (data[i + 1] << 8) | data[i + 2])) | 0;
+        return s !== sum;
+      }, before.checksum);
+      assert.match(await page.textContent("#slice-label"), /^29 \/ 64/);
+      const after = await canvasStats(page);
+      assert.ok(after.colours >= 50 && after.litFraction > 0.2, "slice 29 is drawn");
+      // The other maps draw too.
+      for (const map of ["t1sd", "r1", "signal"]) {
+        await page.selectOption("#map", map);
+        const m = await canvasStats(page);
+        assert.notEqual(m.checksum, after.checksum, `${map} differs from T1`);
+        assert.ok(m.colours >= 50, `${map}: ${m.colours} colours`);
+      }
+      await page.selectOption("#map", "t1");
+    });
+
+    await t.test("force recompute: the T1 map is computed again, R1 stays a hit (same lineage key)", async () => {
+      const seq = Number((await lastResult(page)).seq);
+      await page.click("#force");
+      const forced = await waitForRun(page, seq);
+      assert.equal(forced.source, "computed");
+      assert.equal(await stepSource(page, "r1_smooth"), "memory");
+    });
+
+    await t.test("clearing one type, then all: the panel empties and the next run computes", async () => {
+      await page.selectOption("#clear-step", "r1_smooth");
+      await page.click("#clear-type");
+      await page.waitForFunction(() => ![...document.querySelectorAll("#entries tr[data-step]")].some((r) => r.dataset.step === "r1_smooth"));
+      assert.deepEqual([...(await panel(page)).rows].sort(), ["phantom", "phantom", "t1_map", "t1_map"]);
+      let seq = Number((await lastResult(page)).seq);
+      await page.click("#run");
+      const again = await waitForRun(page, seq);
+      assert.equal(again.source, "memory", "the T1 map was kept");
+      assert.equal(await stepSource(page, "r1_smooth"), "computed", "R1 was cleared");
+
+      await page.click("#clear-all");
+      await page.waitForFunction(() => document.getElementById("entries-count").dataset.value === "0");
+      assert.equal((await panel(page)).rows.length, 0);
+      await shot(page, "3-cleared.png");
+      seq = Number((await lastResult(page)).seq);
+      await page.click("#run");
+      const fresh = await waitForRun(page, seq);
+      assert.equal(fresh.source, "computed");
+      assert.equal(await stepSource(page, "phantom"), "computed");
+      assert.equal(await stepSource(page, "r1_smooth"), "computed");
+      assert.equal((await panel(page)).entries, 3);
+      await shot(page, "4-recomputed.png");
+    });
+
+    await t.test("no page errors", () => {
+      assert.deepEqual(errors, []);
+    });
+  } finally {
+    await context.close();
+    await server.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+    const f = (ms) => (ms == null ? "n/a" : `${ms.toFixed(1)} ms`);
+    console.log(`T1 map, first load: computed in ${f(timings.computeMs)} (page ready after ${f(timings.firstPageMs)})`);
+    console.log(`T1 map, after reload: IndexedDB hit in ${f(timings.reloadMs)} (page ready after ${f(timings.reloadPageMs)})`);
+    if (timings.computeMs && timings.reloadMs) {
+      console.log(`reload hit is ${(timings.computeMs / timings.reloadMs).toFixed(0)}x faster than computing`);
+    }
+    console.log(`TR 20 computed in ${f(timings.tr20Ms)}; back to TR 15: hit in ${f(timings.backMs)}`);
+  }
+});
