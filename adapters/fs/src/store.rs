@@ -6,6 +6,7 @@
 //! <dir>/                     owner-only (0700)
 //!   v1/entries/<ab>/<64 hex> one entry file each, named by its key's fingerprint
 //!   v1/tmp/<...>.tmp         files being written, locked by their writer
+//!   v1/locks/<64 hex>.lock   held (flock) while one process computes that key
 //! ```
 //!
 //! File names are always the hex of a blake3 fingerprint, so no step name or argument
@@ -26,7 +27,7 @@ use memmap2::Mmap;
 
 use crate::dir::owner_only_dir;
 use stepcache_core::entry::LIST_HEAD_LEN;
-use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, Result, Store};
+use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, LockGuard, Result, Store};
 
 /// Entries at least this large are memory-mapped; smaller ones are read into memory,
 /// which is cheaper than setting up a map.
@@ -67,6 +68,7 @@ pub struct FsStore {
     root: PathBuf,
     entries: PathBuf,
     tmp: PathBuf,
+    locks: PathBuf,
     durability: Durability,
     counter: AtomicU64,
 }
@@ -93,11 +95,12 @@ impl FsStore {
         let store = FsStore {
             entries: base.join("entries"),
             tmp: base.join("tmp"),
+            locks: base.join("locks"),
             root,
             durability,
             counter: AtomicU64::new(0),
         };
-        for path in [&store.root, &store.entries, &store.tmp] {
+        for path in [&store.root, &store.entries, &store.tmp, &store.locks] {
             owner_only_dir(path).map_err(|e| io_error("create directory", path, e))?;
         }
         crate::dir::check_owner(&store.root, &store.tmp)?;
@@ -270,5 +273,18 @@ impl Store for FsStore {
 
     async fn list(&self) -> Result<Vec<Listed>> {
         self.list_blocking()
+    }
+
+    /// An exclusive `flock` on `v1/locks/<hex>.lock`, held by the open file: released when
+    /// the guard drops or the process dies, so a crashed computer never blocks the others.
+    async fn lock(&self, id: &Fingerprint) -> Result<Option<LockGuard>> {
+        let path = self.locks.join(format!("{}.lock", id.to_hex()));
+        let mut options = OpenOptions::new();
+        options.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&path).map_err(|e| io_error("open lock", &path, e))?;
+        file.lock().map_err(|e| io_error("lock", &path, e))?;
+        Ok(Some(LockGuard::new(file)))
     }
 }

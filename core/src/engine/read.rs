@@ -223,6 +223,12 @@ impl<S: Store, C: Clock> Cache<S, C> {
             st.corrupt_removed += damaged.len() as u64;
             st.index_listed_ms = Some(now);
         });
+        // Processes writing at the same moment can overshoot the budget together, each
+        // having seen room; whoever lists the store next trims it back by the same policy.
+        let (bytes, budget) = self.state.with(|st| (st.index.stats.bytes, st.index.stats.budget));
+        if bytes > budget {
+            self.make_room(None, 0, budget, now).await?;
+        }
         Ok(())
     }
 }

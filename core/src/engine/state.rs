@@ -80,16 +80,16 @@ impl<T> Shelf<T> {
         now_ms: u64,
         pinned: impl Fn(&Fingerprint) -> bool,
     ) -> Option<Vec<Fingerprint>> {
-        let candidates = self.candidates(id, pinned);
+        let candidates = self.candidates(Some(id), pinned);
         let victims = evict::plan(&candidates, self.stats.budget, incoming, now_ms)?;
         Some(victims.into_iter().map(|i| candidates[i].id).collect())
     }
 
     /// Every entry but `id`, as eviction candidates.
-    pub(crate) fn candidates(&self, id: &Fingerprint, pinned: impl Fn(&Fingerprint) -> bool) -> Vec<Candidate> {
+    pub(crate) fn candidates(&self, id: Option<&Fingerprint>, pinned: impl Fn(&Fingerprint) -> bool) -> Vec<Candidate> {
         self.slots
             .iter()
-            .filter(|(other, _)| *other != id)
+            .filter(|(other, _)| Some(*other) != id)
             .map(|(other, slot)| Candidate {
                 id: *other,
                 size: slot.size,

@@ -122,7 +122,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
             st.index_listed_ms.is_none() || st.index.stats.bytes - old + size > budget
         });
         self.refresh_index(now, over).await?;
-        if !self.make_room(&id, size, budget, now).await? {
+        if !self.make_room(Some(&id), size, budget, now).await? {
             return Ok(TierOutcome::Skipped(SkipReason::NoRoom));
         }
         let mut attempt = 0;
@@ -136,7 +136,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
             self.refresh_index(now, true).await?;
             let stored = self.state.with(|st| st.index.stats.bytes);
             let squeezed = stored.saturating_sub(size.saturating_mul(attempt - 1));
-            if !self.make_room(&id, size, squeezed, now).await? {
+            if !self.make_room(Some(&id), size, squeezed, now).await? {
                 return Err(e);
             }
         }
@@ -146,9 +146,9 @@ impl<S: Store, C: Clock> Cache<S, C> {
 }
 
 impl<S: Store, C: Clock> Cache<S, C> {
-    /// Evicts by the eviction plan until `size` more bytes fit in `budget`; false if pinned
-    /// and in-flight entries leave no room.
-    async fn make_room(&self, id: &Fingerprint, size: u64, budget: u64, now: u64) -> Result<bool> {
+    /// Evicts by the eviction plan (never `id`) until `size` more bytes fit in `budget`;
+    /// false if pinned and in-flight entries leave no room.
+    pub(crate) async fn make_room(&self, id: Option<&Fingerprint>, size: u64, budget: u64, now: u64) -> Result<bool> {
         let victims = self.state.with(|st| {
             let candidates = st.index.candidates(id, |v| st.is_pinned(v));
             let plan = crate::evict::plan(&candidates, budget, size, now)?;
