@@ -168,3 +168,120 @@ impl Store for FaultStore {
         }
     }
 }
+
+/// One storage write not yet known to be on disk.
+#[derive(Clone)]
+enum Pending {
+    Put(Fingerprint, Vec<u8>),
+    Delete(Fingerprint),
+}
+
+#[derive(Default)]
+struct CrashState {
+    /// What survives any crash.
+    durable: std::collections::HashMap<Fingerprint, Vec<u8>>,
+    /// What a running process sees.
+    visible: std::collections::HashMap<Fingerprint, Vec<u8>>,
+    /// Writes since the last flush, in order.
+    pending: Vec<Pending>,
+}
+
+/// A store that knows which of its writes are durable and which were only written, and
+/// rebuilds what a crash could leave: any subset of the unflushed writes, and unflushed
+/// new entries possibly torn (present under their name but truncated, as a rename can
+/// reach the disk before the data did). The engine over it must never return damage.
+#[derive(Clone, Default)]
+pub struct CrashStore {
+    state: std::sync::Arc<std::sync::Mutex<CrashState>>,
+}
+
+impl CrashStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        CrashStore::default()
+    }
+
+    /// Makes every write so far durable (the operating system flushed).
+    pub fn flush(&self) {
+        let mut st = self.state.lock().unwrap();
+        st.durable = st.visible.clone();
+        st.pending.clear();
+    }
+
+    /// The store a crash now could leave, chosen by `seed`; this store is unchanged.
+    pub fn crashed(&self, seed: u64) -> CrashStore {
+        let st = self.state.lock().unwrap();
+        let mut rng = seed | 1;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut after = st.durable.clone();
+        for op in &st.pending {
+            match (op, next() % 4) {
+                (_, 0) => {} // never reached the disk
+                (Pending::Put(id, bytes), 1) => {
+                    let cut = (next() as usize) % bytes.len().max(1);
+                    after.insert(*id, bytes[..cut].to_vec()); // renamed, data torn
+                }
+                (Pending::Put(id, bytes), _) => {
+                    after.insert(*id, bytes.clone());
+                }
+                (Pending::Delete(id), _) => {
+                    after.remove(id);
+                }
+            }
+        }
+        CrashStore {
+            state: std::sync::Arc::new(std::sync::Mutex::new(CrashState {
+                durable: after.clone(),
+                visible: after,
+                pending: Vec::new(),
+            })),
+        }
+    }
+}
+
+impl Store for CrashStore {
+    type Bytes = SharedBytes;
+
+    async fn get(&self, id: &Fingerprint) -> Result<Option<SharedBytes>> {
+        Ok(self
+            .state
+            .lock()
+            .unwrap()
+            .visible
+            .get(id)
+            .map(|b| SharedBytes::from(b.clone())))
+    }
+
+    async fn put(&self, id: &Fingerprint, parts: &[&[u8]]) -> Result<()> {
+        let bytes = parts.concat();
+        let mut st = self.state.lock().unwrap();
+        st.visible.insert(*id, bytes.clone());
+        st.pending.push(Pending::Put(*id, bytes));
+        Ok(())
+    }
+
+    async fn delete(&self, id: &Fingerprint) -> Result<()> {
+        let mut st = self.state.lock().unwrap();
+        st.visible.remove(id);
+        st.pending.push(Pending::Delete(*id));
+        Ok(())
+    }
+
+    async fn list(&self) -> Result<Vec<Listed>> {
+        let st = self.state.lock().unwrap();
+        Ok(st
+            .visible
+            .iter()
+            .map(|(id, b)| Listed {
+                id: *id,
+                len: b.len() as u64,
+                head: b[..b.len().min(stepcache_core::entry::LIST_HEAD_LEN)].to_vec(),
+            })
+            .collect())
+    }
+}
