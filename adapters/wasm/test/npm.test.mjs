@@ -802,3 +802,49 @@ test("k. the package: package.json, files, and a .wasm that imports nothing from
   console.log(`wasm gzipped: ${gz} bytes`);
   assert.ok(gz > 0 && gz < wasm.length);
 });
+
+test("l. a tab closed in the middle of writing leaves no partial entry for the next tab", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const name = uniq("closed-mid-write");
+    let sawComplete = 0;
+    let sawNothing = 0;
+    for (let round = 0; round < 6; round++) {
+      const writer = await harness(context, `writer${round}`);
+      // Start several large puts and close the tab a few milliseconds later, mid-write.
+      await writer.evaluate(([db, round]) => {
+        window.started = (async () => {
+          const { open } = await import("stepcache");
+          const cache = await open({ name: db, memoryBudget: 0 });
+          for (let i = 0; i < 4; i++) {
+            const data = new Float32Array(4 * 1048576).fill(round * 10 + i + 0.5);
+            cache.put(cache.key("big", { round, i }), { data, shape: [data.length] });
+          }
+        })();
+      }, [name, round]);
+      await new Promise((r) => setTimeout(r, 20 + round * 30));
+      await writer.close();
+      const reader = await harness(context, `reader${round}`);
+      const seen = await reader.evaluate(async ([db, round]) => {
+        const { open } = await import("stepcache");
+        const cache = await open({ name: db, memoryBudget: 0 });
+        const out = [];
+        for (let i = 0; i < 4; i++) {
+          const hit = await cache.get(cache.key("big", { round, i }));
+          if (!hit) { out.push("none"); continue; }
+          const want = round * 10 + i + 0.5;
+          out.push(hit.data.length === 4 * 1048576 && hit.data.every((x) => x === want) ? "complete" : "WRONG");
+        }
+        const stats = await cache.stats();
+        out.push(`corrupt:${stats.corruptRemoved}`);
+        cache.close();
+        return out;
+      }, [name, round]);
+      await reader.close();
+      assert.ok(!seen.includes("WRONG"), `round ${round}: a reader saw partial or wrong data: ${seen}`);
+      assert.ok(seen.includes("corrupt:0"), `round ${round}: no damaged entry was ever visible: ${seen}`);
+      sawComplete += seen.filter((s) => s === "complete").length;
+      sawNothing += seen.filter((s) => s === "none").length;
+    }
+    console.log(`closed mid-write: ${sawComplete} complete entries, ${sawNothing} absent, 0 partial`);
+  });
+});
