@@ -1,5 +1,6 @@
 //! Typed values: an element type, a shape, the bytes, and the caller's metadata.
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use bytemuck::Pod;
@@ -148,9 +149,10 @@ pub(crate) fn check_layout(elem: ElementType, shape: &[u64], len: usize) -> Resu
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Value {
     elem: ElementType,
-    shape: Vec<u64>,
+    // Shared, so cloning a value (every memory-tier hit does) allocates nothing.
+    shape: Arc<[u64]>,
     data: SharedBytes,
-    meta: Vec<u8>,
+    meta: Arc<[u8]>,
 }
 
 impl Value {
@@ -163,9 +165,9 @@ impl Value {
         check_layout(elem, &shape, data.len())?;
         Ok(Value {
             elem,
-            shape,
+            shape: shape.into(),
             data,
-            meta: Vec::new(),
+            meta: Arc::from([]),
         })
     }
 
@@ -174,9 +176,9 @@ impl Value {
         let data = data.into();
         Value {
             elem: ElementType::Bytes,
-            shape: alloc::vec![data.len() as u64],
+            shape: Arc::from([data.len() as u64]),
             data,
-            meta: Vec::new(),
+            meta: Arc::from([]),
         }
     }
 
@@ -198,7 +200,7 @@ impl Value {
 
     /// The same value with `meta` attached (any bytes: JSON, postcard, text).
     pub fn with_meta(mut self, meta: impl Into<Vec<u8>>) -> Self {
-        self.meta = meta.into();
+        self.meta = meta.into().into();
         self
     }
 
@@ -235,6 +237,7 @@ impl Value {
 
     /// Reassembles a value whose layout the caller already checked.
     pub(crate) fn from_parts(elem: ElementType, shape: Vec<u64>, data: SharedBytes, meta: Vec<u8>) -> Self {
+        let (shape, meta) = (shape.into(), meta.into());
         Value {
             elem,
             shape,

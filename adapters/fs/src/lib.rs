@@ -19,6 +19,18 @@ pub use stepcache_core::{
 };
 pub use store::{Durability, FsBytes, FsStore};
 
+/// Drives an engine future on this thread. Filesystem calls finish within their first
+/// poll, so most calls are ready at once and skip the parking machinery; a call that
+/// waits (for another thread's computation of the same key) parks until woken.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(out) => out,
+        std::task::Poll::Pending => pollster::block_on(future),
+    }
+}
+
 /// The async engine over the filesystem, for callers that run their own executor.
 pub type AsyncCache = stepcache_core::Cache<FsStore, SystemClock>;
 
@@ -179,7 +191,7 @@ impl Cache {
     /// # Errors
     /// [`ErrorKind::ReadDisabled`], or an IO error.
     pub fn get(&self, key: &Key) -> Result<Option<Hit>> {
-        pollster::block_on(self.engine.get(key))
+        block_on(self.engine.get(key))
     }
 
     /// Whether `key` is cached and fresh.
@@ -187,7 +199,7 @@ impl Cache {
     /// # Errors
     /// An IO error.
     pub fn has(&self, key: &Key) -> Result<bool> {
-        pollster::block_on(self.engine.has(key))
+        block_on(self.engine.has(key))
     }
 
     /// Stores `value` under `key` as its type's policy says.
@@ -196,7 +208,7 @@ impl Cache {
     /// [`ErrorKind::InvalidValue`] for oversized metadata, or an IO error (nothing stored
     /// before is lost).
     pub fn put(&self, key: &Key, value: Value) -> Result<PutReport> {
-        pollster::block_on(self.engine.put(key, value))
+        block_on(self.engine.put(key, value))
     }
 
     /// Stores `value` with its compute cost in microseconds.
@@ -204,7 +216,7 @@ impl Cache {
     /// # Errors
     /// As [`Cache::put`].
     pub fn put_with_cost(&self, key: &Key, value: Value, cost_us: u64) -> Result<PutReport> {
-        pollster::block_on(self.engine.put_with_cost(key, value, cost_us))
+        block_on(self.engine.put_with_cost(key, value, cost_us))
     }
 
     /// Returns the cached value of `key` or computes, times and stores it. Threads asking
@@ -214,7 +226,7 @@ impl Cache {
     /// [`ErrorKind::Compute`] with `compute`'s error text, [`ErrorKind::ComputeDisabled`],
     /// or an IO error while reading.
     pub fn get_or_compute<E: Display>(&self, key: &Key, compute: impl FnOnce() -> Result<Value, E>) -> Result<Hit> {
-        pollster::block_on(self.engine.get_or_compute(key, || async move { compute() }))
+        block_on(self.engine.get_or_compute(key, || async move { compute() }))
     }
 
     /// Removes `key` from memory and disk.
@@ -222,7 +234,7 @@ impl Cache {
     /// # Errors
     /// An IO error.
     pub fn invalidate(&self, key: &Key) -> Result<()> {
-        pollster::block_on(self.engine.invalidate(key))
+        block_on(self.engine.invalidate(key))
     }
 
     /// Removes every entry, or every entry of `step`; returns how many.
@@ -230,7 +242,7 @@ impl Cache {
     /// # Errors
     /// An IO error.
     pub fn clear(&self, step: Option<&str>) -> Result<u64> {
-        pollster::block_on(self.engine.clear(step))
+        block_on(self.engine.clear(step))
     }
 
     /// Hits, misses, sizes, evictions and time saved, per tier and per type.
@@ -238,7 +250,7 @@ impl Cache {
     /// # Errors
     /// An IO error while listing the directory.
     pub fn stats(&self) -> Result<Stats> {
-        pollster::block_on(self.engine.stats())
+        block_on(self.engine.stats())
     }
 
     /// Every entry in memory or on disk, newest first.
@@ -246,7 +258,7 @@ impl Cache {
     /// # Errors
     /// An IO error while listing the directory.
     pub fn entries(&self) -> Result<Vec<EntryInfo>> {
-        pollster::block_on(self.engine.entries())
+        block_on(self.engine.entries())
     }
 
     /// The state of each key (kwneuro's `status`).
@@ -254,7 +266,7 @@ impl Cache {
     /// # Errors
     /// An IO error.
     pub fn status(&self, keys: &[Key]) -> Result<Vec<Status>> {
-        pollster::block_on(self.engine.status(keys))
+        block_on(self.engine.status(keys))
     }
 
     /// Forces recomputation of every step or of some steps (see [`Force`]).

@@ -33,6 +33,55 @@ use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, LockGu
 /// which is cheaper than setting up a map.
 const MAP_MIN_LEN: u64 = 256 * 1024;
 
+/// Entries at least this large are written by two threads at once: copying into the page
+/// cache runs at about 2.9 GB/s per core here, slower than hashing on both cores, so one
+/// writer thread would make a large put slower than the raw write it is compared with.
+const PARALLEL_WRITE_MIN: usize = 16 << 20;
+
+/// Writes the concatenation of `parts` into `file`, the second half from another thread.
+fn write_parallel(file: &File, parts: &[&[u8]], total: usize) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        file.set_len(total as u64)?;
+        let half = total / 2;
+        // (offset in the file, bytes) pieces, split at `half`.
+        let (mut first, mut second) = (Vec::new(), Vec::new());
+        let mut at = 0;
+        for part in parts {
+            let end = at + part.len();
+            if end <= half {
+                first.push((at, *part));
+            } else if at >= half {
+                second.push((at, *part));
+            } else {
+                first.push((at, &part[..half - at]));
+                second.push((half, &part[half - at..]));
+            }
+            at = end;
+        }
+        let write = |pieces: &[(usize, &[u8])]| {
+            pieces
+                .iter()
+                .try_for_each(|(at, bytes)| file.write_all_at(bytes, *at as u64))
+        };
+        std::thread::scope(|scope| {
+            let other = scope.spawn(|| write(&second));
+            let mine = write(&first);
+            other
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("writer thread panicked")))
+                .and(mine)
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = total;
+        let mut file = file;
+        parts.iter().try_for_each(|part| file.write_all(part))
+    }
+}
+
 /// Whether a write waits for the data to reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
@@ -135,8 +184,13 @@ impl FsStore {
         let mut file = options.open(path)?;
         // The lock tells cleanup in other processes that this file's writer is alive.
         file.lock()?;
-        for part in parts {
-            file.write_all(part)?;
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        if total >= PARALLEL_WRITE_MIN {
+            write_parallel(&file, parts, total)?;
+        } else {
+            for part in parts {
+                file.write_all(part)?;
+            }
         }
         if self.durability == Durability::Fsync {
             file.sync_data()?;
