@@ -296,37 +296,18 @@ impl<S: Store, C: Clock> Cache<S, C> {
         self.state.with(|st| st.check_open())?;
         self.refresh_index(self.clock.now_ms(), true).await?;
         Ok(self.state.with(|st| {
-            let mut out: Vec<EntryInfo> = st
-                .index
+            let stored = st.index.slots.iter().map(|(id, s)| {
+                let in_memory = st.memory.slots.get(id);
+                let hits = s.hits + in_memory.map_or(0, |m| m.hits);
+                EntryInfo::of(id, s, hits, in_memory.is_some(), true)
+            });
+            let only_in_memory = st
+                .memory
                 .slots
                 .iter()
-                .map(|(id, s)| EntryInfo {
-                    fingerprint: *id,
-                    step: s.step.clone(),
-                    bytes: s.size,
-                    created_ms: s.created_ms,
-                    cost_us: s.cost_us,
-                    hits: s.hits + st.memory.slots.get(id).map_or(0, |m| m.hits),
-                    in_memory: st.memory.slots.contains_key(id),
-                    stored: true,
-                })
-                .collect();
-            out.extend(
-                st.memory
-                    .slots
-                    .iter()
-                    .filter(|(id, _)| !st.index.slots.contains_key(*id))
-                    .map(|(id, s)| EntryInfo {
-                        fingerprint: *id,
-                        step: s.step.clone(),
-                        bytes: s.size,
-                        created_ms: s.created_ms,
-                        cost_us: s.cost_us,
-                        hits: s.hits,
-                        in_memory: true,
-                        stored: false,
-                    }),
-            );
+                .filter(|(id, _)| !st.index.slots.contains_key(*id))
+                .map(|(id, s)| EntryInfo::of(id, s, s.hits, true, false));
+            let mut out: Vec<EntryInfo> = stored.chain(only_in_memory).collect();
             out.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then(a.fingerprint.cmp(&b.fingerprint)));
             out
         }))

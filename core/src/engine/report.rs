@@ -129,3 +129,24 @@ pub struct EntryInfo {
     /// Whether it is in the store.
     pub stored: bool,
 }
+
+impl EntryInfo {
+    pub(crate) fn of<T>(
+        id: &crate::Fingerprint,
+        slot: &super::state::Slot<T>,
+        hits: u64,
+        in_memory: bool,
+        stored: bool,
+    ) -> Self {
+        EntryInfo {
+            fingerprint: *id,
+            step: slot.step.clone(),
+            bytes: slot.size,
+            created_ms: slot.created_ms,
+            cost_us: slot.cost_us,
+            hits,
+            in_memory,
+            stored,
+        }
+    }
+}
