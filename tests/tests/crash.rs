@@ -1,5 +1,6 @@
 //! Real crashes: child processes write entries of 1 KiB to 64 MiB and are killed with
-//! SIGKILL at random moments, over and over. After every kill, the directory must hold
+//! SIGKILL at random moments, over and over. After every kill, a fresh process checks
+//! that the directory holds
 //! for each key either nothing (if no put of it ever completed) or a complete value of a
 //! version between the last one reported stored and the last one started: never partial
 //! or mixed data, never a lost completed put. Leftovers are cleaned up and the size
@@ -65,6 +66,59 @@ fn crash_child() {
 struct History {
     started: HashMap<u64, u64>,
     done: HashMap<u64, u64>,
+}
+
+/// Child mode: a fresh process checks the directory against the history in a file
+/// (`k started done` lines; `done` is `-` when no put of `k` completed).
+#[test]
+fn crash_verifier() {
+    let Ok(dir) = std::env::var("STEPCACHE_VERIFY_DIR") else {
+        return;
+    };
+    let cycle: usize = std::env::var("STEPCACHE_VERIFY_CYCLE").unwrap().parse().unwrap();
+    let text = std::fs::read_to_string(std::env::var("STEPCACHE_VERIFY_HISTORY").unwrap()).unwrap();
+    let mut history = History {
+        started: HashMap::new(),
+        done: HashMap::new(),
+    };
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let k: u64 = fields[0].parse().unwrap();
+        history.started.insert(k, fields[1].parse().unwrap());
+        if let Ok(done) = fields[2].parse() {
+            history.done.insert(k, done);
+        }
+    }
+    verify(Path::new(&dir), &history, cycle);
+}
+
+/// Runs [`crash_verifier`] in a new process; panics with its output if it fails.
+fn verify_in_fresh_process(exe: &Path, dir: &Path, history: &History, cycle: usize) {
+    let file = dir.with_extension("history");
+    let lines: String = history
+        .started
+        .iter()
+        .map(|(k, s)| {
+            format!(
+                "{k} {s} {}\n",
+                history.done.get(k).map_or("-".into(), |d| d.to_string())
+            )
+        })
+        .collect();
+    std::fs::write(&file, lines).unwrap();
+    let out = Command::new(exe)
+        .args(["--exact", "crash_verifier", "--nocapture", "--test-threads=1"])
+        .env("STEPCACHE_VERIFY_DIR", dir)
+        .env("STEPCACHE_VERIFY_CYCLE", cycle.to_string())
+        .env("STEPCACHE_VERIFY_HISTORY", &file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "verification after kill {cycle} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn verify(dir: &Path, history: &History, cycle: usize) {
@@ -186,11 +240,12 @@ fn killed_writers_never_leave_damaged_or_lost_entries() {
                 _ => {}
             }
         }
-        verify(&dir, &history, cycle);
+        verify_in_fresh_process(&exe, &dir, &history, cycle);
     }
     println!(
-        "crash test: {kills} SIGKILLs, {puts_done} completed puts ({big_done} of 8-64 MiB), every key verified after every kill, in {:.1} s",
+        "crash test: {kills} SIGKILLs, {puts_done} completed puts ({big_done} of 8-64 MiB), every key verified by a fresh process after every kill, in {:.1} s",
         started_at.elapsed().as_secs_f64()
     );
     let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(dir.with_extension("history"));
 }
