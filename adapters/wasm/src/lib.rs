@@ -271,6 +271,32 @@ impl StepCache {
         Ok(())
     }
 
+    /// Sets the retention of one step from now on (`"transient"`, `"memory"`, `"persistent"`).
+    #[wasm_bindgen(js_name = setRetention)]
+    pub fn set_retention(&self, step: JsValue, retention: JsValue) -> JsResult<()> {
+        let step = convert::optional_step(&step)
+            .and_then(|s| {
+                s.ok_or_else(|| {
+                    stepcache_core::Error::new(
+                        stepcache_core::ErrorKind::InvalidStepName,
+                        "setRetention() needs a step name",
+                    )
+                })
+            })
+            .map_err(to_js)?;
+        let retention = retention
+            .as_string()
+            .ok_or_else(|| {
+                stepcache_core::Error::new(
+                    stepcache_core::ErrorKind::InvalidConfig,
+                    "retention must be \"transient\", \"memory\" or \"persistent\"",
+                )
+            })
+            .and_then(|r| r.parse())
+            .map_err(to_js)?;
+        self.inner.engine.set_retention(&step, retention).map_err(to_js)
+    }
+
     /// Keeps `key` from being evicted from either tier until `unpin`. Pins nest.
     pub fn pin(&self, key: JsValue) -> JsResult<()> {
         self.inner.engine.pin(&convert::key_of(&key).map_err(to_js)?);

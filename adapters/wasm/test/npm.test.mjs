@@ -848,3 +848,26 @@ test("l. a tab closed in the middle of writing leaves no partial entry for the n
     console.log(`closed mid-write: ${sawComplete} complete entries, ${sawNothing} absent, 0 partial`);
   });
 });
+
+test("m. setRetention() changes a step's policy from then on; bad names are typed errors", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const page = await harness(context, "retention");
+    const out = await page.evaluate(async (db) => {
+      const { open } = await import("stepcache");
+      const cache = await open({ name: db });
+      const key = cache.key("preview", { n: 1 });
+      const data = new Float32Array([1, 2, 3]);
+      const before = await cache.put(key, { data });
+      cache.setRetention("preview", "memory");
+      const after = await cache.put(cache.key("preview", { n: 2 }), { data });
+      const errors = [];
+      for (const [step, retention] of [["preview", "forever"], ["../x", "memory"], [undefined, "memory"]]) {
+        try { cache.setRetention(step, retention); errors.push("no error"); } catch (e) { errors.push(e.name); }
+      }
+      return { before, after, errors };
+    }, uniq("retention"));
+    assert.deepEqual(out.before, { memory: "stored", store: "stored" });
+    assert.deepEqual(out.after, { memory: "stored", store: "skipped:policy" });
+    assert.deepEqual(out.errors, ["InvalidConfig", "InvalidStepName", "InvalidStepName"]);
+  });
+});
