@@ -10,6 +10,7 @@ use stepcache_core::{
 };
 
 use crate::backend::Backend;
+use crate::faults::{Fault, FaultStore};
 
 /// The clock every case starts at (milliseconds since the epoch).
 pub const T0: u64 = 1_750_000_000_000;
@@ -836,4 +837,120 @@ pub async fn entries_list_both_tiers<B: Backend>(backend: &B) {
     let seen = b.entries().await.unwrap();
     assert_eq!(seen.len(), 1, "another cache sees only what is stored");
     assert!(seen[0].stored && !seen[0].in_memory);
+}
+
+// ----- faults ---------------------------------------------------------------------------
+
+fn fault_key(step: &str, n: u64) -> Key {
+    Key::of(step).arg("n", n).build().unwrap()
+}
+
+/// The only value ever stored under `fault_key(step, n)`.
+fn fault_value(n: u64) -> Value {
+    Value::array(vec![n as f32 + 0.5; 200 + n as usize * 100], &[200 + n as usize * 100]).unwrap()
+}
+
+/// Runs a fixed workload; returns every call's outcome as Ok or the error kind.
+async fn workload<S: Store>(cache: &Cache<FaultStore<S>, ManualClock>) -> Vec<Result<(), ErrorKind>> {
+    let mut out = Vec::new();
+    let mut record = |r: Result<(), ErrorKind>| out.push(r);
+    for n in 0..4 {
+        record(
+            cache
+                .put(&fault_key("a", n), fault_value(n))
+                .await
+                .map(drop)
+                .map_err(|e| e.kind()),
+        );
+    }
+    for n in 0..5 {
+        match cache.get(&fault_key("a", n)).await {
+            Ok(Some(hit)) => assert_eq!(hit.value, fault_value(n), "never wrong data"),
+            Ok(None) => {}
+            Err(e) => record(Err(e.kind())),
+        }
+    }
+    let computed = cache
+        .get_or_compute(&fault_key("b", 7), || async { Ok::<_, Infallible>(fault_value(7)) })
+        .await;
+    if let Ok(hit) = &computed {
+        assert_eq!(hit.value, fault_value(7));
+    }
+    record(computed.map(drop).map_err(|e| e.kind()));
+    record(cache.invalidate(&fault_key("a", 1)).await.map_err(|e| e.kind()));
+    cache.clock().advance(stepcache_core::INDEX_REFRESH_MS);
+    record(cache.stats().await.map(drop).map_err(|e| e.kind()));
+    record(cache.clear(Some("a")).await.map(drop).map_err(|e| e.kind()));
+    record(
+        cache
+            .put(&fault_key("c", 3), fault_value(3))
+            .await
+            .map(drop)
+            .map_err(|e| e.kind()),
+    );
+    out
+}
+
+/// After the faults: consistent state, and the cache works again.
+async fn check_recovered<S: Store>(cache: &Cache<FaultStore<S>, ManualClock>, case: &str) {
+    cache.store().fail_at(None);
+    for (step, n) in [("a", 0), ("a", 1), ("a", 2), ("a", 3), ("b", 7), ("c", 3)] {
+        if let Some(hit) = cache.get(&fault_key(step, n)).await.unwrap() {
+            assert_eq!(hit.value, fault_value(n), "{case}: {step}{n} is never wrong");
+        }
+    }
+    cache.clock().advance(stepcache_core::INDEX_REFRESH_MS);
+    let stats = cache.stats().await.unwrap();
+    let listed: u64 = cache.store().list().await.unwrap().iter().map(|l| l.len).sum();
+    assert_eq!(stats.store.bytes, listed, "{case}: store accounting matches the store");
+    let in_memory = cache.entries().await.unwrap().iter().filter(|e| e.in_memory).count() as u64;
+    assert_eq!(
+        stats.memory.entries, in_memory,
+        "{case}: memory accounting matches the memory tier"
+    );
+    assert!(stats.memory.bytes <= stats.memory.budget && stats.store.bytes <= stats.store.budget);
+    cache.put(&fault_key("d", 9), fault_value(9)).await.unwrap();
+    assert_eq!(
+        cache.get(&fault_key("d", 9)).await.unwrap().unwrap().value,
+        fault_value(9),
+        "{case}: the next good call works"
+    );
+}
+
+/// What [`faults_at_every_call_leave_a_working_cache`] did: faults injected, storage calls
+/// of a clean run, typed errors returned.
+pub async fn fault_sweep<B: Backend>(backend: &B) -> (u64, u64, u64) {
+    let (mut injected, mut errors, mut total_calls) = (0, 0, 0);
+    // With a memory tier, and without one (every read goes to the store).
+    for memory in [8_000, 0] {
+        let config = || Config::new().memory_budget(memory).store_budget(12_000);
+        let clean = open(FaultStore::new(backend.fresh().await), config(), T0);
+        let outcomes = workload(&clean).await;
+        assert!(outcomes.iter().all(Result::is_ok), "a clean run succeeds: {outcomes:?}");
+        let calls = clean.store().calls();
+        total_calls += calls;
+        for fault in [Fault::Fail, Fault::ShortRead, Fault::PartialWrite] {
+            for n in 1..=calls + 2 {
+                let store = FaultStore::new(backend.fresh().await);
+                store.fail_at(Some((n, fault)));
+                let cache = open(store, config(), T0);
+                for outcome in workload(&cache).await {
+                    if let Err(kind) = outcome {
+                        assert_eq!(kind, ErrorKind::Storage, "{fault:?} at call {n}: a typed storage error");
+                        errors += 1;
+                    }
+                }
+                injected += cache.store().injected();
+                check_recovered(&cache, &format!("{fault:?} at call {n}, memory {memory}")).await;
+            }
+        }
+    }
+    assert!(injected >= total_calls, "faults were really injected");
+    (injected, total_calls, errors)
+}
+
+/// A failure, a short read or a half-done write at any storage call of a workload: typed
+/// errors, never wrong data, consistent memory tier and accounting, and the next call works.
+pub async fn faults_at_every_call_leave_a_working_cache<B: Backend>(backend: &B) {
+    fault_sweep(backend).await;
 }

@@ -78,24 +78,18 @@ struct Plan {
     injected: u64,
 }
 
-/// A store that misbehaves at its `n`th call (counting every call), then works again.
+/// Any store, made to misbehave at its `n`th call (counting every call), then work again.
 #[derive(Clone)]
-pub struct FaultStore {
-    inner: MemoryStore,
+pub struct FaultStore<S = MemoryStore> {
+    inner: S,
     plan: std::sync::Arc<std::sync::Mutex<Plan>>,
 }
 
-impl Default for FaultStore {
-    fn default() -> Self {
-        FaultStore::new()
-    }
-}
-
-impl FaultStore {
-    /// A store that behaves until [`FaultStore::fail_at`] says otherwise.
-    pub fn new() -> Self {
+impl<S> FaultStore<S> {
+    /// `inner`, behaving until [`FaultStore::fail_at`] says otherwise.
+    pub fn new(inner: S) -> Self {
         FaultStore {
-            inner: MemoryStore::new(),
+            inner,
             plan: std::sync::Arc::default(),
         }
     }
@@ -131,14 +125,18 @@ fn injected() -> Error {
     Error::new(ErrorKind::Storage, "injected fault")
 }
 
-impl Store for FaultStore {
+impl<S: Store> Store for FaultStore<S> {
     type Bytes = SharedBytes;
 
     async fn get(&self, id: &Fingerprint) -> Result<Option<SharedBytes>> {
-        match self.next() {
-            Some(Fault::Fail) => Err(injected()),
-            Some(Fault::ShortRead) => Ok(self.inner.get(id).await?.and_then(|b| b.slice(0..b.len() / 2))),
-            _ => self.inner.get(id).await,
+        let fault = self.next();
+        if fault == Some(Fault::Fail) {
+            return Err(injected());
+        }
+        let bytes = self.inner.get(id).await?.map(SharedBytes::from_owner);
+        match fault {
+            Some(Fault::ShortRead) => Ok(bytes.and_then(|b| b.slice(0..b.len() / 2))),
+            _ => Ok(bytes),
         }
     }
 
@@ -166,6 +164,10 @@ impl Store for FaultStore {
             Some(Fault::Fail) => Err(injected()),
             _ => self.inner.list().await,
         }
+    }
+
+    async fn lock(&self, id: &Fingerprint) -> Result<Option<stepcache_core::LockGuard>> {
+        self.inner.lock(id).await
     }
 }
 

@@ -61,7 +61,8 @@ macro_rules! conformance_tests {
             bad_input_is_a_typed_error_and_loses_nothing,
             closed_cache_refuses_calls,
             other_handles_see_puts_and_clears,
-            entries_list_both_tiers
+            entries_list_both_tiers,
+            faults_at_every_call_leave_a_working_cache
         );
     };
     (@cases $backend:expr; $($case:ident),* $(,)?) => {

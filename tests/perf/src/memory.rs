@@ -1,0 +1,215 @@
+//! Section 5: hits in the memory tier, against in-process caches.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::{Arc, Barrier, RwLock};
+use std::time::{Duration, Instant};
+
+use stepcache::{Cache, Config, Key, Retention, Source, SystemClock, TierOutcome, Value};
+use stepcache_core::MemoryStore;
+
+use crate::report::{Fig, Table, median};
+use crate::{Plan, Scratch, ok};
+
+const STEP: &str = "perf_hit";
+
+struct Fixture {
+    keys: Vec<Key>,
+    ids: Vec<[u8; 32]>,
+    raw: Vec<Vec<u8>>,
+    /// Each thread's order of lookups: every key once, shuffled differently per thread.
+    orders: [Vec<usize>; 2],
+}
+
+impl Fixture {
+    fn new(count: usize, len: usize) -> Fixture {
+        let mut state = 0x853c_49e6_748f_ea9bu64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let keys: Vec<Key> = (0..count)
+            .map(|i| ok(Key::of(STEP).arg("i", i as u64).build(), "build a key"))
+            .collect();
+        let ids = keys.iter().map(|k| *k.fingerprint().as_bytes()).collect();
+        let raw = (0..count)
+            .map(|_| (0..len.div_ceil(8)).flat_map(|_| next().to_le_bytes()).take(len).collect())
+            .collect();
+        let mut shuffled = || {
+            let mut order: Vec<usize> = (0..count).collect();
+            for i in (1..count).rev() {
+                order.swap(i, (next() % (i as u64 + 1)) as usize);
+            }
+            order
+        };
+        let orders = [shuffled(), shuffled()];
+        Fixture { keys, ids, raw, orders }
+    }
+}
+
+/// A lookup that returns the value's length (so nothing is optimised away).
+trait MemGet: Sync {
+    fn get(&self, f: &Fixture, i: usize) -> usize;
+}
+
+type AsyncEngine = stepcache_core::Cache<MemoryStore, SystemClock>;
+
+struct Blocking(Cache);
+struct Engine(AsyncEngine);
+struct Moka(moka::sync::Cache<[u8; 32], Arc<Vec<u8>>>);
+struct Locked(RwLock<HashMap<[u8; 32], Arc<Vec<u8>>>>);
+
+impl MemGet for Blocking {
+    fn get(&self, f: &Fixture, i: usize) -> usize {
+        ok(self.0.get(&f.keys[i]), "stepcache get")
+            .expect("in the memory tier")
+            .value
+            .data()
+            .len()
+    }
+}
+
+impl MemGet for Engine {
+    fn get(&self, f: &Fixture, i: usize) -> usize {
+        ok(pollster::block_on(self.0.get(&f.keys[i])), "engine get")
+            .expect("in the memory tier")
+            .value
+            .data()
+            .len()
+    }
+}
+
+impl MemGet for Moka {
+    fn get(&self, f: &Fixture, i: usize) -> usize {
+        self.0.get(&f.ids[i]).expect("in moka").len()
+    }
+}
+
+impl MemGet for Locked {
+    fn get(&self, f: &Fixture, i: usize) -> usize {
+        let map = self.0.read().unwrap_or_else(|e| e.into_inner());
+        map.get(&f.ids[i]).cloned().expect("in the map").len()
+    }
+}
+
+/// One pass over every key in `order`.
+fn batch(store: &dyn MemGet, f: &Fixture, order: &[usize]) -> Duration {
+    let start = Instant::now();
+    let mut total = 0usize;
+    for &i in order {
+        total += store.get(f, i);
+    }
+    black_box(total);
+    start.elapsed()
+}
+
+/// Both threads start each pass together; the pass takes as long as the slower one.
+fn batch2(store: &dyn MemGet, f: &Fixture) -> Duration {
+    let barrier = Barrier::new(2);
+    let times: Vec<Duration> = std::thread::scope(|s| {
+        let handles: Vec<_> = f
+            .orders
+            .iter()
+            .map(|order| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    batch(store, f, order)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("a lookup thread")).collect()
+    });
+    times.into_iter().max().unwrap_or_default()
+}
+
+pub fn run(plan: &Plan, scratch: &Scratch) -> Vec<Table> {
+    let n = plan.memory_count;
+    let f = Fixture::new(n, plan.small_len);
+    let big = 1u64 << 30;
+
+    let blocking = ok(
+        Cache::builder()
+            .dir(scratch.dir("memory-stepcache"))
+            .memory_budget(big)
+            .retention(STEP, Retention::Memory)
+            .open(),
+        "open a stepcache",
+    );
+    let config = ok(Config::new().memory_budget(big).retention(STEP, Retention::Memory), "config");
+    let engine: AsyncEngine = ok(
+        stepcache_core::Cache::new(MemoryStore::new(), SystemClock::new(), config),
+        "create the engine",
+    );
+    let moka = moka::sync::Cache::builder().max_capacity(2 * n as u64).build();
+    let mut map = HashMap::with_capacity(n);
+    for i in 0..n {
+        let value = Value::bytes(f.raw[i].clone());
+        let a = ok(blocking.put(&f.keys[i], value.clone()), "stepcache put");
+        let b = ok(pollster::block_on(engine.put(&f.keys[i], value)), "engine put");
+        assert_eq!((a.memory, b.memory), (TierOutcome::Stored, TierOutcome::Stored));
+        let shared = Arc::new(f.raw[i].clone());
+        moka.insert(f.ids[i], shared.clone());
+        map.insert(f.ids[i], shared);
+    }
+    moka.run_pending_tasks();
+    let hit = ok(blocking.get(&f.keys[0]), "stepcache get").expect("a hit");
+    assert_eq!(hit.source, Source::Memory);
+    let hit = ok(pollster::block_on(engine.get(&f.keys[0])), "engine get").expect("a hit");
+    assert_eq!(hit.source, Source::Memory);
+
+    let stores: [&dyn MemGet; 4] = [&Blocking(blocking), &Engine(engine), &Moka(moka), &Locked(RwLock::new(map))];
+    let mut one = vec![Vec::new(); stores.len()];
+    let mut two = vec![Vec::new(); stores.len()];
+    // Round 0 warms up; afterwards the variants take turns, pass by pass.
+    for round in 0..=plan.memory_batches {
+        for (s, store) in stores.iter().enumerate() {
+            let a = batch(*store, &f, &f.orders[0]);
+            let b = batch2(*store, &f);
+            if round > 0 {
+                one[s].push(a);
+                two[s].push(b);
+            }
+        }
+    }
+    let fig1: Vec<Fig> = one.iter().map(|t| Fig::batches(t, n, 1)).collect();
+    let fig2: Vec<Fig> = two.iter().map(|t| Fig::batches(t, 2 * n, 2)).collect();
+
+    let kib = plan.small_len as f64 / 1024.0;
+    let mut table = Table::new(format!("Memory-tier hits, {kib} KiB values, {n} keys"));
+    let peers = [
+        (2, "`moka::sync::Cache::get` (Arc clone)"),
+        (3, "`RwLock<HashMap<[u8; 32], Arc<Vec<u8>>>>` read + clone"),
+    ];
+    for (threads, figs) in [(1, &fig1), (2, &fig2)] {
+        let suffix = if threads == 1 { "1 thread".to_string() } else { format!("{threads} threads, aggregate") };
+        for (s, what) in [
+            (0, "`stepcache::Cache::get` (blocking)"),
+            (1, "`stepcache_core::Cache::get` over `MemoryStore`, `pollster::block_on`"),
+        ] {
+            for (p, peer) in peers {
+                table.row(format!("{what}, {suffix}"), &figs[s], peer, &figs[p]);
+            }
+        }
+    }
+    let spread = |t: &[Duration]| {
+        let m = median(t).as_secs_f64();
+        let max = t.iter().max().copied().unwrap_or_default().as_secs_f64();
+        (max / m - 1.0) * 100.0
+    };
+    table.note(format!(
+        "A batch is one pass over all {n} keys in a shuffled order; figures are the median \
+         batch over {} batches per variant, variants taking turns, divided into time per \
+         lookup (with 2 threads: both threads' lookups over the slower thread's time, so \
+         ops/s is the aggregate). Slowest stepcache batch, 1 thread: +{:.0}% over the median.",
+        plan.memory_batches,
+        spread(&one[0]),
+    ));
+    table.note(
+        "Every lookup returns an owned handle to the bytes (stepcache: a `Hit` holding the \
+         `Value`, which shares its buffer); keys are fingerprints computed beforehand.",
+    );
+    vec![table]
+}
