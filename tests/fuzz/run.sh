@@ -15,6 +15,6 @@ for target in entry_decode key_parse; do
     exit 1
   fi
   grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss)" "$log" || true
-  grep -E "^#[0-9]+ +DONE" "$log" | tail -n 1 || true
+  grep -E "^#[0-9]+[[:space:]]+DONE" "$log" | tail -n 1 || true
 done
 rm -f "$log"
