@@ -80,8 +80,26 @@ impl<T> Shelf<T> {
         now_ms: u64,
         pinned: impl Fn(&Fingerprint) -> bool,
     ) -> Option<Vec<Fingerprint>> {
-        let candidates = self.candidates(Some(id), pinned);
-        let victims = evict::plan(&candidates, self.stats.budget, incoming, now_ms)?;
+        self.plan_room_within(Some(id), incoming, self.stats.budget, now_ms, pinned)
+    }
+
+    /// Plans room for `incoming` bytes within `budget` (never evicting `id`).
+    pub(crate) fn plan_room_within(
+        &self,
+        id: Option<&Fingerprint>,
+        incoming: u64,
+        budget: u64,
+        now_ms: u64,
+        pinned: impl Fn(&Fingerprint) -> bool,
+    ) -> Option<Vec<Fingerprint>> {
+        // Most puts fit: decide that without looking at every entry, so a put costs the
+        // same with ten entries held as with a million.
+        let replaced = id.and_then(|id| self.slots.get(id)).map_or(0, |s| s.size);
+        if self.stats.bytes - replaced + incoming <= budget {
+            return Some(Vec::new());
+        }
+        let candidates = self.candidates(id, pinned);
+        let victims = evict::plan(&candidates, budget, incoming, now_ms)?;
         Some(victims.into_iter().map(|i| candidates[i].id).collect())
     }
 

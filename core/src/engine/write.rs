@@ -149,11 +149,9 @@ impl<S: Store, C: Clock> Cache<S, C> {
     /// Evicts by the eviction plan (never `id`) until `size` more bytes fit in `budget`;
     /// false if pinned and in-flight entries leave no room.
     pub(crate) async fn make_room(&self, id: Option<&Fingerprint>, size: u64, budget: u64, now: u64) -> Result<bool> {
-        let victims = self.state.with(|st| {
-            let candidates = st.index.candidates(id, |v| st.is_pinned(v));
-            let plan = crate::evict::plan(&candidates, budget, size, now)?;
-            Some(plan.into_iter().map(|i| candidates[i].id).collect::<Vec<_>>())
-        });
+        let victims = self
+            .state
+            .with(|st| st.index.plan_room_within(id, size, budget, now, |v| st.is_pinned(v)));
         let Some(victims) = victims else { return Ok(false) };
         for victim in &victims {
             self.store.delete(victim).await?;
