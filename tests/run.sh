@@ -41,6 +41,10 @@ bash adapters/wasm/test/run.sh 2>&1 | tee -a "$log"
 step "the demo viewer: physics of its fit, and end to end in headless Chromium (compute, reload hit, parameters, clear)"
 bash www/test/run.sh 2>&1 | tee -a "$log"
 
+step "benchmark smoke runs (quick mode: they must build and run; figures come from the full runs)"
+cargo run -q --locked --manifest-path tests/perf/Cargo.toml -- --quick > /dev/null
+(cd adapters/wasm/bench && npm ci --no-audit --no-fund --loglevel=error && node bench.mjs 4 2 > /dev/null)
+
 step "the T1 example: computes on the first session, hits on the second"
 example_dir="$(mktemp -d)"
 cargo run --release --locked -p stepcache --example t1_map -- "$example_dir/cache"

@@ -61,7 +61,10 @@ pub fn fingerprint(plan: &Plan, maps: &[Map]) -> Vec<Table> {
             &rayon,
         );
     }
-    table.note(format!("{} runs per figure, variants interleaved.", plan.hash_runs));
+    table.note(format!(
+        "{} runs per figure, variants interleaved in a shuffled order.",
+        plan.hash_runs
+    ));
     table.note(
         "stepcache hashes on every core above 1 MiB (`parallel` feature, on in the `stepcache` crate). \
          A build without it cannot share this binary; its single-threaded figure is the \
@@ -190,7 +193,7 @@ pub fn put(plan: &Plan, maps: &[Map], scratch: &Scratch) -> Vec<Table> {
         );
     }
     table.note(format!(
-        "{}/{} runs per figure (below/above 100 MiB), variants interleaved, after one warm-up each.",
+        "{}/{} runs per figure (below/above 100 MiB), variants interleaved in a shuffled order, after one warm-up each.",
         plan.io_runs.0, plan.io_runs.1
     ));
     table.note(
@@ -322,7 +325,12 @@ pub fn get(plan: &Plan, maps: &[Map], scratch: &Scratch) -> Vec<Table> {
             &mmap_hash,
         );
         table.row(&what, &sc_view, "`cacache::read_sync` (sha256-verified Vec)", &cacache);
-        table.row(&what, &sc_view, "bare `memmap2::Mmap` open, nothing read", &mmap_bare);
+        table.row(
+            &what,
+            &sc_view,
+            "bare `memmap2::Mmap` open, nothing read",
+            &mmap_bare.time_only(),
+        );
         table.row(
             format!("`get` {l} → `&[f32]`, then read every byte"),
             &sc_all,
@@ -335,7 +343,7 @@ pub fn get(plan: &Plan, maps: &[Map], scratch: &Scratch) -> Vec<Table> {
         let _ = fs::remove_dir_all(&cc);
     }
     table.note(format!(
-        "{}/{} runs per figure (below/above 100 MiB), variants interleaved, after one warm-up each \
+        "{}/{} runs per figure (below/above 100 MiB), variants interleaved in a shuffled order, after one warm-up each \
          (which also warms the page cache).",
         plan.io_runs.0, plan.io_runs.1
     ));
@@ -347,4 +355,3 @@ pub fn get(plan: &Plan, maps: &[Map], scratch: &Scratch) -> Vec<Table> {
     );
     vec![table]
 }
-

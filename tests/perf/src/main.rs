@@ -37,12 +37,12 @@ impl Plan {
     fn full() -> Plan {
         Plan {
             map_sizes: vec![40 << 20, 256 << 20],
-            hash_runs: 11,
-            io_runs: (9, 7),
+            hash_runs: 15,
+            io_runs: (11, 9),
             small_count: 10_000,
             small_len: 1024,
             memory_count: 10_000,
-            memory_batches: 41,
+            memory_batches: 51,
         }
     }
 
@@ -59,7 +59,11 @@ impl Plan {
     }
 
     pub fn io_runs_for(&self, bytes: usize) -> usize {
-        if bytes < 100 << 20 { self.io_runs.0 } else { self.io_runs.1 }
+        if bytes < 100 << 20 {
+            self.io_runs.0
+        } else {
+            self.io_runs.1
+        }
     }
 }
 
@@ -141,6 +145,85 @@ pub fn ok<T, E: std::fmt::Display>(result: Result<T, E>, what: &str) -> T {
     }
 }
 
+/// The CPU model and the vector and hash extensions blake3 and sha256 may use.
+fn cpu() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        info.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split(':').nth(1))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let flags = field("flags");
+    let has: Vec<&str> = ["avx2", "avx512f", "sha_ni"]
+        .into_iter()
+        .filter(|f| flags.split_whitespace().any(|x| x == *f))
+        .collect();
+    format!("{} ({})", field("model name"), has.join(", "))
+}
+
+/// The 1-minute load average: above ~0.5 another process shares the two cores, and
+/// 2-thread figures (rayon hashing, 2-thread lookups) suffer first.
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// A section's number, name, and the code that measures it and returns its tables.
+type Section<'a> = (u32, &'static str, &'a dyn Fn() -> Vec<report::Table>);
+
+/// CPU time counters in clock ticks: the machine's (steal, busy, total) from /proc/stat
+/// and this process's own (user + system) from /proc/self/stat.
+#[derive(Clone, Copy)]
+struct CpuTimes {
+    steal: u64,
+    busy: u64,
+    total: u64,
+    own: u64,
+}
+
+fn cpu_times() -> Option<CpuTimes> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let f: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is already in user)
+    let total: u64 = f.iter().take(8).sum();
+    let idle = f.get(3)? + f.get(4)?;
+    let own_stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14.
+    let after = own_stat.rsplit_once(')')?.1;
+    let g: Vec<u64> = after.split_whitespace().map(|x| x.parse().unwrap_or(0)).collect();
+    Some(CpuTimes {
+        steal: *f.get(7)?,
+        busy: total - idle - f.get(7)?,
+        total,
+        own: g.get(11)? + g.get(12)?,
+    })
+}
+
+/// What else ran on the machine since `start`: CPU time of other processes and kernel
+/// threads (in cores' worth), and the share the hypervisor stole.
+fn interference_since(start: Option<CpuTimes>) -> String {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    match (start, cpu_times()) {
+        (Some(a), Some(b)) if b.total > a.total => {
+            let wall = (b.total - a.total) as f64 / cores;
+            let others = (b.busy - a.busy).saturating_sub(b.own - a.own) as f64 / wall;
+            let steal = (b.steal - a.steal) as f64 / (b.total - a.total) as f64 * 100.0;
+            format!("other processes and kernel threads used {others:.2} cores on average; steal {steal:.1}%")
+        }
+        _ => "unknown".into(),
+    }
+}
+
 struct Options {
     quick: bool,
     only: Option<Vec<u32>>,
@@ -192,10 +275,15 @@ fn main() {
 
     println!("# stepcache performance against the physical limit and peers\n");
     println!(
-        "mode: {} · build: {} · cores: {} · scratch: {}",
+        "mode: {} · build: {} · cores: {} · cpu: {} · scratch: {}",
         if opts.quick { "quick" } else { "full" },
-        if cfg!(debug_assertions) { "debug (figures are not representative)" } else { "release" },
+        if cfg!(debug_assertions) {
+            "debug (figures are not representative)"
+        } else {
+            "release"
+        },
         std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu(),
         scratch.root.display(),
     );
     println!(
@@ -210,7 +298,7 @@ fn main() {
         Vec::new()
     };
 
-    let sections: [(u32, &str, &dyn Fn() -> Vec<report::Table>); 5] = [
+    let sections: [Section<'_>; 5] = [
         (1, "fingerprinting", &|| large::fingerprint(&plan, &maps)),
         (2, "persistent put", &|| large::put(&plan, &maps, &scratch)),
         (3, "persistent get", &|| large::get(&plan, &maps, &scratch)),
@@ -221,14 +309,21 @@ fn main() {
         if !wanted(n) {
             continue;
         }
+        // What earlier sections left dirty (their clean-up deletes many files) is written
+        // out now, rather than by kernel threads competing with this section.
+        settle();
         let t = Instant::now();
         eprintln!("section {n} ({name}) ...");
         println!("## {n}. {name}\n");
+        println!("load average before: {}\n", load());
+        let cpu_start = cpu_times();
         for table in section() {
             table.print();
         }
+        println!("during this section: {}\n", interference_since(cpu_start));
         eprintln!("section {n} ({name}) took {:.1} s", t.elapsed().as_secs_f64());
     }
     drop(scratch);
+    println!("load average after: {}", load());
     println!("total time: {:.1} s", started.elapsed().as_secs_f64());
 }

@@ -14,16 +14,26 @@ pub fn time<R>(f: impl FnOnce() -> R) -> Duration {
 }
 
 /// Runs every variant once to warm up, then `runs` rounds in which each variant runs
-/// once, in turn, so slow drifts of a shared machine hit every variant alike. Each
-/// variant gets the run index (0 for the warm-up) and returns the time it measured.
+/// once, so slow drifts of a shared machine hit every variant alike. The order within a
+/// round is shuffled (deterministically), so no variant always follows the same other one
+/// (whose freed memory or dirty caches it would inherit). Each variant gets the run index
+/// (0 for the warm-up) and returns the time it measured.
 pub fn interleave(runs: usize, variants: &mut [&mut dyn FnMut(usize) -> Duration]) -> Vec<Vec<Duration>> {
     for v in variants.iter_mut() {
         v(0);
     }
     let mut out = vec![Vec::with_capacity(runs); variants.len()];
+    let mut order: Vec<usize> = (0..variants.len()).collect();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
     for run in 1..=runs {
-        for (i, v) in variants.iter_mut().enumerate() {
-            out[i].push(v(run));
+        for i in (1..order.len()).rev() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            order.swap(i, (state % (i as u64 + 1)) as usize);
+        }
+        for &i in &order {
+            out[i].push(variants[i](run));
         }
     }
     out
@@ -51,8 +61,8 @@ pub struct Fig {
     pub mean: Option<Duration>,
     /// Bytes one operation moves, to show GB/s.
     pub bytes: Option<u64>,
-    /// Threads running at once (figures are per operation of all threads together).
-    pub threads: usize,
+    /// Whether to show a rate beside the time (not for an operation that moves nothing).
+    pub rate: bool,
 }
 
 impl Fig {
@@ -62,7 +72,7 @@ impl Fig {
             median: median(times),
             mean: None,
             bytes,
-            threads: 1,
+            rate: true,
         }
     }
 
@@ -73,29 +83,37 @@ impl Fig {
             median: median(times),
             mean: Some(total / times.len() as u32),
             bytes,
-            threads: 1,
+            rate: true,
         }
     }
 
-    /// Batches of `ops` operations each (on `threads` threads together): the median
-    /// batch's wall time divided by the operations it held.
-    pub fn batches(times: &[Duration], ops: usize, threads: usize) -> Fig {
+    /// Batches of `ops` operations each (of all threads together): the median batch's
+    /// wall time divided by the operations it held.
+    pub fn batches(times: &[Duration], ops: usize) -> Fig {
         Fig {
             median: median(times) / ops as u32,
             mean: None,
             bytes: None,
-            threads,
+            rate: true,
         }
+    }
+
+    /// The same figure shown as a time alone.
+    pub fn time_only(mut self) -> Fig {
+        self.rate = false;
+        self
     }
 
     fn show(&self) -> String {
         let mut s = fmt_dur(self.median);
-        if let Some(bytes) = self.bytes {
-            s += &format!(" · {}", fmt_gbps(bytes, self.median));
-        } else {
-            // Throughput from the mean where there is one: a tail slows a batch too.
-            let per = self.mean.unwrap_or(self.median);
-            s += &format!(" · {}", fmt_ops(1.0 / per.as_secs_f64()));
+        match (self.rate, self.bytes) {
+            (false, _) => {}
+            (true, Some(bytes)) => s += &format!(" · {}", fmt_gbps(bytes, self.median)),
+            (true, None) => {
+                // Throughput from the mean where there is one: a tail slows a batch too.
+                let per = self.mean.unwrap_or(self.median);
+                s += &format!(" · {}", fmt_ops(1.0 / per.as_secs_f64()));
+            }
         }
         if let Some(mean) = self.mean {
             s += &format!(" (mean {})", fmt_dur(mean));

@@ -40,7 +40,12 @@ impl Entries {
         let names = keys.iter().map(|k| k.fingerprint().to_hex()).collect();
         // Every value differs (cacache stores content by hash and would deduplicate copies).
         let raw: Vec<Vec<u8>> = (0..count)
-            .map(|_| (0..len.div_ceil(8)).flat_map(|_| next().to_le_bytes()).take(len).collect())
+            .map(|_| {
+                (0..len.div_ceil(8))
+                    .flat_map(|_| next().to_le_bytes())
+                    .take(len)
+                    .collect()
+            })
             .collect();
         let values = raw.iter().map(|r| Value::bytes(r.clone())).collect();
         let mut order: Vec<usize> = (0..count).collect();
@@ -224,34 +229,70 @@ pub fn run(plan: &Plan, scratch: &Scratch) -> Vec<Table> {
     ];
     let bytes = Some(plan.small_len as u64);
 
-    // Every store's clean put first, before any of them deletes anything: deletions slow
-    // down file creation on the whole filesystem for minutes.
-    let mut clean = Vec::new();
-    for s in &mut stores {
-        eprintln!("  put {n} into a clean directory: {}", s.label());
-        settle();
-        clean.push(Fig::per_op(&(0..n).map(|i| s.put(&e, i)).collect::<Vec<_>>(), bytes));
-    }
-    settle();
-    let mut gets = Vec::new();
-    for s in &mut stores {
-        for &i in &e.order {
-            s.get(&e, i); // warm-up pass
+    // Operations are interleaved across stores (entry i goes to every store in turn, then
+    // entry i + 1), so every store meets the same filesystem state: deletions slow file
+    // creation on the whole filesystem for minutes, whoever made them.
+    let puts = |stores: &mut Vec<Box<dyn SmallStore>>| {
+        let mut times = vec![Vec::with_capacity(n); stores.len()];
+        for i in 0..n {
+            for (s, store) in stores.iter_mut().enumerate() {
+                times[s].push(store.put(&e, i));
+            }
         }
-        gets.push(Fig::per_op(&e.order.iter().map(|&i| s.get(&e, i)).collect::<Vec<_>>(), bytes));
+        times
+    };
+    eprintln!("  put {n} into clean directories");
+    settle();
+    let clean_times = puts(&mut stores);
+    let clean: Vec<Fig> = clean_times.iter().map(|t| Fig::per_op(t, bytes)).collect();
+    settle();
+    eprintln!("  get {n}");
+    for &i in &e.order {
+        for store in &mut stores {
+            store.get(&e, i); // warm-up pass
+        }
     }
-    // Churn: each store deletes all its entries (untimed), then at once puts them again.
-    let mut churned = Vec::new();
-    for s in &mut stores {
-        eprintln!("  delete {n}, put {n} again: {}", s.label());
-        settle();
-        s.clear(&e);
-        churned.push(Fig::per_op(&(0..n).map(|i| s.put(&e, i)).collect::<Vec<_>>(), bytes));
+    let mut get_times = vec![Vec::with_capacity(n); stores.len()];
+    for &i in &e.order {
+        for (s, store) in stores.iter_mut().enumerate() {
+            get_times[s].push(store.get(&e, i));
+        }
     }
-    for s in &mut stores {
-        s.clear(&e);
+    let gets: Vec<Fig> = get_times.iter().map(|t| Fig::per_op(t, bytes)).collect();
+    // Churn: every store deletes all its entries (untimed), then at once all put again.
+    settle();
+    for store in &mut stores {
+        eprintln!("  delete {n}: {}", store.label());
+        store.clear(&e);
+    }
+    eprintln!("  put {n} again, after the deletions");
+    let churned: Vec<Fig> = puts(&mut stores).iter().map(|t| Fig::per_op(t, bytes)).collect();
+    for store in &mut stores {
+        store.clear(&e);
     }
     drop(stores);
+
+    // The engine alone, over a store that costs next to nothing: how a put's own cost
+    // grows with the entries the cache holds (no filesystem effects).
+    let engine = ok(
+        stepcache_core::Cache::new(
+            stepcache_core::MemoryStore::new(),
+            stepcache::SystemClock::new(),
+            stepcache::Config::new().memory_budget(0).store_budget(1 << 40),
+        ),
+        "create the engine",
+    );
+    let engine_times: Vec<Duration> = (0..n)
+        .map(|i| {
+            let value = e.values[i].clone();
+            let start = Instant::now();
+            let report = ok(pollster::block_on(engine.put(&e.keys[i], value)), "engine put");
+            let took = start.elapsed();
+            assert_eq!(report.store, TierOutcome::Stored);
+            took
+        })
+        .collect();
+    drop(engine);
 
     let sc = 1; // the order of `stores`
     let peers = [
@@ -261,12 +302,7 @@ pub fn run(plan: &Plan, scratch: &Scratch) -> Vec<Table> {
     ];
     let mut table = Table::new(format!("{n} entries of {kib} KiB on disk"));
     for (p, label) in peers {
-        table.row(
-            format!("put {kib} KiB, clean directory"),
-            &clean[sc],
-            label,
-            &clean[p],
-        );
+        table.row(format!("put {kib} KiB, clean directory"), &clean[sc], label, &clean[p]);
     }
     let get_peers = [
         (0, "one file per entry: `fs::read`"),
@@ -295,6 +331,26 @@ pub fn run(plan: &Plan, scratch: &Scratch) -> Vec<Table> {
         "stepcache itself, clean directory (churn penalty)",
         &clean[sc],
     );
+    // Whether a put costs more as the cache holds more entries.
+    let tenth = (n / 10).max(1);
+    let ends = |t: &[Duration]| (Fig::per_op(&t[n - tenth..], bytes), Fig::per_op(&t[..tenth], bytes));
+    let (last, first) = ends(&clean_times[sc]);
+    table.row(
+        format!(
+            "put {kib} KiB, clean: the last {tenth} ({} to {n} entries held)",
+            n - tenth
+        ),
+        &last,
+        format!("stepcache itself: the first {tenth} (0 to {tenth} held)"),
+        &first,
+    );
+    let (last, first) = ends(&engine_times);
+    table.row(
+        format!("engine alone (`MemoryStore`) put {kib} KiB: the last {tenth}"),
+        &last,
+        format!("engine alone: the first {tenth}"),
+        &first,
+    );
     table.note(format!(
         "Every put and get is timed on its own: figures are the median of {n} operations, \
          with their mean (tails included) beside it; the ratio compares medians, then means."
@@ -307,13 +363,20 @@ pub fn run(plan: &Plan, scratch: &Scratch) -> Vec<Table> {
          the same for every store, after an untimed warm-up pass.",
     );
     table.note(format!(
-        "Order: every store's clean put (files, stepcache, cacache, redb), then every store's \
-         gets, then for each store in the same order: delete its {n} entries (untimed: \
-         stepcache `clear`, `remove_file` each, `cacache::clear_sync` which removes its \
-         content and index files, one redb transaction deleting the table) and put all {n} \
-         again at once. `sync` runs untimed before each store's turn. Later stores also see \
-         the earlier stores' recent deletions (ext4 without a journal skips inodes freed in \
-         the last minutes), so the one-file peer, first in line, has the cleanest disk."
+        "Order: all clean puts, then all gets, then every store deletes its {n} entries \
+         (untimed: stepcache `clear`, `remove_file` each, `cacache::clear_sync`, which removes \
+         its content and index files, one redb transaction deleting the table), then all \
+         puts again with no pause. Within each phase the stores take turns entry by entry, \
+         so all of them meet the same filesystem: this ext4 has no journal and skips inodes \
+         freed in the last minutes when creating files, whoever freed them. `sync` runs \
+         (untimed) before the clean puts, the gets and the deletions."
     ));
+    table.note(
+        "The last two rows ask whether a put costs more when the cache holds more entries: \
+         stepcache's first and last tenth of the clean puts (on the filesystem, so recent \
+         deletions by anyone also weigh on the first ones), and the same puts through the \
+         async engine over a `MemoryStore` (memory budget 0, nothing but the engine's own \
+         work), driven by `pollster::block_on`.",
+    );
     vec![table]
 }
