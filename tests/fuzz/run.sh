@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds="${1:-60}"
-command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --version 0.13.2 --locked
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --version 0.13.2
 log="$(mktemp)"
 for target in entry_decode key_parse; do
   echo "fuzzing $target for ${seconds} s"
