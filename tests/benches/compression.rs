@@ -10,16 +10,7 @@
 use std::time::Instant;
 
 use stepcache::{Cache, Key, Value};
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-    }
-}
+use stepcache_tests::rng::Rng;
 
 /// 128x128x64 voxels: zero outside an ellipsoid "head", tissue T1 values inside, noise.
 fn maps() -> Vec<(&'static str, Vec<f32>)> {
@@ -49,10 +40,10 @@ fn maps() -> Vec<(&'static str, Vec<f32>)> {
                 t1.push(if tissue == 0.0 {
                     0.0
                 } else {
-                    tissue * (1.0 + 0.03 * rng.next())
+                    tissue * (1.0 + 0.03 * rng.centered())
                 });
                 smooth.push((x as f32 * 0.05).sin() * (y as f32 * 0.03).cos() * 100.0 + z as f32);
-                noise.push(rng.next() * 1000.0);
+                noise.push(rng.centered() * 1000.0);
             }
         }
     }

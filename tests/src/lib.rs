@@ -12,6 +12,7 @@
 pub mod backend;
 pub mod conformance;
 pub mod faults;
+pub mod rng;
 
 #[cfg(not(target_family = "wasm"))]
 pub use backend::FsBackend;

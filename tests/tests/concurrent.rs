@@ -16,20 +16,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use stepcache::{Cache, Key, Value};
+use stepcache_tests::rng::Rng;
 
 const PROCESSES: u32 = 4;
 const THREADS: u64 = 3;
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
 
 fn key(step: &str, n: u64) -> Key {
     Key::of(step).arg("n", n).build().unwrap()

@@ -9,21 +9,7 @@
 #![allow(clippy::unwrap_used)] // tests report failures by panicking
 
 use stepcache::{Cache, Key, Value};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
+use stepcache_tests::rng::Rng;
 
 fn key(n: u64) -> Key {
     Key::of("damaged").arg("n", n).build().unwrap()

@@ -19,6 +19,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use stepcache::{Cache, Key, Value};
+use stepcache_tests::rng::Rng;
 
 const KEYS: u64 = 12;
 
@@ -186,7 +187,7 @@ fn killed_writers_never_leave_damaged_or_lost_entries() {
         started: HashMap::new(),
         done: HashMap::new(),
     };
-    let mut rng = 0x243F_6A88_85A3_08D3u64;
+    let mut rng = Rng(0x243F_6A88_85A3_08D3);
     let mut base = 0;
     let (mut puts_done, mut big_done, started_at) = (0u64, 0u64, Instant::now());
     for cycle in 0..kills {
@@ -208,10 +209,7 @@ fn killed_writers_never_leave_damaged_or_lost_entries() {
                 }
             }
         });
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        std::thread::sleep(Duration::from_millis(5 + rng % 120));
+        std::thread::sleep(Duration::from_millis(5 + rng.below(120)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         reader.join().unwrap();

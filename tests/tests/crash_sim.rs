@@ -10,6 +10,7 @@
 
 use stepcache_core::{Cache, Config, INDEX_REFRESH_MS, Key, ManualClock, Store, Value};
 use stepcache_tests::faults::CrashStore;
+use stepcache_tests::rng::Rng;
 
 fn key(n: u64) -> Key {
     Key::of("sim").arg("n", n).build().unwrap()
@@ -35,13 +36,8 @@ fn crashes_never_leave_wrong_data() {
             // A small budget, so evictions (deletes) interleave with puts.
             let config = Config::new().memory_budget(0).store_budget(20_000);
             let cache = Cache::new(store.clone(), ManualClock::new(1_750_000_000_000), config.clone()).unwrap();
-            let mut rng = trial.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-            let mut next = || {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                rng
-            };
+            let mut rng = Rng(trial.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            let mut next = || rng.next_u64();
             for v in 0..30 {
                 let n = next() % 8;
                 match next() % 10 {
