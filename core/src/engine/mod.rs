@@ -26,6 +26,7 @@ use crate::store::Store;
 use crate::sync::Lock;
 use crate::value::Value;
 use flight::{Claim, Landing};
+use read::Lookup;
 use state::State;
 
 /// The index is rebuilt from the store's listing at least this often, so entries that
@@ -88,13 +89,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
     /// [`ErrorKind::ReadDisabled`] if reading is switched off, [`ErrorKind::Closed`], or
     /// the store's error.
     pub async fn get(&self, key: &Key) -> Result<Option<Hit>> {
-        if !self.access()?.read {
-            return Err(Error::new(
-                ErrorKind::ReadDisabled,
-                "reading is switched off in this cache's access mode",
-            ));
-        }
-        self.lookup(key, true).await
+        self.lookup(key, Lookup::Get).await
     }
 
     /// Whether `key` is cached and fresh (the payload is verified only when read).
@@ -151,7 +146,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
         loop {
             let access = self.access()?;
             if access.read
-                && let Some(hit) = self.lookup(key, true).await?
+                && let Some(hit) = self.lookup(key, Lookup::Counted).await?
             {
                 return Ok(hit);
             }
@@ -182,7 +177,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
             let _exclusive = self.store.lock(&id).await?;
             // Another caller may have stored the value between our lookup and our claim.
             if access.read
-                && let Some(hit) = self.lookup(key, false).await?
+                && let Some(hit) = self.lookup(key, Lookup::Quiet).await?
             {
                 landing.value = Some(hit.value.clone());
                 return Ok(hit);

@@ -8,30 +8,56 @@ use super::state::{Freshness, Slot};
 use crate::bytes::SharedBytes;
 use crate::clock::Clock;
 use crate::entry::{self, Codec, EntryHeader, Head};
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::fingerprint::Fingerprint;
 use crate::key::Key;
 use crate::policy::Retention;
 use crate::store::Store;
 use crate::value::Value;
 
+/// What a lookup is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lookup {
+    /// A `get`: fails if reading is switched off; misses count.
+    Get,
+    /// A lookup whose misses count (the first of `get_or_compute`).
+    Counted,
+    /// A second look that must not count a miss twice.
+    Quiet,
+}
+
 /// One entry read from the store: its header, its value and its stored length.
 type Found = Option<(EntryHeader, Value, u64)>;
 
 impl<S: Store, C: Clock> Cache<S, C> {
-    /// Looks `key` up in both tiers. `count` says whether misses enter the counters.
-    pub(crate) async fn lookup(&self, key: &Key, count: bool) -> Result<Option<Hit>> {
+    /// Looks `key` up in both tiers.
+    pub(crate) async fn lookup(&self, key: &Key, kind: Lookup) -> Result<Option<Hit>> {
+        let count = kind != Lookup::Quiet;
         let id = key.fingerprint();
         let step = key.step();
         let now = self.clock.now_ms();
         let policy = self.state.with(|st| {
             st.check_open()?;
+            if kind == Lookup::Get && !st.config.access.read {
+                return Err(Error::new(
+                    ErrorKind::ReadDisabled,
+                    "reading is switched off in this cache's access mode",
+                ));
+            }
             let policy = st.policy(step);
-            if let Some(slot) = st.memory.slots.get(id) {
+            // Freshness inputs first, so the slot is looked up once and updated in place.
+            let forced = st.force.covers(step) && !st.refreshed.contains(id);
+            let force_since = st.force_since_ms;
+            if let Some(slot) = st.memory.slots.get_mut(id) {
                 let (created_ms, cost_us) = (slot.created_ms, slot.cost_us);
-                if st.fresh(id, step, created_ms, now) == Freshness::Fresh {
+                let stale = (forced && created_ms <= force_since)
+                    || policy
+                        .max_age_ms
+                        .is_some_and(|max| now.saturating_sub(created_ms) > max);
+                if !stale {
+                    slot.hits += 1;
+                    slot.last_use_ms = slot.last_use_ms.max(now);
                     let value = slot.payload.clone();
-                    st.memory.touch(id, now);
                     st.memory.stats.hits += 1;
                     let t = st.type_stats(step);
                     t.hits += 1;

@@ -178,6 +178,7 @@ impl State {
 
     /// Whether an entry of `step` created at `created_ms` may be returned at `now_ms`:
     /// not older than the type's maximum age, and not from before a forced recompute.
+    /// (The memory-tier hit path in `read.rs` inlines this check to look its slot up once.)
     pub(crate) fn fresh(&self, id: &Fingerprint, step: &str, created_ms: u64, now_ms: u64) -> Freshness {
         if self.force.covers(step) && created_ms <= self.force_since_ms && !self.refreshed.contains(id) {
             return Freshness::Forced;
