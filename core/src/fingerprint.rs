@@ -50,6 +50,12 @@ impl Fingerprint {
         Fingerprint(*hasher.finalize().as_bytes())
     }
 
+    /// The same digest as [`Fingerprint::of_bytes`], computed on the calling thread only
+    /// (for callers that keep the other cores busy themselves, e.g. writing meanwhile).
+    pub fn of_bytes_one_thread(data: &[u8]) -> Self {
+        Fingerprint(*blake3::hash(data).as_bytes())
+    }
+
     /// The fingerprint of an array: element type, shape and bytes.
     ///
     /// Two arrays with the same bytes but another shape or type get different

@@ -95,11 +95,8 @@ impl<S: Store, C: Clock> Cache<S, C> {
             codec,
             raw_len: raw.len() as u64,
             payload_len: payload.len() as u64,
-            payload_hash: if policy.retention == Retention::Persistent {
-                Fingerprint::of_bytes(&payload)
-            } else {
-                Fingerprint::from_bytes([0; 32])
-            },
+            // Filled in by the store as it writes (`Store::put_entry`).
+            payload_hash: Fingerprint::from_bytes([0; 32]),
             meta: value.meta().to_vec(),
         };
         (header, payload)
@@ -126,7 +123,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
             return Ok(TierOutcome::Skipped(SkipReason::NoRoom));
         }
         let mut attempt = 0;
-        while let Err(e) = self.store.put(&id, &[&head, payload]).await {
+        while let Err(e) = self.store.put_entry(&id, header, payload).await {
             // The store itself is full (a disk, a browser quota) below our budget: evict by
             // the same policy as if the budget were what is stored now, and try again.
             attempt += 1;
