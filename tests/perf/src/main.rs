@@ -327,3 +327,14 @@ fn main() {
     println!("load average after: {}", load());
     println!("total time: {:.1} s", started.elapsed().as_secs_f64());
 }
+
+/// A deterministic xorshift64 generator (the seed must not be zero): the same workload in
+/// every run, so figures compare.
+pub(crate) fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}

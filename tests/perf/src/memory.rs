@@ -24,13 +24,7 @@ struct Fixture {
 
 impl Fixture {
     fn new(count: usize, len: usize) -> Fixture {
-        let mut state = 0x853c_49e6_748f_ea9bu64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::xorshift(0x853c_49e6_748f_ea9bu64);
         let keys: Vec<Key> = (0..count)
             .map(|i| ok(Key::of(STEP).arg("i", i as u64).build(), "build a key"))
             .collect();

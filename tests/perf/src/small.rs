@@ -26,13 +26,7 @@ struct Entries {
 
 impl Entries {
     fn new(count: usize, len: usize) -> Entries {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::xorshift(0x2545_f491_4f6c_dd1du64);
         let keys: Vec<Key> = (0..count)
             .map(|i| ok(Key::of("perf_small").arg("i", i as u64).build(), "build a key"))
             .collect();
