@@ -18,7 +18,7 @@ const ARRAY_CONTEXT: &str = "stepcache 2026-11 array v1";
 #[cfg(feature = "parallel")]
 const PARALLEL_MIN_BYTES: usize = 1 << 20;
 
-/// A 32-byte blake3 digest identifying a key, an array or a payload.
+/// A 32-byte blake3 digest identifying a key or an array (or a v1 entry's payload).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Fingerprint([u8; 32]);
 

@@ -14,7 +14,7 @@ use core::future::Future;
 use hashbrown::HashMap;
 
 use crate::bytes::{ByteOwner, SharedBytes};
-use crate::entry::EntryHeader;
+use crate::entry::{EntryHeader, PayloadCheck};
 use crate::error::Result;
 use crate::fingerprint::Fingerprint;
 use crate::sync::{Lock, MaybeSend, MaybeSync};
@@ -44,9 +44,9 @@ pub trait Store: MaybeSend + MaybeSync {
     /// Stores the concatenation of `parts` as entry `id`, replacing any old one atomically.
     fn put(&self, id: &Fingerprint, parts: &[&[u8]]) -> impl Future<Output = Result<()>> + MaybeSend;
 
-    /// Stores entry `id`: the head of `header` (with its payload digest filled in as
-    /// [`Fingerprint::of_bytes`]`(payload)`), then `payload`. The default hashes, then calls
-    /// [`Store::put`]; a store may hash while it writes instead.
+    /// Stores entry `id`: the head of `header` (with its payload checksum filled in as
+    /// [`PayloadCheck::of`]`(payload)`), then `payload`. The default checksums, then calls
+    /// [`Store::put`]; a store may checksum while it writes instead.
     fn put_entry(
         &self,
         id: &Fingerprint,
@@ -55,7 +55,7 @@ pub trait Store: MaybeSend + MaybeSync {
     ) -> impl Future<Output = Result<()>> + MaybeSend {
         async move {
             let mut header = header.clone();
-            header.payload_hash = Fingerprint::of_bytes(payload);
+            header.payload_check = PayloadCheck::of(payload);
             let head = crate::entry::encode_head(&header);
             self.put(id, &[&head, payload]).await
         }

@@ -1,21 +1,26 @@
-//! Golden tests of the entry format, version 1: the exact bytes the encoder writes, the
-//! released fixture that must stay readable forever, and damage detection by `decode`.
+//! Golden tests of the entry format: the exact bytes the encoder writes (version 2), the
+//! released fixtures that must stay readable forever (versions 1 and 2), and damage
+//! detection by `decode`.
 //!
-//! The hex literal and `fixtures/entry-v1.bin` were produced once by this build and pasted
-//! in. They must never change: entries already on users' disks look exactly like this.
+//! The hex literals and `fixtures/entry-v*.bin` were produced once by the build that
+//! introduced each version and pasted in; the v2 checksums were cross-checked against the
+//! reference XXH3 library (`libxxhash` 0.8.1). They must never change: entries already on
+//! users' disks look exactly like this.
 
 use stepcache_core::Fingerprint;
 use stepcache_core::entry::{
-    self, Codec, Corrupt, EntryHeader, FORMAT_VERSION, Head, MAGIC, PAYLOAD_ALIGN, PRELUDE_LEN,
+    self, Codec, Corrupt, EntryHeader, FORMAT_VERSION, Head, MAGIC, PAYLOAD_ALIGN, PRELUDE_LEN, PayloadCheck,
 };
 use stepcache_core::{ElementType, Key};
 
-/// The released v1 entry (head + 16-byte payload) for [`golden_header`].
+/// The released v1 entry (head + 16-byte payload) for [`golden_header_v1`].
 const FIXTURE_V1: &[u8] = include_bytes!("fixtures/entry-v1.bin");
+/// The released v2 entry (head + 16-byte payload) for [`golden_header`].
+const FIXTURE_V2: &[u8] = include_bytes!("fixtures/entry-v2.bin");
 
-/// The exact bytes `encode_head` writes for [`golden_header`]: prelude (32), postcard
+/// The exact bytes version 1 wrote for [`golden_header_v1`]: prelude (32), postcard
 /// header (89 = 0x59), zero padding to 128.
-const GOLDEN_HEAD_HEX: &str = concat!(
+const GOLDEN_HEAD_V1_HEX: &str = concat!(
     // magic "STEPCACH" | version 1 | reserved 0 | header length 0x59 (89)
     "5354455043414348",
     "0100",
@@ -42,6 +47,39 @@ const GOLDEN_HEAD_HEX: &str = concat!(
     "00000000000000",
 );
 
+/// The exact bytes `encode_head` writes for [`golden_header`] (version 2): prelude (32),
+/// postcard header (74 = 0x4a), zero padding to 128.
+const GOLDEN_HEAD_HEX: &str = concat!(
+    // magic "STEPCACH" | version 2 | reserved 0 | header length 0x4a (74)
+    "5354455043414348",
+    "0200",
+    "0000",
+    "4a000000",
+    // XXH3-128 of the header, little-endian
+    "a256f564f7f8f256f42307355a909249",
+    // postcard header: key (32 raw bytes)
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+    // step "t1_map" | created_ms varint | cost_us varint (1234)
+    "0674315f6d6170",
+    "80b883a1f732",
+    "d209",
+    // elem F32 (9) | shape [2, 2] | codec Raw | raw_len 16 | payload_len 16
+    "09",
+    "020202",
+    "00",
+    "10",
+    "10",
+    // payload_check: Xxh3 (1) | XXH3-128 of the payload, little-endian (16 bytes)
+    "01",
+    "c39daa473507b3e37c9c70d3caafab2b",
+    // meta b"{}" | zero padding to 128
+    "027b7d",
+    "00000000000000000000000000000000000000000000",
+);
+
+/// Where the v2 golden entry's header ends and its padding begins.
+const GOLDEN_HEADER_END: usize = PRELUDE_LEN + 74;
+
 /// The payload: the 2x2 `f32` map `[[1, 2], [3, 4]]`, little-endian.
 fn payload() -> Vec<u8> {
     [1.0f32, 2.0, 3.0, 4.0].iter().flat_map(|f| f.to_le_bytes()).collect()
@@ -52,7 +90,7 @@ fn golden_key() -> Fingerprint {
     Fingerprint::from_bytes(core::array::from_fn(|i| i as u8))
 }
 
-/// The header every golden in this file is built from.
+/// The header the version 2 goldens are built from.
 fn golden_header() -> EntryHeader {
     let payload = payload();
     EntryHeader {
@@ -65,8 +103,16 @@ fn golden_header() -> EntryHeader {
         codec: Codec::Raw,
         raw_len: 16,
         payload_len: 16,
-        payload_hash: Fingerprint::of_bytes(&payload),
+        payload_check: PayloadCheck::of(&payload),
         meta: b"{}".to_vec(),
+    }
+}
+
+/// The header the version 1 fixture decodes to: the same, with its blake3 payload digest.
+fn golden_header_v1() -> EntryHeader {
+    EntryHeader {
+        payload_check: PayloadCheck::Blake3(Fingerprint::of_bytes(&payload())),
+        ..golden_header()
     }
 }
 
@@ -86,17 +132,17 @@ fn golden_head_hex() -> String {
 }
 
 // ---------------------------------------------------------------------------------------
-// The bytes of format v1.
+// The bytes of format v2.
 // ---------------------------------------------------------------------------------------
 
-/// `encode_head` writes exactly the pinned v1 bytes.
+/// `encode_head` writes exactly the pinned v2 bytes.
 #[test]
 fn golden_head_bytes() {
     assert_eq!(hex(&entry::encode_head(&golden_header())), golden_head_hex());
 }
 
-/// The head is padded to a multiple of 64, starts with the magic and version 1, carries the
-/// header length, and the reserved bytes and padding are zero.
+/// The head is padded to a multiple of 64, starts with the magic and version 2, carries the
+/// header length and its XXH3-128, and the reserved bytes and padding are zero.
 #[test]
 fn head_layout() {
     let head = entry::encode_head(&golden_header());
@@ -104,13 +150,13 @@ fn head_layout() {
     assert_eq!(head.len() % PAYLOAD_ALIGN, 0);
     assert_eq!(head[..8], MAGIC);
     assert_eq!(&MAGIC, b"STEPCACH");
-    assert_eq!(FORMAT_VERSION, 1);
-    assert_eq!(head[8..10], 1u16.to_le_bytes());
+    assert_eq!(FORMAT_VERSION, 2);
+    assert_eq!(head[8..10], 2u16.to_le_bytes());
     assert_eq!(head[10..12], [0, 0]);
     let header_len = u32::from_le_bytes(head[12..16].try_into().unwrap()) as usize;
-    assert_eq!(header_len, 89);
+    assert_eq!(PRELUDE_LEN + header_len, GOLDEN_HEADER_END);
     let body = &head[PRELUDE_LEN..PRELUDE_LEN + header_len];
-    assert_eq!(head[16..32], blake3::hash(body).as_bytes()[..16]);
+    assert_eq!(head[16..32], twox_hash::XxHash3_128::oneshot(body).to_le_bytes());
     assert!(head[PRELUDE_LEN + header_len..].iter().all(|&b| b == 0));
 }
 
@@ -160,25 +206,72 @@ fn round_trip() {
 // The released fixture.
 // ---------------------------------------------------------------------------------------
 
-/// The released v1 fixture decodes, with the expected header and payload. If this fails,
-/// entries written by released versions have become unreadable.
+/// The released v1 fixture decodes, with the expected header (blake3 payload digest) and
+/// payload. If this fails, entries written by released versions have become unreadable.
 #[test]
 fn released_v1_fixture_stays_readable() {
+    assert_eq!(hex(&FIXTURE_V1[..128]), GOLDEN_HEAD_V1_HEX);
     let (header, range) = entry::decode(FIXTURE_V1, &golden_key()).unwrap();
+    assert_eq!(header, golden_header_v1());
+    assert_eq!(range, 128..144);
+    assert_eq!(&FIXTURE_V1[range], payload().as_slice());
+    assert_eq!(
+        entry::decode_head(&FIXTURE_V1[..128]).unwrap(),
+        Head::Complete(golden_header_v1(), 128..144)
+    );
+}
+
+/// Every single-byte flip in the v1 fixture is still detected (its blake3 checks run).
+#[test]
+fn v1_fixture_flips_are_detected() {
+    for pos in 0..FIXTURE_V1.len() {
+        let mut bytes = FIXTURE_V1.to_vec();
+        bytes[pos] ^= 0x01;
+        assert!(
+            entry::decode(&bytes, &golden_key()).is_err(),
+            "flip at {pos} went unnoticed"
+        );
+    }
+}
+
+/// The released v2 fixture decodes, and today's encoder still writes it byte for byte.
+#[test]
+fn released_v2_fixture_stays_readable() {
+    let (header, range) = entry::decode(FIXTURE_V2, &golden_key()).unwrap();
     assert_eq!(header, golden_header());
     assert_eq!(range, 128..144);
-    let values: Vec<f32> = FIXTURE_V1[range]
+    let values: Vec<f32> = FIXTURE_V2[range]
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
         .collect();
     assert_eq!(values, [1.0, 2.0, 3.0, 4.0]);
+    assert_eq!(hex(&FIXTURE_V2[..128]), golden_head_hex());
+    assert_eq!(FIXTURE_V2, golden_entry().as_slice());
 }
 
-/// Today's encoder still writes the fixture byte for byte (the hex golden and the fixture agree).
+/// The payload checksum is the standard XXH3-128 (seed 0): vectors from the reference C
+/// library (`XXH3_128bits`, libxxhash 0.8.1), as `u128` little-endian bytes.
 #[test]
-fn fixture_matches_golden_bytes() {
-    assert_eq!(hex(&FIXTURE_V1[..128]), golden_head_hex());
-    assert_eq!(FIXTURE_V1, golden_entry().as_slice());
+fn payload_check_is_reference_xxh3_128() {
+    let cases: [(Vec<u8>, &str); 3] = [
+        (Vec::new(), "7f498d4624c30160d8984701d306aa99"),
+        (payload(), "c39daa473507b3e37c9c70d3caafab2b"),
+        (
+            (0..=255u8).cycle().take(1024).collect(),
+            "228d398429f970a80c64b63b855e8883",
+        ),
+    ];
+    for (bytes, want) in cases {
+        let PayloadCheck::Xxh3(got) = PayloadCheck::of(&bytes) else {
+            panic!("this build writes XXH3 checksums");
+        };
+        assert_eq!(hex(&got), want, "{} bytes", bytes.len());
+    }
+    let long: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    assert_eq!(
+        PayloadCheck::of(&long),
+        PayloadCheck::Xxh3(0x70227b16fd5f74ef17a701075a95b432u128.to_le_bytes())
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -203,13 +296,13 @@ fn byte_flips_in_verified_regions_are_detected() {
             match pos {
                 0..8 => assert_eq!(err, Corrupt::BadMagic, "byte {pos}"),
                 8..10 => assert!(
-                    matches!(err, Corrupt::UnknownVersion(v) if v != 1),
+                    matches!(err, Corrupt::UnknownVersion(v) if v != 2) || err == Corrupt::HeaderChecksum,
                     "byte {pos}: {err:?}"
                 ),
                 10..12 => assert_eq!(err, Corrupt::BadHeader, "reserved byte {pos}"),
                 12..16 => {} // header length: checksum, truncation or bad header, by value
-                16..121 => assert_eq!(err, Corrupt::HeaderChecksum, "byte {pos}"),
-                121..128 => assert_eq!(err, Corrupt::BadHeader, "padding byte {pos}"),
+                16..GOLDEN_HEADER_END => assert_eq!(err, Corrupt::HeaderChecksum, "byte {pos}"),
+                GOLDEN_HEADER_END..128 => assert_eq!(err, Corrupt::BadHeader, "padding byte {pos}"),
                 _ => assert_eq!(err, Corrupt::PayloadChecksum, "byte {pos}"),
             }
         }
@@ -266,13 +359,16 @@ fn wrong_key_is_detected() {
     );
 }
 
-/// An entry claiming format version 2 is an unknown version, from `decode` and `decode_head`.
+/// An entry claiming format version 3 is an unknown version, from `decode` and
+/// `decode_head`; a v2 entry relabelled as v1 fails v1's header checksum.
 #[test]
-fn version_2_is_unknown() {
+fn version_3_is_unknown() {
     let mut bytes = golden_entry();
-    bytes[8..10].copy_from_slice(&2u16.to_le_bytes());
-    assert_eq!(entry::decode(&bytes, &golden_key()), Err(Corrupt::UnknownVersion(2)));
-    assert_eq!(entry::decode_head(&bytes), Err(Corrupt::UnknownVersion(2)));
+    bytes[8..10].copy_from_slice(&3u16.to_le_bytes());
+    assert_eq!(entry::decode(&bytes, &golden_key()), Err(Corrupt::UnknownVersion(3)));
+    assert_eq!(entry::decode_head(&bytes), Err(Corrupt::UnknownVersion(3)));
+    bytes[8..10].copy_from_slice(&1u16.to_le_bytes());
+    assert_eq!(entry::decode_head(&bytes), Err(Corrupt::HeaderChecksum));
     bytes[8..10].copy_from_slice(&0u16.to_le_bytes());
     assert_eq!(entry::decode_head(&bytes), Err(Corrupt::UnknownVersion(0)));
 }

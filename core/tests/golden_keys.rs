@@ -180,7 +180,7 @@ fn golden_of_array() {
     );
 }
 
-/// The plain blake3 digest used for payload checksums.
+/// The plain blake3 digest of bytes (arrays in keys; the payload checksum of v1 entries).
 #[test]
 fn golden_of_bytes() {
     assert_eq!(

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use memmap2::Mmap;
 
 use crate::dir::owner_only_dir;
-use stepcache_core::entry::{self, EntryHeader, LIST_HEAD_LEN};
+use stepcache_core::entry::{self, EntryHeader, LIST_HEAD_LEN, PayloadCheck};
 use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, LockGuard, Result, Store};
 
 /// Entries at least this large are memory-mapped; smaller ones are read into memory,
@@ -217,8 +217,8 @@ impl FsStore {
         file.set_len((head_len + payload.len()) as u64)?;
         let (written, digest) = std::thread::scope(|scope| {
             let writer = scope.spawn(|| file.write_all_at(payload, head_len as u64));
-            // One thread hashes while the other writes: two cores, both busy.
-            let digest = Fingerprint::of_bytes_one_thread(payload);
+            // One thread checksums while the other writes: two cores, both busy.
+            let digest = PayloadCheck::of(payload);
             (
                 writer
                     .join()
@@ -228,7 +228,7 @@ impl FsStore {
         });
         written?;
         let mut header = header.clone();
-        header.payload_hash = digest;
+        header.payload_check = digest;
         let head = entry::encode_head(&header);
         if head.len() != head_len {
             return Err(io::Error::other("entry head changed length with its digest"));
@@ -370,7 +370,7 @@ impl Store for FsStore {
             return self.put_blocking(id, |tmp| self.write_tmp_hashing(tmp, header, payload));
         }
         let mut header = header.clone();
-        header.payload_hash = Fingerprint::of_bytes(payload);
+        header.payload_check = PayloadCheck::of(payload);
         let head = entry::encode_head(&header);
         self.put_blocking(id, |tmp| self.write_tmp(tmp, &[&head, payload]))
     }

@@ -8,7 +8,7 @@ use super::read::slot_of;
 use super::report::{PutReport, SkipReason, TierOutcome};
 use super::state::{Slot, State};
 use crate::clock::Clock;
-use crate::entry::{self, Codec, EntryHeader, MAX_META_LEN};
+use crate::entry::{self, Codec, EntryHeader, MAX_META_LEN, PayloadCheck};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fingerprint::Fingerprint;
 use crate::key::Key;
@@ -96,7 +96,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
             raw_len: raw.len() as u64,
             payload_len: payload.len() as u64,
             // Filled in by the store as it writes (`Store::put_entry`).
-            payload_hash: Fingerprint::from_bytes([0; 32]),
+            payload_check: PayloadCheck::placeholder(),
             meta: value.meta().to_vec(),
         };
         (header, payload)
