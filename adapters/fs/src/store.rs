@@ -1,13 +1,19 @@
-//! The filesystem store: one file per entry, written atomically, read by memory map.
+//! The filesystem store: small entries appended to pack files, larger ones in a file each,
+//! written atomically and read by memory map.
 //!
 //! # Layout
 //!
 //! ```text
 //! <dir>/                     owner-only (0700)
-//!   v1/entries/<ab>/<64 hex> one entry file each, named by its key's fingerprint
+//!   v1/packs/                entries up to the pack limit (64 KiB), see `pack/mod.rs`
+//!   v1/entries/<ab>/<64 hex> larger entries, one file each, named by the key's fingerprint
 //!   v1/tmp/<...>.tmp         files being written, locked by their writer
 //!   v1/locks/<64 hex>.lock   held (flock) while one process computes that key
 //! ```
+//!
+//! An id's latest pack record wins over its file: a put that goes to a file appends a
+//! removal record for the id, and a packed put leaves an older file in place (unlisted,
+//! and removed with the id's next removal).
 //!
 //! File names are always the hex of a blake3 fingerprint, so no step name or argument
 //! ever becomes part of a path: nothing a caller passes can traverse out of `<dir>`.
@@ -26,12 +32,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use memmap2::Mmap;
 
 use crate::dir::owner_only_dir;
+use crate::pack::Packs;
 use stepcache_core::entry::{self, EntryHeader, LIST_HEAD_LEN, PayloadCheck};
 use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, LockGuard, Result, Store};
 
 /// Entries at least this large are memory-mapped; smaller ones are read into memory,
 /// which is cheaper than setting up a map.
 const MAP_MIN_LEN: u64 = 256 * 1024;
+
+/// Entries up to this many bytes go into packs by default. Reading them into memory costs
+/// little at this size, and larger ones are better off with a file of their own, which
+/// a get memory-maps and whose space a removal gives back at once.
+pub const DEFAULT_PACK_LIMIT: usize = 64 * 1024;
 
 /// Entries at least this large are written by two threads at once: copying into the page
 /// cache runs at about 2.9 GB/s per core here, slower than hashing on both cores, so one
@@ -120,6 +132,24 @@ pub struct FsStore {
     locks: PathBuf,
     durability: Durability,
     counter: AtomicU64,
+    packs: Packs,
+    pack_limit: usize,
+}
+
+/// Where an entry's bytes lie on disk (see [`FsStore::locate`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryLocation {
+    /// A file of its own.
+    File(PathBuf),
+    /// `len` bytes at `offset` in a pack file.
+    Packed {
+        /// The pack file.
+        pack: PathBuf,
+        /// Where the entry starts in it.
+        offset: u64,
+        /// The entry's length.
+        len: u64,
+    },
 }
 
 pub(crate) fn io_error(op: &str, path: &Path, e: io::Error) -> Error {
@@ -139,22 +169,34 @@ impl FsStore {
     /// [`ErrorKind::PermissionDenied`] or [`ErrorKind::Storage`] if the directory cannot
     /// be created or read.
     pub fn open(dir: impl AsRef<Path>, durability: Durability) -> Result<Self> {
+        Self::open_with(dir, durability, DEFAULT_PACK_LIMIT)
+    }
+
+    /// Opens a store like [`FsStore::open`], packing entries of up to `pack_limit` bytes
+    /// (0: every entry gets a file of its own).
+    ///
+    /// # Errors
+    /// As [`FsStore::open`].
+    pub fn open_with(dir: impl AsRef<Path>, durability: Durability, pack_limit: usize) -> Result<Self> {
         let root = dir.as_ref().to_path_buf();
         let base = root.join("v1");
-        let store = FsStore {
-            entries: base.join("entries"),
-            tmp: base.join("tmp"),
-            locks: base.join("locks"),
+        let (entries, tmp, locks) = (base.join("entries"), base.join("tmp"), base.join("locks"));
+        for path in [&root, &entries, &tmp, &locks] {
+            owner_only_dir(path).map_err(|e| io_error("create directory", path, e))?;
+        }
+        crate::dir::check_owner(&root, &tmp)?;
+        crate::dir::remove_leftovers(&tmp)?;
+        let packs = Packs::open(&base, &tmp, durability)?;
+        Ok(FsStore {
+            entries,
+            tmp,
+            locks,
             root,
             durability,
             counter: AtomicU64::new(0),
-        };
-        for path in [&store.root, &store.entries, &store.tmp, &store.locks] {
-            owner_only_dir(path).map_err(|e| io_error("create directory", path, e))?;
-        }
-        crate::dir::check_owner(&store.root, &store.tmp)?;
-        store.remove_leftovers()?;
-        Ok(store)
+            packs,
+            pack_limit,
+        })
     }
 
     /// The directory the store was opened in.
@@ -162,10 +204,27 @@ impl FsStore {
         &self.root
     }
 
-    /// The path of entry `id` (for tests that damage entries on purpose).
+    /// The path entry `id` has when it has a file of its own (larger than the pack limit).
     pub fn entry_path(&self, id: &Fingerprint) -> PathBuf {
         let hex = id.to_hex();
         self.entries.join(&hex[..2]).join(hex)
+    }
+
+    /// Where entry `id` lies on disk, if it is stored (for tests that damage entries on
+    /// purpose, and for inspection).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Storage`] if the packs cannot be read.
+    pub fn locate(&self, id: &Fingerprint) -> Result<Option<EntryLocation>> {
+        if let Some((pack, offset, len)) = self.packs.locate(id)? {
+            return Ok(Some(EntryLocation::Packed {
+                pack,
+                offset,
+                len: u64::from(len),
+            }));
+        }
+        let path = self.entry_path(id);
+        Ok(path.exists().then_some(EntryLocation::File(path)))
     }
 
     /// Removes temporary files whose writer is gone (see the module docs).
@@ -176,20 +235,8 @@ impl FsStore {
         crate::dir::remove_leftovers(&self.tmp)
     }
 
-    /// Creates temporary file `path`, locked: the lock tells cleanup in other processes
-    /// that its writer is alive.
-    fn create_tmp(path: &Path) -> io::Result<File> {
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(path)?;
-        file.lock()?;
-        Ok(file)
-    }
-
     fn write_tmp(&self, path: &Path, parts: &[&[u8]]) -> io::Result<File> {
-        let mut file = Self::create_tmp(path)?;
+        let mut file = create_locked(path)?;
         let total: usize = parts.iter().map(|p| p.len()).sum();
         if total >= PARALLEL_WRITE_MIN {
             write_parallel(&file, parts, total)?;
@@ -211,7 +258,7 @@ impl FsStore {
     #[cfg(unix)]
     fn write_tmp_hashing(&self, path: &Path, header: &EntryHeader, payload: &[u8]) -> io::Result<File> {
         use std::os::unix::fs::FileExt;
-        let file = Self::create_tmp(path)?;
+        let file = create_locked(path)?;
         // The digest has a fixed size, so the head's length is known before it is.
         let head_len = entry::encode_head(header).len();
         file.set_len((head_len + payload.len()) as u64)?;
@@ -277,6 +324,9 @@ impl FsStore {
     }
 
     fn get_blocking(&self, id: &Fingerprint) -> Result<Option<FsBytes>> {
+        if let Some(bytes) = self.packs.get(id)? {
+            return Ok(Some(FsBytes::Read(bytes)));
+        }
         let path = self.entry_path(id);
         let mut file = match File::open(&path) {
             Ok(f) => f,
@@ -296,6 +346,7 @@ impl FsStore {
     }
 
     fn delete_blocking(&self, id: &Fingerprint) -> Result<()> {
+        self.packs.remove(id)?;
         let path = self.entry_path(id);
         match fs::remove_file(&path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error("remove", &path, e)),
@@ -304,7 +355,9 @@ impl FsStore {
     }
 
     fn list_blocking(&self) -> Result<Vec<Listed>> {
-        let mut out = Vec::new();
+        let mut out = self.packs.list()?;
+        // A file shadowed by a newer packed entry of its id is not listed.
+        let packed: std::collections::HashSet<Fingerprint> = out.iter().map(|l| l.id).collect();
         let fanout = fs::read_dir(&self.entries).map_err(|e| io_error("read directory", &self.entries, e))?;
         for shard in fanout.flatten() {
             let Ok(files) = fs::read_dir(shard.path()) else {
@@ -318,6 +371,9 @@ impl FsStore {
                 else {
                     continue;
                 };
+                if packed.contains(&id) {
+                    continue;
+                }
                 let path = item.path();
                 // An entry removed since the directory was read is simply not listed.
                 let Ok(mut file) = File::open(&path) else {
@@ -336,6 +392,18 @@ impl FsStore {
         }
         Ok(out)
     }
+}
+
+/// Creates file `path`, locked: the lock tells cleanup in other processes that its
+/// writer is alive.
+pub(crate) fn create_locked(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path)?;
+    file.lock()?;
+    Ok(file)
 }
 
 fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
@@ -361,18 +429,23 @@ impl Store for FsStore {
     }
 
     async fn put(&self, id: &Fingerprint, parts: &[&[u8]]) -> Result<()> {
-        self.put_blocking(id, |tmp| self.write_tmp(tmp, parts))
+        if parts.iter().map(|p| p.len()).sum::<usize>() <= self.pack_limit {
+            return self.packs.put(id, parts);
+        }
+        self.put_blocking(id, |tmp| self.write_tmp(tmp, parts))?;
+        self.packs.remove(id)
     }
 
     async fn put_entry(&self, id: &Fingerprint, header: &EntryHeader, payload: &[u8]) -> Result<()> {
         #[cfg(unix)]
         if payload.len() >= PARALLEL_WRITE_MIN {
-            return self.put_blocking(id, |tmp| self.write_tmp_hashing(tmp, header, payload));
+            self.put_blocking(id, |tmp| self.write_tmp_hashing(tmp, header, payload))?;
+            return self.packs.remove(id);
         }
         let mut header = header.clone();
         header.payload_check = PayloadCheck::of(payload);
         let head = entry::encode_head(&header);
-        self.put_blocking(id, |tmp| self.write_tmp(tmp, &[&head, payload]))
+        self.put(id, &[&head, payload]).await
     }
 
     async fn delete(&self, id: &Fingerprint) -> Result<()> {
