@@ -240,19 +240,32 @@ fn align_up(n: usize) -> usize {
     n.div_ceil(PAYLOAD_ALIGN) * PAYLOAD_ALIGN
 }
 
+/// The postcard encoding's length of `header`, measured without writing it.
+fn body_len(header: &EntryHeader) -> usize {
+    // Measuring a struct of plain fields cannot fail.
+    postcard::serialize_with_flavor(header, postcard::ser_flavors::Size::default()).unwrap_or(0)
+}
+
+/// The length of [`encode_head`]`(header)`, without encoding it.
+pub fn head_len(header: &EntryHeader) -> usize {
+    align_up(PRELUDE_LEN + body_len(header))
+}
+
 /// Encodes everything that precedes the payload: prelude, header and padding.
 ///
 /// A store writes `[head, payload]` as one entry.
 pub fn encode_head(header: &EntryHeader) -> Vec<u8> {
-    // Serialising a struct of plain fields into a Vec cannot fail.
-    let body = postcard::to_allocvec(header).unwrap_or_default();
-    let mut out = Vec::with_capacity(align_up(PRELUDE_LEN + body.len()));
+    let len = body_len(header);
+    let mut out = Vec::with_capacity(align_up(PRELUDE_LEN + len));
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     out.extend_from_slice(&[0, 0]);
-    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    out.extend_from_slice(&header_check(FORMAT_VERSION, &body));
-    out.extend_from_slice(&body);
+    out.extend_from_slice(&(len as u32).to_le_bytes());
+    out.extend_from_slice(&[0; 16]); // the header checksum, once the header is written
+    // Serialising a struct of plain fields into a Vec cannot fail.
+    let mut out = postcard::to_extend(header, out).unwrap_or_default();
+    let check = header_check(FORMAT_VERSION, &out[PRELUDE_LEN..]);
+    out[16..PRELUDE_LEN].copy_from_slice(&check);
     out.resize(align_up(out.len()), 0);
     out
 }

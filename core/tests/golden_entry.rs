@@ -169,6 +169,7 @@ fn head_is_always_64_byte_aligned() {
             ..golden_header()
         };
         let head = entry::encode_head(&header);
+        assert_eq!(head.len(), entry::head_len(&header), "meta {meta_len}");
         assert_eq!(head.len() % PAYLOAD_ALIGN, 0, "meta {meta_len}");
         assert!(head.len() >= PRELUDE_LEN + meta_len);
         match entry::decode_head(&head).unwrap() {

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 pub use clock::SystemClock;
 pub use default_dir::default_dir;
+pub use pack::{MAX_PACK_LIMIT, PackedBytes};
 pub use stepcache_core::{
     Access, Arg, Config, ElementType, EntryInfo, EntryState, Error, ErrorKind, Fingerprint, Force, Hit, Key,
     KeyBuilder, PutReport, Result, Retention, SharedBytes, SkipReason, Source, Stats, Status, Step, TierOutcome,
@@ -132,7 +133,8 @@ impl Builder {
 
     /// Entries of up to this many bytes (header included) are appended to shared pack
     /// files instead of getting a file each: much faster for small entries (default
-    /// [`DEFAULT_PACK_LIMIT`], 64 KiB; 0 gives every entry a file of its own).
+    /// [`DEFAULT_PACK_LIMIT`], 64 KiB; 0 gives every entry a file of its own; at most
+    /// [`MAX_PACK_LIMIT`], 1 MiB).
     pub fn pack_limit(mut self, bytes: usize) -> Self {
         self.pack_limit = Some(bytes);
         self

@@ -21,6 +21,22 @@ pub(crate) fn map_readonly(file: &File) -> io::Result<Mmap> {
     }
 }
 
+/// Maps the first `len` bytes of pack `file` read-only, whatever its length now: a pack
+/// grows by appends after it is mapped, and the map covers what later appends add.
+///
+/// Only bytes of records already scanned, complete and below the file's end, are ever
+/// read through the map; pages past the end of the file are never touched (that would
+/// fault). Records are never rewritten in place and packs never shrink: compaction
+/// writes the records elsewhere and removes the whole file, which an existing map keeps
+/// alive.
+pub(crate) fn map_pack(file: &File, len: usize) -> io::Result<Mmap> {
+    // SAFETY: see above, and the module docs on foreign processes.
+    #[allow(unsafe_code)]
+    unsafe {
+        MmapOptions::new().len(len).map(file)
+    }
+}
+
 /// Counters shared by every process that opens a cache directory: a small file mapped
 /// read-write into each, its first bytes used as atomic `u64`s.
 ///

@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use memmap2::Mmap;
 
 use crate::dir::owner_only_dir;
-use crate::pack::Packs;
+use crate::pack::{MAX_PACK_LIMIT, PackedBytes, Packs};
 use stepcache_core::entry::{self, EntryHeader, LIST_HEAD_LEN, PayloadCheck};
 use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, LockGuard, Result, Store};
 
@@ -112,6 +112,8 @@ pub enum FsBytes {
     Mapped(Mmap),
     /// The file's bytes, in a buffer aligned for any element type.
     Read(AlignedBytes),
+    /// A packed entry, viewed in place in its pack's memory map.
+    Packed(PackedBytes),
 }
 
 impl AsRef<[u8]> for FsBytes {
@@ -119,6 +121,7 @@ impl AsRef<[u8]> for FsBytes {
         match self {
             FsBytes::Mapped(map) => map,
             FsBytes::Read(bytes) => bytes.as_ref(),
+            FsBytes::Packed(bytes) => bytes.as_ref(),
         }
     }
 }
@@ -173,7 +176,7 @@ impl FsStore {
     }
 
     /// Opens a store like [`FsStore::open`], packing entries of up to `pack_limit` bytes
-    /// (0: every entry gets a file of its own).
+    /// (0: every entry gets a file of its own; at most [`MAX_PACK_LIMIT`], 1 MiB).
     ///
     /// # Errors
     /// As [`FsStore::open`].
@@ -195,7 +198,7 @@ impl FsStore {
             durability,
             counter: AtomicU64::new(0),
             packs,
-            pack_limit,
+            pack_limit: pack_limit.min(MAX_PACK_LIMIT),
         })
     }
 
@@ -260,7 +263,7 @@ impl FsStore {
         use std::os::unix::fs::FileExt;
         let file = create_locked(path)?;
         // The digest has a fixed size, so the head's length is known before it is.
-        let head_len = entry::encode_head(header).len();
+        let head_len = entry::head_len(header);
         file.set_len((head_len + payload.len()) as u64)?;
         let (written, digest) = std::thread::scope(|scope| {
             let writer = scope.spawn(|| file.write_all_at(payload, head_len as u64));
@@ -325,7 +328,7 @@ impl FsStore {
 
     fn get_blocking(&self, id: &Fingerprint) -> Result<Option<FsBytes>> {
         if let Some(bytes) = self.packs.get(id)? {
-            return Ok(Some(FsBytes::Read(bytes)));
+            return Ok(Some(FsBytes::Packed(bytes)));
         }
         let path = self.entry_path(id);
         let mut file = match File::open(&path) {

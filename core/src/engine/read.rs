@@ -82,54 +82,69 @@ impl<S: Store, C: Clock> Cache<S, C> {
             Err(hit) => return Ok(Some(hit)),
         };
         let found = if policy.retention == Retention::Persistent {
-            self.read_entry(id, now).await?
+            self.read_entry(id).await?
         } else {
             None
         };
-        let (header, value, len) = match found {
-            Some(found) => found,
-            None => {
-                if count {
-                    self.state.with(|st| {
-                        if policy.retention == Retention::Persistent {
-                            st.index.stats.misses += 1;
-                        }
-                        st.type_stats(step).misses += 1;
-                    });
+        // One lock for the freshness check and all the bookkeeping of a hit.
+        let outcome = found.map(|(header, value, len)| {
+            let freshness = self.state.with(|st| {
+                let freshness = st.fresh(id, step, header.created_ms, now);
+                if freshness == Freshness::Fresh {
+                    st.index.stats.hits += 1;
+                    let t = st.type_stats(step);
+                    t.hits += 1;
+                    t.saved_us += header.cost_us;
+                    if !st.index.touch(id, now) {
+                        st.index.insert(*id, slot_of(&header, len, ()));
+                        st.index.touch(id, now);
+                    }
+                    st.promote(*id, &header, &value, now);
                 }
-                return Ok(None);
-            }
-        };
-        self.state.with(|st| {
-            st.index.stats.hits += 1;
-            let t = st.type_stats(step);
-            t.hits += 1;
-            t.saved_us += header.cost_us;
-            if !st.index.slots.contains_key(id) {
-                st.index.insert(*id, slot_of(&header, len, ()));
-            }
-            st.index.touch(id, now);
-            st.promote(*id, &header, &value, now);
+                freshness
+            });
+            (freshness, header, value)
         });
-        Ok(Some(Hit {
-            value,
-            source: Source::Store,
-            created_ms: header.created_ms,
-            cost_us: header.cost_us,
-            stored: None,
-        }))
+        match outcome {
+            Some((Freshness::Fresh, header, value)) => {
+                return Ok(Some(Hit {
+                    value,
+                    source: Source::Store,
+                    created_ms: header.created_ms,
+                    cost_us: header.cost_us,
+                    stored: None,
+                }));
+            }
+            Some((Freshness::Expired, ..)) => {
+                self.store.delete(id).await?;
+                self.state.with(|st| {
+                    st.index.remove(id);
+                    st.index.stats.expired += 1;
+                });
+            }
+            Some((Freshness::Forced, ..)) | None => {}
+        }
+        if count {
+            self.state.with(|st| {
+                if policy.retention == Retention::Persistent {
+                    st.index.stats.misses += 1;
+                }
+                st.type_stats(step).misses += 1;
+            });
+        }
+        Ok(None)
     }
 
-    /// Reads, verifies and decodes entry `id`; removes it if it is damaged, expired or
-    /// of an unknown format.
-    async fn read_entry(&self, id: &Fingerprint, now: u64) -> Result<Found> {
+    /// Reads, verifies and decodes entry `id`; removes it if it is damaged or of an
+    /// unknown format. Whether it is fresh is for the caller to decide.
+    async fn read_entry(&self, id: &Fingerprint) -> Result<Found> {
         let Some(bytes) = self.store.get(id).await? else {
             self.state.with(|st| st.index.remove(id));
             return Ok(None);
         };
         let bytes = SharedBytes::from_owner(bytes);
         let len = bytes.len() as u64;
-        let decoded = entry::decode(&bytes, id).ok().and_then(|(header, range)| {
+        let decoded = entry::decode(&bytes, id).ok().and_then(|(mut header, range)| {
             let payload = bytes.slice(range)?;
             let data = match header.codec {
                 Codec::Raw => payload,
@@ -139,7 +154,11 @@ impl<S: Store, C: Clock> Cache<S, C> {
                     usize::try_from(header.raw_len).ok()?,
                 )?),
             };
-            let value = Value::from_parts(header.elem, header.shape.clone(), data, header.meta.clone());
+            // The value owns shape and metadata from here; the header keeps what the
+            // bookkeeping needs (step, times, cost).
+            let shape = core::mem::take(&mut header.shape);
+            let meta = core::mem::take(&mut header.meta);
+            let value = Value::from_parts(header.elem, shape, data, meta);
             Some((header, value))
         });
         let Some((header, value)) = decoded else {
@@ -150,18 +169,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
             });
             return Ok(None);
         };
-        match self.state.with(|st| st.fresh(id, &header.step, header.created_ms, now)) {
-            Freshness::Fresh => Ok(Some((header, value, len))),
-            Freshness::Forced => Ok(None),
-            Freshness::Expired => {
-                self.store.delete(id).await?;
-                self.state.with(|st| {
-                    st.index.remove(id);
-                    st.index.stats.expired += 1;
-                });
-                Ok(None)
-            }
-        }
+        Ok(Some((header, value, len)))
     }
 
     /// The state of one key, reading only the entry's header from the store.

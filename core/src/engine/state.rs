@@ -58,11 +58,14 @@ impl<T> Shelf<T> {
         Some(old)
     }
 
-    pub(crate) fn touch(&mut self, id: &Fingerprint, now_ms: u64) {
-        if let Some(slot) = self.slots.get_mut(id) {
-            slot.hits += 1;
-            slot.last_use_ms = slot.last_use_ms.max(now_ms);
-        }
+    /// Counts a use of `id` at `now_ms`; false if the shelf has no slot for it.
+    pub(crate) fn touch(&mut self, id: &Fingerprint, now_ms: u64) -> bool {
+        let Some(slot) = self.slots.get_mut(id) else {
+            return false;
+        };
+        slot.hits += 1;
+        slot.last_use_ms = slot.last_use_ms.max(now_ms);
+        true
     }
 
     pub(crate) fn clear(&mut self) {

@@ -104,8 +104,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
 
     /// Writes one entry to the store after evicting what its budget requires.
     async fn write_store(&self, (header, payload): &(EntryHeader, Cow<'_, [u8]>)) -> Result<TierOutcome> {
-        let head = entry::encode_head(header);
-        let size = (head.len() + payload.len()) as u64;
+        let size = (entry::head_len(header) + payload.len()) as u64;
         let id = header.key;
         let now = header.created_ms;
         let budget = self.state.with(|st| st.index.stats.budget);

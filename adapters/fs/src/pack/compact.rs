@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use stepcache_core::{Fingerprint, Result};
 
-use super::record::{Kind, RECORD_HEADER_LEN};
+use super::record::{Kind, RECORD_HEADER_LEN, record_len};
 use super::{Loc, Packs, poisoned, read_at};
 use crate::map::Counter;
 use crate::store::io_error;
@@ -123,14 +123,11 @@ impl Packs {
         };
         let source = Arc::new(file);
         for (id, loc) in keep {
-            let mut record = vec![0u8; RECORD_HEADER_LEN + loc.len as usize];
-            read_at(
-                &source,
-                &mut record[RECORD_HEADER_LEN..],
-                loc.offset + RECORD_HEADER_LEN as u64,
-            )
-            .map_err(|e| io_error("read", &path, e))?;
-            self.append(loc.kind, &id, Some(loc.stamp), &mut record)?;
+            let mut record = vec![0u8; record_len(loc.len) as usize];
+            let body = RECORD_HEADER_LEN..RECORD_HEADER_LEN + loc.len as usize;
+            read_at(&source, &mut record[body], loc.offset + RECORD_HEADER_LEN as u64)
+                .map_err(|e| io_error("read", &path, e))?;
+            self.append(loc.kind, &id, Some(loc.stamp), loc.len, &mut record)?;
         }
         match fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_error("remove", &path, e)),

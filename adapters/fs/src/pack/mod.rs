@@ -38,15 +38,17 @@
 mod compact;
 mod record;
 
-use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
+use hashbrown::HashMap;
+
+use memmap2::Mmap;
 use stepcache_core::entry::LIST_HEAD_LEN;
-use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, Result};
+use stepcache_core::{Error, ErrorKind, Fingerprint, Listed, Result};
 
 use crate::dir::owner_only_dir;
 use crate::map::{COUNTERS_LEN, Counter, SharedCounters};
@@ -56,6 +58,33 @@ use record::{Kind, PACK_HEADER_LEN, RecordHeader};
 /// A pack stops taking records at this size and its writer starts a new one: compaction
 /// copies whole packs, so they must stay a size that copies quickly.
 const PACK_ROLL_LEN: u64 = 64 << 20;
+
+/// The largest entry a pack takes; larger ones get a file of their own.
+pub const MAX_PACK_LIMIT: usize = 1 << 20;
+
+/// How much of each pack is mapped: as much as a pack can grow to (its roll length plus
+/// one largest record). Address space is plentiful on 64-bit hosts; only pages read
+/// are ever loaded.
+const PACK_MAP_LEN: u64 = PACK_ROLL_LEN + 2 * MAX_PACK_LIMIT as u64;
+
+/// An entry read from a pack: a view into the pack's memory map, no copy.
+pub struct PackedBytes {
+    map: Arc<Mmap>,
+    start: usize,
+    end: usize,
+}
+
+impl AsRef<[u8]> for PackedBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.map[self.start..self.end]
+    }
+}
+
+impl std::fmt::Debug for PackedBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PackedBytes({} bytes)", self.end - self.start)
+    }
+}
 
 /// Where one id's latest record is.
 #[derive(Debug, Clone, Copy)]
@@ -73,6 +102,7 @@ struct Loc {
 struct Pack {
     path: PathBuf,
     file: Arc<File>,
+    map: Arc<Mmap>,
     /// Where the next scan resumes: the end of the last complete record seen.
     scanned: u64,
     /// Bytes of records scanned, and of those the entries that are the latest of their id.
@@ -83,15 +113,28 @@ struct Pack {
 }
 
 impl Pack {
-    fn new(path: PathBuf, file: Arc<File>) -> Pack {
-        Pack {
+    fn new(path: PathBuf, file: Arc<File>) -> io::Result<Pack> {
+        let len = file.metadata()?.len().max(PACK_MAP_LEN);
+        let map = Arc::new(crate::map::map_pack(&file, len as usize)?);
+        Ok(Pack {
             path,
             file,
+            map,
             scanned: PACK_HEADER_LEN,
             bytes: 0,
             live: 0,
             min_stamp: u64::MAX,
-        }
+        })
+    }
+
+    /// The bytes at `range` of the pack, which must have been scanned.
+    fn view(&self, start: u64, len: u32) -> Option<PackedBytes> {
+        let end = start.checked_add(u64::from(len))?;
+        (end <= self.scanned && end <= self.map.len() as u64).then(|| PackedBytes {
+            map: Arc::clone(&self.map),
+            start: start as usize,
+            end: end as usize,
+        })
     }
 }
 
@@ -224,13 +267,24 @@ impl Packs {
     /// Scans for records written since the last scan (by anyone), if the shared counters
     /// say there are any, or always if `force`.
     fn refresh(&self, force: bool) -> Result<()> {
+        drop(self.current_if(force)?);
+        Ok(())
+    }
+
+    /// The state, after scanning what was published since the last scan: everything
+    /// completed before this call is in it.
+    fn current(&self) -> Result<RwLockReadGuard<'_, State>> {
+        self.current_if(false)
+    }
+
+    fn current_if(&self, force: bool) -> Result<RwLockReadGuard<'_, State>> {
         // Read before scanning: whatever is published later is caught by the next check.
         let published = self.counters.load(Counter::Published);
         let pack_set = self.counters.load(Counter::PackSet);
         {
             let state = self.state.read().map_err(|_| poisoned())?;
             if !force && state.published_seen == published && state.pack_set_seen == pack_set {
-                return Ok(());
+                return Ok(state);
             }
         }
         let mut state = self.state.write().map_err(|_| poisoned())?;
@@ -243,7 +297,8 @@ impl Packs {
         }
         state.published_seen = published;
         state.pack_set_seen = pack_set;
-        Ok(())
+        drop(state);
+        self.state.read().map_err(|_| poisoned())
     }
 
     /// Opens packs that appeared and forgets packs that were removed (compacted).
@@ -266,7 +321,8 @@ impl Packs {
             if read_at(&file, &mut head, 0).is_err() || !record::is_pack_header(&head) {
                 continue; // not a pack this build reads; compaction leaves it alone
             }
-            state.packs.insert(created, Pack::new(path, Arc::new(file)));
+            let pack = Pack::new(path.clone(), Arc::new(file)).map_err(|e| io_error("map", &path, e))?;
+            state.packs.insert(created, pack);
         }
         let gone: Vec<u64> = state.packs.keys().filter(|k| !present.contains(k)).copied().collect();
         for pack in gone {
@@ -282,6 +338,15 @@ impl Packs {
         if len <= p.scanned {
             return Ok(());
         }
+        if len > p.map.len() as u64 {
+            // Grown past the map (written with a larger limit than ours): map it again.
+            let map = crate::map::map_pack(&p.file, (len + PACK_MAP_LEN) as usize)
+                .map_err(|e| io_error("map", &p.path, e))?;
+            if let Some(p) = state.packs.get_mut(&pack) {
+                p.map = Arc::new(map);
+            }
+        }
+        let Some(p) = state.packs.get(&pack) else { return Ok(()) };
         let mut tail = vec![0u8; (len - p.scanned) as usize];
         read_at(&p.file, &mut tail, p.scanned).map_err(|e| io_error("read", &p.path, e))?;
         let (found, end) = record::scan(&tail, p.scanned);
@@ -296,60 +361,44 @@ impl Packs {
 
     /// The entry stored under `id` in a pack: `Ok(None)` if the packs hold none (or the
     /// latest record of `id` is a removal).
-    pub(crate) fn get(&self, id: &Fingerprint) -> Result<Option<AlignedBytes>> {
-        self.refresh(false)?;
-        let found = {
-            let state = self.state.read().map_err(|_| poisoned())?;
-            state.index.get(id).filter(|l| l.kind == Kind::Entry).and_then(|l| {
-                let p = state.packs.get(&l.pack)?;
-                Some((Arc::clone(&p.file), p.path.clone(), *l))
-            })
-        };
-        let Some((file, path, loc)) = found else {
-            return Ok(None);
-        };
-        let mut bytes = AlignedBytes::zeroed(loc.len as usize);
-        read_at(
-            &file,
-            bytes.as_mut_slice(),
-            loc.offset + record::RECORD_HEADER_LEN as u64,
-        )
-        .map_err(|e| io_error("read", &path, e))?;
-        Ok(Some(bytes))
+    pub(crate) fn get(&self, id: &Fingerprint) -> Result<Option<PackedBytes>> {
+        let state = self.current()?;
+        Ok(state.index.get(id).filter(|l| l.kind == Kind::Entry).and_then(|l| {
+            let p = state.packs.get(&l.pack)?;
+            p.view(l.offset + record::RECORD_HEADER_LEN as u64, l.len)
+        }))
     }
 
     /// Appends entry `id` (the concatenation of `parts`), replacing any earlier record.
     pub(crate) fn put(&self, id: &Fingerprint, parts: &[&[u8]]) -> Result<()> {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let len = u32::try_from(len).map_err(|_| Error::new(ErrorKind::Storage, "entry too large for a pack"))?;
-        let mut record = Vec::with_capacity(record::RECORD_HEADER_LEN + len as usize);
+        let mut record = Vec::with_capacity(record::record_len(len) as usize);
         record.extend_from_slice(&[0; record::RECORD_HEADER_LEN]);
         for part in parts {
             record.extend_from_slice(part);
         }
-        self.append(Kind::Entry, id, None, &mut record)
+        record.resize(record::record_len(len) as usize, 0);
+        self.append(Kind::Entry, id, None, len, &mut record)
     }
 
     /// Records that `id` was removed, if the packs may hold an entry for it.
     pub(crate) fn remove(&self, id: &Fingerprint) -> Result<()> {
-        self.refresh(false)?;
-        let held = {
-            let state = self.state.read().map_err(|_| poisoned())?;
-            state.index.get(id).is_some_and(|l| l.kind == Kind::Entry)
-        };
+        let held = self.current()?.index.get(id).is_some_and(|l| l.kind == Kind::Entry);
         // Not in the index after a fresh scan: no pack holds a complete entry for `id`. A
         // put that is still being written is concurrent with this removal, and may win.
         if !held {
             return Ok(());
         }
         let mut record = vec![0; record::RECORD_HEADER_LEN];
-        self.append(Kind::Removal, id, None, &mut record)?;
+        self.append(Kind::Removal, id, None, 0, &mut record)?;
         self.compact(false)
     }
 
-    /// Appends one record (`record` holds room for its header, then its body) to this
-    /// handle's pack, with a new stamp, or with `stamp` when copying a record.
-    fn append(&self, kind: Kind, id: &Fingerprint, stamp: Option<u64>, record: &mut [u8]) -> Result<()> {
+    /// Appends one record (`record` holds room for its header, then its body of `len`
+    /// bytes and padding) to this handle's pack, with a new stamp, or with `stamp` when
+    /// copying a record.
+    fn append(&self, kind: Kind, id: &Fingerprint, stamp: Option<u64>, len: u32, record: &mut [u8]) -> Result<()> {
         let mut writer = self.writer.lock().map_err(|_| poisoned())?;
         if writer.as_ref().is_none_or(|w| w.end >= PACK_ROLL_LEN) {
             *writer = None; // unlocks the full pack: it is sealed now
@@ -362,7 +411,7 @@ impl Packs {
             kind,
             stamp: stamp.unwrap_or_else(|| self.counters.bump(Counter::Stamp)),
             id: *id,
-            len: (record.len() - record::RECORD_HEADER_LEN) as u32,
+            len,
         };
         record[..record::RECORD_HEADER_LEN].copy_from_slice(&header.encode());
         let offset = w.end;
@@ -414,7 +463,8 @@ impl Packs {
         }
         let file = Arc::new(file);
         let mut state = self.state.write().map_err(|_| poisoned())?;
-        state.packs.insert(created, Pack::new(target, Arc::clone(&file)));
+        let pack = Pack::new(target.clone(), Arc::clone(&file)).map_err(|e| io_error("map", &target, e))?;
+        state.packs.insert(created, pack);
         let pack_set = self.counters.bump(Counter::PackSet);
         if pack_set == state.pack_set_seen + 1 {
             state.pack_set_seen = pack_set;
@@ -428,38 +478,29 @@ impl Packs {
 
     /// Every entry the packs hold, with its leading bytes.
     pub(crate) fn list(&self) -> Result<Vec<Listed>> {
-        self.refresh(false)?;
-        let wanted: Vec<(Fingerprint, Arc<File>, PathBuf, Loc)> = {
-            let state = self.state.read().map_err(|_| poisoned())?;
-            state
-                .index
-                .iter()
-                .filter(|(_, l)| l.kind == Kind::Entry)
-                .filter_map(|(id, l)| {
-                    let p = state.packs.get(&l.pack)?;
-                    Some((*id, Arc::clone(&p.file), p.path.clone(), *l))
+        let state = self.current()?;
+        let listed = state
+            .index
+            .iter()
+            .filter(|(_, l)| l.kind == Kind::Entry)
+            .filter_map(|(id, l)| {
+                let p = state.packs.get(&l.pack)?;
+                let head = p.view(l.offset + record::RECORD_HEADER_LEN as u64, l.len)?;
+                let head = &head.as_ref()[..(l.len as usize).min(LIST_HEAD_LEN)];
+                Some(Listed {
+                    id: *id,
+                    len: u64::from(l.len),
+                    head: head.to_vec(),
                 })
-                .collect()
-        };
-        let mut out = Vec::with_capacity(wanted.len());
-        for (id, file, path, loc) in wanted {
-            let mut head = vec![0u8; (loc.len as usize).min(LIST_HEAD_LEN)];
-            read_at(&file, &mut head, loc.offset + record::RECORD_HEADER_LEN as u64)
-                .map_err(|e| io_error("read", &path, e))?;
-            out.push(Listed {
-                id,
-                len: u64::from(loc.len),
-                head,
-            });
-        }
-        Ok(out)
+            })
+            .collect();
+        Ok(listed)
     }
 
     /// Where the entry of `id` lies: its pack file, and the offset and length of the entry
     /// in it (for tests that damage entries on purpose).
     pub(crate) fn locate(&self, id: &Fingerprint) -> Result<Option<(PathBuf, u64, u32)>> {
-        self.refresh(false)?;
-        let state = self.state.read().map_err(|_| poisoned())?;
+        let state = self.current()?;
         Ok(state.index.get(id).filter(|l| l.kind == Kind::Entry).and_then(|l| {
             let p = state.packs.get(&l.pack)?;
             Some((p.path.clone(), l.offset + record::RECORD_HEADER_LEN as u64, l.len))
@@ -508,7 +549,7 @@ impl State {
 }
 
 fn record_len(loc: &Loc) -> u64 {
-    record::RECORD_HEADER_LEN as u64 + u64::from(loc.len)
+    record::record_len(loc.len)
 }
 
 /// The file name of the pack created at stamp `created`.

@@ -6,7 +6,7 @@
 //!   16  2   pack format version, u16 LE (1)
 //!   18  46  reserved, zero
 //!
-//! record header, 64 bytes, then `len` bytes of body
+//! record header, 64 bytes, then `len` bytes of body, then zeros up to a multiple of 64
 //!   0   4   magic "SCPR"
 //!   4   1   kind: 1 = entry (the body is one whole entry), 2 = removal (no body)
 //!   5   3   reserved, zero
@@ -16,6 +16,10 @@
 //!   52  4   reserved, zero
 //!   56  8   the low 64 bits of XXH3-128 of bytes 0..56, u64 LE
 //! ```
+//!
+//! Records start at multiples of 64 bytes, so an entry read in place from a memory map of
+//! the pack has its payload as aligned as in an entry file, and `f32`/`f64` maps are
+//! viewed without a copy.
 //!
 //! The record header is checksummed so a scan can tell a complete header from a torn or
 //! damaged one; the body is an entry in the entry format, which verifies itself on every
@@ -116,11 +120,19 @@ impl RecordHeader {
         })
     }
 
-    /// The record's whole length: header and body.
+    /// The record's whole length: header, body and padding.
     pub(crate) fn record_len(&self) -> u64 {
-        RECORD_HEADER_LEN as u64 + u64::from(self.len)
+        record_len(self.len)
     }
 }
+
+/// The length of a record whose body is `len` bytes: header, body and padding.
+pub(crate) fn record_len(len: u32) -> u64 {
+    (RECORD_HEADER_LEN as u64 + u64::from(len)).div_ceil(RECORD_ALIGN) * RECORD_ALIGN
+}
+
+/// Records start at multiples of this.
+const RECORD_ALIGN: u64 = 64;
 
 /// One record found by [`scan`], at `offset` in its pack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,23 +190,27 @@ mod tests {
     #[test]
     fn scan_stops_at_incomplete_and_damaged_records() {
         let mut pack = Vec::new();
-        for len in [3u32, 0, 5] {
+        for len in [3u32, 0, 70] {
             pack.extend_from_slice(&header(Kind::Entry, len).encode());
             pack.extend(std::iter::repeat_n(9u8, len as usize));
+            pack.resize(pack.len().next_multiple_of(64), 0);
         }
         pack.extend_from_slice(&header(Kind::Removal, 0).encode());
         let whole = pack.len() as u64;
-        let (found, end) = scan(&pack, 100);
+        let (found, end) = scan(&pack, 128);
         assert_eq!(found.len(), 4);
-        assert_eq!(end, 100 + whole);
-        assert_eq!(found[1].offset, 100 + 64 + 3);
-        // A body cut short: the scan stops before that record.
-        let (found, end) = scan(&pack[..64 + 3 + 64 + 64 + 2], 0);
+        assert_eq!(end, 128 + whole);
+        // Records start at multiples of 64: 128 + 0, + 128 (64 + 3, padded), + 64.
+        let offsets: Vec<u64> = found.iter().map(|f| f.offset).collect();
+        assert_eq!(offsets, [128, 256, 320, 512]);
+        assert_eq!(record_len(70), 192);
+        // A record cut short: the scan stops before it.
+        let (found, end) = scan(&pack[..128 + 64 + 100], 0);
         assert_eq!(found.len(), 2);
-        assert_eq!(end, 64 + 3 + 64);
+        assert_eq!(end, 192);
         // A damaged header: nothing from there on.
         let mut damaged = pack.clone();
-        damaged[64 + 3 + 10] ^= 1;
+        damaged[128 + 10] ^= 1;
         assert_eq!(scan(&damaged, 0).0.len(), 1);
     }
 
