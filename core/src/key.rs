@@ -380,7 +380,7 @@ impl KeyBuilder {
         }
         let step = self.step?;
         let mut args = self.args;
-        args.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        crate::sort::sort_by(&mut args, |a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         let mut hasher = blake3::Hasher::new_derive_key(KEY_CONTEXT);
         let mut head = Vec::with_capacity(step.name.len() + 20);
         put_text(&mut head, step.name.as_bytes());
