@@ -48,7 +48,7 @@ pub fn validate_step_name(name: &str) -> Result<()> {
         return Err(Error::new(
             ErrorKind::InvalidStepName,
             alloc::format!(
-                "step name {:?} must be 1 to {MAX_STEP_NAME} characters of A-Z a-z 0-9 _ . : - starting with a letter or digit",
+                "step name \"{}\" must be 1 to {MAX_STEP_NAME} characters of A-Z a-z 0-9 _ . : - starting with a letter or digit",
                 truncate(name)
             ),
         ));
@@ -317,7 +317,7 @@ impl KeyBuilder {
         if self.seen.iter().any(|n| n == name) {
             self.error = Some(Error::new(
                 ErrorKind::InvalidArgument,
-                alloc::format!("argument {:?} is given twice", truncate(name)),
+                alloc::format!("argument \"{}\" is given twice", truncate(name)),
             ));
             return self;
         }

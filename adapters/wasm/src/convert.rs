@@ -30,7 +30,7 @@ pub(crate) fn parse_key_text(text: &str) -> Result<Key> {
     let (step, fingerprint) = text.rsplit_once('@').ok_or_else(|| {
         err(
             ErrorKind::InvalidFingerprint,
-            format!("{text:?} is not a key: expected \"step@b3:<64 hex digits>\""),
+            format!("\"{text}\" is not a key: expected \"step@b3:<64 hex digits>\""),
         )
     })?;
     Key::from_parts(step, fingerprint.parse()?)
@@ -82,7 +82,7 @@ fn scalar_arg(name: &str, value: &JsValue) -> Result<Arg> {
         return text.parse::<i128>().map(Arg::Int).map_err(|_| {
             err(
                 ErrorKind::InvalidArgument,
-                format!("parameter {name:?}: {text} does not fit 128 bits"),
+                format!("parameter \"{name}\": {text} does not fit 128 bits"),
             )
         });
     }
@@ -93,7 +93,7 @@ fn scalar_arg(name: &str, value: &JsValue) -> Result<Arg> {
     Err(err(
         ErrorKind::InvalidArgument,
         format!(
-            "parameter {name:?} is {}: use a boolean, number, bigint, string, array of those, typed array, \
+            "parameter \"{name}\" is {}: use a boolean, number, bigint, string, array of those, typed array, \
              {{data, shape}}, or a key (nested objects: flatten them into names like \"fit.tr\")",
             kind_of(value)
         ),
@@ -170,7 +170,7 @@ pub(crate) fn build_key(step: &JsValue, params: &JsValue, options: &JsValue) -> 
                 other => {
                     return Err(err(
                         ErrorKind::InvalidArgument,
-                        format!("unknown key option {other:?}; use version, ignore, defaults"),
+                        format!("unknown key option \"{other}\"; use version, ignore, defaults"),
                     ));
                 }
             }
