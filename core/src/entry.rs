@@ -139,6 +139,61 @@ impl PayloadCheck {
     }
 }
 
+/// Computes a [`PayloadCheck`] over a payload given in pieces: a store may checksum each
+/// piece as it writes it, or as it reads it.
+pub struct PayloadHasher(Hasher);
+
+enum Hasher {
+    Blake3(alloc::boxed::Box<blake3::Hasher>),
+    Xxh3(alloc::boxed::Box<twox_hash::XxHash3_128>),
+}
+
+impl PayloadHasher {
+    /// A hasher for the checksum this build writes ([`PayloadCheck::of`]).
+    pub fn new() -> Self {
+        PayloadHasher(Hasher::Xxh3(alloc::boxed::Box::new(twox_hash::XxHash3_128::new())))
+    }
+
+    /// A hasher of the same algorithm as `check` (to verify an entry while reading it).
+    pub fn like(check: &PayloadCheck) -> Self {
+        match check {
+            PayloadCheck::Blake3(_) => PayloadHasher(Hasher::Blake3(alloc::boxed::Box::default())),
+            PayloadCheck::Xxh3(_) => Self::new(),
+        }
+    }
+
+    /// Takes the next piece of the payload.
+    pub fn update(&mut self, bytes: &[u8]) {
+        match &mut self.0 {
+            Hasher::Blake3(h) => {
+                h.update(bytes);
+            }
+            Hasher::Xxh3(h) => h.write(bytes),
+        }
+    }
+
+    /// The checksum of everything given, in order: equal to the one-shot checksum of the
+    /// concatenation.
+    pub fn finish(&self) -> PayloadCheck {
+        match &self.0 {
+            Hasher::Blake3(h) => PayloadCheck::Blake3(Fingerprint::from_bytes(*h.finalize().as_bytes())),
+            Hasher::Xxh3(h) => PayloadCheck::Xxh3(h.finish_128().to_le_bytes()),
+        }
+    }
+}
+
+impl Default for PayloadHasher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for PayloadHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PayloadHasher")
+    }
+}
+
 /// XXH3-128 (seed 0) of `bytes`, little-endian.
 fn xxh3_128(bytes: &[u8]) -> [u8; 16] {
     twox_hash::XxHash3_128::oneshot(bytes).to_le_bytes()
@@ -332,6 +387,20 @@ fn header_len(field: &[u8]) -> usize {
 /// # Errors
 /// [`Corrupt`] for any damage, a wrong key, or an unknown version.
 pub fn decode(bytes: &[u8], key: &Fingerprint) -> Result<(EntryHeader, Range<usize>), Corrupt> {
+    decode_checked(bytes, key, None)
+}
+
+/// [`decode`], with the payload's checksum already computed by whoever read `bytes`, over
+/// exactly the bytes of the payload range (see [`crate::Store::get_entry`]); `None`:
+/// compute it here.
+///
+/// # Errors
+/// [`Corrupt`] for any damage, a wrong key, or an unknown version.
+pub fn decode_checked(
+    bytes: &[u8],
+    key: &Fingerprint,
+    payload_check: Option<PayloadCheck>,
+) -> Result<(EntryHeader, Range<usize>), Corrupt> {
     let (header, payload) = match decode_head(bytes)? {
         Head::Complete(h, p) => (h, p),
         Head::NeedBytes(_) => return Err(Corrupt::Truncated),
@@ -349,7 +418,11 @@ pub fn decode(bytes: &[u8], key: &Fingerprint) -> Result<(EntryHeader, Range<usi
     if bytes[header_end..payload.start].iter().any(|&b| b != 0) {
         return Err(Corrupt::BadHeader);
     }
-    if !header.payload_check.matches(&bytes[payload.clone()]) {
+    let intact = match payload_check {
+        Some(check) => check == header.payload_check,
+        None => header.payload_check.matches(&bytes[payload.clone()]),
+    };
+    if !intact {
         return Err(Corrupt::PayloadChecksum);
     }
     Ok((header, payload))

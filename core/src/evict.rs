@@ -65,7 +65,7 @@ pub fn plan(entries: &[Candidate], budget: u64, incoming: u64, now_ms: u64) -> O
         .filter(|(_, c)| !c.pinned)
         .map(|(i, c)| (i, worth(c, now_ms)))
         .collect();
-    order.sort_by(|a, b| {
+    crate::sort::sort_by(&mut order, |a, b| {
         let (ca, cb) = (&entries[a.0], &entries[b.0]);
         a.1.total_cmp(&b.1)
             .then(ca.last_use_ms.cmp(&cb.last_use_ms))

@@ -48,7 +48,7 @@ pub fn validate_step_name(name: &str) -> Result<()> {
         return Err(Error::new(
             ErrorKind::InvalidStepName,
             alloc::format!(
-                "step name {:?} must be 1 to {MAX_STEP_NAME} characters of A-Z a-z 0-9 _ . : - starting with a letter or digit",
+                "step name \"{}\" must be 1 to {MAX_STEP_NAME} characters of A-Z a-z 0-9 _ . : - starting with a letter or digit",
                 truncate(name)
             ),
         ));
@@ -317,7 +317,7 @@ impl KeyBuilder {
         if self.seen.iter().any(|n| n == name) {
             self.error = Some(Error::new(
                 ErrorKind::InvalidArgument,
-                alloc::format!("argument {:?} is given twice", truncate(name)),
+                alloc::format!("argument \"{}\" is given twice", truncate(name)),
             ));
             return self;
         }
@@ -380,7 +380,7 @@ impl KeyBuilder {
         }
         let step = self.step?;
         let mut args = self.args;
-        args.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        crate::sort::sort_by(&mut args, |a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         let mut hasher = blake3::Hasher::new_derive_key(KEY_CONTEXT);
         let mut head = Vec::with_capacity(step.name.len() + 20);
         put_text(&mut head, step.name.as_bytes());

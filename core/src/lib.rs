@@ -20,6 +20,7 @@ pub mod evict;
 mod fingerprint;
 mod key;
 mod policy;
+mod sort;
 mod stats;
 mod store;
 mod sync;

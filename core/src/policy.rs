@@ -38,7 +38,7 @@ impl FromStr for Retention {
             "persistent" => Ok(Retention::Persistent),
             _ => Err(Error::new(
                 ErrorKind::InvalidConfig,
-                alloc::format!("unknown retention {s:?}: use \"transient\", \"memory\" or \"persistent\""),
+                alloc::format!("unknown retention \"{s}\": use \"transient\", \"memory\" or \"persistent\""),
             )),
         }
     }
@@ -126,7 +126,7 @@ impl FromStr for Access {
                 _ => {
                     return Err(Error::new(
                         ErrorKind::InvalidConfig,
-                        alloc::format!("access {s:?}: use the letters r (read), c (compute), w (write)"),
+                        alloc::format!("access \"{s}\": use the letters r (read), c (compute), w (write)"),
                     ));
                 }
             }

@@ -41,6 +41,19 @@ pub trait Store: MaybeSend + MaybeSync {
     /// Reads the whole entry `id`, or `None` if there is none.
     fn get(&self, id: &Fingerprint) -> impl Future<Output = Result<Option<Self::Bytes>>> + MaybeSend;
 
+    /// Reads entry `id` like [`Store::get`], with the checksum of its payload if the store
+    /// computed it while reading: over exactly the returned bytes of the payload range that
+    /// [`crate::entry::decode_head`] finds, with [`crate::entry::PayloadHasher::like`] the
+    /// header's checksum. The engine then compares that checksum with the header's instead
+    /// of reading the payload again. The default reads, and leaves checksumming to the
+    /// engine.
+    fn get_entry(
+        &self,
+        id: &Fingerprint,
+    ) -> impl Future<Output = Result<Option<(Self::Bytes, Option<PayloadCheck>)>>> + MaybeSend {
+        async move { Ok(self.get(id).await?.map(|bytes| (bytes, None))) }
+    }
+
     /// Stores the concatenation of `parts` as entry `id`, replacing any old one atomically.
     fn put(&self, id: &Fingerprint, parts: &[&[u8]]) -> impl Future<Output = Result<()>> + MaybeSend;
 

@@ -94,7 +94,7 @@ pub async fn empty_and_scalar_values<B: Backend>(backend: &B) {
 pub async fn large_value_round_trip<B: Backend>(backend: &B) {
     let a = fresh(backend, Config::new()).await;
     let b = reopen(backend, &a, Config::new(), T0).await;
-    let n = 3 << 18; // 3 MiB of f32
+    let n = 9 << 18; // 9 MiB of f32: three 4 MiB records in IndexedDB
     let value = floats(n, 0.25);
     let k = key("large", 1);
     a.put(&k, value.clone()).await.unwrap();

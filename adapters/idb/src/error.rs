@@ -11,7 +11,10 @@ pub(crate) fn from_js(op: &str, value: &JsValue) -> Error {
         None => {
             let text = match value.dyn_ref::<js_sys::Error>() {
                 Some(e) => String::from(e.message()),
-                None => value.as_string().unwrap_or_else(|| format!("{value:?}")),
+                // Not `{value:?}`: that alone links the JS debug printer into the .wasm.
+                None => value
+                    .as_string()
+                    .unwrap_or_else(|| String::from("a thrown value that is not an Error")),
             };
             from_name(op, "", &text)
         }

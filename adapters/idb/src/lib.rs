@@ -14,6 +14,7 @@ use std::rc::Rc;
 
 use idb::{Database, TransactionMode, TransactionResult};
 use js_sys::Uint8Array;
+use stepcache_core::entry::{self, EntryHeader, PayloadCheck};
 use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, LockGuard, Result, Store};
 use wasm_bindgen::JsValue;
 
@@ -43,7 +44,18 @@ impl std::fmt::Debug for IdbStore {
     }
 }
 
-fn key_of(id: &Fingerprint) -> JsValue {
+/// IndexedDB records are measured in 32 bits.
+fn check_size(total: usize) -> Result<()> {
+    match u32::try_from(total) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(Error::new(
+            ErrorKind::TooLarge,
+            "IndexedDB entries are limited to 4 GiB",
+        )),
+    }
+}
+
+pub(crate) fn key_of(id: &Fingerprint) -> JsValue {
     JsValue::from_str(&id.to_hex())
 }
 
@@ -144,12 +156,7 @@ impl Store for IdbStore {
 
     async fn put(&self, id: &Fingerprint, parts: &[&[u8]]) -> Result<()> {
         let total: usize = parts.iter().map(|p| p.len()).sum();
-        if u32::try_from(total).is_err() {
-            return Err(Error::new(
-                ErrorKind::TooLarge,
-                "IndexedDB entries are limited to 4 GiB",
-            ));
-        }
+        check_size(total)?;
         let chunks = record::chunks(parts, total);
         let head = record::head(parts, total);
         let hex = id.to_hex();
@@ -169,6 +176,36 @@ impl Store for IdbStore {
             .put(&Uint8Array::from(head.as_slice()), Some(&key_of(id)))
             .map_err(e)?;
         self.finish("write an entry", tx).await
+    }
+
+    /// Hashes the payload while IndexedDB takes it: every chunk but the first holds only
+    /// payload bytes, so each is handed to IndexedDB (which copies it to the browser's
+    /// storage process in the background) and then hashed here; the first chunk, which
+    /// carries the header with the finished digest, goes last, in the same transaction.
+    async fn put_entry(&self, id: &Fingerprint, header: &EntryHeader, payload: &[u8]) -> Result<()> {
+        // The checksum has a fixed size, so the head's length is known before it.
+        let head_len = entry::head_len(header);
+        if head_len >= record::CHUNK || payload.len() <= record::CHUNK {
+            // A small entry is one record: nothing to overlap.
+            let mut header = header.clone();
+            header.payload_check = PayloadCheck::of(payload);
+            return self.put(id, &[&entry::encode_head(&header), payload]).await;
+        }
+        let total = head_len + payload.len();
+        check_size(total)?;
+        let db = self.database().await?;
+        let e = |err| error::from_idb("write an entry", err);
+        let tx = db
+            .transaction(&[ENTRIES, HEADS], TransactionMode::ReadWrite)
+            .map_err(e)?;
+        match record::put_hashing(&tx, id, header, payload, head_len) {
+            Ok(()) => self.finish("write an entry", tx).await,
+            Err(err) => {
+                // Never let IndexedDB auto-commit the chunks already put.
+                let _ = tx.abort();
+                Err(err)
+            }
+        }
     }
 
     async fn delete(&self, id: &Fingerprint) -> Result<()> {

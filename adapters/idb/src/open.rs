@@ -44,7 +44,7 @@ fn blocked_error(name: &str) -> Error {
     Error::new(
         ErrorKind::Blocked,
         format!(
-            "database {name:?} is held open at an older schema version by another tab or worker; \
+            "database \"{name}\" is held open at an older schema version by another tab or worker; \
              close or reload it, then try again"
         ),
     )
@@ -127,7 +127,7 @@ pub(crate) async fn open(name: &str) -> Result<Connection> {
         return Err(Error::new(
             ErrorKind::Storage,
             format!(
-                "database {name:?} exists but is not a stepcache database (no {ENTRIES:?} and {HEADS:?} stores); use another name"
+                "database \"{name}\" exists but is not a stepcache database (no \"{ENTRIES}\" and \"{HEADS}\" stores); use another name"
             ),
         ));
     }

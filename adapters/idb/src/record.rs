@@ -10,9 +10,11 @@
 //! every chunk, which Chromium then refuses (measured: the transaction aborts).
 
 use js_sys::{ArrayBuffer, Uint8Array};
-use stepcache_core::AlignedBytes;
-use stepcache_core::entry::LIST_HEAD_LEN;
+use stepcache_core::entry::{self, EntryHeader, LIST_HEAD_LEN, PayloadHasher};
+use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Result};
 use wasm_bindgen::{JsCast, JsValue};
+
+use crate::{ENTRIES, HEADS, error, key_of};
 
 /// The listing record of an entry: its total length (u64 LE), then its first bytes.
 pub(crate) fn head(parts: &[&[u8]], total: usize) -> Vec<u8> {
@@ -74,6 +76,57 @@ pub(crate) fn chunks(parts: &[&[u8]], total: usize) -> Vec<Uint8Array> {
     }
     out.push(current);
     out
+}
+
+/// Puts entry `id` (`header` then `payload`, whose head is `head_len` bytes long) into
+/// `tx` as chunks, hashing the payload between the puts; the first chunk, with the
+/// finished digest in its header, is put last.
+///
+/// Each put copies its chunk out of WebAssembly memory once; IndexedDB then moves it to
+/// the browser's storage process while the next chunk is hashed here, so hashing costs
+/// little more than the copies. Everything is synchronous: the transaction stays active.
+pub(crate) fn put_hashing(
+    tx: &idb::Transaction,
+    id: &Fingerprint,
+    header: &EntryHeader,
+    payload: &[u8],
+    head_len: usize,
+) -> Result<()> {
+    let e = |err| error::from_idb("write an entry", err);
+    let hex = id.to_hex();
+    let entries = tx.object_store(ENTRIES).map_err(e)?;
+    // An older version of the entry may have had more chunks.
+    entries.delete(chunk_range(&hex).map_err(e)?).map_err(e)?;
+    let (first, rest) = payload.split_at((CHUNK - head_len).min(payload.len()));
+    let mut hasher = PayloadHasher::new();
+    hasher.update(first);
+    for (i, piece) in rest.chunks(CHUNK).enumerate() {
+        entries
+            .put(&Uint8Array::from(piece), Some(&chunk_key(&hex, i + 1)))
+            .map_err(e)?;
+        hasher.update(piece);
+    }
+    let mut header = header.clone();
+    header.payload_check = hasher.finish();
+    let head = entry::encode_head(&header);
+    if head.len() != head_len {
+        // Cannot happen (the digest has a fixed size); if it did, the chunks would be
+        // misplaced, so the caller aborts the transaction.
+        return Err(Error::new(
+            ErrorKind::Storage,
+            "write an entry: the header changed length",
+        ));
+    }
+    let chunk0 = Uint8Array::new_with_length((head_len + first.len()) as u32);
+    chunk0.subarray(0, head_len as u32).copy_from(&head);
+    chunk0.subarray(head_len as u32, chunk0.length()).copy_from(first);
+    entries.put(&chunk0, Some(&chunk_key(&hex, 0))).map_err(e)?;
+    let listing = self::head(&[&head, payload], head_len + payload.len());
+    tx.object_store(HEADS)
+        .map_err(e)?
+        .put(&Uint8Array::from(listing.as_slice()), Some(&key_of(id)))
+        .map_err(e)?;
+    Ok(())
 }
 
 fn bytes_of(value: &JsValue) -> Option<Uint8Array> {

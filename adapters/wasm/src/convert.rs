@@ -2,8 +2,8 @@
 
 use js_sys::{Array, ArrayBuffer, Function, Promise, Reflect, Uint8Array};
 use stepcache_core::{
-    Access, AlignedBytes, Arg, ElementType, EntryInfo, EntryState, Error, ErrorKind, Force, Hit, Key, KeyBuilder,
-    PutReport, Result, SharedBytes, SkipReason, Source, Stats, Status, Step, TierOutcome, TierStats, Value,
+    Access, Arg, ElementType, EntryInfo, EntryState, Error, ErrorKind, Force, Hit, Key, KeyBuilder, PutReport, Result,
+    SharedBytes, SkipReason, Source, Stats, Status, Step, TierOutcome, TierStats, Value,
 };
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -30,7 +30,7 @@ pub(crate) fn parse_key_text(text: &str) -> Result<Key> {
     let (step, fingerprint) = text.rsplit_once('@').ok_or_else(|| {
         err(
             ErrorKind::InvalidFingerprint,
-            format!("{text:?} is not a key: expected \"step@b3:<64 hex digits>\""),
+            format!("\"{text}\" is not a key: expected \"step@b3:<64 hex digits>\""),
         )
     })?;
     Key::from_parts(step, fingerprint.parse()?)
@@ -82,7 +82,7 @@ fn scalar_arg(name: &str, value: &JsValue) -> Result<Arg> {
         return text.parse::<i128>().map(Arg::Int).map_err(|_| {
             err(
                 ErrorKind::InvalidArgument,
-                format!("parameter {name:?}: {text} does not fit 128 bits"),
+                format!("parameter \"{name}\": {text} does not fit 128 bits"),
             )
         });
     }
@@ -93,7 +93,7 @@ fn scalar_arg(name: &str, value: &JsValue) -> Result<Arg> {
     Err(err(
         ErrorKind::InvalidArgument,
         format!(
-            "parameter {name:?} is {}: use a boolean, number, bigint, string, array of those, typed array, \
+            "parameter \"{name}\" is {}: use a boolean, number, bigint, string, array of those, typed array, \
              {{data, shape}}, or a key (nested objects: flatten them into names like \"fit.tr\")",
             kind_of(value)
         ),
@@ -116,8 +116,8 @@ fn kind_of(value: &JsValue) -> String {
 
 fn add_param(builder: KeyBuilder, name: &str, value: &JsValue) -> Result<KeyBuilder> {
     if let Some((elem, bytes)) = typed_bytes(value) {
-        let count = (bytes.as_ref().len() / elem.size()) as u64;
-        return Ok(builder.raw_array(name, elem, &[count], bytes.as_ref()));
+        let count = (bytes.len() / elem.size()) as u64;
+        return Ok(builder.raw_array(name, elem, &[count], &bytes));
     }
     if value.is_object() && !Array::is_array(value) {
         if get(value, "fingerprint").is_string() {
@@ -125,8 +125,8 @@ fn add_param(builder: KeyBuilder, name: &str, value: &JsValue) -> Result<KeyBuil
         }
         let data = get(value, "data");
         if let Some((elem, bytes)) = typed_bytes(&data) {
-            let shape = shape_of(&get(value, "shape"), (bytes.as_ref().len() / elem.size()) as u64, name)?;
-            return Ok(builder.raw_array(name, elem, &shape, bytes.as_ref()));
+            let shape = shape_of(&get(value, "shape"), (bytes.len() / elem.size()) as u64, name)?;
+            return Ok(builder.raw_array(name, elem, &shape, &bytes));
         }
     }
     Ok(builder.arg(name, scalar_arg(name, value)?))
@@ -170,7 +170,7 @@ pub(crate) fn build_key(step: &JsValue, params: &JsValue, options: &JsValue) -> 
                 other => {
                     return Err(err(
                         ErrorKind::InvalidArgument,
-                        format!("unknown key option {other:?}; use version, ignore, defaults"),
+                        format!("unknown key option \"{other}\"; use version, ignore, defaults"),
                     ));
                 }
             }
@@ -208,7 +208,10 @@ fn string_list(value: &JsValue, what: &str) -> Result<Vec<String>> {
 // ----- values -----------------------------------------------------------------------
 
 /// The element type and a copy of the bytes of a typed array or ArrayBuffer.
-fn typed_bytes(value: &JsValue) -> Option<(ElementType, AlignedBytes)> {
+///
+/// `to_vec` copies into memory it does not zero first (a zeroed buffer would cost a
+/// second pass over a large map).
+fn typed_bytes(value: &JsValue) -> Option<(ElementType, Vec<u8>)> {
     let elem = if value.is_instance_of::<js_sys::Float32Array>() {
         ElementType::F32
     } else if value.is_instance_of::<js_sys::Float64Array>() {
@@ -232,10 +235,7 @@ fn typed_bytes(value: &JsValue) -> Option<(ElementType, AlignedBytes)> {
     } else if value.is_instance_of::<js_sys::BigUint64Array>() {
         ElementType::U64
     } else if value.is_instance_of::<ArrayBuffer>() {
-        let view = Uint8Array::new(value);
-        let mut bytes = AlignedBytes::zeroed(view.length() as usize);
-        view.copy_to(bytes.as_mut_slice());
-        return Some((ElementType::Bytes, bytes));
+        return Some((ElementType::Bytes, Uint8Array::new(value).to_vec()));
     } else {
         return None;
     };
@@ -243,9 +243,7 @@ fn typed_bytes(value: &JsValue) -> Option<(ElementType, AlignedBytes)> {
     let offset = get(value, "byteOffset").as_f64()? as u32;
     let length = get(value, "byteLength").as_f64()? as u32;
     let view = Uint8Array::new_with_byte_offset_and_length(&buffer, offset, length);
-    let mut bytes = AlignedBytes::zeroed(length as usize);
-    view.copy_to(bytes.as_mut_slice());
-    Some((elem, bytes))
+    Some((elem, view.to_vec()))
 }
 
 fn shape_of(value: &JsValue, count: u64, what: &str) -> Result<Vec<u64>> {
@@ -293,7 +291,7 @@ pub(crate) fn value_from_js(value: &JsValue) -> Result<Value> {
             ),
         )
     })?;
-    let count = (bytes.as_ref().len() / elem.size()) as u64;
+    let count = (bytes.len() / elem.size()) as u64;
     let shape = shape_of(&get(value, "shape"), count, "value")?;
     let meta = get(value, "meta");
     let meta = if meta.is_undefined() {

@@ -108,7 +108,13 @@ where
     F: std::future::Future<Output = stepcache_core::Result<JsValue>> + 'static,
 {
     let inner = Rc::clone(inner);
-    future_to_promise(async move { work(inner).await.map_err(to_js) })
+    spawn(Box::pin(async move { work(inner).await.map_err(to_js) }))
+}
+
+/// One instance of the promise glue for every method: each method's future is boxed
+/// behind one trait object instead of monomorphising `future_to_promise` per method.
+fn spawn(future: std::pin::Pin<Box<dyn std::future::Future<Output = JsResult<JsValue>>>>) -> Promise {
+    future_to_promise(future)
 }
 
 #[wasm_bindgen]

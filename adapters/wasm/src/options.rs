@@ -104,7 +104,7 @@ fn policy(value: &JsValue, what: &str, base: TypePolicy) -> Result<TypePolicy> {
             "compress" => out.compress = flag(&v, &format!("{what}.compress"))?,
             other => {
                 return Err(invalid(format!(
-                    "{what} has an unknown field {other:?}; use retention, maxAgeMs, compress"
+                    "{what} has an unknown field \"{other}\"; use retention, maxAgeMs, compress"
                 )));
             }
         }
@@ -140,7 +140,7 @@ pub(crate) fn parse(value: &JsValue) -> Result<Options> {
     for (key, _) in &fields {
         if !KNOWN.contains(&key.as_str()) {
             return Err(invalid(format!(
-                "unknown option {key:?}; the options are {}",
+                "unknown option \"{key}\"; the options are {}",
                 KNOWN.join(", ")
             )));
         }
@@ -171,7 +171,7 @@ pub(crate) fn parse(value: &JsValue) -> Result<Options> {
     config = config.default_policy(default);
     if let Some(v) = get("policies") {
         for (step, p) in entries(v, "policies")? {
-            let p = policy(&p, &format!("policies[{step:?}]"), default)?;
+            let p = policy(&p, &format!("policies[\"{step}\"]"), default)?;
             config = config.type_policy(&step, p)?;
         }
     }

@@ -303,7 +303,9 @@ impl<S: Store, C: Clock> Cache<S, C> {
                 .filter(|(id, _)| !st.index.slots.contains_key(*id))
                 .map(|(id, s)| EntryInfo::of(id, s, s.hits, true, false));
             let mut out: Vec<EntryInfo> = stored.chain(only_in_memory).collect();
-            out.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then(a.fingerprint.cmp(&b.fingerprint)));
+            crate::sort::sort_by(&mut out, |a, b| {
+                b.created_ms.cmp(&a.created_ms).then(a.fingerprint.cmp(&b.fingerprint))
+            });
             out
         }))
     }

@@ -138,13 +138,13 @@ impl<S: Store, C: Clock> Cache<S, C> {
     /// Reads, verifies and decodes entry `id`; removes it if it is damaged or of an
     /// unknown format. Whether it is fresh is for the caller to decide.
     async fn read_entry(&self, id: &Fingerprint) -> Result<Found> {
-        let Some(bytes) = self.store.get(id).await? else {
+        let Some((bytes, check)) = self.store.get_entry(id).await? else {
             self.state.with(|st| st.index.remove(id));
             return Ok(None);
         };
         let bytes = SharedBytes::from_owner(bytes);
         let len = bytes.len() as u64;
-        let decoded = entry::decode(&bytes, id).ok().and_then(|(mut header, range)| {
+        let decoded = entry::decode_checked(&bytes, id, check).ok().and_then(|(mut header, range)| {
             let payload = bytes.slice(range)?;
             let data = match header.codec {
                 Codec::Raw => payload,

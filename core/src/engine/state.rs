@@ -198,7 +198,7 @@ impl State {
 
     pub(crate) fn snapshot(&self) -> Stats {
         let mut types: Vec<TypeStats> = self.types.values().cloned().collect();
-        types.sort_by(|a, b| a.step.cmp(&b.step));
+        crate::sort::sort_by(&mut types, |a, b| a.step.cmp(&b.step));
         Stats {
             memory: self.memory.stats,
             store: self.index.stats,
