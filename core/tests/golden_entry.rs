@@ -395,3 +395,39 @@ fn inconsistent_headers_are_bad() {
         Err(Corrupt::BadHeader)
     );
 }
+
+/// The hasher for checksums computed piece by piece (while a store writes or reads) agrees
+/// with the one-shot checksum, for both algorithms, however the payload is cut.
+#[test]
+fn payload_hasher_matches_one_shot() {
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 31 % 251) as u8).collect();
+    let blake = PayloadCheck::Blake3(Fingerprint::of_bytes(&data));
+    for one_shot in [PayloadCheck::of(&data), blake] {
+        for cut in [1, 63, 1024, 4096, 100_000] {
+            let mut hasher = entry::PayloadHasher::like(&one_shot);
+            data.chunks(cut).for_each(|piece| hasher.update(piece));
+            assert_eq!(hasher.finish(), one_shot, "pieces of {cut}");
+        }
+    }
+    assert!(PayloadCheck::of(&data).matches(&data));
+    assert!(blake.matches(&data));
+    assert!(!PayloadCheck::of(&data).matches(&data[1..]));
+}
+
+/// A checksum computed by the reader replaces the decoder's own: it must equal the header's.
+#[test]
+fn decode_checked_trusts_only_a_matching_checksum() {
+    let bytes = golden_entry();
+    let right = PayloadCheck::of(&payload());
+    assert!(entry::decode_checked(&bytes, &golden_key(), Some(right)).is_ok());
+    let wrong = PayloadCheck::of(b"something else");
+    assert_eq!(
+        entry::decode_checked(&bytes, &golden_key(), Some(wrong)),
+        Err(Corrupt::PayloadChecksum)
+    );
+    let other_kind = PayloadCheck::Blake3(Fingerprint::of_bytes(&payload()));
+    assert_eq!(
+        entry::decode_checked(&bytes, &golden_key(), Some(other_kind)),
+        Err(Corrupt::PayloadChecksum)
+    );
+}

@@ -512,10 +512,15 @@ pub async fn access_modes_switch_off_one_by_one<B: Backend>(backend: &B) {
 }
 
 async fn damage_and_expect_miss<B: Backend>(backend: &B, damage: &mut dyn FnMut(&mut Vec<u8>)) {
+    damage_sized_and_expect_miss(backend, 1000, damage).await;
+}
+
+/// Stores `len` floats under a key, damages the stored entry, and expects a clean miss.
+async fn damage_sized_and_expect_miss<B: Backend>(backend: &B, len: usize, damage: &mut dyn FnMut(&mut Vec<u8>)) {
     let a = fresh(backend, Config::new()).await;
     let k = key("dmg", 1);
     let other = key("dmg", 2);
-    a.put(&k, floats(1000, 1.0)).await.unwrap();
+    a.put(&k, floats(len, 1.0)).await.unwrap();
     a.put(&other, floats(1000, 2.0)).await.unwrap();
     assert!(backend.tamper(a.store(), k.fingerprint(), damage).await);
     let b = reopen(backend, &a, no_memory(), T0).await;
@@ -540,6 +545,20 @@ pub async fn damaged_payload_is_a_miss_and_removed<B: Backend>(backend: &B) {
     })
     .await;
     damage_and_expect_miss(backend, &mut |bytes| bytes[40] ^= 1).await;
+}
+
+/// Damage anywhere in a large entry (three 4 MiB records in IndexedDB, checksummed as
+/// they are read) is a miss: in the middle record, at the very end, or records cut off.
+pub async fn damaged_large_entry_is_a_miss<B: Backend>(backend: &B) {
+    let n = 9 << 18; // 9 MiB of f32
+    damage_sized_and_expect_miss(backend, n, &mut |bytes| bytes[6 << 20] ^= 0x10).await;
+    damage_sized_and_expect_miss(backend, n, &mut |bytes| {
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+    })
+    .await;
+    damage_sized_and_expect_miss(backend, n, &mut |bytes| bytes.truncate(5 << 20)).await;
+    damage_sized_and_expect_miss(backend, n, &mut |bytes| bytes.extend_from_slice(&[0; 100])).await;
 }
 
 /// Truncated entries, down to a few bytes, are misses and are removed.

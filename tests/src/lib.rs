@@ -53,6 +53,7 @@ macro_rules! conformance_tests {
             forced_recompute_all_and_by_step,
             access_modes_switch_off_one_by_one,
             damaged_payload_is_a_miss_and_removed,
+            damaged_large_entry_is_a_miss,
             truncated_entry_is_a_miss_and_removed,
             unknown_format_version_is_a_miss,
             entry_of_another_key_is_a_miss,

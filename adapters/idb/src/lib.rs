@@ -154,6 +154,38 @@ impl Store for IdbStore {
         Ok(Some(record::read(&records)))
     }
 
+    /// Reads the chunks one request each, all asked for at once: while IndexedDB delivers
+    /// the later ones, the earlier ones are copied into WebAssembly memory and their
+    /// payload bytes checksummed, so verifying costs little more than reading.
+    async fn get_entry(&self, id: &Fingerprint) -> Result<Option<(AlignedBytes, Option<PayloadCheck>)>> {
+        let db = self.database().await?;
+        let e = |err| error::from_idb("read an entry", err);
+        let tx = db.transaction(&[ENTRIES], TransactionMode::ReadOnly).map_err(e)?;
+        let entries = tx.object_store(ENTRIES).map_err(e)?;
+        let range = record::chunk_range(&id.to_hex()).map_err(e)?;
+        let keys = entries
+            .get_all_keys(Some(range.into()), None)
+            .map_err(e)?
+            .await
+            .map_err(e)?;
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        // Handlers are attached by `into_future`, so every request is watched before any
+        // of them can finish.
+        let requests = keys
+            .iter()
+            .map(|k| entries.get(k.clone()).map(std::future::IntoFuture::into_future))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(e)?;
+        let mut reader = record::Reader::new(keys.len());
+        for request in requests {
+            let value = request.await.map_err(e)?.unwrap_or(JsValue::UNDEFINED);
+            reader.push(&value);
+        }
+        Ok(Some(reader.finish()))
+    }
+
     async fn put(&self, id: &Fingerprint, parts: &[&[u8]]) -> Result<()> {
         let total: usize = parts.iter().map(|p| p.len()).sum();
         check_size(total)?;

@@ -10,7 +10,7 @@
 //! every chunk, which Chromium then refuses (measured: the transaction aborts).
 
 use js_sys::{ArrayBuffer, Uint8Array};
-use stepcache_core::entry::{self, EntryHeader, LIST_HEAD_LEN, PayloadHasher};
+use stepcache_core::entry::{self, EntryHeader, LIST_HEAD_LEN, PayloadCheck, PayloadHasher};
 use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Result};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -127,6 +127,71 @@ pub(crate) fn put_hashing(
         .put(&Uint8Array::from(listing.as_slice()), Some(&key_of(id)))
         .map_err(e)?;
     Ok(())
+}
+
+/// Assembles an entry from its records as they arrive, checksumming its payload on the
+/// way (for `Store::get_entry`).
+pub(crate) struct Reader {
+    bytes: AlignedBytes,
+    at: usize,
+    /// The payload's range once the first record gave the header, and its checksum so far.
+    payload: Option<(std::ops::Range<usize>, PayloadHasher)>,
+    /// A record that is not bytes, or larger than a chunk: the entry reads as no bytes,
+    /// which the entry check rejects.
+    damaged: bool,
+}
+
+impl Reader {
+    /// A reader of `records` records (each at most [`CHUNK`] bytes).
+    pub(crate) fn new(records: usize) -> Self {
+        Reader {
+            bytes: AlignedBytes::zeroed(records * CHUNK),
+            at: 0,
+            payload: None,
+            damaged: false,
+        }
+    }
+
+    /// Adds the next record, and checksums the payload bytes it holds while they are
+    /// fresh in the processor's caches.
+    pub(crate) fn push(&mut self, record: &JsValue) {
+        let Some(part) = bytes_of(record).filter(|p| p.length() as usize <= CHUNK) else {
+            self.damaged = true;
+            return;
+        };
+        if self.damaged {
+            return;
+        }
+        let (start, end) = (self.at, self.at + part.length() as usize);
+        part.copy_to(&mut self.bytes.as_mut_slice()[start..end]);
+        self.at = end;
+        if start == 0
+            && let Ok(entry::Head::Complete(header, range)) = entry::decode_head(&self.bytes.as_ref()[..end])
+        {
+            self.payload = Some((range, PayloadHasher::like(&header.payload_check)));
+        }
+        if let Some((range, hasher)) = &mut self.payload {
+            let (from, to) = (start.max(range.start), end.min(range.end));
+            if from < to {
+                hasher.update(&self.bytes.as_ref()[from..to]);
+            }
+        }
+    }
+
+    /// The entry's bytes, and the checksum of its payload range if all of it was read.
+    pub(crate) fn finish(mut self) -> (AlignedBytes, Option<PayloadCheck>) {
+        if self.damaged {
+            return (AlignedBytes::zeroed(0), None);
+        }
+        self.bytes.truncate(self.at);
+        let check = match self.payload {
+            // Only a payload read to its exact end has a checksum here; anything else is
+            // left to the engine's checks (which report it as truncated or extended).
+            Some((range, hasher)) if range.end == self.at => Some(hasher.finish()),
+            _ => None,
+        };
+        (self.bytes, check)
+    }
 }
 
 fn bytes_of(value: &JsValue) -> Option<Uint8Array> {

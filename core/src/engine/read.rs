@@ -144,23 +144,25 @@ impl<S: Store, C: Clock> Cache<S, C> {
         };
         let bytes = SharedBytes::from_owner(bytes);
         let len = bytes.len() as u64;
-        let decoded = entry::decode_checked(&bytes, id, check).ok().and_then(|(mut header, range)| {
-            let payload = bytes.slice(range)?;
-            let data = match header.codec {
-                Codec::Raw => payload,
-                Codec::ShuffleLz4 => SharedBytes::from(crate::codec::decompress(
-                    &payload,
-                    header.elem.size(),
-                    usize::try_from(header.raw_len).ok()?,
-                )?),
-            };
-            // The value owns shape and metadata from here; the header keeps what the
-            // bookkeeping needs (step, times, cost).
-            let shape = core::mem::take(&mut header.shape);
-            let meta = core::mem::take(&mut header.meta);
-            let value = Value::from_parts(header.elem, shape, data, meta);
-            Some((header, value))
-        });
+        let decoded = entry::decode_checked(&bytes, id, check)
+            .ok()
+            .and_then(|(mut header, range)| {
+                let payload = bytes.slice(range)?;
+                let data = match header.codec {
+                    Codec::Raw => payload,
+                    Codec::ShuffleLz4 => SharedBytes::from(crate::codec::decompress(
+                        &payload,
+                        header.elem.size(),
+                        usize::try_from(header.raw_len).ok()?,
+                    )?),
+                };
+                // The value owns shape and metadata from here; the header keeps what the
+                // bookkeeping needs (step, times, cost).
+                let shape = core::mem::take(&mut header.shape);
+                let meta = core::mem::take(&mut header.meta);
+                let value = Value::from_parts(header.elem, shape, data, meta);
+                Some((header, value))
+            });
         let Some((header, value)) = decoded else {
             self.store.delete(id).await?;
             self.state.with(|st| {
