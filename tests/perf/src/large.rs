@@ -8,11 +8,13 @@ use std::time::Instant;
 
 use memmap2::Mmap;
 use stepcache::{Cache, Durability, ElementType, Fingerprint, Key, TierOutcome};
+use stepcache_core::entry::PayloadCheck;
 
 use crate::report::{Fig, Table, interleave, time};
 use crate::{Map, Plan, Scratch, ok, settle};
 
-/// Section 1: the hashes behind keys of array arguments and behind every entry's checksum.
+/// Section 1: the hash behind keys of array arguments (blake3) and the checksum of every
+/// entry (XXH3-128).
 pub fn fingerprint(plan: &Plan, maps: &[Map]) -> Vec<Table> {
     let mut table = Table::new("Fingerprinting f32 maps (buffers already in memory)");
     for map in maps {
@@ -37,10 +39,11 @@ pub fn fingerprint(plan: &Plan, maps: &[Map]) -> Vec<Table> {
                     })
                 },
                 &mut |_| time(|| Fingerprint::of_array(ElementType::F32, &shape, bytes)),
-                &mut |_| time(|| Fingerprint::of_bytes(bytes)),
+                &mut |_| time(|| PayloadCheck::of(bytes)),
+                &mut |_| time(|| touch_all(bytes)),
             ],
         );
-        let [one, rayon, of_array, of_bytes] = [0, 1, 2, 3].map(|i| Fig::runs(&t[i], Some(n)));
+        let [one, rayon, of_array, check, read] = [0, 1, 2, 3, 4].map(|i| Fig::runs(&t[i], Some(n)));
         let l = &map.label;
         table.row(
             format!("`Fingerprint::of_array` {l}"),
@@ -55,10 +58,10 @@ pub fn fingerprint(plan: &Plan, maps: &[Map]) -> Vec<Table> {
             &rayon,
         );
         table.row(
-            format!("`Fingerprint::of_bytes` {l} (entry checksum)"),
-            &of_bytes,
-            "blake3 `update_rayon`, 2 threads",
-            &rayon,
+            format!("`PayloadCheck::of` {l} (entry checksum, XXH3-128)"),
+            &check,
+            "read every byte once, 1 thread (memory-read limit)",
+            &read,
         );
     }
     table.note(format!(
@@ -138,9 +141,7 @@ pub fn put(plan: &Plan, maps: &[Map], scratch: &Scratch) -> Vec<Table> {
             let name = format!("{run}.bin");
             let took = time(|| {
                 if hash {
-                    let mut h = blake3::Hasher::new();
-                    h.update_rayon(bytes);
-                    black_box(h.finalize());
+                    black_box(PayloadCheck::of(bytes));
                 }
                 write_atomic(&raw, &name, bytes, fsync);
             });
@@ -176,7 +177,7 @@ pub fn put(plan: &Plan, maps: &[Map], scratch: &Scratch) -> Vec<Table> {
         table.row(
             format!("put {l}, `Buffered`"),
             &sc_buf,
-            "blake3 `update_rayon`, then `fs::write` tmp + `rename`",
+            "XXH3-128 checksum, then `fs::write` tmp + `rename`",
             &raw_hash,
         );
         table.row(
@@ -201,7 +202,8 @@ pub fn put(plan: &Plan, maps: &[Map], scratch: &Scratch) -> Vec<Table> {
          that holds no other entry: the previous run's entry is removed untimed, and `sync` \
          runs untimed between runs so no run pays for another's write-back. stepcache runs \
          with `memory_budget(0)`, so only the disk path is timed; its put includes the \
-         payload checksum (blake3 over the whole map) and an `flock` on its temporary file.",
+         payload checksum (XXH3-128 over the whole map, computed piece by piece as it is \
+         written) and an `flock` on its temporary file.",
     );
     table.note(
         "The fsync peer syncs the file before the rename and the directory after it, the same \
@@ -290,9 +292,7 @@ pub fn get(plan: &Plan, maps: &[Map], scratch: &Scratch) -> Vec<Table> {
                 &mut |_| {
                     time(|| {
                         let m = map_file(&raw);
-                        let mut h = blake3::Hasher::new();
-                        h.update_rayon(&m);
-                        black_box(h.finalize());
+                        black_box(PayloadCheck::of(&m));
                         m
                     })
                 },
@@ -321,7 +321,7 @@ pub fn get(plan: &Plan, maps: &[Map], scratch: &Scratch) -> Vec<Table> {
         table.row(
             &what,
             &sc_view,
-            "mmap + blake3 `update_rayon` (verified-read limit)",
+            "mmap + XXH3-128 of every byte (verified-read limit)",
             &mmap_hash,
         );
         table.row(&what, &sc_view, "`cacache::read_sync` (sha256-verified Vec)", &cacache);
@@ -350,7 +350,7 @@ pub fn get(plan: &Plan, maps: &[Map], scratch: &Scratch) -> Vec<Table> {
     table.note(
         "stepcache reads through a second `Cache` handle with `memory_budget(0)`, so every `get` \
          opens the file, maps it (`MAP_POPULATE`), checks the header and verifies the payload's \
-         blake3 before returning; its GB/s is therefore verified bytes per second. The clock stops \
+         XXH3-128 checksum before returning; its GB/s is therefore verified bytes per second. The clock stops \
          once `&[f32]` is in hand; unmapping or freeing afterwards is not timed, for any variant.",
     );
     vec![table]
