@@ -350,9 +350,9 @@ pub fn run(plan: &Plan, scratch: &Scratch) -> Vec<Table> {
          with their mean (tails included) beside it; the ratio compares medians, then means."
     ));
     table.note(
-        "stepcache runs with `memory_budget(0)` and `Durability::Buffered`: every get opens \
-         and reads the entry (a memory-mapped pack record, no system call) and verifies its \
-         XXH3-128 checksum. None of the disk stores \
+        "stepcache runs with `memory_budget(0)` and `Durability::Buffered`: every get reads \
+         the entry from disk (a record of a memory-mapped pack file: no system call) and \
+         verifies its XXH3-128 checksum. None of the disk stores \
          fsyncs here (cacache never does; redb commits with `Durability::None`, its \
          non-durable mode, which it allows per transaction). Gets run in one shuffled order, \
          the same for every store, after an untimed warm-up pass.",
