@@ -27,13 +27,15 @@ mod bounds {
 
 pub use bounds::{MaybeSend, MaybeSync};
 
-/// The engine's state lock: a real mutex with `std`, a `RefCell` without it.
+/// The engine's state lock: a readers-writer lock with `std`, a `RefCell` without it.
 ///
-/// The lock is never held across an `.await`, so the `RefCell` can never be borrowed
-/// twice on a single-threaded target.
+/// Readers-writer because memory-tier hits, by far the most frequent call, only read the
+/// state (their counters are atomics): threads hitting at once then never wait for each
+/// other. The lock is never held across an `.await`, so the `RefCell` can never be
+/// borrowed twice on a single-threaded target.
 pub(crate) struct Lock<T> {
     #[cfg(feature = "std")]
-    inner: std::sync::Mutex<T>,
+    inner: std::sync::RwLock<T>,
     #[cfg(not(feature = "std"))]
     inner: core::cell::RefCell<T>,
 }
@@ -55,12 +57,78 @@ impl<T> Lock<T> {
         {
             // A panic in user code never runs under this lock, so poisoning only means an
             // engine bug already reported; keep serving rather than panic again.
-            let mut guard = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut guard = self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner);
             f(&mut guard)
         }
         #[cfg(not(feature = "std"))]
         {
             f(&mut self.inner.borrow_mut())
         }
+    }
+
+    /// Runs `f` with the state shared with other readers. Keep `f` short and free of awaits.
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        #[cfg(feature = "std")]
+        {
+            let guard = self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            f(&guard)
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            f(&self.inner.borrow())
+        }
+    }
+}
+
+/// A counter that readers of the state may bump: atomic where the target has 64-bit
+/// atomics, a `Cell` elsewhere (where the state is not shared between threads anyway).
+#[derive(Default)]
+pub(crate) struct Counter {
+    #[cfg(target_has_atomic = "64")]
+    value: core::sync::atomic::AtomicU64,
+    #[cfg(not(target_has_atomic = "64"))]
+    value: core::cell::Cell<u64>,
+}
+
+#[cfg(target_has_atomic = "64")]
+impl Counter {
+    pub(crate) fn new(value: u64) -> Self {
+        Counter { value: value.into() }
+    }
+    pub(crate) fn get(&self) -> u64 {
+        self.value.load(core::sync::atomic::Ordering::Relaxed)
+    }
+    pub(crate) fn add(&self, n: u64) {
+        self.value.fetch_add(n, core::sync::atomic::Ordering::Relaxed);
+    }
+    /// Raises the counter to `value` if it is lower (a last-use time).
+    pub(crate) fn raise(&self, value: u64) {
+        // A plain load first: most hits see the same millisecond and need no write.
+        if self.get() < value {
+            self.value.fetch_max(value, core::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(not(target_has_atomic = "64"))]
+impl Counter {
+    pub(crate) fn new(value: u64) -> Self {
+        Counter { value: value.into() }
+    }
+    pub(crate) fn get(&self) -> u64 {
+        self.value.get()
+    }
+    pub(crate) fn add(&self, n: u64) {
+        self.value.set(self.value.get() + n);
+    }
+    /// Raises the counter to `value` if it is lower (a last-use time).
+    pub(crate) fn raise(&self, value: u64) {
+        self.value.set(self.value.get().max(value));
+    }
+}
+
+impl Clone for Counter {
+    fn clone(&self) -> Self {
+        Counter::new(self.get())
     }
 }

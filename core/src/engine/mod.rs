@@ -293,7 +293,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
         Ok(self.state.with(|st| {
             let stored = st.index.slots.iter().map(|(id, s)| {
                 let in_memory = st.memory.slots.get(id);
-                let hits = s.hits + in_memory.map_or(0, |m| m.hits);
+                let hits = s.hits.get() + in_memory.map_or(0, |m| m.hits.get());
                 EntryInfo::of(id, s, hits, in_memory.is_some(), true)
             });
             let only_in_memory = st
@@ -301,7 +301,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
                 .slots
                 .iter()
                 .filter(|(id, _)| !st.index.slots.contains_key(*id))
-                .map(|(id, s)| EntryInfo::of(id, s, s.hits, true, false));
+                .map(|(id, s)| EntryInfo::of(id, s, s.hits.get(), true, false));
             let mut out: Vec<EntryInfo> = stored.chain(only_in_memory).collect();
             crate::sort::sort_by(&mut out, |a, b| {
                 b.created_ms.cmp(&a.created_ms).then(a.fingerprint.cmp(&b.fingerprint))

@@ -4,7 +4,7 @@ use alloc::vec::Vec;
 
 use super::Cache;
 use super::report::{EntryState, Hit, Source, Status};
-use super::state::{Freshness, Slot};
+use super::state::{Freshness, Slot, State};
 use crate::bytes::SharedBytes;
 use crate::clock::Clock;
 use crate::entry::{self, Codec, EntryHeader, Head};
@@ -13,6 +13,7 @@ use crate::fingerprint::Fingerprint;
 use crate::key::Key;
 use crate::policy::Retention;
 use crate::store::Store;
+use crate::sync::Counter;
 use crate::value::Value;
 
 /// What a lookup is for.
@@ -36,6 +37,10 @@ impl<S: Store, C: Clock> Cache<S, C> {
         let id = key.fingerprint();
         let step = key.step();
         let now = self.clock.now_ms();
+        // The common case first, under the shared lock: a fresh memory-tier hit.
+        if let Some(hit) = self.state.read(|st| memory_hit(st, id, step, kind, now)) {
+            return Ok(Some(hit));
+        }
         let policy = self.state.with(|st| {
             st.check_open()?;
             if kind == Lookup::Get && !st.config.access.read {
@@ -55,8 +60,8 @@ impl<S: Store, C: Clock> Cache<S, C> {
                         .max_age_ms
                         .is_some_and(|max| now.saturating_sub(created_ms) > max);
                 if !stale {
-                    slot.hits += 1;
-                    slot.last_use_ms = slot.last_use_ms.max(now);
+                    slot.hits.add(1);
+                    slot.last_use_ms.raise(now);
                     let value = slot.payload.clone();
                     st.memory.stats.hits += 1;
                     let t = st.type_stats(step);
@@ -251,8 +256,8 @@ impl<S: Store, C: Clock> Cache<S, C> {
             st.index.stats.entries = 0;
             for (id, mut slot) in slots {
                 if let Some(known) = old.get(&id).filter(|k| k.created_ms == slot.created_ms) {
-                    slot.hits = known.hits;
-                    slot.last_use_ms = known.last_use_ms;
+                    slot.hits = known.hits.clone();
+                    slot.last_use_ms = known.last_use_ms.clone();
                 }
                 st.index.insert(id, slot);
             }
@@ -269,6 +274,37 @@ impl<S: Store, C: Clock> Cache<S, C> {
     }
 }
 
+/// A fresh memory-tier hit of `id`, counted, if there is one and nothing else is needed:
+/// reading allowed, the slot fresh, the type's counters present. Anything else (a miss, a
+/// stale slot to remove, a closed cache) is left to the locked path, which decides again.
+fn memory_hit(st: &State, id: &Fingerprint, step: &str, kind: Lookup, now: u64) -> Option<Hit> {
+    if st.closed || (kind == Lookup::Get && !st.config.access.read) {
+        return None;
+    }
+    let slot = st.memory.slots.get(id)?;
+    let forced = st.force.covers(step) && !st.refreshed.contains(id) && slot.created_ms <= st.force_since_ms;
+    let expired = st
+        .policy(step)
+        .max_age_ms
+        .is_some_and(|max| now.saturating_sub(slot.created_ms) > max);
+    let counters = st.types.get(step)?;
+    if forced || expired {
+        return None;
+    }
+    slot.hits.add(1);
+    slot.last_use_ms.raise(now);
+    st.memory.shared_hits.add(1);
+    counters.shared_hits.add(1);
+    counters.shared_saved_us.add(slot.cost_us);
+    Some(Hit {
+        value: slot.payload.clone(),
+        source: Source::Memory,
+        created_ms: slot.created_ms,
+        cost_us: slot.cost_us,
+        stored: None,
+    })
+}
+
 /// A slot describing an entry with `header` occupying `size` bytes.
 pub(crate) fn slot_of<T>(header: &EntryHeader, size: u64, payload: T) -> Slot<T> {
     Slot {
@@ -276,8 +312,8 @@ pub(crate) fn slot_of<T>(header: &EntryHeader, size: u64, payload: T) -> Slot<T>
         size,
         created_ms: header.created_ms,
         cost_us: header.cost_us,
-        last_use_ms: header.created_ms,
-        hits: 0,
+        last_use_ms: Counter::new(header.created_ms),
+        hits: Counter::default(),
         payload,
     }
 }

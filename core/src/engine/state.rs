@@ -11,6 +11,7 @@ use crate::evict::{self, Candidate};
 use crate::fingerprint::Fingerprint;
 use crate::policy::{Config, Force, TypePolicy};
 use crate::stats::{Stats, TierStats, TypeStats};
+use crate::sync::Counter;
 use crate::value::Value;
 
 /// What a tier knows of one entry.
@@ -20,8 +21,8 @@ pub(crate) struct Slot<T> {
     pub(crate) size: u64,
     pub(crate) created_ms: u64,
     pub(crate) cost_us: u64,
-    pub(crate) last_use_ms: u64,
-    pub(crate) hits: u64,
+    pub(crate) last_use_ms: Counter,
+    pub(crate) hits: Counter,
     pub(crate) payload: T,
 }
 
@@ -29,6 +30,8 @@ pub(crate) struct Slot<T> {
 pub(crate) struct Shelf<T> {
     pub(crate) slots: HashMap<Fingerprint, Slot<T>>,
     pub(crate) stats: TierStats,
+    /// Hits counted under the shared (read) lock; [`Shelf::snapshot`] adds them in.
+    pub(crate) shared_hits: Counter,
 }
 
 impl<T> Shelf<T> {
@@ -39,6 +42,15 @@ impl<T> Shelf<T> {
                 budget,
                 ..TierStats::default()
             },
+            shared_hits: Counter::default(),
+        }
+    }
+
+    /// The tier's counters.
+    pub(crate) fn snapshot(&self) -> TierStats {
+        TierStats {
+            hits: self.stats.hits + self.shared_hits.get(),
+            ..self.stats
         }
     }
 
@@ -60,11 +72,11 @@ impl<T> Shelf<T> {
 
     /// Counts a use of `id` at `now_ms`; false if the shelf has no slot for it.
     pub(crate) fn touch(&mut self, id: &Fingerprint, now_ms: u64) -> bool {
-        let Some(slot) = self.slots.get_mut(id) else {
+        let Some(slot) = self.slots.get(id) else {
             return false;
         };
-        slot.hits += 1;
-        slot.last_use_ms = slot.last_use_ms.max(now_ms);
+        slot.hits.add(1);
+        slot.last_use_ms.raise(now_ms);
         true
     }
 
@@ -114,13 +126,21 @@ impl<T> Shelf<T> {
             .map(|(other, slot)| Candidate {
                 id: *other,
                 size: slot.size,
-                last_use_ms: slot.last_use_ms,
-                hits: slot.hits,
+                last_use_ms: slot.last_use_ms.get(),
+                hits: slot.hits.get(),
                 cost_us: slot.cost_us,
                 pinned: pinned(other),
             })
             .collect()
     }
+}
+
+/// One type's counters: those changed under the write lock, and the hits counted by
+/// memory-tier hits under the shared lock.
+pub(crate) struct TypeCounters {
+    pub(crate) stats: TypeStats,
+    pub(crate) shared_hits: Counter,
+    pub(crate) shared_saved_us: Counter,
 }
 
 /// Everything the engine keeps between calls.
@@ -132,7 +152,7 @@ pub(crate) struct State {
     pub(crate) index: Shelf<()>,
     /// When the index was last rebuilt from the store's listing (`None`: never).
     pub(crate) index_listed_ms: Option<u64>,
-    pub(crate) types: HashMap<String, TypeStats>,
+    pub(crate) types: HashMap<String, TypeCounters>,
     pub(crate) corrupt_removed: u64,
     pub(crate) shared_computes: u64,
     pub(crate) flights: Flights,
@@ -173,10 +193,18 @@ impl State {
     }
 
     pub(crate) fn type_stats(&mut self, step: &str) -> &mut TypeStats {
-        self.types.entry_ref(step).or_insert_with(|| TypeStats {
-            step: step.into(),
-            ..TypeStats::default()
-        })
+        &mut self
+            .types
+            .entry_ref(step)
+            .or_insert_with(|| TypeCounters {
+                stats: TypeStats {
+                    step: step.into(),
+                    ..TypeStats::default()
+                },
+                shared_hits: Counter::default(),
+                shared_saved_us: Counter::default(),
+            })
+            .stats
     }
 
     /// Whether an entry of `step` created at `created_ms` may be returned at `now_ms`:
@@ -197,11 +225,19 @@ impl State {
     }
 
     pub(crate) fn snapshot(&self) -> Stats {
-        let mut types: Vec<TypeStats> = self.types.values().cloned().collect();
+        let mut types: Vec<TypeStats> = self
+            .types
+            .values()
+            .map(|t| TypeStats {
+                hits: t.stats.hits + t.shared_hits.get(),
+                saved_us: t.stats.saved_us + t.shared_saved_us.get(),
+                ..t.stats.clone()
+            })
+            .collect();
         crate::sort::sort_by(&mut types, |a, b| a.step.cmp(&b.step));
         Stats {
-            memory: self.memory.stats,
-            store: self.index.stats,
+            memory: self.memory.snapshot(),
+            store: self.index.snapshot(),
             types,
             corrupt_removed: self.corrupt_removed,
             shared_computes: self.shared_computes,

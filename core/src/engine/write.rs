@@ -14,6 +14,7 @@ use crate::fingerprint::Fingerprint;
 use crate::key::Key;
 use crate::policy::{Retention, TypePolicy};
 use crate::store::Store;
+use crate::sync::Counter;
 use crate::value::Value;
 
 /// Compressed payloads are kept only if they save at least 1/8 of the bytes; less is not
@@ -183,7 +184,7 @@ impl State {
         self.memory.insert(
             id,
             Slot {
-                last_use_ms: now,
+                last_use_ms: Counter::new(now),
                 ..slot
             },
         );
