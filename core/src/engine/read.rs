@@ -12,6 +12,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::fingerprint::Fingerprint;
 use crate::key::Key;
 use crate::policy::Retention;
+use crate::policy::TypePolicy;
 use crate::store::Store;
 use crate::sync::Counter;
 use crate::value::Value;
@@ -37,11 +38,22 @@ impl<S: Store, C: Clock> Cache<S, C> {
         let id = key.fingerprint();
         let step = key.step();
         let now = self.clock.now_ms();
-        // The common case first, under the shared lock: a fresh memory-tier hit.
-        if let Some(hit) = self.state.read(|st| memory_hit(st, id, step, kind, now)) {
-            return Ok(Some(hit));
-        }
-        let policy = self.state.with(|st| {
+        // The common cases under the shared lock: a fresh memory-tier hit, or no slot at all.
+        let policy = match self.state.read(|st| memory_first(st, id, step, kind, count, now))? {
+            First::Hit(hit) => return Ok(Some(hit)),
+            First::NotInMemory(policy) => Some(policy),
+            First::Undecided => None,
+        };
+        let policy = match policy {
+            Some(policy) => Ok(policy),
+            None => self.memory_locked(id, step, kind, count, now)?,
+        };
+        self.after_memory(id, step, policy, count, now).await
+    }
+
+    /// The memory-tier lookup under the exclusive lock: removes a stale slot.
+    fn memory_locked(&self, id: &Fingerprint, step: &str, kind: Lookup, count: bool, now: u64) -> Result<Memory> {
+        self.state.with(|st| {
             st.check_open()?;
             if kind == Lookup::Get && !st.config.access.read {
                 return Err(Error::new(
@@ -81,8 +93,19 @@ impl<S: Store, C: Clock> Cache<S, C> {
                 st.memory.stats.misses += 1;
             }
             Ok(Ok(policy))
-        })?;
-        let policy = match policy {
+        })
+    }
+
+    /// The store tier, after the memory tier missed (or `memory` holds its hit).
+    async fn after_memory(
+        &self,
+        id: &Fingerprint,
+        step: &str,
+        memory: Memory,
+        count: bool,
+        now: u64,
+    ) -> Result<Option<Hit>> {
+        let policy = match memory {
             Ok(policy) => policy,
             Err(hit) => return Ok(Some(hit)),
         };
@@ -274,14 +297,41 @@ impl<S: Store, C: Clock> Cache<S, C> {
     }
 }
 
-/// A fresh memory-tier hit of `id`, counted, if there is one and nothing else is needed:
-/// reading allowed, the slot fresh, the type's counters present. Anything else (a miss, a
-/// stale slot to remove, a closed cache) is left to the locked path, which decides again.
-fn memory_hit(st: &State, id: &Fingerprint, step: &str, kind: Lookup, now: u64) -> Option<Hit> {
-    if st.closed || (kind == Lookup::Get && !st.config.access.read) {
-        return None;
+/// The memory tier's answer: its hit, or the type's policy for the store lookup.
+type Memory = core::result::Result<TypePolicy, Hit>;
+
+/// What the shared-lock look at the memory tier found.
+enum First {
+    /// A fresh hit, counted.
+    Hit(Hit),
+    /// No slot for the key (the miss is counted): go to the store with this policy.
+    NotInMemory(TypePolicy),
+    /// A slot that may be stale, or counters to create: take the exclusive lock.
+    Undecided,
+}
+
+/// The memory-tier lookup under the shared lock, which threads hold together: it decides
+/// the common cases (a fresh hit, no slot) and leaves the rest to [`Cache::memory_locked`].
+fn memory_first(st: &State, id: &Fingerprint, step: &str, kind: Lookup, count: bool, now: u64) -> Result<First> {
+    st.check_open()?;
+    if kind == Lookup::Get && !st.config.access.read {
+        return Err(Error::new(
+            ErrorKind::ReadDisabled,
+            "reading is switched off in this cache's access mode",
+        ));
     }
-    let slot = st.memory.slots.get(id)?;
+    let Some(slot) = st.memory.slots.get(id) else {
+        if count {
+            st.memory.shared_misses.add(1);
+        }
+        return Ok(First::NotInMemory(st.policy(step)));
+    };
+    Ok(memory_hit(st, slot, id, step, now).map_or(First::Undecided, First::Hit))
+}
+
+/// A fresh memory-tier hit of `slot`, counted; `None` if the slot is stale or the type's
+/// counters do not exist yet.
+fn memory_hit(st: &State, slot: &Slot<Value>, id: &Fingerprint, step: &str, now: u64) -> Option<Hit> {
     let forced = st.force.covers(step) && !st.refreshed.contains(id) && slot.created_ms <= st.force_since_ms;
     let expired = st
         .policy(step)

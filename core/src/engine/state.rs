@@ -30,8 +30,9 @@ pub(crate) struct Slot<T> {
 pub(crate) struct Shelf<T> {
     pub(crate) slots: HashMap<Fingerprint, Slot<T>>,
     pub(crate) stats: TierStats,
-    /// Hits counted under the shared (read) lock; [`Shelf::snapshot`] adds them in.
+    /// Hits and misses counted under the shared (read) lock; [`Shelf::snapshot`] adds them in.
     pub(crate) shared_hits: Counter,
+    pub(crate) shared_misses: Counter,
 }
 
 impl<T> Shelf<T> {
@@ -43,6 +44,7 @@ impl<T> Shelf<T> {
                 ..TierStats::default()
             },
             shared_hits: Counter::default(),
+            shared_misses: Counter::default(),
         }
     }
 
@@ -50,6 +52,7 @@ impl<T> Shelf<T> {
     pub(crate) fn snapshot(&self) -> TierStats {
         TierStats {
             hits: self.stats.hits + self.shared_hits.get(),
+            misses: self.stats.misses + self.shared_misses.get(),
             ..self.stats
         }
     }
