@@ -36,8 +36,10 @@
 //! # Version 1
 //!
 //! Identical except: version 1, bytes 16..32 hold the first 16 bytes of blake3(header),
-//! and the header's payload checksum is a bare 32-byte blake3 digest in place of the
-//! [`PayloadCheck`] enum. Version 1 entries stay readable (they decode with
+//! the header's payload checksum is a bare 32-byte blake3 digest in place of the
+//! [`PayloadCheck`] enum, and the key and digest are 32 bytes with no length before them
+//! (version 2 writes every byte field as a byte string, its length then its bytes, which
+//! decodes in one copy instead of one call per byte). Version 1 entries stay readable (they decode with
 //! [`PayloadCheck::Blake3`]); this build writes version 2. Unknown versions are reported as
 //! [`Corrupt::UnknownVersion`].
 
@@ -84,6 +86,7 @@ pub enum Codec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntryHeader {
     /// The key's fingerprint.
+    #[serde(with = "crate::wire::fingerprint")]
     pub key: Fingerprint,
     /// The step (result type) name.
     pub step: String,
@@ -104,6 +107,7 @@ pub struct EntryHeader {
     /// The checksum of the stored payload.
     pub payload_check: PayloadCheck,
     /// The caller's metadata.
+    #[serde(with = "crate::wire::vec")]
     pub meta: Vec<u8>,
 }
 
@@ -113,9 +117,9 @@ pub struct EntryHeader {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PayloadCheck {
     /// blake3 of the payload: what format version 1 entries carry.
-    Blake3(Fingerprint),
+    Blake3(#[serde(with = "crate::wire::fingerprint")] Fingerprint),
     /// XXH3-128 of the payload (seed 0), little-endian: what this build writes.
-    Xxh3([u8; 16]),
+    Xxh3(#[serde(with = "crate::wire::array")] [u8; 16]),
 }
 
 impl PayloadCheck {
@@ -261,6 +265,7 @@ struct HeaderV1 {
     raw_len: u64,
     payload_len: u64,
     payload_hash: Fingerprint,
+    #[serde(with = "crate::wire::vec")]
     meta: Vec<u8>,
 }
 

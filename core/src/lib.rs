@@ -25,6 +25,7 @@ mod stats;
 mod store;
 mod sync;
 mod value;
+mod wire;
 
 pub use bytes::{AlignedBytes, ByteOwner, SharedBytes};
 pub use clock::{Clock, ManualClock};

@@ -48,16 +48,17 @@ const GOLDEN_HEAD_V1_HEX: &str = concat!(
 );
 
 /// The exact bytes `encode_head` writes for [`golden_header`] (version 2): prelude (32),
-/// postcard header (74 = 0x4a), zero padding to 128.
+/// postcard header (76 = 0x4c), zero padding to 128.
 const GOLDEN_HEAD_HEX: &str = concat!(
-    // magic "STEPCACH" | version 2 | reserved 0 | header length 0x4a (74)
+    // magic "STEPCACH" | version 2 | reserved 0 | header length 0x4c (76)
     "5354455043414348",
     "0200",
     "0000",
-    "4a000000",
+    "4c000000",
     // XXH3-128 of the header, little-endian
-    "a256f564f7f8f256f42307355a909249",
-    // postcard header: key (32 raw bytes)
+    "2151c504f58c5f404b8c6c6374e101ea",
+    // postcard header: key as a byte string (length 32, then the 32 bytes)
+    "20",
     "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
     // step "t1_map" | created_ms varint | cost_us varint (1234)
     "0674315f6d6170",
@@ -69,16 +70,17 @@ const GOLDEN_HEAD_HEX: &str = concat!(
     "00",
     "10",
     "10",
-    // payload_check: Xxh3 (1) | XXH3-128 of the payload, little-endian (16 bytes)
+    // payload_check: Xxh3 (1) | byte string of 16: XXH3-128 of the payload, little-endian
     "01",
+    "10",
     "c39daa473507b3e37c9c70d3caafab2b",
-    // meta b"{}" | zero padding to 128
+    // meta b"{}" as a byte string | zero padding to 128
     "027b7d",
-    "00000000000000000000000000000000000000000000",
+    "0000000000000000000000000000000000000000",
 );
 
 /// Where the v2 golden entry's header ends and its padding begins.
-const GOLDEN_HEADER_END: usize = PRELUDE_LEN + 74;
+const GOLDEN_HEADER_END: usize = PRELUDE_LEN + 76;
 
 /// The payload: the 2x2 `f32` map `[[1, 2], [3, 4]]`, little-endian.
 fn payload() -> Vec<u8> {
