@@ -47,13 +47,16 @@ fn a_full_disk_is_a_clear_error_and_keeps_what_was_stored() {
     let _mount = Mount(dir.clone());
     let cache = Cache::builder().dir(dir.join("cache")).memory_budget(0).open().unwrap();
     // Twelve 300 KB entries fill the 4 MiB disk: the engine meets ENOSPC, evicts by policy
-    // (the cheap, recent ones go first) and retries, so every put reports stored.
+    // (the cheap ones go first) and retries, so every put reports stored. Costs differ by
+    // seconds, so being a few milliseconds older never outweighs them.
+    let started = std::time::Instant::now();
     for n in 0..40 {
         let report = cache
-            .put_with_cost(&key(n), value(n, 300_000), 1_000_000_000 - n * 1000)
+            .put_with_cost(&key(n), value(n, 300_000), (40 - n) * 10_000_000)
             .unwrap();
         assert_eq!(report.store, TierOutcome::Stored);
     }
+    let took = started.elapsed();
     let evicted = cache.stats().unwrap().store.evictions;
     assert!(evicted > 0, "the full disk was met and made room by policy");
     let survivors: Vec<u64> = (0..40).filter(|&n| cache.has(&key(n)).unwrap()).collect();
@@ -77,7 +80,7 @@ fn a_full_disk_is_a_clear_error_and_keeps_what_was_stored() {
     let report = cache.put(&key(99), value(99, 300_000)).unwrap();
     assert_eq!(report.store, TierOutcome::Stored, "the next put that fits works");
     println!(
-        "full disk: 40 puts on a 4 MiB tmpfs, {evicted} evictions on ENOSPC, {} entries then; \
+        "full disk: 40 puts on a 4 MiB tmpfs in {took:?}, {evicted} evictions on ENOSPC, {} entries then; \
          a 6 MiB put failed with StorageFull and {intact} entries stayed intact",
         survivors.len()
     );
