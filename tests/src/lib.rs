@@ -13,6 +13,8 @@ pub mod backend;
 pub mod conformance;
 pub mod faults;
 pub mod rng;
+#[cfg(not(target_family = "wasm"))]
+pub mod temp;
 
 #[cfg(not(target_family = "wasm"))]
 pub use backend::FsBackend;

@@ -12,23 +12,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, SystemTime};
 
 use stepcache::{Cache, Key, Source, Value};
-
-/// A directory under the system's temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("stepcache-native-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use stepcache_tests::temp::TempDir;
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -60,7 +44,7 @@ fn cache_is_send_and_sync() {
 /// Eight threads asking for one key at once compute it once and all get the value.
 #[test]
 fn threads_asking_for_one_key_compute_once() {
-    let dir = TempDir::new("threads");
+    let dir = TempDir::new("native-threads");
     let cache = Arc::new(Cache::open(&dir.0).unwrap());
     let key = Key::of("t1_map").arg("subject", "sub-01").build().unwrap();
     let runs = Arc::new(AtomicUsize::new(0));
@@ -91,7 +75,7 @@ fn threads_asking_for_one_key_compute_once() {
 /// Threads putting and getting overlapping keys never see wrong data.
 #[test]
 fn threads_share_a_cache_without_wrong_reads() {
-    let dir = TempDir::new("threads-mixed");
+    let dir = TempDir::new("native-threads-mixed");
     let cache = Arc::new(Cache::builder().dir(&dir.0).memory_budget(64 << 10).open().unwrap());
     let handles: Vec<_> = (0..4u32)
         .map(|t| {
@@ -146,7 +130,7 @@ fn child_worker() {
 /// Four processes write and read one directory at once: no wrong reads, no lost entries.
 #[test]
 fn processes_share_a_directory() {
-    let dir = TempDir::new("procs");
+    let dir = TempDir::new("native-procs");
     Cache::open(&dir.0).unwrap();
     let exe = std::env::current_exe().unwrap();
     let children: Vec<_> = (0..4)
@@ -187,7 +171,7 @@ fn processes_share_a_directory() {
 /// writer holds locked, or one just created, is left alone.
 #[test]
 fn leftovers_of_interrupted_writes_are_removed_on_open() {
-    let dir = TempDir::new("leftovers");
+    let dir = TempDir::new("native-leftovers");
     let cache = Cache::open(&dir.0).unwrap();
     let key = Key::of("kept").build().unwrap();
     cache.put(&key, map(100, 1)).unwrap();
@@ -232,7 +216,7 @@ fn leftovers_of_interrupted_writes_are_removed_on_open() {
 #[test]
 fn directory_and_entries_are_owner_only() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = TempDir::new("perms");
+    let dir = TempDir::new("native-perms");
     let cache = Cache::open(dir.0.join("nested/cache")).unwrap();
     cache.put(&Key::of("private").build().unwrap(), map(10, 1)).unwrap();
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -254,7 +238,7 @@ fn directory_and_entries_are_owner_only() {
 /// inside the cache directory, and nothing appears beside it.
 #[test]
 fn hostile_keys_never_become_paths() {
-    let dir = TempDir::new("hostile");
+    let dir = TempDir::new("native-hostile");
     let cache_dir = dir.0.join("cache");
     let cache = Cache::open(&cache_dir).unwrap();
     let hostile = [
@@ -355,7 +339,7 @@ fn default_dir_follows_platform_convention() {
 #[cfg(target_os = "linux")]
 #[test]
 fn large_values_are_memory_mapped_not_copied() {
-    let dir = TempDir::new("zero-copy");
+    let dir = TempDir::new("native-zero-copy");
     let key = Key::of("big").build().unwrap();
     Cache::open(&dir.0).unwrap().put(&key, map(1 << 20, 3)).unwrap();
     let reader = Cache::open(&dir.0).unwrap();
@@ -388,7 +372,7 @@ fn large_values_are_memory_mapped_not_copied() {
 #[test]
 fn a_directory_owned_by_someone_else_is_refused() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = TempDir::new("owner");
+    let dir = TempDir::new("native-owner");
     Cache::open(&dir.0)
         .unwrap()
         .put(&Key::of("s").build().unwrap(), map(10, 1))

@@ -6,27 +6,12 @@
 #![cfg(not(target_family = "wasm"))]
 #![allow(clippy::unwrap_used)] // tests report failures by panicking
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use stepcache::{Durability, EntryLocation, FsStore};
 use stepcache_core::{Fingerprint, Store};
 use stepcache_tests::rng::Rng;
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("stepcache-packs-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use stepcache_tests::temp::TempDir;
 
 fn open(dir: &Path) -> FsStore {
     FsStore::open(dir, Durability::Buffered).unwrap()
@@ -68,7 +53,7 @@ fn packs_bytes(dir: &Path) -> u64 {
 
 #[test]
 fn handles_see_each_others_puts_and_removals() {
-    let dir = TempDir::new("visibility");
+    let dir = TempDir::new("packs-visibility");
     let (a, b) = (open(&dir.0), open(&dir.0));
     put(&a, 1, &bytes(1, 1, 1000));
     assert_eq!(get(&b, 1), Some(bytes(1, 1, 1000)));
@@ -94,7 +79,7 @@ fn handles_see_each_others_puts_and_removals() {
 /// it goes, then compacted by the next) always read back as a plain map says.
 #[test]
 fn handles_that_come_and_go_agree_with_a_model() {
-    let dir = TempDir::new("model");
+    let dir = TempDir::new("packs-model");
     let mut model: std::collections::HashMap<u64, Vec<u8>> = Default::default();
     let mut rng = Rng(0xDEAD_BEEF_1234_5678);
     let mut version = 0;
@@ -123,21 +108,22 @@ fn handles_that_come_and_go_agree_with_a_model() {
     assert!(files <= 5, "compaction keeps the packs few: {files} files");
 }
 
+/// Puts ids `0..n` through `store`, then removes them all through a second handle, which
+/// is dropped (its pack sealed).
+fn put_then_remove_elsewhere(dir: &Path, store: &FsStore, n: u64) {
+    for i in 0..n {
+        put(store, i, &bytes(i, 0, 500));
+    }
+    let other = open(dir);
+    for i in 0..n {
+        delete(&other, i);
+    }
+}
+
 #[test]
 fn removals_outlive_compaction() {
-    let dir = TempDir::new("removals");
-    {
-        let a = open(&dir.0);
-        for n in 0..50 {
-            put(&a, n, &bytes(n, 0, 500));
-        }
-    }
-    {
-        let b = open(&dir.0);
-        for n in 0..50 {
-            delete(&b, n);
-        }
-    }
+    let dir = TempDir::new("packs-removals");
+    put_then_remove_elsewhere(&dir.0, &open(&dir.0), 50);
     for _ in 0..3 {
         // Each open compacts the sealed packs of the handles before it.
         let c = open(&dir.0);
@@ -151,17 +137,9 @@ fn removals_outlive_compaction() {
 /// (its writer is alive): they must be kept.
 #[test]
 fn removals_outlive_compaction_while_older_records_remain() {
-    let dir = TempDir::new("removals-live");
+    let dir = TempDir::new("packs-removals-live");
     let a = open(&dir.0);
-    for n in 0..50 {
-        put(&a, n, &bytes(n, 0, 500));
-    }
-    {
-        let b = open(&dir.0);
-        for n in 0..50 {
-            delete(&b, n);
-        }
-    }
+    put_then_remove_elsewhere(&dir.0, &a, 50);
     drop(open(&dir.0)); // compacts b's pack; a's is locked by its writer
     let d = open(&dir.0);
     for n in 0..50 {
@@ -172,7 +150,7 @@ fn removals_outlive_compaction_while_older_records_remain() {
 
 #[test]
 fn space_of_removed_entries_comes_back() {
-    let dir = TempDir::new("space");
+    let dir = TempDir::new("packs-space");
     let a = open(&dir.0);
     for n in 0..4000 {
         put(&a, n, &bytes(n, 0, 1024));
@@ -194,7 +172,7 @@ fn space_of_removed_entries_comes_back() {
 
 #[test]
 fn a_lost_counters_file_does_not_reorder_writes() {
-    let dir = TempDir::new("counters");
+    let dir = TempDir::new("packs-counters");
     {
         let a = open(&dir.0);
         for v in 0..100 {
@@ -211,7 +189,7 @@ fn a_lost_counters_file_does_not_reorder_writes() {
 
 #[test]
 fn an_id_moves_between_a_pack_and_a_file() {
-    let dir = TempDir::new("moves");
+    let dir = TempDir::new("packs-moves");
     let a = open(&dir.0);
     let big = bytes(7, 1, 300_000);
     put(&a, 7, &bytes(7, 0, 100));
@@ -232,7 +210,7 @@ fn an_id_moves_between_a_pack_and_a_file() {
 
 #[test]
 fn pack_limit_zero_gives_every_entry_a_file() {
-    let dir = TempDir::new("limit");
+    let dir = TempDir::new("packs-limit");
     let a = FsStore::open_with(&dir.0, Durability::Buffered, 0).unwrap();
     put(&a, 3, &bytes(3, 0, 10));
     assert_eq!(
