@@ -136,22 +136,9 @@ impl IdbStore {
 impl Store for IdbStore {
     type Bytes = AlignedBytes;
 
+    /// The bytes [`Store::get_entry`] reads; its checksum is not needed here.
     async fn get(&self, id: &Fingerprint) -> Result<Option<AlignedBytes>> {
-        let db = self.database().await?;
-        let e = |err| error::from_idb("read an entry", err);
-        let tx = db.transaction(&[ENTRIES], TransactionMode::ReadOnly).map_err(e)?;
-        let range = record::chunk_range(&id.to_hex()).map_err(e)?;
-        let records = tx
-            .object_store(ENTRIES)
-            .map_err(e)?
-            .get_all(Some(range.into()), None)
-            .map_err(e)?
-            .await
-            .map_err(e)?;
-        if records.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(record::read(&records)))
+        Ok(self.get_entry(id).await?.map(|(bytes, _)| bytes))
     }
 
     /// Reads the chunks one request each, all asked for at once: while IndexedDB delivers

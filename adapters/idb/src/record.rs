@@ -197,18 +197,3 @@ impl Reader {
 fn bytes_of(value: &JsValue) -> Option<Uint8Array> {
     (value.is_instance_of::<Uint8Array>() || value.is_instance_of::<ArrayBuffer>()).then(|| Uint8Array::new(value))
 }
-
-/// The entry's bytes from its records, in key order. A record that is not bytes is
-/// damage: the entry then reads as no bytes, which the entry check rejects.
-pub(crate) fn read(records: &[JsValue]) -> AlignedBytes {
-    let parts: Vec<Uint8Array> = records.iter().map(bytes_of).collect::<Option<_>>().unwrap_or_default();
-    let total: usize = parts.iter().map(|p| p.length() as usize).sum();
-    let mut bytes = AlignedBytes::zeroed(total);
-    let mut at = 0;
-    for part in parts {
-        let len = part.length() as usize;
-        part.copy_to(&mut bytes.as_mut_slice()[at..at + len]);
-        at += len;
-    }
-    bytes
-}
