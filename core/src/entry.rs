@@ -149,13 +149,13 @@ pub struct PayloadHasher(Hasher);
 
 enum Hasher {
     Blake3(alloc::boxed::Box<blake3::Hasher>),
-    Xxh3(alloc::boxed::Box<twox_hash::XxHash3_128>),
+    Xxh3(alloc::boxed::Box<crate::checksum::Xxh3>),
 }
 
 impl PayloadHasher {
     /// A hasher for the checksum this build writes ([`PayloadCheck::of`]).
     pub fn new() -> Self {
-        PayloadHasher(Hasher::Xxh3(alloc::boxed::Box::new(twox_hash::XxHash3_128::new())))
+        PayloadHasher(Hasher::Xxh3(alloc::boxed::Box::new(crate::checksum::Xxh3::new())))
     }
 
     /// A hasher of the same algorithm as `check` (to verify an entry while reading it).
@@ -172,7 +172,7 @@ impl PayloadHasher {
             Hasher::Blake3(h) => {
                 h.update(bytes);
             }
-            Hasher::Xxh3(h) => h.write(bytes),
+            Hasher::Xxh3(h) => h.update(bytes),
         }
     }
 
@@ -181,7 +181,7 @@ impl PayloadHasher {
     pub fn finish(&self) -> PayloadCheck {
         match &self.0 {
             Hasher::Blake3(h) => PayloadCheck::Blake3(Fingerprint::from_bytes(*h.finalize().as_bytes())),
-            Hasher::Xxh3(h) => PayloadCheck::Xxh3(h.finish_128().to_le_bytes()),
+            Hasher::Xxh3(h) => PayloadCheck::Xxh3(h.finish().to_le_bytes()),
         }
     }
 }
@@ -200,7 +200,7 @@ impl fmt::Debug for PayloadHasher {
 
 /// XXH3-128 (seed 0) of `bytes`, little-endian.
 fn xxh3_128(bytes: &[u8]) -> [u8; 16] {
-    twox_hash::XxHash3_128::oneshot(bytes).to_le_bytes()
+    crate::checksum::xxh3_128(bytes).to_le_bytes()
 }
 
 /// Why bytes are not a valid entry. Every one of these is a miss, never an error.

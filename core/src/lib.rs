@@ -11,6 +11,7 @@ extern crate alloc;
 extern crate std;
 
 mod bytes;
+mod checksum;
 mod clock;
 mod codec;
 mod engine;

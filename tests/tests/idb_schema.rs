@@ -119,3 +119,28 @@ async fn a_damaged_record_is_a_clean_miss() {
         "the damaged record was removed"
     );
 }
+
+/// The checksums computed in WebAssembly (SIMD128, the crate the browser build uses) are
+/// the reference XXH3-128: the v2 fixture written natively decodes, and known vectors of
+/// the reference C library match, whole and in pieces.
+#[wasm_bindgen_test]
+fn checksums_in_wasm_match_the_reference() {
+    use stepcache_core::Fingerprint;
+    use stepcache_core::entry::{self, PayloadCheck, PayloadHasher};
+    let fixture = include_bytes!("../../core/tests/fixtures/entry-v2.bin");
+    let key = Fingerprint::from_bytes(core::array::from_fn(|i| i as u8));
+    let (header, range) = entry::decode(fixture, &key).expect("the native v2 fixture decodes in wasm");
+    assert_eq!(range, 128..144);
+    assert_eq!(header.step, "t1_map");
+    let data: Vec<u8> = (0..=255u8).cycle().take(1024).collect();
+    let want = PayloadCheck::Xxh3(0x83885e853bb6640ca870f92984398d22u128.to_le_bytes());
+    assert_eq!(PayloadCheck::of(&data), want);
+    let mut pieces = PayloadHasher::new();
+    data.chunks(100).for_each(|p| pieces.update(p));
+    assert_eq!(pieces.finish(), want);
+    let long: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    assert_eq!(
+        PayloadCheck::of(&long),
+        PayloadCheck::Xxh3(0x70227b16fd5f74ef17a701075a95b432u128.to_le_bytes())
+    );
+}
