@@ -132,6 +132,7 @@ function shapeOf(shape, count, what) {
 
 const I128 = 2n ** 127n;
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 /** Writes postcard (the wire format of `KeySpec` in src/convert.rs). */
 class Writer {
@@ -299,11 +300,12 @@ const SOURCES = ["memory", "store", "computed", "shared"];
 const STATES = ["memory", "stored", "expired", "forced", "missing"];
 
 /** The Hit of `[bytes, numbers, meta]` (`hit_to_js` in src/convert.rs). */
-function hitOf([bytes, n, metaText]) {
+function hitOf([bytes, n, metaBytes]) {
   // `bytes` is a fresh copy that fills its own buffer: the typed array views it in place.
   const data = n[0] === 0 ? bytes.buffer : new ARRAYS[n[0]](bytes.buffer);
   let meta;
-  if (metaText !== undefined) {
+  if (metaBytes !== undefined) {
+    const metaText = decoder.decode(metaBytes);
     try {
       meta = JSON.parse(metaText);
     } catch {

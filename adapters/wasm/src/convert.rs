@@ -140,7 +140,7 @@ fn source_code(source: Source) -> f64 {
     }
 }
 
-/// `[bytes (Uint8Array, a copy), numbers, meta text or undefined]` with numbers
+/// `[bytes (Uint8Array, a copy), numbers, meta UTF-8 (Uint8Array) or undefined]` with numbers
 /// `[element code, source code, createdMs, cost µs, stored (0/1), ...shape]`.
 pub(crate) fn hit_to_js(hit: &Hit) -> JsValue {
     let bytes: &[u8] = hit.value.data();
@@ -155,11 +155,13 @@ pub(crate) fn hit_to_js(hit: &Hit) -> JsValue {
         f64::from(u8::from(hit.stored.is_some())),
     ];
     numbers.extend(hit.value.shape().iter().map(|&d| d as f64));
+    // Meta as bytes: index.js decodes the UTF-8 (TextDecoder is lossy like
+    // `String::from_utf8_lossy`, which would link a UTF-8 repair loop into the module).
     let meta = hit.value.meta();
     let meta = if meta.is_empty() {
         JsValue::UNDEFINED
     } else {
-        JsValue::from_str(&String::from_utf8_lossy(meta))
+        Uint8Array::from(meta).into()
     };
     Array::of3(&data, &Float64Array::from(&numbers[..]), &meta).into()
 }
