@@ -36,7 +36,9 @@ pub(crate) fn from_name(op: &str, name: &str, message: &str) -> Error {
         "QuotaExceededError" => " (the origin's storage quota is used up)",
         _ => "",
     };
-    Error::new(kind, format!("{op}: {name}: {message}{hint}"))
+    // Chromium's quota errors come with an empty message: no dangling ": " then.
+    let sep = if message.is_empty() { "" } else { ": " };
+    Error::new(kind, format!("{op}: {name}{sep}{message}{hint}"))
 }
 
 /// The error of a failure reported by the `idb` crate.
