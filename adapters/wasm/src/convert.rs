@@ -62,7 +62,7 @@ impl From<Scalar> for Arg {
 }
 
 /// The key `spec` describes; array arguments hash the bytes of `arrays[index]`.
-pub(crate) fn build_key(spec: &[u8], arrays: &[Uint8Array]) -> Result<Key> {
+pub(crate) fn build_key(spec: &[u8], arrays: &Array) -> Result<Key> {
     let spec: KeySpec = postcard::from_bytes(spec).map_err(|_| {
         err(
             ErrorKind::InvalidArgument,
@@ -82,7 +82,11 @@ pub(crate) fn build_key(spec: &[u8], arrays: &[Uint8Array]) -> Result<Key> {
             Param::Scalar(value) => builder.arg(&name, Arg::from(value)),
             Param::Array(elem, shape, index) => {
                 // One copy into WebAssembly memory, hashed in place there.
-                let bytes = arrays.get(index as usize).map(Uint8Array::to_vec).unwrap_or_default();
+                let bytes = arrays
+                    .get(index)
+                    .dyn_into::<Uint8Array>()
+                    .map(|a| a.to_vec())
+                    .unwrap_or_default();
                 builder.raw_array(&name, elem, &shape, &bytes)
             }
             Param::Lineage(step, fingerprint) => builder.lineage(&name, &crate::key(&step, &fingerprint)?),

@@ -21,7 +21,7 @@ mod errors;
 
 use std::rc::Rc;
 
-use js_sys::{Function, Promise};
+use js_sys::{Array, Function, Promise};
 use stepcache_core::{Access, Cache, Config, ErrorKind, Fingerprint, Force, Key, Retention, TypePolicy};
 use stepcache_idb::IdbStore;
 use wasm_bindgen::prelude::*;
@@ -78,6 +78,12 @@ fn spawn(future: std::pin::Pin<Box<dyn std::future::Future<Output = JsResult<JsV
     future_to_promise(future)
 }
 
+/// The strings of an array of strings from `index.js` (a JavaScript array comes in as one
+/// value: wasm-bindgen's `Vec<String>` conversion is a generic of its own in the module).
+fn strings(array: &Array) -> Vec<String> {
+    array.iter().map(|v| v.as_string().unwrap_or_default()).collect()
+}
+
 /// The key `step` + `fingerprint` (text form), checked.
 fn key(step: &str, fingerprint: &str) -> stepcache_core::Result<Key> {
     Key::from_parts(step, fingerprint.parse()?)
@@ -112,7 +118,7 @@ impl RawCache {
         locks: bool,
         budgets: &[f64],
         access: Option<String>,
-        steps: Vec<String>,
+        steps: &Array,
         policies: &[f64],
     ) -> Promise {
         let mut config = Config::new();
@@ -125,7 +131,7 @@ impl RawCache {
         }
         let mut rows = policies.chunks_exact(3);
         config = config.default_policy(policy(rows.next().unwrap_or(&[2.0, 0.0, 0.0])));
-        let configured = steps
+        let configured = strings(steps)
             .iter()
             .zip(rows)
             .try_fold(config, |config, (step, row)| config.type_policy(step, policy(row)))
@@ -147,11 +153,11 @@ impl RawCache {
 
     /// The fingerprint text of the key described by `spec` (see `convert::KeySpec`), whose
     /// array arguments are the `Uint8Array`s in `arrays`.
-    pub fn key(&self, spec: &[u8], arrays: Vec<js_sys::Uint8Array>) -> JsResult<String> {
+    pub fn key(&self, spec: &[u8], arrays: &Array) -> JsResult<String> {
         if self.engine.is_closed() {
             return Err(to_js(err(ErrorKind::Closed, "the cache was closed; open it again")));
         }
-        convert::build_key(spec, &arrays)
+        convert::build_key(spec, arrays)
             .map(|key| key.fingerprint().to_string())
             .map_err(to_js)
     }
@@ -231,7 +237,8 @@ impl RawCache {
     }
 
     /// Resolves to the state of each key `steps[i]` + `fingerprints[i]`.
-    pub fn status(&self, steps: Vec<String>, fingerprints: Vec<String>) -> Promise {
+    pub fn status(&self, steps: &Array, fingerprints: &Array) -> Promise {
+        let (steps, fingerprints) = (strings(steps), strings(fingerprints));
         let keys: stepcache_core::Result<Vec<Key>> = steps.iter().zip(&fingerprints).map(|(s, f)| key(s, f)).collect();
         promise(&self.engine, |engine| async move {
             Ok(convert::statuses_to_js(&engine.status(&keys?).await?))
@@ -240,11 +247,11 @@ impl RawCache {
 
     /// Recompute every step (`all`), the steps `steps` if given, or none.
     #[wasm_bindgen(js_name = setForce)]
-    pub fn set_force(&self, all: bool, steps: Option<Vec<String>>) -> JsResult<()> {
+    pub fn set_force(&self, all: bool, steps: Option<Array>) -> JsResult<()> {
         let force = match (all, steps) {
             (true, _) => Force::All,
             (false, None) => Force::None,
-            (false, Some(steps)) => Force::Steps(steps),
+            (false, Some(steps)) => Force::Steps(strings(&steps)),
         };
         self.engine.set_force(force).map_err(to_js)
     }
