@@ -134,7 +134,7 @@ const I128 = 2n ** 127n;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Writes postcard (the wire format of `KeySpec` in src/convert.rs). */
+/** Writes the key description `Reader` in src/convert.rs reads (postcard's layout). */
 class Writer {
   bytes = [];
   /** An unsigned varint (lengths, enum tags, u32, u64 up to 2^53). */
@@ -164,7 +164,7 @@ class Writer {
   }
 }
 
-/** A scalar or list parameter (`Scalar` in src/convert.rs). */
+/** A scalar or list parameter (`scalar` in src/convert.rs). */
 function scalar(w, name, value) {
   if (typeof value === "boolean") {
     w.u(0);
@@ -198,7 +198,7 @@ function scalar(w, name, value) {
   }
 }
 
-/** An array argument (`Param::Array`): element type, shape, index of its bytes in `arrays`. */
+/** An array argument (`param` 1): element type, shape, index of its bytes in `arrays`. */
 function arrayParam(w, arrays, typed, shape) {
   w.u(1);
   w.u(typed.elem);
@@ -208,7 +208,7 @@ function arrayParam(w, arrays, typed, shape) {
   arrays.push(typed.bytes);
 }
 
-/** One named parameter (`Param` in src/convert.rs). */
+/** One named parameter (`param` in src/convert.rs). */
 function param(w, arrays, name, value) {
   const typed = typedBytes(value);
   if (typed) return arrayParam(w, arrays, typed, [typed.count]);
@@ -226,7 +226,7 @@ function param(w, arrays, name, value) {
   scalar(w, name, value);
 }
 
-/** The postcard `KeySpec` of cache.key(step, params, options) and the arrays it hashes. */
+/** The key description of cache.key(step, params, options) and the arrays it hashes. */
 function encodeKey(step, params, options) {
   if (typeof step !== "string") throw fail("InvalidStepName", `the step name must be a string, got ${kindOf(step)}`);
   let version = 0;

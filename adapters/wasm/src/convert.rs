@@ -1,11 +1,10 @@
-//! The narrow interface with `js/index.js`: a key described in postcard, values as
+//! The narrow interface with `js/index.js`: a key described in bytes, values as
 //! `[element code, shape, bytes, meta]`, and results as a `Float64Array` of numbers plus
 //! the few strings they need. `index.js` checks JavaScript values and builds the objects
 //! the public API returns; the layouts here and there must agree (each function says its
 //! layout, and `index.js` names the same functions).
 
 use js_sys::{Array, Float64Array, Function, Promise, Uint8Array};
-use serde::Deserialize;
 use stepcache_core::{
     Arg, ElementType, EntryInfo, EntryState, ErrorKind, Hit, Key, PutReport, Result, SharedBytes, SkipReason, Source,
     Stats, Status, Step, TierOutcome, TierStats, Value,
@@ -17,70 +16,137 @@ use crate::errors::err;
 
 // ----- keys -------------------------------------------------------------------------
 
-/// What `cache.key(step, params, options)` asked for, as `index.js` encodes it (postcard:
-/// varint lengths and enum tags, zigzag varint integers, f64 little-endian). Field and
-/// variant order is the wire format: change it together with `encodeKey` in `index.js`.
-#[derive(Deserialize)]
-struct KeySpec {
-    step: String,
-    version: u32,
-    ignore: Vec<String>,
-    defaults: Vec<(String, Scalar)>,
-    params: Vec<(String, Param)>,
-}
+/// Reads the key description `encodeKey` in `index.js` writes:
+///
+/// ```text
+/// spec   = text(step) | uint(version) | uint(n) text{n}            (ignored names)
+///          | uint(n) (text(name) scalar){n}                          (defaults)
+///          | uint(n) (text(name) param){n}                           (parameters)
+/// param  = 0 scalar | 1 uint(element code) uint(n) uint{n}(shape) uint(array index)
+///          | 2 text(step) text(fingerprint)                          (lineage)
+/// scalar = 0 byte(bool) | 1 zigzag(i128) | 2 f64 LE | 3 text | 4 uint(n) scalar{n}
+/// uint   = LEB128 varint; zigzag = varint of (n << 1) ^ (n >> 127); text = uint(len) UTF-8
+/// ```
+///
+/// The layout is the one postcard gives the equivalent serde types, but read by hand:
+/// serde's derived visitors for these recursive enums cost 3 KB of the module (1.5 KB
+/// gzipped), this reader a fraction of that. Anything malformed is `None`, never a panic.
+struct Reader<'a>(&'a [u8]);
 
-/// A scalar or list argument.
-#[derive(Deserialize)]
-enum Scalar {
-    Bool(bool),
-    Int(i128),
-    Float(f64),
-    Text(String),
-    List(Vec<Scalar>),
-}
+impl Reader<'_> {
+    fn byte(&mut self) -> Option<u8> {
+        let (&b, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(b)
+    }
 
-/// One named parameter.
-#[derive(Deserialize)]
-enum Param {
-    Scalar(Scalar),
-    /// Element type, shape, and the index of its bytes in the `arrays` passed along.
-    Array(ElementType, Vec<u64>, u32),
-    /// A key's step and fingerprint text: the stored entry stands in for its data.
-    Lineage(String, String),
-}
-
-impl From<Scalar> for Arg {
-    fn from(scalar: Scalar) -> Arg {
-        match scalar {
-            Scalar::Bool(b) => Arg::Bool(b),
-            Scalar::Int(i) => Arg::Int(i),
-            Scalar::Float(f) => Arg::Float(f),
-            Scalar::Text(s) => Arg::Text(s),
-            Scalar::List(items) => Arg::List(items.into_iter().map(Arg::from).collect()),
+    fn bytes(&mut self, n: usize) -> Option<&[u8]> {
+        if n > self.0.len() {
+            return None;
         }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn uint(&mut self) -> Option<u128> {
+        let mut n = 0u128;
+        for shift in (0..128).step_by(7) {
+            let b = self.byte()?;
+            n |= u128::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Some(n);
+            }
+        }
+        None
+    }
+
+    fn len(&mut self) -> Option<usize> {
+        usize::try_from(self.uint()?).ok()
+    }
+
+    fn text(&mut self) -> Option<String> {
+        let n = self.len()?;
+        String::from_utf8(self.bytes(n)?.to_vec()).ok()
+    }
+
+    fn scalar(&mut self) -> Option<Arg> {
+        Some(match self.uint()? {
+            0 => Arg::Bool(self.byte()? != 0),
+            1 => {
+                let z = self.uint()?;
+                Arg::Int(((z >> 1) as i128) ^ -((z & 1) as i128))
+            }
+            2 => Arg::Float(f64::from_le_bytes(self.bytes(8)?.try_into().ok()?)),
+            3 => Arg::Text(self.text()?),
+            4 => {
+                let n = self.len()?;
+                let mut items = Vec::new();
+                for _ in 0..n {
+                    items.push(self.scalar()?);
+                }
+                Arg::List(items)
+            }
+            _ => return None,
+        })
     }
 }
 
 /// The key `spec` describes; array arguments hash the bytes of `arrays[index]`.
 pub(crate) fn build_key(spec: &[u8], arrays: &Array) -> Result<Key> {
-    let spec: KeySpec = postcard::from_bytes(spec).map_err(|_| {
+    build_key_from(&mut Reader(spec), arrays)?.ok_or_else(|| {
         err(
             ErrorKind::InvalidArgument,
             "a key description that index.js did not write",
         )
-    })?;
-    let mut step = Step::new(&spec.step)?.version(spec.version);
-    for name in &spec.ignore {
-        step = step.ignore(name);
+    })
+}
+
+/// `None`: the description is malformed; `Some(Err(_))`: the key is invalid.
+fn build_key_from(r: &mut Reader<'_>, arrays: &Array) -> Result<Option<Key>> {
+    let Some(name) = r.text() else { return Ok(None) };
+    let Some(version) = r.uint().and_then(|v| u32::try_from(v).ok()) else {
+        return Ok(None);
+    };
+    let mut step = Step::new(&name)?.version(version);
+    let Some(ignored) = r.len() else { return Ok(None) };
+    for _ in 0..ignored {
+        let Some(name) = r.text() else { return Ok(None) };
+        step = step.ignore(&name);
     }
-    for (name, value) in spec.defaults {
-        step = step.default_arg(&name, Arg::from(value));
+    let Some(defaults) = r.len() else { return Ok(None) };
+    for _ in 0..defaults {
+        let (Some(name), Some(value)) = (r.text(), r.scalar()) else {
+            return Ok(None);
+        };
+        step = step.default_arg(&name, value);
     }
     let mut builder = step.key();
-    for (name, param) in spec.params {
-        builder = match param {
-            Param::Scalar(value) => builder.arg(&name, Arg::from(value)),
-            Param::Array(elem, shape, index) => {
+    let Some(params) = r.len() else { return Ok(None) };
+    for _ in 0..params {
+        let (Some(name), Some(tag)) = (r.text(), r.uint()) else {
+            return Ok(None);
+        };
+        builder = match tag {
+            0 => {
+                let Some(value) = r.scalar() else { return Ok(None) };
+                builder.arg(&name, value)
+            }
+            1 => {
+                let Some(elem) = r.uint().and_then(|c| ElementType::from_code(u8::try_from(c).ok()?)) else {
+                    return Ok(None);
+                };
+                let Some(dims) = r.len() else { return Ok(None) };
+                let mut shape = Vec::new();
+                for _ in 0..dims {
+                    let Some(d) = r.uint().and_then(|d| u64::try_from(d).ok()) else {
+                        return Ok(None);
+                    };
+                    shape.push(d);
+                }
+                let Some(index) = r.uint().and_then(|i| u32::try_from(i).ok()) else {
+                    return Ok(None);
+                };
                 // One copy into WebAssembly memory, hashed in place there.
                 let bytes = arrays
                     .get(index)
@@ -89,10 +155,16 @@ pub(crate) fn build_key(spec: &[u8], arrays: &Array) -> Result<Key> {
                     .unwrap_or_default();
                 builder.raw_array(&name, elem, &shape, &bytes)
             }
-            Param::Lineage(step, fingerprint) => builder.lineage(&name, &crate::key(&step, &fingerprint)?),
+            2 => {
+                let (Some(step), Some(fingerprint)) = (r.text(), r.text()) else {
+                    return Ok(None);
+                };
+                builder.lineage(&name, &crate::key(&step, &fingerprint)?)
+            }
+            _ => return Ok(None),
         };
     }
-    builder.build()
+    builder.build().map(Some)
 }
 
 // ----- values -----------------------------------------------------------------------

@@ -4,7 +4,7 @@
 //! JavaScript: it checks and converts arguments, options and results, keeps the
 //! BroadcastChannel that tells other tabs about changes, and asks `navigator.storage`
 //! for its report. This crate exports only a narrow interface of numbers, strings, byte
-//! arrays and a postcard-encoded key description, over the one core engine
+//! arrays and a compact byte description of each key, over the one core engine
 //! (`stepcache_core::Cache` over `stepcache_idb::IdbStore`).
 //!
 //! Why the split: converting JavaScript objects in Rust took a third of the `.wasm`
@@ -151,7 +151,7 @@ impl RawCache {
         }))
     }
 
-    /// The fingerprint text of the key described by `spec` (see `convert::KeySpec`), whose
+    /// The fingerprint text of the key described by `spec` (see `convert::Reader`), whose
     /// array arguments are the `Uint8Array`s in `arrays`.
     pub fn key(&self, spec: &[u8], arrays: &Array) -> JsResult<String> {
         if self.engine.is_closed() {
