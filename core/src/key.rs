@@ -57,8 +57,10 @@ pub fn validate_step_name(name: &str) -> Result<()> {
 }
 
 fn truncate(s: &str) -> &str {
+    // `get`, not `&s[..i]`: the index is a char boundary anyway, and slicing would link
+    // str's panic message (char and range Debug, Unicode tables: ~4 KB of the npm .wasm).
     match s.char_indices().nth(40) {
-        Some((i, _)) => &s[..i],
+        Some((i, _)) => s.get(..i).unwrap_or(s),
         None => s,
     }
 }

@@ -36,21 +36,64 @@ pub(crate) fn from_name(op: &str, name: &str, message: &str) -> Error {
         "QuotaExceededError" => " (the origin's storage quota is used up)",
         _ => "",
     };
-    Error::new(kind, format!("{op}: {name}: {message}{hint}"))
+    // Chromium's quota errors come with an empty message: no dangling ": " then.
+    let sep = if message.is_empty() { "" } else { ": " };
+    Error::new(kind, format!("{op}: {name}{sep}{message}{hint}"))
 }
 
 /// The error of a failure reported by the `idb` crate.
+///
+/// Read by variant, not through the crate's `Display`: most variants carry the
+/// DOMException or value that was thrown, which [`from_js`] classifies by its name (a
+/// `QuotaExceededError` inside `AddFailed` is `StorageFull`), and leaving `Display` out
+/// keeps the crate's forty message templates out of the npm package's .wasm.
 pub(crate) fn from_idb(op: &str, error: idb::Error) -> Error {
-    match &error {
-        idb::Error::DomException(ex) => from_name(op, &ex.name(), &ex.message()),
-        other => {
-            let text = other.to_string();
-            // The crate renders DOMExceptions it wraps as "...: Name: message".
-            let name = ["QuotaExceededError", "SecurityError", "NotAllowedError"]
-                .into_iter()
-                .find(|n| text.contains(n))
-                .unwrap_or("");
-            from_name(op, name, &text)
+    use idb::Error as E;
+    let text = match &error {
+        E::DomException(ex) => return from_name(op, &ex.name(), &ex.message()),
+        E::AddFailed(v)
+        | E::ClearFailed(v)
+        | E::CountFailed(v)
+        | E::CursorAdvanceFailed(v)
+        | E::CursorContinueFailed(v)
+        | E::CursorKeyNotFound(v)
+        | E::CursorPrimaryKeyNotFound(v)
+        | E::CursorValueNotFound(v)
+        | E::DeleteFailed(v)
+        | E::GetAllFailed(v)
+        | E::GetAllKeysFailed(v)
+        | E::GetFailed(v)
+        | E::GetKeyFailed(v)
+        | E::IndexCreateFailed(v)
+        | E::IndexDeleteFailed(v)
+        | E::IndexedDbDeleteFailed(v)
+        | E::IndexedDbOpenFailed(v)
+        | E::IndexNotFound(v)
+        | E::KeyPathNotFound(v)
+        | E::KeyRangeBoundNotFound(v)
+        | E::KeyRangeCreateFailed(v)
+        | E::KeyRangeIncludesFailed(v)
+        | E::ObjectStoreCreateFailed(v)
+        | E::ObjectStoreDeleteFailed(v)
+        | E::ObjectStoreNotFound(v)
+        | E::OpenCursorFailed(v)
+        | E::OpenKeyCursorFailed(v)
+        | E::RequestErrorNotFound(v)
+        | E::RequestResultNotFound(v)
+        | E::TransactionAbortError(v)
+        | E::TransactionCommitError(v)
+        | E::TransactionModeNotFound(v)
+        | E::TransactionOpenFailed(v)
+        | E::UnexpectedJsType(_, v)
+        | E::UpdateFailed(v)
+            if !v.is_undefined() && !v.is_null() =>
+        {
+            return from_js(op, v);
         }
-    }
+        E::IndexedDbNotFound(_) => "IndexedDB is not available here",
+        E::CursorFinished => "cursor is finished",
+        E::OneshotChannelReceiveError => "the request was dropped before it answered",
+        _ => "IndexedDB answered in a way the idb crate did not expect",
+    };
+    from_name(op, "", text)
 }

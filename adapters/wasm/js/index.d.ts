@@ -107,8 +107,8 @@ export interface KeyOptions {
 }
 
 /**
- * A cache key: a step name and a blake3 fingerprint. Keys are small; the garbage collector
- * frees them (free() releases one at once).
+ * A cache key: a step name and a blake3 fingerprint. Keys are plain JavaScript objects
+ * (free() is kept for compatibility and does nothing).
  */
 export class StepKey {
   private constructor();

@@ -1,13 +1,675 @@
-// The npm package `stepcache`: loads the WebAssembly module on first use and opens caches.
-import init, { StepCache, StepKey, fingerprintBytes } from "./stepcache_wasm.js";
+// The npm package `stepcache` (types and documentation: index.d.ts).
+//
+// This file is the public API. It checks arguments and options, converts values, keys and
+// results, keeps the BroadcastChannel that tells other tabs and workers about changes, and
+// reads navigator.storage. The WebAssembly module (src/lib.rs) does what the cache
+// decides: hashing keys, checking values against their shapes, the memory tier, IndexedDB,
+// eviction, verification. It is reached through a narrow interface of numbers, strings
+// and byte arrays, because converting JavaScript objects inside the module cost more of
+// its size than the conversions cost here (src/convert.rs describes each layout).
+import init, { RawCache, checkKey, fingerprintBytes } from "./stepcache_wasm.js";
 
 let ready;
+const TOKEN = Symbol("stepcache");
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+
+/** An Error with a stable name. */
+function fail(name, message) {
+  const error = new Error(message);
+  error.name = name;
+  return error;
+}
+
+/** The text of a thrown value, for messages. */
+function describe(value) {
+  if (value instanceof Error) return value.name === "Error" ? value.message : `${value.name}: ${value.message}`;
+  if (typeof value === "string") return value;
+  try {
+    const text = JSON.stringify(value);
+    if (text !== undefined) return text;
+  } catch {
+    return "a value that is not JSON";
+  }
+  return String(value);
+}
+
+/** What a value is, for messages. */
+function kindOf(value) {
+  if (value === undefined) return "undefined";
+  if (value === null) return "null";
+  if (typeof value === "function") return "a function";
+  if (typeof value === "object") return "an object";
+  return describe(value);
+}
+
+const isObject = (value) => value !== null && typeof value === "object";
+
+/** The [name, value] pairs of a plain object, or an error naming `what`. */
+function entries(value, what, errorName) {
+  if (!isObject(value) || Array.isArray(value)) throw fail(errorName, `${what} must be a plain object`);
+  return Object.entries(value);
+}
+
+function stringList(value, what) {
+  const bad = () => fail("InvalidArgument", `${what} must be an array of strings`);
+  if (!Array.isArray(value)) throw bad();
+  return Array.from(value, (item) => {
+    if (typeof item !== "string") throw bad();
+    return item;
+  });
+}
+
+// ----- keys ------------------------------------------------------------------------------
+
+/** `[step, fingerprint text]` of a StepKey, its text form, or `{step, fingerprint}`. */
+function keyParts(value) {
+  if (typeof value === "string") {
+    const at = value.lastIndexOf("@");
+    if (at < 0) throw fail("InvalidFingerprint", `"${value}" is not a key: expected "step@b3:<64 hex digits>"`);
+    return [value.slice(0, at), value.slice(at + 1)];
+  }
+  if (isObject(value) && typeof value.step === "string" && typeof value.fingerprint === "string") {
+    return [value.step, value.fingerprint];
+  }
+  throw fail("InvalidArgument", `expected a key made by cache.key(), got ${describe(value)}`);
+}
+
+/** A cache key: a step name and a blake3 fingerprint (see index.d.ts). */
+export class StepKey {
+  constructor(token, step, fingerprint) {
+    if (token !== TOKEN) throw new TypeError("keys are made by cache.key() or StepKey.parse()");
+    // Own, enumerable properties: a key posted to a worker (structured clone copies own
+    // properties only) arrives as {step, fingerprint}, which every method takes.
+    Object.defineProperty(this, "step", { value: step, enumerable: true });
+    Object.defineProperty(this, "fingerprint", { value: fingerprint, enumerable: true });
+  }
+
+  /** `step@b3:...`, readable by StepKey.parse. */
+  toString() {
+    return `${this.step}@${this.fingerprint}`;
+  }
+
+  /** The text form, so JSON.stringify and postMessage carry keys as strings. */
+  toJSON() {
+    return this.toString();
+  }
+
+  /** Reads the text form made by toString. */
+  static parse(text) {
+    const [step, fingerprint] = keyParts(String(text));
+    return new StepKey(TOKEN, step, checkKey(step, fingerprint));
+  }
+
+  /** Nothing to release: a key lives in JavaScript only (kept for compatibility). */
+  free() {}
+}
+
+// Element type codes (the core's ElementType) and the arrays that carry them.
+const ARRAYS = [
+  undefined, Uint8Array, Int8Array, Uint16Array, Int16Array, Uint32Array, Int32Array,
+  BigUint64Array, BigInt64Array, Float32Array, Float64Array, Uint8ClampedArray,
+];
+
+/** `{elem, count, bytes}` of a typed array or ArrayBuffer (bytes: a view, not a copy). */
+function typedBytes(value) {
+  if (value instanceof ArrayBuffer) return { elem: 0, count: value.byteLength, bytes: new Uint8Array(value) };
+  for (let elem = 1; elem < ARRAYS.length; elem++) {
+    if (value instanceof ARRAYS[elem]) {
+      return { elem, count: value.length, bytes: new Uint8Array(value.buffer, value.byteOffset, value.byteLength) };
+    }
+  }
+  return undefined;
+}
+
+function shapeOf(shape, count, what) {
+  if (shape === undefined) return [count];
+  const ok = (d) => typeof d === "number" && Number.isInteger(d) && d >= 0 && d <= MAX_SAFE;
+  if (!Array.isArray(shape) || !Array.from(shape).every(ok)) {
+    throw fail("InvalidValue", `${what}: shape must be an array of whole numbers >= 0`);
+  }
+  return shape;
+}
+
+const I128 = 2n ** 127n;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Writes the key description `Reader` in src/convert.rs reads (postcard's layout). */
+class Writer {
+  bytes = [];
+  /** An unsigned varint (lengths, enum tags, u32, u64 up to 2^53). */
+  u(n) {
+    for (; n >= 0x80; n = Math.floor(n / 0x80)) this.bytes.push((n % 0x80) | 0x80);
+    this.bytes.push(n);
+  }
+  /** An i128: zigzag, then varint. */
+  i(n) {
+    for (let z = n < 0n ? (-n << 1n) - 1n : n << 1n; ; z >>= 7n) {
+      if (z < 0x80n) return this.bytes.push(Number(z));
+      this.bytes.push(Number(z & 0x7fn) | 0x80);
+    }
+  }
+  str(text) {
+    const utf8 = encoder.encode(text);
+    this.u(utf8.length);
+    for (const b of utf8) this.bytes.push(b);
+  }
+  f64(x) {
+    const b = new DataView(new ArrayBuffer(8));
+    b.setFloat64(0, x, true);
+    for (let k = 0; k < 8; k++) this.bytes.push(b.getUint8(k));
+  }
+  append(other) {
+    for (const b of other.bytes) this.bytes.push(b);
+  }
+}
+
+/** A scalar or list parameter (`scalar` in src/convert.rs). */
+function scalar(w, name, value) {
+  if (typeof value === "boolean") {
+    w.u(0);
+    w.u(value ? 1 : 0);
+  } else if (typeof value === "number") {
+    // Whole numbers are integers (5 and 5n are one key), others floats.
+    if (Number.isInteger(value) && Math.abs(value) <= MAX_SAFE) {
+      w.u(1);
+      w.i(BigInt(value));
+    } else {
+      w.u(2);
+      w.f64(value);
+    }
+  } else if (typeof value === "string") {
+    w.u(3);
+    w.str(value);
+  } else if (typeof value === "bigint") {
+    if (value < -I128 || value >= I128) throw fail("InvalidArgument", `parameter "${name}": ${value} does not fit 128 bits`);
+    w.u(1);
+    w.i(value);
+  } else if (Array.isArray(value)) {
+    w.u(4);
+    w.u(value.length);
+    for (const item of Array.from(value)) scalar(w, name, item);
+  } else {
+    throw fail(
+      "InvalidArgument",
+      `parameter "${name}" is ${kindOf(value)}: use a boolean, number, bigint, string, array of those, typed array, ` +
+        `{data, shape}, or a key (nested objects: flatten them into names like "fit.tr")`,
+    );
+  }
+}
+
+/** An array argument (`param` 1): element type, shape, index of its bytes in `arrays`. */
+function arrayParam(w, arrays, typed, shape) {
+  w.u(1);
+  w.u(typed.elem);
+  w.u(shape.length);
+  for (const d of shape) w.u(d);
+  w.u(arrays.length);
+  arrays.push(typed.bytes);
+}
+
+/** One named parameter (`param` in src/convert.rs). */
+function param(w, arrays, name, value) {
+  const typed = typedBytes(value);
+  if (typed) return arrayParam(w, arrays, typed, [typed.count]);
+  if (isObject(value) && !Array.isArray(value)) {
+    if (typeof value.fingerprint === "string") {
+      const [step, fingerprint] = keyParts(value);
+      w.u(2);
+      w.str(step);
+      return w.str(fingerprint);
+    }
+    const data = typedBytes(value.data);
+    if (data) return arrayParam(w, arrays, data, shapeOf(value.shape, data.count, name));
+  }
+  w.u(0);
+  scalar(w, name, value);
+}
+
+/** The key description of cache.key(step, params, options) and the arrays it hashes. */
+function encodeKey(step, params, options) {
+  if (typeof step !== "string") throw fail("InvalidStepName", `the step name must be a string, got ${kindOf(step)}`);
+  let version = 0;
+  const ignore = [];
+  const defaults = new Writer();
+  let defaultCount = 0;
+  if (options !== undefined && options !== null) {
+    for (const [field, value] of entries(options, "the key options", "InvalidArgument")) {
+      if (field === "version") {
+        if (!(typeof value === "number" && Number.isInteger(value) && value >= 0 && value <= 0xffffffff)) {
+          throw fail("InvalidArgument", "version must be a whole number from 0 to 2^32-1");
+        }
+        version = value;
+      } else if (field === "ignore") {
+        ignore.push(...stringList(value, "ignore"));
+      } else if (field === "defaults") {
+        for (const [name, v] of entries(value, "defaults", "InvalidArgument")) {
+          defaults.str(name);
+          scalar(defaults, name, v);
+          defaultCount++;
+        }
+      } else {
+        throw fail("InvalidArgument", `unknown key option "${field}"; use version, ignore, defaults`);
+      }
+    }
+  }
+  const body = new Writer();
+  const arrays = [];
+  let count = 0;
+  if (params !== undefined && params !== null) {
+    for (const [name, value] of entries(params, "the parameters", "InvalidArgument")) {
+      body.str(name);
+      param(body, arrays, name, value);
+      count++;
+    }
+  }
+  const w = new Writer();
+  w.str(step);
+  w.u(version);
+  w.u(ignore.length);
+  for (const name of ignore) w.str(name);
+  w.u(defaultCount);
+  w.append(defaults);
+  w.u(count);
+  w.append(body);
+  return [new Uint8Array(w.bytes), arrays];
+}
+
+// ----- values ----------------------------------------------------------------------------
+
+/** `[elem, shape, bytes, meta JSON]` of `{data, shape?, meta?}` (`value_of` in src/convert.rs). */
+function valueParts(value) {
+  if (!isObject(value) || Array.isArray(value)) {
+    throw fail("InvalidValue", `a value is {data, shape?, meta?} with data a typed array or ArrayBuffer, got ${kindOf(value)}`);
+  }
+  const typed = typedBytes(value.data);
+  if (!typed) throw fail("InvalidValue", `value.data must be a typed array or ArrayBuffer, got ${kindOf(value.data)}`);
+  const shape = shapeOf(value.shape, typed.count, "value");
+  let meta;
+  if (value.meta !== undefined) {
+    try {
+      meta = JSON.stringify(value.meta);
+    } catch (e) {
+      throw fail("InvalidValue", `value.meta must be JSON-compatible: ${describe(e)}`);
+    }
+  }
+  return [typed.elem, new Float64Array(shape), typed.bytes, meta];
+}
+
+const SOURCES = ["memory", "store", "computed", "shared"];
+const STATES = ["memory", "stored", "expired", "forced", "missing"];
+
+/** The Hit of `[bytes, numbers, meta]` (`hit_to_js` in src/convert.rs). */
+function hitOf([bytes, n, metaBytes]) {
+  // `bytes` is a fresh copy that fills its own buffer: the typed array views it in place.
+  const data = n[0] === 0 ? bytes.buffer : new ARRAYS[n[0]](bytes.buffer);
+  let meta;
+  if (metaBytes !== undefined) {
+    const metaText = decoder.decode(metaBytes);
+    try {
+      meta = JSON.parse(metaText);
+    } catch {
+      meta = metaText;
+    }
+  }
+  return { data, shape: Array.from(n.subarray(5)), meta, source: SOURCES[n[1]], createdMs: n[2], costMs: n[3] / 1000 };
+}
+
+/** The compute cost in µs from `{costMs}` (default 0). */
+function costUs(options) {
+  const cost = options?.costMs;
+  if (cost === undefined) return 0;
+  if (typeof cost === "number" && Number.isFinite(cost) && cost >= 0) return cost * 1000;
+  throw fail("InvalidArgument", "costMs must be a number of milliseconds >= 0");
+}
+
+// ----- open() options --------------------------------------------------------------------
+
+const KNOWN = [
+  "name", "memoryBudget", "storeBudget", "defaultPolicy", "policies", "maxAgeMs",
+  "compression", "access", "persist", "broadcast", "locks",
+];
+const RETENTIONS = { transient: 0, memory: 1, cached: 1, persistent: 2 };
+const invalid = (message) => fail("InvalidConfig", message);
+
+/** A byte count: a finite, non-negative integer up to 2^53. */
+function bytesOption(value, what) {
+  if (typeof value === "number" && Number.isInteger(value) && value >= 0 && value <= 2 ** 53) return value;
+  throw invalid(`${what} must be a non-negative whole number, got ${describe(value)}`);
+}
+
+/** A positive number of milliseconds. */
+function ageOption(value, what) {
+  if (bytesOption(value, what) === 0) throw invalid(`${what} must be positive (leave it out for no limit)`);
+  return value;
+}
+
+function flagOption(value, what) {
+  if (typeof value !== "boolean") throw invalid(`${what} must be true or false`);
+  return value;
+}
+
+function textOption(value, what) {
+  if (typeof value !== "string") throw invalid(`${what} must be a string`);
+  return value;
+}
+
+function retentionCode(name, what) {
+  const code = Object.hasOwn(RETENTIONS, name) ? RETENTIONS[name] : undefined;
+  if (code === undefined) {
+    throw invalid(`${what}: unknown retention "${name}": use "transient", "memory" or "persistent"`);
+  }
+  return code;
+}
+
+/** A policy as `[retention, maxAgeMs (0: none), compress (0/1)]`, from a retention name or
+ * `{retention, maxAgeMs?, compress?}`; unset fields come from `base`. */
+function policyOption(value, what, base) {
+  if (typeof value === "string") return [retentionCode(value, what), base[1], base[2]];
+  const out = [...base];
+  let hasRetention = false;
+  for (const [field, v] of entries(value, what, "InvalidConfig")) {
+    if (field === "retention") {
+      out[0] = retentionCode(textOption(v, `${what}.retention`), `${what}.retention`);
+      hasRetention = true;
+    } else if (field === "maxAgeMs") {
+      out[1] = ageOption(v, `${what}.maxAgeMs`);
+    } else if (field === "compress") {
+      out[2] = flagOption(v, `${what}.compress`) ? 1 : 0;
+    } else {
+      throw invalid(`${what} has an unknown field "${field}"; use retention, maxAgeMs, compress`);
+    }
+  }
+  if (!hasRetention) throw invalid(`${what} needs a retention: "transient", "memory" or "persistent"`);
+  return out;
+}
+
+/** The options of open(), checked strictly: an unknown key or a bad value is an
+ * InvalidConfig error naming the option, never silently ignored. */
+function parseOptions(value) {
+  const o = { name: "stepcache", budgets: [-1, -1], steps: [], policies: [], access: undefined };
+  o.persist = false;
+  o.broadcast = true;
+  o.locks = true;
+  let policy = [2, 0, 0];
+  if (value !== undefined && value !== null) {
+    const fields = entries(value, "the options", "InvalidConfig");
+    for (const [key] of fields) {
+      if (!KNOWN.includes(key)) throw invalid(`unknown option "${key}"; the options are ${KNOWN.join(", ")}`);
+    }
+    const get = (name) => fields.find(([key]) => key === name)?.[1];
+    let v;
+    if ((v = get("name")) !== undefined) {
+      o.name = textOption(v, "name");
+      if (o.name === "") throw invalid("name must not be empty");
+    }
+    if ((v = get("memoryBudget")) !== undefined) o.budgets[0] = bytesOption(v, "memoryBudget");
+    if ((v = get("storeBudget")) !== undefined) o.budgets[1] = bytesOption(v, "storeBudget");
+    if ((v = get("maxAgeMs")) !== undefined) policy[1] = ageOption(v, "maxAgeMs");
+    if ((v = get("compression")) !== undefined) policy[2] = flagOption(v, "compression") ? 1 : 0;
+    if ((v = get("defaultPolicy")) !== undefined) policy = policyOption(v, "defaultPolicy", policy);
+    if ((v = get("policies")) !== undefined) {
+      for (const [step, p] of entries(v, "policies", "InvalidConfig")) {
+        o.steps.push(step);
+        o.policies.push(...policyOption(p, `policies["${step}"]`, policy));
+      }
+    }
+    if ((v = get("access")) !== undefined) o.access = textOption(v, "access");
+    if ((v = get("persist")) !== undefined) o.persist = flagOption(v, "persist");
+    if ((v = get("broadcast")) !== undefined) o.broadcast = flagOption(v, "broadcast");
+    if ((v = get("locks")) !== undefined) o.locks = flagOption(v, "locks");
+  }
+  o.policies.unshift(...policy);
+  return o;
+}
+
+// ----- the browser around the cache --------------------------------------------------------
+
+/** Calls `navigator.storage.<method>()` and awaits it; undefined where it does not exist. */
+async function callStorage(method) {
+  try {
+    const storage = globalThis.navigator?.storage;
+    return typeof storage?.[method] === "function" ? await storage[method]() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** navigator.storage.estimate() and persisted(), where the browser has them. */
+async function storageReport() {
+  const estimate = await callStorage("estimate");
+  const number = (x) => (typeof x === "number" ? x : null);
+  const persisted = await callStorage("persisted");
+  return {
+    usage: number(estimate?.usage),
+    quota: number(estimate?.quota),
+    persisted: typeof persisted === "boolean" ? persisted : null,
+  };
+}
+
+/** Closes the channel of a cache that was collected without close(). */
+const channels = new FinalizationRegistry((channel) => channel.close());
+
+/**
+ * A BroadcastChannel named after the database: other tabs, workers and caches of the same
+ * database hear about puts, invalidations and clears and drop those entries from their
+ * memory tier. It holds the cache only weakly, so an unclosed cache can still be collected.
+ */
+function openChannel(name, raw) {
+  let channel;
+  try {
+    channel = new BroadcastChannel(`stepcache:${name}`);
+  } catch {
+    return undefined; // No BroadcastChannel here: each cache only sees its own changes.
+  }
+  const weak = new WeakRef(raw);
+  channel.onmessage = ({ data }) => {
+    try {
+      const target = weak.deref();
+      if (data?.stepcache === "changed" && typeof data.detail === "string") target?.forget(data.detail);
+      if (data?.stepcache === "cleared") target?.forgetStep(typeof data.detail === "string" ? data.detail : undefined);
+    } catch {
+      // The cache was freed: nothing to forget.
+    }
+  };
+  return channel;
+}
+
+// ----- the cache -----------------------------------------------------------------------------
+
+/** A cache of step results in IndexedDB with a memory tier in front (see index.d.ts). */
+export class StepCache {
+  #raw;
+  #name;
+  #channel;
+  #closed = false;
+
+  constructor(token, raw, name, channel) {
+    if (token !== TOKEN) throw new TypeError("open a cache with open()");
+    this.#raw = raw;
+    this.#name = name;
+    this.#channel = channel;
+    if (channel) channels.register(this, channel, channel);
+  }
+
+  /** Tells the others; a failure to post only costs them a stale memory entry until
+   * their next check, so it is not an error. */
+  #post(kind, detail) {
+    try {
+      this.#channel?.postMessage({ stepcache: kind, detail });
+    } catch {
+      // Closed channel or nobody listening.
+    }
+  }
+
+  /** The IndexedDB database name. */
+  get name() {
+    return this.#name;
+  }
+
+  /** Builds a key for `step` from named parameters. */
+  key(step, params, options) {
+    if (this.#closed) throw fail("CacheClosed", "the cache was closed; open it again");
+    const [spec, arrays] = encodeKey(step, params, options);
+    return new StepKey(TOKEN, step, this.#raw.key(spec, arrays));
+  }
+
+  /** The cached value of `key`, or undefined. */
+  async get(key) {
+    const hit = await this.#raw.get(...keyParts(key));
+    return hit === undefined ? undefined : hitOf(hit);
+  }
+
+  /** Whether `key` is cached and fresh. */
+  async has(key) {
+    return this.#raw.has(...keyParts(key));
+  }
+
+  /** Stores `{data, shape?, meta?}` under `key`. */
+  async put(key, value, options) {
+    const [step, fingerprint] = keyParts(key);
+    const [memory, store] = await this.#raw.put(step, fingerprint, valueParts(value), costUs(options));
+    this.#post("changed", fingerprint);
+    return { memory, store };
+  }
+
+  /** The cached value of `key`, or the result of `compute()`, stored and returned. */
+  async getOrCompute(key, compute) {
+    const [step, fingerprint] = keyParts(key);
+    if (typeof compute !== "function") throw fail("InvalidArgument", `compute must be a function, got ${kindOf(compute)}`);
+    const run = async () => {
+      let value;
+      try {
+        value = await compute();
+      } catch (e) {
+        throw fail("ComputeFailed", describe(e));
+      }
+      return valueParts(value);
+    };
+    const hit = await this.#raw.getOrCompute(step, fingerprint, run);
+    if (hit[1][4] === 1) this.#post("changed", fingerprint);
+    return hitOf(hit);
+  }
+
+  /** Removes `key` everywhere. */
+  async invalidate(key) {
+    const [step, fingerprint] = keyParts(key);
+    await this.#raw.invalidate(step, fingerprint);
+    this.#post("changed", fingerprint);
+  }
+
+  /** Removes every entry, or every entry of `step`; resolves to how many. */
+  async clear(step) {
+    if (step !== undefined && step !== null && typeof step !== "string") {
+      throw fail("InvalidStepName", `clear() takes a step name or nothing, got ${kindOf(step)}`);
+    }
+    const removed = await this.#raw.clear(step ?? undefined);
+    this.#post("cleared", step ?? null);
+    return removed;
+  }
+
+  /** Counters, and the origin's storage usage, quota and persistence. */
+  async stats() {
+    const [n, steps] = await this.#raw.stats();
+    const storage = await storageReport();
+    const tier = (i) => ({
+      hits: n[i], misses: n[i + 1], bytes: n[i + 2], entries: n[i + 3], budget: n[i + 4], evictions: n[i + 5], expired: n[i + 6],
+    });
+    const types = steps.map((step, j) => {
+      const i = 18 + 6 * j;
+      return { step, hits: n[i], misses: n[i + 1], puts: n[i + 2], computes: n[i + 3], computeMs: n[i + 4] / 1000, savedMs: n[i + 5] / 1000 };
+    });
+    return {
+      memory: tier(0), store: tier(7), types, hitRate: n[14], savedMs: n[15] / 1000, corruptRemoved: n[16], sharedComputes: n[17], storage,
+    };
+  }
+
+  /** Every entry in memory or in IndexedDB, newest first. */
+  async entries() {
+    const [n, steps, fingerprints] = await this.#raw.entries();
+    return steps.map((step, j) => {
+      const i = 6 * j;
+      return {
+        key: `${step}@${fingerprints[j]}`, step, bytes: n[i], createdMs: n[i + 1], costMs: n[i + 2] / 1000, hits: n[i + 3],
+        inMemory: n[i + 4] === 1, stored: n[i + 5] === 1,
+      };
+    });
+  }
+
+  /** The state of each key. */
+  async status(keys) {
+    if (!Array.isArray(keys)) throw fail("InvalidArgument", "status() takes an array of keys");
+    const parts = Array.from(keys, keyParts);
+    const [n, steps, fingerprints] = await this.#raw.status(parts.map((p) => p[0]), parts.map((p) => p[1]));
+    return steps.map((step, j) => {
+      const i = 3 * j;
+      return {
+        key: `${step}@${fingerprints[j]}`,
+        state: STATES[n[i]],
+        createdMs: Number.isNaN(n[i + 1]) ? null : n[i + 1],
+        costMs: Number.isNaN(n[i + 2]) ? null : n[i + 2] / 1000,
+      };
+    });
+  }
+
+  /** Recompute every step (true), some steps (names), or none (false). */
+  setForce(force) {
+    if (typeof force === "boolean") return this.#raw.setForce(force, undefined);
+    if (Array.isArray(force)) return this.#raw.setForce(false, stringList(force, "setForce()"));
+    throw fail("InvalidArgument", "setForce() takes true, false, or an array of step names");
+  }
+
+  /** Switches reading, computing and writing on or off ("rcw" letters). */
+  setAccess(access) {
+    if (typeof access !== "string") throw invalid("setAccess() takes a string of the letters r, c, w");
+    this.#raw.setAccess(access);
+  }
+
+  /** Sets the retention of one step from now on ("transient", "memory", "persistent"). */
+  setRetention(step, retention) {
+    if (step === undefined || step === null) throw fail("InvalidStepName", "setRetention() needs a step name");
+    if (typeof step !== "string") throw fail("InvalidStepName", `setRetention() takes a step name, got ${kindOf(step)}`);
+    if (typeof retention !== "string") throw invalid('retention must be "transient", "memory" or "persistent"');
+    this.#raw.setRetention(step, retention);
+  }
+
+  /** Keeps `key` from being evicted from either tier until unpin. Pins nest. */
+  pin(key) {
+    this.#raw.pin(...keyParts(key));
+  }
+
+  /** Undoes one pin. */
+  unpin(key) {
+    this.#raw.unpin(...keyParts(key));
+  }
+
+  /** Closes the cache; later calls fail with CacheClosed. */
+  close() {
+    this.#closed = true;
+    this.#raw.close();
+    if (this.#channel) {
+      this.#channel.onmessage = null;
+      this.#channel.close();
+      channels.unregister(this.#channel);
+    }
+  }
+
+  /** Releases the WebAssembly memory of this cache at once (the garbage collector does it
+   * otherwise); the cache must not be used afterwards. */
+  free() {
+    this.close();
+    this.#raw.free();
+  }
+}
 
 /** Opens a cache (see index.d.ts). */
 export async function open(options) {
   ready ??= init();
   await ready;
-  return StepCache.open(options);
+  const o = parseOptions(options);
+  const raw = await RawCache.open(o.name, o.locks, new Float64Array(o.budgets), o.access, o.steps, new Float64Array(o.policies));
+  if (o.persist) await callStorage("persist");
+  return new StepCache(TOKEN, raw, o.name, o.broadcast ? openChannel(o.name, raw) : undefined);
 }
 
-export { StepCache, StepKey, fingerprintBytes };
+export { fingerprintBytes };

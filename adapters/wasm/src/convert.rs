@@ -1,573 +1,339 @@
-//! JavaScript values in and out: keys and their parameters, typed arrays, results.
+//! The narrow interface with `js/index.js`: a key described in bytes, values as
+//! `[element code, shape, bytes, meta]`, and results as a `Float64Array` of numbers plus
+//! the few strings they need. `index.js` checks JavaScript values and builds the objects
+//! the public API returns; the layouts here and there must agree (each function says its
+//! layout, and `index.js` names the same functions).
 
-use js_sys::{Array, ArrayBuffer, Function, Promise, Reflect, Uint8Array};
+use js_sys::{Array, Float64Array, Function, Promise, Uint8Array};
 use stepcache_core::{
-    Access, Arg, ElementType, EntryInfo, EntryState, Error, ErrorKind, Force, Hit, Key, KeyBuilder, PutReport, Result,
-    SharedBytes, SkipReason, Source, Stats, Status, Step, TierOutcome, TierStats, Value,
+    Arg, ElementType, EntryInfo, EntryState, ErrorKind, Hit, Key, PutReport, Result, SharedBytes, SkipReason, Source,
+    Stats, Status, Step, TierOutcome, TierStats, Value,
 };
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use crate::browser::StorageReport;
-use crate::errors::{describe, err};
-use crate::options::entries;
-
-/// The largest integer a JavaScript number holds exactly.
-const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
-
-fn get(object: &JsValue, name: &str) -> JsValue {
-    Reflect::get(object, &name.into()).unwrap_or(JsValue::UNDEFINED)
-}
-
-fn set(object: &JsValue, name: &str, value: impl Into<JsValue>) {
-    let _ = Reflect::set(object, &name.into(), &value.into());
-}
+use crate::errors::err;
 
 // ----- keys -------------------------------------------------------------------------
 
-/// Reads `step@b3:<hex>`.
-pub(crate) fn parse_key_text(text: &str) -> Result<Key> {
-    let (step, fingerprint) = text.rsplit_once('@').ok_or_else(|| {
-        err(
-            ErrorKind::InvalidFingerprint,
-            format!("\"{text}\" is not a key: expected \"step@b3:<64 hex digits>\""),
-        )
-    })?;
-    Key::from_parts(step, fingerprint.parse()?)
-}
-
-/// A key given as a `StepKey`, its text form, or `{step, fingerprint}` (e.g. a key that
-/// travelled through `postMessage`).
-pub(crate) fn key_of(value: &JsValue) -> Result<Key> {
-    if let Some(text) = value.as_string() {
-        return parse_key_text(&text);
-    }
-    if value.is_object() {
-        let (step, fingerprint) = (get(value, "step").as_string(), get(value, "fingerprint").as_string());
-        if let (Some(step), Some(fingerprint)) = (step, fingerprint) {
-            return Key::from_parts(&step, fingerprint.parse()?);
-        }
-    }
-    Err(err(
-        ErrorKind::InvalidArgument,
-        format!("expected a key made by cache.key(), got {}", describe(value)),
-    ))
-}
-
-/// An array of keys.
-pub(crate) fn keys_of(value: &JsValue) -> Result<Vec<Key>> {
-    if !Array::is_array(value) {
-        return Err(err(ErrorKind::InvalidArgument, "status() takes an array of keys"));
-    }
-    Array::from(value).iter().map(|k| key_of(&k)).collect()
-}
-
-/// A scalar or list parameter as a key argument.
-fn scalar_arg(name: &str, value: &JsValue) -> Result<Arg> {
-    if let Some(b) = value.as_bool() {
-        return Ok(Arg::Bool(b));
-    }
-    if let Some(n) = value.as_f64() {
-        return Ok(if n.fract() == 0.0 && n.abs() <= MAX_SAFE {
-            Arg::Int(n as i128)
-        } else {
-            Arg::Float(n)
-        });
-    }
-    if let Some(s) = value.as_string() {
-        return Ok(Arg::Text(s));
-    }
-    if value.is_bigint() {
-        let text = String::from(js_sys::BigInt::from(value.clone()).to_string(10).unwrap_or_default());
-        return text.parse::<i128>().map(Arg::Int).map_err(|_| {
-            err(
-                ErrorKind::InvalidArgument,
-                format!("parameter \"{name}\": {text} does not fit 128 bits"),
-            )
-        });
-    }
-    if Array::is_array(value) {
-        let items: Result<Vec<Arg>> = Array::from(value).iter().map(|item| scalar_arg(name, &item)).collect();
-        return items.map(Arg::List);
-    }
-    Err(err(
-        ErrorKind::InvalidArgument,
-        format!(
-            "parameter \"{name}\" is {}: use a boolean, number, bigint, string, array of those, typed array, \
-             {{data, shape}}, or a key (nested objects: flatten them into names like \"fit.tr\")",
-            kind_of(value)
-        ),
-    ))
-}
-
-fn kind_of(value: &JsValue) -> String {
-    if value.is_undefined() {
-        "undefined".into()
-    } else if value.is_null() {
-        "null".into()
-    } else if value.is_function() {
-        "a function".into()
-    } else if value.is_object() {
-        "an object".into()
-    } else {
-        describe(value)
-    }
-}
-
-fn add_param(builder: KeyBuilder, name: &str, value: &JsValue) -> Result<KeyBuilder> {
-    if let Some((elem, bytes)) = typed_bytes(value) {
-        let count = (bytes.len() / elem.size()) as u64;
-        return Ok(builder.raw_array(name, elem, &[count], &bytes));
-    }
-    if value.is_object() && !Array::is_array(value) {
-        if get(value, "fingerprint").is_string() {
-            return Ok(builder.lineage(name, &key_of(value)?));
-        }
-        let data = get(value, "data");
-        if let Some((elem, bytes)) = typed_bytes(&data) {
-            let shape = shape_of(&get(value, "shape"), (bytes.len() / elem.size()) as u64, name)?;
-            return Ok(builder.raw_array(name, elem, &shape, &bytes));
-        }
-    }
-    Ok(builder.arg(name, scalar_arg(name, value)?))
-}
-
-/// Builds a key from `cache.key(step, params, {version, ignore, defaults})`.
-pub(crate) fn build_key(step: &JsValue, params: &JsValue, options: &JsValue) -> Result<Key> {
-    let step = step.as_string().ok_or_else(|| {
-        err(
-            ErrorKind::InvalidStepName,
-            format!("the step name must be a string, got {}", kind_of(step)),
-        )
-    })?;
-    let mut spec = Step::new(&step)?;
-    if !options.is_undefined() && !options.is_null() {
-        for (field, value) in entries(options, "the key options").map_err(as_argument)? {
-            match field.as_str() {
-                "version" => {
-                    let v = value
-                        .as_f64()
-                        .filter(|v| v.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(v));
-                    let v = v.ok_or_else(|| {
-                        err(
-                            ErrorKind::InvalidArgument,
-                            "version must be a whole number from 0 to 2^32-1",
-                        )
-                    })?;
-                    spec = spec.version(v as u32);
-                }
-                "ignore" => {
-                    let names = string_list(&value, "ignore")?;
-                    for name in names {
-                        spec = spec.ignore(&name);
-                    }
-                }
-                "defaults" => {
-                    for (name, v) in entries(&value, "defaults").map_err(as_argument)? {
-                        spec = spec.default_arg(&name, scalar_arg(&name, &v)?);
-                    }
-                }
-                other => {
-                    return Err(err(
-                        ErrorKind::InvalidArgument,
-                        format!("unknown key option \"{other}\"; use version, ignore, defaults"),
-                    ));
-                }
-            }
-        }
-    }
-    let mut builder = spec.key();
-    if !params.is_undefined() && !params.is_null() {
-        for (name, value) in entries(params, "the parameters").map_err(as_argument)? {
-            builder = add_param(builder, &name, &value)?;
-        }
-    }
-    builder.build()
-}
-
-fn as_argument(e: Error) -> Error {
-    err(ErrorKind::InvalidArgument, e.message())
-}
-
-fn string_list(value: &JsValue, what: &str) -> Result<Vec<String>> {
-    let bad = || {
-        err(
-            ErrorKind::InvalidArgument,
-            format!("{what} must be an array of strings"),
-        )
-    };
-    if !Array::is_array(value) {
-        return Err(bad());
-    }
-    Array::from(value)
-        .iter()
-        .map(|v| v.as_string().ok_or_else(bad))
-        .collect()
-}
-
-// ----- values -----------------------------------------------------------------------
-
-/// The element type and a copy of the bytes of a typed array or ArrayBuffer.
+/// Reads the key description `encodeKey` in `index.js` writes:
 ///
-/// `to_vec` copies into memory it does not zero first (a zeroed buffer would cost a
-/// second pass over a large map).
-fn typed_bytes(value: &JsValue) -> Option<(ElementType, Vec<u8>)> {
-    let elem = if value.is_instance_of::<js_sys::Float32Array>() {
-        ElementType::F32
-    } else if value.is_instance_of::<js_sys::Float64Array>() {
-        ElementType::F64
-    } else if value.is_instance_of::<js_sys::Uint8Array>() {
-        ElementType::U8
-    } else if value.is_instance_of::<js_sys::Uint8ClampedArray>() {
-        ElementType::U8Clamped
-    } else if value.is_instance_of::<js_sys::Int8Array>() {
-        ElementType::I8
-    } else if value.is_instance_of::<js_sys::Int16Array>() {
-        ElementType::I16
-    } else if value.is_instance_of::<js_sys::Uint16Array>() {
-        ElementType::U16
-    } else if value.is_instance_of::<js_sys::Int32Array>() {
-        ElementType::I32
-    } else if value.is_instance_of::<js_sys::Uint32Array>() {
-        ElementType::U32
-    } else if value.is_instance_of::<js_sys::BigInt64Array>() {
-        ElementType::I64
-    } else if value.is_instance_of::<js_sys::BigUint64Array>() {
-        ElementType::U64
-    } else if value.is_instance_of::<ArrayBuffer>() {
-        return Some((ElementType::Bytes, Uint8Array::new(value).to_vec()));
-    } else {
-        return None;
-    };
-    let buffer = get(value, "buffer");
-    let offset = get(value, "byteOffset").as_f64()? as u32;
-    let length = get(value, "byteLength").as_f64()? as u32;
-    let view = Uint8Array::new_with_byte_offset_and_length(&buffer, offset, length);
-    Some((elem, view.to_vec()))
-}
+/// ```text
+/// spec   = text(step) | uint(version) | uint(n) text{n}            (ignored names)
+///          | uint(n) (text(name) scalar){n}                          (defaults)
+///          | uint(n) (text(name) param){n}                           (parameters)
+/// param  = 0 scalar | 1 uint(element code) uint(n) uint{n}(shape) uint(array index)
+///          | 2 text(step) text(fingerprint)                          (lineage)
+/// scalar = 0 byte(bool) | 1 zigzag(i128) | 2 f64 LE | 3 text | 4 uint(n) scalar{n}
+/// uint   = LEB128 varint; zigzag = varint of (n << 1) ^ (n >> 127); text = uint(len) UTF-8
+/// ```
+///
+/// The layout is the one postcard gives the equivalent serde types, but read by hand:
+/// serde's derived visitors for these recursive enums cost 3 KB of the module (1.5 KB
+/// gzipped), this reader a fraction of that. Anything malformed is `None`, never a panic.
+struct Reader<'a>(&'a [u8]);
 
-fn shape_of(value: &JsValue, count: u64, what: &str) -> Result<Vec<u64>> {
-    if value.is_undefined() {
-        return Ok(vec![count]);
+impl Reader<'_> {
+    fn byte(&mut self) -> Option<u8> {
+        let (&b, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(b)
     }
-    let bad = || {
-        err(
-            ErrorKind::InvalidValue,
-            format!("{what}: shape must be an array of whole numbers >= 0"),
-        )
-    };
-    if !Array::is_array(value) {
-        return Err(bad());
+
+    fn bytes(&mut self, n: usize) -> Option<&[u8]> {
+        if n > self.0.len() {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
     }
-    Array::from(value)
-        .iter()
-        .map(|d| {
-            d.as_f64()
-                .filter(|d| d.fract() == 0.0 && *d >= 0.0 && *d <= MAX_SAFE)
-                .map(|d| d as u64)
-                .ok_or_else(bad)
-        })
-        .collect()
-}
 
-/// A value from `{data, shape?, meta?}`.
-pub(crate) fn value_from_js(value: &JsValue) -> Result<Value> {
-    if !value.is_object() || Array::is_array(value) {
-        return Err(err(
-            ErrorKind::InvalidValue,
-            format!(
-                "a value is {{data, shape?, meta?}} with data a typed array or ArrayBuffer, got {}",
-                kind_of(value)
-            ),
-        ));
-    }
-    let data = get(value, "data");
-    let (elem, bytes) = typed_bytes(&data).ok_or_else(|| {
-        err(
-            ErrorKind::InvalidValue,
-            format!(
-                "value.data must be a typed array or ArrayBuffer, got {}",
-                kind_of(&data)
-            ),
-        )
-    })?;
-    let count = (bytes.len() / elem.size()) as u64;
-    let shape = shape_of(&get(value, "shape"), count, "value")?;
-    let meta = get(value, "meta");
-    let meta = if meta.is_undefined() {
-        Vec::new()
-    } else {
-        let text = js_sys::JSON::stringify(&meta).map_err(|e| {
-            err(
-                ErrorKind::InvalidValue,
-                format!("value.meta must be JSON-compatible: {}", describe(&e)),
-            )
-        })?;
-        String::from(text).into_bytes()
-    };
-    Ok(Value::new(elem, shape, SharedBytes::from_owner(bytes))?.with_meta(meta))
-}
-
-/// A typed array (or ArrayBuffer) of the value's element type holding a copy of its bytes.
-fn data_to_js(value: &Value) -> JsValue {
-    let bytes: &[u8] = value.data();
-    let n = (bytes.len() / value.element_type().size()) as u32;
-    let array: JsValue = match value.element_type() {
-        ElementType::Bytes => ArrayBuffer::new(bytes.len() as u32).into(),
-        ElementType::U8 => js_sys::Uint8Array::new_with_length(n).into(),
-        ElementType::U8Clamped => js_sys::Uint8ClampedArray::new_with_length(n).into(),
-        ElementType::I8 => js_sys::Int8Array::new_with_length(n).into(),
-        ElementType::U16 => js_sys::Uint16Array::new_with_length(n).into(),
-        ElementType::I16 => js_sys::Int16Array::new_with_length(n).into(),
-        ElementType::U32 => js_sys::Uint32Array::new_with_length(n).into(),
-        ElementType::I32 => js_sys::Int32Array::new_with_length(n).into(),
-        ElementType::U64 => js_sys::BigUint64Array::new_with_length(n).into(),
-        ElementType::I64 => js_sys::BigInt64Array::new_with_length(n).into(),
-        ElementType::F32 => js_sys::Float32Array::new_with_length(n).into(),
-        ElementType::F64 => js_sys::Float64Array::new_with_length(n).into(),
-    };
-    let buffer = if array.is_instance_of::<ArrayBuffer>() {
-        array.clone()
-    } else {
-        get(&array, "buffer")
-    };
-    // The one copy of a hit: from WebAssembly memory into the new array.
-    Uint8Array::new(&buffer).copy_from(bytes);
-    array
-}
-
-fn meta_to_js(meta: &[u8]) -> JsValue {
-    if meta.is_empty() {
-        return JsValue::UNDEFINED;
-    }
-    let text = String::from_utf8_lossy(meta);
-    js_sys::JSON::parse(&text).unwrap_or_else(|_| JsValue::from(text.as_ref()))
-}
-
-fn source_name(source: Source) -> &'static str {
-    match source {
-        Source::Memory => "memory",
-        Source::Store => "store",
-        Source::Computed => "computed",
-        Source::Shared => "shared",
-    }
-}
-
-/// `{data, shape, meta, source, createdMs, costMs}`.
-pub(crate) fn hit_to_js(hit: &Hit) -> JsValue {
-    let out: JsValue = js_sys::Object::new().into();
-    set(&out, "data", data_to_js(&hit.value));
-    let shape: Array = hit.value.shape().iter().map(|&d| JsValue::from(d as f64)).collect();
-    set(&out, "shape", shape);
-    set(&out, "meta", meta_to_js(hit.value.meta()));
-    set(&out, "source", source_name(hit.source));
-    set(&out, "createdMs", hit.created_ms as f64);
-    set(&out, "costMs", hit.cost_us as f64 / 1000.0);
-    out
-}
-
-fn outcome_name(outcome: TierOutcome) -> String {
-    match outcome {
-        TierOutcome::Stored => "stored".into(),
-        TierOutcome::Skipped(reason) => format!(
-            "skipped:{}",
-            match reason {
-                SkipReason::Policy => "policy",
-                SkipReason::WriteDisabled => "write-disabled",
-                SkipReason::TooLarge => "too-large",
-                SkipReason::NoRoom => "no-room",
+    fn uint(&mut self) -> Option<u128> {
+        let mut n = 0u128;
+        for shift in (0..128).step_by(7) {
+            let b = self.byte()?;
+            n |= u128::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Some(n);
             }
-        ),
-        TierOutcome::Failed(kind) => format!("failed:{}", kind.name()),
+        }
+        None
+    }
+
+    fn len(&mut self) -> Option<usize> {
+        usize::try_from(self.uint()?).ok()
+    }
+
+    fn text(&mut self) -> Option<String> {
+        let n = self.len()?;
+        String::from_utf8(self.bytes(n)?.to_vec()).ok()
+    }
+
+    fn scalar(&mut self) -> Option<Arg> {
+        Some(match self.uint()? {
+            0 => Arg::Bool(self.byte()? != 0),
+            1 => {
+                let z = self.uint()?;
+                Arg::Int(((z >> 1) as i128) ^ -((z & 1) as i128))
+            }
+            2 => Arg::Float(f64::from_le_bytes(self.bytes(8)?.try_into().ok()?)),
+            3 => Arg::Text(self.text()?),
+            4 => {
+                let n = self.len()?;
+                let mut items = Vec::new();
+                for _ in 0..n {
+                    items.push(self.scalar()?);
+                }
+                Arg::List(items)
+            }
+            _ => return None,
+        })
     }
 }
 
-/// `{memory, store}` outcomes.
-pub(crate) fn report_to_js(report: &PutReport) -> JsValue {
-    let out: JsValue = js_sys::Object::new().into();
-    set(&out, "memory", outcome_name(report.memory));
-    set(&out, "store", outcome_name(report.store));
-    out
-}
-
-/// The cost in microseconds from `{costMs}` (default 0).
-pub(crate) fn cost_us(options: &JsValue) -> Result<u64> {
-    if options.is_undefined() || options.is_null() {
-        return Ok(0);
-    }
-    let cost = get(options, "costMs");
-    if cost.is_undefined() {
-        return Ok(0);
-    }
-    match cost.as_f64() {
-        Some(ms) if ms.is_finite() && ms >= 0.0 => Ok((ms * 1000.0) as u64),
-        _ => Err(err(
-            ErrorKind::InvalidArgument,
-            "costMs must be a number of milliseconds >= 0",
-        )),
-    }
-}
-
-/// `value` as a function.
-pub(crate) fn function(value: &JsValue, what: &str) -> Result<Function> {
-    value.dyn_ref::<Function>().cloned().ok_or_else(|| {
+/// The key `spec` describes; array arguments hash the bytes of `arrays[index]`.
+pub(crate) fn build_key(spec: &[u8], arrays: &Array) -> Result<Key> {
+    build_key_from(&mut Reader(spec), arrays)?.ok_or_else(|| {
         err(
             ErrorKind::InvalidArgument,
-            format!("{what} must be a function, got {}", kind_of(value)),
+            "a key description that index.js did not write",
         )
     })
 }
 
-/// Calls the caller's compute function and awaits what it returns.
+/// `None`: the description is malformed; `Some(Err(_))`: the key is invalid.
+fn build_key_from(r: &mut Reader<'_>, arrays: &Array) -> Result<Option<Key>> {
+    let Some(name) = r.text() else { return Ok(None) };
+    let Some(version) = r.uint().and_then(|v| u32::try_from(v).ok()) else {
+        return Ok(None);
+    };
+    let mut step = Step::new(&name)?.version(version);
+    let Some(ignored) = r.len() else { return Ok(None) };
+    for _ in 0..ignored {
+        let Some(name) = r.text() else { return Ok(None) };
+        step = step.ignore(&name);
+    }
+    let Some(defaults) = r.len() else { return Ok(None) };
+    for _ in 0..defaults {
+        let (Some(name), Some(value)) = (r.text(), r.scalar()) else {
+            return Ok(None);
+        };
+        step = step.default_arg(&name, value);
+    }
+    let mut builder = step.key();
+    let Some(params) = r.len() else { return Ok(None) };
+    for _ in 0..params {
+        let (Some(name), Some(tag)) = (r.text(), r.uint()) else {
+            return Ok(None);
+        };
+        builder = match tag {
+            0 => {
+                let Some(value) = r.scalar() else { return Ok(None) };
+                builder.arg(&name, value)
+            }
+            1 => {
+                let Some(elem) = r.uint().and_then(|c| ElementType::from_code(u8::try_from(c).ok()?)) else {
+                    return Ok(None);
+                };
+                let Some(dims) = r.len() else { return Ok(None) };
+                let mut shape = Vec::new();
+                for _ in 0..dims {
+                    let Some(d) = r.uint().and_then(|d| u64::try_from(d).ok()) else {
+                        return Ok(None);
+                    };
+                    shape.push(d);
+                }
+                let Some(index) = r.uint().and_then(|i| u32::try_from(i).ok()) else {
+                    return Ok(None);
+                };
+                // One copy into WebAssembly memory, hashed in place there.
+                let bytes = arrays
+                    .get(index)
+                    .dyn_into::<Uint8Array>()
+                    .map(|a| a.to_vec())
+                    .unwrap_or_default();
+                builder.raw_array(&name, elem, &shape, &bytes)
+            }
+            2 => {
+                let (Some(step), Some(fingerprint)) = (r.text(), r.text()) else {
+                    return Ok(None);
+                };
+                builder.lineage(&name, &crate::key(&step, &fingerprint)?)
+            }
+            _ => return Ok(None),
+        };
+    }
+    builder.build().map(Some)
+}
+
+// ----- values -----------------------------------------------------------------------
+
+/// A value from `[element code, shape (Float64Array), bytes (Uint8Array), meta JSON text
+/// or undefined]`; the shape is checked against the bytes here.
+pub(crate) fn value_of(parts: &JsValue) -> Result<Value> {
+    let parts: &Array = parts.unchecked_ref();
+    let elem = ElementType::from_code(parts.get(0).as_f64().unwrap_or(0.0) as u8).unwrap_or(ElementType::Bytes);
+    let shape = parts.get(1).unchecked_into::<Float64Array>().to_vec();
+    // `to_vec` copies into memory it does not zero first (a zeroed buffer would cost a
+    // second pass over a large map).
+    let bytes = parts.get(2).unchecked_into::<Uint8Array>().to_vec();
+    let meta = parts.get(3).as_string().map_or_else(Vec::new, String::into_bytes);
+    Ok(Value::new(
+        elem,
+        shape.iter().map(|&d| d as u64).collect(),
+        SharedBytes::from_owner(bytes),
+    )?
+    .with_meta(meta))
+}
+
+/// Calls the compute wrapper of `index.js` and awaits the value it resolves to. The
+/// wrapper rejects with an `Error` named `InvalidValue` (a bad value) or `ComputeFailed`
+/// (the caller's function threw; the message says what it threw).
 pub(crate) async fn call_compute(compute: Function) -> Result<Value> {
-    let failed = |e: JsValue| err(ErrorKind::Compute, describe(&e));
+    let failed = |e: JsValue| {
+        let e: js_sys::Error = e.unchecked_into();
+        let kind = if e.name() == "InvalidValue" {
+            ErrorKind::InvalidValue
+        } else {
+            ErrorKind::Compute
+        };
+        err(kind, String::from(e.message()))
+    };
     let returned = compute.call0(&JsValue::UNDEFINED).map_err(failed)?;
-    let value = JsFuture::from(Promise::resolve(&returned)).await.map_err(failed)?;
-    value_from_js(&value)
+    let value = JsFuture::from(returned.unchecked_into::<Promise>())
+        .await
+        .map_err(failed)?;
+    value_of(&value)
+}
+
+fn source_code(source: Source) -> f64 {
+    match source {
+        Source::Memory => 0.0,
+        Source::Store => 1.0,
+        Source::Computed => 2.0,
+        Source::Shared => 3.0,
+    }
+}
+
+/// `[bytes (Uint8Array, a copy), numbers, meta UTF-8 (Uint8Array) or undefined]` with numbers
+/// `[element code, source code, createdMs, cost µs, stored (0/1), ...shape]`.
+pub(crate) fn hit_to_js(hit: &Hit) -> JsValue {
+    let bytes: &[u8] = hit.value.data();
+    let data = Uint8Array::new_with_length(bytes.len() as u32);
+    // The one copy of a hit: from WebAssembly memory into the new array.
+    data.copy_from(bytes);
+    let mut numbers = vec![
+        f64::from(hit.value.element_type().code()),
+        source_code(hit.source),
+        hit.created_ms as f64,
+        hit.cost_us as f64,
+        f64::from(u8::from(hit.stored.is_some())),
+    ];
+    numbers.extend(hit.value.shape().iter().map(|&d| d as f64));
+    // Meta as bytes: index.js decodes the UTF-8 (TextDecoder is lossy like
+    // `String::from_utf8_lossy`, which would link a UTF-8 repair loop into the module).
+    let meta = hit.value.meta();
+    let meta = if meta.is_empty() {
+        JsValue::UNDEFINED
+    } else {
+        Uint8Array::from(meta).into()
+    };
+    Array::of3(&data, &Float64Array::from(&numbers[..]), &meta).into()
+}
+
+fn outcome(outcome: TierOutcome) -> JsValue {
+    let text = match outcome {
+        TierOutcome::Stored => "stored",
+        TierOutcome::Skipped(SkipReason::Policy) => "skipped:policy",
+        TierOutcome::Skipped(SkipReason::WriteDisabled) => "skipped:write-disabled",
+        TierOutcome::Skipped(SkipReason::TooLarge) => "skipped:too-large",
+        TierOutcome::Skipped(SkipReason::NoRoom) => "skipped:no-room",
+        TierOutcome::Failed(kind) => return JsValue::from_str(&["failed:", kind.name()].concat()),
+    };
+    JsValue::from_str(text)
+}
+
+/// `[memory outcome, store outcome]`.
+pub(crate) fn report_to_js(report: &PutReport) -> JsValue {
+    Array::of2(&outcome(report.memory), &outcome(report.store)).into()
 }
 
 // ----- reports ----------------------------------------------------------------------
 
-fn tier_to_js(t: &TierStats) -> JsValue {
-    let out: JsValue = js_sys::Object::new().into();
-    for (name, v) in [
-        ("hits", t.hits),
-        ("misses", t.misses),
-        ("bytes", t.bytes),
-        ("entries", t.entries),
-        ("budget", t.budget),
-        ("evictions", t.evictions),
-        ("expired", t.expired),
-    ] {
-        set(&out, name, v as f64);
+fn tier(numbers: &mut Vec<f64>, t: &TierStats) {
+    numbers.extend([t.hits, t.misses, t.bytes, t.entries, t.budget, t.evictions, t.expired].map(|v| v as f64));
+}
+
+fn strings<'a>(items: impl Iterator<Item = &'a str>) -> Array {
+    items.map(JsValue::from_str).collect()
+}
+
+/// `[numbers, step names]` with numbers: the memory tier's and the store tier's
+/// `[hits, misses, bytes, entries, budget, evictions, expired]`, then `[hitRate, saved µs,
+/// corruptRemoved, sharedComputes]`, then per type `[hits, misses, puts, computes,
+/// compute µs, saved µs]`.
+pub(crate) fn stats_to_js(stats: &Stats) -> JsValue {
+    let mut numbers = Vec::with_capacity(18 + 6 * stats.types.len());
+    tier(&mut numbers, &stats.memory);
+    tier(&mut numbers, &stats.store);
+    numbers.extend([
+        stats.hit_rate(),
+        stats.saved_us() as f64,
+        stats.corrupt_removed as f64,
+        stats.shared_computes as f64,
+    ]);
+    for t in &stats.types {
+        numbers.extend([t.hits, t.misses, t.puts, t.computes, t.compute_us, t.saved_us].map(|v| v as f64));
     }
-    out
+    let steps = strings(stats.types.iter().map(|t| t.step.as_str()));
+    Array::of2(&Float64Array::from(&numbers[..]), &steps).into()
 }
 
-/// The `Stats` object of the d.ts.
-pub(crate) fn stats_to_js(stats: &Stats, storage: &StorageReport) -> JsValue {
-    let out: JsValue = js_sys::Object::new().into();
-    set(&out, "memory", tier_to_js(&stats.memory));
-    set(&out, "store", tier_to_js(&stats.store));
-    let types: Array = stats
-        .types
-        .iter()
-        .map(|t| {
-            let o: JsValue = js_sys::Object::new().into();
-            set(&o, "step", t.step.as_str());
-            set(&o, "hits", t.hits as f64);
-            set(&o, "misses", t.misses as f64);
-            set(&o, "puts", t.puts as f64);
-            set(&o, "computes", t.computes as f64);
-            set(&o, "computeMs", t.compute_us as f64 / 1000.0);
-            set(&o, "savedMs", t.saved_us as f64 / 1000.0);
-            o
-        })
-        .collect();
-    set(&out, "types", types);
-    set(&out, "hitRate", stats.hit_rate());
-    set(&out, "savedMs", stats.saved_us() as f64 / 1000.0);
-    set(&out, "corruptRemoved", stats.corrupt_removed as f64);
-    set(&out, "sharedComputes", stats.shared_computes as f64);
-    let s: JsValue = js_sys::Object::new().into();
-    set(&s, "usage", storage.usage.map_or(JsValue::NULL, JsValue::from));
-    set(&s, "quota", storage.quota.map_or(JsValue::NULL, JsValue::from));
-    set(&s, "persisted", storage.persisted.map_or(JsValue::NULL, JsValue::from));
-    set(&out, "storage", s);
-    out
-}
-
-/// The `EntryInfo[]` of the d.ts.
+/// `[numbers, steps, fingerprints]` with numbers per entry `[bytes, createdMs, cost µs,
+/// hits, inMemory (0/1), stored (0/1)]`.
 pub(crate) fn entries_to_js(entries: &[EntryInfo]) -> JsValue {
-    entries
+    let mut numbers = Vec::with_capacity(6 * entries.len());
+    for e in entries {
+        numbers.extend([
+            e.bytes as f64,
+            e.created_ms as f64,
+            e.cost_us as f64,
+            e.hits as f64,
+            f64::from(u8::from(e.in_memory)),
+            f64::from(u8::from(e.stored)),
+        ]);
+    }
+    let steps = strings(entries.iter().map(|e| e.step.as_str()));
+    let fingerprints: Array = entries
         .iter()
-        .map(|e| {
-            let o: JsValue = js_sys::Object::new().into();
-            set(&o, "key", format!("{}@{}", e.step, e.fingerprint));
-            set(&o, "step", e.step.as_str());
-            set(&o, "bytes", e.bytes as f64);
-            set(&o, "createdMs", e.created_ms as f64);
-            set(&o, "costMs", e.cost_us as f64 / 1000.0);
-            set(&o, "hits", e.hits as f64);
-            set(&o, "inMemory", e.in_memory);
-            set(&o, "stored", e.stored);
-            o
-        })
-        .collect::<Array>()
-        .into()
+        .map(|e| JsValue::from(e.fingerprint.to_string()))
+        .collect();
+    Array::of3(&Float64Array::from(&numbers[..]), &steps, &fingerprints).into()
 }
 
-/// The `Status[]` of the d.ts.
+/// `[numbers, steps, fingerprints]` with numbers per key `[state code, createdMs or NaN,
+/// cost µs or NaN]`; states 0 memory, 1 stored, 2 expired, 3 forced, 4 missing.
 pub(crate) fn statuses_to_js(statuses: &[Status]) -> JsValue {
-    statuses
+    let mut numbers = Vec::with_capacity(3 * statuses.len());
+    for s in statuses {
+        let state = match s.state {
+            EntryState::Memory => 0.0,
+            EntryState::Stored => 1.0,
+            EntryState::Expired => 2.0,
+            EntryState::Forced => 3.0,
+            EntryState::Missing => 4.0,
+        };
+        numbers.extend([
+            state,
+            s.created_ms.map_or(f64::NAN, |v| v as f64),
+            s.cost_us.map_or(f64::NAN, |v| v as f64),
+        ]);
+    }
+    let steps = strings(statuses.iter().map(|s| s.key.step()));
+    let fingerprints: Array = statuses
         .iter()
-        .map(|s| {
-            let o: JsValue = js_sys::Object::new().into();
-            set(&o, "key", s.key.to_string());
-            let state = match s.state {
-                EntryState::Memory => "memory",
-                EntryState::Stored => "stored",
-                EntryState::Expired => "expired",
-                EntryState::Forced => "forced",
-                EntryState::Missing => "missing",
-            };
-            set(&o, "state", state);
-            set(
-                &o,
-                "createdMs",
-                s.created_ms.map_or(JsValue::NULL, |v| JsValue::from(v as f64)),
-            );
-            set(
-                &o,
-                "costMs",
-                s.cost_us.map_or(JsValue::NULL, |v| JsValue::from(v as f64 / 1000.0)),
-            );
-            o
-        })
-        .collect::<Array>()
-        .into()
-}
-
-// ----- switches ---------------------------------------------------------------------
-
-/// `true` (all), `false` (none), or step names.
-pub(crate) fn force_of(value: &JsValue) -> Result<Force> {
-    if let Some(all) = value.as_bool() {
-        return Ok(if all { Force::All } else { Force::None });
-    }
-    if Array::is_array(value) {
-        return Ok(Force::Steps(string_list(value, "setForce()")?));
-    }
-    Err(err(
-        ErrorKind::InvalidArgument,
-        "setForce() takes true, false, or an array of step names",
-    ))
-}
-
-/// `"rcw"` letters.
-pub(crate) fn access_of(value: &JsValue) -> Result<Access> {
-    value
-        .as_string()
-        .ok_or_else(|| {
-            err(
-                ErrorKind::InvalidConfig,
-                "setAccess() takes a string of the letters r, c, w",
-            )
-        })?
-        .parse()
-}
-
-/// An optional step name (`clear()`), checked.
-pub(crate) fn optional_step(value: &JsValue) -> Result<Option<String>> {
-    if value.is_undefined() || value.is_null() {
-        return Ok(None);
-    }
-    let step = value.as_string().ok_or_else(|| {
-        err(
-            ErrorKind::InvalidStepName,
-            format!("clear() takes a step name or nothing, got {}", kind_of(value)),
-        )
-    })?;
-    stepcache_core::validate_step_name(&step)?;
-    Ok(Some(step))
+        .map(|s| JsValue::from(s.key.fingerprint().to_string()))
+        .collect();
+    Array::of3(&Float64Array::from(&numbers[..]), &steps, &fingerprints).into()
 }

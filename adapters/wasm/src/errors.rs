@@ -17,22 +17,3 @@ pub(crate) fn to_js(error: Error) -> JsValue {
 pub(crate) fn err(kind: ErrorKind, message: impl Into<String>) -> Error {
     Error::new(kind, message)
 }
-
-/// The text of a thrown JavaScript value, for messages.
-pub(crate) fn describe(value: &JsValue) -> String {
-    if let Some(e) = wasm_bindgen::JsCast::dyn_ref::<js_sys::Error>(value) {
-        let name = String::from(e.name());
-        let message = String::from(e.message());
-        return if name == "Error" {
-            message
-        } else {
-            format!("{name}: {message}")
-        };
-    }
-    value
-        .as_string()
-        .unwrap_or_else(|| match js_sys::JSON::stringify(value) {
-            Ok(text) => text.into(),
-            Err(_) => "a value that is not JSON".into(),
-        })
-}

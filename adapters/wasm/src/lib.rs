@@ -1,328 +1,316 @@
-//! The JavaScript API of stepcache, built with wasm-bindgen into the npm package
-//! `stepcache` (see `js/index.d.ts` for the types JavaScript callers see).
+//! The WebAssembly half of the npm package `stepcache`.
 //!
-//! Every method converts its JavaScript arguments, calls the one core engine
-//! (`stepcache_core::Cache` over `stepcache_idb::IdbStore`), and converts the result
-//! back. No cache logic lives here: only conversion, and the browser's cross-tab
-//! messaging and storage reports.
+//! The public JavaScript API (`js/index.js`, typed in `js/index.d.ts`) is written in
+//! JavaScript: it checks and converts arguments, options and results, keeps the
+//! BroadcastChannel that tells other tabs about changes, and asks `navigator.storage`
+//! for its report. This crate exports only a narrow interface of numbers, strings, byte
+//! arrays and a compact byte description of each key, over the one core engine
+//! (`stepcache_core::Cache` over `stepcache_idb::IdbStore`).
+//!
+//! Why the split: converting JavaScript objects in Rust took a third of the `.wasm`
+//! (every `Reflect.get`, type test, message and export shim is code in the module), while
+//! the same checks in JavaScript are a few lines each. Nothing the cache decides moves:
+//! keys are still hashed and validated, values checked against their shape, and entries
+//! stored and verified by the core.
 
 // wasm-bindgen exports only exist on wasm; natively this crate is empty.
 #![cfg(target_family = "wasm")]
 
-mod browser;
 mod convert;
 mod errors;
-mod options;
 
 use std::rc::Rc;
 
-use js_sys::{Function, Promise};
-use stepcache_core::{Cache, Fingerprint, Key};
+use js_sys::{Array, Function, Promise};
+use stepcache_core::{Access, Cache, Config, ErrorKind, Fingerprint, Force, Key, Retention, TypePolicy};
 use stepcache_idb::IdbStore;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use crate::browser::{Channel, JsClock, Notice};
-use crate::errors::{JsResult, to_js};
+use crate::errors::{JsResult, err, to_js};
 
 type Engine = Cache<IdbStore, JsClock>;
 
-struct Inner {
-    engine: Engine,
-    channel: Option<Channel>,
-}
+/// talc instead of Rust's default dlmalloc: smaller in the module and faster (talc's
+/// WebAssembly benchmarks). Single-threaded: the module is built without atomics.
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
-impl Inner {
-    fn notify(&self, notice: Notice) {
-        if let Some(channel) = &self.channel {
-            channel.post(&notice);
-        }
-    }
-}
-
-/// A cache of step results in IndexedDB with a memory tier in front.
-#[wasm_bindgen]
-pub struct StepCache {
-    inner: Rc<Inner>,
-    name: String,
-}
-
-/// A cache key: a step name and a blake3 fingerprint.
-#[wasm_bindgen]
-pub struct StepKey {
-    key: Key,
-}
+/// `Date.now()` for wall time, `performance.now()` for compute time.
+struct JsClock;
 
 #[wasm_bindgen]
-impl StepKey {
-    /// The step (result type) name.
-    #[wasm_bindgen(getter)]
-    pub fn step(&self) -> String {
-        self.key.step().to_owned()
+extern "C" {
+    /// `performance.now()`: throws where there is no `performance` (not in any browser).
+    #[wasm_bindgen(catch, js_namespace = performance, js_name = now)]
+    fn performance_now() -> Result<f64, JsValue>;
+}
+
+impl stepcache_core::Clock for JsClock {
+    fn now_ms(&self) -> u64 {
+        js_sys::Date::now() as u64
     }
 
-    /// The fingerprint, `b3:` and 64 hex digits.
-    #[wasm_bindgen(getter)]
-    pub fn fingerprint(&self) -> String {
-        self.key.fingerprint().to_string()
-    }
-
-    /// `step@b3:...`, readable by [`StepKey::parse`].
-    #[wasm_bindgen(js_name = toString)]
-    pub fn text(&self) -> String {
-        self.key.to_string()
-    }
-
-    /// The text form, so `JSON.stringify` and `postMessage` carry keys as strings.
-    #[wasm_bindgen(js_name = toJSON)]
-    pub fn to_json(&self) -> String {
-        self.key.to_string()
-    }
-
-    /// Reads the text form made by `toString`.
-    pub fn parse(text: &str) -> JsResult<JsValue> {
-        Ok(StepKey::into_js(convert::parse_key_text(text).map_err(to_js)?))
+    fn monotonic_us(&self) -> u64 {
+        performance_now().map_or_else(|_| self.now_ms() * 1000, |ms| (ms * 1000.0) as u64)
     }
 }
 
-impl StepKey {
-    /// The JS object of `key`, with `step` and `fingerprint` also as its own properties so
-    /// that a key posted to a worker (structured clone copies own properties only) still
-    /// works there.
-    fn into_js(key: Key) -> JsValue {
-        let (step, fingerprint) = (key.step().to_owned(), key.fingerprint().to_string());
-        let object = JsValue::from(StepKey { key });
-        for (name, value) in [("step", step), ("fingerprint", fingerprint)] {
-            let descriptor = js_sys::Object::new();
-            let _ = js_sys::Reflect::set(&descriptor, &"value".into(), &value.into());
-            let _ = js_sys::Reflect::set(&descriptor, &"enumerable".into(), &true.into());
-            js_sys::Object::define_property(object.unchecked_ref::<js_sys::Object>(), &name.into(), &descriptor);
-        }
-        object
-    }
+/// One opened cache: the engine that `StepCache` in `index.js` drives.
+#[wasm_bindgen]
+pub struct RawCache {
+    engine: Rc<Engine>,
 }
 
-/// Runs `work` on the cache's state as a Promise.
-fn promise<F>(inner: &Rc<Inner>, work: impl FnOnce(Rc<Inner>) -> F + 'static) -> Promise
+/// Runs `work` on the engine as a Promise.
+///
+/// One instance of the promise glue for every method: each method's future is boxed
+/// behind one trait object instead of monomorphising `future_to_promise` per method.
+fn promise<F>(engine: &Rc<Engine>, work: impl FnOnce(Rc<Engine>) -> F + 'static) -> Promise
 where
     F: std::future::Future<Output = stepcache_core::Result<JsValue>> + 'static,
 {
-    let inner = Rc::clone(inner);
-    spawn(Box::pin(async move { work(inner).await.map_err(to_js) }))
+    let engine = Rc::clone(engine);
+    spawn(Box::pin(async move { work(engine).await.map_err(to_js) }))
 }
 
-/// One instance of the promise glue for every method: each method's future is boxed
-/// behind one trait object instead of monomorphising `future_to_promise` per method.
 fn spawn(future: std::pin::Pin<Box<dyn std::future::Future<Output = JsResult<JsValue>>>>) -> Promise {
     future_to_promise(future)
 }
 
+/// The strings of an array of strings from `index.js` (a JavaScript array comes in as one
+/// value: wasm-bindgen's `Vec<String>` conversion is a generic of its own in the module).
+fn strings(array: &Array) -> Vec<String> {
+    array.iter().map(|v| v.as_string().unwrap_or_default()).collect()
+}
+
+/// The key `step` + `fingerprint` (text form), checked.
+fn key(step: &str, fingerprint: &str) -> stepcache_core::Result<Key> {
+    Key::from_parts(step, fingerprint.parse()?)
+}
+
+/// A retention code from `index.js`: 0 transient, 1 memory, 2 persistent.
+fn retention(code: f64) -> Retention {
+    match code as u8 {
+        0 => Retention::Transient,
+        1 => Retention::Memory,
+        _ => Retention::Persistent,
+    }
+}
+
+/// A policy from three numbers: retention code, maximum age in ms (0: none), compress (0/1).
+fn policy(numbers: &[f64]) -> TypePolicy {
+    let mut policy = TypePolicy::new(retention(numbers[0]));
+    policy.max_age_ms = (numbers[1] > 0.0).then_some(numbers[1] as u64);
+    policy.compress = numbers[2] != 0.0;
+    policy
+}
+
 #[wasm_bindgen]
-impl StepCache {
-    /// Opens a cache in the IndexedDB database `options.name` (default `"stepcache"`).
-    pub async fn open(options: JsValue) -> JsResult<StepCache> {
-        let options = options::parse(&options).map_err(to_js)?;
-        let store = IdbStore::open(&options.name).await.map_err(to_js)?;
-        store.set_locking(options.locks);
-        if options.persist {
-            browser::request_persistence().await;
+impl RawCache {
+    /// Opens the engine over the IndexedDB database `name`; resolves to a `RawCache`.
+    ///
+    /// `index.js` has checked every option. `budgets` is `[memory, store]` in bytes, a
+    /// negative number keeping the default; `policies` holds three numbers (see
+    /// [`policy`]) for the default policy, then three for each step of `steps`.
+    pub fn open(
+        name: String,
+        locks: bool,
+        budgets: &[f64],
+        access: Option<String>,
+        steps: &Array,
+        policies: &[f64],
+    ) -> Promise {
+        let mut config = Config::new();
+        let budget = |i: usize| budgets.get(i).filter(|b| **b >= 0.0).map(|b| *b as u64);
+        if let Some(bytes) = budget(0) {
+            config = config.memory_budget(bytes);
         }
-        let engine = Cache::new(store, JsClock::new(), options.config).map_err(to_js)?;
-        let name = options.name.clone();
-        let inner = Rc::new_cyclic(|weak: &std::rc::Weak<Inner>| {
-            let weak = weak.clone();
-            let channel = options.broadcast.then(|| {
-                Channel::open(&options.name, move |notice| {
-                    if let Some(inner) = weak.upgrade() {
-                        match notice {
-                            Notice::Changed(id) => inner.engine.forget(&id),
-                            Notice::Cleared(step) => inner.engine.forget_step(step.as_deref()),
-                        }
-                    }
-                })
+        if let Some(bytes) = budget(1) {
+            config = config.store_budget(bytes);
+        }
+        let mut rows = policies.chunks_exact(3);
+        config = config.default_policy(policy(rows.next().unwrap_or(&[2.0, 0.0, 0.0])));
+        let configured = strings(steps)
+            .iter()
+            .zip(rows)
+            .try_fold(config, |config, (step, row)| config.type_policy(step, policy(row)))
+            .and_then(|config| match access {
+                Some(text) => Ok(config.access(text.parse::<Access>()?)),
+                None => Ok(config),
             });
-            Inner {
-                engine,
-                channel: channel.flatten(),
+        spawn(Box::pin(async move {
+            let config = configured.map_err(to_js)?;
+            let store = IdbStore::open(&name).await.map_err(to_js)?;
+            store.set_locking(locks);
+            let engine = Cache::new(store, JsClock, config).map_err(to_js)?;
+            Ok(RawCache {
+                engine: Rc::new(engine),
             }
-        });
-        Ok(StepCache { inner, name })
+            .into())
+        }))
     }
 
-    /// The IndexedDB database name.
-    #[wasm_bindgen(getter)]
-    pub fn name(&self) -> String {
-        self.name.clone()
-    }
-
-    /// Builds a key for `step` from named parameters.
-    pub fn key(&self, step: JsValue, params: JsValue, options: JsValue) -> JsResult<JsValue> {
-        if self.inner.engine.is_closed() {
-            return Err(to_js(stepcache_core::Error::new(
-                stepcache_core::ErrorKind::Closed,
-                "the cache was closed; open it again",
-            )));
+    /// The fingerprint text of the key described by `spec` (see `convert::Reader`), whose
+    /// array arguments are the `Uint8Array`s in `arrays`.
+    pub fn key(&self, spec: &[u8], arrays: &Array) -> JsResult<String> {
+        if self.engine.is_closed() {
+            return Err(to_js(err(ErrorKind::Closed, "the cache was closed; open it again")));
         }
-        Ok(StepKey::into_js(
-            convert::build_key(&step, &params, &options).map_err(to_js)?,
-        ))
+        convert::build_key(spec, arrays)
+            .map(|key| key.fingerprint().to_string())
+            .map_err(to_js)
     }
 
-    /// The cached value of `key`, or `undefined`.
-    pub fn get(&self, key: JsValue) -> Promise {
-        let key = convert::key_of(&key);
-        promise(&self.inner, |inner| async move {
-            let hit = inner.engine.get(&key?).await?;
+    /// Resolves to the hit of the key (see `convert::hit_to_js`) or `undefined`.
+    pub fn get(&self, step: &str, fingerprint: &str) -> Promise {
+        let key = key(step, fingerprint);
+        promise(&self.engine, |engine| async move {
+            let hit = engine.get(&key?).await?;
             Ok(hit.map_or(JsValue::UNDEFINED, |h| convert::hit_to_js(&h)))
         })
     }
 
-    /// Whether `key` is cached and fresh.
-    pub fn has(&self, key: JsValue) -> Promise {
-        let key = convert::key_of(&key);
+    /// Resolves to whether the key is cached and fresh.
+    pub fn has(&self, step: &str, fingerprint: &str) -> Promise {
+        let key = key(step, fingerprint);
         promise(
-            &self.inner,
-            |inner| async move { Ok(inner.engine.has(&key?).await?.into()) },
+            &self.engine,
+            |engine| async move { Ok(engine.has(&key?).await?.into()) },
         )
     }
 
-    /// Stores `value` (`{data, shape?, meta?}`) under `key`.
-    pub fn put(&self, key: JsValue, value: JsValue, options: JsValue) -> Promise {
-        let args =
-            convert::key_of(&key).and_then(|k| Ok((k, convert::value_from_js(&value)?, convert::cost_us(&options)?)));
-        promise(&self.inner, |inner| async move {
-            let (key, value, cost_us) = args?;
-            let report = inner.engine.put_with_cost(&key, value, cost_us).await?;
-            inner.notify(Notice::Changed(*key.fingerprint()));
+    /// Stores `value` (`[elem, shape, bytes, meta]`, see `convert::value_of`) under the key;
+    /// resolves to `[memory outcome, store outcome]`.
+    pub fn put(&self, step: &str, fingerprint: &str, value: JsValue, cost_us: f64) -> Promise {
+        let args = key(step, fingerprint).and_then(|k| Ok((k, convert::value_of(&value)?)));
+        promise(&self.engine, move |engine| async move {
+            let (key, value) = args?;
+            let report = engine.put_with_cost(&key, value, cost_us as u64).await?;
             Ok(convert::report_to_js(&report))
         })
     }
 
-    /// The cached value of `key`, or the result of `compute()`, stored and returned.
+    /// Resolves to the hit of the key, or of `compute()` (which resolves to a value as
+    /// `put` takes it, or rejects with an `Error` named `InvalidValue` or `ComputeFailed`).
     #[wasm_bindgen(js_name = getOrCompute)]
-    pub fn get_or_compute(&self, key: JsValue, compute: JsValue) -> Promise {
-        let args = convert::key_of(&key).and_then(|k| Ok((k, convert::function(&compute, "compute")?)));
-        promise(&self.inner, |inner| async move {
-            let (key, compute): (Key, Function) = args?;
-            let hit = inner
-                .engine
-                .get_or_compute(&key, || convert::call_compute(compute))
-                .await?;
-            if hit.stored.is_some() {
-                inner.notify(Notice::Changed(*key.fingerprint()));
-            }
+    pub fn get_or_compute(&self, step: &str, fingerprint: &str, compute: Function) -> Promise {
+        let key = key(step, fingerprint);
+        promise(&self.engine, |engine| async move {
+            let hit = engine.get_or_compute(&key?, || convert::call_compute(compute)).await?;
             Ok(convert::hit_to_js(&hit))
         })
     }
 
-    /// Removes `key` everywhere.
-    pub fn invalidate(&self, key: JsValue) -> Promise {
-        let key = convert::key_of(&key);
-        promise(&self.inner, |inner| async move {
-            let key = key?;
-            inner.engine.invalidate(&key).await?;
-            inner.notify(Notice::Changed(*key.fingerprint()));
+    /// Removes the key everywhere.
+    pub fn invalidate(&self, step: &str, fingerprint: &str) -> Promise {
+        let key = key(step, fingerprint);
+        promise(&self.engine, |engine| async move {
+            engine.invalidate(&key?).await?;
             Ok(JsValue::UNDEFINED)
         })
     }
 
     /// Removes every entry, or every entry of `step`; resolves to how many.
-    pub fn clear(&self, step: JsValue) -> Promise {
-        let step = convert::optional_step(&step);
-        promise(&self.inner, |inner| async move {
-            let step = step?;
-            let removed = inner.engine.clear(step.as_deref()).await?;
-            inner.notify(Notice::Cleared(step));
-            Ok((removed as f64).into())
+    pub fn clear(&self, step: Option<String>) -> Promise {
+        let step = step
+            .map(|s| stepcache_core::validate_step_name(&s).map(|()| s))
+            .transpose();
+        promise(&self.engine, |engine| async move {
+            Ok((engine.clear(step?.as_deref()).await? as f64).into())
         })
     }
 
-    /// Counters, and the origin's storage usage, quota and persistence.
+    /// Resolves to the counters (see `convert::stats_to_js`).
     pub fn stats(&self) -> Promise {
-        promise(&self.inner, |inner| async move {
-            let stats = inner.engine.stats().await?;
-            let storage = browser::storage_report().await;
-            Ok(convert::stats_to_js(&stats, &storage))
+        promise(&self.engine, |engine| async move {
+            Ok(convert::stats_to_js(&engine.stats().await?))
         })
     }
 
-    /// Every entry in memory or in IndexedDB, newest first.
+    /// Resolves to every entry in memory or in IndexedDB, newest first (see
+    /// `convert::entries_to_js`).
     pub fn entries(&self) -> Promise {
-        promise(&self.inner, |inner| async move {
-            Ok(convert::entries_to_js(&inner.engine.entries().await?))
+        promise(&self.engine, |engine| async move {
+            Ok(convert::entries_to_js(&engine.entries().await?))
         })
     }
 
-    /// The state of each key.
-    pub fn status(&self, keys: JsValue) -> Promise {
-        let keys = convert::keys_of(&keys);
-        promise(&self.inner, |inner| async move {
-            let statuses = inner.engine.status(&keys?).await?;
-            Ok(convert::statuses_to_js(&statuses))
+    /// Resolves to the state of each key `steps[i]` + `fingerprints[i]`.
+    pub fn status(&self, steps: &Array, fingerprints: &Array) -> Promise {
+        let (steps, fingerprints) = (strings(steps), strings(fingerprints));
+        let keys: stepcache_core::Result<Vec<Key>> = steps.iter().zip(&fingerprints).map(|(s, f)| key(s, f)).collect();
+        promise(&self.engine, |engine| async move {
+            Ok(convert::statuses_to_js(&engine.status(&keys?).await?))
         })
     }
 
-    /// Recompute every step (`true`), some steps (names), or none (`false`).
+    /// Recompute every step (`all`), the steps `steps` if given, or none.
     #[wasm_bindgen(js_name = setForce)]
-    pub fn set_force(&self, force: JsValue) -> JsResult<()> {
-        let force = convert::force_of(&force).map_err(to_js)?;
-        self.inner.engine.set_force(force).map_err(to_js)
+    pub fn set_force(&self, all: bool, steps: Option<Array>) -> JsResult<()> {
+        let force = match (all, steps) {
+            (true, _) => Force::All,
+            (false, None) => Force::None,
+            (false, Some(steps)) => Force::Steps(strings(&steps)),
+        };
+        self.engine.set_force(force).map_err(to_js)
     }
 
     /// Switches reading, computing and writing on or off (`"rcw"` letters).
     #[wasm_bindgen(js_name = setAccess)]
-    pub fn set_access(&self, access: JsValue) -> JsResult<()> {
-        let access = convert::access_of(&access).map_err(to_js)?;
-        self.inner.engine.set_access(access);
+    pub fn set_access(&self, access: &str) -> JsResult<()> {
+        self.engine.set_access(access.parse().map_err(to_js)?);
         Ok(())
     }
 
-    /// Sets the retention of one step from now on (`"transient"`, `"memory"`, `"persistent"`).
+    /// Sets the retention (its name) of one step from now on.
     #[wasm_bindgen(js_name = setRetention)]
-    pub fn set_retention(&self, step: JsValue, retention: JsValue) -> JsResult<()> {
-        let step = convert::optional_step(&step)
-            .and_then(|s| {
-                s.ok_or_else(|| {
-                    stepcache_core::Error::new(
-                        stepcache_core::ErrorKind::InvalidStepName,
-                        "setRetention() needs a step name",
-                    )
-                })
-            })
-            .map_err(to_js)?;
-        let retention = retention
-            .as_string()
-            .ok_or_else(|| {
-                stepcache_core::Error::new(
-                    stepcache_core::ErrorKind::InvalidConfig,
-                    "retention must be \"transient\", \"memory\" or \"persistent\"",
-                )
-            })
-            .and_then(|r| r.parse())
-            .map_err(to_js)?;
-        self.inner.engine.set_retention(&step, retention).map_err(to_js)
+    pub fn set_retention(&self, step: &str, retention: &str) -> JsResult<()> {
+        stepcache_core::validate_step_name(step)
+            .and_then(|()| retention.parse())
+            .and_then(|retention| self.engine.set_retention(step, retention))
+            .map_err(to_js)
     }
 
-    /// Keeps `key` from being evicted from either tier until `unpin`. Pins nest.
-    pub fn pin(&self, key: JsValue) -> JsResult<()> {
-        self.inner.engine.pin(&convert::key_of(&key).map_err(to_js)?);
+    /// Keeps the key from eviction in either tier until `unpin`. Pins nest.
+    pub fn pin(&self, step: &str, fingerprint: &str) -> JsResult<()> {
+        self.engine.pin(&key(step, fingerprint).map_err(to_js)?);
         Ok(())
     }
 
     /// Undoes one `pin`.
-    pub fn unpin(&self, key: JsValue) -> JsResult<()> {
-        self.inner.engine.unpin(&convert::key_of(&key).map_err(to_js)?);
+    pub fn unpin(&self, step: &str, fingerprint: &str) -> JsResult<()> {
+        self.engine.unpin(&key(step, fingerprint).map_err(to_js)?);
         Ok(())
+    }
+
+    /// Drops the memory-tier entry of `fingerprint` (another tab changed it).
+    pub fn forget(&self, fingerprint: &str) {
+        if let Ok(id) = fingerprint.parse::<Fingerprint>() {
+            self.engine.forget(&id);
+        }
+    }
+
+    /// Drops every memory-tier entry, or those of `step` (another tab cleared them).
+    #[wasm_bindgen(js_name = forgetStep)]
+    pub fn forget_step(&self, step: Option<String>) {
+        self.engine.forget_step(step.as_deref());
     }
 
     /// Closes the cache; later calls fail with `CacheClosed`.
     pub fn close(&self) {
-        self.inner.engine.close();
-        self.inner.engine.store().close();
-        if let Some(channel) = &self.inner.channel {
-            channel.close();
-        }
+        self.engine.close();
+        self.engine.store().close();
     }
+}
+
+/// The normalised fingerprint text of the key `step` + `fingerprint`, or the error that
+/// says why it is not a key (`StepKey.parse` and keys given as objects).
+#[wasm_bindgen(js_name = checkKey)]
+pub fn check_key(step: &str, fingerprint: &str) -> JsResult<String> {
+    key(step, fingerprint)
+        .map(|k| k.fingerprint().to_string())
+        .map_err(to_js)
 }
 
 /// The fingerprint of raw bytes, `b3:...` (for checks and for content-addressed keys).

@@ -197,6 +197,27 @@ test("keys: canonical and identical in a page and a worker; text form and parse"
   });
 });
 
+test("keys: the core's golden fingerprints through the JavaScript API, in a page and a worker", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const page = await harness(context);
+    const golden = {
+      stepOnly: "b3:3206a1bb8ef406109808ddf8bd724d491c878d1e2fe002afb345b6402ed898a8",
+      version: "b3:08e933dd1cb5624de6855b43211ef7b94ad2b475976d2afcd162b0d4e0bde9f6",
+      bool: "b3:442b09751f7ca54516dae534db4748938f37c929c289bd1901f91045e570f7ab",
+      int: "b3:adbda795d14e12f185154b70b7d36eca7726f52d055228ec7c88e9ad4875393d",
+      bigint: "b3:adbda795d14e12f185154b70b7d36eca7726f52d055228ec7c88e9ad4875393d",
+      negative: "b3:3ed64f9509542a7c839154e785eb4d02fd0637d1a29bd04b63b9b1001ec5fc6a",
+      text: "b3:3943918b9573d4766ef5b125d47953778c512947dfd67adbb0548e865c4e8a6f",
+      array: "b3:8d8a19d254e573655dd97f0d186f1883b9e92921390c96a6a885d9a1212d1787",
+      lineage: "b3:5e18ec708f11dc71ef4afce6b7da135dafef46d4484c1db0756b3acee1f8cce4",
+      lineageText: "b3:5e18ec708f11dc71ef4afce6b7da135dafef46d4484c1db0756b3acee1f8cce4",
+      bytes: "b3:f74dd2c214056c43ba0e8194b31fbff8c3f8e4cb626a7cc962073e2a4b3cca61",
+    };
+    assert.deepEqual(await run(page, "goldenKeys", { name: uniq("golden") }), golden, "in a page");
+    assert.deepEqual(await runInWorker(page, "goldenKeys", { name: uniq("golden") }), golden, "in a worker");
+  });
+});
+
 test("b. a value survives a page reload (source store)", { timeout: TIMEOUT }, async () => {
   await withContext(async (context) => {
     const page = await harness(context);

@@ -2,7 +2,7 @@
 // dedicated worker (worker.js answers postMessage requests with the same functions).
 // Every function takes and returns structured-clonable, JSON-like values only.
 
-import { open, StepKey } from "../../pkg/index.js";
+import { open, StepKey, fingerprintBytes } from "../../pkg/index.js";
 import { KINDS, SHAPE, BUFFER_BYTES, makeArray, makeBuffer, makeMeta, valuesOf, hexOf, noise, checksum } from "./fixtures.js";
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -490,6 +490,31 @@ export async function controlScenario({ name }) {
 
 // ---------------------------------------------------------------------------------------
 // Keys: canonical, deterministic in a page and a worker, lineage, text form.
+
+/**
+ * Keys built through the JavaScript API that have a twin in the core's golden tests
+ * (core/tests/golden_keys.rs): index.js encodes arguments for the module, so these pin
+ * that JavaScript values still reach the core's canonical encoding unchanged.
+ */
+export async function goldenKeys({ name }) {
+  const cache = await open({ name, memoryBudget: 0, storeBudget: 0 });
+  const fp = (...args) => cache.key(...args).fingerprint;
+  const out = {
+    stepOnly: fp("t1_map"),
+    version: fp("t1_map", {}, { version: 3 }),
+    bool: fp("t1_map", { b1_correction: true }),
+    int: fp("t1_map", { n_iter: 5 }),
+    bigint: fp("t1_map", { n_iter: 5n }),
+    negative: fp("t1_map", { offset: -7 }),
+    text: fp("t1_map", { method: "vfa" }),
+    array: fp("t1_map", { b1: { data: new Float32Array([1, 2, 3, 4]), shape: [2, 2] } }),
+    lineage: fp("r1_map", { t1: cache.key("t1_map") }),
+    lineageText: fp("r1_map", { t1: { step: "t1_map", fingerprint: cache.key("t1_map").fingerprint } }),
+    bytes: fingerprintBytes(new TextEncoder().encode("stepcache")),
+  };
+  cache.close();
+  return out;
+}
 
 export async function keysScenario({ name }) {
   const cache = await open({ name, memoryBudget: 0, storeBudget: 0 });
