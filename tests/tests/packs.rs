@@ -219,3 +219,79 @@ fn pack_limit_zero_gives_every_entry_a_file() {
     );
     assert_eq!(packs_bytes(&dir.0), 0);
 }
+
+/// Several handles (as several processes would have) and threads at once: every thread
+/// puts, removes and reads back its own ids while the others do the same, so packs fill,
+/// roll, get sealed and compacted under everyone's feet. Every read of an own id returns
+/// exactly the last version written, or nothing after a removal.
+#[test]
+fn handles_and_threads_read_their_own_writes_through_compaction() {
+    let dir = TempDir::new("packs-stress");
+    let secs: u64 = std::env::var("STEPCACHE_PACK_STRESS_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    let handles: Vec<std::sync::Arc<FsStore>> = (0..4).map(|_| std::sync::Arc::new(open(&dir.0))).collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let threads: Vec<_> = (0..8u64)
+        .map(|t| {
+            let store = std::sync::Arc::clone(&handles[t as usize % handles.len()]);
+            std::thread::spawn(move || {
+                let mut rng = Rng(0xABCD_0000 ^ t);
+                let mut last: std::collections::HashMap<u64, Option<u64>> = Default::default();
+                let (mut ops, mut version) = (0u64, 0u64);
+                while std::time::Instant::now() < deadline {
+                    ops += 1;
+                    version += 1;
+                    let n = t * 1000 + rng.below(16);
+                    match rng.below(10) {
+                        0..5 => {
+                            put(&store, n, &bytes(n, version, 200 + rng.below(8000) as usize));
+                            last.insert(n, Some(version));
+                        }
+                        5..7 => {
+                            delete(&store, n);
+                            last.insert(n, None);
+                        }
+                        _ => {}
+                    }
+                    let want = last.get(&n).copied().flatten();
+                    let got = get(&store, n);
+                    match want {
+                        Some(v) => {
+                            let got = got.unwrap_or_else(|| panic!("thread {t}, id {n}: version {v} lost (op {ops})"));
+                            assert_eq!(
+                                &got[..],
+                                &bytes(n, v, got.len())[..],
+                                "thread {t}, id {n}: not version {v}"
+                            );
+                        }
+                        None => assert!(got.is_none(), "thread {t}, id {n}: came back after its removal"),
+                    }
+                }
+                (ops, last)
+            })
+        })
+        .collect();
+    let mut total = 0;
+    let mut finals = Vec::new();
+    for thread in threads {
+        let (ops, last) = thread.join().unwrap();
+        total += ops;
+        finals.push(last);
+    }
+    drop(handles);
+    let fresh = open(&dir.0);
+    for last in finals {
+        for (n, v) in last {
+            match v {
+                Some(v) => {
+                    let got = get(&fresh, n).unwrap_or_else(|| panic!("id {n}: version {v} lost for a fresh handle"));
+                    assert_eq!(&got[..], &bytes(n, v, got.len())[..]);
+                }
+                None => assert_eq!(get(&fresh, n), None, "id {n} came back for a fresh handle"),
+            }
+        }
+    }
+    println!("pack stress: {total} operations through 4 handles and 8 threads, every read its own last write");
+}

@@ -127,7 +127,7 @@ impl Packs {
             let body = RECORD_HEADER_LEN..RECORD_HEADER_LEN + loc.len as usize;
             read_at(&source, &mut record[body], loc.offset + RECORD_HEADER_LEN as u64)
                 .map_err(|e| io_error("read", &path, e))?;
-            self.append(loc.kind, &id, Some(loc.stamp), loc.len, &mut record)?;
+            self.append(loc.kind, &id, Some(&loc), loc.len, &mut record)?;
         }
         match fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_error("remove", &path, e)),

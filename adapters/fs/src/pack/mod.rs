@@ -41,7 +41,6 @@ mod record;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use hashbrown::HashMap;
@@ -94,7 +93,18 @@ struct Loc {
     offset: u64,
     len: u32,
     stamp: u64,
+    generation: u32,
     kind: Kind,
+}
+
+impl Loc {
+    /// The order in which records of one id supersede each other: the later stamp; of
+    /// copies of one record, the later generation (the copy outlives the original's
+    /// pack); of equal copies (a compaction redone after a crash), a fixed choice, so
+    /// every handle settles on the same one.
+    fn rank(&self) -> (u64, u32, u64, u64) {
+        (self.stamp, self.generation, self.pack, self.offset)
+    }
 }
 
 /// One pack file as this handle knows it.
@@ -171,7 +181,6 @@ pub(crate) struct Packs {
     durability: Durability,
     state: RwLock<State>,
     writer: Mutex<Option<Writer>>,
-    tmp_seq: AtomicU64,
 }
 
 impl std::fmt::Debug for Packs {
@@ -234,7 +243,6 @@ impl Packs {
             durability,
             state: RwLock::new(State::default()),
             writer: Mutex::new(None),
-            tmp_seq: AtomicU64::new(0),
         };
         packs.refresh(true)?;
         let newest = {
@@ -396,9 +404,9 @@ impl Packs {
     }
 
     /// Appends one record (`record` holds room for its header, then its body of `len`
-    /// bytes and padding) to this handle's pack, with a new stamp, or with `stamp` when
-    /// copying a record.
-    fn append(&self, kind: Kind, id: &Fingerprint, stamp: Option<u64>, len: u32, record: &mut [u8]) -> Result<()> {
+    /// bytes and padding) to this handle's pack, with a new stamp, or as a copy of a
+    /// record with `copy_of`'s stamp and generation (compaction).
+    fn append(&self, kind: Kind, id: &Fingerprint, copy_of: Option<&Loc>, len: u32, record: &mut [u8]) -> Result<()> {
         let mut writer = self.writer.lock().map_err(|_| poisoned())?;
         if writer.as_ref().is_none_or(|w| w.end >= PACK_ROLL_LEN) {
             *writer = None; // unlocks the full pack: it is sealed now
@@ -409,9 +417,10 @@ impl Packs {
         };
         let header = RecordHeader {
             kind,
-            stamp: stamp.unwrap_or_else(|| self.counters.bump(Counter::Stamp)),
+            stamp: copy_of.map_or_else(|| self.counters.bump(Counter::Stamp), |l| l.stamp),
             id: *id,
             len,
+            generation: copy_of.map_or(0, |l| l.generation.saturating_add(1)),
         };
         record[..record::RECORD_HEADER_LEN].copy_from_slice(&header.encode());
         let offset = w.end;
@@ -440,8 +449,8 @@ impl Packs {
     /// the packs directory, so no reader ever sees a pack without its header.
     fn new_pack(&self) -> Result<Writer> {
         let created = self.counters.bump(Counter::Stamp);
-        let seq = self.tmp_seq.fetch_add(1, Ordering::Relaxed);
-        let tmp = self.tmp.join(format!("pack.{}.{seq}.tmp", std::process::id()));
+        // The stamp is unique across handles and processes: so is the temporary name.
+        let tmp = self.tmp.join(format!("pack.{}.{created:016x}.tmp", std::process::id()));
         let file = crate::store::create_locked(&tmp).map_err(|e| io_error("create", &tmp, e))?;
         let target = self.dir.join(pack_name(created));
         let made = write_at(&file, &record::pack_header(), 0)
@@ -510,21 +519,21 @@ impl Packs {
 
 impl State {
     /// Takes a scanned (or just written) record into the index: it becomes the latest
-    /// record of its id unless a record with a higher stamp is known. Equal stamps are
-    /// copies made by compaction: the later-seen copy is taken, so readers move to it.
+    /// record of its id unless one that ranks higher is known ([`Loc::rank`]).
     fn apply(&mut self, pack: u64, header: RecordHeader, offset: u64) {
         let loc = Loc {
             pack,
             offset,
             len: header.len,
             stamp: header.stamp,
+            generation: header.generation,
             kind: header.kind,
         };
         if let Some(p) = self.packs.get_mut(&pack) {
             p.bytes += header.record_len();
             p.min_stamp = p.min_stamp.min(header.stamp);
         }
-        if self.index.get(&header.id).is_some_and(|old| old.stamp > loc.stamp) {
+        if self.index.get(&header.id).is_some_and(|old| old.rank() >= loc.rank()) {
             return;
         }
         if let Some(old) = self.index.insert(header.id, loc)

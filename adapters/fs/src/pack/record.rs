@@ -13,13 +13,19 @@
 //!   8   8   stamp, u64 LE: the shared counter's value when written; the highest wins
 //!   16  32  the entry's id
 //!   48  4   body length, u32 LE
-//!   52  4   reserved, zero
+//!   52  4   copy generation, u32 LE: 0 as written, one more each time compaction copies it
 //!   56  8   the low 64 bits of XXH3-128 of bytes 0..56, u64 LE
 //! ```
 //!
 //! Records start at multiples of 64 bytes, so an entry read in place from a memory map of
 //! the pack has its payload as aligned as in an entry file, and `f32`/`f64` maps are
 //! viewed without a copy.
+//!
+//! Compaction copies a record with its stamp, so for a while the same record exists twice:
+//! in the pack being compacted and in the compactor's. Every handle must then settle on
+//! the copy, whichever of the two it happens to scan first, or it would follow the
+//! original into a pack that is about to disappear. The generation says which is the
+//! copy: of records with equal stamps, the higher generation wins.
 //!
 //! The record header is checksummed so a scan can tell a complete header from a torn or
 //! damaged one; the body is an entry in the entry format, which verifies itself on every
@@ -54,6 +60,8 @@ pub(crate) struct RecordHeader {
     pub stamp: u64,
     pub id: Fingerprint,
     pub len: u32,
+    /// How many times compaction copied the record (0: as first written).
+    pub generation: u32,
 }
 
 /// The pack header this build writes.
@@ -85,6 +93,7 @@ impl RecordHeader {
         out[8..16].copy_from_slice(&self.stamp.to_le_bytes());
         out[16..48].copy_from_slice(self.id.as_bytes());
         out[48..52].copy_from_slice(&self.len.to_le_bytes());
+        out[52..56].copy_from_slice(&self.generation.to_le_bytes());
         let sum = check(&out[..56]);
         out[56..64].copy_from_slice(&sum.to_le_bytes());
         out
@@ -98,7 +107,7 @@ impl RecordHeader {
         if bytes[..4] != RECORD_MAGIC || u64_at(56) != check(&bytes[..56]) {
             return None;
         }
-        if bytes[5..8] != [0; 3] || bytes[52..56] != [0; 4] {
+        if bytes[5..8] != [0; 3] {
             return None;
         }
         let kind = match bytes[4] {
@@ -117,6 +126,7 @@ impl RecordHeader {
             stamp: u64_at(8),
             id: Fingerprint::from_bytes(id),
             len,
+            generation: u32_at(52),
         })
     }
 
@@ -171,6 +181,7 @@ mod tests {
             stamp: 0x0102_0304_0506_0708,
             id: Fingerprint::from_bytes([7; 32]),
             len,
+            generation: 3,
         }
     }
 
