@@ -13,6 +13,12 @@ pub mod backend;
 pub mod conformance;
 pub mod faults;
 pub mod rng;
+
+/// The number in environment variable `name` (how long or how often a test runs, raised
+/// by hand for longer runs), or `default` when it is unset or not a number.
+pub fn env_count<T: core::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
 #[cfg(not(target_family = "wasm"))]
 pub mod temp;
 

@@ -193,9 +193,7 @@ fn run_phase(dir: &Path, budget: u64, secs: u64) -> (u64, u64) {
 
 #[test]
 fn processes_and_threads_share_a_directory() {
-    let secs: u64 = env("STEPCACHE_CONCURRENT_SECS")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+    let secs: u64 = stepcache_tests::env_count("STEPCACHE_CONCURRENT_SECS", 3);
     let root = std::env::temp_dir().join(format!("stepcache-concurrent-{}", std::process::id()));
     // Phase 1: a 2 MiB budget under entries of 8 to 100 KiB: constant eviction.
     let small = root.join("small");

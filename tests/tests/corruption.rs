@@ -31,10 +31,7 @@ fn value(n: u64) -> Value {
 }
 
 fn trials() -> u64 {
-    std::env::var("STEPCACHE_CORRUPTION_TRIALS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000)
+    stepcache_tests::env_count("STEPCACHE_CORRUPTION_TRIALS", 1000)
 }
 
 #[test]

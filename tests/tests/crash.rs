@@ -179,10 +179,7 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn killed_writers_never_leave_damaged_or_lost_entries() {
-    let kills: usize = std::env::var("STEPCACHE_CRASH_KILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
+    let kills: usize = stepcache_tests::env_count("STEPCACHE_CRASH_KILLS", 200);
     let dir = std::env::temp_dir().join(format!("stepcache-crash-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     Cache::open(&dir).unwrap();

@@ -25,10 +25,7 @@ fn value(n: u64, v: u64) -> Value {
 
 #[test]
 fn crashes_never_leave_wrong_data() {
-    let trials: u64 = std::env::var("STEPCACHE_CRASH_SIM_TRIALS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
+    let trials: u64 = stepcache_tests::env_count("STEPCACHE_CRASH_SIM_TRIALS", 2000);
     pollster::block_on(async {
         let (mut torn_or_lost, mut hits) = (0u64, 0u64);
         for trial in 0..trials {

@@ -227,10 +227,7 @@ fn pack_limit_zero_gives_every_entry_a_file() {
 #[test]
 fn handles_and_threads_read_their_own_writes_through_compaction() {
     let dir = TempDir::new("packs-stress");
-    let secs: u64 = std::env::var("STEPCACHE_PACK_STRESS_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2);
+    let secs: u64 = stepcache_tests::env_count("STEPCACHE_PACK_STRESS_SECS", 2);
     let handles: Vec<std::sync::Arc<FsStore>> = (0..4).map(|_| std::sync::Arc::new(open(&dir.0))).collect();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     let threads: Vec<_> = (0..8u64)

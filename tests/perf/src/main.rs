@@ -330,6 +330,13 @@ fn main() {
 
 /// A deterministic xorshift64 generator (the seed must not be zero): the same workload in
 /// every run, so figures compare.
+/// `count` buffers of `len` pseudo-random bytes from `next`, all different.
+pub(crate) fn random_buffers(next: &mut impl FnMut() -> u64, count: usize, len: usize) -> Vec<Vec<u8>> {
+    (0..count)
+        .map(|_| (0..len.div_ceil(8)).flat_map(|_| next().to_le_bytes()).take(len).collect())
+        .collect()
+}
+
 pub(crate) fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
     move || {
         state ^= state << 13;

@@ -29,14 +29,7 @@ impl Fixture {
             .map(|i| ok(Key::of(STEP).arg("i", i as u64).build(), "build a key"))
             .collect();
         let ids = keys.iter().map(|k| *k.fingerprint().as_bytes()).collect();
-        let raw = (0..count)
-            .map(|_| {
-                (0..len.div_ceil(8))
-                    .flat_map(|_| next().to_le_bytes())
-                    .take(len)
-                    .collect()
-            })
-            .collect();
+        let raw = crate::random_buffers(&mut next, count, len);
         let mut shuffled = || {
             let mut order: Vec<usize> = (0..count).collect();
             for i in (1..count).rev() {

@@ -33,14 +33,7 @@ impl Entries {
         let ids: Vec<[u8; 32]> = keys.iter().map(|k| *k.fingerprint().as_bytes()).collect();
         let names = keys.iter().map(|k| k.fingerprint().to_hex()).collect();
         // Every value differs (cacache stores content by hash and would deduplicate copies).
-        let raw: Vec<Vec<u8>> = (0..count)
-            .map(|_| {
-                (0..len.div_ceil(8))
-                    .flat_map(|_| next().to_le_bytes())
-                    .take(len)
-                    .collect()
-            })
-            .collect();
+        let raw: Vec<Vec<u8>> = crate::random_buffers(&mut next, count, len);
         let values = raw.iter().map(|r| Value::bytes(r.clone())).collect();
         let mut order: Vec<usize> = (0..count).collect();
         for i in (1..count).rev() {
