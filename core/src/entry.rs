@@ -255,6 +255,7 @@ fn header_check(version: u16, header: &[u8]) -> [u8; 16] {
 /// The header of format version 1, read and converted; never written.
 #[derive(Deserialize)]
 struct HeaderV1 {
+    #[serde(deserialize_with = "crate::wire::fingerprint::deserialize_tuple")]
     key: Fingerprint,
     step: String,
     created_ms: u64,
@@ -264,6 +265,7 @@ struct HeaderV1 {
     codec: Codec,
     raw_len: u64,
     payload_len: u64,
+    #[serde(deserialize_with = "crate::wire::fingerprint::deserialize_tuple")]
     payload_hash: Fingerprint,
     #[serde(with = "crate::wire::vec")]
     meta: Vec<u8>,

@@ -20,6 +20,7 @@ mod error;
 pub mod evict;
 mod fingerprint;
 mod key;
+pub mod map;
 mod policy;
 mod sort;
 mod stats;

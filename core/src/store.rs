@@ -11,7 +11,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::future::Future;
 
-use hashbrown::HashMap;
+use crate::map::HashMap;
 
 use crate::bytes::{ByteOwner, SharedBytes};
 use crate::entry::{EntryHeader, PayloadCheck};
@@ -126,7 +126,7 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         MemoryStore {
-            entries: Arc::new(Lock::new(HashMap::new())),
+            entries: Arc::new(Lock::new(HashMap::default())),
         }
     }
 

@@ -84,10 +84,12 @@ impl Blocked {
 }
 
 fn factory() -> Result<Factory> {
+    // The idb crate's error read by variant (`from_idb`), not through its `Display`.
     Factory::new().map_err(|e| {
+        let cause = from_idb("find IndexedDB", e);
         Error::new(
             ErrorKind::PermissionDenied,
-            format!("IndexedDB is not available in this context: {e}"),
+            format!("IndexedDB is not available in this context: {}", cause.message()),
         )
     })
 }
@@ -101,7 +103,7 @@ pub(crate) async fn open(name: &str) -> Result<Connection> {
     let report = Rc::clone(&upgrade_error);
     request.on_upgrade_needed(move |event| {
         if let Err(e) = upgrade(event) {
-            *report.borrow_mut() = Some(e.to_string());
+            *report.borrow_mut() = Some(from_idb("upgrade", e).message().into());
         }
     });
     let blocked = Blocked::default();

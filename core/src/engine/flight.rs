@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use core::future::poll_fn;
 use core::task::{Poll, Waker};
 
-use hashbrown::HashMap;
+use crate::map::HashMap;
 
 use crate::fingerprint::Fingerprint;
 use crate::sync::Lock;

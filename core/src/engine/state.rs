@@ -3,7 +3,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use hashbrown::HashMap;
+use crate::map::HashMap;
 
 use super::flight::Flights;
 use crate::error::{Error, ErrorKind, Result};
@@ -38,7 +38,7 @@ pub(crate) struct Shelf<T> {
 impl<T> Shelf<T> {
     pub(crate) fn new(budget: u64) -> Self {
         Shelf {
-            slots: HashMap::new(),
+            slots: HashMap::default(),
             stats: TierStats {
                 budget,
                 ..TierStats::default()
@@ -160,7 +160,7 @@ pub(crate) struct State {
     pub(crate) shared_computes: u64,
     pub(crate) flights: Flights,
     /// Keys of forced steps stored since the force was set: fresh again.
-    pub(crate) refreshed: hashbrown::HashSet<Fingerprint>,
+    pub(crate) refreshed: crate::map::HashSet<Fingerprint>,
     pub(crate) pins: HashMap<Fingerprint, u32>,
     pub(crate) closed: bool,
 }
@@ -174,12 +174,12 @@ impl State {
             force: Force::None,
             force_since_ms: 0,
             index_listed_ms: None,
-            types: HashMap::new(),
+            types: HashMap::default(),
             corrupt_removed: 0,
             shared_computes: 0,
             flights: Flights::default(),
-            refreshed: hashbrown::HashSet::new(),
-            pins: HashMap::new(),
+            refreshed: crate::map::HashSet::default(),
+            pins: HashMap::default(),
             closed: false,
         }
     }

@@ -43,7 +43,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
-use hashbrown::HashMap;
+use stepcache_core::map::HashMap;
 
 use memmap2::Mmap;
 use stepcache_core::entry::LIST_HEAD_LEN;
