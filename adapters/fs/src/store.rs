@@ -45,13 +45,13 @@ const MAP_MIN_LEN: u64 = 256 * 1024;
 /// a get memory-maps and whose space a removal gives back at once.
 pub const DEFAULT_PACK_LIMIT: usize = 64 * 1024;
 
-/// A payload is checksummed and written in pieces of this size: each piece is still in
-/// the processor's cache when the write copies it, so checksumming costs little more than
-/// the copy (measured: 1.03-1.08x the time of the bare write, where checksumming all, then
-/// writing, or doing both at once on two threads, cost 1.10-1.20x). The pieces are laid
-/// at multiples of 2 MiB in the file: the page cache then builds large folios, which later
-/// memory maps of the entry fault in fast (with 256 KiB pieces at unaligned offsets, a
-/// verified get of 256 MiB took 1.7x longer).
+/// A payload is written in pieces of this size, laid at multiples of 2 MiB in the file:
+/// the page cache then builds large folios, which later memory maps of the entry fault in
+/// fast (with 256 KiB pieces at unaligned offsets, a verified get of 256 MiB took 1.7x
+/// longer). A payload of one or two pieces is checksummed on the writing thread, each
+/// piece just before its write, while it is still in the processor's cache (1.03-1.08x
+/// the bare write, where checksumming all of it first cost 1.10-1.20x); larger ones by a
+/// second thread beside the writes (see [`checksum_beside_writes`]).
 const PIECE: usize = 2 << 20;
 
 /// Whether a write waits for the data to reach the disk.
@@ -227,7 +227,7 @@ impl FsStore {
             }
             hasher.finish()
         } else {
-            checksum_ahead_of_writes(&mut file, pieces())?
+            checksum_beside_writes(&mut file, pieces)?
         };
         let mut header = header.clone();
         header.payload_check = check;
@@ -350,29 +350,29 @@ impl FsStore {
     }
 }
 
-/// Writes `pieces` to `file` in order while another thread checksums them one piece
-/// ahead: each piece is written right after the other core has read it, while it is still
-/// in the shared cache, so a put costs what the write alone costs (measured 0.99-1.00x the
-/// bare write at 40 and 256 MiB, against 1.08x checksumming and writing on one thread).
-fn checksum_ahead_of_writes<'a>(
+/// Writes `pieces()` to `file` in order while another thread checksums them, each thread
+/// at its own pace: they share nothing until the checksum is joined at the end.
+///
+/// Why not in step: a checksum thread one piece ahead of the writes (so each piece was
+/// still in the shared cache when written) cost 1.06-1.15x the bare write at 40 MiB,
+/// because every hand-over woke a sleeping thread, and in this VM a wake-up across cores
+/// is an interrupt to the other vCPU (`perf`: 9% of the put in `try_to_wake_up`). Free
+/// running, the checksum (4x faster than the write) reads the payload once more from
+/// memory while the kernel copies it, which measured 1.02-1.06x (writing without any
+/// checksum: 1.02-1.03x; 256 MiB: 1.00-1.03x for all three).
+fn checksum_beside_writes<'a, I: Iterator<Item = &'a [u8]>>(
     file: &mut File,
-    pieces: impl Iterator<Item = &'a [u8]> + Send,
+    pieces: impl Fn() -> I + Sync,
 ) -> io::Result<PayloadCheck> {
     std::thread::scope(|scope| {
-        // Room for one piece checksummed ahead: more would leave the cache before its write.
-        let (ready, checked) = std::sync::mpsc::sync_channel::<&[u8]>(1);
-        let hasher = scope.spawn(move || {
+        let hasher = scope.spawn(|| {
             let mut hasher = PayloadHasher::new();
-            for piece in pieces {
+            for piece in pieces() {
                 hasher.update(piece);
-                if ready.send(piece).is_err() {
-                    break; // the writer failed and stopped listening
-                }
             }
             hasher.finish()
         });
-        let written = checked.iter().try_for_each(|piece| file.write_all(piece));
-        drop(checked);
+        let written = pieces().try_for_each(|piece| file.write_all(piece));
         let check = hasher
             .join()
             .map_err(|_| io::Error::other("checksum thread panicked"))?;
