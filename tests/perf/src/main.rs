@@ -38,7 +38,7 @@ impl Plan {
         Plan {
             map_sizes: vec![40 << 20, 256 << 20],
             hash_runs: 15,
-            io_runs: (11, 9),
+            io_runs: (31, 11),
             small_count: 10_000,
             small_len: 1024,
             memory_count: 10_000,
