@@ -369,7 +369,7 @@ const CHECK_PAUSE: std::time::Duration = std::time::Duration::from_micros(100);
 /// every hand-over woke a sleeping thread, and in this VM a wake-up across cores is an
 /// interrupt to the other vCPU (`perf`: 9% of the put in `try_to_wake_up`); a checksum
 /// thread running free (no pacing) cost 1.10x at 256 MiB, streaming the whole payload
-/// from memory beside the kernel's copy; paced as here, 1.00-1.05x, the same as writing
+/// from memory beside the kernel's copy; paced as here, 0.95-1.05x, the same as writing
 /// with no checksum at all.
 fn checksum_beside_writes<'a, I: Iterator<Item = &'a [u8]>>(
     file: &mut File,
