@@ -380,17 +380,18 @@ fn checksum_beside_writes<'a, I: Iterator<Item = &'a [u8]>>(
     std::thread::scope(|scope| {
         let hasher = scope.spawn(|| {
             let mut hasher = PayloadHasher::new();
-            for (i, piece) in pieces().enumerate() {
+            'pieces: for (i, piece) in pieces().enumerate() {
                 loop {
                     match written.load(Ordering::Acquire) {
-                        STOP => return None, // the write failed: nobody needs the checksum
+                        // The write failed: its error is returned, this checksum dropped.
+                        STOP => break 'pieces,
                         done if i <= done + CHECK_AHEAD => break,
                         _ => std::thread::sleep(CHECK_PAUSE),
                     }
                 }
                 hasher.update(piece);
             }
-            Some(hasher.finish())
+            hasher.finish()
         });
         let result = pieces().try_for_each(|piece| {
             file.write_all(piece)?;
@@ -403,7 +404,7 @@ fn checksum_beside_writes<'a, I: Iterator<Item = &'a [u8]>>(
         let check = hasher
             .join()
             .map_err(|_| io::Error::other("checksum thread panicked"))?;
-        result.and_then(|()| check.ok_or_else(|| io::Error::other("checksum thread stopped early")))
+        result.map(|()| check)
     })
 }
 

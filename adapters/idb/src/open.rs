@@ -84,13 +84,11 @@ impl Blocked {
 }
 
 fn factory() -> Result<Factory> {
-    // The idb crate's error read by variant (`from_idb`), not through its `Display`.
+    // The idb crate's error read by variant (`from_idb`), not through its `Display`; the
+    // kind is ours: no IndexedDB here is a permission, not a storage failure.
     Factory::new().map_err(|e| {
-        let cause = from_idb("find IndexedDB", e);
-        Error::new(
-            ErrorKind::PermissionDenied,
-            format!("IndexedDB is not available in this context: {}", cause.message()),
-        )
+        let cause = from_idb("IndexedDB is not available in this context", e);
+        Error::new(ErrorKind::PermissionDenied, cause.message())
     })
 }
 
