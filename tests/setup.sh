@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 rustup target add wasm32-unknown-unknown thumbv7em-none-eabi >/dev/null 2>&1 \
   || rustup target add wasm32-unknown-unknown thumbv7em-none-eabi
+# The npm package's .wasm rebuilds the standard library for its size (adapters/wasm/build.sh).
+rustup component add rust-src >/dev/null 2>&1 || rustup component add rust-src
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)

@@ -10,14 +10,18 @@ cd "$root"
 
 # SIMD128 for every crate, not only inside blake3's SIMD functions: code that calls them can
 # then inline them (-3 KB raw, -1.5 KB gzipped); the module needed SIMD already.
-# Registry paths in panic locations shortened to the crate's own path (-1.4 KB raw).
 # Given with --config, so they add to the rustflags of .cargo/config.toml (arrays merge).
-flags='"-C", "target-feature=+simd128"'
-for dir in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do
-  flags="$flags, \"--remap-path-prefix=${dir}=\""
-done
-cargo build -p stepcache-wasm --target wasm32-unknown-unknown --profile wasm --locked \
-  --config "target.wasm32-unknown-unknown.rustflags = [$flags]"
+#
+# The standard library is rebuilt with panic=immediate-abort and no panic locations
+# (-8 KB gzipped): a panic in this module was already an abort whose message no one could
+# read (wasm32-unknown-unknown has no stderr), yet std's panic machinery formatted it, and
+# every panic site carried its message and file name. A panic still stops the module with
+# a WebAssembly trap (a RuntimeError in JavaScript), as before. -Z flags on the pinned
+# stable compiler through RUSTC_BOOTSTRAP, as tests/fuzz/run.sh does for cargo fuzz: the
+# same compiler as every other build, with its own rust-src (tests/setup.sh adds it).
+flags='"-C", "target-feature=+simd128", "-Zunstable-options", "-Cpanic=immediate-abort", "-Zlocation-detail=none"'
+RUSTC_BOOTSTRAP=1 cargo build -p stepcache-wasm --target wasm32-unknown-unknown --profile wasm --locked \
+  -Z build-std=std,panic_abort --config "target.wasm32-unknown-unknown.rustflags = [$flags]"
 rm -rf "$out"
 wasm-bindgen --target web --out-dir "$out" --out-name stepcache_wasm \
   "$root/target/wasm32-unknown-unknown/wasm/stepcache_wasm.wasm"

@@ -16,16 +16,55 @@ pub(crate) fn sort_by<T>(items: &mut Vec<T>, cmp: impl Fn(&T, &T) -> Ordering) {
     items.extend(order.iter().filter_map(|&i| taken[i].take()));
 }
 
-/// The one instance of the standard sort: the unstable one, made stable by breaking ties
-/// on the index (indices are distinct, so the order is total and the result is the stable
-/// one). The standard unstable sort is smaller in WebAssembly than the stable driftsort.
+/// The one sort instance: a heapsort, made stable by breaking ties on the index (indices
+/// are distinct, so the order is total and the result is the stable one). A heapsort
+/// because it is a few hundred bytes of WebAssembly against 2.4 KB for the standard
+/// unstable sort (1.4 KB gzipped), and its O(n log n) worst case is all these short lists
+/// need.
 fn sort_indices(order: &mut [usize], cmp: &dyn Fn(usize, usize) -> Ordering) {
-    order.sort_unstable_by(|&a, &b| cmp(a, b).then(a.cmp(&b)));
+    let less = |a: usize, b: usize| cmp(a, b).then(a.cmp(&b)) == Ordering::Less;
+    // Moves order[root] down until both children are smaller (a max-heap over 0..end).
+    let sift_down = |order: &mut [usize], mut root: usize, end: usize| loop {
+        let mut child = 2 * root + 1;
+        if child >= end {
+            break;
+        }
+        if child + 1 < end && less(order[child], order[child + 1]) {
+            child += 1;
+        }
+        if !less(order[root], order[child]) {
+            break;
+        }
+        order.swap(root, child);
+        root = child;
+    };
+    let n = order.len();
+    for root in (0..n / 2).rev() {
+        sift_down(order, root, n);
+    }
+    for end in (1..n).rev() {
+        order.swap(0, end);
+        sift_down(order, 0, end);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use alloc::vec;
+    use alloc::vec::Vec;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The same order as the standard stable sort, for any list with repeated keys.
+        #[test]
+        fn matches_the_standard_stable_sort(keys in proptest::collection::vec(0u8..8, 0..200)) {
+            let mut items: Vec<(u8, usize)> = keys.iter().copied().zip(0..).collect();
+            let mut expected = items.clone();
+            expected.sort_by_key(|a| a.0); // stable
+            super::sort_by(&mut items, |a, b| a.0.cmp(&b.0));
+            prop_assert_eq!(items, expected);
+        }
+    }
 
     #[test]
     fn equal_keys_keep_their_order() {

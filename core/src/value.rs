@@ -136,13 +136,30 @@ pub(crate) fn check_layout(elem: ElementType, shape: &[u64], len: usize) -> Resu
         return Err(Error::new(
             ErrorKind::InvalidValue,
             alloc::format!(
-                "shape {shape:?} of {} needs {} bytes but the data has {len}",
+                "shape [{}] of {} needs {} bytes but the data has {len}",
+                ShapeText(shape),
                 elem.name(),
                 bytes.map_or_else(|| alloc::string::String::from("too many"), |b| alloc::format!("{b}")),
             ),
         ));
     }
     Ok(())
+}
+
+/// A shape as `2, 3, 4` in messages. Not `{shape:?}`: `Debug` of a slice links the whole
+/// debug-list printer into the `.wasm` for this one message.
+struct ShapeText<'a>(&'a [u64]);
+
+impl core::fmt::Display for ShapeText<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
 }
 
 /// A cached result: typed data with its shape and the caller's metadata.
