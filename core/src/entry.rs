@@ -231,7 +231,7 @@ impl fmt::Display for Corrupt {
             Corrupt::Truncated => f.write_str("entry is truncated"),
             Corrupt::TrailingBytes => f.write_str("entry has trailing bytes"),
             Corrupt::BadMagic => f.write_str("not a stepcache entry"),
-            Corrupt::UnknownVersion(v) => write!(f, "unknown entry format version {v}"),
+            Corrupt::UnknownVersion(v) => f.write_str(&crate::text!("unknown entry format version ", v)),
             Corrupt::HeaderChecksum => f.write_str("header checksum mismatch"),
             Corrupt::BadHeader => f.write_str("header does not decode"),
             Corrupt::WrongKey => f.write_str("entry belongs to another key"),

@@ -91,7 +91,10 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.kind.name(), self.message)
+        // `write_str`, not `write!`: see `crate::text`.
+        f.write_str(self.kind.name())?;
+        f.write_str(": ")?;
+        f.write_str(&self.message)
     }
 }
 

@@ -86,7 +86,8 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 
 impl fmt::Display for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "b3:{}", self.to_hex())
+        // `write_str`, not `write!`: see `crate::text`.
+        f.write_str(&crate::text!(self))
     }
 }
 

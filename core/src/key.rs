@@ -47,9 +47,12 @@ pub fn validate_step_name(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > MAX_STEP_NAME || !first_ok || !name.chars().all(ok_char) {
         return Err(Error::new(
             ErrorKind::InvalidStepName,
-            alloc::format!(
-                "step name \"{}\" must be 1 to {MAX_STEP_NAME} characters of A-Z a-z 0-9 _ . : - starting with a letter or digit",
-                truncate(name)
+            crate::text!(
+                "step name \"",
+                truncate(name),
+                "\" must be 1 to ",
+                MAX_STEP_NAME,
+                " characters of A-Z a-z 0-9 _ . : - starting with a letter or digit"
             ),
         ));
     }
@@ -198,8 +201,12 @@ fn inline_len(len: usize) -> Result<()> {
     if len > MAX_INLINE_ARG {
         return Err(Error::new(
             ErrorKind::InvalidArgument,
-            alloc::format!(
-                "an inline argument holds at most {MAX_INLINE_ARG} bytes (got {len}); pass large data with .array() so it is hashed in place"
+            crate::text!(
+                "an inline argument holds at most ",
+                MAX_INLINE_ARG,
+                " bytes (got ",
+                len,
+                "); pass large data with .array() so it is hashed in place"
             ),
         ));
     }
@@ -210,7 +217,12 @@ fn check_arg_name(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > MAX_ARG_NAME {
         return Err(Error::new(
             ErrorKind::InvalidArgument,
-            alloc::format!("an argument name must be 1 to {MAX_ARG_NAME} bytes, got {}", name.len()),
+            crate::text!(
+                "an argument name must be 1 to ",
+                MAX_ARG_NAME,
+                " bytes, got ",
+                name.len()
+            ),
         ));
     }
     Ok(())
@@ -319,7 +331,7 @@ impl KeyBuilder {
         if self.seen.iter().any(|n| n == name) {
             self.error = Some(Error::new(
                 ErrorKind::InvalidArgument,
-                alloc::format!("argument \"{}\" is given twice", truncate(name)),
+                crate::text!("argument \"", truncate(name), "\" is given twice"),
             ));
             return self;
         }
@@ -448,7 +460,8 @@ impl Key {
 
 impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{}", self.step, self.fingerprint)
+        // `write_str`, not `write!`: see `crate::text`.
+        f.write_str(&crate::text!(self))
     }
 }
 

@@ -26,6 +26,7 @@ mod sort;
 mod stats;
 mod store;
 mod sync;
+pub mod text;
 mod value;
 mod wire;
 

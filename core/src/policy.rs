@@ -38,7 +38,11 @@ impl FromStr for Retention {
             "persistent" => Ok(Retention::Persistent),
             _ => Err(Error::new(
                 ErrorKind::InvalidConfig,
-                alloc::format!("unknown retention \"{s}\": use \"transient\", \"memory\" or \"persistent\""),
+                crate::text!(
+                    "unknown retention \"",
+                    s,
+                    "\": use \"transient\", \"memory\" or \"persistent\""
+                ),
             )),
         }
     }
@@ -126,7 +130,7 @@ impl FromStr for Access {
                 _ => {
                     return Err(Error::new(
                         ErrorKind::InvalidConfig,
-                        alloc::format!("access \"{s}\": use the letters r (read), c (compute), w (write)"),
+                        crate::text!("access \"", s, "\": use the letters r (read), c (compute), w (write)"),
                     ));
                 }
             }

@@ -120,7 +120,7 @@ pub(crate) fn element_count(shape: &[u64]) -> Result<u64> {
     if shape.len() > MAX_DIMS {
         return Err(Error::new(
             ErrorKind::InvalidValue,
-            alloc::format!("a shape has at most {MAX_DIMS} dimensions, got {}", shape.len()),
+            crate::text!("a shape has at most ", MAX_DIMS, " dimensions, got ", shape.len()),
         ));
     }
     shape
@@ -135,31 +135,31 @@ pub(crate) fn check_layout(elem: ElementType, shape: &[u64], len: usize) -> Resu
     if bytes != Some(len as u64) {
         return Err(Error::new(
             ErrorKind::InvalidValue,
-            alloc::format!(
-                "shape [{}] of {} needs {} bytes but the data has {len}",
-                ShapeText(shape),
+            crate::text!(
+                "shape [",
+                shape_text(shape),
+                "] of ",
                 elem.name(),
-                bytes.map_or_else(|| alloc::string::String::from("too many"), |b| alloc::format!("{b}")),
+                " needs ",
+                bytes.map_or_else(|| alloc::string::String::from("too many"), |b| crate::text!(b)),
+                " bytes but the data has ",
+                len
             ),
         ));
     }
     Ok(())
 }
 
-/// A shape as `2, 3, 4` in messages. Not `{shape:?}`: `Debug` of a slice links the whole
-/// debug-list printer into the `.wasm` for this one message.
-struct ShapeText<'a>(&'a [u64]);
-
-impl core::fmt::Display for ShapeText<'_> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        for (i, d) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            write!(f, "{d}")?;
+/// A shape as `2, 3, 4` in messages.
+fn shape_text(shape: &[u64]) -> alloc::string::String {
+    let mut out = alloc::string::String::new();
+    for (i, d) in shape.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
         }
-        Ok(())
+        crate::text::Piece::push_to(d, &mut out);
     }
+    out
 }
 
 /// A cached result: typed data with its shape and the caller's metadata.

@@ -5,7 +5,7 @@ use std::cell::Cell;
 use std::convert::Infallible;
 
 use stepcache_core::{
-    Access, Cache, Config, ElementType, EntryState, ErrorKind, Fingerprint, Force, Key, ManualClock, Retention,
+    Access, Cache, Config, ElementType, EntryState, Error, ErrorKind, Fingerprint, Force, Key, ManualClock, Retention,
     SkipReason, Source, Store, TierOutcome, TypePolicy, Value,
 };
 
@@ -230,6 +230,18 @@ pub async fn compute_error_is_typed_and_stores_nothing<B: Backend>(backend: &B) 
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Compute);
     assert!(err.to_string().contains("fit diverged"), "{err}");
+    assert!(a.get(&k).await.unwrap().is_none());
+    // A stepcache error from the compute step is returned as it is, kind and message.
+    let err = a
+        .get_or_try_compute(&k, || async {
+            Err(Error::new(ErrorKind::InvalidValue, "shape [2, 2] of f32 needs 16"))
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.kind(), err.message()),
+        (ErrorKind::InvalidValue, "shape [2, 2] of f32 needs 16")
+    );
     assert!(a.get(&k).await.unwrap().is_none());
     let ok = a
         .get_or_compute(&k, || async { Ok::<_, Infallible>(floats(4, 0.0)) })

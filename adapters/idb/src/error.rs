@@ -1,6 +1,7 @@
 //! IndexedDB failures as stepcache errors: the DOMException's name and message are copied
 //! into the error, so no `JsValue` is ever kept in one.
 
+use stepcache_core::text;
 use stepcache_core::{Error, ErrorKind};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -38,7 +39,7 @@ pub(crate) fn from_name(op: &str, name: &str, message: &str) -> Error {
     };
     // Chromium's quota errors come with an empty message: no dangling ": " then.
     let sep = if message.is_empty() { "" } else { ": " };
-    Error::new(kind, format!("{op}: {name}{sep}{message}{hint}"))
+    Error::new(kind, text!(op, ": ", name, sep, message, hint))
 }
 
 /// The error of a failure reported by the `idb` crate.

@@ -11,6 +11,7 @@ mod record;
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use stepcache_core::text;
 
 use idb::{Database, TransactionMode, TransactionResult};
 use js_sys::Uint8Array;
@@ -120,7 +121,7 @@ impl IdbStore {
         let tx = idb::Transaction::from(raw.clone());
         let aborted = |raw: &web_sys::IdbTransaction| match raw.error() {
             Some(ex) => error::from_name(op, &ex.name(), &ex.message()),
-            None => Error::new(ErrorKind::Storage, format!("{op}: transaction aborted")),
+            None => Error::new(ErrorKind::Storage, text!(op, ": transaction aborted")),
         };
         match tx.commit().map_err(|e| error::from_idb(op, e))?.await {
             Ok(TransactionResult::Committed) => Ok(()),
@@ -245,7 +246,7 @@ impl Store for IdbStore {
         if !self.locking.get() {
             return Ok(None);
         }
-        lock::acquire(&format!("stepcache:{}:{}", self.name, id.to_hex())).await
+        lock::acquire(&text!("stepcache:", self.name, ":", id.to_hex())).await
     }
 
     async fn list(&self) -> Result<Vec<Listed>> {
@@ -259,7 +260,7 @@ impl Store for IdbStore {
         for (key, value) in keys.iter().zip(values.iter()) {
             let Some(id) = key
                 .as_string()
-                .and_then(|k| format!("b3:{k}").parse::<Fingerprint>().ok())
+                .and_then(|k| text!("b3:", k).parse::<Fingerprint>().ok())
             else {
                 continue;
             };

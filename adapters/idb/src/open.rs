@@ -6,6 +6,7 @@ use std::future::{IntoFuture, poll_fn};
 use std::pin::pin;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
+use stepcache_core::text;
 
 use idb::{Database, DatabaseEvent, Factory, ObjectStoreParams};
 use stepcache_core::{Error, ErrorKind, Result};
@@ -43,8 +44,10 @@ fn upgrade(event: idb::event::VersionChangeEvent) -> std::result::Result<(), idb
 fn blocked_error(name: &str) -> Error {
     Error::new(
         ErrorKind::Blocked,
-        format!(
-            "database \"{name}\" is held open at an older schema version by another tab or worker; \
+        text!(
+            "database \"",
+            name,
+            "\" is held open at an older schema version by another tab or worker; \
              close or reload it, then try again"
         ),
     )
@@ -113,7 +116,7 @@ pub(crate) async fn open(name: &str) -> Result<Connection> {
             let detail = upgrade_error.borrow().clone().unwrap_or_default();
             let mut err = from_idb("open the database", e);
             if !detail.is_empty() {
-                err = Error::new(err.kind(), format!("{}; upgrade failed: {detail}", err.message()));
+                err = Error::new(err.kind(), text!(err.message(), "; upgrade failed: ", detail));
             }
             return Err(err);
         }
@@ -126,8 +129,14 @@ pub(crate) async fn open(name: &str) -> Result<Connection> {
         db.close();
         return Err(Error::new(
             ErrorKind::Storage,
-            format!(
-                "database \"{name}\" exists but is not a stepcache database (no \"{ENTRIES}\" and \"{HEADS}\" stores); use another name"
+            text!(
+                "database \"",
+                name,
+                "\" exists but is not a stepcache database (no \"",
+                ENTRIES,
+                "\" and \"",
+                HEADS,
+                "\" stores); use another name"
             ),
         ));
     }

@@ -11,6 +11,7 @@
 
 use js_sys::{ArrayBuffer, Uint8Array};
 use stepcache_core::entry::{self, EntryHeader, LIST_HEAD_LEN, PayloadCheck, PayloadHasher};
+use stepcache_core::text;
 use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Result};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -35,7 +36,10 @@ pub(crate) fn chunk_key(hex: &str, i: usize) -> JsValue {
     if i == 0 {
         JsValue::from_str(hex)
     } else {
-        JsValue::from(format!("{hex}:{i:04}"))
+        // At least four digits, as `{i:04}` would write them.
+        let digits = text!(i);
+        let zeros = "0000".get(digits.len()..).unwrap_or("");
+        JsValue::from(text!(hex, ":", zeros, digits))
     }
 }
 
@@ -44,7 +48,7 @@ pub(crate) fn chunk_key(hex: &str, i: usize) -> JsValue {
 pub(crate) fn chunk_range(hex: &str) -> Result<idb::KeyRange, idb::Error> {
     idb::KeyRange::bound(
         &JsValue::from_str(hex),
-        &JsValue::from(format!("{hex};")),
+        &JsValue::from(text!(hex, ";")),
         Some(false),
         Some(true),
     )

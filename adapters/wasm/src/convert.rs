@@ -7,7 +7,7 @@
 use js_sys::{Array, Float64Array, Function, Promise, Uint8Array};
 use stepcache_core::{
     Arg, ElementType, EntryInfo, EntryState, ErrorKind, Hit, Key, PutReport, Result, SharedBytes, SkipReason, Source,
-    Stats, Status, Step, TierOutcome, TierStats, Value,
+    Stats, Status, Step, TierOutcome, TierStats, Value, text,
 };
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -305,10 +305,7 @@ pub(crate) fn entries_to_js(entries: &[EntryInfo]) -> JsValue {
         ]);
     }
     let steps = strings(entries.iter().map(|e| e.step.as_str()));
-    let fingerprints: Array = entries
-        .iter()
-        .map(|e| JsValue::from(e.fingerprint.to_string()))
-        .collect();
+    let fingerprints: Array = entries.iter().map(|e| JsValue::from(text!(e.fingerprint))).collect();
     Array::of3(&Float64Array::from(&numbers[..]), &steps, &fingerprints).into()
 }
 
@@ -333,7 +330,7 @@ pub(crate) fn statuses_to_js(statuses: &[Status]) -> JsValue {
     let steps = strings(statuses.iter().map(|s| s.key.step()));
     let fingerprints: Array = statuses
         .iter()
-        .map(|s| JsValue::from(s.key.fingerprint().to_string()))
+        .map(|s| JsValue::from(text!(s.key.fingerprint())))
         .collect();
     Array::of3(&Float64Array::from(&numbers[..]), &steps, &fingerprints).into()
 }

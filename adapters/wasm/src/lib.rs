@@ -22,7 +22,7 @@ mod errors;
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Promise};
-use stepcache_core::{Access, Cache, Config, ErrorKind, Fingerprint, Force, Key, Retention, TypePolicy};
+use stepcache_core::{Access, Cache, Config, ErrorKind, Fingerprint, Force, Key, Retention, TypePolicy, text};
 use stepcache_idb::IdbStore;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -158,7 +158,7 @@ impl RawCache {
             return Err(to_js(err(ErrorKind::Closed, "the cache was closed; open it again")));
         }
         convert::build_key(spec, arrays)
-            .map(|key| key.fingerprint().to_string())
+            .map(|key| text!(key.fingerprint()))
             .map_err(to_js)
     }
 
@@ -197,7 +197,9 @@ impl RawCache {
     pub fn get_or_compute(&self, step: &str, fingerprint: &str, compute: Function) -> Promise {
         let key = key(step, fingerprint);
         promise(&self.engine, |engine| async move {
-            let hit = engine.get_or_compute(&key?, || convert::call_compute(compute)).await?;
+            let hit = engine
+                .get_or_try_compute(&key?, || convert::call_compute(compute))
+                .await?;
             Ok(convert::hit_to_js(&hit))
         })
     }
@@ -308,13 +310,11 @@ impl RawCache {
 /// says why it is not a key (`StepKey.parse` and keys given as objects).
 #[wasm_bindgen(js_name = checkKey)]
 pub fn check_key(step: &str, fingerprint: &str) -> JsResult<String> {
-    key(step, fingerprint)
-        .map(|k| k.fingerprint().to_string())
-        .map_err(to_js)
+    key(step, fingerprint).map(|k| text!(k.fingerprint())).map_err(to_js)
 }
 
 /// The fingerprint of raw bytes, `b3:...` (for checks and for content-addressed keys).
 #[wasm_bindgen(js_name = fingerprintBytes)]
 pub fn fingerprint_bytes(data: &[u8]) -> String {
-    Fingerprint::of_bytes(data).to_string()
+    text!(Fingerprint::of_bytes(data))
 }

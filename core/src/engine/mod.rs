@@ -142,6 +142,27 @@ impl<S: Store, C: Clock> Cache<S, C> {
         Fut: Future<Output = core::result::Result<Value, E>>,
         E: Display,
     {
+        self.get_or_try_compute(key, || async {
+            compute()
+                .await
+                .map_err(|e| Error::new(ErrorKind::Compute, e.to_string()))
+        })
+        .await
+    }
+
+    /// [`Cache::get_or_compute`] for a `compute` that fails with a stepcache [`Error`],
+    /// which is returned as it is (its kind and message kept) instead of becoming
+    /// [`ErrorKind::Compute`]: for callers whose compute step already says what went
+    /// wrong, such as the npm package, whose wrapper tells a bad value
+    /// ([`ErrorKind::InvalidValue`]) from a failed computation.
+    ///
+    /// # Errors
+    /// The error of `compute`, or as [`Cache::get_or_compute`].
+    pub async fn get_or_try_compute<F, Fut>(&self, key: &Key, compute: F) -> Result<Hit>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Value>>,
+    {
         let id = *key.fingerprint();
         loop {
             let access = self.access()?;
@@ -185,13 +206,11 @@ impl<S: Store, C: Clock> Cache<S, C> {
             if !access.compute {
                 return Err(Error::new(
                     ErrorKind::ComputeDisabled,
-                    alloc::format!("{key} is not cached and computing is switched off"),
+                    crate::text!(key, " is not cached and computing is switched off"),
                 ));
             }
             let started = self.clock.monotonic_us();
-            let value = compute()
-                .await
-                .map_err(|e| Error::new(ErrorKind::Compute, e.to_string()))?;
+            let value = compute().await?;
             let cost_us = self.clock.monotonic_us().saturating_sub(started);
             let created_ms = self.clock.now_ms();
             let stored = match self.store_value(key, &value, cost_us, created_ms).await {

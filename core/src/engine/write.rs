@@ -36,8 +36,10 @@ impl<S: Store, C: Clock> Cache<S, C> {
         if value.meta().len() > MAX_META_LEN {
             return Err(Error::new(
                 ErrorKind::InvalidValue,
-                alloc::format!(
-                    "metadata is limited to {MAX_META_LEN} bytes, got {}",
+                crate::text!(
+                    "metadata is limited to ",
+                    MAX_META_LEN,
+                    " bytes, got ",
                     value.meta().len()
                 ),
             ));
