@@ -31,11 +31,19 @@ export function rawPut(db, store, key, value) {
   });
 }
 export function closeDb(db) { db.close(); }
+export function rawCount(db, store) {
+  return new Promise((resolve, reject) => {
+    const request = db.transaction([store], "readonly").objectStore(store).count();
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
 "#)]
 extern "C" {
     fn rawOpen(name: &str, version: u32, make_stores: bool) -> js_sys::Promise;
     fn rawPut(db: &JsValue, store: &str, key: &str, value: &JsValue) -> js_sys::Promise;
     fn closeDb(db: &JsValue);
+    fn rawCount(db: &JsValue, store: &str) -> js_sys::Promise;
 }
 
 fn unique(prefix: &str) -> String {
@@ -118,6 +126,61 @@ async fn a_damaged_record_is_a_clean_miss() {
         cache.store().get(a.fingerprint()).await.unwrap().is_none(),
         "the damaged record was removed"
     );
+}
+
+/// How many records the `entries` store of database `name` holds.
+async fn entry_records(name: &str) -> f64 {
+    let raw = JsFuture::from(rawOpen(name, 1, true)).await.unwrap();
+    let count = JsFuture::from(rawCount(&raw, "entries")).await.unwrap();
+    closeDb(&raw);
+    count.as_f64().unwrap()
+}
+
+/// Writing an entry again with fewer or more 4 MiB chunks leaves exactly its own chunks:
+/// a put deletes only the chunks beyond its own count, and overwrites the rest.
+#[wasm_bindgen_test]
+async fn a_rewritten_entry_keeps_exactly_its_own_chunks() {
+    const MIB: usize = 1 << 20;
+    let name = unique("rechunk");
+    let cache = Cache::new(
+        IdbStore::open(&name).await.unwrap(),
+        ManualClock::new(0),
+        Config::new().memory_budget(0),
+    )
+    .unwrap();
+    let key = Key::of("s").arg("n", 1).build().unwrap();
+    // Floats of 9, 5, 0.001, 13 and 9 MiB: 3, 2, 1, 4 and 3 records (the first holds the header).
+    for (mib, records, fill) in [
+        (9.0, 3.0, 1.0f32),
+        (5.0, 2.0, 2.0),
+        (0.001, 1.0, 3.0),
+        (13.0, 4.0, 4.0),
+        (9.0, 3.0, 5.0),
+    ] {
+        let n = ((mib * MIB as f64) as usize / 4).max(1);
+        cache
+            .put(&key, Value::array(vec![fill; n], &[n]).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(entry_records(&name).await, records, "{mib} MiB");
+        let hit = cache.get(&key).await.unwrap().expect("the rewritten entry reads back");
+        let floats: &[u8] = hit.value.data();
+        assert_eq!(floats.len(), n * 4, "{mib} MiB");
+        assert!(
+            floats.chunks_exact(4).all(|f| f == fill.to_le_bytes()),
+            "{mib} MiB: only the new data"
+        );
+    }
+    // Through the store's own put of raw parts too (entries of one record and of many).
+    let id = *Key::of("raw").build().unwrap().fingerprint();
+    let store = cache.store();
+    // Plus the 3 records of the cache's entry above.
+    for (len, records) in [(10 * MIB, 6.0), (100, 4.0), (5 * MIB, 5.0)] {
+        let bytes = vec![len as u8; len];
+        store.put(&id, &[&bytes]).await.unwrap();
+        assert_eq!(entry_records(&name).await, records, "{len} bytes");
+        assert_eq!(store.get(&id).await.unwrap().unwrap().as_ref(), &bytes[..]);
+    }
 }
 
 /// The checksums computed in WebAssembly (SIMD128, the crate the browser build uses) are

@@ -187,7 +187,9 @@ impl Store for IdbStore {
             .map_err(e)?;
         let entries = tx.object_store(ENTRIES).map_err(e)?;
         // An older version of the entry may have had more chunks.
-        entries.delete(record::chunk_range(&hex).map_err(e)?).map_err(e)?;
+        entries
+            .delete(record::chunks_from(&hex, chunks.len()).map_err(e)?)
+            .map_err(e)?;
         for (i, chunk) in chunks.iter().enumerate() {
             entries.put(chunk, Some(&record::chunk_key(&hex, i))).map_err(e)?;
         }

@@ -54,6 +54,20 @@ pub(crate) fn chunk_range(hex: &str) -> Result<idb::KeyRange, idb::Error> {
     )
 }
 
+/// The record keys of the entry `hex` from chunk `first` (at least 1) on: what an older,
+/// longer version of the entry leaves behind when a new one of `first` chunks is written.
+///
+/// Only these are deleted before a put, not every chunk: the puts replace the others, and
+/// deleting records that are put again in the same transaction made a 64 MiB put 50 ms
+/// slower (raw IndexedDB, 16 chunks, delete-then-put 435-460 ms against overwriting
+/// 385-410 ms). From chunk 10,000 on the keys have five digits and sort among the
+/// four-digit ones, so the range may also hold lower chunks: those are put again after
+/// the delete, in the same transaction, so nothing is lost.
+pub(crate) fn chunks_from(hex: &str, first: usize) -> Result<idb::KeyRange, idb::Error> {
+    let first = chunk_key(hex, first.max(1));
+    idb::KeyRange::bound(&first, &JsValue::from(text!(hex, ";")), Some(false), Some(true))
+}
+
 /// The concatenation of `parts` cut into records of at most [`CHUNK`] bytes, each a new
 /// byte array (the one copy out of WebAssembly memory).
 pub(crate) fn chunks(parts: &[&[u8]], total: usize) -> Vec<Uint8Array> {
@@ -99,9 +113,10 @@ pub(crate) fn put_hashing(
     let e = |err| error::from_idb("write an entry", err);
     let hex = id.to_hex();
     let entries = tx.object_store(ENTRIES).map_err(e)?;
-    // An older version of the entry may have had more chunks.
-    entries.delete(chunk_range(&hex).map_err(e)?).map_err(e)?;
     let (first, rest) = payload.split_at((CHUNK - head_len).min(payload.len()));
+    // An older version of the entry may have had more chunks.
+    let count = 1 + rest.len().div_ceil(CHUNK);
+    entries.delete(chunks_from(&hex, count).map_err(e)?).map_err(e)?;
     let mut hasher = PayloadHasher::new();
     hasher.update(first);
     for (i, piece) in rest.chunks(CHUNK).enumerate() {

@@ -1,5 +1,5 @@
 // Puts and gets a large Float32Array through stepcache and through raw IndexedDB in one
-// headless Chromium run, and prints medians as a markdown table.
+// headless Chromium run, and prints medians and ratios as a markdown table.
 // Usage: node bench.mjs [MiB=64] [repeats=5]   (after: bash ../build.sh; npm ci)
 import http from "node:http";
 import fs from "node:fs";
@@ -31,20 +31,30 @@ try {
   page.on("pageerror", (e) => console.error(e));
   await page.goto(`http://127.0.0.1:${server.address().port}/bench.html`);
   await page.waitForFunction(() => window.ready);
-  const r = await page.evaluate(([m, n]) => window.bench(m, n), [mib, repeats]);
+  const times = await page.evaluate(([m, n]) => window.bench(m, n), [mib, repeats]);
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const gbs = (ms) => ((mib * 1048576) / (ms / 1000) / 1e9).toFixed(2);
-  const row = (what, ms, peer, peerMs) =>
-    console.log(`| ${what} | ${ms.toFixed(1)} | ${peer} | ${peerMs === undefined ? "" : peerMs.toFixed(1)} | ${peerMs === undefined ? "" : (ms / peerMs).toFixed(2) + "x"} |`);
+  // Two ratios: of the medians, and the median of the ratios within each round (paired).
+  const row = (what, name, peer, peerName) => {
+    const ms = median(times[name]);
+    const peerMs = median(times[peerName]);
+    const paired = median(times[name].map((t, i) => t / times[peerName][i]));
+    console.log(`| ${what} | ${ms.toFixed(1)} | ${peer} | ${peerMs.toFixed(1)} | ${(ms / peerMs).toFixed(2)}x | ${paired.toFixed(2)}x |`);
+  };
+  const speed = (what, name) => {
+    const ms = median(times[name]);
+    console.log(`| ${what} | ${ms.toFixed(1)} | ${gbs(ms)} GB/s | | | |`);
+  };
   console.log(`${mib} MiB Float32Array, medians of ${repeats}, Chromium ${browser.version()}`);
-  console.log("| what | ms | against | ms | ratio |");
-  console.log("|---|---|---|---|---|");
-  row("stepcache put (to IndexedDB)", r.scPut, "raw IndexedDB put", r.rawPut);
-  row("stepcache get (from IndexedDB, verified)", r.scGet, "raw IndexedDB get", r.rawGet);
-  row("raw IndexedDB put, 4 MiB chunks", r.chunkedPut, "raw IndexedDB put", r.rawPut);
-  row("raw IndexedDB get, 4 MiB chunks", r.chunkedGet, "raw IndexedDB get", r.rawGet);
-  row("stepcache memory-tier hit", r.scMemoryHit, "one copy (slice)", r.copyOnly);
-  console.log(`| fingerprintBytes (wasm) | ${r.fingerprint.toFixed(1)} | ${gbs(r.fingerprint)} GB/s | | |`);
-  console.log(`| key with the array as a parameter | ${r.keyWithArray.toFixed(1)} | ${gbs(r.keyWithArray)} GB/s | | |`);
+  console.log("| what | ms | against | ms | ratio | paired ratio |");
+  console.log("|---|---|---|---|---|---|");
+  row("stepcache put (to IndexedDB)", "scPut", "raw IndexedDB put", "rawPut");
+  row("stepcache get (from IndexedDB, verified)", "scGet", "raw IndexedDB get", "rawGet");
+  row("raw IndexedDB put, 4 MiB chunks", "chunkedPut", "raw IndexedDB put", "rawPut");
+  row("raw IndexedDB get, 4 MiB chunks", "chunkedGet", "raw IndexedDB get", "rawGet");
+  row("stepcache memory-tier hit", "scMemoryHit", "one copy (slice)", "copyOnly");
+  speed("fingerprintBytes (wasm)", "fingerprint");
+  speed("key with the array as a parameter", "keyWithArray");
 } finally {
   await browser.close();
   server.close();
