@@ -206,7 +206,11 @@ export class StepCache {
   has(key: KeyLike): Promise<boolean>;
   /** Stores a value under `key` as its type's policy says. */
   put(key: KeyLike, value: ValueInput, options?: { costMs?: number }): Promise<PutReport>;
-  /** The cached value, or computes, times and stores it; callers in every tab compute each key once. */
+  /**
+   * The cached value, or computes, times and stores it; callers in every tab compute each key once.
+   * Rejects with an `Error` named `ComputeFailed` if `compute` throws or rejects (the
+   * message says what it threw), `InvalidValue` if it returns something that is not a value.
+   */
   getOrCompute<T extends TypedArray | ArrayBuffer>(key: KeyLike, compute: () => ValueInput<T> | Promise<ValueInput<T>>): Promise<Hit<T>>;
   /** Removes `key` everywhere (other tabs drop it from memory too). */
   invalidate(key: KeyLike): Promise<void>;
