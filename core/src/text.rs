@@ -88,7 +88,7 @@ pub fn join(pieces: &[&dyn Piece]) -> String {
 }
 
 /// Joins text and unsigned integers into a `String`, like `format!` without the formatter
-/// (see [the module](crate::text)): `text!("got ", len, " bytes")`.
+/// (see [the module](mod@crate::text)): `text!("got ", len, " bytes")`.
 #[macro_export]
 macro_rules! text {
     ($($piece:expr),+ $(,)?) => {

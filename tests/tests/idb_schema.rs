@@ -50,6 +50,17 @@ fn unique(prefix: &str) -> String {
     format!("stepcache-{prefix}-{}", js_sys::Math::random().to_bits())
 }
 
+/// A cache over the IndexedDB database `name` with no memory tier: every read goes to
+/// IndexedDB.
+async fn store_only_cache(name: &str) -> Cache<IdbStore, ManualClock> {
+    Cache::new(
+        IdbStore::open(name).await.unwrap(),
+        ManualClock::new(0),
+        Config::new().memory_budget(0),
+    )
+    .unwrap()
+}
+
 /// Our open connection closes itself when another tab upgrades the database, so the
 /// upgrade is never blocked; our next call then fails with a clear message.
 #[wasm_bindgen_test]
@@ -92,12 +103,7 @@ async fn a_foreign_database_is_refused() {
 #[wasm_bindgen_test]
 async fn a_damaged_record_is_a_clean_miss() {
     let name = unique("damaged");
-    let cache = Cache::new(
-        IdbStore::open(&name).await.unwrap(),
-        ManualClock::new(0),
-        Config::new().memory_budget(0),
-    )
-    .unwrap();
+    let cache = store_only_cache(&name).await;
     let (a, b) = (
         Key::of("s").arg("n", 1).build().unwrap(),
         Key::of("s").arg("n", 2).build().unwrap(),
@@ -142,12 +148,7 @@ async fn entry_records(name: &str) -> f64 {
 async fn a_rewritten_entry_keeps_exactly_its_own_chunks() {
     const MIB: usize = 1 << 20;
     let name = unique("rechunk");
-    let cache = Cache::new(
-        IdbStore::open(&name).await.unwrap(),
-        ManualClock::new(0),
-        Config::new().memory_budget(0),
-    )
-    .unwrap();
+    let cache = store_only_cache(&name).await;
     let key = Key::of("s").arg("n", 1).build().unwrap();
     // Floats of 9, 5, 0.001, 13 and 9 MiB: 3, 2, 1, 4 and 3 records (the first holds the header).
     for (mib, records, fill) in [
