@@ -60,9 +60,8 @@ pub(crate) fn chunk_range(hex: &str) -> Result<idb::KeyRange, idb::Error> {
 /// Only these are deleted before a put, not every chunk: the puts replace the others, and
 /// deleting records that are put again in the same transaction made a 64 MiB put 50 ms
 /// slower (raw IndexedDB, 16 chunks, delete-then-put 435-460 ms against overwriting
-/// 385-410 ms). From chunk 10,000 on the keys have five digits and sort among the
-/// four-digit ones, so the range may also hold lower chunks: those are put again after
-/// the delete, in the same transaction, so nothing is lost.
+/// 385-410 ms). Entries are at most 4 GiB (`check_size`), 1,024 chunks, so chunk keys
+/// always have four digits and the range holds exactly the chunks from `first` on.
 pub(crate) fn chunks_from(hex: &str, first: usize) -> Result<idb::KeyRange, idb::Error> {
     let first = chunk_key(hex, first.max(1));
     idb::KeyRange::bound(&first, &JsValue::from(text!(hex, ";")), Some(false), Some(true))
