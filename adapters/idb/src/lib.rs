@@ -150,7 +150,7 @@ impl Store for IdbStore {
         let e = |err| error::from_idb("read an entry", err);
         let tx = db.transaction(&[ENTRIES], TransactionMode::ReadOnly).map_err(e)?;
         let entries = tx.object_store(ENTRIES).map_err(e)?;
-        let range = record::chunk_range(&id.to_hex()).map_err(e)?;
+        let range = record::chunk_range(&id.to_hex(), 0).map_err(e)?;
         let keys = entries
             .get_all_keys(Some(range.into()), None)
             .map_err(e)?
@@ -188,7 +188,7 @@ impl Store for IdbStore {
         let entries = tx.object_store(ENTRIES).map_err(e)?;
         // An older version of the entry may have had more chunks.
         entries
-            .delete(record::chunks_from(&hex, chunks.len()).map_err(e)?)
+            .delete(record::chunk_range(&hex, chunks.len()).map_err(e)?)
             .map_err(e)?;
         for (i, chunk) in chunks.iter().enumerate() {
             entries.put(chunk, Some(&record::chunk_key(&hex, i))).map_err(e)?;
@@ -238,7 +238,7 @@ impl Store for IdbStore {
             .map_err(e)?;
         tx.object_store(ENTRIES)
             .map_err(e)?
-            .delete(record::chunk_range(&id.to_hex()).map_err(e)?)
+            .delete(record::chunk_range(&id.to_hex(), 0).map_err(e)?)
             .map_err(e)?;
         tx.object_store(HEADS).map_err(e)?.delete(key_of(id)).map_err(e)?;
         self.finish("remove an entry", tx).await

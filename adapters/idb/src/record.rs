@@ -43,28 +43,22 @@ pub(crate) fn chunk_key(hex: &str, i: usize) -> JsValue {
     }
 }
 
-/// Every record key of the entry `hex`, as a key range (`:` sorts after hex digits and
-/// `;` right after `:`).
-pub(crate) fn chunk_range(hex: &str) -> Result<idb::KeyRange, idb::Error> {
-    idb::KeyRange::bound(
-        &JsValue::from_str(hex),
-        &JsValue::from(text!(hex, ";")),
-        Some(false),
-        Some(true),
-    )
-}
-
-/// The record keys of the entry `hex` from chunk `first` (at least 1) on: what an older,
-/// longer version of the entry leaves behind when a new one of `first` chunks is written.
+/// The record keys of the entry `hex` from chunk `first` on, as a key range (`:` sorts
+/// after hex digits and `;` right after `:`): from 0, every record of the entry; from the
+/// chunk count of a new version, what an older, longer version leaves behind.
 ///
-/// Only these are deleted before a put, not every chunk: the puts replace the others, and
+/// A put deletes only that tail, not every chunk: its puts replace the others, and
 /// deleting records that are put again in the same transaction made a 64 MiB put 50 ms
 /// slower (raw IndexedDB, 16 chunks, delete-then-put 435-460 ms against overwriting
 /// 385-410 ms). Entries are at most 4 GiB (`check_size`), 1,024 chunks, so chunk keys
 /// always have four digits and the range holds exactly the chunks from `first` on.
-pub(crate) fn chunks_from(hex: &str, first: usize) -> Result<idb::KeyRange, idb::Error> {
-    let first = chunk_key(hex, first.max(1));
-    idb::KeyRange::bound(&first, &JsValue::from(text!(hex, ";")), Some(false), Some(true))
+pub(crate) fn chunk_range(hex: &str, first: usize) -> Result<idb::KeyRange, idb::Error> {
+    idb::KeyRange::bound(
+        &chunk_key(hex, first),
+        &JsValue::from(text!(hex, ";")),
+        Some(false),
+        Some(true),
+    )
 }
 
 /// The concatenation of `parts` cut into records of at most [`CHUNK`] bytes, each a new
@@ -115,7 +109,7 @@ pub(crate) fn put_hashing(
     let (first, rest) = payload.split_at((CHUNK - head_len).min(payload.len()));
     // An older version of the entry may have had more chunks.
     let count = 1 + rest.len().div_ceil(CHUNK);
-    entries.delete(chunks_from(&hex, count).map_err(e)?).map_err(e)?;
+    entries.delete(chunk_range(&hex, count).map_err(e)?).map_err(e)?;
     let mut hasher = PayloadHasher::new();
     hasher.update(first);
     for (i, piece) in rest.chunks(CHUNK).enumerate() {
