@@ -32,9 +32,14 @@ wasm-bindgen --target web --out-dir "$out" --out-name stepcache_wasm \
 # --low-memory-unused lets wasm-opt fold constant offsets into loads and stores: the low 1 KiB
 # is the far end of Rust's stack, which starts at 1 MiB and grows down (-2 KB raw, -0.8 KB
 # gzipped, with --zero-filled-memory: the module's own memory starts zeroed).
-"$here/tools/node_modules/.bin/wasm-opt" -Oz --converge --low-memory-unused --zero-filled-memory --enable-bulk-memory --enable-mutable-globals \
-  --enable-nontrapping-float-to-int --enable-sign-ext --enable-reference-types --enable-multivalue --enable-simd \
+wasm_opt="$here/tools/node_modules/.bin/wasm-opt"
+features=(--enable-bulk-memory --enable-mutable-globals --enable-nontrapping-float-to-int --enable-sign-ext
+  --enable-reference-types --enable-multivalue --enable-simd)
+"$wasm_opt" -Oz --converge --low-memory-unused --zero-filled-memory "${features[@]}" \
   --strip-debug --strip-producers "$out/stepcache_wasm_bg.wasm" -o "$out/stepcache_wasm_bg.wasm"
+# One- and two-letter import and export names, renamed in the glue to match (-2 KB gzipped;
+# tools/minify.mjs says why, and fails the build if the glue does not match).
+node "$here/tools/minify.mjs" "$wasm_opt" "$out" "${features[@]}"
 cp "$here/js/index.js" "$here/js/index.d.ts" "$here/js/package.json" "$out/"
 cp "$here/README.md" "$out/README.md"
 size=$(wc -c < "$out/stepcache_wasm_bg.wasm")
