@@ -302,10 +302,14 @@ fn align_up(n: usize) -> usize {
     n.div_ceil(PAYLOAD_ALIGN) * PAYLOAD_ALIGN
 }
 
-/// The postcard encoding's length of `header`, measured without writing it.
+/// The postcard encoding's length of `header`.
+///
+/// Measured by encoding it into a scratch vector, not with postcard's `Size` flavor: one
+/// serializer instance instead of two (0.3 KB of the npm package's .wasm gzipped), for a
+/// header of a few hundred bytes.
 fn body_len(header: &EntryHeader) -> usize {
-    // Measuring a struct of plain fields cannot fail.
-    postcard::serialize_with_flavor(header, postcard::ser_flavors::Size::default()).unwrap_or(0)
+    // Serialising a struct of plain fields into a Vec cannot fail.
+    postcard::to_extend(header, Vec::new()).map_or(0, |body| body.len())
 }
 
 /// The length of [`encode_head`]`(header)`, without encoding it.

@@ -204,17 +204,12 @@ impl Store for IdbStore {
     /// payload bytes, so each is handed to IndexedDB (which copies it to the browser's
     /// storage process in the background) and then hashed here; the first chunk, which
     /// carries the header with the finished digest, goes last, in the same transaction.
+    /// A small entry is that first chunk alone (the npm package never calls [`Store::put`],
+    /// so its module holds one write path).
     async fn put_entry(&self, id: &Fingerprint, header: &EntryHeader, payload: &[u8]) -> Result<()> {
         // The checksum has a fixed size, so the head's length is known before it.
         let head_len = entry::head_len(header);
-        if head_len >= record::CHUNK || payload.len() <= record::CHUNK {
-            // A small entry is one record: nothing to overlap.
-            let mut header = header.clone();
-            header.payload_check = PayloadCheck::of(payload);
-            return self.put(id, &[&entry::encode_head(&header), payload]).await;
-        }
-        let total = head_len + payload.len();
-        check_size(total)?;
+        check_size(head_len + payload.len())?;
         let db = self.database().await?;
         let e = |err| error::from_idb("write an entry", err);
         let tx = db

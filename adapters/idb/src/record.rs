@@ -104,6 +104,14 @@ pub(crate) fn put_hashing(
     head_len: usize,
 ) -> Result<()> {
     let e = |err| error::from_idb("write an entry", err);
+    if head_len >= CHUNK {
+        // Cannot happen (metadata, shape and step name are limited to far less); the
+        // first record would be larger than a chunk, which a get rejects.
+        return Err(Error::new(
+            ErrorKind::Storage,
+            "write an entry: the header fills a record",
+        ));
+    }
     let hex = id.to_hex();
     let entries = tx.object_store(ENTRIES).map_err(e)?;
     let (first, rest) = payload.split_at((CHUNK - head_len).min(payload.len()));
