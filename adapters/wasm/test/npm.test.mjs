@@ -141,6 +141,7 @@ function assertRoundTrip(out, where) {
   const plain = { data: makeArray("Float64Array", 5, 3), shape: [5], meta: undefined };
   assertValue(out.memory.plain, { ...plain, source: "memory" }, `${where} no shape/meta from memory`);
   assertValue(out.store.plain, { ...plain, source: "store" }, `${where} no shape/meta from IndexedDB`);
+  assertValue(out.memory.reused, { ...plain, source: "memory" }, `${where} an array refilled right after put()`);
   assertValue(out.storeThenMemory, { data: makeArray("Float64Array"), shape: SHAPE, meta: makeMeta("Float64Array"), source: "memory" }, `${where} promoted`);
 }
 

@@ -109,6 +109,12 @@ export async function roundTrip({ name }) {
   // A value with neither shape nor metadata: shape [length], meta undefined.
   out.reports.plain = await a.put(a.key("roundtrip", { kind: "plain" }), { data: makeArray("Float64Array", 5, 3) });
   out.memory.plain = describe(await a.get(a.key("roundtrip", { kind: "plain" })));
+  // put() takes the bytes when it is called: the caller may reuse its array at once.
+  const reused = makeArray("Float64Array", 5, 3);
+  const stored = a.put(a.key("roundtrip", { kind: "reused" }), { data: reused });
+  reused.fill(-1);
+  await stored;
+  out.memory.reused = describe(await a.get(a.key("roundtrip", { kind: "reused" })));
 
   const b = await open({ name });
   for (const kind of kinds) {
