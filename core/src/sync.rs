@@ -27,6 +27,10 @@ mod bounds {
 
 pub use bounds::{MaybeSend, MaybeSync};
 
+/// Whether threads can hold the state's shared lock at once: natively with `std`. Not on
+/// wasm, where a `Cache` is never shared between threads (it is not `Sync` there).
+pub(crate) const CONCURRENT_READERS: bool = cfg!(all(feature = "std", not(target_family = "wasm")));
+
 /// The engine's state lock: a readers-writer lock with `std`, a `RefCell` without it.
 ///
 /// Readers-writer because memory-tier hits, by far the most frequent call, only read the

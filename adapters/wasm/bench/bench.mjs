@@ -52,6 +52,8 @@ try {
   row("stepcache get (from IndexedDB, verified)", "scGet", "raw IndexedDB get", "rawGet");
   row("raw IndexedDB put, 4 MiB chunks", "chunkedPut", "raw IndexedDB put", "rawPut");
   row("raw IndexedDB get, 4 MiB chunks", "chunkedGet", "raw IndexedDB get", "rawGet");
+  row("stepcache put, compressed", "scPutCompressed", "raw IndexedDB put", "rawPut");
+  row("stepcache get, compressed", "scGetCompressed", "raw IndexedDB get", "rawGet");
   row("stepcache memory-tier hit", "scMemoryHit", "one copy (slice)", "copyOnly");
   speed("fingerprintBytes (wasm)", "fingerprint");
   speed("key with the array as a parameter", "keyWithArray");

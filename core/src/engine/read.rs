@@ -14,7 +14,7 @@ use crate::key::Key;
 use crate::policy::Retention;
 use crate::policy::TypePolicy;
 use crate::store::Store;
-use crate::sync::Counter;
+use crate::sync::{CONCURRENT_READERS, Counter};
 use crate::value::Value;
 
 /// What a lookup is for.
@@ -39,7 +39,14 @@ impl<S: Store, C: Clock> Cache<S, C> {
         let step = key.step();
         let now = self.clock.now_ms();
         // The common cases under the shared lock: a fresh memory-tier hit, or no slot at all.
-        let policy = match self.state.read(|st| memory_first(st, id, step, kind, count, now))? {
+        // Only where threads can read at once; elsewhere the exclusive path below does the
+        // same, and the npm package's module is 0.6 KB smaller gzipped without a second copy.
+        let first = if CONCURRENT_READERS {
+            self.state.read(|st| memory_first(st, id, step, kind, count, now))?
+        } else {
+            First::Undecided
+        };
+        let policy = match first {
             First::Hit(hit) => return Ok(Some(hit)),
             First::NotInMemory(policy) => Some(policy),
             First::Undecided => None,
