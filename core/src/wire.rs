@@ -61,13 +61,6 @@ pub(crate) mod fingerprint {
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Fingerprint, D::Error> {
         d.deserialize_bytes(Fixed::<32>).map(Fingerprint::from_bytes)
     }
-
-    /// A [`Fingerprint`] written as a tuple of 32 numbers (serde's form for `[u8; 32]`,
-    /// which format v1 used), read by one loop: serde's own array impl unrolls 32 reads
-    /// (2.5 KB of the npm .wasm).
-    pub(crate) fn deserialize_tuple<'de, D: Deserializer<'de>>(d: D) -> Result<Fingerprint, D::Error> {
-        d.deserialize_tuple(32, Fixed::<32>).map(Fingerprint::from_bytes)
-    }
 }
 
 /// A `Vec<u8>` as a byte string.
