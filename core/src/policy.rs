@@ -268,11 +268,17 @@ impl Config {
     /// # Errors
     /// [`ErrorKind::InvalidStepName`], or [`ErrorKind::InvalidConfig`] for a zero age.
     pub fn type_policy(mut self, step: &str, policy: TypePolicy) -> Result<Self> {
+        self.set_type_policy(step, policy)?;
+        Ok(self)
+    }
+
+    /// [`Config::type_policy`] in place (for a running cache's `set_retention`).
+    pub(crate) fn set_type_policy(&mut self, step: &str, policy: TypePolicy) -> Result<()> {
         validate_step_name(step)?;
         check_age(policy.max_age_ms)?;
         self.types.retain(|(s, _)| s != step);
         self.types.push((step.into(), policy));
-        Ok(self)
+        Ok(())
     }
 
     /// The initial access mode.

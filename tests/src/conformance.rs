@@ -312,6 +312,14 @@ pub async fn max_age_expires_entries<B: Backend>(backend: &B) {
     let early = reopen(backend, &a, config, T0).await;
     assert!(early.get(&k).await.unwrap().is_none(), "the expired entry was removed");
     assert!(a.stats().await.unwrap().store.expired >= 1);
+
+    // Changing a type's retention keeps its own age limit.
+    a.set_retention("fresh", Retention::Memory).unwrap();
+    a.set_retention("fresh", Retention::Persistent).unwrap();
+    let k2 = key("fresh", 2);
+    assert_eq!(a.put(&k2, floats(10, 1.0)).await.unwrap().store, TierOutcome::Stored);
+    a.clock().advance(1100);
+    assert!(a.get(&k2).await.unwrap().is_none(), "still expires after set_retention");
 }
 
 /// The memory tier never holds more than its budget.

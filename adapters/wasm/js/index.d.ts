@@ -229,7 +229,7 @@ export class StepCache {
   setForce(force: boolean | string[]): void;
   /** Switch reading, computing and writing on or off ("rcw" letters). */
   setAccess(access: string): void;
-  /** Sets the retention of one step from now on. */
+  /** Sets the retention of one step from now on; its maxAgeMs and compress stay. */
   setRetention(step: string, retention: Retention): void;
   /** Keeps `key` from eviction in either tier until {@link StepCache.unpin} (pins nest). */
   pin(key: KeyLike): void;

@@ -20,7 +20,7 @@ pub use write::MEMORY_SLOT_OVERHEAD;
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
-use crate::policy::{Access, Config, Force, Retention};
+use crate::policy::{Access, Config, Force, Retention, TypePolicy};
 use crate::stats::Stats;
 use crate::store::Store;
 use crate::sync::Lock;
@@ -365,14 +365,17 @@ impl<S: Store, C: Clock> Cache<S, C> {
         self.state.with(|st| st.config.access = access);
     }
 
-    /// Sets the retention of one step from now on.
+    /// Sets the retention of one step from now on; its age limit and compression stay.
     ///
     /// # Errors
     /// [`ErrorKind::InvalidStepName`].
     pub fn set_retention(&self, step: &str, retention: Retention) -> Result<()> {
         self.state.with(|st| {
-            st.config = st.config.clone().retention(step, retention)?;
-            Ok(())
+            let policy = TypePolicy {
+                retention,
+                ..st.config.policy(step)
+            };
+            st.config.set_type_policy(step, policy)
         })
     }
 
