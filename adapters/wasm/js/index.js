@@ -603,11 +603,11 @@ export class StepCache {
   async status(keys) {
     if (!Array.isArray(keys)) throw fail("InvalidArgument", "status() takes an array of keys");
     const parts = Array.from(keys, keyParts);
-    const [n, steps, fingerprints] = await this.#raw.status(parts.map((p) => p[0]), parts.map((p) => p[1]));
-    return steps.map((step, j) => {
+    const n = await this.#raw.status(parts.map((p) => p[0]), parts.map((p) => p[1]));
+    return parts.map(([step, fingerprint], j) => {
       const i = 3 * j;
       return {
-        key: `${step}@${fingerprints[j]}`,
+        key: `${step}@${fingerprint}`,
         state: STATES[n[i]],
         createdMs: Number.isNaN(n[i + 1]) ? null : n[i + 1],
         costMs: Number.isNaN(n[i + 2]) ? null : n[i + 2] / 1000,

@@ -309,8 +309,9 @@ pub(crate) fn entries_to_js(entries: &[EntryInfo]) -> JsValue {
     Array::of3(&Float64Array::from(&numbers[..]), &steps, &fingerprints).into()
 }
 
-/// `[numbers, steps, fingerprints]` with numbers per key `[state code, createdMs or NaN,
-/// cost µs or NaN]`; states 0 memory, 1 stored, 2 expired, 3 forced, 4 missing.
+/// Per key, in the order asked, `[state code, createdMs or NaN, cost µs or NaN]`; states
+/// 0 memory, 1 stored, 2 expired, 3 forced, 4 missing. The keys themselves are not
+/// returned: `index.js` passed them in.
 pub(crate) fn statuses_to_js(statuses: &[Status]) -> JsValue {
     let mut numbers = Vec::with_capacity(3 * statuses.len());
     for s in statuses {
@@ -327,10 +328,5 @@ pub(crate) fn statuses_to_js(statuses: &[Status]) -> JsValue {
             s.cost_us.map_or(f64::NAN, |v| v as f64),
         ]);
     }
-    let steps = strings(statuses.iter().map(|s| s.key.step()));
-    let fingerprints: Array = statuses
-        .iter()
-        .map(|s| JsValue::from(text!(s.key.fingerprint())))
-        .collect();
-    Array::of3(&Float64Array::from(&numbers[..]), &steps, &fingerprints).into()
+    Float64Array::from(&numbers[..]).into()
 }

@@ -262,13 +262,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
         self.refresh_index(now, true).await?;
         let matches = |s: &str| step.is_none_or(|want| want == s);
         let (mut removed, doomed) = self.state.with(|st| {
-            let in_memory: Vec<_> = st
-                .memory
-                .slots
-                .iter()
-                .filter(|(_, s)| matches(&s.step))
-                .map(|(id, _)| *id)
-                .collect();
+            let in_memory = st.drop_memory_of(step);
             let doomed: Vec<_> = st
                 .index
                 .slots
@@ -278,9 +272,6 @@ impl<S: Store, C: Clock> Cache<S, C> {
                 .collect();
             // Count each key once, whether it was in one tier or both.
             let only_in_memory = in_memory.iter().filter(|id| !st.index.slots.contains_key(*id)).count();
-            for id in &in_memory {
-                st.memory.remove(id);
-            }
             (only_in_memory as u64, doomed)
         });
         for id in doomed {
@@ -410,16 +401,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
     /// after another tab, worker or process cleared them in the shared store.
     pub fn forget_step(&self, step: Option<&str>) {
         self.state.with(|st| {
-            let doomed: Vec<_> = st
-                .memory
-                .slots
-                .iter()
-                .filter(|(_, s)| step.is_none_or(|want| want == s.step))
-                .map(|(id, _)| *id)
-                .collect();
-            for id in &doomed {
-                st.memory.remove(id);
-            }
+            st.drop_memory_of(step);
             // The store's index is rebuilt from a fresh listing on its next use.
             st.index_listed_ms = None;
         });

@@ -223,6 +223,21 @@ impl State {
         }
     }
 
+    /// Removes the memory-tier entries of `step` (of every step if `None`); their keys.
+    pub(crate) fn drop_memory_of(&mut self, step: Option<&str>) -> Vec<Fingerprint> {
+        let doomed: Vec<_> = self
+            .memory
+            .slots
+            .iter()
+            .filter(|(_, s)| step.is_none_or(|want| want == s.step))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &doomed {
+            self.memory.remove(id);
+        }
+        doomed
+    }
+
     pub(crate) fn is_pinned(&self, id: &Fingerprint) -> bool {
         self.pins.contains_key(id) || self.flights.contains(id)
     }
