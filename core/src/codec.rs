@@ -66,6 +66,38 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any bytes decompress to `None` or to exactly the length asked for, never a panic.
+        #[test]
+        fn any_bytes_decompress_safely(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..3000),
+            raw_len in 0usize..20_000,
+            elem_size in 1usize..9,
+        ) {
+            if let Some(out) = decompress(&bytes, elem_size, raw_len) {
+                proptest::prop_assert_eq!(out.len(), raw_len);
+            }
+        }
+
+        /// A compressed payload with bytes changed decompresses safely too.
+        #[test]
+        fn damaged_payloads_decompress_safely(
+            data in proptest::collection::vec(0u8..4, 0..20_000),
+            flips in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 1..8),
+        ) {
+            let mut packed = compress(&data, 4);
+            for (at, byte) in flips {
+                if !packed.is_empty() {
+                    let at = at % packed.len();
+                    packed[at] ^= byte | 1;
+                }
+            }
+            if let Some(out) = decompress(&packed, 4, data.len()) {
+                proptest::prop_assert_eq!(out.len(), data.len());
+            }
+        }
+    }
+
     #[test]
     fn damaged_payload_is_none() {
         let data = alloc::vec![7u8; 4096];
