@@ -477,6 +477,11 @@ function openChannel(name, raw) {
 
 // ----- the cache -----------------------------------------------------------------------------
 
+/** A tier's outcome of a put from its code (src/convert.rs `outcome`), or from the name of
+ * the error that failed it. */
+const OUTCOMES = ["stored", "skipped:policy", "skipped:write-disabled", "skipped:too-large", "skipped:no-room"];
+const outcomeOf = (code) => (typeof code === "number" ? OUTCOMES[code] : `failed:${code}`);
+
 /** The operation codes of `RawCache.keyed` (src/lib.rs names the same). */
 const OP = Object.freeze({ get: 0, has: 1, invalidate: 2, pin: 3, unpin: 4, put: 5, getOrCompute: 6 });
 
@@ -533,7 +538,7 @@ export class StepCache {
     const [step, fingerprint] = keyParts(key);
     const [memory, store] = await this.#raw.keyed(OP.put, step, fingerprint, valueParts(value), costUs(options));
     this.#post("changed", fingerprint);
-    return { memory, store };
+    return { memory: outcomeOf(memory), store: outcomeOf(store) };
   }
 
   /** The cached value of `key`, or the result of `compute()`, stored and returned. */

@@ -242,19 +242,20 @@ pub(crate) fn hit_to_js(hit: &Hit) -> JsValue {
     Array::of3(&data, &Float64Array::from(&numbers[..]), &meta).into()
 }
 
+/// A tier's outcome: a code (0 stored; skipped: 1 policy, 2 write-disabled, 3 too-large,
+/// 4 no-room) that `index.js` names, or the error name of a failure.
 fn outcome(outcome: TierOutcome) -> JsValue {
-    let text = match outcome {
-        TierOutcome::Stored => "stored",
-        TierOutcome::Skipped(SkipReason::Policy) => "skipped:policy",
-        TierOutcome::Skipped(SkipReason::WriteDisabled) => "skipped:write-disabled",
-        TierOutcome::Skipped(SkipReason::TooLarge) => "skipped:too-large",
-        TierOutcome::Skipped(SkipReason::NoRoom) => "skipped:no-room",
-        TierOutcome::Failed(kind) => return JsValue::from_str(&["failed:", kind.name()].concat()),
-    };
-    JsValue::from_str(text)
+    match outcome {
+        TierOutcome::Stored => 0.into(),
+        TierOutcome::Skipped(SkipReason::Policy) => 1.into(),
+        TierOutcome::Skipped(SkipReason::WriteDisabled) => 2.into(),
+        TierOutcome::Skipped(SkipReason::TooLarge) => 3.into(),
+        TierOutcome::Skipped(SkipReason::NoRoom) => 4.into(),
+        TierOutcome::Failed(kind) => JsValue::from_str(kind.name()),
+    }
 }
 
-/// `[memory outcome, store outcome]`.
+/// `[memory outcome, store outcome]` (see `outcome`).
 pub(crate) fn report_to_js(report: &PutReport) -> JsValue {
     Array::of2(&outcome(report.memory), &outcome(report.store)).into()
 }
