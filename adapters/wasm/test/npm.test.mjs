@@ -800,7 +800,7 @@ test("j. TypeScript: types-check.ts compiles with tsc --strict against pkg/index
   );
 });
 
-test("k. the package: package.json, files, and a .wasm that imports nothing from env", { timeout: TIMEOUT }, () => {
+test("k. the package: package.json, files, and a .wasm that imports nothing from env and fits its size budget", { timeout: TIMEOUT }, () => {
   const pkg = JSON.parse(fs.readFileSync(path.join(PKG, "package.json"), "utf8"));
   assert.equal(pkg.name, "stepcache");
   assert.equal(pkg.type, "module");
@@ -824,6 +824,8 @@ test("k. the package: package.json, files, and a .wasm that imports nothing from
   console.log(`wasm: ${wasm.length} bytes, ${imports.length} imports from ${JSON.stringify(modules)}`);
   console.log(`wasm gzipped: ${gz} bytes`);
   assert.ok(gz > 0 && gz < wasm.length);
+  // The size budget (README "Figures"): a page downloads this before its first cache call.
+  assert.ok(gz < 80_000, `the .wasm is ${gz} bytes gzipped, over its budget of 80,000`);
 });
 
 test("l. a tab closed in the middle of writing leaves no partial entry for the next tab", { timeout: TIMEOUT }, async () => {

@@ -344,7 +344,7 @@ fn memory_hit(st: &State, slot: &Slot<Value>, id: &Fingerprint, step: &str, now:
         .policy(step)
         .max_age_ms
         .is_some_and(|max| now.saturating_sub(slot.created_ms) > max);
-    let counters = st.types.get(step)?;
+    let counters = st.type_counters(step)?;
     if forced || expired {
         return None;
     }
