@@ -332,15 +332,16 @@ pub fn head_len(header: &EntryHeader) -> usize {
 ///
 /// A store writes `[head, payload]` as one entry.
 pub fn encode_head(header: &EntryHeader) -> Vec<u8> {
-    let len = body_len(header);
-    let mut out = Vec::with_capacity(align_up(PRELUDE_LEN + len));
+    let mut out = Vec::with_capacity(align_up(PRELUDE_LEN + 256));
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     out.extend_from_slice(&[0, 0]);
-    out.extend_from_slice(&(len as u32).to_le_bytes());
-    out.extend_from_slice(&[0; 16]); // the header checksum, once the header is written
+    // The header's length and checksum, once the header is written (it is encoded once).
+    out.extend_from_slice(&[0; 20]);
     // Serialising a struct of plain fields into a Vec cannot fail.
     let mut out = postcard::to_extend(header, out).unwrap_or_default();
+    let len = (out.len() - PRELUDE_LEN) as u32;
+    out[12..16].copy_from_slice(&len.to_le_bytes());
     let check = header_check(FORMAT_VERSION, &out[PRELUDE_LEN..]);
     out[16..PRELUDE_LEN].copy_from_slice(&check);
     out.resize(align_up(out.len()), 0);

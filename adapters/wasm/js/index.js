@@ -510,6 +510,11 @@ export class StepCache {
     }
   }
 
+  /** `RawCache.keyed` with operation `op` on `key`, for the operations that take nothing else. */
+  #keyed(op, key) {
+    return this.#raw.keyed(op, ...keyParts(key), undefined, 0);
+  }
+
   /** The IndexedDB database name. */
   get name() {
     return this.#name;
@@ -524,13 +529,13 @@ export class StepCache {
 
   /** The cached value of `key`, or undefined. */
   async get(key) {
-    const hit = await this.#raw.keyed(OP.get, ...keyParts(key), undefined, 0);
+    const hit = await this.#keyed(OP.get, key);
     return hit === undefined ? undefined : hitOf(hit);
   }
 
   /** Whether `key` is cached and fresh. */
   async has(key) {
-    return this.#raw.keyed(OP.has, ...keyParts(key), undefined, 0);
+    return this.#keyed(OP.has, key);
   }
 
   /** Stores `{data, shape?, meta?}` under `key`. */
@@ -643,12 +648,12 @@ export class StepCache {
 
   /** Keeps `key` from being evicted from either tier until unpin. Pins nest. */
   pin(key) {
-    this.#raw.keyed(OP.pin, ...keyParts(key), undefined, 0);
+    this.#keyed(OP.pin, key);
   }
 
   /** Undoes one pin. */
   unpin(key) {
-    this.#raw.keyed(OP.unpin, ...keyParts(key), undefined, 0);
+    this.#keyed(OP.unpin, key);
   }
 
   /** Closes the cache; later calls fail with CacheClosed. */

@@ -260,16 +260,9 @@ impl<S: Store, C: Clock> Cache<S, C> {
         let now = self.clock.now_ms();
         self.state.with(|st| st.check_open())?;
         self.refresh_index(now, true).await?;
-        let matches = |s: &str| step.is_none_or(|want| want == s);
         let (mut removed, doomed) = self.state.with(|st| {
             let in_memory = st.drop_memory_of(step);
-            let doomed: Vec<_> = st
-                .index
-                .slots
-                .iter()
-                .filter(|(_, s)| matches(&s.step))
-                .map(|(id, _)| *id)
-                .collect();
+            let doomed = st.index.ids_of(step);
             // Count each key once, whether it was in one tier or both.
             let only_in_memory = in_memory.iter().filter(|id| !st.index.slots.contains_key(*id)).count();
             (only_in_memory as u64, doomed)

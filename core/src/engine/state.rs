@@ -66,6 +66,15 @@ impl<T> Shelf<T> {
         }
     }
 
+    /// The keys of the slots of `step` (of every step if `None`).
+    pub(crate) fn ids_of(&self, step: Option<&str>) -> Vec<Fingerprint> {
+        self.slots
+            .iter()
+            .filter(|(_, s)| step.is_none_or(|want| want == s.step))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     pub(crate) fn remove(&mut self, id: &Fingerprint) -> Option<Slot<T>> {
         let old = self.slots.remove(id)?;
         self.stats.bytes -= old.size;
@@ -235,13 +244,7 @@ impl State {
 
     /// Removes the memory-tier entries of `step` (of every step if `None`); their keys.
     pub(crate) fn drop_memory_of(&mut self, step: Option<&str>) -> Vec<Fingerprint> {
-        let doomed: Vec<_> = self
-            .memory
-            .slots
-            .iter()
-            .filter(|(_, s)| step.is_none_or(|want| want == s.step))
-            .map(|(id, _)| *id)
-            .collect();
+        let doomed = self.memory.ids_of(step);
         for id in &doomed {
             self.memory.remove(id);
         }
