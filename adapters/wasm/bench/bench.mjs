@@ -1,6 +1,6 @@
 // Puts and gets a large Float32Array through stepcache and through raw IndexedDB in one
 // headless Chromium run, and prints medians and ratios as a markdown table.
-// Usage: node bench.mjs [MiB=64] [repeats=5]   (after: bash ../build.sh; npm ci)
+// Usage: node bench.mjs [MiB=64] [repeats=5] [pairs=60]   (after: bash ../build.sh; npm ci)
 import http from "node:http";
 import fs from "node:fs";
 import path from "node:path";
@@ -10,6 +10,7 @@ import { chromium } from "playwright-core";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const mib = Number(process.argv[2] ?? 64);
 const repeats = Number(process.argv[3] ?? 5);
+const pairRounds = Number(process.argv[4] ?? 60);
 const types = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm" };
 const server = http.createServer((req, res) => {
   const url = req.url.split("?")[0];
@@ -28,10 +29,23 @@ const browser = await chromium.launch({
 });
 try {
   const page = await browser.newPage();
+  // Minor page faults of the renderer processes so far (Linux; 0 elsewhere).
+  await page.exposeFunction("pageFaults", () => {
+    let sum = 0;
+    for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+      try {
+        if (!fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("--type=renderer")) continue;
+        sum += Number(fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ")[7]);
+      } catch {
+        // Gone, or not ours to read.
+      }
+    }
+    return sum;
+  });
   page.on("pageerror", (e) => console.error(e));
   await page.goto(`http://127.0.0.1:${server.address().port}/bench.html`);
   await page.waitForFunction(() => window.ready);
-  const times = await page.evaluate(([m, n]) => window.bench(m, n), [mib, repeats]);
+  const times = await page.evaluate(([m, n, p]) => window.bench(m, n, p), [mib, repeats, pairRounds]);
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const gbs = (ms) => ((mib * 1048576) / (ms / 1000) / 1e9).toFixed(2);
   // Two ratios: of the medians, and the median of the ratios within each round (paired).
@@ -54,12 +68,30 @@ try {
   row("raw IndexedDB get, 4 MiB chunks", "chunkedGet", "raw IndexedDB get", "rawGet");
   row("stepcache put, compressed", "scPutCompressed", "raw IndexedDB put", "rawPut");
   row("stepcache get, compressed", "scGetCompressed", "raw IndexedDB get", "rawGet");
-  row("stepcache memory-tier hit", "scMemoryHit", "one copy (slice)", "copyOnly");
-  row("stepcache memory-tier hit, 1 MiB, 20 in a row", "smallMemoryHit", "one copy (slice), 20 in a row", "smallCopyOnly");
   speed("fingerprintBytes (wasm)", "fingerprint");
-  const extraUs = (1000 * (median(times.smallMemoryHit) - median(times.smallCopyOnly))) / 20;
-  console.log(`| a 1 MiB memory-tier hit beyond its copy | ${extraUs.toFixed(0)} µs | | | | |`);
   speed("key with the array as a parameter", "keyWithArray");
+  // The memory-tier hit against one copy over many alternating pairs (bench.html): the
+  // median of the pairs' ratios and of their differences, with a distribution-free 95%
+  // confidence interval for each median (order statistics: x(k)..x(n+1-k), with k the
+  // largest rank whose binomial(n, 1/2) tail below it is at most 2.5%).
+  const interval = (xs) => {
+    const s = [...xs].sort((a, b) => a - b);
+    const n = s.length;
+    let k = 0;
+    for (let i = 0, p = 2 ** -n, tail = 0; tail + p <= 0.025; i++, p *= (n - i + 1) / i) { tail += p; k = i + 1; }
+    return [s[Math.floor(n / 2)], s[Math.max(k - 1, 0)], s[n - Math.max(k, 1)]];
+  };
+  console.log();
+  console.log(`memory-tier hit against one copy, ${pairRounds} rounds of the three (median [95% confidence interval])`);
+  console.log("| value | hit ms | copy ms | copy out of wasm memory ms | hit / copy | hit / wasm copy | hit - wasm copy, per hit | page faults: hit, copy, wasm copy |");
+  console.log("|---|---|---|---|---|---|---|---|");
+  const fmt = ([m, lo, hi], digits, unit = "") => `${m.toFixed(digits)}${unit} [${lo.toFixed(digits)} to ${hi.toFixed(digits)}]`;
+  for (const [size, { times: ts, faults, per }] of Object.entries(times.pairs)) {
+    const ms = (i) => median(ts.map((t) => t[i])).toFixed(2);
+    console.log(`| ${size} | ${ms(0)} | ${ms(1)} | ${ms(2)} | ${fmt(interval(ts.map((t) => t[0] / t[1])), 3, "x")} | ` +
+      `${fmt(interval(ts.map((t) => t[0] / t[2])), 3, "x")} | ${fmt(interval(ts.map((t) => (1000 * (t[0] - t[2])) / per)), 1, " µs")} | ` +
+      `${[0, 1, 2].map((i) => median(faults.map((f) => f[i])).toFixed(0)).join(", ")} |`);
+  }
 } finally {
   await browser.close();
   server.close();

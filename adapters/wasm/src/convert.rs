@@ -219,10 +219,6 @@ fn source_code(source: Source) -> f64 {
 /// `[bytes (Uint8Array, a copy), numbers, meta UTF-8 (Uint8Array) or undefined]` with numbers
 /// `[element code, source code, createdMs, cost µs, stored (0/1), ...shape]`.
 pub(crate) fn hit_to_js(hit: &Hit) -> JsValue {
-    let bytes: &[u8] = hit.value.data();
-    let data = Uint8Array::new_with_length(bytes.len() as u32);
-    // The one copy of a hit: from WebAssembly memory into the new array.
-    data.copy_from(bytes);
     let mut numbers = vec![
         f64::from(hit.value.element_type().code()),
         source_code(hit.source),
@@ -239,7 +235,11 @@ pub(crate) fn hit_to_js(hit: &Hit) -> JsValue {
     } else {
         Uint8Array::from(meta).into()
     };
-    Array::of3(&data, &Float64Array::from(&numbers[..]), &meta).into()
+    let numbers = Float64Array::from(&numbers[..]);
+    // The one copy of a hit, from WebAssembly memory into the new array, last: what runs
+    // after a large copy runs with caches it has flushed.
+    let data = Uint8Array::new_from_slice(hit.value.data());
+    Array::of3(&data, &numbers, &meta).into()
 }
 
 /// A tier's outcome: a code (0 stored; skipped: 1 policy, 2 write-disabled, 3 too-large,

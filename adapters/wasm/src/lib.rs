@@ -19,7 +19,10 @@
 mod convert;
 mod errors;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 
 use js_sys::{Array, Function, Promise};
 use stepcache_core::{Access, Cache, Config, ErrorKind, Fingerprint, Force, Key, Retention, TypePolicy, text};
@@ -75,8 +78,22 @@ where
     spawn(Box::pin(async move { work(engine).await.map_err(to_js) }))
 }
 
-fn spawn(future: std::pin::Pin<Box<dyn std::future::Future<Output = JsResult<JsValue>>>>) -> Promise {
+type Work = Pin<Box<dyn Future<Output = JsResult<JsValue>>>>;
+
+fn spawn(future: Work) -> Promise {
     future_to_promise(future)
+}
+
+/// What `future` gives if it is done at its first poll (a memory-tier hit is), else a
+/// promise of it. A promise's task, closures and microtask hops were most of what a hit
+/// cost beyond copying its bytes out.
+fn now_or_promise(mut future: Work) -> JsResult<JsValue> {
+    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(out) => out,
+        // The promise's task polls it again, before anything it waits for can happen (that
+        // comes in a later task or microtask), with a waker that then replaces the no-op one.
+        Poll::Pending => Ok(spawn(future).into()),
+    }
 }
 
 /// The strings of an array of strings from `index.js` (a JavaScript array comes in as one
@@ -190,8 +207,10 @@ impl RawCache {
     /// getOrCompute, which resolves to a value as `put` takes it or rejects with an
     /// `Error` named `InvalidValue` or `ComputeFailed`; `cost_us` is the put's compute cost.
     ///
-    /// Pin and unpin return `undefined` and throw a bad key; the others return a promise
-    /// that rejects with it.
+    /// Pin and unpin return `undefined` and throw a bad key. Get, has, invalidate and put
+    /// return their result (or throw) if it is ready at once, as a memory-tier hit is, and
+    /// a promise of it otherwise; getOrCompute always returns a promise. `index.js` awaits
+    /// either inside async methods, so its callers always get a promise.
     pub fn keyed(&self, op: u8, step: &str, fingerprint: &str, arg: JsValue, cost_us: f64) -> JsResult<JsValue> {
         let key = key(step, fingerprint);
         if op == PIN || op == UNPIN {
@@ -204,7 +223,8 @@ impl RawCache {
             return Ok(JsValue::UNDEFINED);
         }
         let value = (op == PUT).then(|| convert::value_of(&arg)).transpose();
-        Ok(promise(&self.engine, move |engine| async move {
+        let engine = Rc::clone(&self.engine);
+        let run = async move {
             let key = key?;
             Ok(match (op, value?) {
                 (_, Some(value)) => convert::report_to_js(&engine.put_with_cost(&key, value, cost_us as u64).await?),
@@ -225,8 +245,14 @@ impl RawCache {
                     convert::hit_to_js(&hit)
                 }
             })
-        })
-        .into())
+        };
+        let work: Work = Box::pin(async move { run.await.map_err(to_js) });
+        if op <= PUT {
+            now_or_promise(work)
+        } else {
+            // The compute function runs in the promise's task, never inside this call.
+            Ok(spawn(work).into())
+        }
     }
 
     /// Removes every entry, or every entry of `step`; resolves to how many.
