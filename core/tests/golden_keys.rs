@@ -497,3 +497,22 @@ fn repeated_argument_is_an_error_even_when_dropped() {
         assert_eq!(builder.build().unwrap_err().kind(), ErrorKind::InvalidArgument);
     }
 }
+
+/// A map large enough to be hashed on every core has the same digest in a pool of one
+/// thread (where it is hashed by one `update` call) as in the default pool.
+#[cfg(feature = "parallel")]
+#[test]
+fn large_array_digest_does_not_depend_on_the_thread_count() {
+    let bytes: Vec<u8> = (0..3u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let shape = [bytes.len() as u64 / 4];
+    let pooled = Fingerprint::of_array(ElementType::F32, &shape, &bytes);
+    let one = rayon_core::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("a pool of one thread");
+    let alone = one.install(|| Fingerprint::of_array(ElementType::F32, &shape, &bytes));
+    assert_eq!(pooled, alone);
+    assert_ne!(pooled, Fingerprint::of_array(ElementType::F32, &shape, &bytes[1..]));
+}

@@ -17,6 +17,12 @@ use crate::{Map, Plan, Scratch, ok, settle};
 /// entry (XXH3-128).
 pub fn fingerprint(plan: &Plan, maps: &[Map]) -> Vec<Table> {
     let mut table = Table::new("Fingerprinting f32 maps (buffers already in memory)");
+    // stepcache's hashing on one core, as on a one-core machine: `update_rayon` inside a
+    // pool of one thread runs its whole tree on the calling thread.
+    let one_thread = rayon_core::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap_or_else(|e| panic!("a rayon pool of one thread: {e}"));
     for map in maps {
         let bytes = map.bytes();
         let n = bytes.len() as u64;
@@ -39,12 +45,19 @@ pub fn fingerprint(plan: &Plan, maps: &[Map]) -> Vec<Table> {
                     })
                 },
                 &mut |_| time(|| Fingerprint::of_array(ElementType::F32, &shape, bytes)),
+                &mut |_| time(|| one_thread.install(|| Fingerprint::of_array(ElementType::F32, &shape, bytes))),
                 &mut |_| time(|| PayloadCheck::of(bytes)),
                 &mut |_| time(|| touch_all(bytes)),
             ],
         );
-        let [one, rayon, of_array, check, read] = [0, 1, 2, 3, 4].map(|i| Fig::runs(&t[i], Some(n)));
+        let [one, rayon, of_array, of_array_one, check, read] = [0, 1, 2, 3, 4, 5].map(|i| Fig::runs(&t[i], Some(n)));
         let l = &map.label;
+        table.row(
+            format!("`Fingerprint::of_array` {l}, 1 thread"),
+            &of_array_one,
+            "blake3 `update`, 1 thread",
+            &one,
+        );
         table.row(
             format!("`Fingerprint::of_array` {l}"),
             &of_array,
@@ -69,10 +82,9 @@ pub fn fingerprint(plan: &Plan, maps: &[Map]) -> Vec<Table> {
         plan.hash_runs
     ));
     table.note(
-        "stepcache hashes on every core above 1 MiB (`parallel` feature, on in the `stepcache` crate). \
-         A build without it cannot share this binary; its single-threaded figure is the \
-         same `Hasher::update` path as the 1-thread row (plus a 32-byte derive-key prefix), \
-         so the 1-thread ratio tells what `parallel` buys.",
+        "stepcache hashes on every core above 1 MiB (`parallel` feature, on in the `stepcache` crate); \
+         its 1-thread row runs the same call in a rayon pool of one thread, as a one-core \
+         machine would, and the ratio of the other rows to raw 1-thread tells what `parallel` buys.",
     );
     vec![table]
 }
