@@ -30,6 +30,17 @@ pub struct Listed {
     pub head: Vec<u8>,
 }
 
+impl Listed {
+    /// The listing of entry `id` whose bytes are `bytes`.
+    pub fn of(id: Fingerprint, bytes: &[u8]) -> Self {
+        Listed {
+            id,
+            len: bytes.len() as u64,
+            head: bytes[..bytes.len().min(crate::entry::LIST_HEAD_LEN)].to_vec(),
+        }
+    }
+}
+
 /// A place that keeps entries: the filesystem, IndexedDB, memory, or a remote store.
 ///
 /// Implementations must make [`Store::put`] atomic (a reader sees the old entry, the new
@@ -79,6 +90,13 @@ pub trait Store: MaybeSend + MaybeSync {
 
     /// Lists every entry with its length and leading bytes.
     fn list(&self) -> impl Future<Output = Result<Vec<Listed>>> + MaybeSend;
+
+    /// Entry `id` as [`Store::list`] lists it, or `None` if there is none: what `has` and
+    /// `status` need. The default reads the whole entry; a store that keeps each entry's
+    /// head apart (IndexedDB) reads only that, not a large payload.
+    fn head(&self, id: &Fingerprint) -> impl Future<Output = Result<Option<Listed>>> + MaybeSend {
+        async move { Ok(self.get(id).await?.map(|bytes| Listed::of(*id, bytes.as_ref()))) }
+    }
 
     /// Holds `id` exclusively across every handle on this store (other processes, tabs,
     /// workers) until the guard is dropped, so `get_or_compute` computes a key once
@@ -163,14 +181,8 @@ impl Store for MemoryStore {
     }
 
     async fn list(&self) -> Result<Vec<Listed>> {
-        Ok(self.entries.with(|map| {
-            map.iter()
-                .map(|(id, bytes)| Listed {
-                    id: *id,
-                    len: bytes.len() as u64,
-                    head: bytes[..bytes.len().min(crate::entry::LIST_HEAD_LEN)].to_vec(),
-                })
-                .collect()
-        }))
+        Ok(self
+            .entries
+            .with(|map| map.iter().map(|(id, bytes)| Listed::of(*id, bytes)).collect()))
     }
 }

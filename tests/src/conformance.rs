@@ -671,6 +671,16 @@ pub async fn status_reports_each_state<B: Backend>(backend: &B) {
     );
     let s = &b.status(std::slice::from_ref(&ks)).await.unwrap()[0];
     assert_eq!((s.created_ms, s.cost_us), (Some(T0), Some(77)));
+    // A header longer than the leading bytes a store lists (large metadata) is read whole.
+    let big = key("s", 2);
+    let meta = vec![b'm'; 3 * stepcache_core::entry::LIST_HEAD_LEN];
+    a.put(&big, floats(10, 1.0).with_meta(meta)).await.unwrap();
+    let c = reopen(backend, &a, Config::new(), T0 + 2000).await;
+    assert_eq!(
+        c.status(std::slice::from_ref(&big)).await.unwrap()[0].state,
+        EntryState::Stored
+    );
+    assert!(c.has(&big).await.unwrap());
 }
 
 /// Compression round-trips, saves space on smooth maps, and is skipped on noise.

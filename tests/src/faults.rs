@@ -276,14 +276,6 @@ impl Store for CrashStore {
 
     async fn list(&self) -> Result<Vec<Listed>> {
         let st = self.state.lock().unwrap();
-        Ok(st
-            .visible
-            .iter()
-            .map(|(id, b)| Listed {
-                id: *id,
-                len: b.len() as u64,
-                head: b[..b.len().min(stepcache_core::entry::LIST_HEAD_LEN)].to_vec(),
-            })
-            .collect())
+        Ok(st.visible.iter().map(|(id, b)| Listed::of(*id, b)).collect())
     }
 }

@@ -3,7 +3,7 @@
 #![cfg(target_family = "wasm")]
 #![allow(clippy::unwrap_used)] // tests report failures by panicking
 
-use stepcache_core::{Cache, Config, ErrorKind, Key, ManualClock, Store, Value};
+use stepcache_core::{Cache, Config, EntryState, ErrorKind, Key, ManualClock, Store, Value};
 use stepcache_idb::IdbStore;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -182,6 +182,37 @@ async fn a_rewritten_entry_keeps_exactly_its_own_chunks() {
         assert_eq!(entry_records(&name).await, records, "{len} bytes");
         assert_eq!(store.get(&id).await.unwrap().unwrap().as_ref(), &bytes[..]);
     }
+}
+
+/// `has` and `status` read an entry's head record only, not its 4 MiB chunks: with a
+/// payload chunk damaged behind the cache's back they still see the entry, which only a
+/// get (which reads, verifies and removes it) finds damaged.
+#[wasm_bindgen_test]
+async fn has_and_status_read_only_the_head_record() {
+    let name = unique("heads");
+    let cache = store_only_cache(&name).await;
+    let key = Key::of("s").arg("n", 1).build().unwrap();
+    let n = (9 << 20) / 4;
+    cache
+        .put(&key, Value::array(vec![1.5f32; n], &[n]).unwrap())
+        .await
+        .unwrap();
+    let raw = JsFuture::from(rawOpen(&name, 1, true)).await.unwrap();
+    let garbage = js_sys::Uint8Array::from(&[7u8; 300][..]);
+    let second_chunk = format!("{}:0001", key.fingerprint().to_hex());
+    JsFuture::from(rawPut(&raw, "entries", &second_chunk, &garbage))
+        .await
+        .unwrap();
+    closeDb(&raw);
+    assert!(cache.has(&key).await.unwrap(), "has() read the head only");
+    let status = cache.status(core::slice::from_ref(&key)).await.unwrap();
+    assert_eq!(status[0].state, EntryState::Stored);
+    assert!(cache.get(&key).await.unwrap().is_none(), "a get verifies the payload");
+    assert!(!cache.has(&key).await.unwrap(), "the get removed the damaged entry");
+    assert_eq!(
+        cache.status(core::slice::from_ref(&key)).await.unwrap()[0].state,
+        EntryState::Missing
+    );
 }
 
 /// The checksums computed in WebAssembly (SIMD128, the crate the browser build uses) are

@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use stepcache_core::text;
 
-use idb::{Database, TransactionMode, TransactionResult};
+use idb::{Database, Query, TransactionMode, TransactionResult};
 use js_sys::Uint8Array;
 use stepcache_core::entry::{self, EntryHeader, PayloadCheck};
 use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, LockGuard, Result, Store};
@@ -247,12 +247,25 @@ impl Store for IdbStore {
     }
 
     async fn list(&self) -> Result<Vec<Listed>> {
+        self.heads(None).await
+    }
+
+    async fn head(&self, id: &Fingerprint) -> Result<Option<Listed>> {
+        Ok(self.heads(Some(id)).await?.pop())
+    }
+}
+
+impl IdbStore {
+    /// The listings of every entry, or of entry `only` (none or one): one reader for both,
+    /// since each IndexedDB request type is a generic of its own in the npm module.
+    async fn heads(&self, only: Option<&Fingerprint>) -> Result<Vec<Listed>> {
         let db = self.database().await?;
         let e = |err| error::from_idb("list entries", err);
         let tx = db.transaction(&[HEADS], TransactionMode::ReadOnly).map_err(e)?;
         let heads = tx.object_store(HEADS).map_err(e)?;
-        let keys = heads.get_all_keys(None, None).map_err(e)?.await.map_err(e)?;
-        let values = heads.get_all(None, None).map_err(e)?.await.map_err(e)?;
+        let query = || only.map(|id| Query::Key(key_of(id)));
+        let keys = heads.get_all_keys(query(), None).map_err(e)?.await.map_err(e)?;
+        let values = heads.get_all(query(), None).map_err(e)?.await.map_err(e)?;
         let mut out = Vec::with_capacity(keys.len());
         for (key, value) in keys.iter().zip(values.iter()) {
             let Some(id) = key
@@ -261,13 +274,20 @@ impl Store for IdbStore {
             else {
                 continue;
             };
-            let record = Uint8Array::new(value).to_vec();
-            let (len, head) = match record.split_first_chunk::<8>() {
-                Some((len, head)) => (u64::from_le_bytes(*len), head.to_vec()),
-                None => (0, Vec::new()),
-            };
-            out.push(Listed { id, len, head });
+            out.push(listed(id, value));
         }
         Ok(out)
     }
+}
+
+/// The listing of entry `id` from its record in [`HEADS`]: its length (8 bytes, little
+/// endian), then its leading bytes. A damaged record lists as an empty entry, which the
+/// engine's header check rejects.
+fn listed(id: Fingerprint, record: &JsValue) -> Listed {
+    let record = Uint8Array::new(record).to_vec();
+    let (len, head) = match record.split_first_chunk::<8>() {
+        Some((len, head)) => (u64::from_le_bytes(*len), head.to_vec()),
+        None => (0, Vec::new()),
+    };
+    Listed { id, len, head }
 }

@@ -68,6 +68,7 @@ try {
   row("raw IndexedDB get, 4 MiB chunks", "chunkedGet", "raw IndexedDB get", "rawGet");
   row("stepcache put, compressed", "scPutCompressed", "raw IndexedDB put", "rawPut");
   row("stepcache get, compressed", "scGetCompressed", "raw IndexedDB get", "rawGet");
+  console.log(`| stepcache has() of the stored entry | ${median(times.scHas).toFixed(1)} | | | | |`);
   speed("fingerprintBytes (wasm)", "fingerprint");
   speed("key with the array as a parameter", "keyWithArray");
   // The memory-tier hit against one copy over many alternating pairs (bench.html): the

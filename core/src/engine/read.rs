@@ -229,12 +229,17 @@ impl<S: Store, C: Clock> Cache<S, C> {
         if let Some(info) = in_memory {
             return Ok(status(EntryState::Memory, Some(info)));
         }
-        let Some(bytes) = self.store.get(id).await? else {
+        let Some(item) = self.store.head(id).await? else {
             return Ok(status(EntryState::Missing, None));
         };
-        let header = match entry::decode_head(bytes.as_ref()) {
-            Ok(Head::Complete(header, range)) if header.key == *id && range.end == bytes.as_ref().len() => header,
-            _ => return Ok(status(EntryState::Missing, None)),
+        let header = match entry::decode_head(&item.head) {
+            Ok(Head::Complete(header, range)) if header.key == *id && range.end as u64 == item.len => Some(header),
+            // A header longer than the listed bytes (large metadata): read the entry.
+            Ok(Head::NeedBytes(_)) => self.read_entry(id).await?.map(|(header, ..)| header),
+            _ => None,
+        };
+        let Some(header) = header else {
+            return Ok(status(EntryState::Missing, None));
         };
         let info = Some((header.created_ms, header.cost_us));
         Ok(

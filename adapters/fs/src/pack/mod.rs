@@ -46,7 +46,6 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use stepcache_core::map::HashMap;
 
 use memmap2::Mmap;
-use stepcache_core::entry::LIST_HEAD_LEN;
 use stepcache_core::{Error, ErrorKind, Fingerprint, Listed, Result};
 
 use crate::dir::owner_only_dir;
@@ -494,13 +493,8 @@ impl Packs {
             .filter(|(_, l)| l.kind == Kind::Entry)
             .filter_map(|(id, l)| {
                 let p = state.packs.get(&l.pack)?;
-                let head = p.view(l.offset + record::RECORD_HEADER_LEN as u64, l.len)?;
-                let head = &head.as_ref()[..(l.len as usize).min(LIST_HEAD_LEN)];
-                Some(Listed {
-                    id: *id,
-                    len: u64::from(l.len),
-                    head: head.to_vec(),
-                })
+                let bytes = p.view(l.offset + record::RECORD_HEADER_LEN as u64, l.len)?;
+                Some(Listed::of(*id, bytes.as_ref()))
             })
             .collect();
         Ok(listed)
