@@ -78,6 +78,7 @@ where
     spawn(Box::pin(async move { work(engine).await.map_err(to_js) }))
 }
 
+/// An operation's work, as wasm-bindgen's promise glue takes it.
 type Work = Pin<Box<dyn Future<Output = JsResult<JsValue>>>>;
 
 fn spawn(future: Work) -> Promise {
@@ -90,8 +91,9 @@ fn spawn(future: Work) -> Promise {
 fn now_or_promise(mut future: Work) -> JsResult<JsValue> {
     match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(out) => out,
-        // The promise's task polls it again, before anything it waits for can happen (that
-        // comes in a later task or microtask), with a waker that then replaces the no-op one.
+        // The promise's task polls it again (in a microtask) with a real waker, which each
+        // future it waits on keeps in place of the no-op one; what completed in between,
+        // with no one woken, that poll finds done.
         Poll::Pending => Ok(spawn(future).into()),
     }
 }
