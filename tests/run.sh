@@ -42,8 +42,7 @@ step "the demo viewer: physics of its fit, and end to end in headless Chromium (
 bash www/test/run.sh 2>&1 | tee -a "$log"
 
 step "benchmark smoke runs (quick mode: they must build and run; figures come from the full runs)"
-cargo run -q --locked --manifest-path tests/perf/Cargo.toml -- --quick > /dev/null
-(cd adapters/wasm/bench && npm ci --no-audit --no-fund --loglevel=error && node bench.mjs 4 2 > /dev/null)
+bash tests/bench.sh --quick > /dev/null
 
 step "the T1 example: computes on the first session, hits on the second"
 example_dir="$(mktemp -d)"

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole benchmark suite in one command: stepcache against the physical limit and its
+# peers, natively (tests/perf, then the fingerprint and compression benches) and in
+# headless Chromium (adapters/wasm/bench), each figure with its peer in the same run.
+# Usage: bash tests/bench.sh           full runs (about 8 minutes here); tables on stdout
+#        bash tests/bench.sh --quick   smoke runs, so the suite cannot rot (tests/run.sh)
+# Installs what it needs as the test command does (tests/setup.sh is idempotent).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0
+case "${1:-}" in
+  "") ;;
+  --quick) quick=1 ;;
+  *) echo "usage: bash tests/bench.sh [--quick]" >&2; exit 2 ;;
+esac
+
+bash tests/setup.sh
+if [ "$quick" = 1 ]; then
+  # The npm package as the test command just built it, or a fresh build.
+  [ -f adapters/wasm/pkg/stepcache_wasm_bg.wasm ] || bash adapters/wasm/build.sh
+  cargo run -q --locked --manifest-path tests/perf/Cargo.toml -- --quick
+  (cd adapters/wasm/bench && npm ci --no-audit --no-fund --loglevel=error && node bench.mjs 4 2 6)
+else
+  # Always a fresh build: a package left from older sources would measure old code.
+  bash adapters/wasm/build.sh
+  cargo run --release --locked --manifest-path tests/perf/Cargo.toml
+  cargo bench --locked -p stepcache-tests --bench fingerprint --bench compression
+  (cd adapters/wasm/bench && npm ci --no-audit --no-fund --loglevel=error && node bench.mjs 64 15 60)
+fi
