@@ -1,6 +1,7 @@
 //! blake3 fingerprints: 32 bytes, written `b3:<64 hex digits>`.
 
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt;
 use core::str::FromStr;
 
@@ -61,13 +62,20 @@ impl Fingerprint {
     /// Two arrays with the same bytes but another shape or type get different
     /// fingerprints. The bytes are hashed in place (no copy).
     pub fn of_array(elem: ElementType, shape: &[u64], data: &[u8]) -> Self {
-        let mut hasher = blake3::Hasher::new_derive_key(ARRAY_CONTEXT);
-        hasher.update(&[elem.code()]);
-        hasher.update(&(shape.len() as u64).to_le_bytes());
+        // Element type, rank and dimensions, then the bytes: at most 265 bytes before them.
+        let mut prefix = Vec::with_capacity(9 + 8 * shape.len());
+        prefix.push(elem.code());
+        prefix.extend_from_slice(&(shape.len() as u64).to_le_bytes());
         for dim in shape {
-            hasher.update(&dim.to_le_bytes());
+            prefix.extend_from_slice(&dim.to_le_bytes());
         }
-        update(&mut hasher, data);
+        #[cfg(feature = "parallel")]
+        if data.len() >= PARALLEL_MIN_BYTES && rayon_core::current_num_threads() > 1 {
+            return Fingerprint(crate::tree_hash::derive_key_of(ARRAY_CONTEXT, &prefix, data));
+        }
+        let mut hasher = blake3::Hasher::new_derive_key(ARRAY_CONTEXT);
+        hasher.update(&prefix);
+        hasher.update(data);
         Fingerprint(*hasher.finalize().as_bytes())
     }
 }

@@ -27,6 +27,8 @@ mod stats;
 mod store;
 mod sync;
 pub mod text;
+#[cfg(feature = "parallel")]
+mod tree_hash;
 mod value;
 mod wire;
 
