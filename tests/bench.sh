@@ -2,7 +2,7 @@
 # The whole benchmark suite in one command: stepcache against the physical limit and its
 # peers, natively (tests/perf, then the fingerprint and compression benches) and in
 # headless Chromium (adapters/wasm/bench), each figure with its peer in the same run.
-# Usage: bash tests/bench.sh           full runs (about 8 minutes here); tables on stdout
+# Usage: bash tests/bench.sh           full runs (about 3 minutes here); tables on stdout
 #        bash tests/bench.sh --quick   smoke runs, so the suite cannot rot (tests/run.sh)
 # Installs what it needs as the test command does (tests/setup.sh is idempotent).
 set -euo pipefail
