@@ -498,14 +498,33 @@ fn repeated_argument_is_an_error_even_when_dropped() {
     }
 }
 
+/// 3 MiB of pseudo-random bytes: an array large enough to be hashed on every core.
+fn large_map_bytes() -> Vec<u8> {
+    (0..3u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect()
+}
+
+/// The digest of an array hashed on every core (with `parallel`) or in one stream
+/// (without), pinned like the small one: both ways give blake3's own digest (the value
+/// was checked against the reference `blake3` Python package's `derive_key_context`
+/// hash of the documented prefix and bytes).
+#[test]
+fn golden_of_large_array() {
+    let bytes = large_map_bytes();
+    let digest = Fingerprint::of_array(ElementType::F32, &[bytes.len() as u64 / 4], &bytes);
+    assert_eq!(
+        digest.to_string(),
+        "b3:f76e4a5f659a85ce8ce786d350a2dd99f23dfa6aa0366bfaad2843fded7d24ef"
+    );
+}
+
 /// A map large enough to be hashed on every core has the same digest in a pool of one
 /// thread (where it is hashed by one `update` call) as in the default pool.
 #[cfg(feature = "parallel")]
 #[test]
 fn large_array_digest_does_not_depend_on_the_thread_count() {
-    let bytes: Vec<u8> = (0..3u32 << 20)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-        .collect();
+    let bytes = large_map_bytes();
     let shape = [bytes.len() as u64 / 4];
     let pooled = Fingerprint::of_array(ElementType::F32, &shape, &bytes);
     let one = rayon_core::ThreadPoolBuilder::new()
