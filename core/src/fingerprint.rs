@@ -70,7 +70,7 @@ impl Fingerprint {
             prefix.extend_from_slice(&dim.to_le_bytes());
         }
         #[cfg(feature = "parallel")]
-        if data.len() >= PARALLEL_MIN_BYTES && rayon_core::current_num_threads() > 1 {
+        if parallel_pays(data) {
             return Fingerprint(crate::tree_hash::derive_key_of(ARRAY_CONTEXT, &prefix, data));
         }
         let mut hasher = blake3::Hasher::new_derive_key(ARRAY_CONTEXT);
@@ -80,12 +80,18 @@ impl Fingerprint {
     }
 }
 
+/// Whether hashing `data` on every core pays off: it is large, and the pool has more
+/// than one thread (with one, `update_rayon` still walks its tree of halves, which
+/// measured 10% slower than `update` on a 40 MiB map: tests/perf section 1, 1 thread).
+#[cfg(feature = "parallel")]
+fn parallel_pays(data: &[u8]) -> bool {
+    data.len() >= PARALLEL_MIN_BYTES && rayon_core::current_num_threads() > 1
+}
+
 /// Feeds `data` to `hasher`, on every core when that pays off.
 pub(crate) fn update(hasher: &mut blake3::Hasher, data: &[u8]) {
-    // With one thread in the pool, `update_rayon` still walks its tree of halves, which
-    // measured 10% slower than `update` on a 40 MiB map (tests/perf section 1, 1 thread).
     #[cfg(feature = "parallel")]
-    if data.len() >= PARALLEL_MIN_BYTES && rayon_core::current_num_threads() > 1 {
+    if parallel_pays(data) {
         hasher.update_rayon(data);
         return;
     }

@@ -67,15 +67,22 @@ pub struct RawCache {
 }
 
 /// Runs `work` on the engine as a Promise.
-///
-/// One instance of the promise glue for every method: each method's future is boxed
-/// behind one trait object instead of monomorphising `future_to_promise` per method.
 fn promise<F>(engine: &Rc<Engine>, work: impl FnOnce(Rc<Engine>) -> F + 'static) -> Promise
 where
-    F: std::future::Future<Output = stepcache_core::Result<JsValue>> + 'static,
+    F: Future<Output = stepcache_core::Result<JsValue>> + 'static,
+{
+    spawn(boxed(engine, work))
+}
+
+/// `work` on the engine, boxed: one instance of the promise glue for every method, each
+/// method's future behind one trait object instead of `future_to_promise` monomorphised
+/// per method.
+fn boxed<F>(engine: &Rc<Engine>, work: impl FnOnce(Rc<Engine>) -> F + 'static) -> Work
+where
+    F: Future<Output = stepcache_core::Result<JsValue>> + 'static,
 {
     let engine = Rc::clone(engine);
-    spawn(Box::pin(async move { work(engine).await.map_err(to_js) }))
+    Box::pin(async move { work(engine).await.map_err(to_js) })
 }
 
 /// An operation's work, as wasm-bindgen's promise glue takes it.
@@ -225,8 +232,7 @@ impl RawCache {
             return Ok(JsValue::UNDEFINED);
         }
         let value = (op == PUT).then(|| convert::value_of(&arg)).transpose();
-        let engine = Rc::clone(&self.engine);
-        let run = async move {
+        let work = boxed(&self.engine, move |engine| async move {
             let key = key?;
             Ok(match (op, value?) {
                 (_, Some(value)) => convert::report_to_js(&engine.put_with_cost(&key, value, cost_us as u64).await?),
@@ -247,8 +253,7 @@ impl RawCache {
                     convert::hit_to_js(&hit)
                 }
             })
-        };
-        let work: Work = Box::pin(async move { run.await.map_err(to_js) });
+        });
         if op <= PUT {
             now_or_promise(work)
         } else {

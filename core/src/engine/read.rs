@@ -13,7 +13,7 @@ use crate::fingerprint::Fingerprint;
 use crate::key::Key;
 use crate::policy::Retention;
 use crate::policy::TypePolicy;
-use crate::store::Store;
+use crate::store::{Listed, Store};
 use crate::sync::{CONCURRENT_READERS, Counter};
 use crate::value::Value;
 
@@ -232,11 +232,11 @@ impl<S: Store, C: Clock> Cache<S, C> {
         let Some(item) = self.store.head(id).await? else {
             return Ok(status(EntryState::Missing, None));
         };
-        let header = match entry::decode_head(&item.head) {
-            Ok(Head::Complete(header, range)) if header.key == *id && range.end as u64 == item.len => Some(header),
+        let header = match listed_header(&item, &item.head) {
+            Listing::Header(header) => Some(header),
             // A header longer than the listed bytes (large metadata): read the entry.
-            Ok(Head::NeedBytes(_)) => self.read_entry(id).await?.map(|(header, ..)| header),
-            _ => None,
+            Listing::NeedBytes => self.read_entry(id).await?.map(|(header, ..)| header),
+            Listing::Damaged => None,
         };
         let Some(header) = header else {
             return Ok(status(EntryState::Missing, None));
@@ -268,18 +268,17 @@ impl<S: Store, C: Clock> Cache<S, C> {
         let mut slots = Vec::with_capacity(listed.len());
         let mut damaged = Vec::new();
         for item in listed {
-            let head = match entry::decode_head(&item.head) {
-                Ok(Head::NeedBytes(_)) => match self.store.get(&item.id).await? {
-                    Some(bytes) => entry::decode_head(bytes.as_ref()),
+            let listing = match listed_header(&item, &item.head) {
+                Listing::NeedBytes => match self.store.get(&item.id).await? {
+                    Some(bytes) => listed_header(&item, bytes.as_ref()),
                     None => continue,
                 },
                 other => other,
             };
-            match head {
-                Ok(Head::Complete(h, range)) if h.key == item.id && range.end as u64 == item.len => {
-                    slots.push((item.id, slot_of(&h, item.len, ())));
-                }
-                _ => damaged.push(item.id),
+            match listing {
+                Listing::Header(h) => slots.push((item.id, slot_of(&h, item.len, ()))),
+                // All of the entry's bytes and still no header: damaged too.
+                Listing::NeedBytes | Listing::Damaged => damaged.push(item.id),
             }
         }
         for id in &damaged {
@@ -311,6 +310,26 @@ impl<S: Store, C: Clock> Cache<S, C> {
 
 /// The memory tier's answer: its hit, or the type's policy for the store lookup.
 type Memory = core::result::Result<TypePolicy, Hit>;
+
+/// What the leading bytes of a listed entry say.
+enum Listing {
+    /// Its header: of that entry, and ending where its listed length says.
+    Header(EntryHeader),
+    /// A header longer than the bytes given.
+    NeedBytes,
+    /// Not an entry of that id and length.
+    Damaged,
+}
+
+/// The header that `bytes` (the leading bytes of listed entry `item`, or all of them)
+/// hold, checked against the item's id and length.
+fn listed_header(item: &Listed, bytes: &[u8]) -> Listing {
+    match entry::decode_head(bytes) {
+        Ok(Head::Complete(h, range)) if h.key == item.id && range.end as u64 == item.len => Listing::Header(h),
+        Ok(Head::NeedBytes(_)) => Listing::NeedBytes,
+        _ => Listing::Damaged,
+    }
+}
 
 /// What the shared-lock look at the memory tier found.
 enum First {

@@ -17,8 +17,8 @@ use crate::{Map, Plan, Scratch, ok, settle};
 /// entry (XXH3-128).
 pub fn fingerprint(plan: &Plan, maps: &[Map]) -> Vec<Table> {
     let mut table = Table::new("Fingerprinting f32 maps (buffers already in memory)");
-    // stepcache's hashing on one core, as on a one-core machine: `update_rayon` inside a
-    // pool of one thread runs its whole tree on the calling thread.
+    // stepcache's hashing on one core, as on a one-core machine: inside a pool of one
+    // thread it hashes with `update` on the calling thread.
     let one_thread = rayon_core::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()
