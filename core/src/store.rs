@@ -69,19 +69,21 @@ pub trait Store: MaybeSend + MaybeSync {
     fn put(&self, id: &Fingerprint, parts: &[&[u8]]) -> impl Future<Output = Result<()>> + MaybeSend;
 
     /// Stores entry `id`: the head of `header` (with its payload checksum filled in as
-    /// [`PayloadCheck::of`]`(payload)`), then `payload`. The default checksums, then calls
+    /// [`PayloadCheck::of`]`(payload)`), then `payload`; returns that checksum, which
+    /// tells this version of the entry from any other. The default checksums, then calls
     /// [`Store::put`]; a store may checksum while it writes instead.
     fn put_entry(
         &self,
         id: &Fingerprint,
         header: &EntryHeader,
         payload: &[u8],
-    ) -> impl Future<Output = Result<()>> + MaybeSend {
+    ) -> impl Future<Output = Result<PayloadCheck>> + MaybeSend {
         async move {
             let mut header = header.clone();
             header.payload_check = PayloadCheck::of(payload);
             let head = crate::entry::encode_head(&header);
-            self.put(id, &[&head, payload]).await
+            self.put(id, &[&head, payload]).await?;
+            Ok(header.payload_check)
         }
     }
 
@@ -96,6 +98,20 @@ pub trait Store: MaybeSend + MaybeSync {
     /// head apart (IndexedDB) reads only that, not a large payload.
     fn head(&self, id: &Fingerprint) -> impl Future<Output = Result<Option<Listed>>> + MaybeSend {
         async move { Ok(self.get(id).await?.map(|bytes| Listed::of(*id, bytes.as_ref()))) }
+    }
+
+    /// A number that moves on whenever another handle (another process, tab or worker)
+    /// may have changed the store since this handle last asked, and stays put while only
+    /// this handle writes. Before a memory-tier hit of a stored entry the engine compares
+    /// it with the number it saw when it last read or wrote that entry, and checks the
+    /// entry's head in the store once if it moved, so a value replaced or removed
+    /// elsewhere is never served from memory after that change returned.
+    ///
+    /// Asked on every memory-tier hit: it must be cheap. The default never moves, for
+    /// stores that no other handle changes, or whose handles tell each other by other
+    /// means (the npm package's tabs call [`crate::Cache::forget`] on a broadcast).
+    fn changes(&self) -> u64 {
+        0
     }
 
     /// Holds `id` exclusively across every handle on this store (other processes, tabs,

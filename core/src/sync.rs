@@ -105,6 +105,9 @@ impl Counter {
     pub(crate) fn add(&self, n: u64) {
         self.value.fetch_add(n, core::sync::atomic::Ordering::Relaxed);
     }
+    pub(crate) fn set(&self, value: u64) {
+        self.value.store(value, core::sync::atomic::Ordering::Relaxed);
+    }
     /// Raises the counter to `value` if it is lower (a last-use time).
     pub(crate) fn raise(&self, value: u64) {
         // A plain load first: most hits see the same millisecond and need no write.
@@ -124,6 +127,9 @@ impl Counter {
     }
     pub(crate) fn add(&self, n: u64) {
         self.value.set(self.value.get() + n);
+    }
+    pub(crate) fn set(&self, value: u64) {
+        self.value.set(value);
     }
     /// Raises the counter to `value` if it is lower (a last-use time).
     pub(crate) fn raise(&self, value: u64) {

@@ -94,35 +94,13 @@ impl Backend for FsBackend {
     }
 
     async fn tamper(&self, store: &stepcache::FsStore, id: &Fingerprint, damage: &mut dyn FnMut(&mut Vec<u8>)) -> bool {
-        use std::os::unix::fs::FileExt;
-        match store.locate(id).expect("locate the entry") {
-            None => false,
-            Some(stepcache::EntryLocation::File(path)) => {
-                let mut bytes = std::fs::read(&path).expect("read the entry file");
-                damage(&mut bytes);
-                std::fs::write(&path, bytes).expect("rewrite the entry file");
-                true
-            }
-            Some(stepcache::EntryLocation::Packed { pack, offset, len }) => {
-                let file = std::fs::OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .open(&pack)
-                    .expect("open the pack");
-                let mut bytes = vec![0; len as usize];
-                file.read_exact_at(&mut bytes, offset).expect("read the packed entry");
-                damage(&mut bytes);
-                if bytes.len() as u64 == len {
-                    // Damage in place, inside the pack file.
-                    file.write_all_at(&bytes, offset).expect("damage the packed entry");
-                } else {
-                    // A different length cannot replace the record in place: store the
-                    // damaged bytes as the entry's new record instead.
-                    store.put(id, &[&bytes]).await.expect("store the damaged bytes");
-                }
-                true
-            }
-        }
+        let path = store.entry_path(id);
+        let Ok(mut bytes) = std::fs::read(&path) else {
+            return false;
+        };
+        damage(&mut bytes);
+        std::fs::write(&path, bytes).expect("rewrite the entry file");
+        true
     }
 }
 

@@ -72,7 +72,7 @@ fn a_full_disk_is_a_clear_error_and_keeps_what_was_stored() {
             intact += 1;
         }
     }
-    let tmp: Vec<_> = std::fs::read_dir(dir.join("cache/v1/tmp")).unwrap().flatten().collect();
+    let tmp: Vec<_> = std::fs::read_dir(dir.join("cache/v2/tmp")).unwrap().flatten().collect();
     assert!(tmp.is_empty(), "the failed write left nothing behind");
     let stats = cache.stats().unwrap();
     let on_disk: u64 = cache.entries().unwrap().iter().map(|e| e.bytes).sum();

@@ -23,18 +23,31 @@ pub(crate) fn owner_only_dir(path: &Path) -> io::Result<()> {
     builder.create(path)
 }
 
-/// Refuses a cache directory owned by another user: entries there were not written by us
-/// and are not trusted silently. A directory we own but others may read is made
-/// owner-only.
+/// Makes `path` a directory of ours: created owner-only if missing; a file or symlink in
+/// its place (damage: nothing of ours is ever a file there) is removed first. Its parent
+/// must exist.
+pub(crate) fn ensure_dir(path: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => return Ok(()),
+        Ok(_) => fs::remove_file(path)?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    match owner_only_dir(path) {
+        // Another handle repaired it at the same moment.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && path.is_dir() => Ok(()),
+        other => other,
+    }
+}
+
+/// Refuses a cache directory owned by another user, before writing anything into it:
+/// entries there were not written by us and are not trusted silently. A directory we own
+/// but others may read is made owner-only (where it can be changed).
 #[cfg(unix)]
-pub(crate) fn check_owner(root: &Path, scratch: &Path) -> Result<()> {
+pub(crate) fn check_owner(root: &Path) -> Result<()> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let meta = fs::metadata(root).map_err(|e| io_error("inspect", root, e))?;
-    // The owner of a file we create is who we are (no libc needed to ask).
-    let probe = scratch.join(format!("owner-probe.{}.tmp", std::process::id()));
-    let me = File::create(&probe).and_then(|f| f.metadata()).map(|m| m.uid());
-    let _ = fs::remove_file(&probe);
-    let me = me.map_err(|e| io_error("create a file in", scratch, e))?;
+    let me = crate::sys::effective_uid();
     if meta.uid() != me {
         return Err(Error::new(
             ErrorKind::PermissionDenied,
@@ -47,15 +60,15 @@ pub(crate) fn check_owner(root: &Path, scratch: &Path) -> Result<()> {
         ));
     }
     if meta.mode() & 0o077 != 0 {
-        fs::set_permissions(root, fs::Permissions::from_mode(0o700))
-            .map_err(|e| io_error("make owner-only", root, e))?;
+        // A read-only mount cannot be changed, and is opened for reading all the same.
+        let _ = fs::set_permissions(root, fs::Permissions::from_mode(0o700));
     }
     Ok(())
 }
 
 /// Ownership is not checked where Unix permissions do not exist.
 #[cfg(not(unix))]
-pub(crate) fn check_owner(_root: &Path, _scratch: &Path) -> Result<()> {
+pub(crate) fn check_owner(_root: &Path) -> Result<()> {
     Ok(())
 }
 

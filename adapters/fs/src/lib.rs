@@ -4,22 +4,21 @@
 mod clock;
 mod default_dir;
 mod dir;
-mod map;
-mod pack;
+mod shared;
 mod store;
+mod sys;
 
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
 
 pub use clock::SystemClock;
 pub use default_dir::default_dir;
-pub use pack::{MAX_PACK_LIMIT, PackedBytes};
 pub use stepcache_core::{
     Access, Arg, Config, ElementType, EntryInfo, EntryState, Error, ErrorKind, Fingerprint, Force, Hit, Key,
     KeyBuilder, PutReport, Result, Retention, SharedBytes, SkipReason, Source, Stats, Status, Step, TierOutcome,
     TierStats, TypePolicy, TypeStats, Value,
 };
-pub use store::{DEFAULT_PACK_LIMIT, Durability, EntryLocation, FsBytes, FsStore};
+pub use store::{Durability, FsBytes, FsOptions, FsStore};
 
 /// Drives an engine future on this thread. Filesystem calls finish within their first
 /// poll, so most calls are ready at once and skip the parking machinery; a call that
@@ -62,8 +61,7 @@ pub struct Cache {
 pub struct Builder {
     dir: Option<PathBuf>,
     config: Config,
-    durability: Durability,
-    pack_limit: Option<usize>,
+    options: FsOptions,
     error: Option<Error>,
 }
 
@@ -127,16 +125,14 @@ impl Builder {
 
     /// Whether writes wait for the disk.
     pub fn durability(mut self, durability: Durability) -> Self {
-        self.durability = durability;
+        self.options.durability = durability;
         self
     }
 
-    /// Entries of up to this many bytes (header included) are appended to shared pack
-    /// files instead of getting a file each: much faster for small entries (default
-    /// [`DEFAULT_PACK_LIMIT`], 64 KiB; 0 gives every entry a file of its own; at most
-    /// [`MAX_PACK_LIMIT`], 1 MiB).
-    pub fn pack_limit(mut self, bytes: usize) -> Self {
-        self.pack_limit = Some(bytes);
+    /// Whether entries of 256 KiB or more are memory-mapped, zero-copy (the default), or
+    /// read into memory (see [`FsOptions::memory_map`]).
+    pub fn memory_map(mut self, on: bool) -> Self {
+        self.options.memory_map = on;
         self
     }
 
@@ -168,8 +164,7 @@ impl Builder {
                 ));
             }
         };
-        let pack_limit = self.pack_limit.unwrap_or(DEFAULT_PACK_LIMIT);
-        let store = FsStore::open_with(dir, self.durability, pack_limit)?;
+        let store = FsStore::open_with(dir, self.options)?;
         let engine = stepcache_core::Cache::new(store, SystemClock::new(), self.config)?;
         Ok(Cache { engine })
     }

@@ -1,28 +1,37 @@
-//! The filesystem store: small entries appended to pack files, larger ones in a file each,
-//! written atomically and read by memory map.
+//! The filesystem store: one file per entry, written atomically, read into memory or by
+//! memory map.
 //!
 //! # Layout
 //!
 //! ```text
 //! <dir>/                     owner-only (0700)
-//!   v1/packs/                entries up to the pack limit (64 KiB), see `pack/mod.rs`
-//!   v1/entries/<ab>/<64 hex> larger entries, one file each, named by the key's fingerprint
-//!   v1/tmp/<...>.tmp         files being written, locked by their writer
-//!   v1/locks/<64 hex>.lock   held (flock) while one process computes that key
+//!   v2/entries/<64 hex>      one file per entry, named by the key's fingerprint
+//!   v2/tmp/<...>.tmp         files being written, locked by their writer
+//!   v2/locks/<64 hex>.lock   held (flock) while one process computes that key
+//!   v2/changes               the change counter every handle shares (see `shared.rs`)
 //! ```
 //!
-//! An id's latest pack record wins over its file: a put that goes to a file appends a
-//! removal record for the id, and a packed put leaves an older file in place (unlisted,
-//! and removed with the id's next removal).
+//! # Why every read is the current value or a miss
+//!
+//! An entry lives in exactly one place, its file, and changes only by two atomic steps:
+//! a put writes a new file in `tmp/` (locked by its writer) and renames it over the
+//! entry; a removal unlinks it. There is no second copy, index or log whose order against
+//! the file could be lost, so:
+//! - a process killed at any point leaves each entry as its last completed put, or (for
+//!   the put it was in) the one before; a completed removal never comes back;
+//! - no superseded version of an entry survives anywhere that damage could reveal;
+//! - a reader opens the file once and sees one whole version; a later open sees the same
+//!   or a later one, never an earlier one;
+//! - an entry file is never modified in place, which is what makes memory maps of it
+//!   safe (see `sys.rs` for the one risk: a file truncated by someone else).
+//!
+//! A writer killed mid-write leaves an unlocked temporary file, removed the next time a
+//! cache is opened on the directory (see `dir.rs`). Damage to the directory structure
+//! (a directory replaced by a file, removed, or a file where an entry belongs) reads as
+//! a miss, and the next write repairs it.
 //!
 //! File names are always the hex of a blake3 fingerprint, so no step name or argument
 //! ever becomes part of a path: nothing a caller passes can traverse out of `<dir>`.
-//!
-//! A write goes to a new file in `tmp/`, which the writer locks, then is renamed over
-//! the entry: a reader sees the old entry or the new one, never a mix, and an entry file
-//! is never modified in place (which is what makes memory maps of it safe). A writer
-//! killed mid-write leaves an unlocked temporary file, removed the next time a cache is
-//! opened on the directory (see `dir.rs`).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
@@ -31,19 +40,20 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use memmap2::Mmap;
 
-use crate::dir::owner_only_dir;
-use crate::pack::{MAX_PACK_LIMIT, PackedBytes, Packs};
+use crate::dir::{ensure_dir, owner_only_dir};
+use crate::shared::Changes;
 use stepcache_core::entry::{self, EntryHeader, LIST_HEAD_LEN, PayloadCheck, PayloadHasher};
 use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, LockGuard, Result, Store};
 
-/// Entries at least this large are memory-mapped; smaller ones are read into memory,
-/// which is cheaper than setting up a map.
-const MAP_MIN_LEN: u64 = 256 * 1024;
+/// The directory of this layout under the cache directory. Older layouts beside it are
+/// removed when a writable cache is opened: their entries are simply recomputed.
+const LAYOUT: &str = "v2";
+/// Directories of older layouts.
+const OLD_LAYOUTS: [&str; 1] = ["v1"];
 
-/// Entries up to this many bytes go into packs by default. Reading them into memory costs
-/// little at this size, and larger ones are better off with a file of their own, which
-/// a get memory-maps and whose space a removal gives back at once.
-pub const DEFAULT_PACK_LIMIT: usize = 64 * 1024;
+/// Entries at least this large are memory-mapped (unless [`FsOptions::memory_map`] is
+/// off); smaller ones are read into memory, which is cheaper than setting up a map.
+pub(crate) const MAP_MIN_LEN: u64 = 256 * 1024;
 
 /// A payload is written in pieces of this size, laid at multiples of 2 MiB in the file:
 /// the page cache then builds large folios, which later memory maps of the entry fault in
@@ -66,14 +76,33 @@ pub enum Durability {
     Fsync,
 }
 
+/// How a [`FsStore`] reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FsOptions {
+    /// Whether writes wait for the disk.
+    pub durability: Durability,
+    /// Whether entries of 256 KiB or more are memory-mapped (zero-copy, the default) or
+    /// read into memory. A mapped entry whose file someone else truncates while it is
+    /// read ends the process with SIGBUS, as with any memory-mapped file; reading into
+    /// memory costs a copy and never faults.
+    pub memory_map: bool,
+}
+
+impl Default for FsOptions {
+    fn default() -> Self {
+        FsOptions {
+            durability: Durability::Buffered,
+            memory_map: true,
+        }
+    }
+}
+
 /// The bytes of an entry read from disk: a memory map, or an aligned buffer.
 pub enum FsBytes {
     /// A read-only memory map of the whole file.
     Mapped(Mmap),
     /// The file's bytes, in a buffer aligned for any element type.
     Read(AlignedBytes),
-    /// A packed entry, viewed in place in its pack's memory map.
-    Packed(PackedBytes),
 }
 
 impl AsRef<[u8]> for FsBytes {
@@ -81,7 +110,6 @@ impl AsRef<[u8]> for FsBytes {
         match self {
             FsBytes::Mapped(map) => map,
             FsBytes::Read(bytes) => bytes.as_ref(),
-            FsBytes::Packed(bytes) => bytes.as_ref(),
         }
     }
 }
@@ -93,26 +121,11 @@ pub struct FsStore {
     entries: PathBuf,
     tmp: PathBuf,
     locks: PathBuf,
-    durability: Durability,
+    options: FsOptions,
+    /// Why this store cannot write (a read-only directory or mount), if it cannot.
+    read_only: Option<String>,
     counter: AtomicU64,
-    packs: Packs,
-    pack_limit: usize,
-}
-
-/// Where an entry's bytes lie on disk (see [`FsStore::locate`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EntryLocation {
-    /// A file of its own.
-    File(PathBuf),
-    /// `len` bytes at `offset` in a pack file.
-    Packed {
-        /// The pack file.
-        pack: PathBuf,
-        /// Where the entry starts in it.
-        offset: u64,
-        /// The entry's length.
-        len: u64,
-    },
+    changes: Changes,
 }
 
 pub(crate) fn io_error(op: &str, path: &Path, e: io::Error) -> Error {
@@ -124,41 +137,97 @@ pub(crate) fn io_error(op: &str, path: &Path, e: io::Error) -> Error {
     Error::new(kind, format!("{op} {}: {e}", path.display()))
 }
 
+/// Whether an error opening an entry means there is no readable entry there: none, a
+/// damaged directory on its path, or a file made unreadable. A miss, never an error.
+fn is_absent(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory | io::ErrorKind::PermissionDenied
+    )
+}
+
+/// Whether an error says the directory cannot be written (then it is opened read-only).
+fn is_read_only(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+    )
+}
+
 impl FsStore {
     /// Opens (creating it owner-only if needed) a store in `dir`, and removes what
     /// interrupted writes left behind.
     ///
     /// # Errors
-    /// [`ErrorKind::PermissionDenied`] or [`ErrorKind::Storage`] if the directory cannot
-    /// be created or read.
+    /// As [`FsStore::open_with`].
     pub fn open(dir: impl AsRef<Path>, durability: Durability) -> Result<Self> {
-        Self::open_with(dir, durability, DEFAULT_PACK_LIMIT)
+        Self::open_with(
+            dir,
+            FsOptions {
+                durability,
+                ..FsOptions::default()
+            },
+        )
     }
 
-    /// Opens a store like [`FsStore::open`], packing entries of up to `pack_limit` bytes
-    /// (0: every entry gets a file of its own; at most [`MAX_PACK_LIMIT`], 1 MiB).
+    /// Opens a store like [`FsStore::open`] with `options`.
+    ///
+    /// A directory that cannot be written (a read-only mount, or no write permission)
+    /// but holds a cache is opened read-only: it serves hits, and writes fail with
+    /// [`ErrorKind::PermissionDenied`].
     ///
     /// # Errors
-    /// As [`FsStore::open`].
-    pub fn open_with(dir: impl AsRef<Path>, durability: Durability, pack_limit: usize) -> Result<Self> {
+    /// [`ErrorKind::PermissionDenied`] if the directory belongs to another user (nothing
+    /// is written into it then) or cannot be created; [`ErrorKind::InvalidConfig`] if
+    /// `dir` is not a directory; [`ErrorKind::Storage`] for other IO errors.
+    pub fn open_with(dir: impl AsRef<Path>, options: FsOptions) -> Result<Self> {
         let root = dir.as_ref().to_path_buf();
-        let base = root.join("v1");
-        let (entries, tmp, locks) = (base.join("entries"), base.join("tmp"), base.join("locks"));
-        for path in [&root, &entries, &tmp, &locks] {
-            owner_only_dir(path).map_err(|e| io_error("create directory", path, e))?;
+        match fs::metadata(&root) {
+            Ok(meta) if meta.is_dir() => crate::dir::check_owner(&root)?,
+            Ok(_) => {
+                return Err(Error::new(
+                    ErrorKind::InvalidConfig,
+                    format!(
+                        "{} is a file, not a directory: give a directory for the cache",
+                        root.display()
+                    ),
+                ));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                owner_only_dir(&root).map_err(|e| io_error("create directory", &root, e))?;
+            }
+            Err(e) => return Err(io_error("inspect", &root, e)),
         }
-        crate::dir::check_owner(&root, &tmp)?;
-        crate::dir::remove_leftovers(&tmp)?;
-        let packs = Packs::open(&base, &tmp, durability)?;
+        let base = root.join(LAYOUT);
+        let (entries, tmp, locks) = (base.join("entries"), base.join("tmp"), base.join("locks"));
+        let changes_path = base.join("changes");
+        let prepared = [&base, &entries, &tmp, &locks]
+            .into_iter()
+            .try_for_each(|path| ensure_dir(path))
+            .and_then(|()| Changes::open(&changes_path, true));
+        let (changes, read_only) = match prepared {
+            Ok(changes) => (changes, None),
+            Err(e) if is_read_only(&e) && entries.is_dir() => {
+                let changes = Changes::open(&changes_path, false).map_err(|e| io_error("open", &changes_path, e))?;
+                (changes, Some(format!("{} cannot be written ({e})", root.display())))
+            }
+            Err(e) => return Err(io_error("prepare", &base, e)),
+        };
+        if read_only.is_none() {
+            for old in OLD_LAYOUTS {
+                let _ = fs::remove_dir_all(root.join(old));
+            }
+            crate::dir::remove_leftovers(&tmp)?;
+        }
         Ok(FsStore {
+            root,
             entries,
             tmp,
             locks,
-            root,
-            durability,
+            options,
+            read_only,
             counter: AtomicU64::new(0),
-            packs,
-            pack_limit: pack_limit.min(MAX_PACK_LIMIT),
+            changes,
         })
     }
 
@@ -167,27 +236,15 @@ impl FsStore {
         &self.root
     }
 
-    /// The path entry `id` has when it has a file of its own (larger than the pack limit).
-    pub fn entry_path(&self, id: &Fingerprint) -> PathBuf {
-        let hex = id.to_hex();
-        self.entries.join(&hex[..2]).join(hex)
+    /// Whether the store was opened read-only (see [`FsStore::open_with`]).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only.is_some()
     }
 
-    /// Where entry `id` lies on disk, if it is stored (for tests that damage entries on
-    /// purpose, and for inspection).
-    ///
-    /// # Errors
-    /// [`ErrorKind::Storage`] if the packs cannot be read.
-    pub fn locate(&self, id: &Fingerprint) -> Result<Option<EntryLocation>> {
-        if let Some((pack, offset, len)) = self.packs.locate(id)? {
-            return Ok(Some(EntryLocation::Packed {
-                pack,
-                offset,
-                len: u64::from(len),
-            }));
-        }
-        let path = self.entry_path(id);
-        Ok(path.exists().then_some(EntryLocation::File(path)))
+    /// The path of entry `id`'s file (for tests that damage entries on purpose, and for
+    /// inspection).
+    pub fn entry_path(&self, id: &Fingerprint) -> PathBuf {
+        self.entries.join(id.to_hex())
     }
 
     /// Removes temporary files whose writer is gone (see the module docs).
@@ -198,20 +255,42 @@ impl FsStore {
         crate::dir::remove_leftovers(&self.tmp)
     }
 
-    fn write_tmp(&self, path: &Path, parts: &[&[u8]]) -> io::Result<File> {
+    fn check_writable(&self) -> Result<()> {
+        match &self.read_only {
+            None => Ok(()),
+            Some(why) => Err(Error::new(
+                ErrorKind::PermissionDenied,
+                format!("the cache is open read-only: {why}"),
+            )),
+        }
+    }
+
+    /// Tells every other handle that the store changed (see `shared.rs`).
+    fn changed(&self) -> Result<()> {
+        self.changes
+            .bump()
+            .map_err(|e| io_error("count a change in", &self.root, e))
+    }
+
+    fn write_tmp(&self, path: &Path, parts: &[&[u8]]) -> io::Result<(File, ())> {
         let mut file = create_locked(path)?;
         for part in parts {
             file.write_all(part)?;
         }
-        if self.durability == Durability::Fsync {
+        if self.options.durability == Durability::Fsync {
             file.sync_data()?;
         }
-        Ok(file)
+        Ok((file, ()))
     }
 
     /// Writes an entry whose head carries the payload's checksum: the payload first (after
     /// room for the head), checksummed piece by piece as it is written, then the head.
-    fn write_tmp_checksummed(&self, path: &Path, header: &EntryHeader, payload: &[u8]) -> io::Result<File> {
+    fn write_tmp_checksummed(
+        &self,
+        path: &Path,
+        header: &EntryHeader,
+        payload: &[u8],
+    ) -> io::Result<(File, PayloadCheck)> {
         let mut file = create_locked(path)?;
         // The checksum has a fixed size, so the head's length is known before it.
         let head_len = entry::head_len(header);
@@ -237,61 +316,65 @@ impl FsStore {
         }
         file.seek(io::SeekFrom::Start(0))?;
         file.write_all(&head)?;
-        if self.durability == Durability::Fsync {
+        if self.options.durability == Durability::Fsync {
             file.sync_data()?;
         }
-        Ok(file)
+        Ok((file, check))
     }
 
-    /// Writes a temporary file with `write`, then renames it over entry `id`.
-    fn put_blocking(&self, id: &Fingerprint, write: impl FnOnce(&Path) -> io::Result<File>) -> Result<()> {
+    /// Writes a temporary file with `write`, then renames it over entry `id`. Damage in
+    /// the way (a temporary or entries directory removed or replaced by a file, a
+    /// directory where the entry belongs) is repaired and the step tried once more.
+    fn put_blocking<T>(&self, id: &Fingerprint, write: impl Fn(&Path) -> io::Result<(File, T)>) -> Result<T> {
+        self.check_writable()?;
         let seq = self.counter.fetch_add(1, Ordering::Relaxed);
         let tmp = self
             .tmp
             .join(format!("{}.{}.{seq}.tmp", id.to_hex(), std::process::id()));
-        let file = match write(&tmp) {
-            Ok(file) => file,
+        let written = match write(&tmp) {
+            Err(e) if is_dir_damage(&e) => {
+                ensure_dir(&self.tmp).map_err(|e| io_error("create directory", &self.tmp, e))?;
+                write(&tmp)
+            }
+            other => other,
+        };
+        let (file, made) = match written {
+            Ok(written) => written,
             Err(e) => {
                 let _ = fs::remove_file(&tmp);
                 return Err(io_error("write", &tmp, e));
             }
         };
         let target = self.entry_path(id);
-        let mut renamed = fs::rename(&tmp, &target);
-        if renamed.as_ref().is_err_and(|e| e.kind() == io::ErrorKind::NotFound) {
-            if let Some(parent) = target.parent() {
-                owner_only_dir(parent).map_err(|e| io_error("create directory", parent, e))?;
+        let renamed = fs::rename(&tmp, &target).or_else(|e| {
+            match e.kind() {
+                io::ErrorKind::IsADirectory | io::ErrorKind::DirectoryNotEmpty => fs::remove_dir_all(&target)?,
+                _ if is_dir_damage(&e) => ensure_dir(&self.entries)?,
+                _ => return Err(e),
             }
-            renamed = fs::rename(&tmp, &target);
-        }
+            fs::rename(&tmp, &target)
+        });
         if let Err(e) = renamed {
             let _ = fs::remove_file(&tmp);
             return Err(io_error("rename into", &target, e));
         }
         drop(file);
-        if self.durability == Durability::Fsync
-            && let Some(parent) = target.parent()
-        {
-            File::open(parent)
+        if self.options.durability == Durability::Fsync {
+            File::open(&self.entries)
                 .and_then(|d| d.sync_all())
-                .map_err(|e| io_error("sync", parent, e))?;
+                .map_err(|e| io_error("sync", &self.entries, e))?;
         }
-        Ok(())
+        self.changed()?;
+        Ok(made)
     }
 
     fn get_blocking(&self, id: &Fingerprint) -> Result<Option<FsBytes>> {
-        if let Some(bytes) = self.packs.get(id)? {
-            return Ok(Some(FsBytes::Packed(bytes)));
-        }
         let path = self.entry_path(id);
-        let mut file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_error("open", &path, e)),
+        let Some((mut file, len)) = open_entry(&path)? else {
+            return Ok(None);
         };
-        let len = file.metadata().map_err(|e| io_error("stat", &path, e))?.len();
-        if len >= MAP_MIN_LEN {
-            let map = crate::map::map_readonly(&file).map_err(|e| io_error("map", &path, e))?;
+        if self.options.memory_map && len >= MAP_MIN_LEN {
+            let map = crate::sys::map_readonly(&file).map_err(|e| io_error("map", &path, e))?;
             return Ok(Some(FsBytes::Mapped(map)));
         }
         let mut bytes = AlignedBytes::zeroed(len as usize);
@@ -302,51 +385,88 @@ impl FsStore {
     }
 
     fn delete_blocking(&self, id: &Fingerprint) -> Result<()> {
-        self.packs.remove(id)?;
+        self.check_writable()?;
         let path = self.entry_path(id);
-        match fs::remove_file(&path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error("remove", &path, e)),
-            _ => Ok(()),
-        }
+        let removed = match fs::remove_file(&path) {
+            Ok(()) => true,
+            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => false,
+            // A directory where the entry belongs: damage, removed like an entry.
+            Err(e) if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) => {
+                fs::remove_dir_all(&path).map_err(|_| io_error("remove", &path, e))?;
+                true
+            }
+            Err(e) => return Err(io_error("remove", &path, e)),
+        };
+        if removed { self.changed() } else { Ok(()) }
+    }
+
+    /// Entry `id` as listed: its length and leading bytes, or `None` if there is none.
+    fn listed(&self, id: Fingerprint) -> Result<Option<Listed>> {
+        let path = self.entry_path(&id);
+        let Some((mut file, len)) = open_entry(&path)? else {
+            return Ok(None);
+        };
+        let mut head = vec![0u8; (len as usize).min(LIST_HEAD_LEN)];
+        let got = read_up_to(&mut file, &mut head).map_err(|e| io_error("read", &path, e))?;
+        head.truncate(got);
+        Ok(Some(Listed { id, len, head }))
     }
 
     fn list_blocking(&self) -> Result<Vec<Listed>> {
-        let mut out = self.packs.list()?;
-        // A file shadowed by a newer packed entry of its id is not listed.
-        let packed: std::collections::HashSet<Fingerprint> = out.iter().map(|l| l.id).collect();
-        let fanout = fs::read_dir(&self.entries).map_err(|e| io_error("read directory", &self.entries, e))?;
-        for shard in fanout.flatten() {
-            let Ok(files) = fs::read_dir(shard.path()) else {
-                continue;
-            };
-            for item in files.flatten() {
-                let name = item.file_name();
-                let Some(id) = name
-                    .to_str()
-                    .and_then(|n| format!("b3:{n}").parse::<Fingerprint>().ok())
-                else {
-                    continue;
-                };
-                if packed.contains(&id) {
-                    continue;
-                }
-                let path = item.path();
-                // An entry removed since the directory was read is simply not listed.
-                let Ok(mut file) = File::open(&path) else {
-                    continue;
-                };
-                let Ok(meta) = file.metadata() else { continue };
-                let mut head = vec![0u8; (meta.len() as usize).min(LIST_HEAD_LEN)];
-                let got = read_up_to(&mut file, &mut head).map_err(|e| io_error("read", &path, e))?;
-                head.truncate(got);
-                out.push(Listed {
-                    id,
-                    len: meta.len(),
-                    head,
-                });
+        let listing = match fs::read_dir(&self.entries) {
+            Ok(listing) => listing,
+            // The directory is gone or damaged: nothing is stored (a put repairs it).
+            Err(e) if is_dir_damage(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(io_error("read directory", &self.entries, e)),
+        };
+        let mut out = Vec::new();
+        for item in listing.flatten() {
+            let name = item.file_name();
+            let id = name
+                .to_str()
+                .and_then(|n| format!("b3:{n}").parse::<Fingerprint>().ok())
+                .filter(|id| id.to_hex() == name.to_string_lossy());
+            match id {
+                Some(id) => out.extend(self.listed(id)?),
+                // Nothing else of ours is ever here: whatever it is takes space the
+                // budget cannot see, so it goes.
+                None if self.read_only.is_none() => remove_any(&item.path()),
+                None => {}
             }
         }
         Ok(out)
+    }
+}
+
+/// Opens entry file `path` with its length: `None` if there is no readable file there.
+fn open_entry(path: &Path) -> Result<Option<(File, u64)>> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if is_absent(&e) => return Ok(None),
+        Err(e) => return Err(io_error("open", path, e)),
+    };
+    match file.metadata() {
+        Ok(meta) if meta.is_file() => Ok(Some((file, meta.len()))),
+        // A directory or a device where an entry belongs is damage: a miss, removed by
+        // the engine like any damaged entry.
+        _ => Ok(None),
+    }
+}
+
+/// Whether an error says a directory on the path is missing or is not a directory.
+fn is_dir_damage(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory)
+}
+
+/// Removes a file or a directory tree, as far as it can.
+fn remove_any(path: &Path) {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            let _ = fs::remove_dir_all(path);
+        }
+        _ => {
+            let _ = fs::remove_file(path);
+        }
     }
 }
 
@@ -433,6 +553,20 @@ fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     Ok(got)
 }
 
+/// A held per-key lock: its file is removed before the lock is let go, so lock files do
+/// not pile up (see [`FsStore::lock`] for why that is safe).
+struct KeyLock {
+    path: PathBuf,
+    _file: File,
+}
+
+impl Drop for KeyLock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+        // `_file` closes after this, which releases the lock.
+    }
+}
+
 /// Filesystem calls finish before the future is first polled: they block the calling
 /// thread, which is what the blocking facade wants and what a local disk costs anyway.
 impl Store for FsStore {
@@ -443,22 +577,11 @@ impl Store for FsStore {
     }
 
     async fn put(&self, id: &Fingerprint, parts: &[&[u8]]) -> Result<()> {
-        if parts.iter().map(|p| p.len()).sum::<usize>() <= self.pack_limit {
-            return self.packs.put(id, parts);
-        }
-        self.put_blocking(id, |tmp| self.write_tmp(tmp, parts))?;
-        self.packs.remove(id)
+        self.put_blocking(id, |tmp| self.write_tmp(tmp, parts))
     }
 
-    async fn put_entry(&self, id: &Fingerprint, header: &EntryHeader, payload: &[u8]) -> Result<()> {
-        if entry::head_len(header) + payload.len() > self.pack_limit {
-            self.put_blocking(id, |tmp| self.write_tmp_checksummed(tmp, header, payload))?;
-            return self.packs.remove(id);
-        }
-        let mut header = header.clone();
-        header.payload_check = PayloadCheck::of(payload);
-        let head = entry::encode_head(&header);
-        self.packs.put(id, &[&head, payload])
+    async fn put_entry(&self, id: &Fingerprint, header: &EntryHeader, payload: &[u8]) -> Result<PayloadCheck> {
+        self.put_blocking(id, |tmp| self.write_tmp_checksummed(tmp, header, payload))
     }
 
     async fn delete(&self, id: &Fingerprint) -> Result<()> {
@@ -469,16 +592,50 @@ impl Store for FsStore {
         self.list_blocking()
     }
 
-    /// An exclusive `flock` on `v1/locks/<hex>.lock`, held by the open file: released when
+    /// One `pread` of the change counter every handle on the directory shares.
+    fn changes(&self) -> u64 {
+        self.changes.epoch()
+    }
+
+    /// Reads only the first bytes of the entry's file, never a large payload.
+    async fn head(&self, id: &Fingerprint) -> Result<Option<Listed>> {
+        self.listed(*id)
+    }
+
+    /// An exclusive `flock` on `v2/locks/<hex>.lock`, held by the open file: released when
     /// the guard drops or the process dies, so a crashed computer never blocks the others.
+    ///
+    /// The holder removes the file as it lets go. A waiter that then gets the lock of the
+    /// removed file sees that the path no longer names it and starts again on the
+    /// current file, so two handles never both believe they hold the key. A read-only
+    /// cache cannot lock (each handle may compute; nothing is stored anyway), and
+    /// neither can one whose lock directory cannot be repaired.
     async fn lock(&self, id: &Fingerprint) -> Result<Option<LockGuard>> {
+        if self.read_only.is_some() {
+            return Ok(None);
+        }
         let path = self.locks.join(format!("{}.lock", id.to_hex()));
         let mut options = OpenOptions::new();
         options.create(true).truncate(false).write(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(&path).map_err(|e| io_error("open lock", &path, e))?;
-        file.lock().map_err(|e| io_error("lock", &path, e))?;
-        Ok(Some(LockGuard::new(file)))
+        let mut repaired = false;
+        loop {
+            let file = match options.open(&path) {
+                Ok(file) => file,
+                Err(e) if is_dir_damage(&e) && !repaired => {
+                    repaired = true;
+                    if ensure_dir(&self.locks).is_ok() {
+                        continue;
+                    }
+                    return Ok(None);
+                }
+                Err(_) => return Ok(None),
+            };
+            file.lock().map_err(|e| io_error("lock", &path, e))?;
+            if crate::sys::same_file(&file, &path) {
+                return Ok(Some(LockGuard::new(KeyLock { path, _file: file })));
+            }
+        }
     }
 }

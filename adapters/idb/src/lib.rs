@@ -206,7 +206,7 @@ impl Store for IdbStore {
     /// carries the header with the finished digest, goes last, in the same transaction.
     /// A small entry is that first chunk alone (the npm package never calls [`Store::put`],
     /// so its module holds one write path).
-    async fn put_entry(&self, id: &Fingerprint, header: &EntryHeader, payload: &[u8]) -> Result<()> {
+    async fn put_entry(&self, id: &Fingerprint, header: &EntryHeader, payload: &[u8]) -> Result<PayloadCheck> {
         // The checksum has a fixed size, so the head's length is known before it.
         let head_len = entry::head_len(header);
         check_size(head_len + payload.len())?;
@@ -216,7 +216,10 @@ impl Store for IdbStore {
             .transaction(&[ENTRIES, HEADS], TransactionMode::ReadWrite)
             .map_err(e)?;
         match record::put_hashing(&tx, id, header, payload, head_len) {
-            Ok(()) => self.finish("write an entry", tx).await,
+            Ok(check) => {
+                self.finish("write an entry", tx).await?;
+                Ok(check)
+            }
             Err(err) => {
                 // Never let IndexedDB auto-commit the chunks already put.
                 let _ = tx.abort();

@@ -102,7 +102,7 @@ pub(crate) fn put_hashing(
     header: &EntryHeader,
     payload: &[u8],
     head_len: usize,
-) -> Result<()> {
+) -> Result<PayloadCheck> {
     let e = |err| error::from_idb("write an entry", err);
     if head_len >= CHUNK {
         // Cannot happen (metadata, shape and step name are limited to far less); the
@@ -146,7 +146,7 @@ pub(crate) fn put_hashing(
         .map_err(e)?
         .put(&Uint8Array::from(listing.as_slice()), Some(&key_of(id)))
         .map_err(e)?;
-    Ok(())
+    Ok(header.payload_check)
 }
 
 /// Assembles an entry from its records as they arrive, checksumming its payload on the

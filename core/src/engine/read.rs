@@ -7,7 +7,7 @@ use super::report::{EntryState, Hit, Source, Status};
 use super::state::{Freshness, Slot, State};
 use crate::bytes::SharedBytes;
 use crate::clock::Clock;
-use crate::entry::{self, Codec, EntryHeader, Head};
+use crate::entry::{self, Codec, EntryHeader, Head, PayloadCheck};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fingerprint::Fingerprint;
 use crate::key::Key;
@@ -38,28 +38,70 @@ impl<S: Store, C: Clock> Cache<S, C> {
         let id = key.fingerprint();
         let step = key.step();
         let now = self.clock.now_ms();
+        let epoch = self.store.changes();
         // The common cases under the shared lock: a fresh memory-tier hit, or no slot at all.
         // Only where threads can read at once; elsewhere the exclusive path below does the
         // same, and the npm package's module is 0.6 KB smaller gzipped without a second copy.
         let first = if CONCURRENT_READERS {
-            self.state.read(|st| memory_first(st, id, step, kind, count, now))?
+            self.state
+                .read(|st| memory_first(st, id, step, kind, count, now, epoch))?
         } else {
             First::Undecided
         };
-        let policy = match first {
+        let memory = match first {
             First::Hit(hit) => return Ok(Some(hit)),
-            First::NotInMemory(policy) => Some(policy),
-            First::Undecided => None,
+            First::NotInMemory(policy) => Memory::Miss(policy),
+            First::Undecided => self.memory_locked(id, step, kind, count, now, epoch)?,
         };
-        let policy = match policy {
-            Some(policy) => Ok(policy),
-            None => self.memory_locked(id, step, kind, count, now)?,
+        let memory = match memory {
+            Memory::Recheck(version) => {
+                self.recheck(id, version, epoch).await?;
+                match self.memory_locked(id, step, kind, count, now, epoch)? {
+                    // Replaced again meanwhile: go to the store.
+                    Memory::Recheck(_) => Memory::Miss(self.state.with(|st| st.policy(step))),
+                    settled => settled,
+                }
+            }
+            settled => settled,
         };
-        self.after_memory(id, step, policy, count, now).await
+        self.after_memory(id, step, memory, count, now, epoch).await
+    }
+
+    /// Checks a memory slot holding `version` of entry `id` against the store after
+    /// another handle changed the store: marks it checked at `epoch` if the store still
+    /// holds that version, drops it otherwise.
+    async fn recheck(&self, id: &Fingerprint, version: PayloadCheck, epoch: u64) -> Result<()> {
+        let current = match self.store.head(id).await? {
+            Some(item) => match listed_header(&item, &item.head) {
+                Listing::Header(header) => Some(header.payload_check),
+                // A head too long to tell from its first bytes: the store path reads it.
+                Listing::NeedBytes | Listing::Damaged => None,
+            },
+            None => None,
+        };
+        self.state.with(|st| {
+            let Some(slot) = st.memory.slots.get(id).filter(|slot| slot.version == version) else {
+                return;
+            };
+            if current == Some(version) {
+                slot.checked.set(epoch);
+            } else {
+                st.memory.remove(id);
+            }
+        });
+        Ok(())
     }
 
     /// The memory-tier lookup under the exclusive lock: removes a stale slot.
-    fn memory_locked(&self, id: &Fingerprint, step: &str, kind: Lookup, count: bool, now: u64) -> Result<Memory> {
+    fn memory_locked(
+        &self,
+        id: &Fingerprint,
+        step: &str,
+        kind: Lookup,
+        count: bool,
+        now: u64,
+        epoch: u64,
+    ) -> Result<Memory> {
         self.state.with(|st| {
             st.check_open()?;
             if kind == Lookup::Get && !st.config.access.read {
@@ -78,6 +120,9 @@ impl<S: Store, C: Clock> Cache<S, C> {
                     || policy
                         .max_age_ms
                         .is_some_and(|max| now.saturating_sub(created_ms) > max);
+                if !stale && changed_elsewhere(&policy, slot, epoch) {
+                    return Ok(Memory::Recheck(slot.version));
+                }
                 if !stale {
                     slot.hits.add(1);
                     slot.last_use_ms.raise(now);
@@ -86,7 +131,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
                     let t = st.type_stats(step);
                     t.hits += 1;
                     t.saved_us += cost_us;
-                    return Ok(Err(Hit {
+                    return Ok(Memory::Hit(Hit {
                         value,
                         source: Source::Memory,
                         created_ms,
@@ -99,7 +144,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
             if count {
                 st.memory.stats.misses += 1;
             }
-            Ok(Ok(policy))
+            Ok(Memory::Miss(policy))
         })
     }
 
@@ -111,10 +156,13 @@ impl<S: Store, C: Clock> Cache<S, C> {
         memory: Memory,
         count: bool,
         now: u64,
+        epoch: u64,
     ) -> Result<Option<Hit>> {
         let policy = match memory {
-            Ok(policy) => policy,
-            Err(hit) => return Ok(Some(hit)),
+            Memory::Miss(policy) => policy,
+            Memory::Hit(hit) => return Ok(Some(hit)),
+            // Settled by the caller before it gets here.
+            Memory::Recheck(_) => self.state.with(|st| st.policy(step)),
         };
         let found = if policy.retention == Retention::Persistent {
             self.read_entry(id).await?
@@ -134,7 +182,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
                         st.index.insert(*id, slot_of(&header, len, ()));
                         st.index.touch(id, now);
                     }
-                    st.promote(*id, &header, &value, now);
+                    st.promote(*id, &header, &value, now, epoch);
                 }
                 freshness
             });
@@ -151,7 +199,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
                 }));
             }
             Some((Freshness::Expired, ..)) => {
-                self.store.delete(id).await?;
+                self.discard(id).await;
                 self.state.with(|st| {
                     st.index.remove(id);
                     st.index.stats.expired += 1;
@@ -199,7 +247,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
                 Some((header, value))
             });
         let Some((header, value)) = decoded else {
-            self.store.delete(id).await?;
+            self.discard(id).await;
             self.state.with(|st| {
                 st.index.remove(id);
                 st.corrupt_removed += 1;
@@ -209,15 +257,34 @@ impl<S: Store, C: Clock> Cache<S, C> {
         Ok(Some((header, value, len)))
     }
 
+    /// Removes an expired or damaged entry from the store. A failure (a read-only
+    /// directory) leaves it where it is, a miss on every read, and is not the caller's
+    /// error: the read it came from still answers.
+    async fn discard(&self, id: &Fingerprint) {
+        let _ = self.store.delete(id).await;
+    }
+
     /// The state of one key, reading only the entry's header from the store.
     pub(crate) async fn state_of(&self, key: &Key) -> Result<Status> {
         let id = key.fingerprint();
         let now = self.clock.now_ms();
+        let epoch = self.store.changes();
+        let unchecked = self.state.with(|st| {
+            let policy = st.policy(key.step());
+            let slot = st.memory.slots.get(id)?;
+            changed_elsewhere(&policy, slot, epoch).then_some(slot.version)
+        });
+        if let Some(version) = unchecked {
+            self.recheck(id, version, epoch).await?;
+        }
         let in_memory = self.state.with(|st| {
             st.check_open()?;
+            let policy = st.policy(key.step());
             Ok(st.memory.slots.get(id).and_then(|slot| {
-                (st.fresh(id, key.step(), slot.created_ms, now) == Freshness::Fresh)
-                    .then_some((slot.created_ms, slot.cost_us))
+                // A slot that may have been replaced elsewhere: the store says.
+                (st.fresh(id, key.step(), slot.created_ms, now) == Freshness::Fresh
+                    && !changed_elsewhere(&policy, slot, epoch))
+                .then_some((slot.created_ms, slot.cost_us))
             }))
         })?;
         let status = |state, info: Option<(u64, u64)>| Status {
@@ -282,7 +349,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
             }
         }
         for id in &damaged {
-            self.store.delete(id).await?;
+            self.discard(id).await;
         }
         self.state.with(|st| {
             let old = core::mem::take(&mut st.index.slots);
@@ -308,8 +375,23 @@ impl<S: Store, C: Clock> Cache<S, C> {
     }
 }
 
-/// The memory tier's answer: its hit, or the type's policy for the store lookup.
-type Memory = core::result::Result<TypePolicy, Hit>;
+/// The memory tier's answer.
+enum Memory {
+    /// A fresh hit, counted.
+    Hit(Hit),
+    /// No usable slot (the miss is counted): go to the store with this type policy.
+    Miss(TypePolicy),
+    /// A slot holding this version of the entry, which another handle may have replaced
+    /// or removed since: check it against the store before serving it.
+    Recheck(PayloadCheck),
+}
+
+/// Whether a slot of a stored type may no longer hold the store's version: another handle
+/// changed the store since the slot was last checked. Types kept only in memory are this
+/// handle's own and never checked.
+fn changed_elsewhere<T>(policy: &TypePolicy, slot: &Slot<T>, epoch: u64) -> bool {
+    policy.retention == Retention::Persistent && slot.checked.get() != epoch
+}
 
 /// What the leading bytes of a listed entry say.
 enum Listing {
@@ -343,7 +425,15 @@ enum First {
 
 /// The memory-tier lookup under the shared lock, which threads hold together: it decides
 /// the common cases (a fresh hit, no slot) and leaves the rest to [`Cache::memory_locked`].
-fn memory_first(st: &State, id: &Fingerprint, step: &str, kind: Lookup, count: bool, now: u64) -> Result<First> {
+fn memory_first(
+    st: &State,
+    id: &Fingerprint,
+    step: &str,
+    kind: Lookup,
+    count: bool,
+    now: u64,
+    epoch: u64,
+) -> Result<First> {
     st.check_open()?;
     if kind == Lookup::Get && !st.config.access.read {
         return Err(Error::new(
@@ -357,19 +447,19 @@ fn memory_first(st: &State, id: &Fingerprint, step: &str, kind: Lookup, count: b
         }
         return Ok(First::NotInMemory(st.policy(step)));
     };
-    Ok(memory_hit(st, slot, id, step, now).map_or(First::Undecided, First::Hit))
+    Ok(memory_hit(st, slot, id, step, now, epoch).map_or(First::Undecided, First::Hit))
 }
 
-/// A fresh memory-tier hit of `slot`, counted; `None` if the slot is stale or the type's
-/// counters do not exist yet.
-fn memory_hit(st: &State, slot: &Slot<Value>, id: &Fingerprint, step: &str, now: u64) -> Option<Hit> {
+/// A fresh memory-tier hit of `slot`, counted; `None` if the slot is stale, must be checked
+/// against the store, or the type's counters do not exist yet.
+fn memory_hit(st: &State, slot: &Slot<Value>, id: &Fingerprint, step: &str, now: u64, epoch: u64) -> Option<Hit> {
     let forced = st.force.covers(step) && !st.refreshed.contains(id) && slot.created_ms <= st.force_since_ms;
-    let expired = st
-        .policy(step)
+    let policy = st.policy(step);
+    let expired = policy
         .max_age_ms
         .is_some_and(|max| now.saturating_sub(slot.created_ms) > max);
     let counters = st.type_counters(step)?;
-    if forced || expired {
+    if forced || expired || changed_elsewhere(&policy, slot, epoch) {
         return None;
     }
     slot.hits.add(1);
@@ -395,6 +485,8 @@ pub(crate) fn slot_of<T>(header: &EntryHeader, size: u64, payload: T) -> Slot<T>
         cost_us: header.cost_us,
         last_use_ms: Counter::new(header.created_ms),
         hits: Counter::default(),
+        version: header.payload_check,
+        checked: Counter::default(),
         payload,
     }
 }

@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 use crate::map::HashMap;
 
 use super::flight::Flights;
+use crate::entry::PayloadCheck;
 use crate::error::{Error, ErrorKind, Result};
 use crate::evict::{self, Candidate};
 use crate::fingerprint::Fingerprint;
@@ -23,6 +24,12 @@ pub(crate) struct Slot<T> {
     pub(crate) cost_us: u64,
     pub(crate) last_use_ms: Counter,
     pub(crate) hits: Counter,
+    /// The payload checksum of the stored version this slot holds: what tells it from a
+    /// version another handle wrote since (a placeholder if it was never stored).
+    pub(crate) version: PayloadCheck,
+    /// The store's [`crate::Store::changes`] when this slot was last known to hold the
+    /// stored version.
+    pub(crate) checked: Counter,
     pub(crate) payload: T,
 }
 

@@ -54,9 +54,12 @@ impl<S: Store, C: Clock> Cache<S, C> {
         if policy.retention == Retention::Transient {
             return Ok(PutReport::skipped(SkipReason::Policy));
         }
-        let header = self.header(key, value, cost_us, now, policy);
+        let mut header = self.header(key, value, cost_us, now, policy);
+        // Read before the write: a change by another handle from here on moves it, and
+        // the slot is checked against the store before it is served again.
+        let epoch = self.store.changes();
         let store = if policy.retention == Retention::Persistent {
-            self.write_store(&header).await?
+            self.write_store(&mut header).await?
         } else {
             TierOutcome::Skipped(SkipReason::Policy)
         };
@@ -64,7 +67,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
             if st.force.covers(key.step()) {
                 st.refreshed.insert(*key.fingerprint());
             }
-            st.promote(*key.fingerprint(), &header.0, value, now)
+            st.promote(*key.fingerprint(), &header.0, value, now, epoch)
         });
         Ok(PutReport { memory, store })
     }
@@ -105,8 +108,9 @@ impl<S: Store, C: Clock> Cache<S, C> {
         (header, payload)
     }
 
-    /// Writes one entry to the store after evicting what its budget requires.
-    async fn write_store(&self, (header, payload): &(EntryHeader, Cow<'_, [u8]>)) -> Result<TierOutcome> {
+    /// Writes one entry to the store after evicting what its budget requires, and fills in
+    /// its header's payload checksum.
+    async fn write_store(&self, (header, payload): &mut (EntryHeader, Cow<'_, [u8]>)) -> Result<TierOutcome> {
         let size = (entry::head_len(header) + payload.len()) as u64;
         let id = header.key;
         let now = header.created_ms;
@@ -125,7 +129,11 @@ impl<S: Store, C: Clock> Cache<S, C> {
             return Ok(TierOutcome::Skipped(SkipReason::NoRoom));
         }
         let mut attempt = 0;
-        while let Err(e) = self.store.put_entry(&id, header, payload).await {
+        header.payload_check = loop {
+            let e = match self.store.put_entry(&id, header, payload).await {
+                Ok(check) => break check,
+                Err(e) => e,
+            };
             // The store itself is full (a disk, a browser quota) below our budget: evict by
             // the same policy as if the budget were what is stored now, and try again.
             attempt += 1;
@@ -138,7 +146,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
             if !self.make_room(Some(&id), size, squeezed, now).await? {
                 return Err(e);
             }
-        }
+        };
         self.state.with(|st| st.index.insert(id, slot_of(header, size, ())));
         Ok(TierOutcome::Stored)
     }
@@ -165,8 +173,16 @@ impl<S: Store, C: Clock> Cache<S, C> {
 }
 
 impl State {
-    /// Keeps `value` in the memory tier if the type's policy and the budget allow.
-    pub(crate) fn promote(&mut self, id: Fingerprint, header: &EntryHeader, value: &Value, now: u64) -> TierOutcome {
+    /// Keeps `value` in the memory tier if the type's policy and the budget allow, as the
+    /// version of the entry the store held at `epoch` (its [`Store::changes`]).
+    pub(crate) fn promote(
+        &mut self,
+        id: Fingerprint,
+        header: &EntryHeader,
+        value: &Value,
+        now: u64,
+        epoch: u64,
+    ) -> TierOutcome {
         if self.policy(&header.step).retention == Retention::Transient {
             return TierOutcome::Skipped(SkipReason::Policy);
         }
@@ -187,6 +203,7 @@ impl State {
             id,
             Slot {
                 last_use_ms: Counter::new(now),
+                checked: Counter::new(epoch),
                 ..slot
             },
         );
