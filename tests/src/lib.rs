@@ -20,6 +20,8 @@ pub fn env_count<T: core::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 #[cfg(not(target_family = "wasm"))]
+pub mod script;
+#[cfg(not(target_family = "wasm"))]
 pub mod temp;
 
 #[cfg(not(target_family = "wasm"))]

@@ -107,3 +107,31 @@ pub(crate) fn remove_leftovers(tmp: &Path) -> Result<usize> {
     }
     Ok(removed)
 }
+
+/// Removes lock files nobody holds (their holder died before removing them). A handle
+/// that opened one of them just before and locks it after its removal notices that the
+/// path no longer names its file and starts again (see `FsStore::lock`).
+pub(crate) fn remove_free_locks(locks: &Path) -> Result<usize> {
+    let mut removed = 0;
+    let listing = fs::read_dir(locks).map_err(|e| io_error("read directory", locks, e))?;
+    for item in listing.flatten() {
+        let path = item.path();
+        let Ok(file) = File::open(&path) else { continue };
+        if file.try_lock().is_ok() && fs::remove_file(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Removes a file or a directory tree, as far as it can.
+pub(crate) fn remove_any(path: &Path) {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            let _ = fs::remove_dir_all(path);
+        }
+        _ => {
+            let _ = fs::remove_file(path);
+        }
+    }
+}

@@ -9,9 +9,10 @@
 //!
 //! A handle's memory tier holds values it read or wrote earlier; another process may
 //! have replaced or removed them since. Before a memory-tier hit the engine asks
-//! [`Changes::epoch`], which reads the counter (one `pread`) and moves on whenever a
-//! change it did not make itself is seen; the engine then checks the entry against the
-//! store once before serving it again.
+//! [`Changes::epoch`], which reads the counter (a `pread`, and an `fstat` that tells
+//! whether the file was removed or replaced, so that a handle never keeps reading a file
+//! nobody writes any more) and moves on whenever a change it did not make itself is seen;
+//! the engine then checks the entry against the store once before serving it again.
 //!
 //! The file is read with `pread`, never memory-mapped: a mapped file that someone truncates
 //! kills every process touching the map (SIGBUS), and this file is read on every hit.
@@ -44,6 +45,8 @@ pub(crate) struct Changes {
     seen: AtomicU64,
     /// This handle's count of changes made by others, as [`Changes::epoch`] returns it.
     epoch: AtomicU64,
+    /// Whether this handle may create the file.
+    writable: bool,
 }
 
 fn checksum(value: u64) -> u64 {
@@ -84,6 +87,7 @@ impl Changes {
             file: RwLock::new(file),
             seen: AtomicU64::new(u64::MAX),
             epoch: AtomicU64::new(0),
+            writable,
         };
         match changes.read() {
             Some(value) => changes.seen.store(value, Ordering::Relaxed),
@@ -94,11 +98,25 @@ impl Changes {
         Ok(changes)
     }
 
+    /// The counter's value; `None` if it is unreadable, or if the file was removed or
+    /// replaced (then the current file is opened for the next read).
     fn read(&self) -> Option<u64> {
-        let file = self.file.read().ok()?;
-        let mut bytes = [0u8; LEN];
-        read_at(file.as_ref()?, &mut bytes, 0).ok()?;
-        decode(&bytes)
+        let (value, removed) = {
+            let file = self.file.read().ok()?;
+            let file = file.as_ref()?;
+            let mut bytes = [0u8; LEN];
+            let value = read_at(file, &mut bytes, 0).ok().and_then(|()| decode(&bytes));
+            (value, is_removed(file))
+        };
+        if !removed {
+            return value;
+        }
+        // Writers count changes in the file that has the name now; until this handle
+        // reads that one, everything counts as changed.
+        if let Ok(mut file) = self.file.write() {
+            *file = open_counter(&self.path, self.writable).ok();
+        }
+        None
     }
 
     /// A number that stays the same for as long as no other handle (in this process or
@@ -154,15 +172,44 @@ impl Changes {
     }
 }
 
+/// Whether `file` no longer has a name (removed, or replaced by a rename): a second
+/// system call per read, the price of never missing a change counted in a new file.
+fn is_removed(file: &File) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        file.metadata().is_ok_and(|m| m.nlink() == 0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        false
+    }
+}
+
+/// Opens the counter file. A writable handle replaces whatever else stands at its path
+/// (a directory, a symlink, a special file: damage) with a new, empty counter file.
 fn open_counter(path: &Path, writable: bool) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
     if writable {
         options.write(true).create(true).truncate(false);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     }
-    options.open(path)
+    let file = options.open(path).and_then(|file| match file.metadata()?.is_file() {
+        true => Ok(file),
+        false => Err(io::Error::other("the counter is not a regular file")),
+    });
+    match file {
+        Err(_) if writable && std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_file()) => {
+            crate::dir::remove_any(path);
+            options.open(path)
+        }
+        other => other,
+    }
 }
 
 /// A counter value for a file that was unreadable: unlike any value seen before, with

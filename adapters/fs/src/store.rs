@@ -218,6 +218,7 @@ impl FsStore {
                 let _ = fs::remove_dir_all(root.join(old));
             }
             crate::dir::remove_leftovers(&tmp)?;
+            crate::dir::remove_free_locks(&locks)?;
         }
         Ok(FsStore {
             root,
@@ -430,7 +431,7 @@ impl FsStore {
                 Some(id) => out.extend(self.listed(id)?),
                 // Nothing else of ours is ever here: whatever it is takes space the
                 // budget cannot see, so it goes.
-                None if self.read_only.is_none() => remove_any(&item.path()),
+                None if self.read_only.is_none() => crate::dir::remove_any(&item.path()),
                 None => {}
             }
         }
@@ -456,18 +457,6 @@ fn open_entry(path: &Path) -> Result<Option<(File, u64)>> {
 /// Whether an error says a directory on the path is missing or is not a directory.
 fn is_dir_damage(e: &io::Error) -> bool {
     matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory)
-}
-
-/// Removes a file or a directory tree, as far as it can.
-fn remove_any(path: &Path) {
-    match fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_dir() => {
-            let _ = fs::remove_dir_all(path);
-        }
-        _ => {
-            let _ = fs::remove_file(path);
-        }
-    }
 }
 
 /// How many pieces the checksum thread may run ahead of the writes: enough that it never
