@@ -114,6 +114,12 @@ pub trait Store: MaybeSend + MaybeSync {
         0
     }
 
+    /// The bytes an entry of `len` bytes occupies in the store, which is what budgets
+    /// count: its length (the default), or a filesystem's whole blocks.
+    fn footprint(&self, len: u64) -> u64 {
+        len
+    }
+
     /// Holds `id` exclusively across every handle on this store (other processes, tabs,
     /// workers) until the guard is dropped, so `get_or_compute` computes a key once
     /// everywhere. `None` (the default) where the store cannot lock: then each handle may

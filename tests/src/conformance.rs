@@ -43,8 +43,21 @@ fn no_memory() -> Config {
     Config::new().memory_budget(0)
 }
 
+/// The bytes the store's budget counts for what it holds ([`Store::footprint`]).
 async fn stored_sum<S: Store>(store: &S) -> u64 {
-    store.list().await.expect("list").iter().map(|l| l.len).sum()
+    store
+        .list()
+        .await
+        .expect("list")
+        .iter()
+        .map(|l| store.footprint(l.len))
+        .sum()
+}
+
+/// A store budget with room for `entries` entries of `floats(1000)` (4000 bytes and a
+/// header), in the units the backend's store counts (a filesystem: whole blocks).
+async fn room_for_floats<B: Backend>(backend: &B, entries: u64) -> u64 {
+    entries * backend.fresh().await.footprint(4400)
 }
 
 /// Every element type comes back with the same type, shape, bytes and metadata.
@@ -342,7 +355,7 @@ pub async fn memory_budget_is_respected<B: Backend>(backend: &B) {
 
 /// The store never holds more than its budget once a put has returned.
 pub async fn store_budget_is_respected_at_rest<B: Backend>(backend: &B) {
-    let budget = 50_000;
+    let budget = room_for_floats(backend, 10).await;
     let a = fresh(backend, no_memory().store_budget(budget)).await;
     for n in 0..20 {
         let report = a.put(&key("s", n), floats(1000, n as f32)).await.unwrap();
@@ -359,7 +372,8 @@ pub async fn store_budget_is_respected_at_rest<B: Backend>(backend: &B) {
 /// At the same size, an entry that took long to compute outlives a cheap one.
 pub async fn costly_entries_outlive_cheap_ones<B: Backend>(backend: &B) {
     // Room for two 4000-byte entries (plus headers) in each tier, not three.
-    let a = fresh(backend, Config::new().store_budget(9000).memory_budget(9000)).await;
+    let room = room_for_floats(backend, 2).await;
+    let a = fresh(backend, Config::new().store_budget(room).memory_budget(9000)).await;
     let (slow, fast, new) = (key("fit", 1), key("fit", 2), key("fit", 3));
     a.put_with_cost(&slow, floats(1000, 1.0), 30_000_000).await.unwrap();
     a.put_with_cost(&fast, floats(1000, 2.0), 30_000).await.unwrap();
@@ -386,7 +400,8 @@ pub async fn costly_entries_outlive_cheap_ones<B: Backend>(backend: &B) {
 
 /// Pinned entries stay in both tiers, whatever their worth.
 pub async fn pinned_entries_are_never_evicted<B: Backend>(backend: &B) {
-    let a = fresh(backend, Config::new().store_budget(9000).memory_budget(9000)).await;
+    let room = room_for_floats(backend, 2).await;
+    let a = fresh(backend, Config::new().store_budget(room).memory_budget(9000)).await;
     let (cheap, costly) = (key("p", 1), key("p", 2));
     a.pin(&cheap);
     a.put(&cheap, floats(1000, 1.0)).await.unwrap();

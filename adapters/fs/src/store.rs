@@ -55,6 +55,9 @@ const OLD_LAYOUTS: [&str; 1] = ["v1"];
 /// off); smaller ones are read into memory, which is cheaper than setting up a map.
 pub(crate) const MAP_MIN_LEN: u64 = 256 * 1024;
 
+/// The unit budgets count entry files in (see [`Store::footprint`]).
+const BLOCK: u64 = 4096;
+
 /// A payload is written in pieces of this size, laid at multiples of 2 MiB in the file:
 /// the page cache then builds large folios, which later memory maps of the entry fault in
 /// fast (with 256 KiB pieces at unaligned offsets, a verified get of 256 MiB took 1.7x
@@ -581,7 +584,14 @@ impl Store for FsStore {
         self.list_blocking()
     }
 
-    /// One `pread` of the change counter every handle on the directory shares.
+    /// Whole 4 KiB blocks: what a file of `len` bytes takes on common filesystems, so the
+    /// budget holds for the disk and not only for the bytes written.
+    fn footprint(&self, len: u64) -> u64 {
+        len.div_ceil(BLOCK) * BLOCK
+    }
+
+    /// A `pread` and an `fstat` of the change counter every handle on the directory
+    /// shares (see `shared.rs`).
     fn changes(&self) -> u64 {
         self.changes.epoch()
     }

@@ -179,7 +179,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
                     t.hits += 1;
                     t.saved_us += header.cost_us;
                     if !st.index.touch(id, now) {
-                        st.index.insert(*id, slot_of(&header, len, ()));
+                        st.index.insert(*id, slot_of(&header, self.store.footprint(len), ()));
                         st.index.touch(id, now);
                     }
                     st.promote(*id, &header, &value, now, epoch);
@@ -331,6 +331,9 @@ impl<S: Store, C: Clock> Cache<S, C> {
         if !due {
             return Ok(());
         }
+        // Read before listing: a change by another handle from here on moves it, and the
+        // next write lists again.
+        let epoch = self.store.changes();
         let listed = self.store.list().await?;
         let mut slots = Vec::with_capacity(listed.len());
         let mut damaged = Vec::new();
@@ -343,7 +346,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
                 other => other,
             };
             match listing {
-                Listing::Header(h) => slots.push((item.id, slot_of(&h, item.len, ()))),
+                Listing::Header(h) => slots.push((item.id, slot_of(&h, self.store.footprint(item.len), ()))),
                 // All of the entry's bytes and still no header: damaged too.
                 Listing::NeedBytes | Listing::Damaged => damaged.push(item.id),
             }
@@ -364,6 +367,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
             }
             st.corrupt_removed += damaged.len() as u64;
             st.index_listed_ms = Some(now);
+            st.index_listed_epoch = epoch;
         });
         // Processes writing at the same moment can overshoot the budget together, each
         // having seen room; whoever lists the store next trims it back by the same policy.

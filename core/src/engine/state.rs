@@ -171,6 +171,8 @@ pub(crate) struct State {
     pub(crate) index: Shelf<()>,
     /// When the index was last rebuilt from the store's listing (`None`: never).
     pub(crate) index_listed_ms: Option<u64>,
+    /// The store's [`crate::Store::changes`] when it was last listed.
+    pub(crate) index_listed_epoch: u64,
     /// Per step. A list searched by name, as `Config`'s policies are: a cache keeps a few
     /// result types, whose names a scan compares as fast as a map would hash one, and a
     /// second string-keyed hash table was 0.5 KB of the npm package's module gzipped.
@@ -193,6 +195,7 @@ impl State {
             force: Force::None,
             force_since_ms: 0,
             index_listed_ms: None,
+            index_listed_epoch: 0,
             types: Vec::new(),
             corrupt_removed: 0,
             shared_computes: 0,

@@ -111,7 +111,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
     /// Writes one entry to the store after evicting what its budget requires, and fills in
     /// its header's payload checksum.
     async fn write_store(&self, (header, payload): &mut (EntryHeader, Cow<'_, [u8]>)) -> Result<TierOutcome> {
-        let size = (entry::head_len(header) + payload.len()) as u64;
+        let size = self.store.footprint((entry::head_len(header) + payload.len()) as u64);
         let id = header.key;
         let now = header.created_ms;
         let budget = self.state.with(|st| st.index.stats.budget);
@@ -119,10 +119,12 @@ impl<S: Store, C: Clock> Cache<S, C> {
             return Ok(TierOutcome::Skipped(SkipReason::TooLarge));
         }
         // Decide evictions from a fresh listing whenever the index thinks the store is
-        // over budget: other processes may have removed entries since it was built.
+        // over budget (other handles may have removed entries since it was built) or
+        // another handle changed the store since (it may have added some).
+        let epoch = self.store.changes();
         let over = self.state.with(|st| {
             let old = st.index.slots.get(&id).map_or(0, |s| s.size);
-            st.index_listed_ms.is_none() || st.index.stats.bytes - old + size > budget
+            st.index_listed_ms.is_none() || st.index_listed_epoch != epoch || st.index.stats.bytes - old + size > budget
         });
         self.refresh_index(now, over).await?;
         if !self.make_room(Some(&id), size, budget, now).await? {
@@ -148,6 +150,13 @@ impl<S: Store, C: Clock> Cache<S, C> {
             }
         };
         self.state.with(|st| st.index.insert(id, slot_of(header, size, ())));
+        // Handles writing at the same moment each saw room before the others' entries
+        // landed: whoever finishes after another handle's change lists again and trims
+        // the store back to its budget, so the last writer leaves it within budget.
+        let listed_epoch = self.state.with(|st| st.index_listed_epoch);
+        if self.store.changes() != listed_epoch {
+            self.refresh_index(now, true).await?;
+        }
         Ok(TierOutcome::Stored)
     }
 }
