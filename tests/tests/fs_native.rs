@@ -381,3 +381,43 @@ fn a_directory_owned_by_someone_else_is_refused() {
     assert_eq!(err.kind(), stepcache::ErrorKind::PermissionDenied);
     assert!(err.to_string().contains("belongs to user 12345"), "{err}");
 }
+
+/// A directory owned by someone else is refused before anything is written into it, even
+/// by a process that could write there.
+#[cfg(unix)]
+#[test]
+fn a_foreign_directory_is_refused_and_left_untouched() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = TempDir::new("native-foreign");
+    let foreign = dir.0.join("theirs");
+    std::fs::create_dir_all(foreign.join("notes")).unwrap();
+    std::fs::write(foreign.join("notes/a.txt"), b"theirs").unwrap();
+    let me = std::fs::metadata(&dir.0).unwrap().uid();
+    // Someone else's: another uid (possible when the tests run as root, as in CI here).
+    let other = if me == 0 { 65534 } else { 0 };
+    let chowned = std::process::Command::new("chown")
+        .arg("-R")
+        .arg(other.to_string())
+        .arg(&foreign)
+        .status()
+        .unwrap();
+    if !chowned.success() {
+        println!("foreign directory: cannot give a directory to another user here; not checked");
+        return;
+    }
+    let before = files_under(&foreign);
+    let err = Cache::open(&foreign).unwrap_err();
+    assert_eq!(err.kind(), stepcache::ErrorKind::PermissionDenied, "{err}");
+    assert!(err.to_string().contains("belongs to user"), "{err}");
+    assert_eq!(files_under(&foreign), before, "nothing was created or removed");
+    let entries: Vec<_> = std::fs::read_dir(&foreign)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        entries,
+        vec![std::ffi::OsString::from("notes")],
+        "no cache directories were made"
+    );
+}

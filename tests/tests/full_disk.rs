@@ -85,3 +85,103 @@ fn a_full_disk_is_a_clear_error_and_keeps_what_was_stored() {
         survivors.len()
     );
 }
+
+/// Mounts a tmpfs of `size` (e.g. "4m") at a new directory named after `name`; `None`
+/// where this process may not mount (then the caller says so and checks nothing).
+fn mount_tmpfs(name: &str, size: &str) -> Option<Mount> {
+    let dir = std::env::temp_dir().join(format!("stepcache-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    if !mounted.status.success() {
+        println!(
+            "{name}: mounting a tmpfs is impossible here: {}",
+            String::from_utf8_lossy(&mounted.stderr).trim()
+        );
+        let _ = std::fs::remove_dir(&dir);
+        return None;
+    }
+    Some(Mount(dir))
+}
+
+/// Someone else fills the disk: removing entries still works (an invalidate, and the
+/// evictions a put makes), and once they free enough, puts work again.
+#[test]
+fn a_disk_filled_by_someone_else_still_allows_removal_and_eviction() {
+    let Some(mount) = mount_tmpfs("filled-disk", "4m") else {
+        return;
+    };
+    let cache = Cache::builder()
+        .dir(mount.0.join("cache"))
+        .memory_budget(0)
+        .open()
+        .unwrap();
+    for n in 0..6 {
+        cache.put(&key(n), value(n, 300_000)).unwrap();
+    }
+    // Another program takes every byte left.
+    let mut hog = std::fs::File::create(mount.0.join("someone-else")).unwrap();
+    let chunk = vec![1u8; 64 << 10];
+    while std::io::Write::write_all(&mut hog, &chunk).is_ok() {}
+    drop(hog);
+    let err = std::fs::write(mount.0.join("probe"), [0u8; 8192]).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::StorageFull, "the disk is full");
+    cache.invalidate(&key(0)).unwrap();
+    assert!(
+        cache.get(&key(0)).unwrap().is_none(),
+        "the invalidate worked on a full disk"
+    );
+    // A put larger than the room its invalidation freed evicts the others by policy.
+    let report = cache.put(&key(50), value(50, 500_000)).unwrap();
+    assert_eq!(report.store, TierOutcome::Stored, "evicting made room on a full disk");
+    assert_eq!(cache.get(&key(50)).unwrap().unwrap().value, value(50, 500_000));
+    let evicted = cache.stats().unwrap().store.evictions;
+    assert!(evicted > 0, "the put evicted to fit");
+    println!("filled disk: invalidate and {evicted} evictions on a disk someone else filled, then a 500 KB put stored");
+}
+
+/// A cache on a read-only mount opens for reading: hits are served; writes and removals
+/// are clear PermissionDenied errors; a computed value is still returned.
+#[test]
+fn a_read_only_mount_serves_hits() {
+    let Some(mount) = mount_tmpfs("read-only", "8m") else {
+        return;
+    };
+    let dir = mount.0.join("cache");
+    {
+        let writer = Cache::open(&dir).unwrap();
+        for n in 0..4 {
+            writer
+                .put(&key(n), value(n, [1000, 100_000, 300_000, 2_000_000][n as usize]))
+                .unwrap();
+        }
+    }
+    let remounted = Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&mount.0)
+        .output()
+        .unwrap();
+    assert!(remounted.status.success(), "{remounted:?}");
+    let cache = Cache::open(&dir).expect("a read-only cache opens");
+    assert!(cache.engine().store().is_read_only());
+    for n in 0..4 {
+        let hit = cache.get(&key(n)).unwrap().expect("stored entries are hits");
+        assert_eq!(hit.value, value(n, [1000, 100_000, 300_000, 2_000_000][n as usize]));
+    }
+    let err = cache.put(&key(9), value(9, 1000)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    assert!(err.to_string().contains("read-only"), "{err}");
+    let err = cache.invalidate(&key(1)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    let hit = cache
+        .get_or_compute(&key(10), || Ok::<_, String>(value(10, 5000)))
+        .unwrap();
+    assert_eq!(hit.value, value(10, 5000));
+    let stored = hit.stored.unwrap().store;
+    assert_eq!(stored, TierOutcome::Failed(ErrorKind::PermissionDenied));
+    assert_eq!(cache.stats().unwrap().store.entries, 4);
+    let _ = Command::new("mount").args(["-o", "remount,rw"]).arg(&mount.0).status();
+}

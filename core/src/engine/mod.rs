@@ -246,10 +246,12 @@ impl<S: Store, C: Clock> Cache<S, C> {
         self.state.with(|st| {
             st.check_open()?;
             st.memory.remove(id);
-            st.index.remove(id);
             Ok(())
         })?;
-        self.store.delete(id).await
+        // The index follows the store: an entry the store could not remove is still there.
+        self.store.delete(id).await?;
+        self.state.with(|st| st.index.remove(id));
+        Ok(())
     }
 
     /// Removes every entry, or every entry of one step; returns how many were removed.
