@@ -10,10 +10,12 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, ErrorKind};
 use crate::value::ElementType;
 
-/// Domain-separation contexts (blake3 `derive_key` mode), so a key can never equal an
-/// array digest or a payload checksum of the same bytes. Changing one changes every key.
+/// Domain-separation contexts (blake3 `derive_key` mode), so a key, an array digest and a
+/// content identity of the same bytes never coincide. Changing the key context or the
+/// array context changes every key (the key context names the key format version).
 pub(crate) const KEY_CONTEXT: &str = "stepcache 2026-11 key v1";
 const ARRAY_CONTEXT: &str = "stepcache 2026-11 array v1";
+const CONTENT_CONTEXT: &str = "stepcache 2026-11 content v1";
 
 /// Below this many bytes one thread hashes faster than handing work to a pool.
 #[cfg(feature = "parallel")]
@@ -76,6 +78,32 @@ impl Fingerprint {
         let mut hasher = blake3::Hasher::new_derive_key(ARRAY_CONTEXT);
         hasher.update(&prefix);
         hasher.update(data);
+        Fingerprint(*hasher.finalize().as_bytes())
+    }
+
+    /// The content identity of a value (see [`crate::Value::content`]) whose data has the
+    /// XXH3-128 checksum `data_check`: blake3 in `derive_key` mode with the context
+    /// `"stepcache 2026-11 content v1"` over
+    ///
+    /// ```text
+    /// u8 element type code | u64 LE rank | u64 LE dimension* | u128 LE data_check
+    /// | u64 LE metadata length | metadata
+    /// ```
+    ///
+    /// The data enters as its checksum only, so a large map is never hashed a second time
+    /// where its checksum is known (a stored entry's header carries it).
+    pub(crate) fn of_content(elem: ElementType, shape: &[u64], data_check: u128, meta: &[u8]) -> Self {
+        let mut head = Vec::with_capacity(33 + 8 * shape.len());
+        head.push(elem.code());
+        head.extend_from_slice(&(shape.len() as u64).to_le_bytes());
+        for dim in shape {
+            head.extend_from_slice(&dim.to_le_bytes());
+        }
+        head.extend_from_slice(&data_check.to_le_bytes());
+        head.extend_from_slice(&(meta.len() as u64).to_le_bytes());
+        let mut hasher = blake3::Hasher::new_derive_key(CONTENT_CONTEXT);
+        hasher.update(&head);
+        hasher.update(meta);
         Fingerprint(*hasher.finalize().as_bytes())
     }
 }
