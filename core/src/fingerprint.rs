@@ -13,7 +13,7 @@ use crate::value::ElementType;
 /// Domain-separation contexts (blake3 `derive_key` mode), so a key, an array digest and a
 /// content identity of the same bytes never coincide. Changing the key context or the
 /// array context changes every key (the key context names the key format version).
-pub(crate) const KEY_CONTEXT: &str = "stepcache 2026-11 key v1";
+pub(crate) const KEY_CONTEXT: &str = "stepcache 2026-11 key v2";
 const ARRAY_CONTEXT: &str = "stepcache 2026-11 array v1";
 const CONTENT_CONTEXT: &str = "stepcache 2026-11 content v1";
 
