@@ -64,13 +64,7 @@ impl Fingerprint {
     /// Two arrays with the same bytes but another shape or type get different
     /// fingerprints. The bytes are hashed in place (no copy).
     pub fn of_array(elem: ElementType, shape: &[u64], data: &[u8]) -> Self {
-        // Element type, rank and dimensions, then the bytes: at most 265 bytes before them.
-        let mut prefix = Vec::with_capacity(9 + 8 * shape.len());
-        prefix.push(elem.code());
-        prefix.extend_from_slice(&(shape.len() as u64).to_le_bytes());
-        for dim in shape {
-            prefix.extend_from_slice(&dim.to_le_bytes());
-        }
+        let prefix = layout_prefix(elem, shape, 0);
         #[cfg(feature = "parallel")]
         if parallel_pays(data) {
             return Fingerprint(crate::tree_hash::derive_key_of(ARRAY_CONTEXT, &prefix, data));
@@ -93,12 +87,7 @@ impl Fingerprint {
     /// The data enters as its checksum only, so a large map is never hashed a second time
     /// where its checksum is known (a stored entry's header carries it).
     pub(crate) fn of_content(elem: ElementType, shape: &[u64], data_check: u128, meta: &[u8]) -> Self {
-        let mut head = Vec::with_capacity(33 + 8 * shape.len());
-        head.push(elem.code());
-        head.extend_from_slice(&(shape.len() as u64).to_le_bytes());
-        for dim in shape {
-            head.extend_from_slice(&dim.to_le_bytes());
-        }
+        let mut head = layout_prefix(elem, shape, 24);
         head.extend_from_slice(&data_check.to_le_bytes());
         head.extend_from_slice(&(meta.len() as u64).to_le_bytes());
         let mut hasher = blake3::Hasher::new_derive_key(CONTENT_CONTEXT);
@@ -106,6 +95,18 @@ impl Fingerprint {
         hasher.update(meta);
         Fingerprint(*hasher.finalize().as_bytes())
     }
+}
+
+/// Element type, rank and dimensions (at most 265 bytes), with room for `extra` more: what
+/// array digests and content identities hash before the data.
+fn layout_prefix(elem: ElementType, shape: &[u64], extra: usize) -> Vec<u8> {
+    let mut prefix = Vec::with_capacity(9 + 8 * shape.len() + extra);
+    prefix.push(elem.code());
+    prefix.extend_from_slice(&(shape.len() as u64).to_le_bytes());
+    for dim in shape {
+        prefix.extend_from_slice(&dim.to_le_bytes());
+    }
+    prefix
 }
 
 /// Whether hashing `data` on every core pays off: it is large, and the pool has more

@@ -198,36 +198,27 @@ impl From<&Hit> for Arg {
 /// The integer `x` is, if it is one that fits an `i128`; `None` for non-integral floats,
 /// integral ones outside [-2^127, 2^127), NaN and the infinities.
 ///
-/// Read from the bits (the value is `mantissa * 2^shift`), not with `as` casts between
-/// f64 and i128: those are compiler-rt calls that would add to the npm package's module.
+/// The magnitude is split exactly into 64-bit halves with float arithmetic (scaling by
+/// 2^64 and subtracting are exact here) and converted with the native f64-to-u64
+/// instruction: `as` casts between f64 and i128, or i128 shifts by a variable amount, are
+/// compiler-rt calls that would add to the npm package's module.
 fn exact_int(x: f64) -> Option<i128> {
-    let bits = x.to_bits();
-    let exponent = ((bits >> 52) & 0x7ff) as i32;
-    let fraction = bits & ((1 << 52) - 1);
-    match exponent {
-        // Zero (either sign) is 0; a subnormal is a fraction of 1.
-        0 => return (fraction == 0).then_some(0),
-        // NaN and the infinities.
-        0x7ff => return None,
-        _ => {}
+    const TWO_64: f64 = 18_446_744_073_709_551_616.0;
+    let magnitude = if x < 0.0 { -x } else { x };
+    // Also false for NaN. -2^127 is the one magnitude of 2^127 that fits.
+    if !(magnitude < TWO_64 * 9_223_372_036_854_775_808.0 || x == -TWO_64 * 9_223_372_036_854_775_808.0) {
+        return None;
     }
-    let mantissa = i128::from(fraction | 1 << 52);
-    let shift = exponent - 1075;
-    let magnitude = if shift < 0 {
-        let dropped = shift.unsigned_abs();
-        if dropped > 52 || mantissa & ((1 << dropped) - 1) != 0 {
-            return None;
-        }
-        mantissa >> dropped
-    } else if shift <= 74 {
-        // mantissa < 2^53, so the magnitude stays below 2^127.
-        mantissa << shift
-    } else {
-        // Only -2^127 itself is in range from here on.
-        let min = shift == 75 && fraction == 0 && x < 0.0;
-        return min.then_some(i128::MIN);
-    };
-    Some(if x < 0.0 { -magnitude } else { magnitude })
+    // `as u64` truncates; the quotient is below 2^63 (2^63 for -2^127), so exact.
+    let high = (magnitude / TWO_64) as u64;
+    // Below 2^64 and a multiple of the magnitude's last place: a float, exactly.
+    let rest = magnitude - high as f64 * TWO_64;
+    let low = rest as u64;
+    if low as f64 != rest {
+        return None;
+    }
+    let value = (u128::from(high) << 64 | u128::from(low)) as i128;
+    Some(if x < 0.0 { value.wrapping_neg() } else { value })
 }
 
 fn put_text(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -236,7 +227,8 @@ fn put_text(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 impl Arg {
-    fn encode(&self, out: &mut Vec<u8>) -> Result<()> {
+    /// Appends the encoding of the argument `name` (named in errors) to `out`.
+    fn encode(&self, name: &str, out: &mut Vec<u8>) -> Result<()> {
         match self {
             Arg::Bool(b) => out.extend_from_slice(&[0, u8::from(*b)]),
             Arg::Int(i) => put_int(out, *i),
@@ -247,20 +239,20 @@ impl Arg {
                     out.extend_from_slice(&f.to_bits().to_le_bytes());
                 }
                 None => {
-                    let what = if f.is_nan() { "NaN" } else { "infinite" };
+                    let what = if f.is_nan() { "\" is NaN" } else { "\" is infinite" };
                     return Err(Error::new(
                         ErrorKind::InvalidArgument,
-                        crate::text!("is ", what, ": a key holds finite numbers only"),
+                        crate::text!("argument \"", truncate(name), what, ": a key holds finite numbers only"),
                     ));
                 }
             },
             Arg::Text(s) => {
-                inline_len(s.len())?;
+                inline_len(name, s.len())?;
                 out.push(3);
                 put_text(out, s.as_bytes());
             }
             Arg::Bytes(b) => {
-                inline_len(b.len())?;
+                inline_len(name, b.len())?;
                 out.push(4);
                 put_text(out, b);
             }
@@ -268,9 +260,9 @@ impl Arg {
                 out.push(5);
                 out.extend_from_slice(&(items.len() as u64).to_le_bytes());
                 for item in items {
-                    item.encode(out)?;
+                    item.encode(name, out)?;
                 }
-                inline_len(out.len())?;
+                inline_len(name, out.len())?;
             }
             Arg::Array(fp) => {
                 out.push(6);
@@ -291,12 +283,14 @@ fn put_int(out: &mut Vec<u8>, i: i128) {
     out.extend_from_slice(&i.to_le_bytes());
 }
 
-fn inline_len(len: usize) -> Result<()> {
+fn inline_len(name: &str, len: usize) -> Result<()> {
     if len > MAX_INLINE_ARG {
         return Err(Error::new(
             ErrorKind::InvalidArgument,
             crate::text!(
-                "is over the ",
+                "argument \"",
+                truncate(name),
+                "\" is over the ",
                 MAX_INLINE_ARG,
                 " bytes an inline argument may hold (got ",
                 len,
@@ -379,7 +373,7 @@ impl Step {
     /// matched.
     pub fn default_arg(mut self, name: &str, value: impl Into<Arg>) -> Self {
         let mut encoded = Vec::new();
-        if value.into().encode(&mut encoded).is_ok() {
+        if value.into().encode(name, &mut encoded).is_ok() {
             self.defaults.push((name.to_owned(), encoded));
         }
         self
@@ -435,12 +429,7 @@ impl KeyBuilder {
             return self;
         }
         let mut encoded = Vec::new();
-        let result = check_arg_name(name).and_then(|()| {
-            value?.encode(&mut encoded).map_err(|e| {
-                let message = crate::text!("argument \"", truncate(name), "\" ", e.message());
-                Error::new(e.kind(), message)
-            })
-        });
+        let result = check_arg_name(name).and_then(|()| value?.encode(name, &mut encoded));
         if let Err(e) = result {
             self.error = Some(e);
         } else if !step.defaults.iter().any(|(n, d)| n == name && *d == encoded) {
