@@ -115,7 +115,6 @@ async function run(cache, { id, trMs, force }) {
   try {
     const t0 = performance.now();
     t1 = await cache.getOrCompute(ph.t1Key, () => {
-      const started = performance.now();
       const fit = fitT1(ph.signal, ph.shape, {
         flipDeg: ph.flipDeg,
         trMs,
@@ -135,7 +134,9 @@ async function run(cache, { id, trMs, force }) {
           trMs,
           flipDeg: ph.flipDeg,
           voxelMm: ph.voxelMm,
-          fitMs: Math.round(performance.now() - started),
+          // No timings here: the metadata is part of the value R1's lineage key binds, so
+          // a field that changes on every fit would make R1 recompute after every forced
+          // T1 fit. How long the fit took is in t1.costMs.
           ...fit.info,
         },
       };
@@ -159,8 +160,9 @@ async function run(cache, { id, trMs, force }) {
     data: t1.data.slice(), // a copy: the R1 step below reads the original
   });
 
-  // 2. R1 = 1/T1, smoothed: keyed by lineage on the T1 key (the map is never re-hashed).
-  const r1Key = cache.key("r1_smooth", { t1: ph.t1Key, sigmaVox: SIGMA_VOX }, { version: 1 });
+  // 2. R1 = 1/T1, smoothed: keyed by lineage on the T1 hit, its key and content identity
+  // (the map is never re-hashed; a T1 map recomputed to other values gives another key).
+  const r1Key = cache.key("r1_smooth", { t1, sigmaVox: SIGMA_VOX }, { version: 1 });
   const t2 = performance.now();
   const r1 = await cache.getOrCompute(r1Key, () => ({
     data: smoothR1(t1.data.subarray(0, nvox), [nz, ny, nx], SIGMA_VOX, progress(id, "r1_smooth", `sigma ${SIGMA_VOX} voxel`)),

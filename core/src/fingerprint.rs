@@ -10,10 +10,12 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, ErrorKind};
 use crate::value::ElementType;
 
-/// Domain-separation contexts (blake3 `derive_key` mode), so a key can never equal an
-/// array digest or a payload checksum of the same bytes. Changing one changes every key.
-pub(crate) const KEY_CONTEXT: &str = "stepcache 2026-11 key v1";
+/// Domain-separation contexts (blake3 `derive_key` mode), so a key, an array digest and a
+/// content identity of the same bytes never coincide. Changing the key context or the
+/// array context changes every key (the key context names the key format version).
+pub(crate) const KEY_CONTEXT: &str = "stepcache 2026-11 key v2";
 const ARRAY_CONTEXT: &str = "stepcache 2026-11 array v1";
+const CONTENT_CONTEXT: &str = "stepcache 2026-11 content v1";
 
 /// Below this many bytes one thread hashes faster than handing work to a pool.
 #[cfg(feature = "parallel")]
@@ -62,13 +64,7 @@ impl Fingerprint {
     /// Two arrays with the same bytes but another shape or type get different
     /// fingerprints. The bytes are hashed in place (no copy).
     pub fn of_array(elem: ElementType, shape: &[u64], data: &[u8]) -> Self {
-        // Element type, rank and dimensions, then the bytes: at most 265 bytes before them.
-        let mut prefix = Vec::with_capacity(9 + 8 * shape.len());
-        prefix.push(elem.code());
-        prefix.extend_from_slice(&(shape.len() as u64).to_le_bytes());
-        for dim in shape {
-            prefix.extend_from_slice(&dim.to_le_bytes());
-        }
+        let prefix = layout_prefix(elem, shape, 0);
         #[cfg(feature = "parallel")]
         if parallel_pays(data) {
             return Fingerprint(crate::tree_hash::derive_key_of(ARRAY_CONTEXT, &prefix, data));
@@ -78,6 +74,39 @@ impl Fingerprint {
         hasher.update(data);
         Fingerprint(*hasher.finalize().as_bytes())
     }
+
+    /// The content identity of a value (see [`crate::Value::content`]) whose data has the
+    /// XXH3-128 checksum `data_check`: blake3 in `derive_key` mode with the context
+    /// `"stepcache 2026-11 content v1"` over
+    ///
+    /// ```text
+    /// u8 element type code | u64 LE rank | u64 LE dimension* | u128 LE data_check
+    /// | u64 LE metadata length | metadata
+    /// ```
+    ///
+    /// The data enters as its checksum only, so a large map is never hashed a second time
+    /// where its checksum is known (a stored entry's header carries it).
+    pub(crate) fn of_content(elem: ElementType, shape: &[u64], data_check: u128, meta: &[u8]) -> Self {
+        let mut head = layout_prefix(elem, shape, 24);
+        head.extend_from_slice(&data_check.to_le_bytes());
+        head.extend_from_slice(&(meta.len() as u64).to_le_bytes());
+        let mut hasher = blake3::Hasher::new_derive_key(CONTENT_CONTEXT);
+        hasher.update(&head);
+        hasher.update(meta);
+        Fingerprint(*hasher.finalize().as_bytes())
+    }
+}
+
+/// Element type, rank and dimensions (at most 265 bytes), with room for `extra` more: what
+/// array digests and content identities hash before the data.
+fn layout_prefix(elem: ElementType, shape: &[u64], extra: usize) -> Vec<u8> {
+    let mut prefix = Vec::with_capacity(9 + 8 * shape.len() + extra);
+    prefix.push(elem.code());
+    prefix.extend_from_slice(&(shape.len() as u64).to_le_bytes());
+    for dim in shape {
+        prefix.extend_from_slice(&dim.to_le_bytes());
+    }
+    prefix
 }
 
 /// Whether hashing `data` on every core pays off: it is large, and the pool has more

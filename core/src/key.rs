@@ -1,9 +1,9 @@
 //! Keys: a step (result type) name, a step version and named arguments, fingerprinted.
 //!
-//! # Canonical encoding (key format v1, pinned by golden tests)
+//! # Canonical encoding (key format v2, pinned by golden tests)
 //!
 //! A key's fingerprint is blake3 in `derive_key` mode with the context
-//! `"stepcache 2026-11 key v1"` over:
+//! `"stepcache 2026-11 key v2"` over:
 //!
 //! ```text
 //! text(step name) | u32 LE step version | u64 LE argument count | argument*
@@ -11,20 +11,60 @@
 //! text(s)  = u64 LE byte length | UTF-8 bytes
 //! value    = 0x00 bool(u8) | 0x01 integer(i128 LE) | 0x02 float(f64 bits LE)
 //!          | 0x03 text | 0x04 bytes(as text) | 0x05 list(u64 LE count, value*)
-//!          | 0x06 array digest(32) | 0x07 entry key(32)
+//!          | 0x06 array digest(32) | 0x07 upstream key(32) upstream content(32)
 //! ```
 //!
-//! So argument order never changes a key; every integer type gives the same key for the
-//! same number (`5u8` = `5i64`), while `5` and `5.0` differ; `-0.0` is `0.0` and every NaN
-//! is one NaN. Arrays enter as their digest ([`Fingerprint::of_array`]: element type,
-//! shape, bytes), and a stored entry's key can stand in for its data (lineage), so a
-//! chain of steps never re-hashes a large map.
+//! Argument order never changes a key. Arrays enter as their digest
+//! ([`Fingerprint::of_array`]: element type, shape, bytes).
+//!
+//! # Numbers
+//!
+//! A number has one encoding, whatever type it is given as, so every language binding
+//! gets the same key for the same number (JavaScript cannot tell `15.0` from `15`):
+//!
+//! - a number that is an integer in [-2^127, 2^127) is `0x01` with that integer: `15`,
+//!   `15u8`, `15.0`, `15.0f32` (and JavaScript's `15`, `15.0` and `15n`) are one key;
+//!   `-0.0` is the integer 0;
+//! - any other finite number is `0x02` with its f64 bits: non-integral numbers (`1.5`),
+//!   and integral floats outside [-2^127, 2^127), which no integer argument can equal;
+//! - NaN and the infinities are not keys: [`KeyBuilder::build`] fails with
+//!   [`ErrorKind::InvalidArgument`] naming the argument.
+//!
+//! The comparison is exact, never rounded: an `f32` is widened to `f64` exactly (`0.1f32`
+//! is 0.100000001490116..., not `0.1`), and `1e30` is the f64 nearest 10^30, which is the
+//! integer 1000000000000000019884624838656, so it is that integer's key and not the key of
+//! 10^30 given as an integer. Lists hold numbers by the same rule, element by element.
+//!
+//! # Lineage
+//!
+//! A step computed from another step's result is keyed with [`KeyBuilder::lineage`], from
+//! the [`Hit`] that returned the upstream value: `0x07`, the upstream key's fingerprint,
+//! then the upstream value's content identity ([`Value::content`](crate::Value::content):
+//! blake3 of its element type, shape, metadata and the XXH3-128 checksum of its data
+//! bytes as the value holds them, uncompressed). So:
+//!
+//! - recomputing the upstream step to a different value (a forced recompute, a changed
+//!   input the key does not name) changes the downstream key, and the old downstream
+//!   result is not returned for the new upstream value;
+//! - one upstream value gives one downstream key whether it was just computed, found in
+//!   the memory tier, or read back from a store by a later process, compressed or not
+//!   (the identity depends on the value alone, never on how it was stored);
+//! - no large map is hashed again: a stored uncompressed entry's header checksum is
+//!   already its data's XXH3-128, and a value computed or decompressed is checksummed
+//!   once, at XXH3's speed, by the engine that produced it ([`Hit::content`]).
+//!
+//! The metadata is part of the value, so a field that differs on every computation (a
+//! timestamp, a duration) gives every recomputation a new downstream key: keep those out
+//! of the metadata ([`Hit::cost_us`] and [`Hit::created_ms`] hold them already).
+//! XXH3 guards against accidental equality (2^-128), not against a crafted value: the
+//! same trust as the entry checksums, from whoever computes the upstream step.
 
 use alloc::borrow::ToOwned;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+use crate::engine::Hit;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fingerprint::{Fingerprint, KEY_CONTEXT};
 use crate::value::{Element, ElementType, Value, check_layout};
@@ -69,13 +109,17 @@ fn truncate(s: &str) -> &str {
 }
 
 /// An argument value, before encoding.
+///
+/// `Int` and `Float` are two ways to give a number, not two kinds of key: a float that
+/// is an integer encodes as that integer (see the module docs), so `Arg::Float(15.0)`
+/// and `Arg::Int(15)` are one key although they are different `Arg`s.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Arg {
     /// A flag.
     Bool(bool),
-    /// Any integer (every Rust integer type maps here, so `5u8` and `5i64` are one key).
+    /// An integer (every Rust integer type but `u128` maps here).
     Int(i128),
-    /// A float (`-0.0` is encoded as `0.0`, every NaN as one NaN).
+    /// A float: keyed as an integer if it is one, never NaN or infinite.
     Float(f64),
     /// Text.
     Text(String),
@@ -85,8 +129,13 @@ pub enum Arg {
     List(Vec<Arg>),
     /// An array's digest (see [`Fingerprint::of_array`]).
     Array(Fingerprint),
-    /// The key of a stored entry standing in for its data (lineage).
-    Entry(Fingerprint),
+    /// Another step's result standing in for its data (lineage, see the module docs).
+    Lineage {
+        /// The fingerprint of the upstream key ([`Hit::fingerprint`]).
+        key: Fingerprint,
+        /// The upstream value's content identity ([`Hit::content`]).
+        content: Fingerprint,
+    },
 }
 
 macro_rules! int_arg {
@@ -94,7 +143,7 @@ macro_rules! int_arg {
         impl From<$t> for Arg { fn from(v: $t) -> Arg { Arg::Int(v as i128) } }
     )*};
 }
-int_arg!(u8, i8, u16, i16, u32, i32, u64, i64, usize, isize);
+int_arg!(u8, i8, u16, i16, u32, i32, u64, i64, usize, isize, i128);
 
 impl From<bool> for Arg {
     fn from(v: bool) -> Arg {
@@ -136,10 +185,40 @@ impl<T: Into<Arg> + Clone, const N: usize> From<[T; N]> for Arg {
         Arg::List(v.into_iter().map(Into::into).collect())
     }
 }
-impl From<&Key> for Arg {
-    fn from(k: &Key) -> Arg {
-        Arg::Entry(k.fingerprint)
+/// The lineage argument of an upstream hit (as [`KeyBuilder::lineage`]).
+impl From<&Hit> for Arg {
+    fn from(hit: &Hit) -> Arg {
+        Arg::Lineage {
+            key: hit.fingerprint,
+            content: hit.content,
+        }
     }
+}
+
+/// The integer `x` is, if it is one that fits an `i128`; `None` for non-integral floats,
+/// integral ones outside [-2^127, 2^127), NaN and the infinities.
+///
+/// The magnitude is split exactly into 64-bit halves with float arithmetic (scaling by
+/// 2^64 and subtracting are exact here) and converted with the native f64-to-u64
+/// instruction: `as` casts between f64 and i128, or i128 shifts by a variable amount, are
+/// compiler-rt calls that would add to the npm package's module.
+fn exact_int(x: f64) -> Option<i128> {
+    const TWO_64: f64 = 18_446_744_073_709_551_616.0;
+    let magnitude = if x < 0.0 { -x } else { x };
+    // Also false for NaN. -2^127 is the one magnitude of 2^127 that fits.
+    if !(magnitude < TWO_64 * 9_223_372_036_854_775_808.0 || x == -TWO_64 * 9_223_372_036_854_775_808.0) {
+        return None;
+    }
+    // `as u64` truncates; the quotient is below 2^63 (2^63 for -2^127), so exact.
+    let high = (magnitude / TWO_64) as u64;
+    // Below 2^64 and a multiple of the magnitude's last place: a float, exactly.
+    let rest = magnitude - high as f64 * TWO_64;
+    let low = rest as u64;
+    if low as f64 != rest {
+        return None;
+    }
+    let value = (u128::from(high) << 64 | u128::from(low)) as i128;
+    Some(if x < 0.0 { value.wrapping_neg() } else { value })
 }
 
 fn put_text(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -148,31 +227,32 @@ fn put_text(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 impl Arg {
-    fn encode(&self, out: &mut Vec<u8>) -> Result<()> {
+    /// Appends the encoding of the argument `name` (named in errors) to `out`.
+    fn encode(&self, name: &str, out: &mut Vec<u8>) -> Result<()> {
         match self {
             Arg::Bool(b) => out.extend_from_slice(&[0, u8::from(*b)]),
-            Arg::Int(i) => {
-                out.push(1);
-                out.extend_from_slice(&i.to_le_bytes());
-            }
-            Arg::Float(f) => {
-                let canonical = if f.is_nan() {
-                    f64::NAN.to_bits() & !(1 << 63)
-                } else if *f == 0.0 {
-                    0
-                } else {
-                    f.to_bits()
-                };
-                out.push(2);
-                out.extend_from_slice(&canonical.to_le_bytes());
-            }
+            Arg::Int(i) => put_int(out, *i),
+            Arg::Float(f) => match exact_int(*f) {
+                Some(i) => put_int(out, i),
+                None if f.is_finite() => {
+                    out.push(2);
+                    out.extend_from_slice(&f.to_bits().to_le_bytes());
+                }
+                None => {
+                    let what = if f.is_nan() { "\" is NaN" } else { "\" is infinite" };
+                    return Err(Error::new(
+                        ErrorKind::InvalidArgument,
+                        crate::text!("argument \"", truncate(name), what, ": a key holds finite numbers only"),
+                    ));
+                }
+            },
             Arg::Text(s) => {
-                inline_len(s.len())?;
+                inline_len(name, s.len())?;
                 out.push(3);
                 put_text(out, s.as_bytes());
             }
             Arg::Bytes(b) => {
-                inline_len(b.len())?;
+                inline_len(name, b.len())?;
                 out.push(4);
                 put_text(out, b);
             }
@@ -180,31 +260,39 @@ impl Arg {
                 out.push(5);
                 out.extend_from_slice(&(items.len() as u64).to_le_bytes());
                 for item in items {
-                    item.encode(out)?;
+                    item.encode(name, out)?;
                 }
-                inline_len(out.len())?;
+                inline_len(name, out.len())?;
             }
             Arg::Array(fp) => {
                 out.push(6);
                 out.extend_from_slice(fp.as_bytes());
             }
-            Arg::Entry(fp) => {
+            Arg::Lineage { key, content } => {
                 out.push(7);
-                out.extend_from_slice(fp.as_bytes());
+                out.extend_from_slice(key.as_bytes());
+                out.extend_from_slice(content.as_bytes());
             }
         }
         Ok(())
     }
 }
 
-fn inline_len(len: usize) -> Result<()> {
+fn put_int(out: &mut Vec<u8>, i: i128) {
+    out.push(1);
+    out.extend_from_slice(&i.to_le_bytes());
+}
+
+fn inline_len(name: &str, len: usize) -> Result<()> {
     if len > MAX_INLINE_ARG {
         return Err(Error::new(
             ErrorKind::InvalidArgument,
             crate::text!(
-                "an inline argument holds at most ",
+                "argument \"",
+                truncate(name),
+                "\" is over the ",
                 MAX_INLINE_ARG,
-                " bytes (got ",
+                " bytes an inline argument may hold (got ",
                 len,
                 "); pass large data with .array() so it is hashed in place"
             ),
@@ -281,10 +369,11 @@ impl Step {
     /// Drops the argument `name` from keys when it equals `value`, so adding a parameter
     /// with its old behaviour as default keeps existing entries valid.
     ///
-    /// A default that cannot be encoded (text over 64 KiB) is never matched.
+    /// A default that cannot be encoded (text over 64 KiB, NaN, an infinity) is never
+    /// matched.
     pub fn default_arg(mut self, name: &str, value: impl Into<Arg>) -> Self {
         let mut encoded = Vec::new();
-        if value.into().encode(&mut encoded).is_ok() {
+        if value.into().encode(name, &mut encoded).is_ok() {
             self.defaults.push((name.to_owned(), encoded));
         }
         self
@@ -340,7 +429,7 @@ impl KeyBuilder {
             return self;
         }
         let mut encoded = Vec::new();
-        let result = check_arg_name(name).and_then(|()| value?.encode(&mut encoded));
+        let result = check_arg_name(name).and_then(|()| value?.encode(name, &mut encoded));
         if let Err(e) = result {
             self.error = Some(e);
         } else if !step.defaults.iter().any(|(n, d)| n == name && *d == encoded) {
@@ -372,10 +461,36 @@ impl KeyBuilder {
         self.raw_array(name, value.element_type(), value.shape(), value.data())
     }
 
-    /// Adds the key of a stored entry in place of its data (lineage): the next step of a
-    /// chain is keyed without re-hashing the large map the previous step produced.
-    pub fn lineage(self, name: &str, input: &Key) -> Self {
-        self.push(name, Ok(Arg::Entry(input.fingerprint)))
+    /// Adds another step's result in place of its data (lineage): the key of the
+    /// upstream step and the content identity of its value, both carried by the `Hit` that
+    /// returned it. The next step of a chain is keyed without hashing the large map the
+    /// previous step produced, and a recomputed upstream value that differs gives another
+    /// key (see the module docs).
+    ///
+    /// # Example
+    /// ```
+    /// use stepcache_core::{Cache, Config, Key, ManualClock, MemoryStore, Value};
+    /// # pollster::block_on(async {
+    /// let cache = Cache::new(MemoryStore::new(), ManualClock::new(0), Config::new()).unwrap();
+    /// let t1_key = Key::of("t1_map").arg("tr_ms", 15).build().unwrap();
+    /// let t1 = cache
+    ///     .get_or_compute(&t1_key, || async { Value::array(vec![1.5f32; 8], &[2, 4]) })
+    ///     .await
+    ///     .unwrap();
+    /// let r1_key = Key::of("r1_map").lineage("t1", &t1).build().unwrap();
+    /// # let again = cache.get(&t1_key).await.unwrap().unwrap();
+    /// # assert_eq!(r1_key, Key::of("r1_map").lineage("t1", &again).build().unwrap());
+    /// # });
+    /// ```
+    pub fn lineage(self, name: &str, upstream: &Hit) -> Self {
+        self.push(name, Ok(Arg::from(upstream)))
+    }
+
+    /// [`KeyBuilder::lineage`] from the two fingerprints of an upstream hit given
+    /// separately ([`Hit::fingerprint`] and [`Hit::content`]), e.g. sent from another
+    /// process or a language binding.
+    pub fn lineage_parts(self, name: &str, key: Fingerprint, content: Fingerprint) -> Self {
+        self.push(name, Ok(Arg::Lineage { key, content }))
     }
 
     /// Adds a precomputed digest (an array's [`Fingerprint::of_array`], or a key from
@@ -468,5 +583,64 @@ impl fmt::Display for Key {
 impl fmt::Debug for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exact_int;
+
+    /// What `exact_int` reads from the bits, computed with casts (exact natively).
+    fn by_casts(x: f64) -> Option<i128> {
+        const BOUND: f64 = 170_141_183_460_469_231_731_687_303_715_884_105_728.0; // 2^127
+        if !(-BOUND..BOUND).contains(&x) {
+            return None;
+        }
+        let i = x as i128;
+        (i as f64 == x).then_some(i)
+    }
+
+    #[test]
+    fn edges() {
+        let two = |e: i32| 2f64.powi(e);
+        for (x, want) in [
+            (0.0, Some(0)),
+            (-0.0, Some(0)),
+            (f64::MIN_POSITIVE / 4.0, None),
+            (0.5, None),
+            (1.0, Some(1)),
+            (-1.0, Some(-1)),
+            (15.0, Some(15)),
+            (1.5, None),
+            (two(52) - 0.5, None),
+            (two(53), Some(1 << 53)),
+            (two(126) * 1.5, Some(3 << 125)),
+            (-two(127), Some(i128::MIN)),
+            (two(127), None),
+            (-two(127) * (1.0 + f64::EPSILON), None),
+            (f64::MAX, None),
+            (f64::NAN, None),
+            (f64::INFINITY, None),
+            (f64::NEG_INFINITY, None),
+        ] {
+            assert_eq!(exact_int(x), want, "{x:e}");
+            assert_eq!(by_casts(x), want, "{x:e}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Any f64 bit pattern: the bits agree with exact casts.
+        #[test]
+        fn bits_agree_with_casts(bits: u64) {
+            let x = f64::from_bits(bits);
+            proptest::prop_assert_eq!(exact_int(x), by_casts(x));
+        }
+
+        /// Floats near the integers that matter (whole, halves, big, around 2^127).
+        #[test]
+        fn integral_floats_agree_with_casts(n: i64, e in 0i32..140, half: bool) {
+            let x = (n as f64) * 2f64.powi(e - 64) + if half { 0.5 } else { 0.0 };
+            proptest::prop_assert_eq!(exact_int(x), by_casts(x));
+        }
     }
 }

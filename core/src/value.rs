@@ -252,6 +252,25 @@ impl Value {
         (T::TYPE == self.elem).then(|| self.data.to_vec_of()).flatten()
     }
 
+    /// The value's content identity: what lineage binds into the key of a step computed
+    /// from this value (see [`crate::KeyBuilder::lineage`]).
+    ///
+    /// A function of the value alone (element type, shape, data bytes, metadata), so one
+    /// value has one identity however it was obtained: computed, from the memory tier, or
+    /// read back from a store in another process, compressed or not. The data enters as
+    /// its XXH3-128 checksum, the one a stored uncompressed entry carries in its header;
+    /// [`crate::Hit::content`] holds it already computed, so prefer that to this call,
+    /// which checksums the data (XXH3, many times faster than the blake3 digest an array
+    /// argument costs).
+    pub fn content(&self) -> crate::Fingerprint {
+        self.content_with(crate::checksum::xxh3_128(&self.data))
+    }
+
+    /// [`Value::content`] with the XXH3-128 checksum of the data already known.
+    pub(crate) fn content_with(&self, data_check: u128) -> crate::Fingerprint {
+        crate::Fingerprint::of_content(self.elem, &self.shape, data_check, &self.meta)
+    }
+
     /// Reassembles a value whose layout the caller already checked.
     pub(crate) fn from_parts(elem: ElementType, shape: Vec<u64>, data: SharedBytes, meta: Vec<u8>) -> Self {
         let (shape, meta) = (shape.into(), meta.into());

@@ -1,11 +1,17 @@
-//! Golden tests of the key fingerprint format (key format v1) and its documented behaviour.
+//! Golden tests of the key fingerprint format (key format v2) and its documented behaviour.
 //!
-//! Every `b3:` literal below was computed once and pasted in. They must NEVER change: a
-//! different value means every key any user ever stored is silently orphaned (a cache
-//! miss for every entry). If one fails, the change to keys or fingerprints is the bug,
-//! not the literal; a deliberate format change needs a new key context and new goldens.
+//! Every `b3:` literal below must NEVER change: a different value means every key any
+//! user ever stored is silently orphaned (a cache miss for every entry). If one fails, the
+//! change to keys or fingerprints is the bug, not the literal; a deliberate format change
+//! needs a new key context and new goldens.
+//!
+//! How the literals were produced: `golden_keys.py` (next to this file) implements the
+//! documented encoding independently in Python with the reference `blake3` and `xxhash`
+//! packages and no stepcache code; its output was pasted in, and
+//! `python3 core/tests/golden_keys.py --check` confirms that each value it computes
+//! appears here (run it by hand; its docstring says how to install the two packages).
 
-use stepcache_core::{Arg, ElementType, ErrorKind, Fingerprint, Key, Step};
+use stepcache_core::{Arg, ElementType, ErrorKind, Fingerprint, Hit, Key, Source, Step, Value};
 
 /// The 2x2 `f32` map `[[1, 2], [3, 4]]` as little-endian bytes: the array in the goldens.
 fn map_bytes() -> Vec<u8> {
@@ -15,6 +21,27 @@ fn map_bytes() -> Vec<u8> {
 /// The key of step `t1_map`, version 0, no arguments: the input of the lineage golden.
 fn base_key() -> Key {
     Key::of("t1_map").build().expect("a valid key")
+}
+
+/// The value whose content identity the lineage goldens bind: the 2x2 map with metadata.
+fn map_value() -> Value {
+    Value::array(vec![1.0f32, 2.0, 3.0, 4.0], &[2, 2])
+        .expect("a valid value")
+        .with_meta(&br#"{"units":"ms"}"#[..])
+}
+
+/// A hit of `map_value()` under `base_key()`, as the engine returns it.
+fn map_hit() -> Hit {
+    let value = map_value();
+    Hit {
+        fingerprint: *base_key().fingerprint(),
+        content: value.content(),
+        value,
+        source: Source::Computed,
+        created_ms: 0,
+        cost_us: 0,
+        stored: None,
+    }
 }
 
 /// Builds the key and returns the text form of its fingerprint.
@@ -31,7 +58,7 @@ fn fp(key: Key) -> String {
 fn golden_step_name_only() {
     assert_eq!(
         fp(base_key()),
-        "b3:3206a1bb8ef406109808ddf8bd724d491c878d1e2fe002afb345b6402ed898a8"
+        "b3:89ed1a5bd2308553021b235b042bf59c056c23d39e01b036ba33c481dd729061"
     );
 }
 
@@ -41,7 +68,7 @@ fn golden_step_name_and_version() {
     let key = Step::new("t1_map").unwrap().version(3).key().build().unwrap();
     assert_eq!(
         fp(key),
-        "b3:08e933dd1cb5624de6855b43211ef7b94ad2b475976d2afcd162b0d4e0bde9f6"
+        "b3:1ffa10d68b607ce43ffaf0a05d19b75b23e25bea2e4a69a25f9a6d1e95ad9019"
     );
 }
 
@@ -51,7 +78,7 @@ fn golden_bool_arg() {
     let key = Key::of("t1_map").arg("b1_correction", true).build().unwrap();
     assert_eq!(
         fp(key),
-        "b3:442b09751f7ca54516dae534db4748938f37c929c289bd1901f91045e570f7ab"
+        "b3:fca6496bfe8efee42e0feb75fd8b64e8c7219a02d1c64b49d3a62f78c9abd075"
     );
 }
 
@@ -61,23 +88,59 @@ fn golden_int_args() {
     let key = Key::of("t1_map").arg("n_iter", 5i64).build().unwrap();
     assert_eq!(
         fp(key),
-        "b3:adbda795d14e12f185154b70b7d36eca7726f52d055228ec7c88e9ad4875393d"
+        "b3:f4d384ccdbf122fea32639388f17cf67c5dfa403cbbaea8ddf93b37a0d5dc54f"
     );
     let key = Key::of("t1_map").arg("offset", -7i32).build().unwrap();
     assert_eq!(
         fp(key),
-        "b3:3ed64f9509542a7c839154e785eb4d02fd0637d1a29bd04b63b9b1001ec5fc6a"
+        "b3:2cec079bd7b432af12df965ed9a36a31f286b6e8c61fc5b3182c483fe4b168d7"
     );
 }
 
-/// A float argument (tag 0x02, f64 bits LE).
+/// A non-integral float argument (tag 0x02, f64 bits LE).
 #[test]
 fn golden_float_arg() {
-    let key = Key::of("t1_map").arg("tr_ms", 15.0).build().unwrap();
+    let key = Key::of("t1_map").arg("tr_ms", 1.5).build().unwrap();
     assert_eq!(
         fp(key),
-        "b3:164031f7368251649a694b679b4db7d7c0cb2cd5e5ff1bdb1090a955ee4b644a"
+        "b3:8825a345be612678e0dc66fcb22abbccb74d4faae710a6edec7a192b63a1c8d3"
     );
+}
+
+/// A whole number is one key given as an integer or as a float (tag 0x01, i128 LE).
+#[test]
+fn golden_whole_number_arg() {
+    let golden = "b3:fba216519dc19a985d51eada8f82a8dcb0cf379e8705189743f65104f6c19048";
+    assert_eq!(fp(Key::of("t1_map").arg("tr_ms", 15).build().unwrap()), golden);
+    assert_eq!(fp(Key::of("t1_map").arg("tr_ms", 15.0).build().unwrap()), golden);
+    assert_eq!(fp(Key::of("t1_map").arg("tr_ms", 15.0f32).build().unwrap()), golden);
+    assert_eq!(fp(Key::of("t1_map").arg("tr_ms", 15u8).build().unwrap()), golden);
+}
+
+/// Numbers at the edges of the rule: `1e30` is the integer the f64 holds exactly, 2^127
+/// (integral, out of the i128 range) is a float, -2^127 given as a float is `i128::MIN`,
+/// 2^53 + 1 stays exact, and an f32 is widened exactly.
+#[test]
+fn golden_numbers() {
+    let golden = "b3:0c1e71819ec679f89e04b516b892cd81b8dcb98dda81297e28e1e2868ddb472f";
+    let as_given = Key::of("numbers")
+        .arg("big", 1e30)
+        .arg("huge", 2f64.powi(127))
+        .arg("min", -(2f64.powi(127)))
+        .arg("odd", (1i64 << 53) + 1)
+        .arg("tenth", 0.1f32)
+        .build()
+        .unwrap();
+    assert_eq!(fp(as_given), golden);
+    let as_integers = Key::of("numbers")
+        .arg("big", 1_000_000_000_000_000_019_884_624_838_656i128)
+        .arg("huge", 2f64.powi(127))
+        .arg("min", i128::MIN)
+        .arg("odd", (1u64 << 53) + 1)
+        .arg("tenth", f64::from(0.1f32))
+        .build()
+        .unwrap();
+    assert_eq!(fp(as_integers), golden);
 }
 
 /// A text argument (tag 0x03, length-prefixed UTF-8).
@@ -86,7 +149,7 @@ fn golden_text_arg() {
     let key = Key::of("t1_map").arg("method", "vfa").build().unwrap();
     assert_eq!(
         fp(key),
-        "b3:3943918b9573d4766ef5b125d47953778c512947dfd67adbb0548e865c4e8a6f"
+        "b3:87cf8c6ed07bb0e0b0727d8eb0f63618b22d9779081b7d4c3e1480edb136bab6"
     );
 }
 
@@ -99,18 +162,18 @@ fn golden_bytes_arg() {
         .unwrap();
     assert_eq!(
         fp(key),
-        "b3:9117509ee429556f1ac6d1f77359bf930af226ac4931ab6cfd814f2a1e126616"
+        "b3:5535a14686cc7d4e53d385f3d0668a6b0290cc7dc62ff90bda3e2cc7b6f2a694"
     );
 }
 
-/// A list argument (tag 0x05, count then items).
+/// A list argument (tag 0x05, count then items; numbers by the same rule as scalars).
 #[test]
 fn golden_list_arg() {
-    let key = Key::of("t1_map").arg("flip_deg", [2.0, 15.0]).build().unwrap();
-    assert_eq!(
-        fp(key),
-        "b3:0c7dcdea8af041802a627efa098c166819e9a9cf2f51796ffd6b0e8306aca3b7"
-    );
+    let golden = "b3:d9d2f3ac2740f7a0dd9895f9934c01310dd447be9537a334181c8ee3886fe410";
+    let key = Key::of("t1_map").arg("flip_deg", [1.5, 15.0, 2.0]).build().unwrap();
+    assert_eq!(fp(key), golden);
+    let mixed = Arg::List(vec![1.5.into(), 15u8.into(), 2i64.into()]);
+    assert_eq!(fp(Key::of("t1_map").arg("flip_deg", mixed).build().unwrap()), golden);
 }
 
 /// A typed array argument (tag 0x06 + the array digest).
@@ -122,18 +185,30 @@ fn golden_array_arg() {
         .unwrap();
     assert_eq!(
         fp(key),
-        "b3:8d8a19d254e573655dd97f0d186f1883b9e92921390c96a6a885d9a1212d1787"
+        "b3:8977ae677ba93459f638e7bda6bc5a4270b6a694d3fe6e9a971bfc0600831e58"
     );
 }
 
-/// A lineage argument: another key standing in for its data (tag 0x07).
+/// The content identity of a value (element type, shape, XXH3-128 of the data, metadata).
+#[test]
+fn golden_content() {
+    assert_eq!(
+        map_value().content().to_string(),
+        "b3:4a88b0ea5c0e4bef746569c1a31976667f02a10940d1db79edf3e849d494e4d7"
+    );
+}
+
+/// A lineage argument: an upstream key and its value's content identity (tag 0x07).
 #[test]
 fn golden_lineage_arg() {
-    let key = Key::of("r1_map").lineage("t1", &base_key()).build().unwrap();
-    assert_eq!(
-        fp(key),
-        "b3:5e18ec708f11dc71ef4afce6b7da135dafef46d4484c1db0756b3acee1f8cce4"
-    );
+    let golden = "b3:d52682570c1c0fa306cad2d8071f093c5c48935961b2096c6522ecf6049a2ca3";
+    let key = Key::of("r1_map").lineage("t1", &map_hit()).build().unwrap();
+    assert_eq!(fp(key), golden);
+    let parts = Key::of("r1_map")
+        .lineage_parts("t1", *base_key().fingerprint(), map_value().content())
+        .build()
+        .unwrap();
+    assert_eq!(fp(parts), golden);
 }
 
 /// A precomputed digest argument (tag 0x06 + the given digest).
@@ -145,7 +220,7 @@ fn golden_digest_arg() {
         .unwrap();
     assert_eq!(
         fp(key),
-        "b3:0b14efeb4712ca7371d3cae611ebff6929a973f438e7793f8af94801131ac7f2"
+        "b3:546d9a9bc4d43c85aa56fa1800c9f9360b64fc4b49220570fa130147aaf3888d"
     );
 }
 
@@ -161,12 +236,12 @@ fn golden_mixed_key() {
         .arg("method", "vfa")
         .arg("b1_correction", false)
         .array::<f32>("b1", &[1.0, 2.0, 3.0, 4.0], &[2, 2])
-        .lineage("input", &base_key())
+        .lineage("input", &map_hit())
         .build()
         .unwrap();
     assert_eq!(
         fp(key),
-        "b3:4eee6297403ba410d8a3a7884080c79c3f5beca6aab5a1b53a4d2a4f4d3312ee"
+        "b3:747ee718b738cdf04ee4b30d30fe5f6210ed64d813f2d86153271e6e43a36c5d"
     );
 }
 
@@ -199,7 +274,7 @@ fn text(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(s);
 }
 
-/// The documented key encoding, hashed in `derive_key` mode with the key v1 context.
+/// The documented key encoding, hashed in `derive_key` mode with the key v2 context.
 fn documented_key(step: &str, version: u32, sorted_args: &[(&str, Vec<u8>)]) -> String {
     let mut out = Vec::new();
     text(&mut out, step.as_bytes());
@@ -209,7 +284,7 @@ fn documented_key(step: &str, version: u32, sorted_args: &[(&str, Vec<u8>)]) -> 
         text(&mut out, name.as_bytes());
         out.extend_from_slice(value);
     }
-    let digest = blake3::derive_key("stepcache 2026-11 key v1", &out);
+    let digest = blake3::derive_key("stepcache 2026-11 key v2", &out);
     Fingerprint::from_bytes(digest).to_string()
 }
 
@@ -227,19 +302,21 @@ fn goldens_match_the_documented_encoding() {
     }
     let mut method = vec![3u8];
     text(&mut method, b"vfa");
-    let mut tr = vec![2u8];
-    tr.extend_from_slice(&15.0f64.to_bits().to_le_bytes());
+    // 15.0 is a whole number: the integer 15.
+    let mut tr = vec![1u8];
+    tr.extend_from_slice(&15i128.to_le_bytes());
+    let content = map_value().content();
     let args: Vec<(&str, Vec<u8>)> = vec![
         ("b1", [&[6u8][..], array.as_bytes()].concat()),
         ("b1_correction", vec![0, 0]),
         ("flip_deg", flip),
-        ("input", [&[7u8][..], base.as_bytes()].concat()),
+        ("input", [&[7u8][..], base.as_bytes(), content.as_bytes()].concat()),
         ("method", method),
         ("tr_ms", tr),
     ];
     assert_eq!(
         documented_key("t1_map", 2, &args),
-        "b3:4eee6297403ba410d8a3a7884080c79c3f5beca6aab5a1b53a4d2a4f4d3312ee"
+        "b3:747ee718b738cdf04ee4b30d30fe5f6210ed64d813f2d86153271e6e43a36c5d"
     );
     assert_eq!(documented_key("t1_map", 0, &[]), base.to_string());
 
@@ -278,47 +355,95 @@ fn argument_order_does_not_matter() {
     assert_eq!(a, b);
 }
 
-/// Every integer type gives the same key for the same number; a float of that value does not.
+/// A number is one key whatever type it is given as: every integer type, and a float
+/// that is a whole number; a non-integral float is another key.
 #[test]
-fn integer_types_agree_but_float_differs() {
+fn whole_numbers_are_one_key_whatever_their_type() {
     let of = |arg: Arg| Key::of("t1_map").arg("n", arg).build().unwrap();
     let k_u8 = of(5u8.into());
-    assert_eq!(k_u8, of(5i64.into()));
-    assert_eq!(k_u8, of(5usize.into()));
-    assert_eq!(k_u8, of(5i8.into()));
-    assert_eq!(k_u8, of(5u64.into()));
-    assert_ne!(k_u8, of(5.0.into()));
-    assert_ne!(k_u8, of(5.0f32.into()));
+    for same in [
+        5i64.into(),
+        5usize.into(),
+        5i8.into(),
+        5u64.into(),
+        5i128.into(),
+        5.0.into(),
+        5.0f32.into(),
+    ] {
+        assert_eq!(k_u8, of(same));
+    }
+    assert_ne!(k_u8, of(5.5.into()));
+    assert_ne!(k_u8, of(5.000_000_000_000_001.into()));
+    assert_ne!(of(0.5.into()), of(0.5f64.next_up().into()));
     // Lists follow the same rule element by element.
     let list = |arg: Arg| Key::of("t1_map").arg("l", arg).build().unwrap();
     assert_eq!(list(vec![1u8, 2].into()), list(vec![1i64, 2].into()));
-    assert_ne!(list(vec![1u8, 2].into()), list(vec![1.0, 2.0].into()));
+    assert_eq!(list(vec![1u8, 2].into()), list(vec![1.0, 2.0].into()));
+    assert_ne!(list(vec![1u8, 2].into()), list(vec![1.0, 2.5].into()));
 }
 
-/// `-0.0` and `0.0` give the same key (an f32 zero too).
+/// Exact, never rounded: integers beyond 2^53 stay distinct, and a float equals only the
+/// integer it is exactly.
+#[test]
+fn numbers_compare_exactly() {
+    let of = |arg: Arg| Key::of("t").arg("n", arg).build().unwrap();
+    let two_53 = 1i64 << 53;
+    assert_ne!(of(two_53.into()), of((two_53 + 1).into()));
+    // (2^53 + 1) as f64 rounds to 2^53: that float is the integer 2^53, not 2^53 + 1.
+    assert_eq!(of(((two_53 + 1) as f64).into()), of(two_53.into()));
+    assert_ne!(of(1e30.into()), of(10i128.pow(30).into()));
+    assert_eq!(of(1e30.into()), of((1e30 as i128).into()));
+    assert_eq!(of((-(2f64.powi(127))).into()), of(i128::MIN.into()));
+    assert_eq!(of(i128::MAX.into()), of(i128::MAX.into()));
+    assert_ne!(of(2f64.powi(127).into()), of(i128::MAX.into()));
+    assert_ne!(of(2f64.powi(127).into()), of((-(2f64.powi(127))).into()));
+    // f32 widens exactly: 0.1f32 is not 0.1.
+    assert_ne!(of(0.1f32.into()), of(0.1.into()));
+    assert_eq!(of(0.1f32.into()), of(f64::from(0.1f32).into()));
+}
+
+/// `-0.0` and `0.0` give the same key as the integer 0 (an f32 zero too).
 #[test]
 fn negative_zero_is_zero() {
     let of = |x: f64| Key::of("t1_map").arg("x", x).build().unwrap();
     assert_eq!(of(-0.0), of(0.0));
     assert_eq!(of(0.0), Key::of("t1_map").arg("x", -0.0f32).build().unwrap());
+    assert_eq!(of(-0.0), Key::of("t1_map").arg("x", 0).build().unwrap());
     assert_ne!(of(0.0), of(f64::MIN_POSITIVE));
 }
 
-/// Every NaN (any sign, any payload, f32 or f64) gives one key, distinct from other floats.
+/// NaN (any sign or payload, f32 or f64) and the infinities are invalid arguments, named
+/// in the error, alone or in a list; they are never a key.
 #[test]
-fn nan_payloads_normalise() {
-    let of = |x: f64| Key::of("t1_map").arg("x", x).build().unwrap();
-    let nan = of(f64::NAN);
-    assert_eq!(nan, of(-f64::NAN));
-    assert_eq!(nan, of(f64::from_bits(0x7ff0_0000_0000_0001))); // signalling NaN
-    assert_eq!(nan, of(f64::from_bits(0xfff8_dead_beef_0042))); // negative, odd payload
-    assert_eq!(nan, Key::of("t1_map").arg("x", f32::NAN).build().unwrap());
-    assert_eq!(
-        nan,
-        Key::of("t1_map").arg("x", f32::from_bits(0xffc0_1234)).build().unwrap()
-    );
-    assert_ne!(nan, of(f64::INFINITY));
-    assert_ne!(nan, of(0.0));
+fn nan_and_infinities_are_invalid_arguments() {
+    let nans = [
+        f64::NAN,
+        -f64::NAN,
+        f64::from_bits(0x7ff0_0000_0000_0001), // signalling NaN
+        f64::from_bits(0xfff8_dead_beef_0042), // negative, odd payload
+        f64::from(f32::NAN),
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::from(f32::INFINITY),
+    ];
+    for x in nans {
+        for arg in [Arg::Float(x), Arg::List(vec![1.into(), Arg::Float(x)])] {
+            let err = Key::of("t1_map")
+                .arg("tr_ms", 15)
+                .arg("bad_one", arg)
+                .build()
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{x}");
+            assert!(err.message().contains("\"bad_one\""), "{err}");
+        }
+    }
+    let err = Key::of("t").arg("x", f32::NAN).build().unwrap_err();
+    assert!(err.message().contains("NaN"), "{err}");
+    let err = Key::of("t").arg("x", f64::NEG_INFINITY).build().unwrap_err();
+    assert!(err.message().contains("infinite"), "{err}");
+    // A NaN default is never matched, and never makes a key.
+    let step = Step::new("t").unwrap().default_arg("x", f64::NAN);
+    assert!(step.key().arg("x", f64::NAN).build().is_err());
 }
 
 /// An ignored argument never changes a key, whatever its value or type.
@@ -421,15 +546,15 @@ fn array_digest_covers_shape_and_element_type() {
     assert_eq!(typed, Key::of("t").digest("m", square).build().unwrap());
 }
 
-/// A lineage argument differs from an array digest of the same 32 bytes (tag 0x07 vs 0x06).
+/// A lineage argument differs from an array digest of the upstream key (tag 0x07 vs 0x06).
 #[test]
 fn lineage_differs_from_digest_of_same_bytes() {
     let input = base_key();
-    let lineage = Key::of("r1_map").lineage("t1", &input).build().unwrap();
+    let lineage = Key::of("r1_map").lineage("t1", &map_hit()).build().unwrap();
     let digest = Key::of("r1_map").digest("t1", *input.fingerprint()).build().unwrap();
     assert_ne!(lineage, digest);
-    // `Arg::from(&Key)` is the lineage argument.
-    assert_eq!(lineage, Key::of("r1_map").arg("t1", &input).build().unwrap());
+    // `Arg::from(&Hit)` is the lineage argument.
+    assert_eq!(lineage, Key::of("r1_map").arg("t1", &map_hit()).build().unwrap());
     assert_eq!(
         digest,
         Key::of("r1_map")
@@ -476,7 +601,7 @@ fn key_display_is_step_at_fingerprint() {
     let shown = key.to_string();
     assert_eq!(
         shown,
-        "t1_map@b3:3206a1bb8ef406109808ddf8bd724d491c878d1e2fe002afb345b6402ed898a8"
+        "t1_map@b3:89ed1a5bd2308553021b235b042bf59c056c23d39e01b036ba33c481dd729061"
     );
     assert_eq!(format!("{key:?}"), shown);
     let (step, fp) = shown.split_once('@').unwrap();
@@ -534,4 +659,42 @@ fn large_array_digest_does_not_depend_on_the_thread_count() {
     let alone = one.install(|| Fingerprint::of_array(ElementType::F32, &shape, &bytes));
     assert_eq!(pooled, alone);
     assert_ne!(pooled, Fingerprint::of_array(ElementType::F32, &shape, &bytes[1..]));
+}
+
+/// Lineage binds the upstream value: another value under the same upstream key (its
+/// data, its shape, its element type or its metadata differ) gives another key.
+#[test]
+fn lineage_binds_the_upstream_value() {
+    let with = |value: Value| {
+        let hit = Hit {
+            content: value.content(),
+            value,
+            ..map_hit()
+        };
+        Key::of("r1_map").lineage("t1", &hit).build().unwrap()
+    };
+    let golden = with(map_value());
+    assert_eq!(golden, Key::of("r1_map").lineage("t1", &map_hit()).build().unwrap());
+    let meta = br#"{"units":"ms"}"#;
+    let others = [
+        Value::array(vec![1.0f32, 2.0, 3.0, 5.0], &[2, 2])
+            .unwrap()
+            .with_meta(&meta[..]),
+        Value::array(vec![1.0f32, 2.0, 3.0, 4.0], &[4])
+            .unwrap()
+            .with_meta(&meta[..]),
+        Value::new(ElementType::U32, vec![2, 2], map_bytes())
+            .unwrap()
+            .with_meta(&meta[..]),
+        Value::array(vec![1.0f32, 2.0, 3.0, 4.0], &[2, 2]).unwrap(),
+    ];
+    for other in others {
+        assert_ne!(with(other), golden);
+    }
+    // Another upstream key with the same value is another key too.
+    let other_key = Hit {
+        fingerprint: *Key::of("t1_map").arg("tr_ms", 15).build().unwrap().fingerprint(),
+        ..map_hit()
+    };
+    assert_ne!(Key::of("r1_map").lineage("t1", &other_key).build().unwrap(), golden);
 }

@@ -5,8 +5,8 @@ use std::cell::Cell;
 use std::convert::Infallible;
 
 use stepcache_core::{
-    Access, Cache, Config, ElementType, EntryState, Error, ErrorKind, Fingerprint, Force, Key, ManualClock, Retention,
-    SkipReason, Source, Store, TierOutcome, TypePolicy, Value,
+    Access, Cache, Config, ElementType, EntryState, Error, ErrorKind, Fingerprint, Force, Hit, Key, ManualClock,
+    Retention, SkipReason, Source, Store, TierOutcome, TypePolicy, Value,
 };
 
 use crate::backend::Backend;
@@ -740,6 +740,104 @@ pub async fn compression_round_trips_and_saves<B: Backend>(backend: &B) {
         "incompressible data is stored as is"
     );
     assert_eq!(a.get(&k2).await.unwrap().unwrap().value, Value::bytes(noise));
+}
+
+/// Lineage binds the upstream value: a downstream key built from an upstream hit is the
+/// same whether the hit was computed, found in memory, put, or read back from the store by
+/// another handle (compressed or not), and it changes when the upstream step is recomputed
+/// to another value, so the old downstream result is not returned for it.
+pub async fn lineage_follows_the_upstream_value<B: Backend>(backend: &B) {
+    for compress in [false, true] {
+        let config = Config::new().compression(compress);
+        let a = fresh(backend, config.clone()).await;
+        let up = key("lineage_up", 1);
+        // Smooth, so that it compresses when compression is on.
+        let map = Value::array(vec![1.5f32; 4096], &[64, 64])
+            .unwrap()
+            .with_meta(b"{\"tr\":15}".to_vec());
+        let down = |hit: &Hit| Key::of("lineage_down").lineage("up", hit).build().unwrap();
+        let computed = a
+            .get_or_compute(&up, || async { Ok::<_, Infallible>(map.clone()) })
+            .await
+            .unwrap();
+        assert_eq!(computed.source, Source::Computed);
+        assert_eq!(computed.fingerprint, *up.fingerprint());
+        assert_eq!(computed.content, map.content());
+        let expected = down(&computed);
+        let what = if compress { "compressed" } else { "raw" };
+        assert_eq!(
+            stored_sum(a.store()).await < 4096 * 4,
+            compress,
+            "{what}: the entry is stored {what}"
+        );
+
+        let memory = a.get(&up).await.unwrap().unwrap();
+        assert_eq!(memory.source, Source::Memory);
+        assert_eq!(down(&memory), expected, "{what}: from the memory tier");
+        // Another handle (another process, tab or worker) reads the store.
+        let b = reopen(backend, &a, config.clone(), T0).await;
+        let stored = b.get(&up).await.unwrap().unwrap();
+        assert_eq!(stored.source, Source::Store);
+        assert_eq!(down(&stored), expected, "{what}: from the store");
+        let promoted = b.get(&up).await.unwrap().unwrap();
+        assert_eq!(promoted.source, Source::Memory);
+        assert_eq!(down(&promoted), expected, "{what}: from memory after a store read");
+        let no_memory = reopen(backend, &a, config.clone().memory_budget(0), T0).await;
+        let via_compute = no_memory
+            .get_or_compute(&up, || async { Ok::<_, Infallible>(floats(1, 0.0)) })
+            .await
+            .unwrap();
+        assert_eq!(via_compute.source, Source::Store);
+        assert_eq!(down(&via_compute), expected, "{what}: getOrCompute's store hit");
+
+        // The downstream result under the key of this upstream value.
+        let downstream = || async { Ok::<_, Infallible>(floats(4, 9.0)) };
+        a.get_or_compute(&expected, downstream).await.unwrap();
+        assert_eq!(
+            a.get_or_compute(&expected, downstream).await.unwrap().source,
+            Source::Memory
+        );
+
+        // The upstream step recomputed to another value: another downstream key, a miss.
+        a.set_force(Force::Steps(vec!["lineage_up".into()])).unwrap();
+        let other = Value::array(vec![2.5f32; 4096], &[64, 64]).unwrap();
+        let changed = a
+            .get_or_compute(&up, || async { Ok::<_, Infallible>(other.clone()) })
+            .await
+            .unwrap();
+        assert_eq!(changed.source, Source::Computed);
+        let changed_key = down(&changed);
+        assert_ne!(
+            changed_key, expected,
+            "{what}: a new upstream value is a new downstream key"
+        );
+        assert!(
+            a.get(&changed_key).await.unwrap().is_none(),
+            "{what}: the old result is not reused"
+        );
+        // Recomputed to the same value again (forced once more): the same downstream key.
+        a.set_force(Force::Steps(vec!["lineage_up".into()])).unwrap();
+        let same = a
+            .get_or_compute(&up, || async { Ok::<_, Infallible>(other.clone()) })
+            .await
+            .unwrap();
+        assert_eq!(same.source, Source::Computed);
+        assert_eq!(
+            down(&same),
+            changed_key,
+            "{what}: the same value, the same downstream key"
+        );
+        a.set_force(Force::None).unwrap();
+
+        // A put value is the same content as when computed.
+        let c = fresh(backend, config).await;
+        c.put(&up, map.clone()).await.unwrap();
+        assert_eq!(
+            down(&c.get(&up).await.unwrap().unwrap()),
+            expected,
+            "{what}: after a put"
+        );
+    }
 }
 
 /// Invalid names, arguments, values and settings are typed errors; stored data survives.

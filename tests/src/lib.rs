@@ -70,6 +70,7 @@ macro_rules! conformance_tests {
             stats_count_tiers_and_types,
             status_reports_each_state,
             compression_round_trips_and_saves,
+            lineage_follows_the_upstream_value,
             bad_input_is_a_typed_error_and_loses_nothing,
             closed_cache_refuses_calls,
             other_handles_see_puts_and_clears,

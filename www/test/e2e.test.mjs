@@ -203,7 +203,7 @@ test("the demo viewer computes, caches, reloads from IndexedDB and manages its c
       await page.selectOption("#map", "t1");
     });
 
-    await t.test("force recompute: the T1 map is computed again, R1 stays a hit (same lineage key)", async () => {
+    await t.test("force recompute: the T1 map is computed again to the same values, so R1 stays a hit (same lineage key)", async () => {
       const seq = Number((await lastResult(page)).seq);
       await page.click("#force");
       const forced = await waitForRun(page, seq);

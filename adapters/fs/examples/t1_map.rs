@@ -11,7 +11,9 @@
 //!
 //! 1. the first session computes the map (or finds it on disk from an earlier run);
 //! 2. a second session on the same directory finds it in the store, and then in memory;
-//! 3. a derived R1 map is keyed by lineage on the T1 key, so the chain never re-hashes.
+//! 3. a derived R1 map is keyed by lineage on the T1 hit (its key and the content identity
+//!    of its value), so the chain never re-hashes the map, and a T1 map recomputed to
+//!    other values would give the R1 map another key.
 //!
 //! Run with `cargo run --release -p stepcache --example t1_map -- [cache-dir]`; the
 //! directory defaults to `stepcache-t1-example` in the system temporary directory. Run it
@@ -422,9 +424,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     let (hit2, _) = timed("run 2 (session 2)", &cache2, &t1_key, fit)?;
     let (hit3, _) = timed("run 3 (session 2)", &cache2, &t1_key, fit)?;
 
-    // A derived step keyed by lineage: the T1 key stands in for the 8 MiB result.
+    // A derived step keyed by lineage: the T1 hit (its key and its value's content
+    // identity, which the engine already has) stands in for the 8 MiB result.
     let start = Instant::now();
-    let r1_key = Step::new("r1_map")?.version(1).key().lineage("t1", &t1_key).build()?;
+    let r1_key = Step::new("r1_map")?.version(1).key().lineage("t1", &hit2).build()?;
     println!(
         "r1 key {} (lineage, keyed in {})",
         r1_key.fingerprint(),
@@ -479,6 +482,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     if hit1.value != hit2.value || hit2.value != hit3.value {
         return Err("the T1 map read back differs from the one computed".into());
+    }
+    if hit1.content != hit2.content || hit2.content != hit3.content {
+        return Err("the T1 map's content identity differs between computed, store and memory hits".into());
     }
     if wm_error.abs() > 0.05 {
         return Err(format!(

@@ -66,7 +66,8 @@ export interface ValueInput<T extends TypedArray | ArrayBuffer = TypedArray | Ar
  */
 export type Source = "memory" | "store" | "computed" | "shared";
 
-/** A value found or computed. */
+/** A value found or computed. Pass it as a key parameter to key a step computed from it
+ * (lineage, see {@link Upstream}). */
 export interface Hit<T extends TypedArray | ArrayBuffer = TypedArray | ArrayBuffer> {
   data: T;
   shape: number[];
@@ -76,6 +77,25 @@ export interface Hit<T extends TypedArray | ArrayBuffer = TypedArray | ArrayBuff
   createdMs: number;
   /** How long computing it took (ms). */
   costMs: number;
+  /** The key the value belongs to. */
+  key: StepKey;
+  /**
+   * The value's content identity, "b3:" + 64 hex digits: a digest of its element type,
+   * shape, metadata and the XXH3-128 checksum of its bytes. The same for the same value
+   * whether computed, from memory or from IndexedDB, in any page, worker or session.
+   */
+  content: string;
+}
+
+/**
+ * An upstream result standing in for its data in a key (lineage): a {@link Hit}, or its
+ * key and content identity (what a hit posted to a worker carries). The key binds both, so
+ * an upstream step recomputed to another value gives another key, and the upstream data
+ * is never hashed again.
+ */
+export interface Upstream {
+  key: KeyLike;
+  content: string;
 }
 
 /** What a tier did with a value: "stored", "skipped:<reason>" or "failed:<ErrorName>". */
@@ -93,8 +113,12 @@ export interface ArrayArg {
   shape: number[];
 }
 
-/** A key argument: scalars, lists, arrays (hashed in place), or a key (lineage). */
-export type Param = boolean | number | bigint | string | Array<boolean | number | bigint | string> | TypedArray | ArrayBuffer | ArrayArg | StepKey;
+/**
+ * A key argument: scalars, lists, arrays (hashed in place), or an upstream hit (lineage).
+ * A number is keyed by its value, not its type: 15, 15.0 and 15n are one key (as in every
+ * binding); NaN and Infinity are InvalidArgument.
+ */
+export type Param = boolean | number | bigint | string | Array<boolean | number | bigint | string> | TypedArray | ArrayBuffer | ArrayArg | Upstream;
 
 /** How a step's arguments enter keys. */
 export interface KeyOptions {

@@ -170,7 +170,11 @@ function scalar(w, name, value) {
     w.u(0);
     w.u(value ? 1 : 0);
   } else if (typeof value === "number") {
-    // Whole numbers are integers (5 and 5n are one key), others floats.
+    if (!Number.isFinite(value)) {
+      throw fail("InvalidArgument", `parameter "${name}" is ${value}: a key holds finite numbers only`);
+    }
+    // Whole numbers are integers (5, 5.0 and 5n are one key), others floats. The module
+    // applies the same rule exactly to the floats it gets, so 2 ** 60 is 2n ** 60n there.
     if (Number.isInteger(value) && Math.abs(value) <= MAX_SAFE) {
       w.u(1);
       w.i(BigInt(value));
@@ -213,11 +217,18 @@ function param(w, arrays, name, value) {
   const typed = typedBytes(value);
   if (typed) return arrayParam(w, arrays, typed, [typed.count]);
   if (isObject(value) && !Array.isArray(value)) {
-    if (typeof value.fingerprint === "string") {
-      const [step, fingerprint] = keyParts(value);
+    // Lineage: a hit (or its {key, content}) stands in for the upstream value, unhashed.
+    if (typeof value.content === "string") {
       w.u(2);
-      w.str(step);
-      return w.str(fingerprint);
+      w.str(keyParts(value.key)[1]);
+      return w.str(value.content);
+    }
+    if (typeof value.fingerprint === "string") {
+      throw fail(
+        "InvalidArgument",
+        `parameter "${name}" is a key: for lineage pass the hit that get() or getOrCompute() returned ` +
+          `for it (or its {key, content}), so that the key binds the upstream value too`,
+      );
     }
     const data = typedBytes(value.data);
     if (data) return arrayParam(w, arrays, data, shapeOf(value.shape, data.count, name));
@@ -299,8 +310,9 @@ function valueParts(value) {
 const SOURCES = ["memory", "store", "computed", "shared"];
 const STATES = ["memory", "stored", "expired", "forced", "missing"];
 
-/** The Hit of `[bytes, numbers, meta]` (`hit_to_js` in src/convert.rs). */
-function hitOf([bytes, n, metaBytes]) {
+/** The Hit of `[bytes, numbers, meta, content]` (`hit_to_js` in src/convert.rs) for the
+ * key `step` + `fingerprint`. */
+function hitOf([bytes, n, metaBytes, content], step, fingerprint) {
   // `bytes` is a fresh copy that fills its own buffer: the typed array views it in place.
   const data = n[0] === 0 ? bytes.buffer : new ARRAYS[n[0]](bytes.buffer);
   let meta;
@@ -312,7 +324,10 @@ function hitOf([bytes, n, metaBytes]) {
       meta = metaText;
     }
   }
-  return { data, shape: Array.from(n.subarray(5)), meta, source: SOURCES[n[1]], createdMs: n[2], costMs: n[3] / 1000 };
+  return {
+    data, shape: Array.from(n.subarray(5)), meta, source: SOURCES[n[1]], createdMs: n[2], costMs: n[3] / 1000,
+    key: new StepKey(TOKEN, step, fingerprint), content,
+  };
 }
 
 /** The compute cost in µs from `{costMs}` (default 0). */
@@ -529,8 +544,9 @@ export class StepCache {
 
   /** The cached value of `key`, or undefined. */
   async get(key) {
-    const hit = await this.#keyed(OP.get, key);
-    return hit === undefined ? undefined : hitOf(hit);
+    const [step, fingerprint] = keyParts(key);
+    const hit = await this.#raw.keyed(OP.get, step, fingerprint, undefined, 0);
+    return hit === undefined ? undefined : hitOf(hit, step, fingerprint);
   }
 
   /** Whether `key` is cached and fresh. */
@@ -561,7 +577,7 @@ export class StepCache {
     };
     const hit = await this.#raw.keyed(OP.getOrCompute, step, fingerprint, run, 0);
     if (hit[1][4] === 1) this.#post("changed", fingerprint);
-    return hitOf(hit);
+    return hitOf(hit, step, fingerprint);
   }
 
   /** Removes `key` everywhere. */

@@ -23,7 +23,7 @@ use crate::errors::err;
 ///          | uint(n) (text(name) scalar){n}                          (defaults)
 ///          | uint(n) (text(name) param){n}                           (parameters)
 /// param  = 0 scalar | 1 uint(element code) uint(n) uint{n}(shape) uint(array index)
-///          | 2 text(step) text(fingerprint)                          (lineage)
+///          | 2 text(upstream key fingerprint) text(upstream content)  (lineage)
 /// scalar = 0 byte(bool) | 1 zigzag(i128) | 2 f64 LE | 3 text | 4 uint(n) scalar{n}
 /// uint   = LEB128 varint; zigzag = varint of (n << 1) ^ (n >> 127); text = uint(len) UTF-8
 /// ```
@@ -156,10 +156,10 @@ fn build_key_from(r: &mut Reader<'_>, arrays: &Array) -> Result<Option<Key>> {
                 builder.raw_array(&name, elem, &shape, &bytes)
             }
             2 => {
-                let (Some(step), Some(fingerprint)) = (r.text(), r.text()) else {
+                let (Some(key), Some(content)) = (r.text(), r.text()) else {
                     return Ok(None);
                 };
-                builder.lineage(&name, &crate::key(&step, &fingerprint)?)
+                builder.lineage_parts(&name, key.parse()?, content.parse()?)
             }
             _ => return Ok(None),
         };
@@ -216,8 +216,9 @@ fn source_code(source: Source) -> f64 {
     }
 }
 
-/// `[bytes (Uint8Array, a copy), numbers, meta UTF-8 (Uint8Array) or undefined]` with numbers
-/// `[element code, source code, createdMs, cost µs, stored (0/1), ...shape]`.
+/// `[bytes (Uint8Array, a copy), numbers, meta UTF-8 (Uint8Array) or undefined, content
+/// identity text]` with numbers `[element code, source code, createdMs, cost µs, stored
+/// (0/1), ...shape]`.
 pub(crate) fn hit_to_js(hit: &Hit) -> JsValue {
     let mut numbers = vec![
         f64::from(hit.value.element_type().code()),
@@ -236,10 +237,11 @@ pub(crate) fn hit_to_js(hit: &Hit) -> JsValue {
         Uint8Array::from(meta).into()
     };
     let numbers = Float64Array::from(&numbers[..]);
+    let content = JsValue::from(text!(hit.content));
     // The one copy of a hit, from WebAssembly memory into the new array, last: what runs
     // after a large copy runs with caches it has flushed.
     let data = Uint8Array::new_from_slice(hit.value.data());
-    Array::of3(&data, &numbers, &meta).into()
+    Array::of4(&data, &numbers, &meta, &content).into()
 }
 
 /// A tier's outcome: a code (0 stored; skipped: 1 policy, 2 write-disabled, 3 too-large,

@@ -201,21 +201,48 @@ test("keys: canonical and identical in a page and a worker; text form and parse"
 test("keys: the core's golden fingerprints through the JavaScript API, in a page and a worker", { timeout: TIMEOUT }, async () => {
   await withContext(async (context) => {
     const page = await harness(context);
+    // The values of core/tests/golden_keys.rs (computed independently by golden_keys.py).
     const golden = {
-      stepOnly: "b3:3206a1bb8ef406109808ddf8bd724d491c878d1e2fe002afb345b6402ed898a8",
-      version: "b3:08e933dd1cb5624de6855b43211ef7b94ad2b475976d2afcd162b0d4e0bde9f6",
-      bool: "b3:442b09751f7ca54516dae534db4748938f37c929c289bd1901f91045e570f7ab",
-      int: "b3:adbda795d14e12f185154b70b7d36eca7726f52d055228ec7c88e9ad4875393d",
-      bigint: "b3:adbda795d14e12f185154b70b7d36eca7726f52d055228ec7c88e9ad4875393d",
-      negative: "b3:3ed64f9509542a7c839154e785eb4d02fd0637d1a29bd04b63b9b1001ec5fc6a",
-      text: "b3:3943918b9573d4766ef5b125d47953778c512947dfd67adbb0548e865c4e8a6f",
-      array: "b3:8d8a19d254e573655dd97f0d186f1883b9e92921390c96a6a885d9a1212d1787",
-      lineage: "b3:5e18ec708f11dc71ef4afce6b7da135dafef46d4484c1db0756b3acee1f8cce4",
-      lineageText: "b3:5e18ec708f11dc71ef4afce6b7da135dafef46d4484c1db0756b3acee1f8cce4",
+      stepOnly: "b3:89ed1a5bd2308553021b235b042bf59c056c23d39e01b036ba33c481dd729061",
+      version: "b3:1ffa10d68b607ce43ffaf0a05d19b75b23e25bea2e4a69a25f9a6d1e95ad9019",
+      bool: "b3:fca6496bfe8efee42e0feb75fd8b64e8c7219a02d1c64b49d3a62f78c9abd075",
+      int: "b3:f4d384ccdbf122fea32639388f17cf67c5dfa403cbbaea8ddf93b37a0d5dc54f",
+      bigint: "b3:f4d384ccdbf122fea32639388f17cf67c5dfa403cbbaea8ddf93b37a0d5dc54f",
+      negative: "b3:2cec079bd7b432af12df965ed9a36a31f286b6e8c61fc5b3182c483fe4b168d7",
+      whole: "b3:fba216519dc19a985d51eada8f82a8dcb0cf379e8705189743f65104f6c19048",
+      wholeFloat: "b3:fba216519dc19a985d51eada8f82a8dcb0cf379e8705189743f65104f6c19048",
+      wholeBigint: "b3:fba216519dc19a985d51eada8f82a8dcb0cf379e8705189743f65104f6c19048",
+      float: "b3:8825a345be612678e0dc66fcb22abbccb74d4faae710a6edec7a192b63a1c8d3",
+      list: "b3:d9d2f3ac2740f7a0dd9895f9934c01310dd447be9537a334181c8ee3886fe410",
+      numbers: "b3:0c1e71819ec679f89e04b516b892cd81b8dcb98dda81297e28e1e2868ddb472f",
+      numbersAsBigints: "b3:0c1e71819ec679f89e04b516b892cd81b8dcb98dda81297e28e1e2868ddb472f",
+      text: "b3:87cf8c6ed07bb0e0b0727d8eb0f63618b22d9779081b7d4c3e1480edb136bab6",
+      array: "b3:8977ae677ba93459f638e7bda6bc5a4270b6a694d3fe6e9a971bfc0600831e58",
+      content: "b3:4a88b0ea5c0e4bef746569c1a31976667f02a10940d1db79edf3e849d494e4d7",
+      lineage: "b3:d52682570c1c0fa306cad2d8071f093c5c48935961b2096c6522ecf6049a2ca3",
+      lineageText: "b3:d52682570c1c0fa306cad2d8071f093c5c48935961b2096c6522ecf6049a2ca3",
+      mixed: "b3:747ee718b738cdf04ee4b30d30fe5f6210ed64d813f2d86153271e6e43a36c5d",
       bytes: "b3:f74dd2c214056c43ba0e8194b31fbff8c3f8e4cb626a7cc962073e2a4b3cca61",
     };
     assert.deepEqual(await run(page, "goldenKeys", { name: uniq("golden") }), golden, "in a page");
     assert.deepEqual(await runInWorker(page, "goldenKeys", { name: uniq("golden") }), golden, "in a worker");
+  });
+});
+
+test("keys: lineage binds the upstream value, the same from memory and IndexedDB (raw and compressed)", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const page = await harness(context);
+    const out = await run(page, "lineageScenario", { name: uniq("lineage") });
+    for (const [how, r] of Object.entries(out)) {
+      assert.deepEqual(r.sources, ["computed", "memory", "store", "computed"], how);
+      assert.deepEqual(r.keys, [r.upKey, r.upKey, r.upKey], `${how}: a hit carries its key`);
+      assert.match(r.contents[0], /^b3:[0-9a-f]{64}$/, how);
+      assert.deepEqual(r.contents, [r.contents[0], r.contents[0], r.contents[0]], `${how}: one content identity`);
+      assert.deepEqual(r.downs, [r.downs[0], r.downs[0], r.downs[0]], `${how}: one downstream key`);
+      assert.notEqual(r.changed, r.downs[0], `${how}: another upstream value, another downstream key`);
+    }
+    assert.ok(out.compressed.storeBytes < 4096, `compressed: ${out.compressed.storeBytes} bytes stored`);
+    assert.ok(out.raw.storeBytes > 4096 * 4, `raw: ${out.raw.storeBytes} bytes stored`);
   });
 });
 
@@ -595,6 +622,11 @@ test("f. bad input: stable error names, helpful messages, nothing stored is lost
     expectError("nestedParam", "InvalidArgument", /\bp\b/);
     expectError("paramsNotObject", "InvalidArgument");
     expectError("paramFunction", "InvalidArgument", /\bp\b/);
+    expectError("paramNaN", "InvalidArgument", /"p".*NaN/);
+    expectError("paramInfinity", "InvalidArgument", /"p".*Infinity/);
+    expectError("paramNaNInList", "InvalidArgument", /"p".*NaN/);
+    expectError("defaultNaN", "InvalidArgument", /"p".*NaN/);
+    expectError("paramKey", "InvalidArgument", /"p".*hit/);
     expectError("parseBad", "InvalidFingerprint");
     expectError("shapeMismatch", "InvalidValue", /shape/i);
     expectError("shapeNegative", "InvalidValue", /shape/i);

@@ -2,7 +2,8 @@
 // index.d.ts: typical typed uses of the API must type-check, and wrong ones must not.
 import { open, StepKey } from "stepcache";
 import type {
-  CacheOptions, EntryInfo, Hit, Json, KeyLike, PutReport, Stats, Status, StepCache, StepCacheErrorName, TypedArray, ValueInput,
+  CacheOptions, EntryInfo, Hit, Json, KeyLike, PutReport, Stats, Status, StepCache, StepCacheErrorName, TypedArray, Upstream,
+  ValueInput,
 } from "stepcache";
 
 export async function typedUse(): Promise<number> {
@@ -26,10 +27,6 @@ export async function typedUse(): Promise<number> {
     ignore: ["verbose"],
     defaults: { mask: "none" },
   });
-  const lineage = cache.key("r1_map", { t1: key, big: 12n, raw: new Uint8Array(3), buf: new ArrayBuffer(8) });
-  const text: string = lineage.toString();
-  const again: StepKey = StepKey.parse(text);
-  const fp: string = again.fingerprint + again.step;
 
   // getOrCompute keeps the element type of what compute returns.
   const hit: Hit<Float32Array> = await cache.getOrCompute(key, async () => ({
@@ -39,6 +36,15 @@ export async function typedUse(): Promise<number> {
   }));
   const f32: Float32Array = hit.data;
   const first: number = f32[0] ?? 0;
+  const hitKey: StepKey = hit.key;
+  const content: string = hit.content;
+  const upstream: Upstream = { key: hitKey.toString(), content };
+  const lineage = cache.key("r1_map", { t1: hit, big: 12n, raw: new Uint8Array(3), buf: new ArrayBuffer(8) });
+  const lineage2: StepKey = cache.key("r1_map", { t1: upstream, tr: 15.0 });
+  const text: string = lineage.toString();
+  void lineage2;
+  const again: StepKey = StepKey.parse(text);
+  const fp: string = again.fingerprint + again.step;
   const big = await cache.getOrCompute(lineage, () => ({ data: new BigInt64Array(2) }));
   const b: bigint = big.data[0] ?? 0n;
 
@@ -94,6 +100,8 @@ export async function wrongUses(cache: StepCache, key: StepKey): Promise<void> {
   cache.key("s", { p: { a: 1 } });
   // @ts-expect-error: key params are named (an object), not a number
   cache.key("s", 42);
+  // @ts-expect-error: lineage takes the upstream hit (key and content), not its key alone
+  cache.key("r1_map", { t1: key });
   // @ts-expect-error: budgets are numbers
   await open({ memoryBudget: "1 GiB" });
   // @ts-expect-error: not a retention

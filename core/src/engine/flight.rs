@@ -11,14 +11,14 @@ use core::task::{Poll, Waker};
 
 use crate::map::HashMap;
 
+use super::state::Held;
 use crate::fingerprint::Fingerprint;
 use crate::sync::Lock;
-use crate::value::Value;
 
 #[derive(Default)]
 struct FlightState {
     done: bool,
-    value: Option<Value>,
+    value: Option<Held>,
     wakers: Vec<Waker>,
 }
 
@@ -30,7 +30,7 @@ pub(crate) struct Flight {
 
 impl Flight {
     /// Waits until the computation ends; its value, or `None` if it failed.
-    pub(crate) async fn wait(&self) -> Option<Value> {
+    pub(crate) async fn wait(&self) -> Option<Held> {
         poll_fn(|cx| {
             self.state.with(|s| {
                 if s.done {
@@ -44,7 +44,7 @@ impl Flight {
         .await
     }
 
-    fn finish(&self, value: Option<Value>) {
+    fn finish(&self, value: Option<Held>) {
         let wakers = self.state.with(|s| {
             s.done = true;
             s.value = value;
@@ -100,7 +100,7 @@ pub(crate) struct Landing<'a> {
     pub(crate) flights: &'a Lock<super::state::State>,
     pub(crate) id: Fingerprint,
     pub(crate) flight: Arc<Flight>,
-    pub(crate) value: Option<Value>,
+    pub(crate) value: Option<Held>,
 }
 
 impl Drop for Landing<'_> {

@@ -27,7 +27,7 @@ use crate::sync::Lock;
 use crate::value::Value;
 use flight::{Claim, Landing};
 use read::Lookup;
-use state::State;
+use state::{Held, State};
 
 /// The index is rebuilt from the store's listing at least this often, so entries that
 /// other processes or tabs add and remove are seen by budgets and stats.
@@ -118,7 +118,9 @@ impl<S: Store, C: Clock> Cache<S, C> {
     /// # Errors
     /// As [`Cache::put`].
     pub async fn put_with_cost(&self, key: &Key, value: Value, cost_us: u64) -> Result<PutReport> {
-        let report = self.store_value(key, &value, cost_us, self.clock.now_ms()).await?;
+        let report = self
+            .store_value(key, &value, None, cost_us, self.clock.now_ms())
+            .await?;
         if matches!(report.memory, TierOutcome::Stored) || matches!(report.store, TierOutcome::Stored) {
             self.state.with(|st| st.type_stats(key.step()).puts += 1);
         }
@@ -174,11 +176,13 @@ impl<S: Store, C: Clock> Cache<S, C> {
             let flight = match self.state.with(|st| st.flights.claim(&id)) {
                 Claim::Mine(flight) => flight,
                 Claim::Wait(flight) => {
-                    if let Some(value) = flight.wait().await {
+                    if let Some(held) = flight.wait().await {
                         let now = self.clock.now_ms();
                         self.state.with(|st| st.shared_computes += 1);
                         return Ok(Hit {
-                            value,
+                            value: held.value,
+                            fingerprint: id,
+                            content: held.content,
                             source: Source::Shared,
                             created_ms: now,
                             cost_us: 0,
@@ -200,7 +204,10 @@ impl<S: Store, C: Clock> Cache<S, C> {
             if access.read
                 && let Some(hit) = self.lookup(key, Lookup::Quiet).await?
             {
-                landing.value = Some(hit.value.clone());
+                landing.value = Some(Held {
+                    value: hit.value.clone(),
+                    content: hit.content,
+                });
                 return Ok(hit);
             }
             if !access.compute {
@@ -213,7 +220,9 @@ impl<S: Store, C: Clock> Cache<S, C> {
             let value = compute().await?;
             let cost_us = self.clock.monotonic_us().saturating_sub(started);
             let created_ms = self.clock.now_ms();
-            let stored = match self.store_value(key, &value, cost_us, created_ms).await {
+            // Once, here: the memory tier, waiting callers and the caller's lineage share it.
+            let content = value.content();
+            let stored = match self.store_value(key, &value, Some(content), cost_us, created_ms).await {
                 Ok(report) => report,
                 Err(e) => PutReport {
                     memory: TierOutcome::Failed(e.kind()),
@@ -226,9 +235,14 @@ impl<S: Store, C: Clock> Cache<S, C> {
                 t.compute_us += cost_us;
                 t.puts += u64::from(stored.memory == TierOutcome::Stored || stored.store == TierOutcome::Stored);
             });
-            landing.value = Some(value.clone());
+            landing.value = Some(Held {
+                value: value.clone(),
+                content,
+            });
             return Ok(Hit {
                 value,
+                fingerprint: id,
+                content,
                 source: Source::Computed,
                 created_ms,
                 cost_us,

@@ -4,7 +4,7 @@ use alloc::vec::Vec;
 
 use super::Cache;
 use super::report::{EntryState, Hit, Source, Status};
-use super::state::{Freshness, Slot, State};
+use super::state::{Freshness, Held, Slot, State};
 use crate::bytes::SharedBytes;
 use crate::clock::Clock;
 use crate::entry::{self, Codec, EntryHeader, Head, PayloadCheck};
@@ -28,8 +28,9 @@ pub(crate) enum Lookup {
     Quiet,
 }
 
-/// One entry read from the store: its header, its value and its stored length.
-type Found = Option<(EntryHeader, Value, u64)>;
+/// One entry read from the store: its header, its value, the value's content identity
+/// and its stored length.
+type Found = Option<(EntryHeader, Value, Fingerprint, u64)>;
 
 impl<S: Store, C: Clock> Cache<S, C> {
     /// Looks `key` up in both tiers.
@@ -126,13 +127,15 @@ impl<S: Store, C: Clock> Cache<S, C> {
                 if !stale {
                     slot.hits.add(1);
                     slot.last_use_ms.raise(now);
-                    let value = slot.payload.clone();
+                    let held = slot.payload.clone();
                     st.memory.stats.hits += 1;
                     let t = st.type_stats(step);
                     t.hits += 1;
                     t.saved_us += cost_us;
                     return Ok(Memory::Hit(Hit {
-                        value,
+                        value: held.value,
+                        fingerprint: *id,
+                        content: held.content,
                         source: Source::Memory,
                         created_ms,
                         cost_us,
@@ -170,7 +173,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
             None
         };
         // One lock for the freshness check and all the bookkeeping of a hit.
-        let outcome = found.map(|(header, value, len)| {
+        let outcome = found.map(|(header, value, content, len)| {
             let freshness = self.state.with(|st| {
                 let freshness = st.fresh(id, step, header.created_ms, now);
                 if freshness == Freshness::Fresh {
@@ -182,16 +185,18 @@ impl<S: Store, C: Clock> Cache<S, C> {
                         st.index.insert(*id, slot_of(&header, self.store.footprint(len), ()));
                         st.index.touch(id, now);
                     }
-                    st.promote(*id, &header, &value, now, epoch);
+                    st.promote(*id, &header, &value, content, now, epoch);
                 }
                 freshness
             });
-            (freshness, header, value)
+            (freshness, header, value, content)
         });
         match outcome {
-            Some((Freshness::Fresh, header, value)) => {
+            Some((Freshness::Fresh, header, value, content)) => {
                 return Ok(Some(Hit {
                     value,
+                    fingerprint: *id,
+                    content,
                     source: Source::Store,
                     created_ms: header.created_ms,
                     cost_us: header.cost_us,
@@ -244,9 +249,10 @@ impl<S: Store, C: Clock> Cache<S, C> {
                 let shape = core::mem::take(&mut header.shape);
                 let meta = core::mem::take(&mut header.meta);
                 let value = Value::from_parts(header.elem, shape, data, meta);
-                Some((header, value))
+                let content = content_of(&header, &value);
+                Some((header, value, content))
             });
-        let Some((header, value)) = decoded else {
+        let Some((header, value, content)) = decoded else {
             self.discard(id).await;
             self.state.with(|st| {
                 st.index.remove(id);
@@ -254,7 +260,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
             });
             return Ok(None);
         };
-        Ok(Some((header, value, len)))
+        Ok(Some((header, value, content, len)))
     }
 
     /// Removes an expired or damaged entry from the store. A failure (a read-only
@@ -454,9 +460,20 @@ fn memory_first(
     Ok(memory_hit(st, slot, id, step, now, epoch).map_or(First::Undecided, First::Hit))
 }
 
+/// The content identity of `value`, read from the verified entry `header`: an
+/// uncompressed payload is the value's data, so its XXH3-128 checksum, just verified, is
+/// the data's; a compressed payload's checksum covers the compressed bytes, and an entry
+/// of format 1 carries a blake3 digest, so those data are checksummed here.
+fn content_of(header: &EntryHeader, value: &Value) -> Fingerprint {
+    match (header.codec, header.payload_check) {
+        (Codec::Raw, PayloadCheck::Xxh3(check)) => value.content_with(u128::from_le_bytes(check)),
+        _ => value.content(),
+    }
+}
+
 /// A fresh memory-tier hit of `slot`, counted; `None` if the slot is stale, must be checked
 /// against the store, or the type's counters do not exist yet.
-fn memory_hit(st: &State, slot: &Slot<Value>, id: &Fingerprint, step: &str, now: u64, epoch: u64) -> Option<Hit> {
+fn memory_hit(st: &State, slot: &Slot<Held>, id: &Fingerprint, step: &str, now: u64, epoch: u64) -> Option<Hit> {
     let forced = st.force.covers(step) && !st.refreshed.contains(id) && slot.created_ms <= st.force_since_ms;
     let policy = st.policy(step);
     let expired = policy
@@ -472,7 +489,9 @@ fn memory_hit(st: &State, slot: &Slot<Value>, id: &Fingerprint, step: &str, now:
     counters.shared_hits.add(1);
     counters.shared_saved_us.add(slot.cost_us);
     Some(Hit {
-        value: slot.payload.clone(),
+        value: slot.payload.value.clone(),
+        fingerprint: *id,
+        content: slot.payload.content,
         source: Source::Memory,
         created_ms: slot.created_ms,
         cost_us: slot.cost_us,

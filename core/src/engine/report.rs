@@ -1,6 +1,7 @@
 //! What the engine's calls report back.
 
 use crate::error::ErrorKind;
+use crate::fingerprint::Fingerprint;
 use crate::key::Key;
 use crate::value::Value;
 
@@ -25,10 +26,17 @@ impl Source {
 }
 
 /// A value found or computed, with where it came from.
+///
+/// A step computed from this value is keyed with [`crate::KeyBuilder::lineage`], which
+/// binds [`Hit::fingerprint`] and [`Hit::content`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hit {
     /// The value.
     pub value: Value,
+    /// The fingerprint of the key the value belongs to.
+    pub fingerprint: Fingerprint,
+    /// The value's content identity ([`Value::content`]), the same whatever `source` is.
+    pub content: Fingerprint,
     /// Where it came from.
     pub source: Source,
     /// When it was computed, ms since the epoch.

@@ -33,6 +33,14 @@ pub(crate) struct Slot<T> {
     pub(crate) payload: T,
 }
 
+/// What the memory tier holds of one entry: the value and its content identity, computed
+/// once when the value was produced or read (a hit never checksums the value again).
+#[derive(Clone)]
+pub(crate) struct Held {
+    pub(crate) value: Value,
+    pub(crate) content: Fingerprint,
+}
+
 /// One tier's slots and counters: the memory tier (holding values) or the store's index.
 pub(crate) struct Shelf<T> {
     pub(crate) slots: HashMap<Fingerprint, Slot<T>>,
@@ -167,7 +175,7 @@ pub(crate) struct State {
     pub(crate) config: Config,
     pub(crate) force: Force,
     pub(crate) force_since_ms: u64,
-    pub(crate) memory: Shelf<Value>,
+    pub(crate) memory: Shelf<Held>,
     pub(crate) index: Shelf<()>,
     /// When the index was last rebuilt from the store's listing (`None`: never).
     pub(crate) index_listed_ms: Option<u64>,

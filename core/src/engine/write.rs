@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use super::Cache;
 use super::read::slot_of;
 use super::report::{PutReport, SkipReason, TierOutcome};
-use super::state::{Slot, State};
+use super::state::{Held, Slot, State};
 use crate::clock::Clock;
 use crate::entry::{self, Codec, EntryHeader, MAX_META_LEN, PayloadCheck};
 use crate::error::{Error, ErrorKind, Result};
@@ -31,8 +31,16 @@ const FULL_RETRIES: u64 = 3;
 pub const MEMORY_SLOT_OVERHEAD: u64 = 64;
 
 impl<S: Store, C: Clock> Cache<S, C> {
-    /// Stores `value` in the tiers its type's policy names.
-    pub(crate) async fn store_value(&self, key: &Key, value: &Value, cost_us: u64, now: u64) -> Result<PutReport> {
+    /// Stores `value` in the tiers its type's policy names; `content` is its content
+    /// identity if the caller has it already (computed here otherwise).
+    pub(crate) async fn store_value(
+        &self,
+        key: &Key,
+        value: &Value,
+        content: Option<Fingerprint>,
+        cost_us: u64,
+        now: u64,
+    ) -> Result<PutReport> {
         if value.meta().len() > MAX_META_LEN {
             return Err(Error::new(
                 ErrorKind::InvalidValue,
@@ -63,11 +71,13 @@ impl<S: Store, C: Clock> Cache<S, C> {
         } else {
             TierOutcome::Skipped(SkipReason::Policy)
         };
+        // Outside the lock: checksumming a large map must not hold up other threads.
+        let content = content.unwrap_or_else(|| value.content());
         let memory = self.state.with(|st| {
             if st.force.covers(key.step()) {
                 st.refreshed.insert(*key.fingerprint());
             }
-            st.promote(*key.fingerprint(), &header.0, value, now, epoch)
+            st.promote(*key.fingerprint(), &header.0, value, content, now, epoch)
         });
         Ok(PutReport { memory, store })
     }
@@ -182,13 +192,15 @@ impl<S: Store, C: Clock> Cache<S, C> {
 }
 
 impl State {
-    /// Keeps `value` in the memory tier if the type's policy and the budget allow, as the
-    /// version of the entry the store held at `epoch` (its [`Store::changes`]).
+    /// Keeps `value` (of content identity `content`) in the memory tier if the type's
+    /// policy and the budget allow, as the version of the entry the store held at `epoch`
+    /// (its [`Store::changes`]).
     pub(crate) fn promote(
         &mut self,
         id: Fingerprint,
         header: &EntryHeader,
         value: &Value,
+        content: Fingerprint,
         now: u64,
         epoch: u64,
     ) -> TierOutcome {
@@ -207,7 +219,11 @@ impl State {
             self.memory.remove(&victim);
             self.memory.stats.evictions += 1;
         }
-        let slot: Slot<Value> = slot_of(header, size, value.clone());
+        let held = Held {
+            value: value.clone(),
+            content,
+        };
+        let slot: Slot<Held> = slot_of(header, size, held);
         self.memory.insert(
             id,
             Slot {

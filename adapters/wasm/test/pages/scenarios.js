@@ -330,6 +330,11 @@ export async function badInput({ name }) {
   out.paramsNotObject = await catchErr(() => cache.key("s", 42));
   out.paramUndefined = await catchErr(() => cache.key("s", { p: undefined }));
   out.paramFunction = await catchErr(() => cache.key("s", { p: () => 1 }));
+  out.paramNaN = await catchErr(() => cache.key("s", { p: NaN }));
+  out.paramInfinity = await catchErr(() => cache.key("s", { p: -Infinity }));
+  out.paramNaNInList = await catchErr(() => cache.key("s", { p: [1, NaN] }));
+  out.defaultNaN = await catchErr(() => cache.key("s", {}, { defaults: { p: NaN } }));
+  out.paramKey = await catchErr(() => cache.key("s", { p: cache.key("t1_map") }));
   out.parseBad = await catchErr(() => StepKey.parse("t1_map@b3:nothex"));
 
   // Values.
@@ -505,6 +510,11 @@ export async function controlScenario({ name }) {
 export async function goldenKeys({ name }) {
   const cache = await open({ name, memoryBudget: 0, storeBudget: 0 });
   const fp = (...args) => cache.key(...args).fingerprint;
+  // The upstream value of the lineage goldens: the 2x2 map with metadata {"units":"ms"}.
+  const map = await cache.getOrCompute(cache.key("t1_map"), () => ({
+    data: new Float32Array([1, 2, 3, 4]), shape: [2, 2], meta: { units: "ms" },
+  }));
+  const b1 = { data: new Float32Array([1, 2, 3, 4]), shape: [2, 2] };
   const out = {
     stepOnly: fp("t1_map"),
     version: fp("t1_map", {}, { version: 3 }),
@@ -512,10 +522,21 @@ export async function goldenKeys({ name }) {
     int: fp("t1_map", { n_iter: 5 }),
     bigint: fp("t1_map", { n_iter: 5n }),
     negative: fp("t1_map", { offset: -7 }),
+    whole: fp("t1_map", { tr_ms: 15 }),
+    wholeFloat: fp("t1_map", { tr_ms: 15.0 }),
+    wholeBigint: fp("t1_map", { tr_ms: 15n }),
+    float: fp("t1_map", { tr_ms: 1.5 }),
+    list: fp("t1_map", { flip_deg: [1.5, 15, 2n] }),
+    numbers: fp("numbers", { big: 1e30, huge: 2 ** 127, min: -(2 ** 127), odd: 2n ** 53n + 1n, tenth: Math.fround(0.1) }),
+    numbersAsBigints: fp("numbers", {
+      big: 1000000000000000019884624838656n, huge: 2 ** 127, min: -(2n ** 127n), odd: 2n ** 53n + 1n, tenth: Math.fround(0.1),
+    }),
     text: fp("t1_map", { method: "vfa" }),
-    array: fp("t1_map", { b1: { data: new Float32Array([1, 2, 3, 4]), shape: [2, 2] } }),
-    lineage: fp("r1_map", { t1: cache.key("t1_map") }),
-    lineageText: fp("r1_map", { t1: { step: "t1_map", fingerprint: cache.key("t1_map").fingerprint } }),
+    array: fp("t1_map", { b1 }),
+    content: map.content,
+    lineage: fp("r1_map", { t1: map }),
+    lineageText: fp("r1_map", { t1: { key: String(map.key), content: map.content } }),
+    mixed: fp("t1_map", { tr_ms: 15.0, flip_deg: [2, 15], method: "vfa", b1_correction: false, b1, input: map }, { version: 2 }),
     bytes: fingerprintBytes(new TextEncoder().encode("stepcache")),
   };
   cache.close();
@@ -531,7 +552,8 @@ export async function keysScenario({ name }) {
   const kDefault = cache.key("t1_map", { tr: 15, flip: [2, 5, 10, 15], signal, mask: "none" }, { version: 1, defaults: { mask: "none" } });
   const kSignalChanged = cache.key("t1_map", { tr: 15, flip: [2, 5, 10, 15], signal: { data: makeArray("Float32Array", 24, 5), shape: SHAPE } }, { version: 1 });
   const kShapeChanged = cache.key("t1_map", { tr: 15, flip: [2, 5, 10, 15], signal: { data: signal.data, shape: [4, 6] } }, { version: 1 });
-  const lineage = cache.key("r1_map", { t1: k1 });
+  const t1 = await cache.getOrCompute(k1, () => ({ data: makeArray("Float32Array", 24, 6), shape: SHAPE }));
+  const lineage = cache.key("r1_map", { t1 });
   const kinds = {};
   for (const kind of ["Float64Array", "Int16Array", "BigInt64Array", "Uint8ClampedArray"]) {
     kinds[kind] = cache.key("arr", { a: makeArray(kind, 24) }).fingerprint;
@@ -553,6 +575,41 @@ export async function keysScenario({ name }) {
     keyIsStepKey: k1 instanceof StepKey,
   };
   cache.close();
+  return out;
+}
+
+/**
+ * Lineage binds the upstream value: the downstream key of one upstream value is the same
+ * whether its hit was computed, from memory or from IndexedDB (raw or compressed, in a
+ * second cache on the same database), and another value gives another key.
+ */
+export async function lineageScenario({ name }) {
+  const out = {};
+  for (const compression of [false, true]) {
+    const options = { name: `${name}-${compression}`, compression };
+    const a = await open(options);
+    const up = a.key("t1_map", { tr: 15 });
+    const down = (hit) => a.key("r1_map", { t1: hit }).fingerprint;
+    const value = { data: new Float32Array(4096).fill(1.5), shape: [64, 64], meta: { units: "ms" } };
+    const computed = await a.getOrCompute(up, () => value);
+    const memory = await a.get(up);
+    const b = await open({ ...options, memoryBudget: 0 });
+    const stored = await b.get(up);
+    const stats = await b.stats();
+    a.setForce(["t1_map"]);
+    const changed = await a.getOrCompute(up, () => ({ ...value, data: new Float32Array(4096).fill(2.5) }));
+    out[compression ? "compressed" : "raw"] = {
+      sources: [computed.source, memory.source, stored.source, changed.source],
+      keys: [computed.key.toString(), memory.key.toString(), stored.key.toString()],
+      upKey: up.toString(),
+      contents: [computed.content, memory.content, stored.content],
+      downs: [down(computed), down(memory), down(stored)],
+      changed: down(changed),
+      storeBytes: stats.store.bytes,
+    };
+    a.close();
+    b.close();
+  }
   return out;
 }
 
