@@ -94,11 +94,12 @@ enum DirDamage {
 fn damage_file(path: &Path, other: &Path, how: FileDamage) {
     let len = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let open = || OpenOptions::new().read(true).write(true).open(path).unwrap();
+    // A file with no bytes to flip (the change counter is empty) gets one instead.
     let flip = |at: u64| {
         let file = open();
         let mut b = [0u8];
-        file.read_exact_at(&mut b, at).unwrap();
-        file.write_all_at(&[b[0] ^ 0x10], at).unwrap();
+        let old = file.read_exact_at(&mut b, at).map_or(0, |()| b[0]);
+        file.write_all_at(&[old ^ 0x10], at.min(len)).unwrap();
     };
     match how {
         FileDamage::Remove => fs::remove_file(path).unwrap(),
@@ -106,8 +107,8 @@ fn damage_file(path: &Path, other: &Path, how: FileDamage) {
         FileDamage::TruncateOne => open().set_len(1).unwrap(),
         FileDamage::TruncateHalf => open().set_len(len / 2).unwrap(),
         FileDamage::FlipHead => flip(len.min(64) / 2),
-        FileDamage::FlipPayload => flip(len - len / 3 - 1),
-        FileDamage::FlipLast => flip(len - 1),
+        FileDamage::FlipPayload => flip((len - len / 3).saturating_sub(1)),
+        FileDamage::FlipLast => flip(len.saturating_sub(1)),
         FileDamage::Zero => open().write_all_at(&vec![0u8; len as usize], 0).unwrap(),
         FileDamage::Ones => open().write_all_at(&vec![0xFFu8; len as usize], 0).unwrap(),
         FileDamage::Extend => open().write_all_at(&[7u8; 100], len).unwrap(),

@@ -1,38 +1,35 @@
-//! The one small file every handle on a cache directory shares: a change counter.
-//!
-//! ```text
-//! v2/changes   24 bytes
-//!   0   8   changes, u64 LE: bumped after every put and removal, by any process
-//!   8   8   reserved, zero
-//!   16  8   the low 64 bits of XXH3-128 of bytes 0..16 and the magic, u64 LE
-//! ```
+//! The change counter every handle on a cache directory shares: `v2/changes`, an empty
+//! file whose modification time, in nanoseconds, is the counter.
 //!
 //! A handle's memory tier holds values it read or wrote earlier; another process may
 //! have replaced or removed them since. Before a memory-tier hit the engine asks
-//! [`Changes::epoch`], which reads the counter (a `pread`, and an `fstat` that tells
-//! whether the file was removed or replaced, so that a handle never keeps reading a file
-//! nobody writes any more) and moves on whenever a change it did not make itself is seen;
+//! [`Changes::epoch`], which moves on whenever a change this handle did not make is seen;
 //! the engine then checks the entry against the store once before serving it again.
+//! Every put and removal bumps the counter (under an `flock` of the file) before it
+//! returns.
 //!
-//! The file is read with `pread`, never memory-mapped: a mapped file that someone truncates
-//! kills every process touching the map (SIGBUS), and this file is read on every hit.
-//! Writers serialise on an `flock` of it. Values are only ever compared for equality, so
-//! a damaged file (any bytes, any length, or none) can never make a change look older
-//! than it is: an unreadable counter is "changed" on every read, until the next writer
-//! rewrites it whole.
+//! Why a modification time: a check runs on every memory-tier hit, so it must be one
+//! system call. One `fstat` of the open file gives both the counter and whether the file
+//! still has its name (a removed or replaced file would otherwise be read forever while
+//! writers count in a new one). A counter in the file's bytes needs a `pread` and that
+//! `fstat`; a counter in a memory-mapped file needs none, but a mapped file that someone
+//! truncates kills every process touching the map (SIGBUS).
+//!
+//! Values are only ever compared for equality, so damage (the file touched, its time set
+//! back, its bytes written, the file removed or replaced by a directory) can never make a
+//! change look older than it is; it reads as a change, at worst once per check until the
+//! next writer sets the counter again. A filesystem that does not keep a time to the
+//! nanosecond cannot carry the counter: there every check reads as a change, which is
+//! correct and makes every memory-tier hit of a stored type read the entry's head.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::sys::{read_at, same_file, write_at};
-
-/// Mixed into the checksum, so a file of zeros (or of another format) does not check.
-const MAGIC: &[u8; 8] = b"SCCHNGS1";
-/// The file's length.
-const LEN: usize = 24;
+use crate::sys::same_file;
 
 /// The shared change counter of one cache directory (see the module docs).
 #[derive(Debug)]
@@ -41,34 +38,33 @@ pub(crate) struct Changes {
     /// The open counter file; `None` where it cannot be opened (a read-only directory
     /// without one: nobody can change the store then).
     file: RwLock<Option<File>>,
-    /// The counter's value as this handle last saw it (`u64::MAX`: unreadable).
+    /// The counter as this handle last saw it.
     seen: AtomicU64,
     /// This handle's count of changes made by others, as [`Changes::epoch`] returns it.
     epoch: AtomicU64,
-    /// Whether this handle may create the file.
+    /// Whether the filesystem kept the last value set to the nanosecond.
+    exact: AtomicBool,
+    /// Whether this handle may create and set the file.
     writable: bool,
 }
 
-fn checksum(value: u64) -> u64 {
-    let mut bytes = [0u8; 16 + MAGIC.len()];
-    bytes[..8].copy_from_slice(&value.to_le_bytes());
-    bytes[16..].copy_from_slice(MAGIC);
-    twox_hash::XxHash3_128::oneshot(&bytes) as u64
+/// What one `fstat` of the counter file says.
+enum Reading {
+    /// The counter.
+    Value(u64),
+    /// The file has no name any more (removed, or replaced by a rename).
+    Removed,
+    /// No file, or it cannot be read.
+    Unknown,
 }
 
-fn encode(value: u64) -> [u8; LEN] {
-    let mut out = [0u8; LEN];
-    out[..8].copy_from_slice(&value.to_le_bytes());
-    out[16..].copy_from_slice(&checksum(value).to_le_bytes());
-    out
-}
-
-/// The counter in `bytes`, or `None` if they are not a whole, intact counter file.
-fn decode(bytes: &[u8]) -> Option<u64> {
-    let bytes: &[u8; LEN] = bytes.try_into().ok()?;
-    let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or_default());
-    let value = word(0);
-    (word(8) == 0 && word(16) == checksum(value)).then_some(value)
+/// The counter a modification time carries: nanoseconds since the epoch (before it,
+/// wrapped; equality is all that is asked of it).
+fn value_of(time: SystemTime) -> u64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => after.as_nanos() as u64,
+        Err(before) => (before.duration().as_nanos() as u64).wrapping_neg(),
+    }
 }
 
 impl Changes {
@@ -76,58 +72,61 @@ impl Changes {
     pub(crate) fn open(path: &Path, writable: bool) -> io::Result<Changes> {
         let file = match open_counter(path, writable) {
             Ok(file) => Some(file),
-            Err(e) if !writable => {
-                let _ = e;
-                None
-            }
+            Err(_) if !writable => None,
             Err(e) => return Err(e),
         };
         let changes = Changes {
             path: path.to_path_buf(),
             file: RwLock::new(file),
-            seen: AtomicU64::new(u64::MAX),
+            seen: AtomicU64::new(0),
             epoch: AtomicU64::new(0),
+            exact: AtomicBool::new(true),
             writable,
         };
-        match changes.read() {
-            Some(value) => changes.seen.store(value, Ordering::Relaxed),
-            // New or damaged: made whole now, before this handle holds anything to check.
-            None if writable => changes.bump()?,
-            None => {}
+        if writable {
+            // Also tells whether this filesystem keeps the counter exactly.
+            changes.bump()?;
+        } else if let Reading::Value(value) = changes.read() {
+            changes.seen.store(value, Ordering::Relaxed);
         }
         Ok(changes)
     }
 
-    /// The counter's value; `None` if it is unreadable, or if the file was removed or
-    /// replaced (then the current file is opened for the next read).
-    fn read(&self) -> Option<u64> {
-        let (value, removed) = {
-            let file = self.file.read().ok()?;
-            let file = file.as_ref()?;
-            let mut bytes = [0u8; LEN];
-            let value = read_at(file, &mut bytes, 0).ok().and_then(|()| decode(&bytes));
-            (value, is_removed(file))
+    /// One `fstat` of the counter file; a removed one is replaced by the file that has
+    /// its name now, for the next read.
+    fn read(&self) -> Reading {
+        let reading = {
+            let Ok(file) = self.file.read() else {
+                return Reading::Unknown;
+            };
+            match file.as_ref().map(File::metadata) {
+                Some(Ok(meta)) if is_removed(&meta) => Reading::Removed,
+                Some(Ok(meta)) => meta
+                    .modified()
+                    .map_or(Reading::Unknown, |t| Reading::Value(value_of(t))),
+                _ => Reading::Unknown,
+            }
         };
-        if !removed {
-            return value;
-        }
-        // Writers count changes in the file that has the name now; until this handle
-        // reads that one, everything counts as changed.
-        if let Ok(mut file) = self.file.write() {
+        if matches!(reading, Reading::Removed | Reading::Unknown)
+            && let Ok(mut file) = self.file.write()
+        {
             *file = open_counter(&self.path, self.writable).ok();
         }
-        None
+        reading
     }
 
     /// A number that stays the same for as long as no other handle (in this process or
-    /// another) has changed the store, and moves on when one has. One `pread`.
+    /// another) has changed the store, and moves on when one has. One `fstat`.
     pub(crate) fn epoch(&self) -> u64 {
-        let now = self.read();
         let seen = self.seen.load(Ordering::Acquire);
-        match now {
-            Some(value) if value == seen => self.epoch.load(Ordering::Acquire),
-            _ => {
-                self.seen.store(now.unwrap_or(u64::MAX), Ordering::Release);
+        match self.read() {
+            Reading::Value(value) if value == seen && self.exact.load(Ordering::Relaxed) => {
+                self.epoch.load(Ordering::Acquire)
+            }
+            reading => {
+                if let Reading::Value(value) = reading {
+                    self.seen.store(value, Ordering::Release);
+                }
                 self.epoch.fetch_add(1, Ordering::AcqRel) + 1
             }
         }
@@ -137,12 +136,12 @@ impl Changes {
     /// it returns, so that every later [`Changes::epoch`] elsewhere sees it.
     ///
     /// If the file was replaced or removed under this handle, the new file is used (and
-    /// created); a damaged one is rewritten whole.
+    /// created).
     pub(crate) fn bump(&self) -> io::Result<()> {
         let mut file = self
             .file
             .write()
-            .map_err(|_| io::Error::other("a thread panicked holding the counter"))?;
+            .map_err(|_| io::Error::other("a thread panicked holding the change counter"))?;
         loop {
             let Some(current) = file.as_ref() else {
                 *file = Some(open_counter(&self.path, true)?);
@@ -150,45 +149,56 @@ impl Changes {
             };
             current.lock()?;
             // Another handle may have replaced the file between our open and our lock:
-            // then our lock guards nothing and our write would be seen by nobody.
+            // then our lock guards nothing and our change would be seen by nobody.
             if !same_file(current, &self.path) {
                 let _ = current.unlock();
                 *file = Some(open_counter(&self.path, true)?);
                 continue;
             }
-            let mut bytes = [0u8; LEN];
-            let old = read_at(current, &mut bytes, 0).ok().and_then(|()| decode(&bytes));
-            // An unreadable counter restarts from a value no handle can have seen.
-            let new = old.map_or_else(fresh_value, |v| v.wrapping_add(1));
-            let written = write_at(current, &encode(new), 0).and_then(|()| current.set_len(LEN as u64));
+            let set = self.set_next(current);
             let _ = current.unlock();
-            written?;
+            let (old, new) = set?;
             // Only our own change since we last looked: our epoch need not move.
-            if old != Some(self.seen.swap(new, Ordering::AcqRel)) {
+            if self.seen.swap(new, Ordering::AcqRel) != old {
                 self.epoch.fetch_add(1, Ordering::AcqRel);
             }
             return Ok(());
         }
     }
+
+    /// Sets the counter one past its value (under the file's lock); returns both values.
+    fn set_next(&self, file: &File) -> io::Result<(u64, u64)> {
+        let old = value_of(file.metadata()?.modified()?);
+        let mut new = old.wrapping_add(1);
+        let time = |value: u64| UNIX_EPOCH.checked_add(Duration::from_nanos(value));
+        // A time the filesystem refuses (set far off by someone): start again from now,
+        // a value no handle has seen.
+        if time(new).is_none_or(|t| file.set_modified(t).is_err()) {
+            new = value_of(SystemTime::now());
+            file.set_modified(time(new).unwrap_or(UNIX_EPOCH))?;
+        }
+        let kept = value_of(file.metadata()?.modified()?);
+        self.exact.store(kept == new, Ordering::Relaxed);
+        Ok((old, kept))
+    }
 }
 
-/// Whether `file` no longer has a name (removed, or replaced by a rename): a second
-/// system call per read, the price of never missing a change counted in a new file.
-fn is_removed(file: &File) -> bool {
+/// Whether the file no longer has a name (removed, or replaced by a rename).
+fn is_removed(meta: &std::fs::Metadata) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        file.metadata().is_ok_and(|m| m.nlink() == 0)
+        meta.nlink() == 0
     }
     #[cfg(not(unix))]
     {
-        let _ = file;
+        let _ = meta;
         false
     }
 }
 
 /// Opens the counter file. A writable handle replaces whatever else stands at its path
-/// (a directory, a symlink, a special file: damage) with a new, empty counter file.
+/// (a directory, a symlink, a special file: damage) with a new counter file.
 fn open_counter(path: &Path, writable: bool) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.read(true);
@@ -201,7 +211,7 @@ fn open_counter(path: &Path, writable: bool) -> io::Result<File> {
     }
     let file = options.open(path).and_then(|file| match file.metadata()?.is_file() {
         true => Ok(file),
-        false => Err(io::Error::other("the counter is not a regular file")),
+        false => Err(io::Error::other("the change counter is not a regular file")),
     });
     match file {
         Err(_) if writable && std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_file()) => {
@@ -212,37 +222,34 @@ fn open_counter(path: &Path, writable: bool) -> io::Result<File> {
     }
 }
 
-/// A counter value for a file that was unreadable: unlike any value seen before, with
-/// overwhelming probability (equality is all that is ever asked of it).
-fn fresh_value() -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let mut bytes = [0u8; 20];
-    bytes[..16].copy_from_slice(&nanos.to_le_bytes());
-    bytes[16..].copy_from_slice(&std::process::id().to_le_bytes());
-    twox_hash::XxHash3_128::oneshot(&bytes) as u64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn a_counter_round_trips_and_damage_never_decodes() {
-        for value in [0, 1, u64::MAX - 1, u64::MAX] {
-            assert_eq!(decode(&encode(value)), Some(value));
-        }
-        let good = encode(7);
-        for i in 0..LEN * 8 {
-            let mut bad = good;
-            bad[i / 8] ^= 1 << (i % 8);
-            assert_eq!(decode(&bad), None, "bit {i}");
-        }
-        for len in 0..LEN {
-            assert_eq!(decode(&good[..len]), None);
-        }
-        assert_eq!(decode(&[0u8; LEN]), None);
-        assert_eq!(decode(&[0xFFu8; LEN]), None);
+    fn handles_see_each_other_s_changes_and_not_their_own() {
+        let dir = std::env::temp_dir().join(format!("stepcache-changes-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("changes");
+        let (a, b) = (Changes::open(&path, true).unwrap(), Changes::open(&path, true).unwrap());
+        let (ea, eb) = (a.epoch(), b.epoch());
+        assert_eq!(a.epoch(), ea, "nothing changed");
+        a.bump().unwrap();
+        assert_eq!(a.epoch(), ea, "a's own change");
+        assert_ne!(b.epoch(), eb, "b sees a's change");
+        let eb = b.epoch();
+        // Touched by someone else: a change, never a step back.
+        File::open(&path).unwrap().set_modified(UNIX_EPOCH).unwrap();
+        assert_ne!(b.epoch(), eb);
+        // Removed and recreated by a new handle: the old handles follow.
+        let ea = a.epoch();
+        std::fs::remove_file(&path).unwrap();
+        let c = Changes::open(&path, true).unwrap();
+        c.bump().unwrap();
+        assert_ne!(a.epoch(), ea, "a follows the new file");
+        let ea = a.epoch();
+        c.bump().unwrap();
+        assert_ne!(a.epoch(), ea, "and sees its changes");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,5 +1,5 @@
 //! The `unsafe` code of stepcache: read-only memory maps of entry files, and asking the
-//! system who we are. Plus the positioned reads and writes every module shares.
+//! system who we are. Plus the one file-identity check the modules share.
 //!
 //! Mapping is unsafe because another process could change the file underneath the map.
 //! stepcache never writes into an entry file in place: every write goes to a new
@@ -30,41 +30,6 @@ pub(crate) fn effective_uid() -> u32 {
     #[allow(unsafe_code)]
     unsafe {
         libc::geteuid()
-    }
-}
-
-/// Reads exactly `buf.len()` bytes at `offset`.
-pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
-    }
-    #[cfg(windows)]
-    {
-        let mut done = 0;
-        while done < buf.len() {
-            match std::os::windows::fs::FileExt::seek_read(file, &mut buf[done..], offset + done as u64)? {
-                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
-                n => done += n,
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Writes all of `buf` at `offset`.
-pub(crate) fn write_at(file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
-    }
-    #[cfg(windows)]
-    {
-        let mut done = 0;
-        while done < buf.len() {
-            done += std::os::windows::fs::FileExt::seek_write(file, &buf[done..], offset + done as u64)?;
-        }
-        Ok(())
     }
 }
 
