@@ -85,7 +85,7 @@ impl SmallStore for Stepcache {
     }
 }
 
-/// One file per entry, fanned out like stepcache's (`<ab>/<hex>`), written to a
+/// One file per entry, fanned out (`<ab>/<hex>`), written to a
 /// temporary file and renamed into place.
 struct Files {
     dir: PathBuf,
@@ -344,7 +344,7 @@ pub fn run(plan: &Plan, scratch: &Scratch) -> Vec<Table> {
     ));
     table.note(
         "stepcache runs with `memory_budget(0)` and `Durability::Buffered`: every get reads \
-         the entry from disk (a record of a memory-mapped pack file: no system call) and \
+         the entry from disk (its own file: opened, read and closed) and \
          verifies its XXH3-128 checksum. None of the disk stores \
          fsyncs here (cacache never does; redb commits with `Durability::None`, its \
          non-durable mode, which it allows per transaction). Gets run in one shuffled order, \
