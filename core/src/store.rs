@@ -114,6 +114,12 @@ pub trait Store: MaybeSend + MaybeSync {
         0
     }
 
+    /// Whether [`Store::changes`] can move: a store that overrides it sets this to `true`,
+    /// and only then are memory-tier hits checked against the store. Where it is `false`
+    /// (the default) that check is left out of the build: the npm package's module, over
+    /// IndexedDB, is 0.9 KB smaller gzipped without it.
+    const TRACKS_CHANGES: bool = false;
+
     /// The bytes an entry of `len` bytes occupies in the store, which is what budgets
     /// count: its length (the default), or a filesystem's whole blocks.
     fn footprint(&self, len: u64) -> u64 {

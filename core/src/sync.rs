@@ -27,6 +27,13 @@ mod bounds {
 
 pub use bounds::{MaybeSend, MaybeSync};
 
+/// A boxed future, `Send` where [`MaybeSend`] is.
+#[cfg(all(feature = "std", not(target_family = "wasm")))]
+pub(crate) type BoxFuture<'a, T> = core::pin::Pin<alloc::boxed::Box<dyn Future<Output = T> + Send + 'a>>;
+/// A boxed future, `Send` where [`MaybeSend`] is.
+#[cfg(not(all(feature = "std", not(target_family = "wasm"))))]
+pub(crate) type BoxFuture<'a, T> = core::pin::Pin<alloc::boxed::Box<dyn Future<Output = T> + 'a>>;
+
 /// Whether threads can hold the state's shared lock at once: natively with `std`. Not on
 /// wasm, where a `Cache` is never shared between threads (it is not `Sync` there).
 pub(crate) const CONCURRENT_READERS: bool = cfg!(all(feature = "std", not(target_family = "wasm")));

@@ -590,6 +590,9 @@ impl Store for FsStore {
         len.div_ceil(BLOCK) * BLOCK
     }
 
+    /// Other processes change the directory: memory-tier hits are checked against it.
+    const TRACKS_CHANGES: bool = true;
+
     /// A `pread` and an `fstat` of the change counter every handle on the directory
     /// shares (see `shared.rs`).
     fn changes(&self) -> u64 {

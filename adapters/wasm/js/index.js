@@ -377,6 +377,18 @@ function retentionCode(name, what) {
   return code;
 }
 
+/** Access letters as bits for the module: 1 read (r), 2 compute (c, or e), 4 write (w);
+ * "" allows nothing. */
+function accessCode(letters) {
+  let code = 0;
+  for (const c of letters) {
+    const bit = { r: 1, c: 2, e: 2, w: 4 }[c];
+    if (bit === undefined) throw invalid(`access "${letters}": use the letters r (read), c (compute), w (write)`);
+    code |= bit;
+  }
+  return code;
+}
+
 /** A policy as `[retention, maxAgeMs (0: none), compress (0/1)]`, from a retention name or
  * `{retention, maxAgeMs?, compress?}`; unset fields come from `base`. */
 function policyOption(value, what, base) {
@@ -429,7 +441,7 @@ function parseOptions(value) {
         o.policies.push(...policyOption(p, `policies["${step}"]`, policy));
       }
     }
-    if ((v = get("access")) !== undefined) o.access = textOption(v, "access");
+    if ((v = get("access")) !== undefined) o.access = accessCode(textOption(v, "access"));
     if ((v = get("persist")) !== undefined) o.persist = flagOption(v, "persist");
     if ((v = get("broadcast")) !== undefined) o.broadcast = flagOption(v, "broadcast");
     if ((v = get("locks")) !== undefined) o.locks = flagOption(v, "locks");
@@ -651,7 +663,7 @@ export class StepCache {
   /** Switches reading, computing and writing on or off ("rcw" letters). */
   setAccess(access) {
     if (typeof access !== "string") throw invalid("setAccess() takes a string of the letters r, c, w");
-    this.#raw.setAccess(access);
+    this.#raw.setAccess(accessCode(access));
   }
 
   /** Sets the retention of one step from now on ("transient", "memory", "persistent"). */
@@ -659,7 +671,10 @@ export class StepCache {
     if (step === undefined || step === null) throw fail("InvalidStepName", "setRetention() needs a step name");
     if (typeof step !== "string") throw fail("InvalidStepName", `setRetention() takes a step name, got ${kindOf(step)}`);
     if (typeof retention !== "string") throw invalid('retention must be "transient", "memory" or "persistent"');
-    this.#raw.setRetention(step, retention);
+    const known = Object.hasOwn(RETENTIONS, retention);
+    // The step name is checked first (an unknown retention only checks it): its error wins.
+    this.#raw.setRetention(step, known ? RETENTIONS[retention] : -1);
+    if (!known) throw invalid(`unknown retention "${retention}": use "transient", "memory" or "persistent"`);
   }
 
   /** Keeps `key` from being evicted from either tier until unpin. Pins nest. */

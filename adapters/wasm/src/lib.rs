@@ -125,6 +125,15 @@ fn retention(code: f64) -> Retention {
     }
 }
 
+/// Access from the bits `index.js` reads from its letters: 1 read, 2 compute, 4 write.
+fn access(bits: u8) -> Access {
+    Access {
+        read: bits & 1 != 0,
+        compute: bits & 2 != 0,
+        write: bits & 4 != 0,
+    }
+}
+
 /// A policy from three numbers: retention code, maximum age in ms (0: none), compress (0/1).
 fn policy(numbers: &[f64]) -> TypePolicy {
     let mut policy = TypePolicy::new(retention(numbers[0]));
@@ -160,7 +169,7 @@ impl RawCache {
         name: String,
         locks: bool,
         budgets: &[f64],
-        access: Option<String>,
+        access: Option<u8>,
         steps: &Array,
         policies: &[f64],
     ) -> Promise {
@@ -178,9 +187,9 @@ impl RawCache {
             .iter()
             .zip(rows)
             .try_fold(config, |config, (step, row)| config.type_policy(step, policy(row)))
-            .and_then(|config| match access {
-                Some(text) => Ok(config.access(text.parse::<Access>()?)),
-                None => Ok(config),
+            .map(|config| match access {
+                Some(bits) => config.access(self::access(bits)),
+                None => config,
             });
         spawn(Box::pin(async move {
             let config = configured.map_err(to_js)?;
@@ -307,20 +316,23 @@ impl RawCache {
         self.engine.set_force(force).map_err(to_js)
     }
 
-    /// Switches reading, computing and writing on or off (`"rcw"` letters).
+    /// Switches reading, computing and writing on or off (bits, see [`access`]).
     #[wasm_bindgen(js_name = setAccess)]
-    pub fn set_access(&self, access: &str) -> JsResult<()> {
-        self.engine.set_access(access.parse().map_err(to_js)?);
-        Ok(())
+    pub fn set_access(&self, bits: u8) {
+        self.engine.set_access(access(bits));
     }
 
-    /// Sets the retention (its name) of one step from now on.
+    /// Sets the retention (its code, see [`retention`]) of one step from now on. A negative
+    /// code, for a name `index.js` does not know, only checks the step name, so that a bad
+    /// step name is the error reported, as it is for a good retention.
     #[wasm_bindgen(js_name = setRetention)]
-    pub fn set_retention(&self, step: &str, retention: &str) -> JsResult<()> {
-        stepcache_core::validate_step_name(step)
-            .and_then(|()| retention.parse())
-            .and_then(|retention| self.engine.set_retention(step, retention))
-            .map_err(to_js)
+    pub fn set_retention(&self, step: &str, code: f64) -> JsResult<()> {
+        if code < 0.0 {
+            stepcache_core::validate_step_name(step)
+        } else {
+            self.engine.set_retention(step, retention(code))
+        }
+        .map_err(to_js)
     }
 
     /// Drops the memory-tier entry of `fingerprint` (another tab changed it).

@@ -1,5 +1,6 @@
 //! Reading: memory tier, then store, decode, verify, promote; and the store's index.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use super::Cache;
@@ -14,7 +15,7 @@ use crate::key::Key;
 use crate::policy::Retention;
 use crate::policy::TypePolicy;
 use crate::store::{Listed, Store};
-use crate::sync::{CONCURRENT_READERS, Counter};
+use crate::sync::{BoxFuture, CONCURRENT_READERS, Counter};
 use crate::value::Value;
 
 /// What a lookup is for.
@@ -45,7 +46,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
         // same, and the npm package's module is 0.6 KB smaller gzipped without a second copy.
         let first = if CONCURRENT_READERS {
             self.state
-                .read(|st| memory_first(st, id, step, kind, count, now, epoch))?
+                .read(|st| memory_first::<S>(st, id, step, kind, count, now, epoch))?
         } else {
             First::Undecided
         };
@@ -55,13 +56,18 @@ impl<S: Store, C: Clock> Cache<S, C> {
             First::Undecided => self.memory_locked(id, step, kind, count, now, epoch)?,
         };
         let memory = match memory {
-            Memory::Recheck(version) => {
-                self.recheck(id, version, epoch).await?;
-                match self.memory_locked(id, step, kind, count, now, epoch)? {
-                    // Replaced again meanwhile: go to the store.
-                    Memory::Recheck(_) => Memory::Miss(self.state.with(|st| st.policy(step))),
-                    settled => settled,
-                }
+            // Never made where the store's changes cannot move: the check is left out.
+            Memory::Recheck(version) if S::TRACKS_CHANGES => {
+                // Boxed as `recheck` is, with the second look that follows it.
+                let rechecked: BoxFuture<'_, Result<Memory>> = Box::pin(async move {
+                    self.recheck_now(id, version, epoch).await?;
+                    Ok(match self.memory_locked(id, step, kind, count, now, epoch)? {
+                        // Replaced again meanwhile: go to the store.
+                        Memory::Recheck(_) => Memory::Miss(self.state.with(|st| st.policy(step))),
+                        settled => settled,
+                    })
+                });
+                rechecked.await?
             }
             settled => settled,
         };
@@ -71,7 +77,15 @@ impl<S: Store, C: Clock> Cache<S, C> {
     /// Checks a memory slot holding `version` of entry `id` against the store after
     /// another handle changed the store: marks it checked at `epoch` if the store still
     /// holds that version, drops it otherwise.
-    async fn recheck(&self, id: &Fingerprint, version: PayloadCheck, epoch: u64) -> Result<()> {
+    ///
+    /// Boxed, so that the callers' futures only hold a pointer to it: a build whose store
+    /// never tracks changes ([`Store::TRACKS_CHANGES`], the npm package's) never makes one
+    /// and links none of it, where an awaited state of the callers would keep it all.
+    fn recheck<'a>(&'a self, id: &'a Fingerprint, version: PayloadCheck, epoch: u64) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.recheck_now(id, version, epoch))
+    }
+
+    async fn recheck_now(&self, id: &Fingerprint, version: PayloadCheck, epoch: u64) -> Result<()> {
         let current = match self.store.head(id).await? {
             Some(item) => match listed_header(&item, &item.head) {
                 Listing::Header(header) => Some(header.payload_check),
@@ -121,7 +135,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
                     || policy
                         .max_age_ms
                         .is_some_and(|max| now.saturating_sub(created_ms) > max);
-                if !stale && changed_elsewhere(&policy, slot, epoch) {
+                if !stale && changed_elsewhere::<S, _>(&policy, slot, epoch) {
                     return Ok(Memory::Recheck(slot.version));
                 }
                 if !stale {
@@ -275,12 +289,14 @@ impl<S: Store, C: Clock> Cache<S, C> {
         let id = key.fingerprint();
         let now = self.clock.now_ms();
         let epoch = self.store.changes();
-        let unchecked = self.state.with(|st| {
-            let policy = st.policy(key.step());
-            let slot = st.memory.slots.get(id)?;
-            changed_elsewhere(&policy, slot, epoch).then_some(slot.version)
-        });
-        if let Some(version) = unchecked {
+        // Asked only of a store that tracks changes: no slot is ever unchecked elsewhere.
+        if S::TRACKS_CHANGES
+            && let Some(version) = self.state.with(|st| {
+                let policy = st.policy(key.step());
+                let slot = st.memory.slots.get(id)?;
+                changed_elsewhere::<S, _>(&policy, slot, epoch).then_some(slot.version)
+            })
+        {
             self.recheck(id, version, epoch).await?;
         }
         let in_memory = self.state.with(|st| {
@@ -289,7 +305,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
             Ok(st.memory.slots.get(id).and_then(|slot| {
                 // A slot that may have been replaced elsewhere: the store says.
                 (st.fresh(id, key.step(), slot.created_ms, now) == Freshness::Fresh
-                    && !changed_elsewhere(&policy, slot, epoch))
+                    && !changed_elsewhere::<S, _>(&policy, slot, epoch))
                 .then_some((slot.created_ms, slot.cost_us))
             }))
         })?;
@@ -398,9 +414,10 @@ enum Memory {
 
 /// Whether a slot of a stored type may no longer hold the store's version: another handle
 /// changed the store since the slot was last checked. Types kept only in memory are this
-/// handle's own and never checked.
-fn changed_elsewhere<T>(policy: &TypePolicy, slot: &Slot<T>, epoch: u64) -> bool {
-    policy.retention == Retention::Persistent && slot.checked.get() != epoch
+/// handle's own and never checked, and neither is anything on a store whose changes never
+/// move ([`Store::TRACKS_CHANGES`]).
+fn changed_elsewhere<S: Store, T>(policy: &TypePolicy, slot: &Slot<T>, epoch: u64) -> bool {
+    S::TRACKS_CHANGES && policy.retention == Retention::Persistent && slot.checked.get() != epoch
 }
 
 /// What the leading bytes of a listed entry say.
@@ -435,7 +452,7 @@ enum First {
 
 /// The memory-tier lookup under the shared lock, which threads hold together: it decides
 /// the common cases (a fresh hit, no slot) and leaves the rest to [`Cache::memory_locked`].
-fn memory_first(
+fn memory_first<S: Store>(
     st: &State,
     id: &Fingerprint,
     step: &str,
@@ -457,7 +474,7 @@ fn memory_first(
         }
         return Ok(First::NotInMemory(st.policy(step)));
     };
-    Ok(memory_hit(st, slot, id, step, now, epoch).map_or(First::Undecided, First::Hit))
+    Ok(memory_hit::<S>(st, slot, id, step, now, epoch).map_or(First::Undecided, First::Hit))
 }
 
 /// The content identity of `value`, read from the verified entry `header`: an
@@ -473,14 +490,21 @@ fn content_of(header: &EntryHeader, value: &Value) -> Fingerprint {
 
 /// A fresh memory-tier hit of `slot`, counted; `None` if the slot is stale, must be checked
 /// against the store, or the type's counters do not exist yet.
-fn memory_hit(st: &State, slot: &Slot<Held>, id: &Fingerprint, step: &str, now: u64, epoch: u64) -> Option<Hit> {
+fn memory_hit<S: Store>(
+    st: &State,
+    slot: &Slot<Held>,
+    id: &Fingerprint,
+    step: &str,
+    now: u64,
+    epoch: u64,
+) -> Option<Hit> {
     let forced = st.force.covers(step) && !st.refreshed.contains(id) && slot.created_ms <= st.force_since_ms;
     let policy = st.policy(step);
     let expired = policy
         .max_age_ms
         .is_some_and(|max| now.saturating_sub(slot.created_ms) > max);
     let counters = st.type_counters(step)?;
-    if forced || expired || changed_elsewhere(&policy, slot, epoch) {
+    if forced || expired || changed_elsewhere::<S, _>(&policy, slot, epoch) {
         return None;
     }
     slot.hits.add(1);
