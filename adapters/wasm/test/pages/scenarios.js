@@ -731,9 +731,10 @@ export async function entriesScenario({ name }) {
   const c = await open({ name, policies: { preview: "memory" } });
   const t1 = c.key("t1_map", { id: 1 });
   const preview = c.key("preview", { id: 1 });
-  const r1 = c.key("r1_map", { t1 });
-  out.texts = { t1: t1.toString(), preview: preview.toString(), r1: r1.toString() };
   await c.put(t1, { data: makeArray("Float32Array", 24, 1), shape: SHAPE }, { costMs: 1500 });
+  // Keyed by lineage on the stored T1 map.
+  const r1 = c.key("r1_map", { t1: await c.get(t1) });
+  out.texts = { t1: t1.toString(), preview: preview.toString(), r1: r1.toString() };
   await sleep(5);
   await c.put(preview, { data: new Uint8Array(10) });
   await sleep(5);
