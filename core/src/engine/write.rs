@@ -31,16 +31,15 @@ const FULL_RETRIES: u64 = 3;
 pub const MEMORY_SLOT_OVERHEAD: u64 = 64;
 
 impl<S: Store, C: Clock> Cache<S, C> {
-    /// Stores `value` in the tiers its type's policy names; `content` is its content
-    /// identity if the caller has it already (computed here otherwise).
+    /// Stores `value` in the tiers its type's policy names. Returns what happened, and
+    /// the value's content identity where it was needed (`None` if it was stored nowhere).
     pub(crate) async fn store_value(
         &self,
         key: &Key,
         value: &Value,
-        content: Option<Fingerprint>,
         cost_us: u64,
         now: u64,
-    ) -> Result<PutReport> {
+    ) -> Result<(PutReport, Option<Fingerprint>)> {
         if value.meta().len() > MAX_META_LEN {
             return Err(Error::new(
                 ErrorKind::InvalidValue,
@@ -57,10 +56,10 @@ impl<S: Store, C: Clock> Cache<S, C> {
             Ok((st.policy(key.step()), st.config.access))
         })?;
         if !access.write {
-            return Ok(PutReport::skipped(SkipReason::WriteDisabled));
+            return Ok((PutReport::skipped(SkipReason::WriteDisabled), None));
         }
         if policy.retention == Retention::Transient {
-            return Ok(PutReport::skipped(SkipReason::Policy));
+            return Ok((PutReport::skipped(SkipReason::Policy), None));
         }
         let mut header = self.header(key, value, cost_us, now, policy);
         // Read before the write: a change by another handle from here on moves it, and
@@ -71,15 +70,22 @@ impl<S: Store, C: Clock> Cache<S, C> {
         } else {
             TierOutcome::Skipped(SkipReason::Policy)
         };
-        // Outside the lock: checksumming a large map must not hold up other threads.
-        let content = content.unwrap_or_else(|| value.content());
+        let content = match (header.0.codec, header.0.payload_check, store) {
+            // The store checksummed the raw payload as it wrote it: the data's checksum,
+            // so a large map is not read once more for its identity.
+            (Codec::Raw, PayloadCheck::Xxh3(check), TierOutcome::Stored) => {
+                value.content_with(u128::from_le_bytes(check))
+            }
+            // Outside the lock: checksumming a large map must not hold up other threads.
+            _ => value.content(),
+        };
         let memory = self.state.with(|st| {
             if st.force.covers(key.step()) {
                 st.refreshed.insert(*key.fingerprint());
             }
             st.promote(*key.fingerprint(), &header.0, value, content, now, epoch)
         });
-        Ok(PutReport { memory, store })
+        Ok((PutReport { memory, store }, Some(content)))
     }
 
     fn header<'v>(
