@@ -118,7 +118,9 @@ impl<S: Store, C: Clock> Cache<S, C> {
     /// # Errors
     /// As [`Cache::put`].
     pub async fn put_with_cost(&self, key: &Key, value: Value, cost_us: u64) -> Result<PutReport> {
-        let (report, _) = self.store_value(key, &value, cost_us, self.clock.now_ms()).await?;
+        let report = self
+            .store_value(key, &value, &mut None, cost_us, self.clock.now_ms())
+            .await?;
         if matches!(report.memory, TierOutcome::Stored) || matches!(report.store, TierOutcome::Stored) {
             self.state.with(|st| st.type_stats(key.step()).puts += 1);
         }
@@ -219,17 +221,15 @@ impl<S: Store, C: Clock> Cache<S, C> {
             let cost_us = self.clock.monotonic_us().saturating_sub(started);
             let created_ms = self.clock.now_ms();
             // Once: the memory tier, waiting callers and the caller's lineage share it.
-            let (stored, content) = match self.store_value(key, &value, cost_us, created_ms).await {
-                Ok((report, content)) => (report, content.unwrap_or_else(|| value.content())),
-                Err(e) => {
-                    let failed = TierOutcome::Failed(e.kind());
-                    let report = PutReport {
-                        memory: failed,
-                        store: failed,
-                    };
-                    (report, value.content())
-                }
+            let mut content = None;
+            let stored = match self.store_value(key, &value, &mut content, cost_us, created_ms).await {
+                Ok(report) => report,
+                Err(e) => PutReport {
+                    memory: TierOutcome::Failed(e.kind()),
+                    store: TierOutcome::Failed(e.kind()),
+                },
             };
+            let content = content.unwrap_or_else(|| value.content());
             self.state.with(|st| {
                 let t = st.type_stats(key.step());
                 t.computes += 1;

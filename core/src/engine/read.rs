@@ -481,7 +481,7 @@ fn memory_first<S: Store>(
 /// uncompressed payload is the value's data, so its XXH3-128 checksum, just verified, is
 /// the data's; a compressed payload's checksum covers the compressed bytes, and an entry
 /// of format 1 carries a blake3 digest, so those data are checksummed here.
-fn content_of(header: &EntryHeader, value: &Value) -> Fingerprint {
+pub(crate) fn content_of(header: &EntryHeader, value: &Value) -> Fingerprint {
     match (header.codec, header.payload_check) {
         (Codec::Raw, PayloadCheck::Xxh3(check)) => value.content_with(u128::from_le_bytes(check)),
         _ => value.content(),

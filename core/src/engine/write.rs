@@ -4,7 +4,7 @@ use alloc::borrow::Cow;
 use alloc::vec::Vec;
 
 use super::Cache;
-use super::read::slot_of;
+use super::read::{content_of, slot_of};
 use super::report::{PutReport, SkipReason, TierOutcome};
 use super::state::{Held, Slot, State};
 use crate::clock::Clock;
@@ -31,15 +31,16 @@ const FULL_RETRIES: u64 = 3;
 pub const MEMORY_SLOT_OVERHEAD: u64 = 64;
 
 impl<S: Store, C: Clock> Cache<S, C> {
-    /// Stores `value` in the tiers its type's policy names. Returns what happened, and
-    /// the value's content identity where it was needed (`None` if it was stored nowhere).
+    /// Stores `value` in the tiers its type's policy names, and sets `content` to the
+    /// value's content identity where it needed it (left `None` if it stored nothing).
     pub(crate) async fn store_value(
         &self,
         key: &Key,
         value: &Value,
+        content: &mut Option<Fingerprint>,
         cost_us: u64,
         now: u64,
-    ) -> Result<(PutReport, Option<Fingerprint>)> {
+    ) -> Result<PutReport> {
         if value.meta().len() > MAX_META_LEN {
             return Err(Error::new(
                 ErrorKind::InvalidValue,
@@ -56,10 +57,10 @@ impl<S: Store, C: Clock> Cache<S, C> {
             Ok((st.policy(key.step()), st.config.access))
         })?;
         if !access.write {
-            return Ok((PutReport::skipped(SkipReason::WriteDisabled), None));
+            return Ok(PutReport::skipped(SkipReason::WriteDisabled));
         }
         if policy.retention == Retention::Transient {
-            return Ok((PutReport::skipped(SkipReason::Policy), None));
+            return Ok(PutReport::skipped(SkipReason::Policy));
         }
         let mut header = self.header(key, value, cost_us, now, policy);
         // Read before the write: a change by another handle from here on moves it, and
@@ -70,22 +71,21 @@ impl<S: Store, C: Clock> Cache<S, C> {
         } else {
             TierOutcome::Skipped(SkipReason::Policy)
         };
-        let content = match (header.0.codec, header.0.payload_check, store) {
-            // The store checksummed the raw payload as it wrote it: the data's checksum,
-            // so a large map is not read once more for its identity.
-            (Codec::Raw, PayloadCheck::Xxh3(check), TierOutcome::Stored) => {
-                value.content_with(u128::from_le_bytes(check))
-            }
-            // Outside the lock: checksumming a large map must not hold up other threads.
+        // Outside the lock: checksumming a large map must not hold up other threads. A
+        // stored entry's header has the checksum the store computed as it wrote, which
+        // for a raw payload is the data's: then the map is not read once more.
+        let identity = match store {
+            TierOutcome::Stored => content_of(&header.0, value),
             _ => value.content(),
         };
+        *content = Some(identity);
         let memory = self.state.with(|st| {
             if st.force.covers(key.step()) {
                 st.refreshed.insert(*key.fingerprint());
             }
-            st.promote(*key.fingerprint(), &header.0, value, content, now, epoch)
+            st.promote(*key.fingerprint(), &header.0, value, identity, now, epoch)
         });
-        Ok((PutReport { memory, store }, Some(content)))
+        Ok(PutReport { memory, store })
     }
 
     fn header<'v>(
