@@ -29,22 +29,11 @@ fn value(n: u64, len: usize) -> Value {
 
 #[test]
 fn a_full_disk_is_a_clear_error_and_keeps_what_was_stored() {
-    let dir = std::env::temp_dir().join(format!("stepcache-tmpfs-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    if !mounted.status.success() {
-        println!(
-            "full disk: mounting a tmpfs is impossible here ({}); full_store.rs covers it with a fault store",
-            String::from_utf8_lossy(&mounted.stderr).trim()
-        );
-        let _ = std::fs::remove_dir(&dir);
+    // Where mounting is impossible (not root), full_store.rs checks the same with a fault store.
+    let Some(mount) = mount_tmpfs("full-disk", "4m") else {
         return;
-    }
-    let _mount = Mount(dir.clone());
+    };
+    let dir = mount.0.clone();
     let cache = Cache::builder().dir(dir.join("cache")).memory_budget(0).open().unwrap();
     // Twelve 300 KB entries fill the 4 MiB disk: the engine meets ENOSPC, evicts by policy
     // (the cheap ones go first) and retries, so every put reports stored. Costs differ by

@@ -118,13 +118,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
         epoch: u64,
     ) -> Result<Memory> {
         self.state.with(|st| {
-            st.check_open()?;
-            if kind == Lookup::Get && !st.config.access.read {
-                return Err(Error::new(
-                    ErrorKind::ReadDisabled,
-                    "reading is switched off in this cache's access mode",
-                ));
-            }
+            check_lookup(st, kind)?;
             let policy = st.policy(step);
             // Freshness inputs first, so the slot is looked up once and updated in place.
             let forced = st.force.covers(step) && !st.refreshed.contains(id);
@@ -450,6 +444,18 @@ enum First {
     Undecided,
 }
 
+/// Whether a lookup of `kind` may run: the cache is open and, for a get, reading is on.
+fn check_lookup(st: &State, kind: Lookup) -> Result<()> {
+    st.check_open()?;
+    if kind == Lookup::Get && !st.config.access.read {
+        return Err(Error::new(
+            ErrorKind::ReadDisabled,
+            "reading is switched off in this cache's access mode",
+        ));
+    }
+    Ok(())
+}
+
 /// The memory-tier lookup under the shared lock, which threads hold together: it decides
 /// the common cases (a fresh hit, no slot) and leaves the rest to [`Cache::memory_locked`].
 fn memory_first<S: Store>(
@@ -461,13 +467,7 @@ fn memory_first<S: Store>(
     now: u64,
     epoch: u64,
 ) -> Result<First> {
-    st.check_open()?;
-    if kind == Lookup::Get && !st.config.access.read {
-        return Err(Error::new(
-            ErrorKind::ReadDisabled,
-            "reading is switched off in this cache's access mode",
-        ));
-    }
+    check_lookup(st, kind)?;
     let Some(slot) = st.memory.slots.get(id) else {
         if count {
             st.memory.shared_misses.add(1);
