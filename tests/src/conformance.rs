@@ -398,6 +398,32 @@ pub async fn costly_entries_outlive_cheap_ones<B: Backend>(backend: &B) {
     );
 }
 
+/// A value read from the memory tier is in use: the store evicts an entry never read
+/// before it, though the one read is older.
+pub async fn memory_hits_count_when_the_store_evicts<B: Backend>(backend: &B) {
+    let room = room_for_floats(backend, 2).await;
+    let a = fresh(backend, Config::new().store_budget(room).memory_budget(1 << 20)).await;
+    let (read, unread, new) = (key("use", 1), key("use", 2), key("use", 3));
+    a.put(&read, floats(1000, 1.0)).await.unwrap();
+    a.clock().advance(1000);
+    a.put(&unread, floats(1000, 2.0)).await.unwrap();
+    a.clock().advance(1000);
+    for _ in 0..100 {
+        assert_eq!(a.get(&read).await.unwrap().unwrap().source, Source::Memory);
+    }
+    a.clock().advance(1000);
+    a.put(&new, floats(1000, 3.0)).await.unwrap();
+    let b = reopen(backend, &a, no_memory(), T0 + 3000).await;
+    assert!(
+        b.get(&read).await.unwrap().is_some(),
+        "the entry read 100 times from memory stays in the store"
+    );
+    assert!(
+        b.get(&unread).await.unwrap().is_none(),
+        "the entry never read is evicted"
+    );
+}
+
 /// Pinned entries stay in both tiers, whatever their worth.
 pub async fn pinned_entries_are_never_evicted<B: Backend>(backend: &B) {
     let room = room_for_floats(backend, 2).await;

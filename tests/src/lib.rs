@@ -57,6 +57,7 @@ macro_rules! conformance_tests {
             memory_budget_is_respected,
             store_budget_is_respected_at_rest,
             costly_entries_outlive_cheap_ones,
+            memory_hits_count_when_the_store_evicts,
             pinned_entries_are_never_evicted,
             value_larger_than_budget_is_skipped,
             zero_budgets_store_nothing,

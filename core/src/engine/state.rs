@@ -114,15 +114,16 @@ impl<T> Shelf<T> {
     }
 
     /// Plans room for `incoming` bytes under `id`, never evicting pinned or in-flight entries.
-    /// `None` if it cannot fit.
+    /// `None` if it cannot fit. `adjust` fills in what the shelf does not know of each
+    /// candidate (see [`Shelf::candidates`]).
     pub(crate) fn plan_room(
         &self,
         id: &Fingerprint,
         incoming: u64,
         now_ms: u64,
-        pinned: impl Fn(&Fingerprint) -> bool,
+        adjust: impl Fn(&mut Candidate),
     ) -> Option<Vec<Fingerprint>> {
-        self.plan_room_within(Some(id), incoming, self.stats.budget, now_ms, pinned)
+        self.plan_room_within(Some(id), incoming, self.stats.budget, now_ms, adjust)
     }
 
     /// Plans room for `incoming` bytes within `budget` (never evicting `id`).
@@ -132,7 +133,7 @@ impl<T> Shelf<T> {
         incoming: u64,
         budget: u64,
         now_ms: u64,
-        pinned: impl Fn(&Fingerprint) -> bool,
+        adjust: impl Fn(&mut Candidate),
     ) -> Option<Vec<Fingerprint>> {
         // Most puts fit: decide that without looking at every entry, so a put costs the
         // same with ten entries held as with a million.
@@ -140,23 +141,29 @@ impl<T> Shelf<T> {
         if self.stats.bytes - replaced + incoming <= budget {
             return Some(Vec::new());
         }
-        let candidates = self.candidates(id, pinned);
+        let candidates = self.candidates(id, adjust);
         let victims = evict::plan(&candidates, budget, incoming, now_ms)?;
         Some(victims.into_iter().map(|i| candidates[i].id).collect())
     }
 
-    /// Every entry but `id`, as eviction candidates.
-    pub(crate) fn candidates(&self, id: Option<&Fingerprint>, pinned: impl Fn(&Fingerprint) -> bool) -> Vec<Candidate> {
+    /// Every entry but `id`, as eviction candidates, each passed through `adjust`, which
+    /// says whether it is pinned and, for the store's index, adds the uses the memory
+    /// tier saw (a hit from memory is a use of the stored entry too).
+    pub(crate) fn candidates(&self, id: Option<&Fingerprint>, adjust: impl Fn(&mut Candidate)) -> Vec<Candidate> {
         self.slots
             .iter()
             .filter(|(other, _)| Some(*other) != id)
-            .map(|(other, slot)| Candidate {
-                id: *other,
-                size: slot.size,
-                last_use_ms: slot.last_use_ms.get(),
-                hits: slot.hits.get(),
-                cost_us: slot.cost_us,
-                pinned: pinned(other),
+            .map(|(other, slot)| {
+                let mut candidate = Candidate {
+                    id: *other,
+                    size: slot.size,
+                    last_use_ms: slot.last_use_ms.get(),
+                    hits: slot.hits.get(),
+                    cost_us: slot.cost_us,
+                    pinned: false,
+                };
+                adjust(&mut candidate);
+                candidate
             })
             .collect()
     }
@@ -195,6 +202,16 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// Fills in what the store's index does not know of an eviction candidate: whether it
+    /// is pinned, and the uses the memory tier saw of it.
+    pub(crate) fn as_stored_candidate(&self, candidate: &mut Candidate) {
+        candidate.pinned = self.is_pinned(&candidate.id);
+        if let Some(held) = self.memory.slots.get(&candidate.id) {
+            candidate.hits += held.hits.get();
+            candidate.last_use_ms = candidate.last_use_ms.max(held.last_use_ms.get());
+        }
+    }
+
     pub(crate) fn new(config: Config) -> Self {
         State {
             memory: Shelf::new(config.memory_budget),

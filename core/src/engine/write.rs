@@ -181,9 +181,10 @@ impl<S: Store, C: Clock> Cache<S, C> {
     /// Evicts by the eviction plan (never `id`) until `size` more bytes fit in `budget`;
     /// false if pinned and in-flight entries leave no room.
     pub(crate) async fn make_room(&self, id: Option<&Fingerprint>, size: u64, budget: u64, now: u64) -> Result<bool> {
-        let victims = self
-            .state
-            .with(|st| st.index.plan_room_within(id, size, budget, now, |v| st.is_pinned(v)));
+        let victims = self.state.with(|st| {
+            st.index
+                .plan_room_within(id, size, budget, now, |c| st.as_stored_candidate(c))
+        });
         let Some(victims) = victims else { return Ok(false) };
         for victim in &victims {
             self.store.delete(victim).await?;
@@ -217,7 +218,9 @@ impl State {
         if size > self.memory.stats.budget {
             return TierOutcome::Skipped(SkipReason::TooLarge);
         }
-        let Some(victims): Option<Vec<Fingerprint>> = self.memory.plan_room(&id, size, now, |v| self.is_pinned(v))
+        let Some(victims): Option<Vec<Fingerprint>> = self
+            .memory
+            .plan_room(&id, size, now, |c| c.pinned = self.is_pinned(&c.id))
         else {
             return TierOutcome::Skipped(SkipReason::NoRoom);
         };
