@@ -213,8 +213,8 @@ impl Cache {
     /// Stores `value` under `key` as its type's policy says.
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidValue`] for oversized metadata, or an IO error (nothing stored
-    /// before is lost).
+    /// [`ErrorKind::InvalidValue`] for oversized metadata, [`ErrorKind::PermissionDenied`]
+    /// if the cache was opened read-only, or an IO error (nothing stored before is lost).
     pub fn put(&self, key: &Key, value: Value) -> Result<PutReport> {
         block_on(self.engine.put(key, value))
     }
@@ -237,10 +237,11 @@ impl Cache {
         block_on(self.engine.get_or_compute(key, || async move { compute() }))
     }
 
-    /// Removes `key` from memory and disk.
+    /// Removes `key` from memory and disk. Once this returns, no handle in this or another
+    /// process serves the removed value.
     ///
     /// # Errors
-    /// An IO error.
+    /// [`ErrorKind::PermissionDenied`] if the cache was opened read-only, or an IO error.
     pub fn invalidate(&self, key: &Key) -> Result<()> {
         block_on(self.engine.invalidate(key))
     }
