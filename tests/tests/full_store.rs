@@ -73,3 +73,35 @@ fn a_value_larger_than_the_store_is_a_clear_error() {
         );
     });
 }
+
+/// A computed value the store cannot take is still returned, the report says why it was
+/// not stored, and it is kept in memory where the policy allows: the next call is a hit,
+/// not a second computation.
+#[test]
+fn a_computed_value_the_store_refuses_is_kept_in_memory() {
+    pollster::block_on(async {
+        let cache = Cache::new(
+            FullStore::new(2_000), // smaller than the value: nothing evicted can make room
+            ManualClock::new(1_750_000_000_000),
+            Config::new(),
+        )
+        .unwrap();
+        let hit = cache
+            .get_or_compute(&key(7), || async { Ok::<_, String>(map(7.0)) })
+            .await
+            .unwrap();
+        assert_eq!(hit.value, map(7.0), "the computed value is returned");
+        let stored = hit.stored.unwrap();
+        assert_eq!(stored.store, TierOutcome::Failed(ErrorKind::StorageFull));
+        assert_eq!(stored.memory, TierOutcome::Stored, "kept in memory");
+        let again = cache
+            .get_or_compute(&key(7), || async { Err::<Value, _>("computed twice") })
+            .await
+            .unwrap();
+        assert_eq!(again.source, stepcache_core::Source::Memory);
+        assert_eq!(again.value, map(7.0));
+        // A plain put still reports the store's failure as its error.
+        let err = cache.put(&key(8), map(8.0)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::StorageFull);
+    });
+}

@@ -464,6 +464,16 @@ test("e. a small origin quota: puts evict and retry, an entry that cannot fit is
     }
     // Eviction by policy makes room: the newest entry is stored.
     assert.equal(outcomes.at(-1).threw, false, `the last 4 MiB put should evict older entries and fit: ${outcomes.at(-1).name}: ${outcomes.at(-1).message}`);
+
+    // A computed value the quota cannot take: returned, and kept in memory, so the next
+    // call is a memory hit rather than a second computation.
+    await run(page, "hOpen", "m", { name });
+    const computed = await run(page, "hCompute", "m", "quota_map", { seed: "computed" }, { noise: 30 * MiB, seed: 98 });
+    assert.equal(computed.source, "computed");
+    assert.equal(computed.checksum, checksum(noise(30 * MiB, 98)), "the computed value is returned");
+    const again = await run(page, "hGet", "m", "quota_map", { seed: "computed" });
+    assert.equal(again?.source, "memory", "kept in memory");
+    assert.equal(await run(page, "hGet", "r", "quota_map", { seed: "computed" }), null, "and not stored");
   });
 });
 

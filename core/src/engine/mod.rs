@@ -119,7 +119,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
     /// As [`Cache::put`].
     pub async fn put_with_cost(&self, key: &Key, value: Value, cost_us: u64) -> Result<PutReport> {
         let report = self
-            .store_value(key, &value, &mut None, cost_us, self.clock.now_ms())
+            .store_value(key, &value, &mut None, false, cost_us, self.clock.now_ms())
             .await?;
         if matches!(report.memory, TierOutcome::Stored) || matches!(report.store, TierOutcome::Stored) {
             self.state.with(|st| st.type_stats(key.step()).puts += 1);
@@ -132,7 +132,8 @@ impl<S: Store, C: Clock> Cache<S, C> {
     ///
     /// Concurrent calls for one key in this process compute once; the others wait and
     /// share the value. A forced step is recomputed once. If storing fails, the value is
-    /// still returned and the failure is in [`Hit::stored`].
+    /// still returned, kept in memory where the policy allows, and the failure is in
+    /// [`Hit::stored`].
     ///
     /// # Errors
     /// [`ErrorKind::Compute`] with the compute function's error text,
@@ -222,7 +223,10 @@ impl<S: Store, C: Clock> Cache<S, C> {
             let created_ms = self.clock.now_ms();
             // Once: the memory tier, waiting callers and the caller's lineage share it.
             let mut content = None;
-            let stored = match self.store_value(key, &value, &mut content, cost_us, created_ms).await {
+            let stored = match self
+                .store_value(key, &value, &mut content, true, cost_us, created_ms)
+                .await
+            {
                 Ok(report) => report,
                 Err(e) => PutReport {
                     memory: TierOutcome::Failed(e.kind()),

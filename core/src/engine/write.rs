@@ -33,11 +33,16 @@ pub const MEMORY_SLOT_OVERHEAD: u64 = 64;
 impl<S: Store, C: Clock> Cache<S, C> {
     /// Stores `value` in the tiers its type's policy names, and sets `content` to the
     /// value's content identity where it needed it (left `None` if it stored nothing).
+    ///
+    /// A store that fails makes this fail, unless `keep` (a computed value, which the
+    /// caller returns anyway): then the failure is in the report and the value is still
+    /// kept in memory where the policy allows.
     pub(crate) async fn store_value(
         &self,
         key: &Key,
         value: &Value,
         content: &mut Option<Fingerprint>,
+        keep: bool,
         cost_us: u64,
         now: u64,
     ) -> Result<PutReport> {
@@ -67,7 +72,11 @@ impl<S: Store, C: Clock> Cache<S, C> {
         // the slot is checked against the store before it is served again.
         let epoch = self.store.changes();
         let store = if policy.retention == Retention::Persistent {
-            self.write_store(&mut header).await?
+            match self.write_store(&mut header).await {
+                Ok(outcome) => outcome,
+                Err(e) if keep => TierOutcome::Failed(e.kind()),
+                Err(e) => return Err(e),
+            }
         } else {
             TierOutcome::Skipped(SkipReason::Policy)
         };

@@ -232,6 +232,12 @@ export async function hTryPut(h, step, params, spec) {
   return await catchErr(() => c.put(c.key(step, params), value));
 }
 
+/** getOrCompute of `spec`'s value: the hit described. */
+export async function hCompute(h, step, params, spec) {
+  const c = cacheOf(h);
+  return describe(await c.getOrCompute(c.key(step, params), async () => valueOf(spec)));
+}
+
 export async function hGet(h, step, params) {
   const c = cacheOf(h);
   return describe(await c.get(c.key(step, params)));
