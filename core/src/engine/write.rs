@@ -72,7 +72,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
         // the slot is checked against the store before it is served again.
         let epoch = self.store.changes();
         let store = if policy.retention == Retention::Persistent {
-            match self.write_store(&mut header).await {
+            match self.write_store(&mut header, epoch).await {
                 Ok(outcome) => outcome,
                 Err(e) if keep => TierOutcome::Failed(e.kind()),
                 Err(e) => return Err(e),
@@ -134,8 +134,13 @@ impl<S: Store, C: Clock> Cache<S, C> {
     }
 
     /// Writes one entry to the store after evicting what its budget requires, and fills in
-    /// its header's payload checksum.
-    async fn write_store(&self, (header, payload): &mut (EntryHeader, Cow<'_, [u8]>)) -> Result<TierOutcome> {
+    /// its header's payload checksum. `epoch` is the store's [`Store::changes`], read by
+    /// the caller just before.
+    async fn write_store(
+        &self,
+        (header, payload): &mut (EntryHeader, Cow<'_, [u8]>),
+        epoch: u64,
+    ) -> Result<TierOutcome> {
         let size = self.store.footprint((entry::head_len(header) + payload.len()) as u64);
         let id = header.key;
         let now = header.created_ms;
@@ -146,7 +151,6 @@ impl<S: Store, C: Clock> Cache<S, C> {
         // Decide evictions from a fresh listing whenever the index thinks the store is
         // over budget (other handles may have removed entries since it was built) or
         // another handle changed the store since (it may have added some).
-        let epoch = self.store.changes();
         let over = self.state.with(|st| {
             let old = st.index.slots.get(&id).map_or(0, |s| s.size);
             st.index_listed_ms.is_none() || st.index_listed_epoch != epoch || st.index.stats.bytes - old + size > budget
