@@ -45,15 +45,28 @@ impl std::fmt::Debug for IdbStore {
     }
 }
 
-/// IndexedDB records are measured in 32 bits.
+/// The largest entry (header and payload) the store keeps: 1 GiB.
+///
+/// The npm package copies a value into WebAssembly memory to store it and assembles an
+/// entry there to read it, and a 32-bit module has at most 4 GiB of memory for both, the
+/// memory tier and everything else; `index.js` refuses larger values before copying them.
+pub const MAX_ENTRY_BYTES: usize = 1 << 30;
+
+/// [`ErrorKind::TooLarge`] for an entry of `total` bytes over [`MAX_ENTRY_BYTES`].
 fn check_size(total: usize) -> Result<()> {
-    match u32::try_from(total) {
-        Ok(_) => Ok(()),
-        Err(_) => Err(Error::new(
-            ErrorKind::TooLarge,
-            "IndexedDB entries are limited to 4 GiB",
-        )),
+    if total <= MAX_ENTRY_BYTES {
+        return Ok(());
     }
+    Err(Error::new(
+        ErrorKind::TooLarge,
+        text!(
+            "an entry of ",
+            total,
+            " bytes is over the browser limit of 1 GiB (",
+            MAX_ENTRY_BYTES,
+            " bytes)"
+        ),
+    ))
 }
 
 pub(crate) fn key_of(id: &Fingerprint) -> JsValue {
