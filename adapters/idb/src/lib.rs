@@ -5,26 +5,30 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod list;
 mod lock;
 mod open;
 mod record;
+mod write;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use stepcache_core::text;
 
-use idb::{Database, Query, TransactionMode, TransactionResult};
-use js_sys::Uint8Array;
+use std::future::IntoFuture;
+
+use idb::{Database, TransactionMode, TransactionResult};
 use stepcache_core::entry::{self, EntryHeader, PayloadCheck};
 use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, LockGuard, Result, Store};
 use wasm_bindgen::JsValue;
 
 pub use open::SCHEMA_VERSION;
 
-/// The object store holding whole entries, keyed by the fingerprint's hex.
+/// The object store holding the entries' bytes, in chunks (see [`record`]).
 const ENTRIES: &str = "entries";
-/// The object store holding each entry's length and first bytes, so listing the cache
-/// never reads the (possibly huge) entries themselves.
+/// The object store holding each entry's listing record (the generation of its chunks,
+/// its length and first bytes), so listing the cache never reads the (possibly huge)
+/// entries themselves.
 const HEADS: &str = "heads";
 
 /// A [`Store`] in an IndexedDB database of the current origin.
@@ -126,24 +130,25 @@ impl IdbStore {
         *self.connection.borrow_mut() = Some(connection);
         Ok(db)
     }
+}
 
-    async fn finish(&self, op: &str, tx: idb::Transaction) -> Result<()> {
-        // Keep a handle to ask why the transaction aborted: a quota overrun is reported
-        // only as the transaction's error (QuotaExceededError), not as a request's.
-        let raw = web_sys::IdbTransaction::from(tx);
-        let tx = idb::Transaction::from(raw.clone());
-        let aborted = |raw: &web_sys::IdbTransaction| match raw.error() {
-            Some(ex) => error::from_name(op, &ex.name(), &ex.message()),
-            None => Error::new(ErrorKind::Storage, text!(op, ": transaction aborted")),
-        };
-        match tx.commit().map_err(|e| error::from_idb(op, e))?.await {
-            Ok(TransactionResult::Committed) => Ok(()),
-            Ok(TransactionResult::Aborted) => Err(aborted(&raw)),
-            Err(e) => match raw.error() {
-                Some(_) => Err(aborted(&raw)),
-                None => Err(error::from_idb(op, e)),
-            },
-        }
+/// Commits `tx`, the transaction of `op`, and waits for it.
+async fn finish(op: &str, tx: idb::Transaction) -> Result<()> {
+    // Keep a handle to ask why the transaction aborted: a quota overrun is reported
+    // only as the transaction's error (QuotaExceededError), not as a request's.
+    let raw = web_sys::IdbTransaction::from(tx);
+    let tx = idb::Transaction::from(raw.clone());
+    let aborted = |raw: &web_sys::IdbTransaction| match raw.error() {
+        Some(ex) => error::from_name(op, &ex.name(), &ex.message()),
+        None => Error::new(ErrorKind::Storage, text!(op, ": transaction aborted")),
+    };
+    match tx.commit().map_err(|e| error::from_idb(op, e))?.await {
+        Ok(TransactionResult::Committed) => Ok(()),
+        Ok(TransactionResult::Aborted) => Err(aborted(&raw)),
+        Err(e) => match raw.error() {
+            Some(_) => Err(aborted(&raw)),
+            None => Err(error::from_idb(op, e)),
+        },
     }
 }
 
@@ -155,31 +160,56 @@ impl Store for IdbStore {
         Ok(self.get_entry(id).await?.map(|(bytes, _)| bytes))
     }
 
-    /// Reads the chunks one request each, all asked for at once: while IndexedDB delivers
+    /// Reads the listing record and the chunk keys, then the chunks of the generation the
+    /// listing names, one request each, all asked for at once: while IndexedDB delivers
     /// the later ones, the earlier ones are copied into WebAssembly memory and their
     /// payload bytes checksummed, so verifying costs little more than reading.
+    ///
+    /// An entry whose records disagree (chunks without a listing, a listing whose chunks
+    /// are missing or too many) reads as damaged, so the engine removes it as a whole.
     async fn get_entry(&self, id: &Fingerprint) -> Result<Option<(AlignedBytes, Option<PayloadCheck>)>> {
         let db = self.database().await?;
         let e = |err| error::from_idb("read an entry", err);
-        let tx = db.transaction(&[ENTRIES], TransactionMode::ReadOnly).map_err(e)?;
-        let entries = tx.object_store(ENTRIES).map_err(e)?;
-        let range = record::chunk_range(&id.to_hex(), 0).map_err(e)?;
-        let keys = entries
-            .get_all_keys(Some(range.into()), None)
-            .map_err(e)?
-            .await
+        let tx = db
+            .transaction(&[ENTRIES, HEADS], TransactionMode::ReadOnly)
             .map_err(e)?;
-        if keys.is_empty() {
-            return Ok(None);
+        let entries = tx.object_store(ENTRIES).map_err(e)?;
+        let hex = id.to_hex();
+        // Both asked at once: one round trip, as for a get of the chunks alone.
+        let head = tx
+            .object_store(HEADS)
+            .map_err(e)?
+            .get(key_of(id))
+            .map_err(e)?
+            .into_future();
+        let keys = entries
+            .get_all_keys(Some(record::entry_range(&hex).map_err(e)?.into()), None)
+            .map_err(e)?
+            .into_future();
+        let (head, keys) = (head.await.map_err(e)?, keys.await.map_err(e)?);
+        let chunks = list::chunks_of(&keys);
+        let Some(head) = head else {
+            // Chunk 0 is written with the listing record: one without it is damage; chunks
+            // without chunk 0 belong to a put in progress.
+            return Ok(chunks.iter().any(|c| c.has_first).then(record::damaged));
+        };
+        let Some(head) = record::Head::decode(&head) else {
+            return Ok(Some(record::damaged()));
+        };
+        if !list::whole(&chunks, &hex, head.generation, head.len) {
+            return Ok(Some(record::damaged()));
         }
         // Handlers are attached by `into_future`, so every request is watched before any
         // of them can finish.
-        let requests = keys
-            .iter()
-            .map(|k| entries.get(k.clone()).map(std::future::IntoFuture::into_future))
+        let requests = (0..record::chunk_count(head.len))
+            .map(|i| {
+                entries
+                    .get(record::chunk_key(&hex, head.generation, i))
+                    .map(IntoFuture::into_future)
+            })
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(e)?;
-        let mut reader = record::Reader::new(keys.len());
+        let mut reader = record::Reader::new(head.len);
         for request in requests {
             let value = request.await.map_err(e)?.unwrap_or(JsValue::UNDEFINED);
             reader.push(&value);
@@ -187,58 +217,25 @@ impl Store for IdbStore {
         Ok(Some(reader.finish()))
     }
 
+    /// Writes the entry's bytes as they are (no payload checksum computed here).
     async fn put(&self, id: &Fingerprint, parts: &[&[u8]]) -> Result<()> {
-        let total: usize = parts.iter().map(|p| p.len()).sum();
-        check_size(total)?;
-        let chunks = record::chunks(parts, total);
-        let head = record::head(parts, total);
-        let hex = id.to_hex();
+        let bytes = parts.concat();
+        check_size(bytes.len())?;
         let db = self.database().await?;
-        let e = |err| error::from_idb("write an entry", err);
-        let tx = db
-            .transaction(&[ENTRIES, HEADS], TransactionMode::ReadWrite)
-            .map_err(e)?;
-        let entries = tx.object_store(ENTRIES).map_err(e)?;
-        // An older version of the entry may have had more chunks.
-        entries
-            .delete(record::chunk_range(&hex, chunks.len()).map_err(e)?)
-            .map_err(e)?;
-        for (i, chunk) in chunks.iter().enumerate() {
-            entries.put(chunk, Some(&record::chunk_key(&hex, i))).map_err(e)?;
-        }
-        let heads = tx.object_store(HEADS).map_err(e)?;
-        heads
-            .put(&Uint8Array::from(head.as_slice()), Some(&key_of(id)))
-            .map_err(e)?;
-        self.finish("write an entry", tx).await
+        let tail = bytes.get(record::CHUNK..).unwrap_or_default();
+        write::write(&db, id, bytes.len(), tail, &mut write::Whole(&bytes), now_ms()).await
     }
 
-    /// Hashes the payload while IndexedDB takes it: every chunk but the first holds only
-    /// payload bytes, so each is handed to IndexedDB (which copies it to the browser's
-    /// storage process in the background) and then hashed here; the first chunk, which
-    /// carries the header with the finished digest, goes last, in the same transaction.
-    /// A small entry is that first chunk alone (the npm package never calls [`Store::put`],
-    /// so its module holds one write path).
+    /// Hashes the payload while IndexedDB takes it (see [`write::Hashing`]). The npm
+    /// package never calls [`Store::put`], so its module holds one write path.
     async fn put_entry(&self, id: &Fingerprint, header: &EntryHeader, payload: &[u8]) -> Result<PayloadCheck> {
         // The checksum has a fixed size, so the head's length is known before it.
         let head_len = entry::head_len(header);
         check_size(head_len + payload.len())?;
         let db = self.database().await?;
-        let e = |err| error::from_idb("write an entry", err);
-        let tx = db
-            .transaction(&[ENTRIES, HEADS], TransactionMode::ReadWrite)
-            .map_err(e)?;
-        match record::put_hashing(&tx, id, header, payload, head_len) {
-            Ok(check) => {
-                self.finish("write an entry", tx).await?;
-                Ok(check)
-            }
-            Err(err) => {
-                // Never let IndexedDB auto-commit the chunks already put.
-                let _ = tx.abort();
-                Err(err)
-            }
-        }
+        let (mut source, tail) = write::Hashing::new(header, head_len, payload);
+        write::write(&db, id, head_len + payload.len(), tail, &mut source, now_ms()).await?;
+        Ok(source.check())
     }
 
     async fn delete(&self, id: &Fingerprint) -> Result<()> {
@@ -249,10 +246,10 @@ impl Store for IdbStore {
             .map_err(e)?;
         tx.object_store(ENTRIES)
             .map_err(e)?
-            .delete(record::chunk_range(&id.to_hex(), 0).map_err(e)?)
+            .delete(record::entry_range(&id.to_hex()).map_err(e)?)
             .map_err(e)?;
         tx.object_store(HEADS).map_err(e)?.delete(key_of(id)).map_err(e)?;
-        self.finish("remove an entry", tx).await
+        finish("remove an entry", tx).await
     }
 
     async fn lock(&self, id: &Fingerprint) -> Result<Option<LockGuard>> {
@@ -263,47 +260,15 @@ impl Store for IdbStore {
     }
 
     async fn list(&self) -> Result<Vec<Listed>> {
-        self.heads(None).await
+        list::list(&*self.database().await?, None, now_ms()).await
     }
 
     async fn head(&self, id: &Fingerprint) -> Result<Option<Listed>> {
-        Ok(self.heads(Some(id)).await?.pop())
+        Ok(list::list(&*self.database().await?, Some(id), now_ms()).await?.pop())
     }
 }
 
-impl IdbStore {
-    /// The listings of every entry, or of entry `only` (none or one): one reader for both,
-    /// since each IndexedDB request type is a generic of its own in the npm module.
-    async fn heads(&self, only: Option<&Fingerprint>) -> Result<Vec<Listed>> {
-        let db = self.database().await?;
-        let e = |err| error::from_idb("list entries", err);
-        let tx = db.transaction(&[HEADS], TransactionMode::ReadOnly).map_err(e)?;
-        let heads = tx.object_store(HEADS).map_err(e)?;
-        let query = || only.map(|id| Query::Key(key_of(id)));
-        let keys = heads.get_all_keys(query(), None).map_err(e)?.await.map_err(e)?;
-        let values = heads.get_all(query(), None).map_err(e)?.await.map_err(e)?;
-        let mut out = Vec::with_capacity(keys.len());
-        for (key, value) in keys.iter().zip(values.iter()) {
-            let Some(id) = key
-                .as_string()
-                .and_then(|k| text!("b3:", k).parse::<Fingerprint>().ok())
-            else {
-                continue;
-            };
-            out.push(listed(id, value));
-        }
-        Ok(out)
-    }
-}
-
-/// The listing of entry `id` from its record in [`HEADS`]: its length (8 bytes, little
-/// endian), then its leading bytes. A damaged record lists as an empty entry, which the
-/// engine's header check rejects.
-fn listed(id: Fingerprint, record: &JsValue) -> Listed {
-    let record = Uint8Array::new(record).to_vec();
-    let (len, head) = match record.split_first_chunk::<8>() {
-        Some((len, head)) => (u64::from_le_bytes(*len), head.to_vec()),
-        None => (0, Vec::new()),
-    };
-    Listed { id, len, head }
+/// The time, ms since the epoch (generations begin with it).
+fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
 }

@@ -15,9 +15,11 @@ use wasm_bindgen::JsCast;
 use crate::error::from_idb;
 use crate::{ENTRIES, HEADS};
 
-/// The schema version. Version 1: object stores `entries` and `heads`, out-of-line keys.
-/// A later version adds its migration step to [`upgrade`] and keeps the earlier ones.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The schema version. Version 2: object stores `entries` (chunks keyed
+/// `<hex>:<generation>:<number>`) and `heads` (listing records naming the generation),
+/// out-of-line keys. A later version adds its migration step to [`upgrade`] and keeps the
+/// earlier ones.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// An open connection and whether a `versionchange` from elsewhere closed it.
 pub(crate) struct Connection {
@@ -31,14 +33,70 @@ impl Connection {
     }
 }
 
-fn upgrade(event: idb::event::VersionChangeEvent) -> std::result::Result<(), idb::Error> {
+fn upgrade(event: idb::event::VersionChangeEvent) -> std::result::Result<(), UpgradeError> {
     let old = event.old_version()?;
     let db = event.database()?;
-    if old < 1 {
+    if old >= 1 {
+        let names = db.store_names();
+        if !(names.iter().any(|n| n == ENTRIES) && names.iter().any(|n| n == HEADS)) {
+            // Someone else's database of this name: leave it as it was.
+            abort_upgrade(event);
+            return Err(UpgradeError::Foreign);
+        }
+    }
+    if old == 1 {
+        // Version 1 kept one generation per entry under other keys: its entries are
+        // dropped (a cache's entries can be computed again), its stores made anew.
+        db.delete_object_store(ENTRIES)?;
+        db.delete_object_store(HEADS)?;
+    }
+    if old < 2 {
         db.create_object_store(ENTRIES, ObjectStoreParams::new())?;
         db.create_object_store(HEADS, ObjectStoreParams::new())?;
     }
     Ok(())
+}
+
+/// Why an upgrade did not happen.
+enum UpgradeError {
+    /// The database is not ours (see [`foreign_error`]).
+    Foreign,
+    /// IndexedDB refused a step.
+    Idb(idb::Error),
+}
+
+impl From<idb::Error> for UpgradeError {
+    fn from(e: idb::Error) -> Self {
+        UpgradeError::Idb(e)
+    }
+}
+
+/// Aborts the upgrade transaction of `event`, so the database keeps its version.
+fn abort_upgrade(event: idb::event::VersionChangeEvent) {
+    let event = web_sys::IdbVersionChangeEvent::from(event);
+    let transaction = event
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::IdbOpenDbRequest>().ok())
+        .and_then(|request| request.transaction());
+    if let Some(transaction) = transaction {
+        let _ = transaction.abort();
+    }
+}
+
+/// The error for a database named `name` that is not a stepcache database.
+fn foreign_error(name: &str) -> Error {
+    Error::new(
+        ErrorKind::Storage,
+        text!(
+            "database \"",
+            name,
+            "\" exists but is not a stepcache database (no \"",
+            ENTRIES,
+            "\" and \"",
+            HEADS,
+            "\" stores); use another name"
+        ),
+    )
 }
 
 fn blocked_error(name: &str) -> Error {
@@ -100,25 +158,24 @@ pub(crate) async fn open(name: &str) -> Result<Connection> {
     let mut request = factory()?
         .open(name, Some(SCHEMA_VERSION))
         .map_err(|e| from_idb("open the database", e))?;
-    let upgrade_error: Rc<RefCell<Option<String>>> = Rc::default();
+    let upgrade_error: Rc<RefCell<Option<UpgradeError>>> = Rc::default();
     let report = Rc::clone(&upgrade_error);
-    request.on_upgrade_needed(move |event| {
-        if let Err(e) = upgrade(event) {
-            *report.borrow_mut() = Some(from_idb("upgrade", e).message().into());
-        }
-    });
+    request.on_upgrade_needed(move |event| *report.borrow_mut() = upgrade(event).err());
     let blocked = Blocked::default();
     request.on_blocked(blocked.handler());
     let opened = blocked.unless(request.into_future()).await;
     let mut db = match opened {
         None => return Err(blocked_error(name)),
         Some(Err(e)) => {
-            let detail = upgrade_error.borrow().clone().unwrap_or_default();
-            let mut err = from_idb("open the database", e);
-            if !detail.is_empty() {
-                err = Error::new(err.kind(), text!(err.message(), "; upgrade failed: ", detail));
-            }
-            return Err(err);
+            let err = from_idb("open the database", e);
+            return Err(match upgrade_error.borrow_mut().take() {
+                Some(UpgradeError::Foreign) => foreign_error(name),
+                Some(UpgradeError::Idb(detail)) => {
+                    let detail = from_idb("upgrade", detail);
+                    Error::new(err.kind(), text!(err.message(), "; upgrade failed: ", detail.message()))
+                }
+                None => err,
+            });
         }
         Some(Ok(db)) => db,
     };
@@ -127,18 +184,7 @@ pub(crate) async fn open(name: &str) -> Result<Connection> {
     let names = db.store_names();
     if !(names.iter().any(|n| n == ENTRIES) && names.iter().any(|n| n == HEADS)) {
         db.close();
-        return Err(Error::new(
-            ErrorKind::Storage,
-            text!(
-                "database \"",
-                name,
-                "\" exists but is not a stepcache database (no \"",
-                ENTRIES,
-                "\" and \"",
-                HEADS,
-                "\" stores); use another name"
-            ),
-        ));
+        return Err(foreign_error(name));
     }
     let closed = Rc::new(Cell::new(false));
     let flag = Rc::clone(&closed);

@@ -1,6 +1,14 @@
-//! How an entry is kept in IndexedDB: in chunks of at most [`CHUNK`] bytes, records
-//! `<hex>`, `<hex>:0001`, `<hex>:0002`, ... written in one transaction, each copied out of
-//! WebAssembly memory once.
+//! How an entry is kept in IndexedDB: its bytes in chunks of at most [`CHUNK`] bytes, each
+//! a record of [`ENTRIES`](crate::ENTRIES) keyed `<hex>:<generation>:<chunk number>`, and a
+//! listing record in [`HEADS`](crate::HEADS) keyed `<hex>` that names the generation a get
+//! reads.
+//!
+//! Why generations: Chromium refuses a transaction that carries more than a few hundred
+//! MiB of blobs (measured: entries over about 480 MiB failed), so a large entry is written
+//! in several transactions. Each put writes its chunks under a generation of its own and
+//! makes them the entry in its last transaction, which writes chunk 0 and the listing
+//! record together: until then readers see the previous version whole, and a put that
+//! dies half-way leaves chunks no listing names, which listing the store removes.
 //!
 //! Why chunks: on a quiet machine, putting a 64 MiB map as 4 MiB records took 0.71-0.82x
 //! the time of one 64 MiB record and getting it 0.69-0.79x (three runs of
@@ -10,143 +18,119 @@
 //! every chunk, which Chromium then refuses (measured: the transaction aborts).
 
 use js_sys::{ArrayBuffer, Uint8Array};
-use stepcache_core::entry::{self, EntryHeader, LIST_HEAD_LEN, PayloadCheck, PayloadHasher};
+use stepcache_core::AlignedBytes;
+use stepcache_core::entry::{self, PayloadCheck, PayloadHasher};
 use stepcache_core::text;
-use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Result};
 use wasm_bindgen::{JsCast, JsValue};
-
-use crate::{ENTRIES, HEADS, error, key_of};
-
-/// The listing record of an entry: its total length (u64 LE), then its first bytes.
-pub(crate) fn head(parts: &[&[u8]], total: usize) -> Vec<u8> {
-    let mut head = Vec::with_capacity(8 + LIST_HEAD_LEN);
-    head.extend_from_slice(&(total as u64).to_le_bytes());
-    for part in parts {
-        let room = (8 + LIST_HEAD_LEN).saturating_sub(head.len());
-        head.extend_from_slice(&part[..part.len().min(room)]);
-    }
-    head
-}
-
 /// The largest record of an entry.
 pub(crate) const CHUNK: usize = 4 << 20;
 
-/// The record key of chunk `i` of the entry whose key is `hex`.
-pub(crate) fn chunk_key(hex: &str, i: usize) -> JsValue {
-    if i == 0 {
-        JsValue::from_str(hex)
-    } else {
-        // At least four digits, as `{i:04}` would write them.
-        let digits = text!(i);
-        let zeros = "0000".get(digits.len()..).unwrap_or("");
-        JsValue::from(text!(hex, ":", zeros, digits))
+/// How many chunks an entry of `len` bytes has (an empty entry still has chunk 0).
+pub(crate) fn chunk_count(len: u64) -> usize {
+    (len.div_ceil(CHUNK as u64) as usize).max(1)
+}
+
+/// A new generation: the time in ms (so listing can tell a put in progress from one that
+/// died long ago, see [`Generation::age_ms`]) and 20 random bits (so two tabs putting the
+/// same key in the same millisecond never share chunks).
+pub(crate) fn new_generation(now_ms: u64) -> Generation {
+    let random = (js_sys::Math::random() * f64::from(1u32 << 20)) as u64;
+    Generation((now_ms << 20) | (random & 0xf_ffff))
+}
+
+/// Which put wrote a chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Generation(u64);
+
+impl Generation {
+    /// How long ago it began, in ms (0 if the clock went back).
+    pub(crate) fn age_ms(self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.0 >> 20)
     }
 }
 
-/// The record keys of the entry `hex` from chunk `first` on, as a key range (`:` sorts
-/// after hex digits and `;` right after `:`): from 0, every record of the entry; from the
-/// chunk count of a new version, what an older, longer version leaves behind.
+/// The record key of chunk `i` of generation `generation` of the entry whose key is `hex`.
 ///
-/// A put deletes only that tail, not every chunk: its puts replace the others, and
-/// deleting records that are put again in the same transaction made a 64 MiB put 50 ms
-/// slower (raw IndexedDB, 16 chunks, delete-then-put 435-460 ms against overwriting
-/// 385-410 ms). Entries are at most 4 GiB (`check_size`), 1,024 chunks, so chunk keys
-/// always have four digits and the range holds exactly the chunks from `first` on.
-pub(crate) fn chunk_range(hex: &str, first: usize) -> Result<idb::KeyRange, idb::Error> {
+/// Chunk numbers have four digits, so keys sort by chunk number: an entry has at most
+/// [`MAX_ENTRY_BYTES`](crate::MAX_ENTRY_BYTES) / [`CHUNK`] = 256 chunks.
+pub(crate) fn chunk_key(hex: &str, generation: Generation, i: usize) -> JsValue {
+    let digits = text!(i);
+    let zeros = "0000".get(digits.len()..).unwrap_or("");
+    JsValue::from(text!(hex, ":", generation.0, ":", zeros, digits))
+}
+
+/// The hex, generation and chunk number of a record key `hex:generation:number`.
+pub(crate) fn parse_chunk_key(key: &str) -> Option<(&str, Generation, usize)> {
+    let mut parts = key.split(':');
+    let hex = parts.next()?;
+    let mut number = || parts.next()?.parse::<u64>().ok();
+    let (generation, i) = (number()?, number()?);
+    parts
+        .next()
+        .is_none()
+        .then_some((hex, Generation(generation), i as usize))
+}
+
+/// The records of generation `generation` of entry `hex` from chunk `first` on (`:` sorts after
+/// digits and `;` right after `:`, and no generation holds either).
+pub(crate) fn generation_range(hex: &str, generation: Generation, first: usize) -> Result<idb::KeyRange, idb::Error> {
     idb::KeyRange::bound(
-        &chunk_key(hex, first),
+        &chunk_key(hex, generation, first),
+        &JsValue::from(text!(hex, ":", generation.0, ";")),
+        Some(false),
+        Some(true),
+    )
+}
+
+/// Every record of entry `hex`, of every generation (fingerprints have a fixed length,
+/// so no other entry's keys fall in between).
+pub(crate) fn entry_range(hex: &str) -> Result<idb::KeyRange, idb::Error> {
+    idb::KeyRange::bound(
+        &JsValue::from(text!(hex, ":")),
         &JsValue::from(text!(hex, ";")),
         Some(false),
         Some(true),
     )
 }
 
-/// The concatenation of `parts` cut into records of at most [`CHUNK`] bytes, each a new
-/// byte array (the one copy out of WebAssembly memory).
-pub(crate) fn chunks(parts: &[&[u8]], total: usize) -> Vec<Uint8Array> {
-    let mut out = Vec::with_capacity(total.div_ceil(CHUNK).max(1));
-    let mut current = Uint8Array::new_with_length(total.min(CHUNK) as u32);
-    let (mut filled, mut remaining) = (0usize, total);
-    for part in parts {
-        let mut part: &[u8] = part;
-        while !part.is_empty() {
-            let room = current.length() as usize - filled;
-            let take = room.min(part.len());
-            current
-                .subarray(filled as u32, (filled + take) as u32)
-                .copy_from(&part[..take]);
-            (filled, part, remaining) = (filled + take, &part[take..], remaining - take);
-            if filled == current.length() as usize && remaining > 0 {
-                out.push(std::mem::replace(
-                    &mut current,
-                    Uint8Array::new_with_length(remaining.min(CHUNK) as u32),
-                ));
-                filled = 0;
-            }
-        }
-    }
-    out.push(current);
-    out
+/// The listing record of an entry: the generation that holds its chunks, its length, and
+/// its first [`entry::LIST_HEAD_LEN`] bytes.
+pub(crate) struct Head {
+    pub(crate) generation: Generation,
+    pub(crate) len: u64,
+    pub(crate) lead: Vec<u8>,
 }
 
-/// Puts entry `id` (`header` then `payload`, whose head is `head_len` bytes long) into
-/// `tx` as chunks, hashing the payload between the puts; the first chunk, with the
-/// finished digest in its header, is put last.
-///
-/// Each put copies its chunk out of WebAssembly memory once; IndexedDB then moves it to
-/// the browser's storage process while the next chunk is hashed here, so hashing costs
-/// little more than the copies. Everything is synchronous: the transaction stays active.
-pub(crate) fn put_hashing(
-    tx: &idb::Transaction,
-    id: &Fingerprint,
-    header: &EntryHeader,
-    payload: &[u8],
-    head_len: usize,
-) -> Result<PayloadCheck> {
-    let e = |err| error::from_idb("write an entry", err);
-    if head_len >= CHUNK {
-        // Cannot happen (metadata, shape and step name are limited to far less); the
-        // first record would be larger than a chunk, which a get rejects.
-        return Err(Error::new(
-            ErrorKind::Storage,
-            "write an entry: the header fills a record",
-        ));
+impl Head {
+    /// The record's bytes: generation and length (u64 little endian each), then `lead`.
+    pub(crate) fn encode(&self) -> Uint8Array {
+        let mut bytes = Vec::with_capacity(16 + self.lead.len());
+        bytes.extend_from_slice(&self.generation.0.to_le_bytes());
+        bytes.extend_from_slice(&self.len.to_le_bytes());
+        bytes.extend_from_slice(&self.lead);
+        Uint8Array::from(bytes.as_slice())
     }
-    let hex = id.to_hex();
-    let entries = tx.object_store(ENTRIES).map_err(e)?;
-    let (first, rest) = payload.split_at((CHUNK - head_len).min(payload.len()));
-    // An older version of the entry may have had more chunks.
-    let count = 1 + rest.len().div_ceil(CHUNK);
-    entries.delete(chunk_range(&hex, count).map_err(e)?).map_err(e)?;
-    let mut hasher = PayloadHasher::new();
-    hasher.update(first);
-    for (i, piece) in rest.chunks(CHUNK).enumerate() {
-        entries
-            .put(&Uint8Array::from(piece), Some(&chunk_key(&hex, i + 1)))
-            .map_err(e)?;
-        hasher.update(piece);
+
+    /// Reads a listing record; `None` if it is damaged (not bytes, too short, or longer
+    /// than the store's limit).
+    pub(crate) fn decode(record: &JsValue) -> Option<Head> {
+        let bytes = bytes_of(record)?.to_vec();
+        let (generation, rest) = bytes.split_first_chunk::<8>()?;
+        let (len, lead) = rest.split_first_chunk::<8>()?;
+        let len = u64::from_le_bytes(*len);
+        (len <= crate::MAX_ENTRY_BYTES as u64 && lead.len() <= entry::LIST_HEAD_LEN).then(|| Head {
+            generation: Generation(u64::from_le_bytes(*generation)),
+            len,
+            lead: lead.to_vec(),
+        })
     }
-    let mut header = header.clone();
-    header.payload_check = hasher.finish();
-    let head = entry::encode_head(&header);
-    if head.len() != head_len {
-        // Cannot happen (the digest has a fixed size); if it did, the chunks would be
-        // misplaced, so the caller aborts the transaction.
-        return Err(Error::new(
-            ErrorKind::Storage,
-            "write an entry: the header changed length",
-        ));
-    }
-    let chunk0 = Uint8Array::new_with_length((head_len + first.len()) as u32);
-    chunk0.subarray(0, head_len as u32).copy_from(&head);
-    chunk0.subarray(head_len as u32, chunk0.length()).copy_from(first);
-    entries.put(&chunk0, Some(&chunk_key(&hex, 0))).map_err(e)?;
-    let listing = self::head(&[&head, payload], head_len + payload.len());
-    tx.object_store(HEADS)
-        .map_err(e)?
-        .put(&Uint8Array::from(listing.as_slice()), Some(&key_of(id)))
-        .map_err(e)?;
-    Ok(header.payload_check)
+}
+
+/// The first [`entry::LIST_HEAD_LEN`] bytes of an entry, from its chunk 0.
+pub(crate) fn lead_of(chunk0: &Uint8Array) -> Vec<u8> {
+    chunk0
+        .subarray(0, chunk0.length().min(entry::LIST_HEAD_LEN as u32))
+        .to_vec()
 }
 
 /// Assembles an entry from its records as they arrive, checksumming its payload on the
@@ -156,16 +140,18 @@ pub(crate) struct Reader {
     at: usize,
     /// The payload's range once the first record gave the header, and its checksum so far.
     payload: Option<(std::ops::Range<usize>, PayloadHasher)>,
-    /// A record that is not bytes, or larger than a chunk: the entry reads as no bytes,
-    /// which the entry check rejects.
+    /// A record that is not bytes, larger than a chunk, or past the listed length: the
+    /// entry reads as no bytes, which the entry check rejects.
     damaged: bool,
 }
 
 impl Reader {
-    /// A reader of `records` records (each at most [`CHUNK`] bytes).
-    pub(crate) fn new(records: usize) -> Self {
+    /// A reader of an entry of `len` bytes, as its listing record says (at most
+    /// [`MAX_ENTRY_BYTES`](crate::MAX_ENTRY_BYTES), checked by [`Head::decode`]): never
+    /// sized by the record count, which damage can make anything.
+    pub(crate) fn new(len: u64) -> Self {
         Reader {
-            bytes: AlignedBytes::zeroed(records * CHUNK),
+            bytes: AlignedBytes::zeroed(len as usize),
             at: 0,
             payload: None,
             damaged: false,
@@ -175,7 +161,8 @@ impl Reader {
     /// Adds the next record, and checksums the payload bytes it holds while they are
     /// fresh in the processor's caches.
     pub(crate) fn push(&mut self, record: &JsValue) {
-        let Some(part) = bytes_of(record).filter(|p| p.length() as usize <= CHUNK) else {
+        let room = self.bytes.as_ref().len() - self.at;
+        let Some(part) = bytes_of(record).filter(|p| p.length() as usize <= CHUNK.min(room)) else {
             self.damaged = true;
             return;
         };
@@ -199,11 +186,10 @@ impl Reader {
     }
 
     /// The entry's bytes, and the checksum of its payload range if all of it was read.
-    pub(crate) fn finish(mut self) -> (AlignedBytes, Option<PayloadCheck>) {
-        if self.damaged {
-            return (AlignedBytes::zeroed(0), None);
+    pub(crate) fn finish(self) -> (AlignedBytes, Option<PayloadCheck>) {
+        if self.damaged || self.at != self.bytes.as_ref().len() {
+            return damaged();
         }
-        self.bytes.truncate(self.at);
         let check = match self.payload {
             // Only a payload read to its exact end has a checksum here; anything else is
             // left to the engine's checks (which report it as truncated or extended).
@@ -212,6 +198,12 @@ impl Reader {
         };
         (self.bytes, check)
     }
+}
+
+/// What a damaged entry reads as: no bytes, which the engine's entry check rejects (and
+/// so removes the entry as a whole).
+pub(crate) fn damaged() -> (AlignedBytes, Option<PayloadCheck>) {
+    (AlignedBytes::zeroed(0), None)
 }
 
 fn bytes_of(value: &JsValue) -> Option<Uint8Array> {
