@@ -6,10 +6,9 @@ use stepcache_core::{Error, ErrorKind, Fingerprint, Listed, MemoryStore, Result,
 
 /// A store that refuses writes past `capacity` bytes with [`ErrorKind::StorageFull`],
 /// like a full disk or an exhausted browser quota, whatever the cache's own budget says.
-#[derive(Clone)]
 pub struct FullStore {
     inner: MemoryStore,
-    capacity: u64,
+    capacity: std::sync::atomic::AtomicU64,
 }
 
 impl FullStore {
@@ -17,8 +16,13 @@ impl FullStore {
     pub fn new(capacity: u64) -> Self {
         FullStore {
             inner: MemoryStore::new(),
-            capacity,
+            capacity: capacity.into(),
         }
+    }
+
+    /// Sets what the store holds at most from now on (someone else filled the disk).
+    pub fn set_capacity(&self, capacity: u64) {
+        self.capacity.store(capacity, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -39,12 +43,13 @@ impl Store for FullStore {
             .map(|l| l.len)
             .sum();
         let incoming: u64 = parts.iter().map(|p| p.len() as u64).sum();
-        if others + incoming > self.capacity {
+        let capacity = self.capacity.load(std::sync::atomic::Ordering::Relaxed);
+        if others + incoming > capacity {
             return Err(Error::new(
                 ErrorKind::StorageFull,
                 format!(
                     "no space left: {others} of {} bytes used, {incoming} more asked",
-                    self.capacity
+                    capacity
                 ),
             ));
         }

@@ -57,6 +57,14 @@ fn a_value_larger_than_the_store_is_a_clear_error() {
         let huge = Value::array(vec![0.5f32; 5000], &[5000]).unwrap();
         let err = cache.put(&key(9), huge).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::StorageFull);
+        assert_eq!(
+            cache.stats().await.unwrap().store.evictions,
+            0,
+            "nothing evicted for it"
+        );
+        for n in 0..2 {
+            assert_eq!(cache.get(&key(n)).await.unwrap().unwrap().value, map(n as f32));
+        }
         assert!(err.to_string().contains("no space left"), "{err}");
         for n in 0..2 {
             if let Some(hit) = cache.get(&key(n)).await.unwrap() {
@@ -103,5 +111,32 @@ fn a_computed_value_the_store_refuses_is_kept_in_memory() {
         // A plain put still reports the store's failure as its error.
         let err = cache.put(&key(8), map(8.0)).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::StorageFull);
+    });
+}
+
+/// A store filled by someone else so far that the value cannot fit even after evicting:
+/// the put evicts at most as many bytes as the value needs (never everything, as trying
+/// again with ever more room would), fails with StorageFull, and the rest reads back.
+#[test]
+fn a_full_store_evicts_at_most_what_the_value_needs() {
+    pollster::block_on(async {
+        let cache = cache(100_000);
+        for n in 0..6 {
+            cache.put(&key(n), map(n as f32)).await.unwrap();
+        }
+        cache.store().set_capacity(9_000);
+        let big = Value::array(vec![0.5f32; 2000], &[2000]).unwrap(); // two entries' worth
+        let err = cache.put(&key(9), big).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::StorageFull);
+        let evicted = cache.stats().await.unwrap().store.evictions;
+        assert!(evicted <= 2, "evicted {evicted} entries for a value the size of two");
+        let mut kept = 0;
+        for n in 0..6 {
+            if let Some(hit) = cache.get(&key(n)).await.unwrap() {
+                assert_eq!(hit.value, map(n as f32));
+                kept += 1;
+            }
+        }
+        assert_eq!(kept, 6 - evicted, "every entry not evicted reads back");
     });
 }

@@ -404,7 +404,7 @@ test("d. cross-tab coherence: invalidate, clear and put in tab B reach tab A's m
   });
 });
 
-test("e. a small origin quota: puts evict and retry, an entry that cannot fit is StorageFull, nothing is corrupt", { timeout: TIMEOUT }, async () => {
+test("e. a small origin quota: puts evict what they need and retry, one that cannot fit is StorageFull and evicts nothing", { timeout: TIMEOUT }, async () => {
   await withContext(async (context) => {
     const page = await harness(context);
     const quotaSize = 20 * MiB;
@@ -424,8 +424,12 @@ test("e. a small origin quota: puts evict and retry, an entry that cannot fit is
       const { usage } = await cdp.send("Storage.getUsageAndQuota", { origin: server.origin });
       console.log(`quota: put ${seed} (4 MiB) -> ${r.threw ? `threw ${r.name}: ${r.message}` : JSON.stringify(r.value)}; usage ${usage}`);
     }
+    const beforeHuge = (await run(page, "hStats", "q")).store;
     const huge = await run(page, "hTryPut", "q", "quota_map", { seed: "huge" }, { noise: 30 * MiB, seed: 99 });
     console.log(`quota: 30 MiB put -> ${huge.threw ? `threw ${huge.name}: ${huge.message}` : JSON.stringify(huge.value)}`);
+    const afterHuge = (await run(page, "hStats", "q")).store;
+    // A put that cannot fit evicts nothing: every earlier entry stays.
+    assert.deepEqual([afterHuge.entries, afterHuge.evictions], [beforeHuge.entries, beforeHuge.evictions], "the 30 MiB put evicted nothing");
 
     // The first entries fit outright.
     for (const o of outcomes.slice(0, 3)) {

@@ -21,11 +21,6 @@ use crate::value::Value;
 /// worth the decompression on every read and the loss of zero-copy reads.
 const MIN_SAVING_DIVISOR: usize = 8;
 
-/// How often a write that meets a full store evicts (by policy, its own size more each
-/// time) and tries again before giving up. More than once because a browser may not count
-/// freed space at once; a value larger than everything stored is refused without evicting.
-const FULL_RETRIES: u64 = 3;
-
 /// Bytes a memory-tier entry is charged beyond its data and metadata (its bookkeeping),
 /// so that empty values still count and a zero budget keeps nothing.
 pub const MEMORY_SLOT_OVERHEAD: u64 = 64;
@@ -159,24 +154,22 @@ impl<S: Store, C: Clock> Cache<S, C> {
         if !self.make_room(Some(&id), size, budget, now).await? {
             return Ok(TierOutcome::Skipped(SkipReason::NoRoom));
         }
-        let mut attempt = 0;
-        header.payload_check = loop {
-            let e = match self.store.put_entry(&id, header, payload).await {
-                Ok(check) => break check,
-                Err(e) => e,
-            };
+        header.payload_check = match self.store.put_entry(&id, header, payload).await {
+            Ok(check) => check,
             // The store itself is full (a disk, a browser quota) below our budget: evict by
-            // the same policy as if the budget were what is stored now, and try again.
-            attempt += 1;
-            if e.kind() != ErrorKind::StorageFull || attempt > FULL_RETRIES {
-                return Err(e);
+            // policy as if the budget were what is stored now, so exactly as many bytes as
+            // the value needs, and try once more. Evicting more could not help a value
+            // that fits where that many bytes were; if the entries that may go hold fewer,
+            // nothing is evicted for a put that would fail anyway.
+            Err(e) if e.kind() == ErrorKind::StorageFull => {
+                self.refresh_index(now, true).await?;
+                let stored = self.state.with(|st| st.index.stats.bytes);
+                if !self.make_room(Some(&id), size, stored, now).await? {
+                    return Err(e);
+                }
+                self.store.put_entry(&id, header, payload).await?
             }
-            self.refresh_index(now, true).await?;
-            let stored = self.state.with(|st| st.index.stats.bytes);
-            let squeezed = stored.saturating_sub(size.saturating_mul(attempt - 1));
-            if !self.make_room(Some(&id), size, squeezed, now).await? {
-                return Err(e);
-            }
+            Err(e) => return Err(e),
         };
         self.state.with(|st| st.index.insert(id, slot_of(header, size, ())));
         // Handles writing at the same moment each saw room before the others' entries
