@@ -580,6 +580,30 @@ impl fmt::Display for Key {
     }
 }
 
+/// Reads the text form [`Key`]'s `Display` writes, `step@b3:<64 hex digits>` (as
+/// `StepKey.parse` does in JavaScript).
+///
+/// # Example
+/// ```
+/// use stepcache_core::Key;
+/// let key = Key::of("t1_map").arg("tr_ms", 15).build().unwrap();
+/// let again: Key = key.to_string().parse().unwrap();
+/// assert_eq!(again, key);
+/// ```
+impl core::str::FromStr for Key {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        let Some((step, fingerprint)) = text.rsplit_once('@') else {
+            return Err(Error::new(
+                ErrorKind::InvalidFingerprint,
+                crate::text!("\"", text, "\" is not a key: expected \"step@b3:<64 hex digits>\""),
+            ));
+        };
+        Key::from_parts(step, fingerprint.parse()?)
+    }
+}
+
 impl fmt::Debug for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
@@ -588,7 +612,24 @@ impl fmt::Debug for Key {
 
 #[cfg(test)]
 mod tests {
-    use super::exact_int;
+    use super::{Key, exact_int};
+    use crate::ErrorKind;
+
+    #[test]
+    fn keys_parse_from_their_text_form() {
+        let key = Key::of("t1_map").arg("tr_ms", 15).build().unwrap();
+        let text = alloc::string::ToString::to_string(&key);
+        assert_eq!(text.parse::<Key>().unwrap(), key);
+        for (bad, kind) in [
+            ("t1_map", ErrorKind::InvalidFingerprint),
+            ("t1_map@b3:00", ErrorKind::InvalidFingerprint),
+            ("t1_map@", ErrorKind::InvalidFingerprint),
+            (&*text.replacen("t1_map", "bad step", 1), ErrorKind::InvalidStepName),
+            (&*text.replacen("t1_map", "", 1), ErrorKind::InvalidStepName),
+        ] {
+            assert_eq!(bad.parse::<Key>().unwrap_err().kind(), kind, "{bad}");
+        }
+    }
 
     /// What `exact_int` reads from the bits, computed with casts (exact natively).
     fn by_casts(x: f64) -> Option<i128> {
