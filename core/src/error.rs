@@ -15,6 +15,8 @@ pub enum ErrorKind {
     InvalidArgument,
     /// A value's shape, element type and byte length disagree.
     InvalidValue,
+    /// A value was read as an element type other than the one it holds.
+    WrongType,
     /// A configuration value is out of range (for example a zero age or an unknown policy name).
     InvalidConfig,
     /// A fingerprint's text form is not `b3:` followed by 64 lowercase hex digits.
@@ -47,6 +49,7 @@ impl ErrorKind {
             ErrorKind::InvalidStepName => "InvalidStepName",
             ErrorKind::InvalidArgument => "InvalidArgument",
             ErrorKind::InvalidValue => "InvalidValue",
+            ErrorKind::WrongType => "WrongType",
             ErrorKind::InvalidConfig => "InvalidConfig",
             ErrorKind::InvalidFingerprint => "InvalidFingerprint",
             ErrorKind::TooLarge => "TooLarge",

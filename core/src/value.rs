@@ -241,15 +241,54 @@ impl Value {
         &self.meta
     }
 
-    /// The data as `&[T]` without a copy, if `T` is the value's element type and the
-    /// bytes are aligned for it (always true for values read from the filesystem).
-    pub fn as_slice<T: Element>(&self) -> Option<&[T]> {
-        (T::TYPE == self.elem).then(|| self.data.try_as_slice()).flatten()
+    /// The data as `&[T]` without a copy. Opaque bytes ([`Value::bytes`]) read as `u8`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::WrongType`] if `T` is not the value's element type (the message says
+    /// which it is), or if the bytes are not aligned for `T` (values read from the
+    /// filesystem always are; [`Value::to_vec`] copies instead).
+    pub fn as_slice<T: Element>(&self) -> Result<&[T]> {
+        self.check_type::<T>()?;
+        self.data.try_as_slice().ok_or_else(|| {
+            Error::new(
+                ErrorKind::WrongType,
+                crate::text!(
+                    "the data is not aligned for ",
+                    T::TYPE.name(),
+                    " in memory: copy it with to_vec"
+                ),
+            )
+        })
     }
 
-    /// The data copied into a `Vec<T>`, if `T` is the value's element type.
-    pub fn to_vec<T: Element>(&self) -> Option<Vec<T>> {
-        (T::TYPE == self.elem).then(|| self.data.to_vec_of()).flatten()
+    /// The data copied into a `Vec<T>`. Opaque bytes read as `u8`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::WrongType`] if `T` is not the value's element type (the message says
+    /// which it is).
+    pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
+        self.check_type::<T>()?;
+        // The element type matches, and a value's length is always a multiple of its size.
+        Ok(self.data.to_vec_of().unwrap_or_default())
+    }
+
+    /// Ok if the data can be read as `T`.
+    fn check_type<T: Element>(&self) -> Result<()> {
+        let bytes_as_u8 = self.elem == ElementType::Bytes && T::TYPE == ElementType::U8;
+        if T::TYPE == self.elem || bytes_as_u8 {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::WrongType,
+            crate::text!(
+                "the value holds ",
+                self.elem.name(),
+                " (shape ",
+                shape_text(&self.shape),
+                "), not ",
+                T::TYPE.name()
+            ),
+        ))
     }
 
     /// The value's content identity: what lineage binds into the key of a step computed

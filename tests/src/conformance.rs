@@ -86,7 +86,20 @@ pub async fn round_trip_every_element_type<B: Backend>(backend: &B) {
         .unwrap();
     let got = b.get(&k).await.unwrap().unwrap().value;
     assert_eq!(got.to_vec::<f64>().unwrap(), vec![1.5, -2.25, 1e300]);
-    assert!(got.to_vec::<f32>().is_none(), "a f64 value is not readable as f32");
+    let wrong = got.to_vec::<f32>().unwrap_err();
+    assert_eq!(wrong.kind(), ErrorKind::WrongType);
+    assert!(
+        wrong.message().contains("holds f64 (shape 3), not f32"),
+        "the error says what is stored and what was asked: {wrong}"
+    );
+    assert_eq!(got.as_slice::<u8>().unwrap_err().kind(), ErrorKind::WrongType);
+    // Opaque bytes read back through the same accessors, as u8.
+    let bytes = key("typed", 101);
+    a.put(&bytes, Value::bytes(b"raw bytes".to_vec())).await.unwrap();
+    let got = b.get(&bytes).await.unwrap().unwrap().value;
+    assert_eq!(got.to_vec::<u8>().unwrap(), b"raw bytes");
+    assert_eq!(got.as_slice::<u8>().unwrap(), b"raw bytes");
+    assert_eq!(got.to_vec::<i8>().unwrap_err().kind(), ErrorKind::WrongType);
 }
 
 /// Zero-length values and zero-dimensional (scalar) values round-trip.

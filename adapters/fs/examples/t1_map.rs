@@ -433,7 +433,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         r1_key.fingerprint(),
         ms(start.elapsed())
     );
-    let maps: &[f32] = hit2.value.as_slice().ok_or("the cached T1 map is not f32")?;
+    let maps: &[f32] = hit2.value.as_slice()?;
     let (t1_map, sd_map) = maps.split_at(NVOX);
     let (r1_hit, _) = timed("r1 map (session 2)", &cache2, &r1_key, || {
         let r1: Vec<f32> = t1_map.iter().map(|&t| if t > 0.0 { 1000.0 / t } else { 0.0 }).collect();
@@ -466,7 +466,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         "  {:<13} {air_fitted}/{air_total} voxels fitted (mean {air_mean:.1} ms)",
         "air"
     );
-    let r1_map: &[f32] = r1_hit.value.as_slice().ok_or("the cached R1 map is not f32")?;
+    let r1_map: &[f32] = r1_hit.value.as_slice()?;
     let (r1_wm, _, _) = tissue_mean(r1_map, &phantom.tissue, Tissue::White);
     println!("  R1 in white matter {r1_wm:.3} /s (true {:.3} /s)", 1000.0 / T1_WM);
 

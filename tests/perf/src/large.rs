@@ -266,7 +266,7 @@ pub fn get(plan: &Plan, maps: &[Map], scratch: &Scratch) -> Vec<Table> {
         ok(cacache::write_sync(&cc, "map", bytes), "cacache write");
         settle();
 
-        let expect_first = map.value.as_slice::<f32>().and_then(|s| s.first().copied());
+        let expect_first = map.value.as_slice::<f32>().ok().and_then(|s| s.first().copied());
         let stepcache_get = |read_all: bool| {
             let start = Instant::now();
             let hit = ok(reader.get(&key), "stepcache get").expect("the entry is stored");
