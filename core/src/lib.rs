@@ -35,8 +35,8 @@ mod wire;
 pub use bytes::{AlignedBytes, ByteOwner, SharedBytes};
 pub use clock::{Clock, ManualClock};
 pub use engine::{
-    Cache, EntryInfo, EntryState, Hit, INDEX_REFRESH_MS, MEMORY_SLOT_OVERHEAD, PutReport, SkipReason, Source, Status,
-    TierOutcome,
+    Cache, Computed, EntryInfo, EntryState, Hit, INDEX_REFRESH_MS, MEMORY_SLOT_OVERHEAD, PutReport, SkipReason, Source,
+    Status, TierOutcome,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use fingerprint::Fingerprint;

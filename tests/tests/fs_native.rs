@@ -34,6 +34,22 @@ fn map(len: usize, seed: u32) -> Value {
     Value::array((0..len as u32).map(|i| (i ^ seed) as f32).collect(), &[len]).unwrap()
 }
 
+/// A compute closure returns the value itself, or a `Result` with its own error type: no
+/// type annotations either way.
+#[test]
+fn compute_closures_need_no_type_annotations() {
+    let dir = TempDir::new("compute-closures");
+    let cache = Cache::open(&dir.0).unwrap();
+    let key = |n: i64| Key::of("closures").arg("n", n).build().unwrap();
+    let infallible = cache.get_or_compute(&key(1), || Value::bytes(vec![1, 2, 3])).unwrap();
+    assert_eq!(infallible.value.to_vec::<u8>().unwrap(), [1, 2, 3]);
+    let fallible = cache.get_or_compute(&key(2), || Value::array(vec![1.5f32; 4], &[2, 2])).unwrap();
+    assert_eq!(fallible.value.shape(), &[2, 2]);
+    let failed = cache.get_or_compute(&key(3), || Err::<Value, _>("the fit diverged")).unwrap_err();
+    assert_eq!(failed.kind(), stepcache::ErrorKind::Compute);
+    assert!(failed.message().contains("the fit diverged"), "{failed}");
+}
+
 #[test]
 fn cache_is_send_and_sync() {
     fn check<T: Send + Sync>() {}

@@ -8,13 +8,12 @@ mod shared;
 mod store;
 mod sys;
 
-use std::fmt::Display;
 use std::path::{Path, PathBuf};
 
 pub use clock::SystemClock;
 pub use default_dir::default_dir;
 pub use stepcache_core::{
-    Access, Arg, Config, ElementType, EntryInfo, EntryState, Error, ErrorKind, Fingerprint, Force, Hit, Key,
+    Access, Arg, Computed, Config, ElementType, EntryInfo, EntryState, Error, ErrorKind, Fingerprint, Force, Hit, Key,
     KeyBuilder, PutReport, Result, Retention, SharedBytes, SkipReason, Source, Stats, Status, Step, TierOutcome,
     TierStats, TypePolicy, TypeStats, Value,
 };
@@ -228,12 +227,14 @@ impl Cache {
     }
 
     /// Returns the cached value of `key` or computes, times and stores it. Threads asking
-    /// for one key at once compute it once. See [`stepcache_core::Cache::get_or_compute`].
+    /// for one key at once compute it once. `compute` returns the [`Value`], or a
+    /// `Result` of it with any displayable error (see [`Computed`]). See
+    /// [`stepcache_core::Cache::get_or_compute`].
     ///
     /// # Errors
     /// [`ErrorKind::Compute`] with `compute`'s error text, [`ErrorKind::ComputeDisabled`],
     /// or an IO error while reading.
-    pub fn get_or_compute<E: Display>(&self, key: &Key, compute: impl FnOnce() -> Result<Value, E>) -> Result<Hit> {
+    pub fn get_or_compute<R: Computed>(&self, key: &Key, compute: impl FnOnce() -> R) -> Result<Hit> {
         block_on(self.engine.get_or_compute(key, || async move { compute() }))
     }
 

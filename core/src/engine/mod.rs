@@ -17,6 +17,29 @@ use core::future::Future;
 pub use report::{EntryInfo, EntryState, Hit, PutReport, SkipReason, Source, Status, TierOutcome};
 pub use write::MEMORY_SLOT_OVERHEAD;
 
+/// What a compute function of [`Cache::get_or_compute`] returns: the [`Value`] itself,
+/// or a `Result` of it whose error, of any type that displays, becomes an
+/// [`ErrorKind::Compute`] error with that text.
+pub trait Computed {
+    /// The value, or the compute error.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Compute`] with the text of the compute function's error.
+    fn into_value(self) -> Result<Value>;
+}
+
+impl Computed for Value {
+    fn into_value(self) -> Result<Value> {
+        Ok(self)
+    }
+}
+
+impl<E: Display> Computed for core::result::Result<Value, E> {
+    fn into_value(self) -> Result<Value> {
+        self.map_err(|e| Error::new(ErrorKind::Compute, e.to_string()))
+    }
+}
+
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
@@ -135,22 +158,38 @@ impl<S: Store, C: Clock> Cache<S, C> {
     /// still returned, kept in memory where the policy allows, and the failure is in
     /// [`Hit::stored`].
     ///
+    /// `compute` returns the [`Value`], or a `Result` of it whose error is anything
+    /// displayable (see [`Computed`]).
+    ///
     /// # Errors
     /// [`ErrorKind::Compute`] with the compute function's error text,
     /// [`ErrorKind::ComputeDisabled`] on a miss when computing is switched off,
     /// [`ErrorKind::Closed`], or the store's error while reading.
-    pub async fn get_or_compute<F, Fut, E>(&self, key: &Key, compute: F) -> Result<Hit>
+    ///
+    /// # Example
+    /// ```
+    /// # pollster::block_on(async {
+    /// use stepcache_core::{Cache, Config, Key, ManualClock, MemoryStore, Value};
+    /// let cache = Cache::new(MemoryStore::new(), ManualClock::new(0), Config::new()).unwrap();
+    /// let key = Key::of("smooth").arg("sigma", 1.5).build().unwrap();
+    /// // An infallible step returns the value itself.
+    /// let hit = cache.get_or_compute(&key, || async { Value::array(vec![0.5f32; 4], &[4]).unwrap() }).await.unwrap();
+    /// // A fallible one returns a Result with its own error type.
+    /// let again = cache
+    ///     .get_or_compute(&key, || async { Value::array(vec![0.5f32; 4], &[4]) })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(hit.value, again.value);
+    /// # });
+    /// ```
+    pub async fn get_or_compute<F, Fut>(&self, key: &Key, compute: F) -> Result<Hit>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = core::result::Result<Value, E>>,
-        E: Display,
+        Fut: Future,
+        Fut::Output: Computed,
     {
-        self.get_or_try_compute(key, || async {
-            compute()
-                .await
-                .map_err(|e| Error::new(ErrorKind::Compute, e.to_string()))
-        })
-        .await
+        self.get_or_try_compute(key, || async { compute().await.into_value() })
+            .await
     }
 
     /// [`Cache::get_or_compute`] for a `compute` that fails with a stepcache [`Error`],
