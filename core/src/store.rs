@@ -14,7 +14,7 @@ use core::future::Future;
 use crate::map::HashMap;
 
 use crate::bytes::{ByteOwner, SharedBytes};
-use crate::entry::{EntryHeader, PayloadCheck};
+use crate::entry::{EntryWriter, PayloadCheck};
 use crate::error::Result;
 use crate::fingerprint::Fingerprint;
 use crate::sync::{Lock, MaybeSend, MaybeSync};
@@ -43,8 +43,8 @@ impl Listed {
 
 /// A place that keeps entries: the filesystem, IndexedDB, memory, or a remote store.
 ///
-/// Implementations must make [`Store::put`] atomic (a reader sees the old entry, the new
-/// one, or none; never a mix) and may assume that no two entries share an id.
+/// Implementations must make [`Store::put_entry`] atomic (a reader sees the old entry, the
+/// new one, or none; never a mix) and may assume that no two entries share an id.
 pub trait Store: MaybeSend + MaybeSync {
     /// The bytes a read returns (a `Vec<u8>`, a memory map, a JS buffer).
     type Bytes: ByteOwner;
@@ -65,27 +65,18 @@ pub trait Store: MaybeSend + MaybeSync {
         async move { Ok(self.get(id).await?.map(|bytes| (bytes, None))) }
     }
 
-    /// Stores the concatenation of `parts` as entry `id`, replacing any old one atomically.
-    fn put(&self, id: &Fingerprint, parts: &[&[u8]]) -> impl Future<Output = Result<()>> + MaybeSend;
-
-    /// Stores entry `id`: the head of `header` (with its payload checksum filled in as
-    /// [`PayloadCheck::of`]`(payload)`), then `payload`; returns that checksum, which
-    /// tells this version of the entry from any other. The default checksums, then calls
-    /// [`Store::put`]; a store may checksum while it writes instead.
+    /// Stores `entry` as entry `id`, replacing any old one atomically, and returns the
+    /// checksum of its payload (which tells this version of the entry from any other).
+    ///
+    /// The one write primitive: the engine's values and verbatim entries (a bundle's, or
+    /// damage a test plants) all come through here. A store writes the payload pieces of
+    /// [`EntryWriter::pieces`], checksumming them as it goes, then
+    /// [`EntryWriter::head`] in front; or writes [`EntryWriter::to_bytes`] at once.
     fn put_entry(
         &self,
         id: &Fingerprint,
-        header: &EntryHeader,
-        payload: &[u8],
-    ) -> impl Future<Output = Result<PayloadCheck>> + MaybeSend {
-        async move {
-            let mut header = header.clone();
-            header.payload_check = PayloadCheck::of(payload);
-            let head = crate::entry::encode_head(&header);
-            self.put(id, &[&head, payload]).await?;
-            Ok(header.payload_check)
-        }
-    }
+        entry: &EntryWriter<'_>,
+    ) -> impl Future<Output = Result<PayloadCheck>> + MaybeSend;
 
     /// Removes entry `id`; removing a missing entry is not an error.
     fn delete(&self, id: &Fingerprint) -> impl Future<Output = Result<()>> + MaybeSend;
@@ -197,10 +188,10 @@ impl Store for MemoryStore {
         Ok(self.entries.with(|map| map.get(id).cloned()))
     }
 
-    async fn put(&self, id: &Fingerprint, parts: &[&[u8]]) -> Result<()> {
-        let bytes: Vec<u8> = parts.concat();
+    async fn put_entry(&self, id: &Fingerprint, entry: &EntryWriter<'_>) -> Result<PayloadCheck> {
+        let (bytes, check) = entry.to_bytes()?;
         self.entries.with(|map| map.insert(*id, SharedBytes::from(bytes)));
-        Ok(())
+        Ok(check)
     }
 
     async fn delete(&self, id: &Fingerprint) -> Result<()> {

@@ -137,7 +137,10 @@ impl Backend for IdbBackend {
         };
         let mut bytes = bytes.as_ref().to_vec();
         damage(&mut bytes);
-        store.put(id, &[&bytes]).await.expect("rewrite the record");
+        store
+            .put_entry(id, &stepcache_core::entry::EntryWriter::verbatim(&bytes))
+            .await
+            .expect("rewrite the record");
         true
     }
 }

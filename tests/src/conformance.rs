@@ -1102,7 +1102,8 @@ async fn check_recovered<S: Store>(cache: &Cache<FaultStore<S>, ManualClock>, ca
     }
     cache.clock().advance(stepcache_core::INDEX_REFRESH_MS);
     let stats = cache.stats().await.unwrap();
-    let listed: u64 = cache.store().list().await.unwrap().iter().map(|l| l.len).sum();
+    let store = cache.store();
+    let listed: u64 = store.list().await.unwrap().iter().map(|l| store.footprint(l.len)).sum();
     assert_eq!(stats.store.bytes, listed, "{case}: store accounting matches the store");
     let in_memory = cache.entries().await.unwrap().iter().filter(|e| e.in_memory).count() as u64;
     assert_eq!(

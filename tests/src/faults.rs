@@ -2,7 +2,8 @@
 
 #![allow(clippy::unwrap_used)] // a poisoned test mutex is a failed test
 
-use stepcache_core::{Error, ErrorKind, Fingerprint, Listed, MemoryStore, Result, SharedBytes, Store};
+use stepcache_core::entry::{EntryWriter, PayloadCheck};
+use stepcache_core::{Error, ErrorKind, Fingerprint, Listed, LockGuard, MemoryStore, Result, SharedBytes, Store};
 
 /// A store that refuses writes past `capacity` bytes with [`ErrorKind::StorageFull`],
 /// like a full disk or an exhausted browser quota, whatever the cache's own budget says.
@@ -33,7 +34,7 @@ impl Store for FullStore {
         self.inner.get(id).await
     }
 
-    async fn put(&self, id: &Fingerprint, parts: &[&[u8]]) -> Result<()> {
+    async fn put_entry(&self, id: &Fingerprint, entry: &EntryWriter<'_>) -> Result<PayloadCheck> {
         let others: u64 = self
             .inner
             .list()
@@ -42,7 +43,7 @@ impl Store for FullStore {
             .filter(|l| l.id != *id)
             .map(|l| l.len)
             .sum();
-        let incoming: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        let incoming = entry.len() as u64;
         let capacity = self.capacity.load(std::sync::atomic::Ordering::Relaxed);
         if others + incoming > capacity {
             return Err(Error::new(
@@ -53,7 +54,7 @@ impl Store for FullStore {
                 ),
             ));
         }
-        self.inner.put(id, parts).await
+        self.inner.put_entry(id, entry).await
     }
 
     async fn delete(&self, id: &Fingerprint) -> Result<()> {
@@ -130,6 +131,8 @@ fn injected() -> Error {
     Error::new(ErrorKind::Storage, "injected fault")
 }
 
+/// Every method of the trait is wrapped, so a fault can strike wherever the engine calls
+/// the store: each call counts, and the chosen one misbehaves.
 impl<S: Store> Store for FaultStore<S> {
     type Bytes = SharedBytes;
 
@@ -145,15 +148,30 @@ impl<S: Store> Store for FaultStore<S> {
         }
     }
 
-    async fn put(&self, id: &Fingerprint, parts: &[&[u8]]) -> Result<()> {
+    async fn get_entry(&self, id: &Fingerprint) -> Result<Option<(SharedBytes, Option<PayloadCheck>)>> {
+        let fault = self.next();
+        if fault == Some(Fault::Fail) {
+            return Err(injected());
+        }
+        let read = self.inner.get_entry(id).await?;
+        let read = read.map(|(bytes, check)| (SharedBytes::from_owner(bytes), check));
+        match fault {
+            // Half the bytes, and a checksum of the whole: the engine must notice.
+            Some(Fault::ShortRead) => Ok(read.and_then(|(b, check)| Some((b.slice(0..b.len() / 2)?, check)))),
+            _ => Ok(read),
+        }
+    }
+
+    async fn put_entry(&self, id: &Fingerprint, entry: &EntryWriter<'_>) -> Result<PayloadCheck> {
         match self.next() {
             Some(Fault::Fail) => Err(injected()),
             Some(Fault::PartialWrite) => {
-                let whole = parts.concat();
-                self.inner.put(id, &[&whole[..whole.len() / 2]]).await?;
+                let (whole, _) = entry.to_bytes()?;
+                let half = EntryWriter::verbatim(&whole[..whole.len() / 2]);
+                self.inner.put_entry(id, &half).await?;
                 Err(injected())
             }
-            _ => self.inner.put(id, parts).await,
+            _ => self.inner.put_entry(id, entry).await,
         }
     }
 
@@ -171,8 +189,38 @@ impl<S: Store> Store for FaultStore<S> {
         }
     }
 
-    async fn lock(&self, id: &Fingerprint) -> Result<Option<stepcache_core::LockGuard>> {
-        self.inner.lock(id).await
+    async fn head(&self, id: &Fingerprint) -> Result<Option<Listed>> {
+        let fault = self.next();
+        if fault == Some(Fault::Fail) {
+            return Err(injected());
+        }
+        let listed = self.inner.head(id).await?;
+        match fault {
+            // The listing of an entry cut in half.
+            Some(Fault::ShortRead) => Ok(listed.map(|l| {
+                let len = l.len / 2;
+                let head = l.head[..l.head.len().min(len as usize)].to_vec();
+                Listed { len, head, ..l }
+            })),
+            _ => Ok(listed),
+        }
+    }
+
+    fn changes(&self) -> u64 {
+        self.inner.changes()
+    }
+
+    const TRACKS_CHANGES: bool = S::TRACKS_CHANGES;
+
+    fn footprint(&self, len: u64) -> u64 {
+        self.inner.footprint(len)
+    }
+
+    async fn lock(&self, id: &Fingerprint) -> Result<Option<LockGuard>> {
+        match self.next() {
+            Some(Fault::Fail) => Err(injected()),
+            _ => self.inner.lock(id).await,
+        }
     }
 }
 
@@ -264,12 +312,12 @@ impl Store for CrashStore {
             .map(|b| SharedBytes::from(b.clone())))
     }
 
-    async fn put(&self, id: &Fingerprint, parts: &[&[u8]]) -> Result<()> {
-        let bytes = parts.concat();
+    async fn put_entry(&self, id: &Fingerprint, entry: &EntryWriter<'_>) -> Result<PayloadCheck> {
+        let (bytes, check) = entry.to_bytes()?;
         let mut st = self.state.lock().unwrap();
         st.visible.insert(*id, bytes.clone());
         st.pending.push(Pending::Put(*id, bytes));
-        Ok(())
+        Ok(check)
     }
 
     async fn delete(&self, id: &Fingerprint) -> Result<()> {

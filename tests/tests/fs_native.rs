@@ -43,9 +43,13 @@ fn compute_closures_need_no_type_annotations() {
     let key = |n: i64| Key::of("closures").arg("n", n).build().unwrap();
     let infallible = cache.get_or_compute(&key(1), || Value::bytes(vec![1, 2, 3])).unwrap();
     assert_eq!(infallible.value.to_vec::<u8>().unwrap(), [1, 2, 3]);
-    let fallible = cache.get_or_compute(&key(2), || Value::array(vec![1.5f32; 4], &[2, 2])).unwrap();
+    let fallible = cache
+        .get_or_compute(&key(2), || Value::array(vec![1.5f32; 4], &[2, 2]))
+        .unwrap();
     assert_eq!(fallible.value.shape(), &[2, 2]);
-    let failed = cache.get_or_compute(&key(3), || Err::<Value, _>("the fit diverged")).unwrap_err();
+    let failed = cache
+        .get_or_compute(&key(3), || Err::<Value, _>("the fit diverged"))
+        .unwrap_err();
     assert_eq!(failed.kind(), stepcache::ErrorKind::Compute);
     assert!(failed.message().contains("the fit diverged"), "{failed}");
 }

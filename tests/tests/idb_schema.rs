@@ -3,6 +3,7 @@
 #![cfg(target_family = "wasm")]
 #![allow(clippy::unwrap_used)] // tests report failures by panicking
 
+use stepcache_core::entry::EntryWriter;
 use stepcache_core::{Cache, Config, EntryState, ErrorKind, Key, ManualClock, Store, Value};
 use stepcache_idb::{IdbStore, SCHEMA_VERSION};
 use wasm_bindgen::prelude::*;
@@ -115,7 +116,7 @@ async fn an_upgrade_elsewhere_is_not_blocked_and_is_reported() {
     let name = unique("upgrade");
     let store = IdbStore::open(&name).await.unwrap();
     let id = *Key::of("s").build().unwrap().fingerprint();
-    store.put(&id, &[b"x"]).await.unwrap();
+    store.put_entry(&id, &EntryWriter::verbatim(b"x")).await.unwrap();
     let newer = JsFuture::from(rawOpen(&name, SCHEMA_VERSION + 1, false))
         .await
         .expect("the upgrade went through, not blocked");
@@ -216,7 +217,7 @@ async fn a_rewritten_entry_keeps_exactly_its_own_chunks() {
     // Plus the 3 records of the cache's entry above.
     for (len, records) in [(10 * MIB, 6.0), (100, 4.0), (5 * MIB, 5.0)] {
         let bytes = vec![len as u8; len];
-        store.put(&id, &[&bytes]).await.unwrap();
+        store.put_entry(&id, &EntryWriter::verbatim(&bytes)).await.unwrap();
         assert_eq!(entry_records(&name).await, records, "{len} bytes");
         assert_eq!(store.get(&id).await.unwrap().unwrap().as_ref(), &bytes[..]);
     }

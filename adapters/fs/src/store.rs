@@ -42,7 +42,7 @@ use memmap2::Mmap;
 
 use crate::dir::{ensure_dir, owner_only_dir};
 use crate::shared::Changes;
-use stepcache_core::entry::{self, EntryHeader, LIST_HEAD_LEN, PayloadCheck, PayloadHasher};
+use stepcache_core::entry::{EntryWriter, LIST_HEAD_LEN, PayloadCheck, PayloadHasher};
 use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, LockGuard, Result, Store};
 
 /// The directory of this layout under the cache directory. Older layouts beside it are
@@ -276,33 +276,14 @@ impl FsStore {
             .map_err(|e| io_error("count a change in", &self.root, e))
     }
 
-    fn write_tmp(&self, path: &Path, parts: &[&[u8]]) -> io::Result<(File, ())> {
+    /// Writes `entry` to a new file at `path`: the payload first (after room for the head),
+    /// checksummed piece by piece as it is written, then the head.
+    fn write_tmp(&self, path: &Path, entry: &EntryWriter<'_>) -> io::Result<(File, PayloadCheck)> {
         let mut file = create_locked(path)?;
-        for part in parts {
-            file.write_all(part)?;
-        }
-        if self.options.durability == Durability::Fsync {
-            file.sync_data()?;
-        }
-        Ok((file, ()))
-    }
-
-    /// Writes an entry whose head carries the payload's checksum: the payload first (after
-    /// room for the head), checksummed piece by piece as it is written, then the head.
-    fn write_tmp_checksummed(
-        &self,
-        path: &Path,
-        header: &EntryHeader,
-        payload: &[u8],
-    ) -> io::Result<(File, PayloadCheck)> {
-        let mut file = create_locked(path)?;
-        // The checksum has a fixed size, so the head's length is known before it.
-        let head_len = entry::head_len(header);
-        file.seek(io::SeekFrom::Start(head_len as u64))?;
+        file.seek(io::SeekFrom::Start(entry.head_len() as u64))?;
         // The first piece ends where the second 2 MiB of the file begins.
-        let (first, rest) = payload.split_at(payload.len().min(PIECE.saturating_sub(head_len)));
-        let pieces = || std::iter::once(first).chain(rest.chunks(PIECE));
-        let check = if rest.len() < PIECE {
+        let pieces = || entry.pieces(PIECE);
+        let check = if entry.len() < 2 * PIECE {
             let mut hasher = PayloadHasher::new();
             for piece in pieces() {
                 hasher.update(piece);
@@ -312,12 +293,9 @@ impl FsStore {
         } else {
             checksum_beside_writes(&mut file, pieces)?
         };
-        let mut header = header.clone();
-        header.payload_check = check;
-        let head = entry::encode_head(&header);
-        if head.len() != head_len {
-            return Err(io::Error::other("entry head changed length with its checksum"));
-        }
+        let head = entry
+            .head(check)
+            .map_err(|e| io::Error::other(e.message().to_owned()))?;
         file.seek(io::SeekFrom::Start(0))?;
         file.write_all(&head)?;
         if self.options.durability == Durability::Fsync {
@@ -568,12 +546,8 @@ impl Store for FsStore {
         self.get_blocking(id)
     }
 
-    async fn put(&self, id: &Fingerprint, parts: &[&[u8]]) -> Result<()> {
-        self.put_blocking(id, |tmp| self.write_tmp(tmp, parts))
-    }
-
-    async fn put_entry(&self, id: &Fingerprint, header: &EntryHeader, payload: &[u8]) -> Result<PayloadCheck> {
-        self.put_blocking(id, |tmp| self.write_tmp_checksummed(tmp, header, payload))
+    async fn put_entry(&self, id: &Fingerprint, entry: &EntryWriter<'_>) -> Result<PayloadCheck> {
+        self.put_blocking(id, |tmp| self.write_tmp(tmp, entry))
     }
 
     async fn delete(&self, id: &Fingerprint) -> Result<()> {

@@ -18,7 +18,7 @@ use stepcache_core::text;
 use std::future::IntoFuture;
 
 use idb::{Database, TransactionMode, TransactionResult};
-use stepcache_core::entry::{self, EntryHeader, PayloadCheck};
+use stepcache_core::entry::{EntryWriter, PayloadCheck};
 use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, LockGuard, Result, Store};
 use wasm_bindgen::JsValue;
 
@@ -217,25 +217,12 @@ impl Store for IdbStore {
         Ok(Some(reader.finish()))
     }
 
-    /// Writes the entry's bytes as they are (no payload checksum computed here).
-    async fn put(&self, id: &Fingerprint, parts: &[&[u8]]) -> Result<()> {
-        let bytes = parts.concat();
-        check_size(bytes.len())?;
+    /// Writes the entry in chunks, hashing the payload while IndexedDB takes them (see
+    /// [`write::write`]).
+    async fn put_entry(&self, id: &Fingerprint, entry: &EntryWriter<'_>) -> Result<PayloadCheck> {
+        check_size(entry.len())?;
         let db = self.database().await?;
-        let tail = bytes.get(record::CHUNK..).unwrap_or_default();
-        write::write(&db, id, bytes.len(), tail, &mut write::Whole(&bytes), now_ms()).await
-    }
-
-    /// Hashes the payload while IndexedDB takes it (see [`write::Hashing`]). The npm
-    /// package never calls [`Store::put`], so its module holds one write path.
-    async fn put_entry(&self, id: &Fingerprint, header: &EntryHeader, payload: &[u8]) -> Result<PayloadCheck> {
-        // The checksum has a fixed size, so the head's length is known before it.
-        let head_len = entry::head_len(header);
-        check_size(head_len + payload.len())?;
-        let db = self.database().await?;
-        let (mut source, tail) = write::Hashing::new(header, head_len, payload);
-        write::write(&db, id, head_len + payload.len(), tail, &mut source, now_ms()).await?;
-        Ok(source.check())
+        write::write(&db, id, entry, now_ms()).await
     }
 
     async fn delete(&self, id: &Fingerprint) -> Result<()> {

@@ -8,7 +8,7 @@ use super::read::{content_of, slot_of};
 use super::report::{PutReport, SkipReason, TierOutcome};
 use super::state::{Held, Slot, State};
 use crate::clock::Clock;
-use crate::entry::{self, Codec, EntryHeader, MAX_META_LEN, PayloadCheck};
+use crate::entry::{self, Codec, EntryHeader, EntryWriter, MAX_META_LEN, PayloadCheck};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fingerprint::Fingerprint;
 use crate::key::Key;
@@ -154,7 +154,8 @@ impl<S: Store, C: Clock> Cache<S, C> {
         if !self.make_room(Some(&id), size, budget, now).await? {
             return Ok(TierOutcome::Skipped(SkipReason::NoRoom));
         }
-        header.payload_check = match self.store.put_entry(&id, header, payload).await {
+        let entry = EntryWriter::new(header, payload);
+        header.payload_check = match self.store.put_entry(&id, &entry).await {
             Ok(check) => check,
             // The store itself is full (a disk, a browser quota) below our budget: evict by
             // policy as if the budget were what is stored now, so exactly as many bytes as
@@ -167,7 +168,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
                 if !self.make_room(Some(&id), size, stored, now).await? {
                     return Err(e);
                 }
-                self.store.put_entry(&id, header, payload).await?
+                self.store.put_entry(&id, &entry).await?
             }
             Err(e) => return Err(e),
         };

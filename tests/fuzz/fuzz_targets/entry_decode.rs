@@ -18,7 +18,10 @@ fuzz_target!(|data: &[u8]| {
     }
     pollster::block_on(async {
         let store = MemoryStore::new();
-        store.put(key.fingerprint(), &[data]).await.expect("memory put");
+        store
+            .put_entry(key.fingerprint(), &stepcache_core::entry::EntryWriter::verbatim(data))
+            .await
+            .expect("memory put");
         let cache = Cache::new(store, ManualClock::new(0), Config::new()).expect("config");
         let got = cache.get(&key).await.expect("a get never fails on bad bytes");
         assert_eq!(got.is_some(), decoded.is_ok(), "hit exactly when the bytes are a valid entry");

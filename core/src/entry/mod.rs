@@ -43,10 +43,13 @@
 //! [`PayloadCheck::Blake3`]); this build writes version 2. Unknown versions are reported as
 //! [`Corrupt::UnknownVersion`].
 
+mod writer;
+
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 use core::ops::Range;
+pub use writer::EntryWriter;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,106 @@
+//! The one way an entry reaches a store: [`EntryWriter`].
+
+use alloc::vec::Vec;
+
+use super::{EntryHeader, PayloadCheck, encode_head, head_len};
+use crate::error::{Error, ErrorKind, Result};
+
+/// An entry on its way to a store, handed out in the order stores write it: the payload
+/// in pieces, which the store checksums (with a [`super::PayloadHasher`]) as it writes
+/// them, then the head, which holds that checksum and goes in front of the payload.
+///
+/// Every store writes through this, so encoding an entry (filling in the checksum,
+/// encoding the head, checking its length) is written once, here. A store only decides
+/// where the bytes go and how large its pieces are.
+#[derive(Debug, Clone)]
+pub struct EntryWriter<'a> {
+    /// The header to encode, and the length of its head; `None` for verbatim bytes.
+    header: Option<(EntryHeader, usize)>,
+    payload: &'a [u8],
+}
+
+impl<'a> EntryWriter<'a> {
+    /// The entry of `header` (its payload checksum to be filled in) and `payload`.
+    pub fn new(header: &EntryHeader, payload: &'a [u8]) -> Self {
+        EntryWriter {
+            header: Some((header.clone(), head_len(header))),
+            payload,
+        }
+    }
+
+    /// An entry given whole as `bytes`, written as they are: one read from a bundle or
+    /// another store (it is verified when read, like any entry), or damage a test plants.
+    /// Its head is empty: every byte is payload.
+    pub fn verbatim(bytes: &'a [u8]) -> Self {
+        EntryWriter {
+            header: None,
+            payload: bytes,
+        }
+    }
+
+    /// The length of the head that goes before the payload (fixed before the checksum is
+    /// known, since the checksum has a fixed size).
+    pub fn head_len(&self) -> usize {
+        self.header.as_ref().map_or(0, |(_, len)| *len)
+    }
+
+    /// The entry's whole length: head and payload.
+    pub fn len(&self) -> usize {
+        self.head_len() + self.payload.len()
+    }
+
+    /// Whether the entry has no bytes at all (only a verbatim entry can be empty).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The payload.
+    pub fn payload(&self) -> &'a [u8] {
+        self.payload
+    }
+
+    /// The payload cut where a store that writes the entry in pieces of `piece` bytes cuts
+    /// it: the first piece fills the rest of the first `piece` bytes after the head, each
+    /// later one is `piece` bytes (the last may be shorter). An empty payload is one empty
+    /// piece.
+    pub fn pieces(&self, piece: usize) -> impl Iterator<Item = &'a [u8]> + Clone + 'a {
+        let piece = piece.max(1);
+        let first_len = piece.saturating_sub(self.head_len()).min(self.payload.len());
+        let (first, rest) = self.payload.split_at(first_len);
+        core::iter::once(first).chain(rest.chunks(piece))
+    }
+
+    /// The head to write in front of the payload, given the checksum of every payload byte
+    /// in order (a [`super::PayloadHasher`] fed with [`EntryWriter::pieces`]); returns it
+    /// with the checksum, which tells this version of the entry from any other. Empty for
+    /// a verbatim entry.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Storage`] if the head came out longer or shorter than
+    /// [`EntryWriter::head_len`] said (the checksum has a fixed size, so this cannot
+    /// happen; if it did, the payload would be misplaced and the write must fail).
+    pub fn head(&self, check: PayloadCheck) -> Result<Vec<u8>> {
+        let Some((header, len)) = &self.header else {
+            return Ok(Vec::new());
+        };
+        let mut header = header.clone();
+        header.payload_check = check;
+        let head = encode_head(&header);
+        if head.len() != *len {
+            return Err(Error::new(
+                ErrorKind::Storage,
+                "an entry's head changed length with its checksum",
+            ));
+        }
+        Ok(head)
+    }
+
+    /// The whole entry in one buffer, and its payload checksum: for stores that write an
+    /// entry in one piece.
+    pub fn to_bytes(&self) -> Result<(Vec<u8>, PayloadCheck)> {
+        let check = PayloadCheck::of(self.payload);
+        let mut bytes = self.head(check)?;
+        bytes.extend_from_slice(self.payload);
+        Ok((bytes, check))
+    }
+}
