@@ -38,7 +38,8 @@ const HEADS: &str = "heads";
 pub struct IdbStore {
     name: String,
     connection: RefCell<Option<open::Connection>>,
-    locking: std::cell::Cell<bool>,
+    /// The function that requests Web Locks (see [`IdbStore::set_locking`]).
+    locking: Option<js_sys::Function>,
 }
 
 impl std::fmt::Debug for IdbStore {
@@ -88,7 +89,7 @@ impl IdbStore {
         let store = IdbStore {
             name: name.to_owned(),
             connection: RefCell::new(None),
-            locking: std::cell::Cell::new(true),
+            locking: None,
         };
         store.database().await?;
         Ok(store)
@@ -99,10 +100,15 @@ impl IdbStore {
         &self.name
     }
 
-    /// Switches Web Locks on (the default) or off. Off, tabs and workers asking for one
-    /// missing key at once may each compute it.
-    pub fn set_locking(&self, on: bool) {
-        self.locking.set(on);
+    /// Takes Web Locks through `request` (`None`, the default: no locks; tabs and workers
+    /// asking for one missing key at once may then each compute it).
+    ///
+    /// `request(name)` asks for the exclusive lock `name` and returns a Promise of the
+    /// function that releases it once granted (`undefined` where Web Locks are
+    /// unavailable), or a rejected one if the request fails. The embedder makes the
+    /// request, so it can also release every lock it handed out, and withdraw requests.
+    pub fn set_locking(&mut self, request: Option<js_sys::Function>) {
+        self.locking = request;
     }
 
     /// Closes the connection; the next call opens it again.
@@ -240,10 +246,10 @@ impl Store for IdbStore {
     }
 
     async fn lock(&self, id: &Fingerprint) -> Result<Option<LockGuard>> {
-        if !self.locking.get() {
+        let Some(request) = &self.locking else {
             return Ok(None);
-        }
-        lock::acquire(&text!("stepcache:", self.name, ":", id.to_hex())).await
+        };
+        lock::acquire(request, &text!("stepcache:", self.name, ":", id.to_hex())).await
     }
 
     async fn list(&self) -> Result<Vec<Listed>> {

@@ -51,7 +51,11 @@ export type TypedArray =
 /** JSON-compatible metadata. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-/** A value to store: bytes or a typed array, with an optional shape and metadata. */
+/**
+ * A value to store: bytes or a typed array, with an optional shape and metadata. Its data
+ * may hold at most 2^30 bytes (1 GiB, the IndexedDB store's limit on an entry): a larger
+ * one is refused with an `Error` named `TooLarge` before it is copied anywhere.
+ */
 export interface ValueInput<T extends TypedArray | ArrayBuffer = TypedArray | ArrayBuffer> {
   data: T;
   /** Dimensions, outermost first; their product must be the element count (default [length]). */
@@ -85,6 +89,13 @@ export interface Hit<T extends TypedArray | ArrayBuffer = TypedArray | ArrayBuff
    * whether computed, from memory or from IndexedDB, in any page, worker or session.
    */
   content: string;
+  /**
+   * What storing the value did in each tier, as {@link StepCache.put} reports it: only on
+   * the hit of the getOrCompute call that computed it (source "computed"); absent on hits
+   * from memory or IndexedDB and on "shared" ones. A tier that refused the value (e.g.
+   * `store: "skipped:too-large"` under a small storeBudget) did not keep it there.
+   */
+  stored?: PutReport;
 }
 
 /**
@@ -101,7 +112,7 @@ export interface Upstream {
 /** What a tier did with a value: "stored", "skipped:<reason>" or "failed:<ErrorName>". */
 export type TierOutcome = string;
 
-/** What {@link StepCache.put} did in each tier. */
+/** What {@link StepCache.put} (or a getOrCompute that computed, {@link Hit.stored}) did in each tier. */
 export interface PutReport {
   memory: TierOutcome;
   store: TierOutcome;
@@ -211,11 +222,51 @@ export interface EntryInfo {
   stored: boolean;
 }
 
-/** Errors thrown by stepcache: `name` is stable, `message` says what to fix. */
+/**
+ * Errors thrown by stepcache: `name` is stable, `message` says what to fix.
+ *
+ * - `TooLarge`: a value's data is over 2^30 bytes, 1 GiB (the message names the limit).
+ * - `StorageFull`: the origin's storage quota, or the WebAssembly module's memory, has no room.
+ * - `Timeout`, `Aborted`: a getOrCompute call passed its `timeoutMs`, or its `signal`
+ *   aborted (the message includes the signal's reason, also the error's `cause`).
+ * - `ModuleFailed`: the WebAssembly module trapped (an internal failure, such as memory
+ *   that ran out where it could not be handled). Every call in flight of every cache of the
+ *   page or worker rejects with it, every Web Lock the module held is released (other tabs
+ *   compute those keys), and every later call fails with it: reload the page, or restart
+ *   the worker, to use stepcache again.
+ */
 export type StepCacheErrorName =
   | "InvalidStepName" | "InvalidArgument" | "InvalidValue" | "InvalidConfig" | "InvalidFingerprint"
   | "TooLarge" | "ReadDisabled" | "ComputeDisabled" | "ComputeFailed" | "StorageError" | "StorageFull"
-  | "PermissionDenied" | "StorageBlocked" | "CacheClosed";
+  | "PermissionDenied" | "StorageBlocked" | "CacheClosed" | "Timeout" | "Aborted" | "ModuleFailed";
+
+/** Options of {@link StepCache.getOrCompute}. Every field is optional; others are `InvalidArgument`. */
+export interface ComputeOptions {
+  /**
+   * The longest the call may take, waiting for another caller's computation included, in
+   * milliseconds (a positive number up to 2^31 - 1). Past it, the compute's signal aborts
+   * and the call rejects with an `Error` named `Timeout`.
+   */
+  timeoutMs?: number;
+  /**
+   * Aborts the call: the compute's signal aborts and the call rejects with an `Error`
+   * named `Aborted`, at once, whether it was computing or waiting for another caller. A
+   * signal aborted already rejects the call without computing.
+   */
+  signal?: AbortSignal;
+}
+
+/** What {@link StepCache.getOrCompute} passes its compute function. */
+export interface ComputeContext {
+  /**
+   * Aborts when the call is given up (its timeout passes, the caller's signal aborts, or
+   * the module fails), with the call's `Error` as its reason: stop working then. The key's
+   * Web Lock and single flight are released at that moment, whether or not compute stops,
+   * so another caller (in this tab or another) computes the key; what compute returns
+   * after that is dropped.
+   */
+  signal: AbortSignal;
+}
 
 /** A cache of step results in IndexedDB with a memory tier in front. */
 export class StepCache {
@@ -228,14 +279,22 @@ export class StepCache {
   get(key: KeyLike): Promise<Hit | undefined>;
   /** Whether `key` is cached and fresh. */
   has(key: KeyLike): Promise<boolean>;
-  /** Stores a value under `key` as its type's policy says. */
+  /** Stores a value under `key` as its type's policy says (`TooLarge` if its data is over 1 GiB). */
   put(key: KeyLike, value: ValueInput, options?: { costMs?: number }): Promise<PutReport>;
   /**
    * The cached value, or computes, times and stores it; callers in every tab compute each key once.
+   * The hit of the call that computed has {@link Hit.stored}.
    * Rejects with an `Error` named `ComputeFailed` if `compute` throws or rejects (the
-   * message says what it threw), `InvalidValue` if it returns something that is not a value.
+   * message says what it threw), `InvalidValue` if it returns something that is not a value,
+   * `TooLarge` if its data is over 1 GiB, `Timeout` or `Aborted` as
+   * `options` say ({@link ComputeOptions}). A call that fails lets go of the key at once:
+   * another caller computes it.
    */
-  getOrCompute<T extends TypedArray | ArrayBuffer>(key: KeyLike, compute: () => ValueInput<T> | Promise<ValueInput<T>>): Promise<Hit<T>>;
+  getOrCompute<T extends TypedArray | ArrayBuffer>(
+    key: KeyLike,
+    compute: (context: ComputeContext) => ValueInput<T> | Promise<ValueInput<T>>,
+    options?: ComputeOptions,
+  ): Promise<Hit<T>>;
   /** Removes `key` everywhere (other tabs drop it from memory too). */
   invalidate(key: KeyLike): Promise<void>;
   /** Removes every entry, or every entry of `step`; resolves to how many. */
@@ -259,7 +318,7 @@ export class StepCache {
   pin(key: KeyLike): void;
   /** Undoes one {@link StepCache.pin}. */
   unpin(key: KeyLike): void;
-  /** Closes the cache; later calls throw CacheClosed. */
+  /** Closes the cache; later calls throw CacheClosed (ModuleFailed once the module failed). */
   close(): void;
   free(): void;
 }

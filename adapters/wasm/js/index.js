@@ -7,9 +7,11 @@
 // eviction, verification. It is reached through a narrow interface of numbers, strings
 // and byte arrays, because converting JavaScript objects inside the module cost more of
 // its size than the conversions cost here (src/convert.rs describes each layout).
-import init, { RawCache, checkKey, fingerprintBytes } from "./stepcache_wasm.js";
+import init, { RawCache, checkKey, fingerprintBytes as rawFingerprintBytes, maxValueBytes } from "./stepcache_wasm.js";
 
 let ready;
+/** The largest value's data in bytes (the store's limit on an entry), once the module is loaded. */
+let maxBytes = Infinity;
 const TOKEN = Symbol("stepcache");
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
@@ -59,6 +61,142 @@ function stringList(value, what) {
   });
 }
 
+// ----- the module's life -------------------------------------------------------------------
+//
+// A WebAssembly trap (a RuntimeError: an abort, an allocation that failed) stops the module
+// in the middle of whatever it was doing: its state is no longer trustworthy, the promises
+// it would have settled never settle, and the Web Locks it holds would stay held until the
+// page goes away, blocking that key in every other tab. So the first trap marks the module
+// dead: every call in flight, of every cache, rejects with ModuleFailed, later calls
+// reject (or throw) the same way, and every Web Lock it holds or waits for is let go.
+
+/** The ModuleFailed error once the module trapped. */
+let dead;
+/** The reject functions of the calls into the module in flight. */
+const inFlight = new Set();
+/** Lets go of a Web Lock the module holds or waits for, per lock (see requestLock). */
+const lockHolds = new Set();
+
+const isTrap = (e) => typeof WebAssembly !== "undefined" && e instanceof WebAssembly.RuntimeError;
+
+/** Marks the module dead after the trap `error`: rejects every call in flight, lets go of every lock. */
+function kill(error) {
+  if (dead) return;
+  dead = fail(
+    "ModuleFailed",
+    `the stepcache WebAssembly module stopped (${describe(error)}); reload the page (or restart the worker) to use the cache again`,
+  );
+  dead.cause = error;
+  for (const reject of inFlight) reject(dead);
+  inFlight.clear();
+  for (const letGo of lockHolds) letGo();
+  lockHolds.clear();
+}
+
+/** `e`, or ModuleFailed if `e` is a trap (which kills the module). */
+function trapped(e) {
+  if (!isTrap(e)) return e;
+  kill(e);
+  return dead;
+}
+
+/**
+ * Calls into the module: `call()`'s result, or if that is a promise, one that settles with
+ * it unless the module dies first. Throws ModuleFailed if the module is dead or traps.
+ */
+function enter(call) {
+  if (dead) throw dead;
+  let out;
+  try {
+    out = call();
+  } catch (e) {
+    throw trapped(e);
+  }
+  if (!(out instanceof Promise)) return out;
+  return new Promise((resolve, reject) => {
+    inFlight.add(reject);
+    out.then(resolve, (e) => reject(trapped(e))).finally(() => inFlight.delete(reject));
+  });
+}
+
+// A trap inside one of the module's asynchronous tasks (wasm-bindgen-futures polls them in
+// microtasks) reaches no caller: it surfaces as an uncaught error or unhandled rejection.
+// Only while calls are in flight, since only then does the module run tasks.
+for (const type of ["error", "unhandledrejection"]) {
+  globalThis.addEventListener?.(type, (event) => {
+    const error = event.error ?? event.reason;
+    if (inFlight.size > 0 && isTrap(error)) kill(error);
+  });
+}
+
+/**
+ * The Web Locks of getOrCompute calls, by lock name (`stepcache:<database>:<fingerprint
+ * hex>`, as IdbStore::lock names them): how many calls of this module still want the lock,
+ * and the requests for it not yet granted, withdrawn once no call wants it.
+ */
+const lockWants = new Map();
+
+/** The lock record of `name`, created on first use. */
+function lockWant(name) {
+  let want = lockWants.get(name);
+  if (!want) lockWants.set(name, (want = { calls: 0, requests: new Set() }));
+  return want;
+}
+
+/** One more (+1) or one fewer (-1) call wants the lock `name`; at none, its requests are withdrawn. */
+function wantLock(name, delta) {
+  const want = lockWant(name);
+  want.calls += delta;
+  if (want.calls > 0) return;
+  for (const withdraw of want.requests) withdraw();
+  lockWants.delete(name);
+}
+
+/**
+ * Requests the exclusive Web Lock `name` for the module (IdbStore::set_locking): resolves
+ * to the function that releases it once granted, or to undefined where Web Locks are
+ * unavailable; rejects if the request fails or is withdrawn (no call wants it any more, or
+ * the module died).
+ */
+function requestLock(name) {
+  if (dead) return Promise.reject(dead);
+  const locks = globalThis.navigator?.locks;
+  if (!locks) return Promise.resolve(undefined);
+  if (typeof locks.request !== "function") return Promise.reject(new Error("navigator.locks.request is missing"));
+  const want = lockWant(name);
+  if (want.calls === 0) {
+    lockWants.delete(name);
+    return Promise.reject(fail("Aborted", "no call waits for this lock any more"));
+  }
+  const request = new AbortController();
+  let isGranted = false;
+  let endHold;
+  const held = new Promise((resolve) => (endHold = resolve));
+  const release = () => {
+    lockHolds.delete(letGo);
+    endHold();
+  };
+  const letGo = () => (isGranted ? release() : request.abort());
+  const withdraw = () => isGranted || request.abort();
+  lockHolds.add(letGo);
+  want.requests.add(withdraw);
+  return new Promise((granted, failed) => {
+    // A request that fails (the document went away, or it was withdrawn) rejects instead of granting.
+    locks
+      .request(name, { signal: request.signal }, () => {
+        isGranted = true;
+        want.requests.delete(withdraw);
+        granted(release);
+        return held;
+      })
+      .catch((e) => {
+        lockHolds.delete(letGo);
+        want.requests.delete(withdraw);
+        failed(e);
+      });
+  });
+}
+
 // ----- keys ------------------------------------------------------------------------------
 
 /** `[step, fingerprint text]` of a StepKey, its text form, or `{step, fingerprint}`. */
@@ -97,7 +235,7 @@ export class StepKey {
   /** Reads the text form made by toString. */
   static parse(text) {
     const [step, fingerprint] = keyParts(String(text));
-    return new StepKey(TOKEN, step, checkKey(step, fingerprint));
+    return new StepKey(TOKEN, step, enter(() => checkKey(step, fingerprint)));
   }
 
   /** Nothing to release: a key lives in JavaScript only (kept for compatibility). */
@@ -295,6 +433,15 @@ function valueParts(value) {
   }
   const typed = typedBytes(value.data);
   if (!typed) throw fail("InvalidValue", `value.data must be a typed array or ArrayBuffer, got ${kindOf(value.data)}`);
+  // Refused before the copy into the module: a copy that does not fit its 32-bit memory
+  // would fail there (and once trapped it).
+  if (typed.bytes.byteLength > maxBytes) {
+    throw fail(
+      "TooLarge",
+      `a value of ${typed.bytes.byteLength} bytes is over the limit of ${maxBytes} bytes (${maxBytes / 2 ** 30} GiB) ` +
+        "a browser cache keeps: split it into several values",
+    );
+  }
   const shape = shapeOf(value.shape, typed.count, "value");
   let meta;
   if (value.meta !== undefined) {
@@ -310,9 +457,9 @@ function valueParts(value) {
 const SOURCES = ["memory", "store", "computed", "shared"];
 const STATES = ["memory", "stored", "expired", "forced", "missing"];
 
-/** The Hit of `[bytes, numbers, meta, content]` (`hit_to_js` in src/convert.rs) for the
- * key `step` + `fingerprint`. */
-function hitOf([bytes, n, metaBytes, content], step, fingerprint) {
+/** The Hit of `[bytes, numbers, meta, content, put report]` (`hit_to_js` in
+ * src/convert.rs) for the key `step` + `fingerprint`. */
+function hitOf([bytes, n, metaBytes, content, report], step, fingerprint) {
   // `bytes` is a fresh copy that fills its own buffer: the typed array views it in place.
   const data = n[0] === 0 ? bytes.buffer : new ARRAYS[n[0]](bytes.buffer);
   let meta;
@@ -324,10 +471,12 @@ function hitOf([bytes, n, metaBytes, content], step, fingerprint) {
       meta = metaText;
     }
   }
-  return {
-    data, shape: Array.from(n.subarray(5)), meta, source: SOURCES[n[1]], createdMs: n[2], costMs: n[3] / 1000,
+  const hit = {
+    data, shape: Array.from(n.subarray(4)), meta, source: SOURCES[n[1]], createdMs: n[2], costMs: n[3] / 1000,
     key: new StepKey(TOKEN, step, fingerprint), content,
   };
+  if (report !== undefined) hit.stored = reportOf(report);
+  return hit;
 }
 
 /** The compute cost in µs from `{costMs}` (default 0). */
@@ -336,6 +485,70 @@ function costUs(options) {
   if (cost === undefined) return 0;
   if (typeof cost === "number" && Number.isFinite(cost) && cost >= 0) return cost * 1000;
   throw fail("InvalidArgument", "costMs must be a number of milliseconds >= 0");
+}
+
+// ----- getOrCompute options --------------------------------------------------------------
+
+/** The longest timeoutMs setTimeout keeps (about 24.8 days); a longer one would fire at once. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/** `{timeoutMs?, signal?}` of getOrCompute, checked strictly (undefined fields are left out). */
+function computeOptions(options) {
+  const out = {};
+  if (options === undefined || options === null) return out;
+  for (const [field, value] of entries(options, "the getOrCompute options", "InvalidArgument")) {
+    if (value === undefined) continue;
+    if (field === "timeoutMs") {
+      if (!(typeof value === "number" && value > 0 && value <= MAX_TIMEOUT_MS)) {
+        throw fail("InvalidArgument", `timeoutMs must be a positive number of milliseconds up to ${MAX_TIMEOUT_MS}, got ${describe(value)}`);
+      }
+      out.timeoutMs = value;
+    } else if (field === "signal") {
+      if (typeof AbortSignal === "undefined" || !(value instanceof AbortSignal)) {
+        throw fail("InvalidArgument", `signal must be an AbortSignal, got ${kindOf(value)}`);
+      }
+      out.signal = value;
+    } else {
+      throw fail("InvalidArgument", `unknown getOrCompute option "${field}"; use timeoutMs, signal`);
+    }
+  }
+  return out;
+}
+
+/**
+ * The AbortSignal of one getOrCompute call (`signal`), which aborts when the caller's
+ * signal does or at the timeout, with the Error the call rejects with as its reason
+ * (Aborted or Timeout); `abort(reason)` aborts it otherwise, `done()` ends the watching.
+ */
+function stopper({ timeoutMs, signal: caller }, what) {
+  const controller = new AbortController();
+  const abort = (reason) => controller.abort(reason);
+  const onAbort = () => {
+    const error = fail("Aborted", `${what} was aborted: ${describe(caller.reason)}`);
+    error.cause = caller.reason;
+    abort(error);
+  };
+  if (caller?.aborted) onAbort();
+  else caller?.addEventListener("abort", onAbort);
+  const timer =
+    timeoutMs === undefined ? undefined : setTimeout(() => abort(fail("Timeout", `${what} took longer than timeoutMs (${timeoutMs} ms)`)), timeoutMs);
+  const done = () => {
+    clearTimeout(timer);
+    caller?.removeEventListener("abort", onAbort);
+  };
+  return { signal: controller.signal, abort, done };
+}
+
+/** What `promise` settles with, or a rejection with `signal`'s reason as soon as it aborts. */
+function untilAborted(promise, signal) {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    signal.addEventListener("abort", onAbort);
+    Promise.resolve(promise)
+      .then(resolve, reject)
+      .finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 // ----- open() options --------------------------------------------------------------------
@@ -492,11 +705,12 @@ function openChannel(name, raw) {
   const weak = new WeakRef(raw);
   channel.onmessage = ({ data }) => {
     try {
-      const target = weak.deref();
+      const target = dead ? undefined : weak.deref();
       if (data?.stepcache === "changed" && typeof data.detail === "string") target?.forget(data.detail);
       if (data?.stepcache === "cleared") target?.forgetStep(typeof data.detail === "string" ? data.detail : undefined);
-    } catch {
-      // The cache was freed: nothing to forget.
+    } catch (e) {
+      // The cache was freed: nothing to forget (or the module trapped: it is dead now).
+      trapped(e);
     }
   };
   return channel;
@@ -508,6 +722,8 @@ function openChannel(name, raw) {
  * the error that failed it. */
 const OUTCOMES = ["stored", "skipped:policy", "skipped:write-disabled", "skipped:too-large", "skipped:no-room"];
 const outcomeOf = (code) => (typeof code === "number" ? OUTCOMES[code] : `failed:${code}`);
+/** The PutReport of `[memory outcome, store outcome]` (src/convert.rs `report_to_js`). */
+const reportOf = ([memory, store]) => ({ memory: outcomeOf(memory), store: outcomeOf(store) });
 
 /** The operation codes of `RawCache.keyed` (src/lib.rs names the same). */
 const OP = Object.freeze({ get: 0, has: 1, invalidate: 2, pin: 3, unpin: 4, put: 5, getOrCompute: 6 });
@@ -537,9 +753,10 @@ export class StepCache {
     }
   }
 
-  /** `RawCache.keyed` with operation `op` on `key`, for the operations that take nothing else. */
-  #keyed(op, key) {
-    return this.#raw.keyed(op, ...keyParts(key), undefined, 0);
+  /** `RawCache.keyed` with operation `op` on `key` (and `arg`, `cost` µs), through `enter`. */
+  #keyed(op, key, arg, cost = 0) {
+    const [step, fingerprint] = keyParts(key);
+    return enter(() => this.#raw.keyed(op, step, fingerprint, arg, cost));
   }
 
   /** The IndexedDB database name. */
@@ -551,13 +768,13 @@ export class StepCache {
   key(step, params, options) {
     if (this.#closed) throw fail("CacheClosed", "the cache was closed; open it again");
     const [spec, arrays] = encodeKey(step, params, options);
-    return new StepKey(TOKEN, step, this.#raw.key(spec, arrays));
+    return new StepKey(TOKEN, step, enter(() => this.#raw.key(spec, arrays)));
   }
 
   /** The cached value of `key`, or undefined. */
   async get(key) {
     const [step, fingerprint] = keyParts(key);
-    const hit = await this.#raw.keyed(OP.get, step, fingerprint, undefined, 0);
+    const hit = await this.#keyed(OP.get, key);
     return hit === undefined ? undefined : hitOf(hit, step, fingerprint);
   }
 
@@ -568,34 +785,68 @@ export class StepCache {
 
   /** Stores `{data, shape?, meta?}` under `key`. */
   async put(key, value, options) {
-    const [step, fingerprint] = keyParts(key);
-    const [memory, store] = await this.#raw.keyed(OP.put, step, fingerprint, valueParts(value), costUs(options));
+    const fingerprint = keyParts(key)[1];
+    const report = await this.#keyed(OP.put, key, valueParts(value), costUs(options));
     this.#post("changed", fingerprint);
-    return { memory: outcomeOf(memory), store: outcomeOf(store) };
+    return reportOf(report);
   }
 
-  /** The cached value of `key`, or the result of `compute()`, stored and returned. */
-  async getOrCompute(key, compute) {
+  /** The cached value of `key`, or the result of `compute({signal})`, stored and returned. */
+  async getOrCompute(key, compute, options) {
     const [step, fingerprint] = keyParts(key);
     if (typeof compute !== "function") throw fail("InvalidArgument", `compute must be a function, got ${kindOf(compute)}`);
+    const stop = stopper(computeOptions(options), `getOrCompute of ${step}@${fingerprint}`);
+    const { signal } = stop;
+    if (signal.aborted) {
+      stop.done();
+      throw signal.reason;
+    }
+    // What the compute wrapper threw: the call rejects with it as it is (the module only
+    // learns that computing failed, so that it lets go of the key's lock and flight).
+    let thrown;
     const run = async () => {
-      let value;
       try {
-        value = await compute();
+        // The engine may get here after the call was aborted (its lock came late).
+        if (signal.aborted) throw signal.reason;
+        let value;
+        try {
+          value = await untilAborted(compute({ signal }), signal);
+        } catch (e) {
+          throw e === signal.reason ? e : fail("ComputeFailed", describe(e));
+        }
+        return valueParts(value);
       } catch (e) {
-        throw fail("ComputeFailed", describe(e));
+        throw (thrown = e);
       }
-      return valueParts(value);
     };
-    const hit = await this.#raw.keyed(OP.getOrCompute, step, fingerprint, run, 0);
-    if (hit[1][4] === 1) this.#post("changed", fingerprint);
-    return hitOf(hit, step, fingerprint);
+    // An aborted call stops wanting the key's Web Lock at once: a request it was waiting
+    // in is withdrawn unless another call of this module waits for the same lock.
+    const lockName = `stepcache:${this.#name}:${fingerprint.slice(3)}`;
+    let wanted = true;
+    const unwant = () => {
+      if (!wanted) return;
+      wanted = false;
+      wantLock(lockName, -1);
+    };
+    wantLock(lockName, 1);
+    signal.addEventListener("abort", unwant);
+    try {
+      const hit = await untilAborted(this.#keyed(OP.getOrCompute, key, run), signal);
+      if (hit[4] !== undefined) this.#post("changed", fingerprint);
+      return hitOf(hit, step, fingerprint);
+    } catch (e) {
+      if (e === dead) stop.abort(dead);
+      throw thrown && e !== dead && e !== signal.reason ? thrown : e;
+    } finally {
+      unwant();
+      stop.done();
+    }
   }
 
   /** Removes `key` everywhere. */
   async invalidate(key) {
-    const [step, fingerprint] = keyParts(key);
-    await this.#raw.keyed(OP.invalidate, step, fingerprint, undefined, 0);
+    const fingerprint = keyParts(key)[1];
+    await this.#keyed(OP.invalidate, key);
     this.#post("changed", fingerprint);
   }
 
@@ -604,14 +855,14 @@ export class StepCache {
     if (step !== undefined && step !== null && typeof step !== "string") {
       throw fail("InvalidStepName", `clear() takes a step name or nothing, got ${kindOf(step)}`);
     }
-    const removed = await this.#raw.clear(step ?? undefined);
+    const removed = await enter(() => this.#raw.clear(step ?? undefined));
     this.#post("cleared", step ?? null);
     return removed;
   }
 
   /** Counters, and the origin's storage usage, quota and persistence. */
   async stats() {
-    const [n, steps] = await this.#raw.stats();
+    const [n, steps] = await enter(() => this.#raw.stats());
     const storage = await storageReport();
     const tier = (i) => ({
       hits: n[i], misses: n[i + 1], bytes: n[i + 2], entries: n[i + 3], budget: n[i + 4], evictions: n[i + 5], expired: n[i + 6],
@@ -627,7 +878,7 @@ export class StepCache {
 
   /** Every entry in memory or in IndexedDB, newest first. */
   async entries() {
-    const [n, steps, fingerprints] = await this.#raw.entries();
+    const [n, steps, fingerprints] = await enter(() => this.#raw.entries());
     return steps.map((step, j) => {
       const i = 6 * j;
       return {
@@ -641,7 +892,7 @@ export class StepCache {
   async status(keys) {
     if (!Array.isArray(keys)) throw fail("InvalidArgument", "status() takes an array of keys");
     const parts = Array.from(keys, keyParts);
-    const n = await this.#raw.status(parts.map((p) => p[0]), parts.map((p) => p[1]));
+    const n = await enter(() => this.#raw.status(parts.map((p) => p[0]), parts.map((p) => p[1])));
     return parts.map(([step, fingerprint], j) => {
       const i = 3 * j;
       return {
@@ -655,15 +906,19 @@ export class StepCache {
 
   /** Recompute every step (true), some steps (names), or none (false). */
   setForce(force) {
-    if (typeof force === "boolean") return this.#raw.setForce(force, undefined);
-    if (Array.isArray(force)) return this.#raw.setForce(false, stringList(force, "setForce()"));
+    if (typeof force === "boolean") return enter(() => this.#raw.setForce(force, undefined));
+    if (Array.isArray(force)) {
+      const steps = stringList(force, "setForce()");
+      return enter(() => this.#raw.setForce(false, steps));
+    }
     throw fail("InvalidArgument", "setForce() takes true, false, or an array of step names");
   }
 
   /** Switches reading, computing and writing on or off ("rcw" letters). */
   setAccess(access) {
     if (typeof access !== "string") throw invalid("setAccess() takes a string of the letters r, c, w");
-    this.#raw.setAccess(accessCode(access));
+    const code = accessCode(access);
+    enter(() => this.#raw.setAccess(code));
   }
 
   /** Sets the retention of one step from now on ("transient", "memory", "persistent"). */
@@ -673,7 +928,7 @@ export class StepCache {
     if (typeof retention !== "string") throw invalid('retention must be "transient", "memory" or "persistent"');
     const known = Object.hasOwn(RETENTIONS, retention);
     // The step name is checked first (an unknown retention only checks it): its error wins.
-    this.#raw.setRetention(step, known ? RETENTIONS[retention] : -1);
+    enter(() => this.#raw.setRetention(step, known ? RETENTIONS[retention] : -1));
     if (!known) throw invalid(`unknown retention "${retention}": use "transient", "memory" or "persistent"`);
   }
 
@@ -687,10 +942,11 @@ export class StepCache {
     this.#keyed(OP.unpin, key);
   }
 
-  /** Closes the cache; later calls fail with CacheClosed. */
+  /** Closes the cache; later calls fail with CacheClosed (ModuleFailed once the module died). */
   close() {
     this.#closed = true;
-    this.#raw.close();
+    // A dead module is left alone: closing must work whatever state it stopped in.
+    if (!dead) enter(() => this.#raw.close());
     if (this.#channel) {
       this.#channel.onmessage = null;
       this.#channel.close();
@@ -702,18 +958,26 @@ export class StepCache {
    * otherwise); the cache must not be used afterwards. */
   free() {
     this.close();
-    this.#raw.free();
+    if (!dead) enter(() => this.#raw.free());
   }
 }
 
 /** Opens a cache (see index.d.ts). */
 export async function open(options) {
-  ready ??= init();
+  if (dead) throw dead;
+  ready ??= init().then(() => {
+    maxBytes = maxValueBytes();
+  });
   await ready;
   const o = parseOptions(options);
-  const raw = await RawCache.open(o.name, o.locks, new Float64Array(o.budgets), o.access, o.steps, new Float64Array(o.policies));
+  const lock = o.locks ? requestLock : undefined;
+  const budgets = new Float64Array(o.budgets);
+  const raw = await enter(() => RawCache.open(o.name, lock, budgets, o.access, o.steps, new Float64Array(o.policies)));
   if (o.persist) await callStorage("persist");
   return new StepCache(TOKEN, raw, o.name, o.broadcast ? openChannel(o.name, raw) : undefined);
 }
 
-export { fingerprintBytes };
+/** The fingerprint of raw bytes, "b3:" + 64 hex digits (see index.d.ts). */
+export function fingerprintBytes(data) {
+  return enter(() => rawFingerprintBytes(data));
+}

@@ -148,11 +148,10 @@ fn build_key_from(r: &mut Reader<'_>, arrays: &Array) -> Result<Option<Key>> {
                     return Ok(None);
                 };
                 // One copy into WebAssembly memory, hashed in place there.
-                let bytes = arrays
-                    .get(index)
-                    .dyn_into::<Uint8Array>()
-                    .map(|a| a.to_vec())
-                    .unwrap_or_default();
+                let bytes = match arrays.get(index).dyn_into::<Uint8Array>() {
+                    Ok(array) => copy_in(&array)?,
+                    Err(_) => Vec::new(),
+                };
                 builder.raw_array(&name, elem, &shape, &bytes)
             }
             2 => {
@@ -169,15 +168,37 @@ fn build_key_from(r: &mut Reader<'_>, arrays: &Array) -> Result<Option<Key>> {
 
 // ----- values -----------------------------------------------------------------------
 
+/// A copy of `array` in WebAssembly memory, or [`ErrorKind::StorageFull`] if the memory
+/// has no room for it. Fallible because an allocation that fails otherwise aborts, and an
+/// abort traps the module: every cache of the page or worker stops, not just this call.
+fn copy_in(array: &Uint8Array) -> Result<Vec<u8>> {
+    let len = array.length() as usize;
+    let mut bytes = Vec::new();
+    bytes.try_reserve_exact(len).map_err(|_| {
+        err(
+            ErrorKind::StorageFull,
+            "no room for this value in the WebAssembly memory: lower memoryBudget or keep fewer large values",
+        )
+    })?;
+    // Copied into memory it does not zero first (a zeroed buffer would cost a second
+    // pass over a large map).
+    let copied = array.copy_to_uninit(&mut bytes.spare_capacity_mut()[..len]).len();
+    // SAFETY: `copy_to_uninit` initialised the first `copied` (= `len`) bytes of the
+    // reserved capacity.
+    #[allow(unsafe_code)]
+    unsafe {
+        bytes.set_len(copied);
+    }
+    Ok(bytes)
+}
+
 /// A value from `[element code, shape (Float64Array), bytes (Uint8Array), meta JSON text
 /// or undefined]`; the shape is checked against the bytes here.
 pub(crate) fn value_of(parts: &JsValue) -> Result<Value> {
     let parts: &Array = parts.unchecked_ref();
     let elem = ElementType::from_code(parts.get(0).as_f64().unwrap_or(0.0) as u8).unwrap_or(ElementType::Bytes);
     let shape = parts.get(1).unchecked_into::<Float64Array>().to_vec();
-    // `to_vec` copies into memory it does not zero first (a zeroed buffer would cost a
-    // second pass over a large map).
-    let bytes = parts.get(2).unchecked_into::<Uint8Array>().to_vec();
+    let bytes = copy_in(parts.get(2).unchecked_ref())?;
     let meta = parts.get(3).as_string().map_or_else(Vec::new, String::into_bytes);
     Ok(Value::new(
         elem,
@@ -187,18 +208,14 @@ pub(crate) fn value_of(parts: &JsValue) -> Result<Value> {
     .with_meta(meta))
 }
 
-/// Calls the compute wrapper of `index.js` and awaits the value it resolves to. The
-/// wrapper rejects with an `Error` named `InvalidValue` (a bad value) or `ComputeFailed`
-/// (the caller's function threw; the message says what it threw).
+/// Calls the compute wrapper of `index.js` and awaits the value it resolves to. Any
+/// rejection is [`ErrorKind::Compute`] with the rejection's message: it only tells the
+/// engine that computing failed (so the key's lock and single flight are released), and
+/// `index.js` rejects its caller with the `Error` the wrapper threw, whatever its name.
 pub(crate) async fn call_compute(compute: Function) -> Result<Value> {
     let failed = |e: JsValue| {
         let e: js_sys::Error = e.unchecked_into();
-        let kind = if e.name() == "InvalidValue" {
-            ErrorKind::InvalidValue
-        } else {
-            ErrorKind::Compute
-        };
-        err(kind, String::from(e.message()))
+        err(ErrorKind::Compute, String::from(e.message()))
     };
     let returned = compute.call0(&JsValue::UNDEFINED).map_err(failed)?;
     let value = JsFuture::from(returned.unchecked_into::<Promise>())
@@ -217,15 +234,14 @@ fn source_code(source: Source) -> f64 {
 }
 
 /// `[bytes (Uint8Array, a copy), numbers, meta UTF-8 (Uint8Array) or undefined, content
-/// identity text]` with numbers `[element code, source code, createdMs, cost µs, stored
-/// (0/1), ...shape]`.
+/// identity text, put report (see `report_to_js`) of a value this call computed or
+/// undefined]` with numbers `[element code, source code, createdMs, cost µs, ...shape]`.
 pub(crate) fn hit_to_js(hit: &Hit) -> JsValue {
     let mut numbers = vec![
         f64::from(hit.value.element_type().code()),
         source_code(hit.source),
         hit.created_ms as f64,
         hit.cost_us as f64,
-        f64::from(u8::from(hit.stored.is_some())),
     ];
     numbers.extend(hit.value.shape().iter().map(|&d| d as f64));
     // Meta as bytes: index.js decodes the UTF-8 (TextDecoder is lossy like
@@ -240,8 +256,9 @@ pub(crate) fn hit_to_js(hit: &Hit) -> JsValue {
     let content = JsValue::from(text!(hit.content));
     // The one copy of a hit, from WebAssembly memory into the new array, last: what runs
     // after a large copy runs with caches it has flushed.
+    let stored = hit.stored.as_ref().map_or(JsValue::UNDEFINED, report_to_js);
     let data = Uint8Array::new_from_slice(hit.value.data());
-    Array::of4(&data, &numbers, &meta, &content).into()
+    Array::of5(&data, &numbers, &meta, &content, &stored).into()
 }
 
 /// A tier's outcome: a code (0 stored; skipped: 1 policy, 2 write-disabled, 3 too-large,

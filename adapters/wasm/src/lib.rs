@@ -162,12 +162,13 @@ const PUT: u8 = 5;
 impl RawCache {
     /// Opens the engine over the IndexedDB database `name`; resolves to a `RawCache`.
     ///
-    /// `index.js` has checked every option. `budgets` is `[memory, store]` in bytes, a
-    /// negative number keeping the default; `policies` holds three numbers (see
+    /// `index.js` has checked every option. `lock` requests Web Locks (see
+    /// `IdbStore::set_locking`; `undefined`: no locks). `budgets` is `[memory, store]` in
+    /// bytes, a negative number keeping the default; `policies` holds three numbers (see
     /// [`policy`]) for the default policy, then three for each step of `steps`.
     pub fn open(
         name: String,
-        locks: bool,
+        lock: Option<Function>,
         budgets: &[f64],
         access: Option<u8>,
         steps: &Array,
@@ -193,8 +194,8 @@ impl RawCache {
             });
         spawn(Box::pin(async move {
             let config = configured.map_err(to_js)?;
-            let store = IdbStore::open(&name).await.map_err(to_js)?;
-            store.set_locking(locks);
+            let mut store = IdbStore::open(&name).await.map_err(to_js)?;
+            store.set_locking(lock);
             let engine = Cache::new(store, JsClock, config).map_err(to_js)?;
             Ok(RawCache {
                 engine: Rc::new(engine),
@@ -222,8 +223,8 @@ impl RawCache {
     /// instead of seven made the module 1.5 KB smaller gzipped). `arg` is the value for
     /// [`PUT`] (`[elem, shape, bytes, meta]`, see `convert::value_of`, read before this
     /// returns, so the caller may reuse its arrays at once) or the function for
-    /// getOrCompute, which resolves to a value as `put` takes it or rejects with an
-    /// `Error` named `InvalidValue` or `ComputeFailed`; `cost_us` is the put's compute cost.
+    /// getOrCompute, which resolves to a value as `put` takes it or rejects (see
+    /// `convert::call_compute`); `cost_us` is the put's compute cost.
     ///
     /// Pin and unpin return `undefined` and throw a bad key. Get, has, invalidate and put
     /// return their result (or throw) if it is ready at once, as a memory-tier hit is, and
@@ -366,4 +367,11 @@ pub fn check_key(step: &str, fingerprint: &str) -> JsResult<String> {
 #[wasm_bindgen(js_name = fingerprintBytes)]
 pub fn fingerprint_bytes(data: &[u8]) -> String {
     text!(Fingerprint::of_bytes(data))
+}
+
+/// The largest value `index.js` copies into the module, in bytes: the store's limit on an
+/// entry ([`stepcache_idb::MAX_ENTRY_BYTES`]). It refuses larger ones before copying them.
+#[wasm_bindgen(js_name = maxValueBytes)]
+pub fn max_value_bytes() -> f64 {
+    stepcache_idb::MAX_ENTRY_BYTES as f64
 }

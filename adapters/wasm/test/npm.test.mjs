@@ -944,3 +944,196 @@ test("m. setRetention() changes a step's policy from then on; bad names are type
     assert.deepEqual(out.errors, ["InvalidConfig", "InvalidStepName", "InvalidStepName"]);
   });
 });
+
+// ---------------------------------------------------------------------------------------
+// Edges: no size traps the module, a trap rejects everything and releases every lock,
+// timeouts and aborts, and what storing a computed value did.
+
+const GiB = 2 ** 30;
+
+/** Asserts catchErr's `r` is an Error named `name` whose message matches `message`. */
+function assertRejected(r, name, message, what) {
+  assert.ok(r && !r.hung, `${what}: never settled`);
+  assert.equal(r.threw, true, `${what}: expected ${name}, got ${JSON.stringify(r)}`);
+  assert.equal(r.isError, true, `${what}: an Error`);
+  assert.equal(r.name, name, `${what}: ${r.name}: ${r.message}`);
+  if (message) assert.match(r.message, message, `${what}: message`);
+}
+
+test("n. a value over 1 GiB is TooLarge before it is copied; the module lives on, the key computes", { timeout: 120_000 }, async () => {
+  await withContext(async (context) => {
+    const page = await harness(context, "too large");
+    const out = await run(page, "tooLargeScenario", { name: uniq("too-large") });
+    const limit = new RegExp(`${GiB} bytes \\(1 GiB\\)`);
+    assertRejected(out.put, "TooLarge", limit, "put of 1 GiB + 1 byte");
+    assert.match(out.put.message, new RegExp(`${GiB + 1} bytes`), "the message says the value's size");
+    assertRejected(out.computed, "TooLarge", limit, "getOrCompute returning 1 GiB + 1 byte");
+    assert.equal(out.computeCalls, 1);
+    assert.deepEqual(out.again, { source: "computed", stored: { memory: "stored", store: "stored" } }, "the same key computes and stores afterwards");
+    if (out.hugeAllocation) {
+      console.log(`n. the page cannot allocate 2 GiB: ${out.hugeAllocation}`);
+    } else {
+      assertRejected(out.hugePut, "TooLarge", limit, "put of 2 GiB");
+      assertRejected(out.hugeCompute, "TooLarge", limit, "getOrCompute returning 2 GiB");
+    }
+    assertValue(out.keptMemory, { data: new Float32Array([1, 2, 3]), shape: [3], meta: { kept: true }, source: "memory" }, "earlier entry, memory");
+    assertValue(out.keptStore, { data: new Float32Array([1, 2, 3]), shape: [3], meta: { kept: true }, source: "store" }, "earlier entry, IndexedDB");
+    assertValue(out.againStore, { data: new Uint16Array([7, 8, 9]), shape: [3], meta: undefined, source: "store" }, "the key computed afterwards, IndexedDB");
+    assert.equal(out.nothingElse, 2, "nothing of the refused values was stored");
+  });
+});
+
+test("o. getOrCompute's hit says what storing the computed value did (stored)", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const page = await harness(context);
+    const out = await run(page, "storedScenario", { name: uniq("stored") });
+    assert.deepEqual(out.computed, ["computed", { memory: "stored", store: "stored" }]);
+    assert.deepEqual(out.refused, ["computed", { memory: "stored", store: "skipped:too-large" }], "storeBudget smaller than the value");
+    assert.deepEqual(out.fromMemory, ["memory", false], "a memory hit has no stored");
+    assert.deepEqual(out.fromStore, ["store", false], "a store hit has no stored");
+    assert.deepEqual(out.get, ["memory", false], "get() hits have no stored");
+  });
+});
+
+test("p. getOrCompute options: checked strictly; an aborted signal rejects at once without computing", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const page = await harness(context);
+    const out = await run(page, "computeOptionsScenario", { name: uniq("options") });
+    assertRejected(out.unknown, "InvalidArgument", /"timeout"/, "unknown option");
+    for (const which of ["zero", "negative", "text", "nan"]) assertRejected(out[which], "InvalidArgument", /timeoutMs/, which);
+    assertRejected(out.badSignal, "InvalidArgument", /signal/, "signal not an AbortSignal");
+    assertRejected(out.notObject, "InvalidArgument", /options/, "options not an object");
+    assertRejected(out.preAborted, "Aborted", /user left/, "already aborted");
+    assert.ok(out.preAbortedMs < 100, `already aborted: rejected after ${out.preAbortedMs} ms`);
+    assert.equal(out.callsAfterBad, 0, "neither bad options nor an aborted signal compute");
+    assert.equal(out.fine.threw, false, JSON.stringify(out.fine));
+    assert.equal(out.fine.value.source, "computed");
+    assert.equal(out.calls, 1);
+  });
+});
+
+test("q. timeoutMs: a compute that never settles rejects Timeout; the key is let go in this tab and another", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const a = await harness(context, "tab A");
+    const b = await harness(context, "tab B");
+    const name = uniq("timeout");
+    await run(a, "hOpen", "a", { name });
+    await run(b, "hOpen", "b", { name });
+    const spec = (seed) => ({ kind: "Int32Array", seed, shape: [24] });
+
+    // Same tab: a second caller waits on the first (single flight), then computes.
+    await run(a, "hStart", "hang1", "a", "edge_timeout", { n: 1 }, { timeoutMs: 200 });
+    await run(a, "hStart", "next1", "a", "edge_timeout", { n: 1 }, { hang: false, spec: spec(1) });
+    const hang1 = await run(a, "hWait", "hang1");
+    assertRejected(hang1, "Timeout", /200 ms/, "timed out compute");
+    assert.ok(hang1.ms >= 190 && hang1.ms < 1000, `rejected after ${hang1.ms} ms`);
+    assert.equal(hang1.calls.abortReason, "Timeout", "the compute's signal aborted with the Timeout");
+    const next1 = await run(a, "hWait", "next1");
+    assert.equal(next1.threw, false, JSON.stringify(next1));
+    assert.equal(next1.value.source, "computed", "the same tab's next caller computed");
+    assert.equal(next1.calls.computed, 1);
+    assert.ok(next1.ms < 1000, `same-tab caller done after ${next1.ms} ms`);
+
+    // Another tab: it waits for A's Web Lock and computes once A's call times out.
+    await run(a, "hStart", "hang2", "a", "edge_timeout", { n: 2 }, { timeoutMs: 200 });
+    await a.waitForTimeout(50);
+    await run(b, "hStart", "next2", "b", "edge_timeout", { n: 2 }, { hang: false, spec: spec(2) });
+    assertRejected(await run(a, "hWait", "hang2"), "Timeout", /timeoutMs/, "tab A");
+    const next2 = await run(b, "hWait", "next2");
+    assert.equal(next2.threw, false, JSON.stringify(next2));
+    assert.equal(next2.value.source, "computed", "tab B computed the key A gave up");
+    assert.ok(next2.ms < 1000, `tab B done after ${next2.ms} ms`);
+    assert.deepEqual(await run(a, "stepcacheLocks"), { held: [], pending: [] }, "no lock left behind");
+  });
+});
+
+test("r. AbortSignal: aborting a compute or a wait rejects Aborted at once and lets the key go", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const a = await harness(context, "tab A");
+    const b = await harness(context, "tab B");
+    const name = uniq("abort");
+    await run(a, "hOpen", "a", { name });
+    await run(b, "hOpen", "b", { name });
+    const spec = { kind: "Float64Array", seed: 4, shape: [24] };
+
+    // Same tab: abort the computing caller; a waiting caller in the tab then computes.
+    await run(a, "hStart", "c1", "a", "edge_abort", { n: 1 }, { abortable: true });
+    await run(a, "hStart", "w1", "a", "edge_abort", { n: 1 }, { hang: false, spec });
+    await a.waitForTimeout(100);
+    await run(a, "hAbort", "c1", "the user closed the panel");
+    const c1 = await run(a, "hWait", "c1");
+    assertRejected(c1, "Aborted", /the user closed the panel/, "aborted compute");
+    assert.ok(c1.ms < 1000);
+    assert.equal(c1.calls.abortReason, "Aborted", "the compute's signal aborted");
+    const w1 = await run(a, "hWait", "w1");
+    assert.equal(w1.value?.source, "computed", JSON.stringify(w1));
+
+    // Another tab waiting for A's lock aborts its wait: it rejects at once and its lock
+    // request is withdrawn, while A keeps computing.
+    await run(a, "hStart", "c2", "a", "edge_abort", { n: 2 }, { abortable: true });
+    await a.waitForTimeout(100);
+    await run(b, "hStart", "w2", "b", "edge_abort", { n: 2 }, { hang: false, spec, abortable: true });
+    await b.waitForTimeout(200);
+    const waiting = await run(b, "stepcacheLocks");
+    assert.equal(waiting.held.length, 1, JSON.stringify(waiting));
+    assert.equal(waiting.pending.length, 1, `tab B waits for the lock: ${JSON.stringify(waiting)}`);
+    await run(b, "hAbort", "w2", "not needed any more");
+    const w2 = await run(b, "hWait", "w2");
+    assertRejected(w2, "Aborted", /not needed any more/, "aborted wait");
+    assert.equal(w2.calls.computed, 0, "the aborted waiter never computed");
+    await b.waitForTimeout(100);
+    assert.deepEqual(await run(b, "stepcacheLocks"), { held: waiting.held, pending: [] }, "the waiter's lock request was withdrawn");
+    // Then tab B asks again, and A's caller aborts: B computes.
+    await run(b, "hStart", "w3", "b", "edge_abort", { n: 2 }, { hang: false, spec });
+    await b.waitForTimeout(100);
+    await run(a, "hAbort", "c2");
+    assertRejected(await run(a, "hWait", "c2"), "Aborted", /abort/i, "A's compute");
+    const w3 = await run(b, "hWait", "w3");
+    assert.equal(w3.value?.source, "computed", JSON.stringify(w3));
+    assert.deepEqual(await run(a, "stepcacheLocks"), { held: [], pending: [] }, "no lock left behind");
+  });
+});
+
+test("s. a module trap in a task rejects every pending call ModuleFailed and releases its locks", { timeout: 120_000 }, async () => {
+  await withContext(async (context) => {
+    const a = await harness(context, "trapping tab");
+    const b = await harness(context, "tab B");
+    const name = uniq("trap-task");
+    const out = await run(a, "trapInTask", { name, lockStep: "edge_locked" });
+    console.log(`s. memory ${out.memoryBytes} bytes; filled: ${JSON.stringify(out.filled)}`);
+    assert.equal(out.filled.died, false, "the filling itself did not trap");
+    assert.deepEqual(out.locksBefore.held.length, 2, `two computes hold locks: ${JSON.stringify(out.locksBefore)}`);
+    assertRejected(out.get, "ModuleFailed", /reload/, "the get that trapped");
+    assertRejected(out.holding, "ModuleFailed", /reload/, "a pending getOrCompute of the same cache");
+    assertRejected(out.other, "ModuleFailed", /reload/, "a pending getOrCompute of another cache");
+    assert.equal(out.computeSignalReason, "ModuleFailed", "the compute's signal aborted");
+    for (const which of ["has", "put", "key", "open"]) assertRejected(out.later[which], "ModuleFailed", /reload/, `later ${which}`);
+    assert.equal(out.later.close.threw, false, "close() works on a dead module");
+    assert.deepEqual(out.locksAfter, { held: [], pending: [] }, "every lock released");
+    // Another tab computes the key the dead module was computing, at once.
+    await run(b, "hOpen", "b", { name });
+    const t0 = Date.now();
+    const hit = await run(b, "hCompute", "b", "edge_locked", { n: 1 }, { kind: "Uint8Array", n: 4, seed: 1 });
+    assert.equal(hit.source, "computed");
+    assert.ok(Date.now() - t0 < 3000, `tab B waited ${Date.now() - t0} ms`);
+  });
+});
+
+test("t. a module trap inside a call rejects it and every pending call ModuleFailed; memory exhaustion is StorageFull first", { timeout: 120_000 }, async () => {
+  await withContext(async (context) => {
+    const a = await harness(context, "trapping tab");
+    const b = await harness(context, "tab B");
+    const name = uniq("trap-call");
+    const out = await run(a, "trapInCall", { name, lockStep: "edge_locked" });
+    console.log(`t. memory ${out.memoryBytes} bytes; filled: ${JSON.stringify(out.filled)}`);
+    assert.ok(out.filled.errors.StorageFull >= 1, "a value the memory cannot hold is StorageFull, not a trap");
+    assert.equal(out.filled.died, true, "the module trapped in the end");
+    assert.equal(out.locksBefore.held.length, 1);
+    assertRejected(out.holding, "ModuleFailed", /reload/, "the pending getOrCompute");
+    assertRejected(out.later, "ModuleFailed", /reload/, "a later get");
+    assert.deepEqual(out.locksAfter, { held: [], pending: [] }, "every lock released");
+    await run(b, "hOpen", "b", { name });
+    const hit = await run(b, "hCompute", "b", "edge_locked", { n: 1 }, { kind: "Uint8Array", n: 4, seed: 1 });
+    assert.equal(hit.source, "computed");
+  });
+});

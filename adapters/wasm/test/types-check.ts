@@ -2,7 +2,7 @@
 // index.d.ts: typical typed uses of the API must type-check, and wrong ones must not.
 import { open, StepKey } from "stepcache";
 import type {
-  CacheOptions, EntryInfo, Hit, Json, KeyLike, PutReport, Stats, Status, StepCache, StepCacheErrorName, TypedArray, Upstream,
+  CacheOptions, ComputeContext, ComputeOptions, EntryInfo, Hit, Json, KeyLike, PutReport, Stats, Status, StepCache, StepCacheErrorName, TypedArray, Upstream,
   ValueInput,
 } from "stepcache";
 
@@ -88,7 +88,24 @@ export async function typedUse(): Promise<number> {
   } catch (e) {
     const errorName = (e as Error).name as StepCacheErrorName;
     if (errorName === "ComputeDisabled") cache.setAccess("rcw");
+    const stopped: boolean = errorName === "Timeout" || errorName === "Aborted" || errorName === "ModuleFailed" || errorName === "TooLarge";
+    void stopped;
   }
+
+  // A compute that honours its signal, with a timeout and the caller's signal.
+  const controller = new AbortController();
+  const computeOptions: ComputeOptions = { timeoutMs: 30_000, signal: controller.signal };
+  const fitted = await cache.getOrCompute(
+    key,
+    async ({ signal }: ComputeContext) => {
+      signal.throwIfAborted();
+      return { data: new Float64Array(4) };
+    },
+    computeOptions,
+  );
+  const f64: Float64Array = fitted.data;
+  const storedIn: string | undefined = fitted.stored?.store;
+  void [f64, storedIn];
   cache.close();
   cache.free();
   void [name, fp, first, b, outcome, present, removed, usage, persisted, state, inBoth];
@@ -121,6 +138,10 @@ export async function wrongUses(cache: StepCache, key: StepKey): Promise<void> {
   await cache.invalidate(key.toString());
   // @ts-expect-error: StepKey has no public constructor
   new StepKey();
+  // @ts-expect-error: timeoutMs is a number
+  await cache.getOrCompute(key, () => ({ data: new Uint8Array(1) }), { timeoutMs: "1s" });
+  // @ts-expect-error: not an option of getOrCompute
+  await cache.getOrCompute(key, () => ({ data: new Uint8Array(1) }), { retries: 2 });
   const hit = await cache.getOrCompute(key, () => ({ data: new Int16Array(2) }));
   // @ts-expect-error: an Int16Array result is not a Float32Array
   const f: Float32Array = hit.data;

@@ -793,3 +793,270 @@ export async function postKeyToWorker({ name }) {
   cache.close();
   return out;
 }
+
+// ---------------------------------------------------------------------------------------
+// Edges: values over the size limit, what a computed value's storing did, timeouts and
+// aborts, and a module that traps.
+
+/** What `promise` settles with as catchErr says, or {hung: true} after `ms`. */
+async function within(promise, ms) {
+  return await caught(catchErr(() => promise), ms);
+}
+
+/** catchErr's result `outcome` (a promise), or {hung: true} after `ms`. */
+async function caught(outcome, ms) {
+  return await Promise.race([outcome, sleep(ms).then(() => ({ hung: true }))]);
+}
+
+/**
+ * put() and getOrCompute() of a value over 1 GiB (and over 2 GiB if the page may allocate
+ * one) are TooLarge; then the same key is computed and stored normally, and an entry stored
+ * before is intact.
+ */
+export async function tooLargeScenario({ name }) {
+  const cache = await open({ name });
+  const kept = cache.key("edge_big", { n: 0 });
+  await cache.put(kept, { data: new Float32Array([1, 2, 3]), meta: { kept: true } });
+  const key = cache.key("edge_big", { n: 1 });
+  const out = {};
+  {
+    const over = new Uint8Array(2 ** 30 + 1);
+    out.put = await within(cache.put(key, { data: over }), 10_000);
+    out.computeCalls = 0;
+    out.computed = await within(
+      cache.getOrCompute(key, () => {
+        out.computeCalls++;
+        return { data: over };
+      }),
+      10_000,
+    );
+  }
+  // Within 5 s: a lock or flight left behind would make this wait for ever.
+  const again = await within(cache.getOrCompute(key, async () => ({ data: new Uint16Array([7, 8, 9]) })), 5000);
+  out.again = again.threw === false ? { source: again.value.source, stored: again.value.stored } : again;
+  let huge;
+  try {
+    huge = new Uint8Array(2 ** 31);
+  } catch (e) {
+    out.hugeAllocation = String(e);
+  }
+  if (huge) {
+    out.hugePut = await within(cache.put(cache.key("edge_big", { n: 2 }), { data: huge }), 10_000);
+    out.hugeCompute = await within(cache.getOrCompute(cache.key("edge_big", { n: 3 }), () => ({ data: huge.buffer })), 10_000);
+    huge = undefined;
+  }
+  out.keptMemory = describe(await cache.get(kept));
+  const other = await open({ name, memoryBudget: 0 });
+  out.keptStore = describe(await other.get(kept));
+  out.againStore = describe(await other.get(key));
+  out.nothingElse = (await other.entries()).length;
+  cache.close();
+  other.close();
+  return out;
+}
+
+/** The `stored` field of getOrCompute hits: computed ones only, with put()'s outcomes. */
+export async function storedScenario({ name }) {
+  const value = () => ({ data: new Float32Array(1024).fill(2) });
+  const normal = await open({ name });
+  const computed = await normal.getOrCompute(normal.key("edge_stored", { n: 1 }), value);
+  const fromMemory = await normal.getOrCompute(normal.key("edge_stored", { n: 1 }), value);
+  // A store budget smaller than the value: the store refuses it, the memory tier keeps it.
+  const small = await open({ name: `${name}-small`, storeBudget: 1024 });
+  const refused = await small.getOrCompute(small.key("edge_stored", { n: 2 }), value);
+  const fromStore = await (await open({ name, memoryBudget: 0 })).getOrCompute(normal.key("edge_stored", { n: 1 }), value);
+  const got = await normal.get(normal.key("edge_stored", { n: 1 }));
+  return {
+    computed: [computed.source, computed.stored],
+    fromMemory: [fromMemory.source, "stored" in fromMemory],
+    refused: [refused.source, refused.stored],
+    fromStore: [fromStore.source, "stored" in fromStore],
+    get: [got.source, "stored" in got],
+  };
+}
+
+/** Calls started by hStart, by id: {promise of catchErr's result with `ms`, controller}. */
+const started = new Map();
+
+/**
+ * Starts getOrCompute of (step, params) on handle `h` without waiting: its compute never
+ * settles (`hang`) or returns `spec`'s value; options: timeoutMs, and `abortable` for a
+ * signal hAbort aborts. Returns at once; hWait gives the outcome.
+ */
+export function hStart(id, h, step, params, { hang = true, spec, timeoutMs, abortable } = {}) {
+  const c = cacheOf(h);
+  const controller = new AbortController();
+  const calls = { computed: 0, abortReason: undefined };
+  const options = {};
+  if (timeoutMs !== undefined) options.timeoutMs = timeoutMs;
+  if (abortable) options.signal = controller.signal;
+  const t0 = performance.now();
+  const compute = ({ signal }) => {
+    calls.computed++;
+    signal.addEventListener("abort", () => (calls.abortReason = signal.reason?.name));
+    return hang ? new Promise(() => {}) : valueOf(spec);
+  };
+  const promise = catchErr(async () => describe(await c.getOrCompute(c.key(step, params), compute, options))).then((r) => ({
+    ...r,
+    ms: performance.now() - t0,
+    calls,
+  }));
+  started.set(id, { promise, controller });
+  return true;
+}
+
+/** The outcome of the call hStart started as `id` (waits for it). */
+export async function hWait(id) {
+  return await started.get(id).promise;
+}
+
+/** Aborts the signal of the call hStart started as `id`, with `reason`. */
+export function hAbort(id, reason) {
+  started.get(id).controller.abort(reason);
+  return true;
+}
+
+/** navigator.locks.query(): the names of held and pending stepcache locks. */
+export async function stepcacheLocks() {
+  const { held, pending } = await navigator.locks.query();
+  const names = (list) => list.map((l) => l.name).filter((n) => n.startsWith("stepcache:"));
+  return { held: names(held), pending: names(pending) };
+}
+
+/** getOrCompute's options checked strictly, and an aborted signal that never computes. */
+export async function computeOptionsScenario({ name }) {
+  const cache = await open({ name });
+  const key = cache.key("edge_options", { n: 1 });
+  let calls = 0;
+  const compute = () => {
+    calls++;
+    return { data: new Uint8Array(1) };
+  };
+  const out = {};
+  out.unknown = await catchErr(() => cache.getOrCompute(key, compute, { timeout: 5 }));
+  out.zero = await catchErr(() => cache.getOrCompute(key, compute, { timeoutMs: 0 }));
+  out.negative = await catchErr(() => cache.getOrCompute(key, compute, { timeoutMs: -1 }));
+  out.text = await catchErr(() => cache.getOrCompute(key, compute, { timeoutMs: "100" }));
+  out.nan = await catchErr(() => cache.getOrCompute(key, compute, { timeoutMs: NaN }));
+  out.badSignal = await catchErr(() => cache.getOrCompute(key, compute, { signal: {} }));
+  out.notObject = await catchErr(() => cache.getOrCompute(key, compute, 5));
+  const t0 = performance.now();
+  out.preAborted = await catchErr(() => cache.getOrCompute(key, compute, { signal: AbortSignal.abort("user left") }));
+  out.preAbortedMs = performance.now() - t0;
+  out.callsAfterBad = calls;
+  out.fine = await catchErr(async () => describe(await cache.getOrCompute(key, compute, { timeoutMs: 5000, signal: new AbortController().signal })));
+  out.calls = calls;
+  cache.close();
+  return out;
+}
+
+/** The WebAssembly memory of the module index.js uses (the same module instance). */
+async function moduleMemory() {
+  const { default: init } = await import("../../pkg/stepcache_wasm.js");
+  const exports = await init();
+  return Object.values(exports).find((v) => v instanceof WebAssembly.Memory);
+}
+
+/**
+ * Grows the module's memory as far as it goes (4 GiB), as if other data had taken it all,
+ * without touching it: the module's allocator cannot grow its heap any more, so what it
+ * holds free now is all it has. Nothing in the module is changed.
+ */
+function growToMax(memory) {
+  let pages = 65536 - memory.buffer.byteLength / 65536;
+  while (pages > 0) {
+    try {
+      memory.grow(pages);
+      pages = 65536 - memory.buffer.byteLength / 65536;
+    } catch {
+      pages = Math.floor(pages / 2);
+    }
+  }
+  return memory.buffer.byteLength;
+}
+
+/** Puts memory-only values of halving sizes into `cache` until each size is refused; the errors seen. */
+async function fill(cache, from, to) {
+  const errors = {};
+  let i = 0;
+  for (let size = from; size >= to; size = Math.floor(size / 2)) {
+    for (;;) {
+      const r = await catchErr(() => cache.put(cache.key("edge_fill", { i: i++ }), { data: new Uint8Array(size) }));
+      if (!r.threw) continue;
+      errors[r.name] = (errors[r.name] ?? 0) + 1;
+      if (r.name === "ModuleFailed") return { errors, puts: i, died: true };
+      break;
+    }
+  }
+  return { errors, puts: i, died: false };
+}
+
+/**
+ * A trap in one of the module's asynchronous tasks: with the module's memory used up, a
+ * get reads a 16 MiB entry from IndexedDB and the module cannot allocate it (the store
+ * assembles entries with an allocation that aborts). Calls in flight on two caches, one
+ * of them holding a key's Web Lock, must reject ModuleFailed and the lock be released.
+ */
+export async function trapInTask({ name, lockStep }) {
+  const store = await open({ name, memoryBudget: 0 });
+  const bigKey = store.key("edge_trap", { big: 1 });
+  await store.put(bigKey, { data: new Uint8Array(16 << 20).fill(3) });
+  const filler = await open({ name: `${name}-fill`, memoryBudget: 2 ** 32, defaultPolicy: "memory" });
+  // Calls in flight: a compute that never ends (it holds the key's Web Lock) on each cache.
+  let reason;
+  const holding = catchErr(() =>
+    store.getOrCompute(store.key(lockStep, { n: 1 }), ({ signal }) => {
+      signal.addEventListener("abort", () => (reason = signal.reason?.name));
+      return new Promise(() => {});
+    }),
+  );
+  const other = catchErr(() => filler.getOrCompute(filler.key("edge_trap", { n: 2 }), () => new Promise(() => {})));
+  await sleep(100);
+  const locksBefore = await stepcacheLocks();
+  const memoryBytes = growToMax(await moduleMemory());
+  const filled = await fill(filler, 64 << 20, 1 << 20);
+  const get = await within(store.get(bigKey), 10_000);
+  return {
+    memoryBytes,
+    filled,
+    get,
+    holding: await caught(holding, 5000),
+    other: await caught(other, 5000),
+    computeSignalReason: reason,
+    later: {
+      has: await catchErr(() => store.has(bigKey)),
+      put: await catchErr(() => filler.put(filler.key("edge_trap", { n: 3 }), { data: new Uint8Array(1) })),
+      key: await catchErr(() => filler.key("edge_trap", { n: 4 }).toString()),
+      open: await catchErr(() => open({ name })),
+      close: await catchErr(() => store.close()),
+    },
+    locksBefore,
+    locksAfter: await stepcacheLocks(),
+  };
+}
+
+/**
+ * A trap inside a call: with the module's memory used up, memory-only puts of halving sizes
+ * down to 1 byte are refused (StorageFull: the value's copy fails as an error) until one of
+ * the module's own small allocations fails and traps it.
+ */
+export async function trapInCall({ name, lockStep }) {
+  const cache = await open({ name, memoryBudget: 2 ** 32, defaultPolicy: "memory" });
+  const holding = catchErr(() => cache.getOrCompute(cache.key(lockStep, { n: 1 }), () => new Promise(() => {})));
+  await sleep(100);
+  const locksBefore = await stepcacheLocks();
+  const memoryBytes = growToMax(await moduleMemory());
+  let filled = await fill(cache, 64 << 20, 1);
+  for (let round = 0; round < 50 && !filled.died; round++) {
+    const more = await fill(cache, 1024, 1);
+    filled = { errors: { ...filled.errors, ...more.errors }, puts: filled.puts + more.puts, died: more.died };
+  }
+  return {
+    memoryBytes,
+    filled,
+    holding: await caught(holding, 5000),
+    later: await catchErr(() => cache.get(cache.key("edge_fill", { i: 0 }))),
+    locksBefore,
+    locksAfter: await stepcacheLocks(),
+  };
+}
