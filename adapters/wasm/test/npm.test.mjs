@@ -1137,3 +1137,12 @@ test("t. a module trap inside a call rejects it and every pending call ModuleFai
     assert.equal(hit.source, "computed");
   });
 });
+
+test("u. a value at the documented limit (1 GiB less its header's room) is stored and read back whole", { timeout: 300_000 }, async () => {
+  await withContext(async (context) => {
+    const page = await harness(context, "at the limit");
+    const out = await run(page, "atTheLimitScenario", { name: uniq("at-limit") });
+    assert.equal(out.put.store, "stored", `the put: ${JSON.stringify(out.put)}`);
+    assert.deepEqual(out.got, { source: "store", length: out.bytes, sum: out.sum }, "read back whole from IndexedDB");
+  });
+});

@@ -1060,3 +1060,25 @@ export async function trapInCall({ name, lockStep }) {
     locksAfter: await stepcacheLocks(),
   };
 }
+
+/** A value as large as an entry may be (1 GiB less room for its header) put into a cache
+ * and read back from IndexedDB by a cache with no memory tier; a checksum of each. */
+export async function atTheLimitScenario({ name }) {
+  const bytes = 2 ** 30 - 64 * 1024;
+  const data = new Uint8Array(bytes);
+  for (let i = 0; i < bytes; i += 4096) data[i] = (i / 4096) % 251;
+  const sum = (array) => {
+    let s = 0;
+    for (let i = 0; i < array.length; i += 4096) s = (s * 31 + array[i]) % 2 ** 31;
+    return s;
+  };
+  const writer = await open({ name, memoryBudget: 0 });
+  const key = writer.key("at_limit", { n: 1 });
+  const put = await writer.put(key, { data });
+  const reader = await open({ name, memoryBudget: 0 });
+  const hit = await reader.get(key);
+  const out = { put, bytes, sum: sum(data), got: hit && { source: hit.source, length: hit.data.byteLength, sum: sum(new Uint8Array(hit.data)) } };
+  writer.close();
+  reader.close();
+  return out;
+}
