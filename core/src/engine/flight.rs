@@ -11,7 +11,7 @@ use core::task::{Poll, Waker};
 
 use crate::map::HashMap;
 
-use super::state::Held;
+use super::held::Held;
 use crate::fingerprint::Fingerprint;
 use crate::sync::Lock;
 

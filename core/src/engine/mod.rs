@@ -4,6 +4,7 @@
 //! every platform. Adapters implement only [`Store`] primitives.
 
 mod flight;
+mod held;
 mod read;
 mod report;
 mod state;
@@ -49,8 +50,9 @@ use crate::store::Store;
 use crate::sync::Lock;
 use crate::value::Value;
 use flight::{Claim, Landing};
+use held::Held;
 use read::Lookup;
-use state::{Held, State};
+use state::State;
 
 /// The index is rebuilt from the store's listing at least this often, so entries that
 /// other processes or tabs add and remove are seen by budgets and stats.

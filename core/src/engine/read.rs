@@ -4,8 +4,9 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use super::Cache;
+use super::held::Held;
 use super::report::{EntryState, Hit, Source, Status};
-use super::state::{Freshness, Held, Slot, State};
+use super::state::{Freshness, Slot, State};
 use crate::bytes::SharedBytes;
 use crate::clock::Clock;
 use crate::entry::{self, Codec, EntryHeader, Head, PayloadCheck};

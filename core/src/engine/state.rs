@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 use crate::map::HashMap;
 
 use super::flight::Flights;
+use super::held::Held;
 use crate::entry::PayloadCheck;
 use crate::error::{Error, ErrorKind, Result};
 use crate::evict::{self, Candidate};
@@ -13,7 +14,6 @@ use crate::fingerprint::Fingerprint;
 use crate::policy::{Config, Force, TypePolicy};
 use crate::stats::{Stats, TierStats, TypeStats};
 use crate::sync::Counter;
-use crate::value::Value;
 
 /// What a tier knows of one entry.
 #[derive(Clone)]
@@ -31,14 +31,6 @@ pub(crate) struct Slot<T> {
     /// stored version.
     pub(crate) checked: Counter,
     pub(crate) payload: T,
-}
-
-/// What the memory tier holds of one entry: the value and its content identity, computed
-/// once when the value was produced or read (a hit never checksums the value again).
-#[derive(Clone)]
-pub(crate) struct Held {
-    pub(crate) value: Value,
-    pub(crate) content: Fingerprint,
 }
 
 /// One tier's slots and counters: the memory tier (holding values) or the store's index.

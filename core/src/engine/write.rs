@@ -4,9 +4,10 @@ use alloc::borrow::Cow;
 use alloc::vec::Vec;
 
 use super::Cache;
+use super::held::Held;
 use super::read::{content_of, slot_of};
 use super::report::{PutReport, SkipReason, TierOutcome};
-use super::state::{Held, Slot, State};
+use super::state::{Slot, State};
 use crate::clock::Clock;
 use crate::entry::{self, Codec, EntryHeader, EntryWriter, MAX_META_LEN, PayloadCheck};
 use crate::error::{Error, ErrorKind, Result};
