@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use stepcache_core::{Error, ErrorKind, Result};
 
-use crate::store::io_error;
+use crate::error::io_error;
 
 /// Temporary files younger than this are left alone when their writer may still be alive
 /// but not yet holding its lock (between creating the file and locking it).

@@ -4,6 +4,7 @@
 mod clock;
 mod default_dir;
 mod dir;
+mod error;
 mod shared;
 mod store;
 mod sys;

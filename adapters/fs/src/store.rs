@@ -41,6 +41,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use memmap2::Mmap;
 
 use crate::dir::{ensure_dir, owner_only_dir};
+use crate::error::io_error;
 use crate::shared::Changes;
 use stepcache_core::entry::{EntryWriter, LIST_HEAD_LEN, PayloadCheck, PayloadHasher};
 use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, LockGuard, Result, Store};
@@ -129,15 +130,6 @@ pub struct FsStore {
     read_only: Option<String>,
     counter: AtomicU64,
     changes: Changes,
-}
-
-pub(crate) fn io_error(op: &str, path: &Path, e: io::Error) -> Error {
-    let kind = match e.kind() {
-        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => ErrorKind::StorageFull,
-        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => ErrorKind::PermissionDenied,
-        _ => ErrorKind::Storage,
-    };
-    Error::new(kind, format!("{op} {}: {e}", path.display()))
 }
 
 /// Whether an error opening an entry means there is no readable entry there: none, a
