@@ -20,12 +20,15 @@ mod error;
 pub mod evict;
 mod fingerprint;
 mod key;
-pub mod map;
+mod map;
 mod policy;
 mod sort;
 mod stats;
 mod store;
 mod sync;
+// Public only for stepcache's own crates (the browser adapters build their messages with
+// `text!`): not part of the API, and hidden from its documentation.
+#[doc(hidden)]
 pub mod text;
 #[cfg(feature = "parallel")]
 mod tree_hash;

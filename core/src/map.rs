@@ -11,14 +11,14 @@
 use core::hash::{BuildHasher, Hasher};
 
 /// A hash map with [`BuildKeyHasher`].
-pub type HashMap<K, V> = hashbrown::HashMap<K, V, BuildKeyHasher>;
+pub(crate) type HashMap<K, V> = hashbrown::HashMap<K, V, BuildKeyHasher>;
 
 /// A hash set with [`BuildKeyHasher`].
-pub type HashSet<K> = hashbrown::HashSet<K, BuildKeyHasher>;
+pub(crate) type HashSet<K> = hashbrown::HashSet<K, BuildKeyHasher>;
 
 /// Builds [`KeyHasher`]s; unseeded, so every map hashes alike.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct BuildKeyHasher;
+pub(crate) struct BuildKeyHasher;
 
 impl BuildHasher for BuildKeyHasher {
     type Hasher = KeyHasher;
@@ -30,7 +30,7 @@ impl BuildHasher for BuildKeyHasher {
 
 /// Folds each word into the state with a rotate, an xor and a multiply by an odd constant.
 #[derive(Debug, Clone, Default)]
-pub struct KeyHasher(u64);
+pub(crate) struct KeyHasher(u64);
 
 /// The multiplier of rustc-hash (odd, with bits spread over the whole word).
 const MULTIPLIER: u64 = 0xf135_7aea_2e62_a9c5;
