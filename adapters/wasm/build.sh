@@ -43,7 +43,7 @@ optimize=(-Oz --converge --low-memory-unused --zero-filled-memory)
 # optimisations once more: a second run finds 0.25 KB more (a third, 0.06: not worth it).
 node "$here/tools/minify.mjs" "$wasm_opt" "$out" "${features[@]}"
 "$wasm_opt" "${optimize[@]}" "${features[@]}" "$out/stepcache_wasm_bg.wasm" -o "$out/stepcache_wasm_bg.wasm"
-cp "$here/js/index.js" "$here/js/index.d.ts" "$here/js/package.json" "$out/"
+cp "$here/js/index.js" "$here/js/protocol.js" "$here/js/index.d.ts" "$here/js/package.json" "$out/"
 cp "$here/README.md" "$out/README.md"
 size=$(wc -c < "$out/stepcache_wasm_bg.wasm")
 gz=$(gzip -9 -c "$out/stepcache_wasm_bg.wasm" | wc -c)

@@ -8,6 +8,10 @@
 // and byte arrays, because converting JavaScript objects inside the module cost more of
 // its size than the conversions cost here (src/convert.rs describes each layout).
 import init, { RawCache, checkKey, fingerprintBytes as rawFingerprintBytes, maxValueBytes } from "./stepcache_wasm.js";
+import {
+  ACCESS, ENTRY_NUMBERS, HIT_NUMBERS, OP, OUTCOMES, PARAM, RETENTIONS, SCALAR, SOURCES, STATES, STATUS_NUMBERS,
+  TIER_NUMBERS, TOTAL_NUMBERS, TYPE_NUMBERS,
+} from "./protocol.js";
 
 let ready;
 /** The largest value's data in bytes (the store's limit on an entry), once the module is loaded. */
@@ -305,7 +309,7 @@ class Writer {
 /** A scalar or list parameter (`scalar` in src/convert.rs). */
 function scalar(w, name, value) {
   if (typeof value === "boolean") {
-    w.u(0);
+    w.u(SCALAR.bool);
     w.u(value ? 1 : 0);
   } else if (typeof value === "number") {
     if (!Number.isFinite(value)) {
@@ -314,21 +318,21 @@ function scalar(w, name, value) {
     // Whole numbers are integers (5, 5.0 and 5n are one key), others floats. The module
     // applies the same rule exactly to the floats it gets, so 2 ** 60 is 2n ** 60n there.
     if (Number.isInteger(value) && Math.abs(value) <= MAX_SAFE) {
-      w.u(1);
+      w.u(SCALAR.int);
       w.i(BigInt(value));
     } else {
-      w.u(2);
+      w.u(SCALAR.float);
       w.f64(value);
     }
   } else if (typeof value === "string") {
-    w.u(3);
+    w.u(SCALAR.text);
     w.str(value);
   } else if (typeof value === "bigint") {
     if (value < -I128 || value >= I128) throw fail("InvalidArgument", `parameter "${name}": ${value} does not fit 128 bits`);
-    w.u(1);
+    w.u(SCALAR.int);
     w.i(value);
   } else if (Array.isArray(value)) {
-    w.u(4);
+    w.u(SCALAR.list);
     w.u(value.length);
     for (const item of Array.from(value)) scalar(w, name, item);
   } else {
@@ -340,9 +344,9 @@ function scalar(w, name, value) {
   }
 }
 
-/** An array argument (`param` 1): element type, shape, index of its bytes in `arrays`. */
+/** An array argument: element type, shape, index of its bytes in `arrays`. */
 function arrayParam(w, arrays, typed, shape) {
-  w.u(1);
+  w.u(PARAM.array);
   w.u(typed.elem);
   w.u(shape.length);
   for (const d of shape) w.u(d);
@@ -357,7 +361,7 @@ function param(w, arrays, name, value) {
   if (isObject(value) && !Array.isArray(value)) {
     // Lineage: a hit (or its {key, content}) stands in for the upstream value, unhashed.
     if (typeof value.content === "string") {
-      w.u(2);
+      w.u(PARAM.lineage);
       w.str(keyParts(value.key)[1]);
       return w.str(value.content);
     }
@@ -371,7 +375,7 @@ function param(w, arrays, name, value) {
     const data = typedBytes(value.data);
     if (data) return arrayParam(w, arrays, data, shapeOf(value.shape, data.count, name));
   }
-  w.u(0);
+  w.u(PARAM.scalar);
   scalar(w, name, value);
 }
 
@@ -454,14 +458,25 @@ function valueParts(value) {
   return [typed.elem, new Float64Array(shape), typed.bytes, meta];
 }
 
-const SOURCES = ["memory", "store", "computed", "shared"];
-const STATES = ["memory", "stored", "expired", "forced", "missing"];
+/**
+ * The record `names` (protocol.js) reads from the numbers `n` at `at`: fields named in
+ * microseconds (`costUs`) become milliseconds (`costMs`), as the API reports them.
+ */
+function numbered(names, n, at) {
+  const out = {};
+  names.forEach((name, k) => {
+    if (name.endsWith("Us")) out[`${name.slice(0, -2)}Ms`] = n[at + k] / 1000;
+    else out[name] = n[at + k];
+  });
+  return out;
+}
 
 /** The Hit of `[bytes, numbers, meta, content, put report]` (`hit_to_js` in
  * src/convert.rs) for the key `step` + `fingerprint`. */
 function hitOf([bytes, n, metaBytes, content, report], step, fingerprint) {
   // `bytes` is a fresh copy that fills its own buffer: the typed array views it in place.
-  const data = n[0] === 0 ? bytes.buffer : new ARRAYS[n[0]](bytes.buffer);
+  const { elem, source, createdMs, costMs } = numbered(HIT_NUMBERS, n, 0);
+  const data = elem === 0 ? bytes.buffer : new ARRAYS[elem](bytes.buffer);
   let meta;
   if (metaBytes !== undefined) {
     const metaText = decoder.decode(metaBytes);
@@ -472,7 +487,7 @@ function hitOf([bytes, n, metaBytes, content, report], step, fingerprint) {
     }
   }
   const hit = {
-    data, shape: Array.from(n.subarray(4)), meta, source: SOURCES[n[1]], createdMs: n[2], costMs: n[3] / 1000,
+    data, shape: Array.from(n.subarray(HIT_NUMBERS.length)), meta, source: SOURCES[source], createdMs, costMs,
     key: new StepKey(TOKEN, step, fingerprint), content,
   };
   if (report !== undefined) hit.stored = reportOf(report);
@@ -557,7 +572,6 @@ const KNOWN = [
   "name", "memoryBudget", "storeBudget", "defaultPolicy", "policies", "maxAgeMs",
   "compression", "access", "persist", "broadcast", "locks",
 ];
-const RETENTIONS = { transient: 0, memory: 1, cached: 1, persistent: 2 };
 const invalid = (message) => fail("InvalidConfig", message);
 
 /** A byte count: a finite, non-negative integer up to 2^53. */
@@ -590,12 +604,12 @@ function retentionCode(name, what) {
   return code;
 }
 
-/** Access letters as bits for the module: 1 read (r), 2 compute (c, or e), 4 write (w);
- * "" allows nothing. */
+/** Access letters as bits for the module (protocol.js ACCESS): r read, c (or e) compute,
+ * w write; "" allows nothing. */
 function accessCode(letters) {
   let code = 0;
   for (const c of letters) {
-    const bit = { r: 1, c: 2, e: 2, w: 4 }[c];
+    const bit = Object.hasOwn(ACCESS, c) ? ACCESS[c] : undefined;
     if (bit === undefined) throw invalid(`access "${letters}": use the letters r (read), c (compute), w (write)`);
     code |= bit;
   }
@@ -720,13 +734,10 @@ function openChannel(name, raw) {
 
 /** A tier's outcome of a put from its code (src/convert.rs `outcome`), or from the name of
  * the error that failed it. */
-const OUTCOMES = ["stored", "skipped:policy", "skipped:write-disabled", "skipped:too-large", "skipped:no-room"];
 const outcomeOf = (code) => (typeof code === "number" ? OUTCOMES[code] : `failed:${code}`);
 /** The PutReport of `[memory outcome, store outcome]` (src/convert.rs `report_to_js`). */
 const reportOf = ([memory, store]) => ({ memory: outcomeOf(memory), store: outcomeOf(store) });
 
-/** The operation codes of `RawCache.keyed` (src/lib.rs names the same). */
-const OP = Object.freeze({ get: 0, has: 1, invalidate: 2, pin: 3, unpin: 4, put: 5, getOrCompute: 6 });
 
 /** A cache of step results in IndexedDB with a memory tier in front (see index.d.ts). */
 export class StepCache {
@@ -864,15 +875,15 @@ export class StepCache {
   async stats() {
     const [n, steps] = await enter(() => this.#raw.stats());
     const storage = await storageReport();
-    const tier = (i) => ({
-      hits: n[i], misses: n[i + 1], bytes: n[i + 2], entries: n[i + 3], budget: n[i + 4], evictions: n[i + 5], expired: n[i + 6],
-    });
-    const types = steps.map((step, j) => {
-      const i = 18 + 6 * j;
-      return { step, hits: n[i], misses: n[i + 1], puts: n[i + 2], computes: n[i + 3], computeMs: n[i + 4] / 1000, savedMs: n[i + 5] / 1000 };
-    });
+    const tiers = 2 * TIER_NUMBERS.length;
+    const first = tiers + TOTAL_NUMBERS.length;
+    const types = steps.map((step, j) => ({ step, ...numbered(TYPE_NUMBERS, n, first + TYPE_NUMBERS.length * j) }));
     return {
-      memory: tier(0), store: tier(7), types, hitRate: n[14], savedMs: n[15] / 1000, corruptRemoved: n[16], sharedComputes: n[17], storage,
+      memory: numbered(TIER_NUMBERS, n, 0),
+      store: numbered(TIER_NUMBERS, n, TIER_NUMBERS.length),
+      types,
+      ...numbered(TOTAL_NUMBERS, n, tiers),
+      storage,
     };
   }
 
@@ -880,11 +891,8 @@ export class StepCache {
   async entries() {
     const [n, steps, fingerprints] = await enter(() => this.#raw.entries());
     return steps.map((step, j) => {
-      const i = 6 * j;
-      return {
-        key: `${step}@${fingerprints[j]}`, step, bytes: n[i], createdMs: n[i + 1], costMs: n[i + 2] / 1000, hits: n[i + 3],
-        inMemory: n[i + 4] === 1, stored: n[i + 5] === 1,
-      };
+      const e = numbered(ENTRY_NUMBERS, n, ENTRY_NUMBERS.length * j);
+      return { key: `${step}@${fingerprints[j]}`, step, ...e, inMemory: e.inMemory === 1, stored: e.stored === 1 };
     });
   }
 
@@ -894,13 +902,9 @@ export class StepCache {
     const parts = Array.from(keys, keyParts);
     const n = await enter(() => this.#raw.status(parts.map((p) => p[0]), parts.map((p) => p[1])));
     return parts.map(([step, fingerprint], j) => {
-      const i = 3 * j;
-      return {
-        key: `${step}@${fingerprint}`,
-        state: STATES[n[i]],
-        createdMs: Number.isNaN(n[i + 1]) ? null : n[i + 1],
-        costMs: Number.isNaN(n[i + 2]) ? null : n[i + 2] / 1000,
-      };
+      const s = numbered(STATUS_NUMBERS, n, STATUS_NUMBERS.length * j);
+      const known = (x) => (Number.isNaN(x) ? null : x);
+      return { key: `${step}@${fingerprint}`, state: STATES[s.state], createdMs: known(s.createdMs), costMs: known(s.costMs) };
     });
   }
 

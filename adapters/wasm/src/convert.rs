@@ -13,6 +13,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 use crate::errors::err;
+use crate::protocol::{self, HitSource, Outcome, ParamTag, ScalarTag, State};
 
 // ----- keys -------------------------------------------------------------------------
 
@@ -22,11 +23,14 @@ use crate::errors::err;
 /// spec   = text(step) | uint(version) | uint(n) text{n}            (ignored names)
 ///          | uint(n) (text(name) scalar){n}                          (defaults)
 ///          | uint(n) (text(name) param){n}                           (parameters)
-/// param  = 0 scalar | 1 uint(element code) uint(n) uint{n}(shape) uint(array index)
-///          | 2 text(upstream key fingerprint) text(upstream content)  (lineage)
-/// scalar = 0 byte(bool) | 1 zigzag(i128) | 2 f64 LE | 3 text | 4 uint(n) scalar{n}
+/// param  = scalar-tag scalar | array-tag uint(element code) uint(n) uint{n}(shape)
+///          uint(array index) | lineage-tag text(upstream key fingerprint) text(content)
+/// scalar = bool-tag byte | int-tag zigzag(i128) | float-tag f64 LE | text-tag text
+///          | list-tag uint(n) scalar{n}
 /// uint   = LEB128 varint; zigzag = varint of (n << 1) ^ (n >> 127); text = uint(len) UTF-8
 /// ```
+///
+/// with the tags of [`ParamTag`] and [`ScalarTag`], each a uint.
 ///
 /// The layout is the one postcard gives the equivalent serde types, but read by hand:
 /// serde's derived visitors for these recursive enums cost 3 KB of the module (1.5 KB
@@ -71,15 +75,15 @@ impl Reader<'_> {
     }
 
     fn scalar(&mut self) -> Option<Arg> {
-        Some(match self.uint()? {
-            0 => Arg::Bool(self.byte()? != 0),
-            1 => {
+        Some(match ScalarTag::from_code(self.uint()?)? {
+            ScalarTag::Bool => Arg::Bool(self.byte()? != 0),
+            ScalarTag::Int => {
                 let z = self.uint()?;
                 Arg::Int(((z >> 1) as i128) ^ -((z & 1) as i128))
             }
-            2 => Arg::Float(f64::from_le_bytes(self.bytes(8)?.try_into().ok()?)),
-            3 => Arg::Text(self.text()?),
-            4 => {
+            ScalarTag::Float => Arg::Float(f64::from_le_bytes(self.bytes(8)?.try_into().ok()?)),
+            ScalarTag::Text => Arg::Text(self.text()?),
+            ScalarTag::List => {
                 let n = self.len()?;
                 let mut items = Vec::new();
                 for _ in 0..n {
@@ -87,7 +91,6 @@ impl Reader<'_> {
                 }
                 Arg::List(items)
             }
-            _ => return None,
         })
     }
 }
@@ -124,15 +127,15 @@ fn build_key_from(r: &mut Reader<'_>, arrays: &Array) -> Result<Option<Key>> {
     let mut builder = step.key();
     let Some(params) = r.len() else { return Ok(None) };
     for _ in 0..params {
-        let (Some(name), Some(tag)) = (r.text(), r.uint()) else {
+        let (Some(name), Some(tag)) = (r.text(), r.uint().and_then(ParamTag::from_code)) else {
             return Ok(None);
         };
         builder = match tag {
-            0 => {
+            ParamTag::Scalar => {
                 let Some(value) = r.scalar() else { return Ok(None) };
                 builder.arg(&name, value)
             }
-            1 => {
+            ParamTag::Array => {
                 let Some(elem) = r.uint().and_then(|c| ElementType::from_code(u8::try_from(c).ok()?)) else {
                     return Ok(None);
                 };
@@ -154,13 +157,12 @@ fn build_key_from(r: &mut Reader<'_>, arrays: &Array) -> Result<Option<Key>> {
                 };
                 builder.raw_array(&name, elem, &shape, &bytes)
             }
-            2 => {
+            ParamTag::Lineage => {
                 let (Some(key), Some(content)) = (r.text(), r.text()) else {
                     return Ok(None);
                 };
                 builder.lineage_parts(&name, key.parse()?, content.parse()?)
             }
-            _ => return Ok(None),
         };
     }
     builder.build().map(Some)
@@ -225,17 +227,18 @@ pub(crate) async fn call_compute(compute: Function) -> Result<Value> {
 }
 
 fn source_code(source: Source) -> f64 {
-    match source {
-        Source::Memory => 0.0,
-        Source::Store => 1.0,
-        Source::Computed => 2.0,
-        Source::Shared => 3.0,
-    }
+    let source = match source {
+        Source::Memory => HitSource::Memory,
+        Source::Store => HitSource::Store,
+        Source::Computed => HitSource::Computed,
+        Source::Shared => HitSource::Shared,
+    };
+    f64::from(source.code())
 }
 
 /// `[bytes (Uint8Array, a copy), numbers, meta UTF-8 (Uint8Array) or undefined, content
 /// identity text, put report (see `report_to_js`) of a value this call computed or
-/// undefined]` with numbers `[element code, source code, createdMs, cost µs, ...shape]`.
+/// undefined]` with numbers [`protocol::HIT_NUMBERS`], then the shape.
 pub(crate) fn hit_to_js(hit: &Hit) -> JsValue {
     let mut numbers = vec![
         f64::from(hit.value.element_type().code()),
@@ -261,17 +264,17 @@ pub(crate) fn hit_to_js(hit: &Hit) -> JsValue {
     Array::of5(&data, &numbers, &meta, &content, &stored).into()
 }
 
-/// A tier's outcome: a code (0 stored; skipped: 1 policy, 2 write-disabled, 3 too-large,
-/// 4 no-room) that `index.js` names, or the error name of a failure.
+/// A tier's outcome: an [`Outcome`] code, or the error name of a failure.
 fn outcome(outcome: TierOutcome) -> JsValue {
-    match outcome {
-        TierOutcome::Stored => 0.into(),
-        TierOutcome::Skipped(SkipReason::Policy) => 1.into(),
-        TierOutcome::Skipped(SkipReason::WriteDisabled) => 2.into(),
-        TierOutcome::Skipped(SkipReason::TooLarge) => 3.into(),
-        TierOutcome::Skipped(SkipReason::NoRoom) => 4.into(),
-        TierOutcome::Failed(kind) => JsValue::from_str(kind.name()),
-    }
+    let code = match outcome {
+        TierOutcome::Stored => Outcome::Stored,
+        TierOutcome::Skipped(SkipReason::Policy) => Outcome::Policy,
+        TierOutcome::Skipped(SkipReason::WriteDisabled) => Outcome::WriteDisabled,
+        TierOutcome::Skipped(SkipReason::TooLarge) => Outcome::TooLarge,
+        TierOutcome::Skipped(SkipReason::NoRoom) => Outcome::NoRoom,
+        TierOutcome::Failed(kind) => return JsValue::from_str(kind.name()),
+    };
+    code.code().into()
 }
 
 /// `[memory outcome, store outcome]` (see `outcome`).
@@ -281,6 +284,7 @@ pub(crate) fn report_to_js(report: &PutReport) -> JsValue {
 
 // ----- reports ----------------------------------------------------------------------
 
+/// A tier's numbers, in [`protocol::TIER_NUMBERS`] order.
 fn tier(numbers: &mut Vec<f64>, t: &TierStats) {
     numbers.extend([t.hits, t.misses, t.bytes, t.entries, t.budget, t.evictions, t.expired].map(|v| v as f64));
 }
@@ -290,11 +294,11 @@ fn strings<'a>(items: impl Iterator<Item = &'a str>) -> Array {
 }
 
 /// `[numbers, step names]` with numbers: the memory tier's and the store tier's
-/// `[hits, misses, bytes, entries, budget, evictions, expired]`, then `[hitRate, saved µs,
-/// corruptRemoved, sharedComputes]`, then per type `[hits, misses, puts, computes,
-/// compute µs, saved µs]`.
+/// [`protocol::TIER_NUMBERS`], then [`protocol::TOTAL_NUMBERS`], then per type
+/// [`protocol::TYPE_NUMBERS`].
 pub(crate) fn stats_to_js(stats: &Stats) -> JsValue {
-    let mut numbers = Vec::with_capacity(18 + 6 * stats.types.len());
+    let fixed = 2 * protocol::TIER_NUMBERS.len() + protocol::TOTAL_NUMBERS.len();
+    let mut numbers = Vec::with_capacity(fixed + protocol::TYPE_NUMBERS.len() * stats.types.len());
     tier(&mut numbers, &stats.memory);
     tier(&mut numbers, &stats.store);
     numbers.extend([
@@ -310,10 +314,9 @@ pub(crate) fn stats_to_js(stats: &Stats) -> JsValue {
     Array::of2(&Float64Array::from(&numbers[..]), &steps).into()
 }
 
-/// `[numbers, steps, fingerprints]` with numbers per entry `[bytes, createdMs, cost µs,
-/// hits, inMemory (0/1), stored (0/1)]`.
+/// `[numbers, steps, fingerprints]` with numbers per entry [`protocol::ENTRY_NUMBERS`].
 pub(crate) fn entries_to_js(entries: &[EntryInfo]) -> JsValue {
-    let mut numbers = Vec::with_capacity(6 * entries.len());
+    let mut numbers = Vec::with_capacity(protocol::ENTRY_NUMBERS.len() * entries.len());
     for e in entries {
         numbers.extend([
             e.bytes as f64,
@@ -329,21 +332,21 @@ pub(crate) fn entries_to_js(entries: &[EntryInfo]) -> JsValue {
     Array::of3(&Float64Array::from(&numbers[..]), &steps, &fingerprints).into()
 }
 
-/// Per key, in the order asked, `[state code, createdMs or NaN, cost µs or NaN]`; states
-/// 0 memory, 1 stored, 2 expired, 3 forced, 4 missing. The keys themselves are not
-/// returned: `index.js` passed them in.
+/// Per key, in the order asked, [`protocol::STATUS_NUMBERS`] (a [`State`] code, then
+/// times that are NaN when unknown). The keys themselves are not returned: `index.js`
+/// passed them in.
 pub(crate) fn statuses_to_js(statuses: &[Status]) -> JsValue {
-    let mut numbers = Vec::with_capacity(3 * statuses.len());
+    let mut numbers = Vec::with_capacity(protocol::STATUS_NUMBERS.len() * statuses.len());
     for s in statuses {
         let state = match s.state {
-            EntryState::Memory => 0.0,
-            EntryState::Stored => 1.0,
-            EntryState::Expired => 2.0,
-            EntryState::Forced => 3.0,
-            EntryState::Missing => 4.0,
+            EntryState::Memory => State::Memory,
+            EntryState::Stored => State::Stored,
+            EntryState::Expired => State::Expired,
+            EntryState::Forced => State::Forced,
+            EntryState::Missing => State::Missing,
         };
         numbers.extend([
-            state,
+            f64::from(state.code()),
             s.created_ms.map_or(f64::NAN, |v| v as f64),
             s.cost_us.map_or(f64::NAN, |v| v as f64),
         ]);

@@ -1,0 +1,45 @@
+// The protocol between index.js and the WebAssembly module, generated from
+// adapters/wasm/src/protocol.rs (STEPCACHE_BLESS=1 cargo test -p stepcache-wasm).
+// Do not edit: a test fails when this file and protocol.rs disagree.
+
+/** operation codes of RawCache.keyed */
+export const OP = Object.freeze({ "get": 0, "has": 1, "invalidate": 2, "pin": 3, "unpin": 4, "put": 5, "getOrCompute": 6 });
+
+/** a tier's put outcome, by code */
+export const OUTCOMES = Object.freeze(["stored", "skipped:policy", "skipped:write-disabled", "skipped:too-large", "skipped:no-room"]);
+
+/** where a hit came from, by code */
+export const SOURCES = Object.freeze(["memory", "store", "computed", "shared"]);
+
+/** status() states, by code */
+export const STATES = Object.freeze(["memory", "stored", "expired", "forced", "missing"]);
+
+/** parameter tags of the key description */
+export const PARAM = Object.freeze({ "scalar": 0, "array": 1, "lineage": 2 });
+
+/** scalar tags of the key description */
+export const SCALAR = Object.freeze({ "bool": 0, "int": 1, "float": 2, "text": 3, "list": 4 });
+
+/** retention codes, by name */
+export const RETENTIONS = Object.freeze({ "transient": 0, "memory": 1, "persistent": 2, "cached": 1 });
+
+/** access bits, by letter */
+export const ACCESS = Object.freeze({ "r": 1, "c": 2, "e": 2, "w": 4 });
+
+/** a hit's numbers before its shape */
+export const HIT_NUMBERS = Object.freeze(["elem", "source", "createdMs", "costUs"]);
+
+/** stats(): each tier's numbers, memory then store */
+export const TIER_NUMBERS = Object.freeze(["hits", "misses", "bytes", "entries", "budget", "evictions", "expired"]);
+
+/** stats(): the numbers after the tiers */
+export const TOTAL_NUMBERS = Object.freeze(["hitRate", "savedUs", "corruptRemoved", "sharedComputes"]);
+
+/** stats(): each result type's numbers, after the totals */
+export const TYPE_NUMBERS = Object.freeze(["hits", "misses", "puts", "computes", "computeUs", "savedUs"]);
+
+/** entries(): each entry's numbers */
+export const ENTRY_NUMBERS = Object.freeze(["bytes", "createdMs", "costUs", "hits", "inMemory", "stored"]);
+
+/** status(): each key's numbers */
+export const STATUS_NUMBERS = Object.freeze(["state", "createdMs", "costUs"]);

@@ -1,0 +1,294 @@
+//! The protocol between `js/index.js` and this module, defined once, here: operation
+//! codes, the codes of outcomes, sources, states, retentions and access letters, the tags
+//! of the key description, and the order of the numbers each report carries.
+//!
+//! `js/protocol.js` is generated from these tables ([`javascript`]) and checked in; a
+//! native test fails when it differs from what this file generates, so neither side can
+//! change alone (`STEPCACHE_BLESS=1 cargo test -p stepcache-wasm` writes it anew).
+
+// The bindings (on wasm) read the codes, the generator (in the native test) the names:
+// each build uses part of the tables.
+#![allow(dead_code)]
+
+use stepcache_core::Retention;
+
+/// Declares a code table: an enum whose codes are the positions in `ALL`, with the names
+/// `index.js` knows them by.
+macro_rules! codes {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub(crate) enum $name {
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl $name {
+            /// Every code, in code order.
+            pub(crate) const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The code, as it crosses to JavaScript.
+            pub(crate) fn code(self) -> u8 {
+                self as u8
+            }
+
+            /// The value of `code`, if it is one.
+            pub(crate) fn from_code(code: impl TryInto<u8>) -> Option<Self> {
+                let code = code.try_into().ok()?;
+                Self::ALL.get(usize::from(code)).copied()
+            }
+
+            /// The name `index.js` uses.
+            pub(crate) fn name(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    /// The operations of `RawCache::keyed`.
+    Operation {
+        /// Resolves to the hit or `undefined`.
+        Get = "get",
+        /// Resolves to whether the key is cached and fresh.
+        Has = "has",
+        /// Removes the key everywhere.
+        Invalidate = "invalidate",
+        /// Keeps the key from eviction in either tier until unpinned. Pins nest.
+        Pin = "pin",
+        /// Undoes one pin.
+        Unpin = "unpin",
+        /// Stores the value; resolves to `[memory outcome, store outcome]`.
+        Put = "put",
+        /// Resolves to the hit of the key, or of the value computed (and stored).
+        GetOrCompute = "getOrCompute",
+    }
+}
+
+codes! {
+    /// What a tier did with a put (a failure crosses as its error's name instead).
+    Outcome {
+        /// Kept.
+        Stored = "stored",
+        /// Not kept: the type's retention does not use the tier.
+        Policy = "skipped:policy",
+        /// Not kept: writing is switched off.
+        WriteDisabled = "skipped:write-disabled",
+        /// Not kept: larger than the tier's budget.
+        TooLarge = "skipped:too-large",
+        /// Not kept: pinned and in-flight entries leave no room.
+        NoRoom = "skipped:no-room",
+    }
+}
+
+codes! {
+    /// Where a hit came from.
+    HitSource {
+        /// The memory tier.
+        Memory = "memory",
+        /// IndexedDB.
+        Store = "store",
+        /// Computed by this call.
+        Computed = "computed",
+        /// Computed by another caller this one waited for.
+        Shared = "shared",
+    }
+}
+
+codes! {
+    /// The state `status()` reports for a key.
+    State {
+        /// In the memory tier.
+        Memory = "memory",
+        /// In IndexedDB.
+        Stored = "stored",
+        /// Older than its type's maximum age.
+        Expired = "expired",
+        /// Its step is forced to recompute.
+        Forced = "forced",
+        /// Not cached.
+        Missing = "missing",
+    }
+}
+
+codes! {
+    /// A named parameter in the key description (see `convert::Reader`).
+    ParamTag {
+        /// A scalar or a list.
+        Scalar = "scalar",
+        /// A typed array: element code, shape, index of its bytes.
+        Array = "array",
+        /// Lineage: an upstream key and its content identity.
+        Lineage = "lineage",
+    }
+}
+
+codes! {
+    /// A scalar in the key description (see `convert::Reader`).
+    ScalarTag {
+        /// One byte, 0 or 1.
+        Bool = "bool",
+        /// A zigzag varint of an i128.
+        Int = "int",
+        /// Eight bytes, little endian.
+        Float = "float",
+        /// A length and UTF-8.
+        Text = "text",
+        /// A count and that many scalars.
+        List = "list",
+    }
+}
+
+/// The retentions by code, named as [`Retention::name`] names them.
+pub(crate) const RETENTIONS: [Retention; 3] = [Retention::Transient, Retention::Memory, Retention::Persistent];
+
+/// More names for a retention (its code's name is the first).
+const RETENTION_ALIASES: [(&str, Retention); 1] = [("cached", Retention::Memory)];
+
+/// The retention of `code` (see [`RETENTIONS`]).
+pub(crate) fn retention(code: f64) -> Option<Retention> {
+    RETENTIONS.get(code as usize).copied().filter(|_| code >= 0.0)
+}
+
+/// The access letters and the bits they set: read, compute (`c` or `e`, execute), write.
+pub(crate) const ACCESS: [(char, u8); 4] = [('r', 1), ('c', 2), ('e', 2), ('w', 4)];
+
+/// The numbers of a hit, before its shape (`convert::hit_to_js`).
+pub(crate) const HIT_NUMBERS: [&str; 4] = ["elem", "source", "createdMs", "costUs"];
+
+/// The numbers of each tier in `stats()` (`convert::stats_to_js`), memory then store.
+pub(crate) const TIER_NUMBERS: [&str; 7] = ["hits", "misses", "bytes", "entries", "budget", "evictions", "expired"];
+
+/// The numbers of `stats()` after the two tiers.
+pub(crate) const TOTAL_NUMBERS: [&str; 4] = ["hitRate", "savedUs", "corruptRemoved", "sharedComputes"];
+
+/// The numbers of each result type in `stats()`, after the totals.
+pub(crate) const TYPE_NUMBERS: [&str; 6] = ["hits", "misses", "puts", "computes", "computeUs", "savedUs"];
+
+/// The numbers of each entry of `entries()` (`convert::entries_to_js`); flags are 0 or 1.
+pub(crate) const ENTRY_NUMBERS: [&str; 6] = ["bytes", "createdMs", "costUs", "hits", "inMemory", "stored"];
+
+/// The numbers of each key of `status()` (`convert::statuses_to_js`); times are NaN when
+/// unknown.
+pub(crate) const STATUS_NUMBERS: [&str; 3] = ["state", "createdMs", "costUs"];
+
+/// `js/protocol.js`: these tables as a JavaScript module.
+#[cfg(not(target_family = "wasm"))]
+pub(crate) fn javascript() -> String {
+    fn names(items: impl IntoIterator<Item = &'static str>) -> String {
+        let quoted: Vec<String> = items.into_iter().map(|n| format!("\"{n}\"")).collect();
+        format!("Object.freeze([{}])", quoted.join(", "))
+    }
+    fn codes(items: impl IntoIterator<Item = (String, u8)>) -> String {
+        let fields: Vec<String> = items.into_iter().map(|(n, c)| format!("\"{n}\": {c}")).collect();
+        format!("Object.freeze({{ {} }})", fields.join(", "))
+    }
+    let retentions = RETENTIONS
+        .iter()
+        .enumerate()
+        .map(|(code, r)| (r.name().to_owned(), code as u8))
+        .chain(RETENTION_ALIASES.iter().map(|(name, r)| {
+            let code = RETENTIONS.iter().position(|x| x == r).unwrap_or(0);
+            ((*name).to_owned(), code as u8)
+        }));
+    let tables = [
+        (
+            "OP",
+            "operation codes of RawCache.keyed",
+            codes(Operation::ALL.iter().map(|o| (o.name().to_owned(), o.code()))),
+        ),
+        (
+            "OUTCOMES",
+            "a tier's put outcome, by code",
+            names(Outcome::ALL.iter().map(|o| o.name())),
+        ),
+        (
+            "SOURCES",
+            "where a hit came from, by code",
+            names(HitSource::ALL.iter().map(|s| s.name())),
+        ),
+        (
+            "STATES",
+            "status() states, by code",
+            names(State::ALL.iter().map(|s| s.name())),
+        ),
+        (
+            "PARAM",
+            "parameter tags of the key description",
+            codes(ParamTag::ALL.iter().map(|t| (t.name().to_owned(), t.code()))),
+        ),
+        (
+            "SCALAR",
+            "scalar tags of the key description",
+            codes(ScalarTag::ALL.iter().map(|t| (t.name().to_owned(), t.code()))),
+        ),
+        ("RETENTIONS", "retention codes, by name", codes(retentions)),
+        (
+            "ACCESS",
+            "access bits, by letter",
+            codes(ACCESS.iter().map(|(l, b)| (l.to_string(), *b))),
+        ),
+        ("HIT_NUMBERS", "a hit's numbers before its shape", names(HIT_NUMBERS)),
+        (
+            "TIER_NUMBERS",
+            "stats(): each tier's numbers, memory then store",
+            names(TIER_NUMBERS),
+        ),
+        (
+            "TOTAL_NUMBERS",
+            "stats(): the numbers after the tiers",
+            names(TOTAL_NUMBERS),
+        ),
+        (
+            "TYPE_NUMBERS",
+            "stats(): each result type's numbers, after the totals",
+            names(TYPE_NUMBERS),
+        ),
+        ("ENTRY_NUMBERS", "entries(): each entry's numbers", names(ENTRY_NUMBERS)),
+        ("STATUS_NUMBERS", "status(): each key's numbers", names(STATUS_NUMBERS)),
+    ];
+    let mut out = String::from(
+        "// The protocol between index.js and the WebAssembly module, generated from\n\
+         // adapters/wasm/src/protocol.rs (STEPCACHE_BLESS=1 cargo test -p stepcache-wasm).\n\
+         // Do not edit: a test fails when this file and protocol.rs disagree.\n",
+    );
+    for (name, what, value) in tables {
+        out.push_str(&format!("\n/** {what} */\nexport const {name} = {value};\n"));
+    }
+    out
+}
+
+#[cfg(all(test, not(target_family = "wasm")))]
+mod tests {
+    use super::*;
+
+    /// The checked-in `js/protocol.js` is what this file generates.
+    #[test]
+    fn protocol_js_is_generated_from_protocol_rs() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("js/protocol.js");
+        let generated = javascript();
+        if std::env::var_os("STEPCACHE_BLESS").is_some() {
+            std::fs::write(&path, &generated).expect("write js/protocol.js");
+        }
+        let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            checked_in == generated,
+            "js/protocol.js differs from what src/protocol.rs generates: run STEPCACHE_BLESS=1 cargo test -p stepcache-wasm"
+        );
+    }
+
+    /// Codes round-trip, and a code past the end is no operation.
+    #[test]
+    fn codes_round_trip() {
+        for op in Operation::ALL {
+            assert_eq!(Operation::from_code(op.code()), Some(*op));
+        }
+        assert_eq!(Operation::from_code(7u8), None);
+        assert_eq!(Operation::from_code(255u8), None);
+        assert_eq!(ScalarTag::from_code(5u128), None);
+        assert_eq!(retention(-1.0), None);
+        assert_eq!(retention(2.0), Some(Retention::Persistent));
+    }
+}
