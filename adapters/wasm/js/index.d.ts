@@ -275,8 +275,11 @@ export class StepCache {
   readonly name: string;
   /** Builds a key for `step` from named parameters (order never matters). */
   key(step: string, params?: Record<string, Param>, options?: KeyOptions): StepKey;
-  /** The cached value of `key`, or undefined. */
-  get(key: KeyLike): Promise<Hit | undefined>;
+  /**
+   * The cached value of `key`, or undefined. `T` is the array type the caller expects
+   * (unchecked: the hit's `data` is whatever was stored).
+   */
+  get<T extends TypedArray | ArrayBuffer = TypedArray | ArrayBuffer>(key: KeyLike): Promise<Hit<T> | undefined>;
   /** Whether `key` is cached and fresh. */
   has(key: KeyLike): Promise<boolean>;
   /** Stores a value under `key` as its type's policy says (`TooLarge` if its data is over 1 GiB). */
@@ -323,5 +326,15 @@ export class StepCache {
   free(): void;
 }
 
-/** Opens a cache (loading the WebAssembly module on first use). */
+/**
+ * Opens a cache (loading the WebAssembly module on first use). Rejects with
+ * `PermissionDenied` where there is no IndexedDB (Node, for instance).
+ */
 export function open(options?: CacheOptions): Promise<StepCache>;
+
+/**
+ * The blake3 fingerprint of raw bytes (a typed array's bytes, or an ArrayBuffer), as
+ * `"b3:"` and 64 hex digits: for content-addressed keys and checks. Throws
+ * `InvalidArgument` for anything else.
+ */
+export function fingerprintBytes(data: TypedArray | ArrayBuffer): string;

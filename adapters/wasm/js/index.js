@@ -969,6 +969,15 @@ export class StepCache {
 /** Opens a cache (see index.d.ts). */
 export async function open(options) {
   if (dead) throw dead;
+  if (typeof globalThis.indexedDB === "undefined") {
+    // Node, Deno and Bun have no IndexedDB: say so before loading the module (whose
+    // fetch of its .wasm would fail with an unhelpful "fetch failed" there).
+    throw fail(
+      "PermissionDenied",
+      "stepcache's npm package keeps its cache in IndexedDB, which this JavaScript runtime does not have: " +
+        "use it in a browser page or worker; for a cache on disk use the Rust crate stepcache or the Python package",
+    );
+  }
   ready ??= init().then(() => {
     maxBytes = maxValueBytes();
   });
@@ -983,5 +992,7 @@ export async function open(options) {
 
 /** The fingerprint of raw bytes, "b3:" + 64 hex digits (see index.d.ts). */
 export function fingerprintBytes(data) {
-  return enter(() => rawFingerprintBytes(data));
+  const typed = typedBytes(data);
+  if (!typed) throw fail("InvalidArgument", `fingerprintBytes() takes a typed array or an ArrayBuffer, got ${kindOf(data)}`);
+  return enter(() => rawFingerprintBytes(typed.bytes));
 }

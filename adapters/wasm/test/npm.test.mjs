@@ -15,7 +15,7 @@ import path from "node:path";
 import zlib from "node:zlib";
 import { randomBytes } from "node:crypto";
 import { spawnSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 import { chromium } from "playwright-core";
 
@@ -1144,5 +1144,15 @@ test("u. a value at the documented limit (1 GiB less its header's room) is store
     const out = await run(page, "atTheLimitScenario", { name: uniq("at-limit") });
     assert.equal(out.put.store, "stored", `the put: ${JSON.stringify(out.put)}`);
     assert.deepEqual(out.got, { source: "store", length: out.bytes, sum: out.sum }, "read back whole from IndexedDB");
+  });
+});
+
+test("v. outside a browser (Node: no IndexedDB) open() says what is missing and what to use", { timeout: TIMEOUT }, async () => {
+  const pkg = await import(pathToFileURL(path.join(PKG, "index.js")).href);
+  await assert.rejects(pkg.open(), (e) => {
+    assert.equal(e.name, "PermissionDenied");
+    assert.match(e.message, /IndexedDB/);
+    assert.match(e.message, /Rust crate stepcache or the Python package/);
+    return true;
   });
 });

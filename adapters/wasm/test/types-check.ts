@@ -1,6 +1,6 @@
 // Compiled (never run) by the test suite with `tsc --noEmit --strict` against the package's
 // index.d.ts: typical typed uses of the API must type-check, and wrong ones must not.
-import { open, StepKey } from "stepcache";
+import { fingerprintBytes, open, StepKey } from "stepcache";
 import type {
   CacheOptions, ComputeContext, ComputeOptions, EntryInfo, Hit, Json, KeyLike, PutReport, Stats, Status, StepCache, StepCacheErrorName, TypedArray, Upstream,
   ValueInput,
@@ -47,6 +47,14 @@ export async function typedUse(): Promise<number> {
   const fp: string = again.fingerprint + again.step;
   const big = await cache.getOrCompute(lineage, () => ({ data: new BigInt64Array(2) }));
   const b: bigint = big.data[0] ?? 0n;
+
+  // get() takes the array type the caller expects.
+  const typedGet: Hit<Float32Array> | undefined = await cache.get<Float32Array>(key);
+  const firstFloat: number = typedGet?.data[0] ?? 0;
+  const digest: string = fingerprintBytes(new Float32Array(4)) + fingerprintBytes(new ArrayBuffer(2));
+  void [firstFloat, digest];
+  // @ts-expect-error: fingerprintBytes takes bytes, not text
+  fingerprintBytes("text");
 
   const maybe: Hit | undefined = await cache.get(key);
   if (maybe) {
