@@ -45,6 +45,7 @@ node "$here/tools/minify.mjs" "$wasm_opt" "$out" "${features[@]}"
 "$wasm_opt" "${optimize[@]}" "${features[@]}" "$out/stepcache_wasm_bg.wasm" -o "$out/stepcache_wasm_bg.wasm"
 cp "$here/js/index.js" "$here/js/protocol.js" "$here/js/index.d.ts" "$here/js/package.json" "$out/"
 cp "$here/README.md" "$out/README.md"
+cp "$root/LICENSE-MIT" "$root/LICENSE-APACHE" "$out/"
 size=$(wc -c < "$out/stepcache_wasm_bg.wasm")
 gz=$(gzip -9 -c "$out/stepcache_wasm_bg.wasm" | wc -c)
 echo "built $out: stepcache_wasm_bg.wasm $size bytes, $gz gzipped"

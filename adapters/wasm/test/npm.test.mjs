@@ -855,7 +855,8 @@ test("k. the package: package.json, files, and a .wasm that imports nothing from
   assert.equal(typeof entry === "string" ? path.normalize(entry) : entry, "index.js", `entry point: ${JSON.stringify(pkg.exports ?? pkg.module ?? pkg.main)}`);
   const types = pkg.exports?.["."]?.types ?? pkg.types ?? pkg.typings;
   assert.equal(path.normalize(types), "index.d.ts");
-  for (const f of ["index.js", "protocol.js", "index.d.ts", "stepcache_wasm.js", "stepcache_wasm_bg.wasm", "README.md"]) {
+  assert.equal(pkg.exports?.["./package.json"], "./package.json", "package.json is exported (tools read it)");
+  for (const f of ["index.js", "protocol.js", "index.d.ts", "stepcache_wasm.js", "stepcache_wasm_bg.wasm", "README.md", "LICENSE-MIT", "LICENSE-APACHE"]) {
     assert.ok(fs.existsSync(path.join(PKG, f)), `pkg/${f}`);
     if (Array.isArray(pkg.files)) assert.ok(pkg.files.some((p) => p === f || f.startsWith(p.replace(/\/?\*.*$/, ""))), `package.json files lists ${f}`);
   }
