@@ -123,19 +123,13 @@ impl<S: Store, C: Clock> Cache<S, C> {
         self.state.with(|st| {
             check_lookup(st, kind)?;
             let policy = st.policy(step);
-            // Freshness inputs first, so the slot is looked up once and updated in place.
-            let forced = st.force.covers(step) && !st.refreshed.contains(id);
-            let force_since = st.force_since_ms;
-            if let Some(slot) = st.memory.slots.get_mut(id) {
+            if let Some(slot) = st.memory.slots.get(id) {
                 let (created_ms, cost_us) = (slot.created_ms, slot.cost_us);
-                let stale = (forced && created_ms <= force_since)
-                    || policy
-                        .max_age_ms
-                        .is_some_and(|max| now.saturating_sub(created_ms) > max);
-                if !stale && changed_elsewhere::<S, _>(&policy, slot, epoch) {
+                let fresh = st.freshness(id, step, &policy, created_ms, now) == Freshness::Fresh;
+                if fresh && changed_elsewhere::<S, _>(&policy, slot, epoch) {
                     return Ok(Memory::Recheck(slot.version));
                 }
-                if !stale {
+                if fresh {
                     slot.hits.add(1);
                     slot.last_use_ms.raise(now);
                     let held = slot.payload.clone();
@@ -501,13 +495,10 @@ fn memory_hit<S: Store>(
     now: u64,
     epoch: u64,
 ) -> Option<Hit> {
-    let forced = st.force.covers(step) && !st.refreshed.contains(id) && slot.created_ms <= st.force_since_ms;
     let policy = st.policy(step);
-    let expired = policy
-        .max_age_ms
-        .is_some_and(|max| now.saturating_sub(slot.created_ms) > max);
+    let fresh = st.freshness(id, step, &policy, slot.created_ms, now) == Freshness::Fresh;
     let counters = st.type_counters(step)?;
-    if forced || expired || changed_elsewhere::<S, _>(&policy, slot, epoch) {
+    if !fresh || changed_elsewhere::<S, _>(&policy, slot, epoch) {
         return None;
     }
     slot.hits.add(1);

@@ -258,12 +258,24 @@ impl State {
 
     /// Whether an entry of `step` created at `created_ms` may be returned at `now_ms`:
     /// not older than the type's maximum age, and not from before a forced recompute.
-    /// (The memory-tier hit path in `read.rs` inlines this check to look its slot up once.)
     pub(crate) fn fresh(&self, id: &Fingerprint, step: &str, created_ms: u64, now_ms: u64) -> Freshness {
+        self.freshness(id, step, &self.policy(step), created_ms, now_ms)
+    }
+
+    /// [`State::fresh`] with the type's `policy` already looked up: the one place that
+    /// decides whether a result is forced, expired or fresh.
+    pub(crate) fn freshness(
+        &self,
+        id: &Fingerprint,
+        step: &str,
+        policy: &TypePolicy,
+        created_ms: u64,
+        now_ms: u64,
+    ) -> Freshness {
         if self.force.covers(step) && created_ms <= self.force_since_ms && !self.refreshed.contains(id) {
             return Freshness::Forced;
         }
-        match self.policy(step).max_age_ms {
+        match policy.max_age_ms {
             Some(max) if now_ms.saturating_sub(created_ms) > max => Freshness::Expired,
             _ => Freshness::Fresh,
         }
