@@ -44,7 +44,9 @@ pub use engine::{
 pub use error::{Error, ErrorKind, Result};
 pub use fingerprint::Fingerprint;
 pub use key::{Arg, Key, KeyBuilder, MAX_ARG_NAME, MAX_INLINE_ARG, MAX_STEP_NAME, Step, validate_step_name};
-pub use policy::{Access, Config, DEFAULT_MEMORY_BUDGET, DEFAULT_STORE_BUDGET, Force, Retention, TypePolicy};
+pub use policy::{
+    Access, Config, DEFAULT_MEMORY_BUDGET, DEFAULT_POLICY, DEFAULT_STORE_BUDGET, Force, Retention, TypePolicy,
+};
 pub use stats::{Stats, TierStats, TypeStats};
 pub use store::{Listed, LockGuard, MemoryStore, Release, Store};
 pub use sync::{MaybeSend, MaybeSync};

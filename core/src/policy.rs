@@ -169,6 +169,9 @@ impl Force {
 pub const DEFAULT_MEMORY_BUDGET: u64 = 1 << 30;
 /// Default store budget: 16 GiB.
 pub const DEFAULT_STORE_BUDGET: u64 = 16 << 30;
+/// The policy of types without one of their own, unless configured: persistent, no age
+/// limit, no compression.
+pub const DEFAULT_POLICY: TypePolicy = TypePolicy::new(Retention::Persistent);
 
 /// How a cache keeps results: budgets, a default policy and per-type policies.
 ///
@@ -205,7 +208,7 @@ impl Config {
         Config {
             memory_budget: DEFAULT_MEMORY_BUDGET,
             store_budget: DEFAULT_STORE_BUDGET,
-            default: TypePolicy::new(Retention::Persistent),
+            default: DEFAULT_POLICY,
             types: Vec::new(),
             access: Access::ALL,
         }

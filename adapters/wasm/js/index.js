@@ -9,7 +9,7 @@
 // its size than the conversions cost here (src/convert.rs describes each layout).
 import init, { RawCache, checkKey, fingerprintBytes as rawFingerprintBytes, maxValueBytes } from "./stepcache_wasm.js";
 import {
-  ACCESS, ENTRY_NUMBERS, HIT_NUMBERS, OP, OUTCOMES, PARAM, RETENTIONS, SCALAR, SOURCES, STATES, STATUS_NUMBERS,
+  ACCESS, DEFAULT_POLICY, ENTRY_NUMBERS, HIT_NUMBERS, OP, OUTCOMES, PARAM, RETENTIONS, SCALAR, SOURCES, STATES, STATUS_NUMBERS,
   TIER_NUMBERS, TOTAL_NUMBERS, TYPE_NUMBERS,
 } from "./protocol.js";
 
@@ -645,7 +645,7 @@ function parseOptions(value) {
   o.persist = false;
   o.broadcast = true;
   o.locks = true;
-  let policy = [2, 0, 0];
+  let policy = [...DEFAULT_POLICY];
   if (value !== undefined && value !== null) {
     const fields = entries(value, "the options", "InvalidConfig");
     for (const [key] of fields) {

@@ -26,6 +26,9 @@ export const RETENTIONS = Object.freeze({ "transient": 0, "memory": 1, "persiste
 /** access bits, by letter */
 export const ACCESS = Object.freeze({ "r": 1, "c": 2, "e": 2, "w": 4 });
 
+/** the default policy's numbers: retention code, maxAgeMs (0: none), compress */
+export const DEFAULT_POLICY = Object.freeze([2, 0, 0]);
+
 /** a hit's numbers before its shape */
 export const HIT_NUMBERS = Object.freeze(["elem", "source", "createdMs", "costUs"]);
 

@@ -6,7 +6,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use js_sys::{Array, Function, Promise};
-use stepcache_core::{Access, Cache, Config, ErrorKind, Fingerprint, Force, Key, Retention, TypePolicy, text};
+use stepcache_core::{Access, Cache, Config, ErrorKind, Fingerprint, Force, Key, text};
 use stepcache_idb::IdbStore;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -109,16 +109,6 @@ fn access(bits: u8) -> Access {
     }
 }
 
-/// A policy from three numbers: retention code (`protocol::RETENTIONS`), maximum age in
-/// ms (0: none), compress (0/1).
-fn policy(numbers: &[f64]) -> TypePolicy {
-    let retention = protocol::retention(numbers[0]).unwrap_or(Retention::Persistent);
-    let mut policy = TypePolicy::new(retention);
-    policy.max_age_ms = (numbers[1] > 0.0).then_some(numbers[1] as u64);
-    policy.compress = numbers[2] != 0.0;
-    policy
-}
-
 #[wasm_bindgen]
 impl RawCache {
     /// Opens the engine over the IndexedDB database `name`; resolves to a `RawCache`.
@@ -144,11 +134,13 @@ impl RawCache {
             config = config.store_budget(bytes);
         }
         let mut rows = policies.chunks_exact(3);
-        config = config.default_policy(policy(rows.next().unwrap_or(&[2.0, 0.0, 0.0])));
+        config = config.default_policy(rows.next().map_or(stepcache_core::DEFAULT_POLICY, protocol::policy_of));
         let configured = strings(steps)
             .iter()
             .zip(rows)
-            .try_fold(config, |config, (step, row)| config.type_policy(step, policy(row)))
+            .try_fold(config, |config, (step, row)| {
+                config.type_policy(step, protocol::policy_of(row))
+            })
             .map(|config| match access {
                 Some(bits) => config.access(self::access(bits)),
                 None => config,
@@ -168,9 +160,7 @@ impl RawCache {
     /// The fingerprint text of the key described by `spec` (see `convert::Reader`), whose
     /// array arguments are the `Uint8Array`s in `arrays`.
     pub fn key(&self, spec: &[u8], arrays: &Array) -> JsResult<String> {
-        if self.engine.is_closed() {
-            return Err(to_js(err(ErrorKind::Closed, "the cache was closed; open it again")));
-        }
+        self.engine.check_open().map_err(to_js)?;
         convert::build_key(spec, arrays)
             .map(|key| text!(key.fingerprint()))
             .map_err(to_js)

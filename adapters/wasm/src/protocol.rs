@@ -10,7 +10,7 @@
 // each build uses part of the tables.
 #![allow(dead_code)]
 
-use stepcache_core::Retention;
+use stepcache_core::{DEFAULT_POLICY, Retention, TypePolicy};
 
 /// Declares a code table: an enum whose codes are the positions in `ALL`, with the names
 /// `index.js` knows them by.
@@ -152,6 +152,26 @@ pub(crate) fn retention(code: f64) -> Option<Retention> {
     RETENTIONS.get(code as usize).copied().filter(|_| code >= 0.0)
 }
 
+/// A policy from its three numbers: retention code ([`RETENTIONS`]), maximum age in ms
+/// (0: none), compress (0 or 1). An unknown retention code keeps the default's.
+pub(crate) fn policy_of(numbers: &[f64]) -> TypePolicy {
+    let [retention_code, max_age_ms, compress] = [0, 1, 2].map(|i| numbers.get(i).copied().unwrap_or(0.0));
+    let mut policy = TypePolicy::new(retention(retention_code).unwrap_or(DEFAULT_POLICY.retention));
+    policy.max_age_ms = (max_age_ms > 0.0).then_some(max_age_ms as u64);
+    policy.compress = compress != 0.0;
+    policy
+}
+
+/// The three numbers of `policy` (see [`policy_of`]).
+pub(crate) fn policy_numbers(policy: &TypePolicy) -> [f64; 3] {
+    let code = RETENTIONS.iter().position(|r| *r == policy.retention).unwrap_or(0);
+    [
+        code as f64,
+        policy.max_age_ms.unwrap_or(0) as f64,
+        f64::from(u8::from(policy.compress)),
+    ]
+}
+
 /// The access letters and the bits they set: read, compute (`c` or `e`, execute), write.
 pub(crate) const ACCESS: [(char, u8); 4] = [('r', 1), ('c', 2), ('e', 2), ('w', 4)];
 
@@ -230,6 +250,14 @@ pub(crate) fn javascript() -> String {
             "access bits, by letter",
             codes(ACCESS.iter().map(|(l, b)| (l.to_string(), *b))),
         ),
+        (
+            "DEFAULT_POLICY",
+            "the default policy's numbers: retention code, maxAgeMs (0: none), compress",
+            {
+                let numbers: Vec<String> = policy_numbers(&DEFAULT_POLICY).iter().map(|n| n.to_string()).collect();
+                format!("Object.freeze([{}])", numbers.join(", "))
+            },
+        ),
         ("HIT_NUMBERS", "a hit's numbers before its shape", names(HIT_NUMBERS)),
         (
             "TIER_NUMBERS",
@@ -290,5 +318,7 @@ mod tests {
         assert_eq!(ScalarTag::from_code(5u128), None);
         assert_eq!(retention(-1.0), None);
         assert_eq!(retention(2.0), Some(Retention::Persistent));
+        let policy = TypePolicy::new(Retention::Memory).max_age_ms(5000);
+        assert_eq!(policy_of(&policy_numbers(&policy)), policy);
     }
 }

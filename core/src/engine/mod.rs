@@ -475,6 +475,15 @@ impl<S: Store, C: Clock> Cache<S, C> {
         self.state.with(|st| st.closed)
     }
 
+    /// Ok while the cache is open: for bindings whose own calls (such as building a key)
+    /// must fail like the cache's once it is closed.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Closed`] once [`Cache::close`] was called.
+    pub fn check_open(&self) -> Result<()> {
+        self.state.with(|st| st.check_open())
+    }
+
     fn access(&self) -> Result<Access> {
         self.state.with(|st| {
             st.check_open()?;
