@@ -1,25 +1,58 @@
 #!/usr/bin/env bash
-# Installs what building and testing stepcache needs on a fresh machine of this kind:
-# Rust targets, the wasm-bindgen CLI at the exact Cargo.lock version, Debian's chromium and
-# chromedriver. Idempotent: it only installs what is missing.
+# Installs what stepcache needs on a fresh machine of this kind (Debian): only what is
+# missing, so it is cheap to run again.
+#
+#   bash tests/setup.sh          everything the tests need: Rust targets (wasm32 and bare
+#                                metal), the standard library's source, the wasm-bindgen
+#                                CLI at the exact Cargo.lock version, chromium, chromedriver
+#   bash tests/setup.sh build    only what building the npm package needs (the demo)
+#
+# Off Debian, what cannot be installed here is named, with what to install, and the script
+# stops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rustup target add wasm32-unknown-unknown thumbv7em-none-eabi >/dev/null 2>&1 \
-  || rustup target add wasm32-unknown-unknown thumbv7em-none-eabi
+case "${1:-all}" in
+  all) all=1 ;;
+  build) all=0 ;;
+  *) echo "usage: bash tests/setup.sh [build]" >&2; exit 2 ;;
+esac
+
+need() {
+  command -v "$1" >/dev/null && return
+  echo "stepcache needs $1: $2" >&2
+  exit 1
+}
+need cargo "install Rust with rustup (https://rustup.rs)"
+need rustup "install Rust with rustup (https://rustup.rs)"
+need node "install Node.js 20 or later (https://nodejs.org)"
+need npm "install Node.js 20 or later, which comes with npm (https://nodejs.org)"
+
+targets=(wasm32-unknown-unknown)
+[ "$all" = 1 ] && targets+=(thumbv7em-none-eabi)
+rustup target add "${targets[@]}" >/dev/null 2>&1 || rustup target add "${targets[@]}"
 # The npm package's .wasm rebuilds the standard library for its size (adapters/wasm/build.sh).
 rustup component add rust-src >/dev/null 2>&1 || rustup component add rust-src
-missing=()
-command -v chromium >/dev/null || missing+=(chromium)
-command -v chromedriver >/dev/null || missing+=(chromium-driver)
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
-  $sudo apt-get -o DPkg::Lock::Timeout=600 update
-  $sudo apt-get -o DPkg::Lock::Timeout=600 install -y "${missing[@]}"
-fi
+
 # The CLI must be exactly the wasm-bindgen version in Cargo.lock (the crate is pinned with =).
 want=$(awk '$0 == "name = \"wasm-bindgen\"" { getline; gsub(/"/, "", $3); print $3 }' Cargo.lock)
 have=$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }' || true)
 if [ "$want" != "$have" ]; then
   cargo install wasm-bindgen-cli --version "$want"
+fi
+
+[ "$all" = 1 ] || exit 0
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
+if [ ${#missing[@]} -gt 0 ]; then
+  if ! command -v apt-get >/dev/null; then
+    echo "the browser tests need Chromium and its chromedriver at /usr/bin/chromium and" \
+      "/usr/bin/chromedriver (Debian packages: ${missing[*]}); install them with your" \
+      "system's package manager" >&2
+    exit 1
+  fi
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo apt-get -o DPkg::Lock::Timeout=600 update
+  $sudo apt-get -o DPkg::Lock::Timeout=600 install -y "${missing[@]}"
 fi
