@@ -1,63 +1,9 @@
 //! Keys: a step (result type) name, a step version and named arguments, fingerprinted.
 //!
-//! # Canonical encoding (key format v2, pinned by golden tests)
-//!
-//! A key's fingerprint is blake3 in `derive_key` mode with the context
-//! `"stepcache 2026-11 key v2"` over:
-//!
-//! ```text
-//! text(step name) | u32 LE step version | u64 LE argument count | argument*
-//! argument = text(name) | value            (sorted by name, bytewise)
-//! text(s)  = u64 LE byte length | UTF-8 bytes
-//! value    = 0x00 bool(u8) | 0x01 integer(i128 LE) | 0x02 float(f64 bits LE)
-//!          | 0x03 text | 0x04 bytes(as text) | 0x05 list(u64 LE count, value*)
-//!          | 0x06 array digest(32) | 0x07 upstream key(32) upstream content(32)
-//! ```
-//!
-//! Argument order never changes a key. Arrays enter as their digest
-//! ([`Fingerprint::of_array`]: element type, shape, bytes).
-//!
-//! # Numbers
-//!
-//! A number has one encoding, whatever type it is given as, so every language binding
-//! gets the same key for the same number (JavaScript cannot tell `15.0` from `15`):
-//!
-//! - a number that is an integer in [-2^127, 2^127) is `0x01` with that integer: `15`,
-//!   `15u8`, `15.0`, `15.0f32` (and JavaScript's `15`, `15.0` and `15n`) are one key;
-//!   `-0.0` is the integer 0;
-//! - any other finite number is `0x02` with its f64 bits: non-integral numbers (`1.5`),
-//!   and integral floats outside [-2^127, 2^127), which no integer argument can equal;
-//! - NaN and the infinities are not keys: [`KeyBuilder::build`] fails with
-//!   [`ErrorKind::InvalidArgument`] naming the argument.
-//!
-//! The comparison is exact, never rounded: an `f32` is widened to `f64` exactly (`0.1f32`
-//! is 0.100000001490116..., not `0.1`), and `1e30` is the f64 nearest 10^30, which is the
-//! integer 1000000000000000019884624838656, so it is that integer's key and not the key of
-//! 10^30 given as an integer. Lists hold numbers by the same rule, element by element.
-//!
-//! # Lineage
-//!
-//! A step computed from another step's result is keyed with [`KeyBuilder::lineage`], from
-//! the [`Hit`] that returned the upstream value: `0x07`, the upstream key's fingerprint,
-//! then the upstream value's content identity ([`Value::content`](crate::Value::content):
-//! blake3 of its element type, shape, metadata and the XXH3-128 checksum of its data
-//! bytes as the value holds them, uncompressed). So:
-//!
-//! - recomputing the upstream step to a different value (a forced recompute, a changed
-//!   input the key does not name) changes the downstream key, and the old downstream
-//!   result is not returned for the new upstream value;
-//! - one upstream value gives one downstream key whether it was just computed, found in
-//!   the memory tier, or read back from a store by a later process, compressed or not
-//!   (the identity depends on the value alone, never on how it was stored);
-//! - no large map is hashed again: a stored uncompressed entry's header checksum is
-//!   already its data's XXH3-128, and a value computed or decompressed is checksummed
-//!   once, at XXH3's speed, by the engine that produced it ([`Hit::content`]).
-//!
-//! The metadata is part of the value, so a field that differs on every computation (a
-//! timestamp, a duration) gives every recomputation a new downstream key: keep those out
-//! of the metadata ([`Hit::cost_us`] and [`Hit::created_ms`] hold them already).
-//! XXH3 guards against accidental equality (2^-128), not against a crafted value: the
-//! same trust as the entry checksums, from whoever computes the upstream step.
+//! The canonical encoding (key format v2), the one encoding of numbers across bindings,
+//! lineage and the text form are specified in `docs/key-format.md`, pinned by the golden
+//! tests of `core/tests/golden_keys.rs`; this module is their implementation
+//! ([`KeyBuilder`], [`Key`]).
 
 use alloc::borrow::ToOwned;
 use alloc::string::String;

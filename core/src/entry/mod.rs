@@ -1,47 +1,7 @@
-//! The entry format: how one cached result is laid out as bytes in a store.
-//!
-//! # Layout, format version 2
-//!
-//! ```text
-//! offset  size  field
-//! 0       8     magic "STEPCACH"
-//! 8       2     format version, u16 LE (2)
-//! 10      2     reserved, zero
-//! 12      4     header length N, u32 LE
-//! 16      16    header checksum: XXH3-128 of the header, u128 LE
-//! 32      N     header: postcard encoding of [`EntryHeader`]
-//! ...           zero padding up to a multiple of 64 bytes
-//! P       L     payload (L = header.payload_len), P a multiple of 64
-//! ```
-//!
-//! The entry is exactly `P + L` bytes long. The payload starts 64-byte aligned, so a
-//! memory-mapped `f32`/`f64` map is viewed in place. The header carries the payload's
-//! checksum ([`PayloadCheck`]) and is itself checksummed, so any damaged byte,
-//! truncation, extension or swap with another key's entry is detected: [`decode`]
-//! reports it as [`Corrupt`], and the engine treats it as a miss and removes the entry.
-//!
-//! # Why XXH3-128 and not blake3 for the checksums
-//!
-//! Version 1 used blake3 for both checksums. They guard against accidental damage (bit
-//! rot, torn or misdirected writes, truncation), not against an attacker: anyone who can
-//! write the cache directory can recompute any unkeyed digest, blake3 included, which is
-//! why the directory is owner-only. For that job a 128-bit non-cryptographic checksum
-//! misses a random corruption with probability 2^-128, and XXH3 runs at 20-40 GB/s on one
-//! core where blake3 manages 0.8 GB/s on a 1 KiB entry (a single chunk cannot use SIMD
-//! lanes) and 8 GB/s on large ones. Verifying every read then costs a few percent of a
-//! memory copy instead of more than the read itself. Keys stay blake3 fingerprints: a key
-//! collision would silently return another computation's result, so keys need a
-//! collision-resistant hash.
-//!
-//! # Version 1
-//!
-//! Identical except: version 1, bytes 16..32 hold the first 16 bytes of blake3(header),
-//! the header's payload checksum is a bare 32-byte blake3 digest in place of the
-//! [`PayloadCheck`] enum, and the key and digest are 32 bytes with no length before them
-//! (version 2 writes every byte field as a byte string, its length then its bytes, which
-//! decodes in one copy instead of one call per byte). Version 1 entries stay readable (they decode with
-//! [`PayloadCheck::Blake3`]); this build writes version 2. Unknown versions are reported as
-//! [`Corrupt::UnknownVersion`].
+//! The entry format: how one cached result is laid out as bytes in a store. The layout,
+//! the header's fields and the reasons for its checksums are specified for users and
+//! implementers of other stores in `docs/entry-format.md`; this module is that
+//! specification's one implementation ([`encode_head`], [`decode`], [`EntryWriter`]).
 
 mod writer;
 
