@@ -46,8 +46,8 @@ bash tests/bench.sh --quick > /dev/null
 
 step "the T1 example: computes on the first session, hits on the second"
 example_dir="$(mktemp -d)"
-cargo run --release --locked -p stepcache --example t1_map -- "$example_dir/cache"
-cargo run --release --locked -p stepcache --example t1_map -- "$example_dir/cache"
+cargo run --release --locked -p stepcache-examples --bin t1_map -- "$example_dir/cache"
+cargo run --release --locked -p stepcache-examples --bin t1_map -- "$example_dir/cache"
 rm -rf "$example_dir"
 
 step "summary"

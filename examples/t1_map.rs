@@ -15,7 +15,7 @@
 //!    of its value), so the chain never re-hashes the map, and a T1 map recomputed to
 //!    other values would give the R1 map another key.
 //!
-//! Run with `cargo run --release -p stepcache --example t1_map -- [cache-dir]`; the
+//! Run with `cargo run --release -p stepcache-examples --bin t1_map -- [cache-dir]`; the
 //! directory defaults to `stepcache-t1-example` in the system temporary directory. Run it
 //! twice to see the second process find everything on disk from the start. The example
 //! fails (non-zero exit) if the second session misses the store or the fit drifts more
