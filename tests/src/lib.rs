@@ -102,3 +102,8 @@ macro_rules! conformance_tests {
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeExample;
+
+/// The Rust tasks page (`docs/rust.md`), every block compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/rust.md")]
+struct RustTasksPage;

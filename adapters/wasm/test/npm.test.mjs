@@ -1157,3 +1157,13 @@ test("v. outside a browser (Node: no IndexedDB) open() says what is missing and 
     return true;
   });
 });
+
+test("w. docs/javascript.md: every block of the tasks page runs in a page, its assertions hold", { timeout: TIMEOUT }, async () => {
+  const page = fs.readFileSync(path.resolve(WASM_DIR, "../../docs/javascript.md"), "utf8");
+  const blocks = [...page.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]);
+  assert.ok(blocks.length >= 5, `found ${blocks.length} js blocks`);
+  await withContext(async (context) => {
+    const out = await run(await harness(context), "docsScenario", { code: blocks.join("\n") });
+    assert.equal(out.ok, true, out.error);
+  });
+});

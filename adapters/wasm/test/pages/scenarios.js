@@ -1082,3 +1082,22 @@ export async function atTheLimitScenario({ name }) {
   reader.close();
   return out;
 }
+
+/** Runs `code` (the docs page's blocks joined, `import` lines left out) with the package's
+ * exports in scope, `console.assert` throwing; `{ok}` or the error. */
+export async function docsScenario({ code }) {
+  const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;
+  const run = new AsyncFunction("open", "StepKey", "fingerprintBytes", code.replace(/^import .*$/gm, ""));
+  const original = console.assert;
+  console.assert = (ok, ...what) => {
+    if (!ok) throw new Error(`assertion failed: ${what.join(" ")}`);
+  };
+  try {
+    await run(open, StepKey, fingerprintBytes);
+    return { ok: true };
+  } catch (e) {
+    return { ok: false, error: `${e.name}: ${e.message}\n${e.stack}` };
+  } finally {
+    console.assert = original;
+  }
+}
