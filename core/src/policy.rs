@@ -19,6 +19,15 @@ pub enum Retention {
 }
 
 impl Retention {
+    /// Every name a retention is known by, its own name ([`Retention::name`]) first; what
+    /// [`Retention::from_str`] reads, and what the bindings accept.
+    pub const NAMES: [(&'static str, Retention); 4] = [
+        ("transient", Retention::Transient),
+        ("memory", Retention::Memory),
+        ("cached", Retention::Memory),
+        ("persistent", Retention::Persistent),
+    ];
+
     /// The lowercase name (`"transient"`, `"memory"`, `"persistent"`).
     pub fn name(self) -> &'static str {
         match self {
@@ -32,11 +41,9 @@ impl Retention {
 impl FromStr for Retention {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "transient" => Ok(Retention::Transient),
-            "memory" | "cached" => Ok(Retention::Memory),
-            "persistent" => Ok(Retention::Persistent),
-            _ => Err(Error::new(
+        match Retention::NAMES.iter().find(|(name, _)| *name == s) {
+            Some((_, retention)) => Ok(*retention),
+            None => Err(Error::new(
                 ErrorKind::InvalidConfig,
                 crate::text!(
                     "unknown retention \"",

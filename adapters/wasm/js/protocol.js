@@ -21,7 +21,7 @@ export const PARAM = Object.freeze({ "scalar": 0, "array": 1, "lineage": 2 });
 export const SCALAR = Object.freeze({ "bool": 0, "int": 1, "float": 2, "text": 3, "list": 4 });
 
 /** retention codes, by name */
-export const RETENTIONS = Object.freeze({ "transient": 0, "memory": 1, "persistent": 2, "cached": 1 });
+export const RETENTIONS = Object.freeze({ "transient": 0, "memory": 1, "cached": 1, "persistent": 2 });
 
 /** access bits, by letter */
 export const ACCESS = Object.freeze({ "r": 1, "c": 2, "e": 2, "w": 4 });

@@ -144,9 +144,6 @@ codes! {
 /// The retentions by code, named as [`Retention::name`] names them.
 pub(crate) const RETENTIONS: [Retention; 3] = [Retention::Transient, Retention::Memory, Retention::Persistent];
 
-/// More names for a retention (its code's name is the first).
-const RETENTION_ALIASES: [(&str, Retention); 1] = [("cached", Retention::Memory)];
-
 /// The retention of `code` (see [`RETENTIONS`]).
 pub(crate) fn retention(code: f64) -> Option<Retention> {
     RETENTIONS.get(code as usize).copied().filter(|_| code >= 0.0)
@@ -205,14 +202,11 @@ pub(crate) fn javascript() -> String {
         let fields: Vec<String> = items.into_iter().map(|(n, c)| format!("\"{n}\": {c}")).collect();
         format!("Object.freeze({{ {} }})", fields.join(", "))
     }
-    let retentions = RETENTIONS
-        .iter()
-        .enumerate()
-        .map(|(code, r)| (r.name().to_owned(), code as u8))
-        .chain(RETENTION_ALIASES.iter().map(|(name, r)| {
-            let code = RETENTIONS.iter().position(|x| x == r).unwrap_or(0);
-            ((*name).to_owned(), code as u8)
-        }));
+    // Every name core reads (Retention::NAMES), with the code of its retention.
+    let retentions = Retention::NAMES.iter().map(|(name, r)| {
+        let code = RETENTIONS.iter().position(|x| x == r).unwrap_or(0);
+        ((*name).to_owned(), code as u8)
+    });
     let tables = [
         (
             "OP",
