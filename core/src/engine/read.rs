@@ -59,18 +59,12 @@ impl<S: Store, C: Clock> Cache<S, C> {
         let memory = match memory {
             // Never made where the store's changes cannot move: the check is left out.
             Memory::Recheck(version) if S::TRACKS_CHANGES => {
-                // Boxed as `recheck` is, and with the second look that follows it: awaiting
-                // `recheck` here and looking again outside the box kept that look in the npm
-                // module's lookup, 0.2 KB gzipped, though this arm never runs there.
-                let rechecked: BoxFuture<'_, Result<Memory>> = Box::pin(async move {
-                    self.recheck_now(id, version, epoch).await?;
-                    Ok(match self.memory_locked(id, step, kind, count, now, epoch)? {
-                        // Replaced again meanwhile: go to the store.
-                        Memory::Recheck(_) => Memory::Miss(self.state.with(|st| st.policy(step))),
-                        settled => settled,
-                    })
-                });
-                rechecked.await?
+                self.recheck(id, version, epoch).await?;
+                match self.memory_locked(id, step, kind, count, now, epoch)? {
+                    // Replaced again meanwhile: go to the store.
+                    Memory::Recheck(_) => Memory::Miss(self.state.with(|st| st.policy(step))),
+                    settled => settled,
+                }
             }
             settled => settled,
         };
