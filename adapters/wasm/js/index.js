@@ -458,6 +458,9 @@ function valueParts(value) {
   return [typed.elem, new Float64Array(shape), typed.bytes, meta];
 }
 
+/** Where each of a hit's numbers is (protocol.js HIT_NUMBERS). */
+const HIT = Object.fromEntries(HIT_NUMBERS.map((name, i) => [name, i]));
+
 /**
  * The record `names` (protocol.js) reads from the numbers `n` at `at`: fields named in
  * microseconds (`costUs`) become milliseconds (`costMs`), as the API reports them.
@@ -475,7 +478,8 @@ function numbered(names, n, at) {
  * src/convert.rs) for the key `step` + `fingerprint`. */
 function hitOf([bytes, n, metaBytes, content, report], step, fingerprint) {
   // `bytes` is a fresh copy that fills its own buffer: the typed array views it in place.
-  const { elem, source, createdMs, costMs } = numbered(HIT_NUMBERS, n, 0);
+  // By index, not through `numbered`: this runs on every hit, memory-tier hits included.
+  const elem = n[HIT.elem];
   const data = elem === 0 ? bytes.buffer : new ARRAYS[elem](bytes.buffer);
   let meta;
   if (metaBytes !== undefined) {
@@ -487,7 +491,8 @@ function hitOf([bytes, n, metaBytes, content, report], step, fingerprint) {
     }
   }
   const hit = {
-    data, shape: Array.from(n.subarray(HIT_NUMBERS.length)), meta, source: SOURCES[source], createdMs, costMs,
+    data, shape: Array.from(n.subarray(HIT_NUMBERS.length)), meta, source: SOURCES[n[HIT.source]],
+    createdMs: n[HIT.createdMs], costMs: n[HIT.costUs] / 1000,
     key: new StepKey(TOKEN, step, fingerprint), content,
   };
   if (report !== undefined) hit.stored = reportOf(report);
