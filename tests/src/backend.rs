@@ -144,3 +144,67 @@ impl Backend for IdbBackend {
         true
     }
 }
+
+/// The shared tier's store on a real SeaweedFS server, started once for the test process
+/// (see [`crate::seaweed`]); each fresh store is a new prefix in its bucket.
+#[cfg(not(target_family = "wasm"))]
+#[derive(Debug)]
+pub struct ObjectBackend {
+    endpoint: String,
+}
+
+#[cfg(not(target_family = "wasm"))]
+impl Default for ObjectBackend {
+    fn default() -> Self {
+        static SERVER: std::sync::OnceLock<crate::seaweed::Seaweed> = std::sync::OnceLock::new();
+        let server = SERVER.get_or_init(|| crate::seaweed::Seaweed::start("conformance"));
+        ObjectBackend {
+            endpoint: server.endpoint.clone(),
+        }
+    }
+}
+
+#[cfg(not(target_family = "wasm"))]
+impl ObjectBackend {
+    /// The configuration of a store under `prefix` on the test server.
+    pub fn config(&self, prefix: &str) -> stepcache_object::ObjectConfig {
+        use crate::seaweed::{ACCESS_KEY, BUCKET, SECRET_KEY};
+        stepcache_object::ObjectConfig::new(BUCKET)
+            .endpoint(&self.endpoint)
+            .credentials(ACCESS_KEY, SECRET_KEY)
+            .prefix(prefix)
+    }
+}
+
+#[cfg(not(target_family = "wasm"))]
+impl Backend for ObjectBackend {
+    type Store = stepcache_object::ObjectStore;
+
+    async fn fresh(&self) -> stepcache_object::ObjectStore {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let prefix = format!("test-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        stepcache_object::ObjectStore::open(&self.config(&prefix)).expect("open a fresh object store")
+    }
+
+    async fn reopen(&self, store: &stepcache_object::ObjectStore) -> stepcache_object::ObjectStore {
+        stepcache_object::ObjectStore::open(store.config()).expect("reopen an object store")
+    }
+
+    async fn tamper(
+        &self,
+        store: &stepcache_object::ObjectStore,
+        id: &Fingerprint,
+        damage: &mut dyn FnMut(&mut Vec<u8>),
+    ) -> bool {
+        let Some(mut bytes) = store.get(id).await.expect("read the object") else {
+            return false;
+        };
+        damage(&mut bytes);
+        store
+            .put_entry(id, &stepcache_core::entry::EntryWriter::verbatim(&bytes))
+            .await
+            .expect("rewrite the object");
+        true
+    }
+}

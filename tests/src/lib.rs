@@ -22,13 +22,15 @@ pub fn env_count<T: core::str::FromStr>(name: &str, default: T) -> T {
 #[cfg(not(target_family = "wasm"))]
 pub mod script;
 #[cfg(not(target_family = "wasm"))]
+pub mod seaweed;
+#[cfg(not(target_family = "wasm"))]
 pub mod temp;
 
-#[cfg(not(target_family = "wasm"))]
-pub use backend::FsBackend;
 #[cfg(target_family = "wasm")]
 pub use backend::IdbBackend;
 pub use backend::{Backend, MemoryBackend};
+#[cfg(not(target_family = "wasm"))]
+pub use backend::{FsBackend, ObjectBackend};
 #[doc(hidden)]
 pub use pollster::block_on;
 #[cfg(target_family = "wasm")]

@@ -1,0 +1,215 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+mod config;
+mod error;
+
+use std::future::Future;
+use std::sync::OnceLock;
+
+use opendal::Operator;
+use stepcache_core::entry::{EntryWriter, LIST_HEAD_LEN, PayloadCheck};
+use stepcache_core::{Error, ErrorKind, Fingerprint, Listed, Result, Store};
+
+pub use config::ObjectConfig;
+
+use crate::error::{from_opendal, is_not_found};
+
+/// Upload part size: large entries go up in parts of this many bytes, so at most a few
+/// parts are in memory beside the entry itself.
+const PART: usize = 8 << 20;
+/// Parts uploaded at once.
+const PARTS_IN_FLIGHT: usize = 2;
+/// Where the entries are, below the prefix: the layout's version, as on the filesystem.
+const ENTRIES: &str = "v2/entries/";
+
+/// A [`Store`] in a bucket of an object store (the S3 API).
+///
+/// Every call runs on this crate's runtime and is awaited from whatever runs the engine,
+/// so the blocking native API and any async runtime can both use it.
+#[derive(Debug, Clone)]
+pub struct ObjectStore {
+    config: ObjectConfig,
+    operator: Operator,
+    /// `<prefix>v2/entries/`.
+    entries: String,
+}
+
+/// The runtime the HTTP client runs on, made on first use and kept for the process.
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("stepcache-object")
+            .enable_all()
+            .build()
+            .expect("a tokio runtime for the object store (threads and a timer)")
+    })
+}
+
+/// `work` run on [`runtime`], awaited from the caller's executor.
+async fn on_runtime<T: Send + 'static>(work: impl Future<Output = Result<T>> + Send + 'static) -> Result<T> {
+    match runtime().spawn(work).await {
+        Ok(out) => out,
+        Err(e) => Err(Error::new(ErrorKind::Storage, format!("object store task failed: {e}"))),
+    }
+}
+
+impl ObjectStore {
+    /// Opens the store `config` describes. Nothing is sent to the server yet.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidConfig`] if the configuration is incomplete (no bucket).
+    pub fn open(config: &ObjectConfig) -> Result<Self> {
+        let operator = config.operator()?;
+        Ok(ObjectStore {
+            config: config.clone(),
+            operator,
+            entries: format!("{}{ENTRIES}", config.prefix_text()),
+        })
+    }
+
+    /// The configuration it was opened with.
+    pub fn config(&self) -> &ObjectConfig {
+        &self.config
+    }
+
+    /// The object key of entry `id`.
+    fn path(&self, id: &Fingerprint) -> String {
+        format!("{}{}", self.entries, id.to_hex())
+    }
+
+    /// The first bytes of the object at `path` (its listing head), or `None` if it is gone.
+    async fn lead(operator: Operator, path: String, len: u64) -> Result<Option<Vec<u8>>> {
+        let end = len.min(LIST_HEAD_LEN as u64);
+        match operator.read_with(&path).range(0..end).await {
+            Ok(bytes) => Ok(Some(bytes.to_vec())),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(from_opendal("read the head of", &path, e)),
+        }
+    }
+
+    /// The listing of the object at `path` of entry `id`, or `None` if it is gone.
+    async fn listed(operator: Operator, id: Fingerprint, path: String, len: Option<u64>) -> Result<Option<Listed>> {
+        let len = match len {
+            Some(len) => len,
+            None => match operator.stat(&path).await {
+                Ok(meta) => meta.content_length(),
+                Err(e) if is_not_found(&e) => return Ok(None),
+                Err(e) => return Err(from_opendal("look at", &path, e)),
+            },
+        };
+        Ok(Self::lead(operator, path, len)
+            .await?
+            .map(|head| Listed { id, len, head }))
+    }
+}
+
+impl Store for ObjectStore {
+    type Bytes = Vec<u8>;
+
+    async fn get(&self, id: &Fingerprint) -> Result<Option<Vec<u8>>> {
+        let (operator, path) = (self.operator.clone(), self.path(id));
+        on_runtime(async move {
+            match operator.read(&path).await {
+                Ok(bytes) => Ok(Some(bytes.to_vec())),
+                Err(e) if is_not_found(&e) => Ok(None),
+                Err(e) => Err(from_opendal("read", &path, e)),
+            }
+        })
+        .await
+    }
+
+    /// Checksums the payload first (XXH3, many times faster than the network), so the
+    /// head can go first and the object is written in one pass: in parts of 8 MiB, each
+    /// copied once into the upload's buffers.
+    async fn put_entry(&self, id: &Fingerprint, entry: &EntryWriter<'_>) -> Result<PayloadCheck> {
+        let check = PayloadCheck::of(entry.payload());
+        let head = entry.head(check)?;
+        let (operator, path) = (self.operator.clone(), self.path(id));
+        let open_path = path.clone();
+        let mut writer = on_runtime(async move {
+            operator
+                .writer_with(&open_path)
+                .chunk(PART)
+                .concurrent(PARTS_IN_FLIGHT)
+                .await
+                .map_err(|e| from_opendal("write", &open_path, e))
+        })
+        .await?;
+        let pieces = std::iter::once(head).chain(entry.payload().chunks(PART).map(<[u8]>::to_vec));
+        for piece in pieces {
+            let piece_path = path.clone();
+            writer = on_runtime(async move {
+                writer
+                    .write(piece)
+                    .await
+                    .map_err(|e| from_opendal("write", &piece_path, e))?;
+                Ok(writer)
+            })
+            .await?;
+        }
+        on_runtime(async move {
+            writer
+                .close()
+                .await
+                .map(drop)
+                .map_err(|e| from_opendal("write", &path, e))
+        })
+        .await?;
+        Ok(check)
+    }
+
+    async fn delete(&self, id: &Fingerprint) -> Result<()> {
+        let (operator, path) = (self.operator.clone(), self.path(id));
+        on_runtime(async move {
+            match operator.delete(&path).await {
+                Ok(()) => Ok(()),
+                Err(e) if is_not_found(&e) => Ok(()),
+                Err(e) => Err(from_opendal("remove", &path, e)),
+            }
+        })
+        .await
+    }
+
+    /// Lists the entries' objects, then reads each one's first bytes, all at once.
+    async fn list(&self) -> Result<Vec<Listed>> {
+        let (operator, dir) = (self.operator.clone(), self.entries.clone());
+        on_runtime(async move {
+            let objects = match operator.list(&dir).await {
+                Ok(objects) => objects,
+                Err(e) if is_not_found(&e) => Vec::new(),
+                Err(e) => return Err(from_opendal("list", &dir, e)),
+            };
+            let mut reads = Vec::with_capacity(objects.len());
+            for object in objects {
+                let Some(id) = object
+                    .name()
+                    .strip_suffix('/')
+                    .map_or(Some(object.name()), |_| None)
+                    .and_then(|hex| format!("b3:{hex}").parse::<Fingerprint>().ok())
+                else {
+                    continue;
+                };
+                let len = object.metadata().content_length();
+                let path = object.path().to_owned();
+                reads.push(tokio::spawn(Self::listed(operator.clone(), id, path, Some(len))));
+            }
+            let mut out = Vec::with_capacity(reads.len());
+            for read in reads {
+                let listed = read
+                    .await
+                    .map_err(|e| Error::new(ErrorKind::Storage, format!("object store task failed: {e}")))??;
+                out.extend(listed);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn head(&self, id: &Fingerprint) -> Result<Option<Listed>> {
+        let (operator, path, id) = (self.operator.clone(), self.path(id), *id);
+        on_runtime(Self::listed(operator, id, path, None)).await
+    }
+}
