@@ -3,13 +3,14 @@
 
 mod config;
 mod error;
+mod lease;
 
 use std::future::Future;
 use std::sync::OnceLock;
 
 use opendal::Operator;
 use stepcache_core::entry::{EntryWriter, LIST_HEAD_LEN, PayloadCheck};
-use stepcache_core::{Error, ErrorKind, Fingerprint, Listed, Result, Store};
+use stepcache_core::{Error, ErrorKind, Fingerprint, Listed, LockGuard, Result, Store};
 
 pub use config::ObjectConfig;
 
@@ -22,6 +23,8 @@ const PART: usize = 8 << 20;
 const PARTS_IN_FLIGHT: usize = 2;
 /// Where the entries are, below the prefix: the layout's version, as on the filesystem.
 const ENTRIES: &str = "v2/entries/";
+/// Where the leases are (see `lease.rs`).
+const LEASES: &str = "v2/leases/";
 
 /// A [`Store`] in a bucket of an object store (the S3 API).
 ///
@@ -33,10 +36,12 @@ pub struct ObjectStore {
     operator: Operator,
     /// `<prefix>v2/entries/`.
     entries: String,
+    /// `<prefix>v2/leases/`.
+    leases: String,
 }
 
 /// The runtime the HTTP client runs on, made on first use and kept for the process.
-fn runtime() -> &'static tokio::runtime::Runtime {
+pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
@@ -49,7 +54,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 }
 
 /// `work` run on [`runtime`], awaited from the caller's executor.
-async fn on_runtime<T: Send + 'static>(work: impl Future<Output = Result<T>> + Send + 'static) -> Result<T> {
+pub(crate) async fn on_runtime<T: Send + 'static>(work: impl Future<Output = Result<T>> + Send + 'static) -> Result<T> {
     match runtime().spawn(work).await {
         Ok(out) => out,
         Err(e) => Err(Error::new(ErrorKind::Storage, format!("object store task failed: {e}"))),
@@ -67,6 +72,7 @@ impl ObjectStore {
             config: config.clone(),
             operator,
             entries: format!("{}{ENTRIES}", config.prefix_text()),
+            leases: format!("{}{LEASES}", config.prefix_text()),
         })
     }
 
@@ -206,6 +212,13 @@ impl Store for ObjectStore {
             Ok(out)
         })
         .await
+    }
+
+    /// A lease on the key across every machine (see `lease.rs`), where the object store
+    /// has conditional writes; `None` (each may compute) where it has not.
+    async fn lock(&self, id: &Fingerprint) -> Result<Option<LockGuard>> {
+        let path = format!("{}{}", self.leases, id.to_hex());
+        Ok(lease::take(self.operator.clone(), path).await?.map(LockGuard::new))
     }
 
     async fn head(&self, id: &Fingerprint) -> Result<Option<Listed>> {

@@ -1,0 +1,60 @@
+//! The shared tier's store beyond the conformance suite, on a real SeaweedFS server the
+//! test starts: several handles (as several machines would) computing one key once
+//! through leases.
+#![cfg(not(target_family = "wasm"))]
+#![allow(clippy::unwrap_used)] // tests report failures by panicking
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use stepcache::SystemClock;
+use stepcache_core::{Cache, Config, Key, Source, Value};
+use stepcache_object::ObjectStore;
+use stepcache_tests::ObjectBackend;
+
+/// Handles on one bucket prefix that share no memory, as machines would not: each asks
+/// for the same key at once, and the key is computed once; every handle gets its value.
+#[test]
+fn handles_on_one_bucket_compute_a_key_once() {
+    let backend = ObjectBackend::default();
+    let config = backend.config(&format!("leases-{}", std::process::id()));
+    let handles = 4;
+    let computes = Arc::new(AtomicUsize::new(0));
+    let barrier = Arc::new(Barrier::new(handles));
+    let threads: Vec<_> = (0..handles)
+        .map(|_| {
+            let (config, computes, barrier) = (config.clone(), Arc::clone(&computes), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                let store = ObjectStore::open(&config).unwrap();
+                let cache = Cache::new(store, SystemClock::new(), Config::new().memory_budget(0)).unwrap();
+                let key = Key::of("t1_map").arg("subject", "sub-01").build().unwrap();
+                barrier.wait();
+                let hit = stepcache_tests::block_on(cache.get_or_compute(&key, || async {
+                    computes.fetch_add(1, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(500));
+                    Value::array(vec![1000.0f32; 4096], &[64, 64])
+                }))
+                .unwrap();
+                assert_eq!(hit.value.to_vec::<f32>().unwrap(), vec![1000.0f32; 4096]);
+                hit.source
+            })
+        })
+        .collect();
+    let sources: Vec<Source> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(
+        computes.load(Ordering::SeqCst),
+        1,
+        "computed once across the handles: {sources:?}"
+    );
+    assert_eq!(
+        sources.iter().filter(|s| **s == Source::Computed).count(),
+        1,
+        "{sources:?}"
+    );
+    assert_eq!(
+        sources.iter().filter(|s| **s == Source::Store).count(),
+        handles - 1,
+        "{sources:?}"
+    );
+}
