@@ -148,6 +148,28 @@ impl Seaweed {
     }
 }
 
+impl Seaweed {
+    /// Freezes the server (SIGSTOP): it keeps its connections and answers nothing, as a
+    /// server that hangs does.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused server go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    /// Sends `signal` to the server (the shell's child).
+    fn signal(&self, signal: &str) {
+        let status = Command::new("pkill")
+            .args([signal, "-P", &self.child.id().to_string()])
+            .status()
+            .expect("run pkill");
+        assert!(status.success(), "pkill {signal} found no server");
+    }
+}
+
 /// The HTTP status code of an anonymous GET of `path`, if the server answered.
 fn status(address: SocketAddr, path: &str) -> Option<String> {
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(1)).ok()?;

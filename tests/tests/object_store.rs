@@ -58,3 +58,58 @@ fn handles_on_one_bucket_compute_a_key_once() {
         "{sources:?}"
     );
 }
+
+/// A store on `server` (under a prefix of this process) that gives up quickly.
+fn impatient(server: &stepcache_tests::seaweed::Seaweed, name: &str) -> ObjectStore {
+    use stepcache_tests::seaweed::{ACCESS_KEY, BUCKET, SECRET_KEY};
+    let config = stepcache_object::ObjectConfig::new(BUCKET)
+        .endpoint(&server.endpoint)
+        .credentials(ACCESS_KEY, SECRET_KEY)
+        .prefix(name)
+        .timeout(Duration::from_secs(1))
+        .retries(1);
+    ObjectStore::open(&config).unwrap()
+}
+
+/// Refused credentials, a server that hangs and a server that is gone are typed errors
+/// within the timeout, never a hang or a wrong value; the store works again once the
+/// server does.
+#[test]
+fn a_failing_server_is_a_typed_error_within_the_timeout() {
+    let server = stepcache_tests::seaweed::Seaweed::start("faults");
+    let store = impatient(&server, "faults");
+    let cache = Cache::new(store, SystemClock::new(), Config::new().memory_budget(0)).unwrap();
+    let key = Key::of("t1_map").arg("n", 1).build().unwrap();
+    let value = Value::array(vec![1.5f32; 1 << 16], &[1 << 16]).unwrap();
+    stepcache_tests::block_on(cache.put(&key, value.clone())).unwrap();
+
+    // Wrong credentials: PermissionDenied, for reads and writes.
+    let wrong = stepcache_object::ObjectConfig::new(stepcache_tests::seaweed::BUCKET)
+        .endpoint(&server.endpoint)
+        .credentials(stepcache_tests::seaweed::ACCESS_KEY, "not the secret")
+        .prefix("faults")
+        .retries(0);
+    let intruder = Cache::new(ObjectStore::open(&wrong).unwrap(), SystemClock::new(), Config::new()).unwrap();
+    let err = stepcache_tests::block_on(intruder.get(&key)).unwrap_err();
+    assert_eq!(err.kind(), stepcache_core::ErrorKind::PermissionDenied, "{err}");
+
+    // A server that hangs: a Storage error after the timeout and its retry, not a hang.
+    server.pause();
+    let start = std::time::Instant::now();
+    let err = stepcache_tests::block_on(cache.get(&key)).unwrap_err();
+    let waited = start.elapsed();
+    server.resume();
+    assert_eq!(err.kind(), stepcache_core::ErrorKind::Storage, "{err}");
+    assert!(waited < Duration::from_secs(10), "gave up after {waited:?}");
+    let hit = stepcache_tests::block_on(cache.get(&key))
+        .unwrap()
+        .expect("the entry, once the server answers");
+    assert_eq!(hit.value, value);
+
+    // A server that is gone: Storage errors, no panic; nothing wrong is ever returned.
+    drop(server);
+    let err = stepcache_tests::block_on(cache.get(&key)).unwrap_err();
+    assert_eq!(err.kind(), stepcache_core::ErrorKind::Storage, "{err}");
+    let err = stepcache_tests::block_on(cache.put(&key, value)).unwrap_err();
+    assert_eq!(err.kind(), stepcache_core::ErrorKind::Storage, "{err}");
+}
