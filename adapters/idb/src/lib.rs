@@ -18,7 +18,7 @@ use stepcache_core::text;
 use std::future::IntoFuture;
 
 use idb::{Database, TransactionMode, TransactionResult};
-use stepcache_core::entry::{EntryWriter, PayloadCheck};
+use stepcache_core::entry::{EntryReader, EntryWriter, PayloadCheck};
 use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, LockGuard, Result, Store};
 use wasm_bindgen::JsValue;
 
@@ -215,10 +215,15 @@ impl Store for IdbStore {
             })
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(e)?;
-        let mut reader = record::Reader::new(head.len);
+        // Each record copied once, from JavaScript into its place, and its payload bytes
+        // checksummed there while IndexedDB delivers the next ones.
+        let mut reader = EntryReader::new(head.len as usize);
         for request in requests {
             let value = request.await.map_err(e)?.unwrap_or(JsValue::UNDEFINED);
-            reader.push(&value);
+            match record::bytes_of(&value).filter(|part| part.length() as usize <= record::CHUNK) {
+                Some(part) => reader.push_with(part.length() as usize, |into| part.copy_to(into)),
+                None => reader.damage(),
+            }
         }
         Ok(Some(reader.finish()))
     }

@@ -19,7 +19,7 @@
 
 use js_sys::{ArrayBuffer, Uint8Array};
 use stepcache_core::AlignedBytes;
-use stepcache_core::entry::{self, PayloadCheck, PayloadHasher};
+use stepcache_core::entry::{self, PayloadCheck};
 use stepcache_core::text;
 use wasm_bindgen::{JsCast, JsValue};
 /// The largest record of an entry.
@@ -133,80 +133,13 @@ pub(crate) fn lead_of(chunk0: &Uint8Array) -> Vec<u8> {
         .to_vec()
 }
 
-/// Assembles an entry from its records as they arrive, checksumming its payload on the
-/// way (for `Store::get_entry`).
-pub(crate) struct Reader {
-    bytes: AlignedBytes,
-    at: usize,
-    /// The payload's range once the first record gave the header, and its checksum so far.
-    payload: Option<(std::ops::Range<usize>, PayloadHasher)>,
-    /// A record that is not bytes, larger than a chunk, or past the listed length: the
-    /// entry reads as no bytes, which the entry check rejects.
-    damaged: bool,
-}
-
-impl Reader {
-    /// A reader of an entry of `len` bytes, as its listing record says (at most
-    /// [`MAX_ENTRY_BYTES`](crate::MAX_ENTRY_BYTES), checked by [`Head::decode`]): never
-    /// sized by the record count, which damage can make anything.
-    pub(crate) fn new(len: u64) -> Self {
-        Reader {
-            bytes: AlignedBytes::zeroed(len as usize),
-            at: 0,
-            payload: None,
-            damaged: false,
-        }
-    }
-
-    /// Adds the next record, and checksums the payload bytes it holds while they are
-    /// fresh in the processor's caches.
-    pub(crate) fn push(&mut self, record: &JsValue) {
-        let room = self.bytes.as_ref().len() - self.at;
-        let Some(part) = bytes_of(record).filter(|p| p.length() as usize <= CHUNK.min(room)) else {
-            self.damaged = true;
-            return;
-        };
-        if self.damaged {
-            return;
-        }
-        let (start, end) = (self.at, self.at + part.length() as usize);
-        part.copy_to(&mut self.bytes.as_mut_slice()[start..end]);
-        self.at = end;
-        if start == 0
-            && let Ok(entry::Head::Complete(header, range)) = entry::decode_head(&self.bytes.as_ref()[..end])
-        {
-            self.payload = Some((range, PayloadHasher::like(&header.payload_check)));
-        }
-        if let Some((range, hasher)) = &mut self.payload {
-            let (from, to) = (start.max(range.start), end.min(range.end));
-            if from < to {
-                hasher.update(&self.bytes.as_ref()[from..to]);
-            }
-        }
-    }
-
-    /// The entry's bytes, and the checksum of its payload range if all of it was read.
-    pub(crate) fn finish(self) -> (AlignedBytes, Option<PayloadCheck>) {
-        if self.damaged || self.at != self.bytes.as_ref().len() {
-            return damaged();
-        }
-        let check = match self.payload {
-            // Only a payload read to its exact end has a checksum here; anything else is
-            // left to the engine's checks (which report it as truncated or extended).
-            Some((range, hasher)) if range.end == self.at => Some(hasher.finish()),
-            _ => None,
-        };
-        (self.bytes, check)
-    }
-}
-
 /// What a damaged entry reads as: no bytes, which the engine's entry check rejects (and
 /// so removes the entry as a whole).
 pub(crate) fn damaged() -> (AlignedBytes, Option<PayloadCheck>) {
     (AlignedBytes::zeroed(0), None)
 }
 
-fn bytes_of(value: &JsValue) -> Option<Uint8Array> {
+pub(crate) fn bytes_of(value: &JsValue) -> Option<Uint8Array> {
     // The record itself, not `new Uint8Array(record)`: given a typed array, that
     // constructor copies it (52 ms of a 64 MiB get); given an ArrayBuffer, it is a view.
     if value.is_instance_of::<Uint8Array>() {

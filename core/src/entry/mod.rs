@@ -3,12 +3,14 @@
 //! implementers of other stores in `docs/entry-format.md`; this module is that
 //! specification's one implementation ([`encode_head`], [`decode`], [`EntryWriter`]).
 
+mod reader;
 mod writer;
 
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 use core::ops::Range;
+pub use reader::EntryReader;
 pub use writer::EntryWriter;
 
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,152 @@
+//! The one way a store assembles an entry it reads in pieces: [`EntryReader`].
+
+use core::ops::Range;
+
+use super::{Head, PayloadCheck, PayloadHasher, decode_head};
+use crate::bytes::AlignedBytes;
+
+/// An entry of a known length assembled from the pieces a store reads (records,
+/// network chunks), its payload checksummed on the way while each piece is fresh in the
+/// processor's caches: a store that reads through this returns the checksum with the
+/// bytes ([`crate::Store::get_entry`]), and the engine does not read the payload again.
+///
+/// Damage never makes it allocate more than the length it was given: more bytes than
+/// that mark the entry damaged, and a damaged or short entry reads as no bytes, which
+/// the engine's entry check rejects.
+#[derive(Debug)]
+pub struct EntryReader {
+    bytes: AlignedBytes,
+    at: usize,
+    /// The payload's range once the header was read, and its checksum so far.
+    payload: Option<(Range<usize>, PayloadHasher)>,
+    /// How many bytes the header needs before it is worth decoding (it is decoded once
+    /// they are here, not once per piece); `usize::MAX` once it was found unreadable
+    /// (then the engine's checks say why).
+    head_needs: usize,
+    damaged: bool,
+}
+
+impl EntryReader {
+    /// A reader of an entry of `len` bytes.
+    pub fn new(len: usize) -> Self {
+        EntryReader {
+            bytes: AlignedBytes::zeroed(len),
+            at: 0,
+            payload: None,
+            head_needs: super::PRELUDE_LEN,
+            damaged: false,
+        }
+    }
+
+    /// Bytes still expected.
+    pub fn remaining(&self) -> usize {
+        self.bytes.as_ref().len() - self.at
+    }
+
+    /// Adds the next `len` bytes, written by `fill` into the place they go (so a store
+    /// whose pieces live elsewhere, such as JavaScript memory, copies each once). More
+    /// bytes than remain mark the entry damaged, and `fill` is not called.
+    pub fn push_with(&mut self, len: usize, fill: impl FnOnce(&mut [u8])) {
+        if self.damaged || len > self.remaining() {
+            self.damaged = true;
+            return;
+        }
+        let (start, end) = (self.at, self.at + len);
+        fill(&mut self.bytes.as_mut_slice()[start..end]);
+        self.at = end;
+        if self.payload.is_none() && end >= self.head_needs {
+            match decode_head(&self.bytes.as_ref()[..end]) {
+                Ok(Head::Complete(header, range)) => {
+                    let mut hasher = PayloadHasher::like(&header.payload_check);
+                    // Payload bytes that came with the header.
+                    let seen = range.start.min(end)..range.end.min(end);
+                    hasher.update(&self.bytes.as_ref()[seen]);
+                    self.payload = Some((range, hasher));
+                    return;
+                }
+                Ok(Head::NeedBytes(n)) => {
+                    self.head_needs = n;
+                    return;
+                }
+                Err(_) => self.head_needs = usize::MAX,
+            }
+        }
+        if let Some((range, hasher)) = &mut self.payload {
+            let (from, to) = (start.max(range.start), end.min(range.end));
+            if from < to {
+                hasher.update(&self.bytes.as_ref()[from..to]);
+            }
+        }
+    }
+
+    /// Adds the next piece.
+    pub fn push(&mut self, piece: &[u8]) {
+        self.push_with(piece.len(), |into| into.copy_from_slice(piece));
+    }
+
+    /// Marks the entry damaged (a piece that was not bytes, say).
+    pub fn damage(&mut self) {
+        self.damaged = true;
+    }
+
+    /// The entry's bytes, and the checksum of its payload if the whole payload was read;
+    /// no bytes if it was damaged or is shorter than its length.
+    pub fn finish(self) -> (AlignedBytes, Option<PayloadCheck>) {
+        if self.damaged || self.remaining() != 0 {
+            return (AlignedBytes::zeroed(0), None);
+        }
+        let check = match self.payload {
+            // Only a payload read to its exact end has a checksum here; anything else is
+            // left to the engine's checks (which report it as truncated or extended).
+            Some((range, hasher)) if range.end == self.at => Some(hasher.finish()),
+            _ => None,
+        };
+        (self.bytes, check)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::{Codec, EntryHeader, EntryWriter};
+    use crate::fingerprint::Fingerprint;
+    use crate::value::ElementType;
+
+    fn entry(payload: &[u8]) -> (alloc::vec::Vec<u8>, PayloadCheck) {
+        let header = EntryHeader {
+            key: Fingerprint::from_bytes([7; 32]),
+            step: "s".into(),
+            created_ms: 1,
+            cost_us: 2,
+            elem: ElementType::Bytes,
+            shape: alloc::vec![payload.len() as u64],
+            codec: Codec::Raw,
+            raw_len: payload.len() as u64,
+            payload_len: payload.len() as u64,
+            payload_check: PayloadCheck::placeholder(),
+            meta: alloc::vec::Vec::new(),
+        };
+        EntryWriter::new(&header, payload).to_bytes().unwrap()
+    }
+
+    /// Whatever the pieces (one byte, a few, all), the bytes and the checksum are the
+    /// entry's; too many bytes or too few read as no bytes.
+    #[test]
+    fn pieces_of_any_size_give_the_entry_and_its_checksum() {
+        let payload: alloc::vec::Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+        let (bytes, check) = entry(&payload);
+        for size in [1, 7, 64, 100, 4096, bytes.len()] {
+            let mut reader = EntryReader::new(bytes.len());
+            bytes.chunks(size).for_each(|piece| reader.push(piece));
+            let (read, got) = reader.finish();
+            assert_eq!(read.as_ref(), &bytes[..], "pieces of {size}");
+            assert_eq!(got, Some(check), "pieces of {size}");
+        }
+        let mut short = EntryReader::new(bytes.len());
+        short.push(&bytes[..bytes.len() - 1]);
+        assert!(short.finish().0.as_ref().is_empty());
+        let mut long = EntryReader::new(bytes.len() - 1);
+        long.push(&bytes);
+        assert!(long.finish().0.as_ref().is_empty());
+    }
+}
