@@ -1,0 +1,100 @@
+//! The shared tier's store against the object store itself: puts and gets of one map
+//! through `ObjectStore` (the entry format, its checksum, parts of 8 MiB, verification by
+//! the engine) against opendal's own write and read of the same bytes, on the same
+//! SeaweedFS server on this machine. Rounds alternate the two; medians.
+//!
+//! `cargo bench -p stepcache-tests --bench object [-- MiB,MiB ROUNDS]` (default 1, 40
+//! and 256 MiB, 7 rounds).
+
+#![allow(clippy::unwrap_used)] // a bench reports failures by panicking
+
+use std::time::{Duration, Instant};
+
+use opendal::Operator;
+use opendal::services::S3;
+use stepcache::SystemClock;
+use stepcache_core::{Cache, Config, Key, Value};
+use stepcache_object::{ObjectConfig, ObjectStore};
+use stepcache_tests::seaweed::{ACCESS_KEY, BUCKET, SECRET_KEY, Seaweed};
+
+fn median(mut times: Vec<Duration>) -> f64 {
+    times.sort();
+    times[times.len() / 2].as_secs_f64() * 1e3
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let sizes: Vec<usize> = args
+        .first()
+        .map_or(vec![1, 40, 256], |s| s.split(',').map(|n| n.parse().unwrap()).collect());
+    let rounds: usize = args.get(1).map_or(7, |n| n.parse().unwrap());
+    let server = Seaweed::start("bench");
+    let config = ObjectConfig::new(BUCKET)
+        .endpoint(&server.endpoint)
+        .credentials(ACCESS_KEY, SECRET_KEY)
+        .prefix("bench");
+    let cache = Cache::new(
+        ObjectStore::open(&config).unwrap(),
+        SystemClock::new(),
+        Config::new().memory_budget(0),
+    )
+    .unwrap();
+    // opendal's own operator on the same bucket, as an application without stepcache uses it.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let raw = Operator::new(
+        S3::default()
+            .bucket(BUCKET)
+            .endpoint(&server.endpoint)
+            .region("us-east-1")
+            .access_key_id(ACCESS_KEY)
+            .secret_access_key(SECRET_KEY),
+    )
+    .unwrap();
+    println!(
+        "| map | stepcache put ms | opendal write ms | ratio | stepcache get ms (verified) | opendal read ms | ratio |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for mib in sizes {
+        let n = (mib << 20) / 4;
+        let map: Vec<f32> = (0..n).map(|i| (i % 4093) as f32 * 0.25).collect();
+        let value = Value::array(map, &[n]).unwrap();
+        let bytes = value.data().to_vec();
+        let key = Key::of("bench").arg("mib", mib as u64).build().unwrap();
+        let path = format!("raw/{mib}");
+        let (mut put, mut write, mut get, mut read) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for round in 0..=rounds {
+            let t = Instant::now();
+            stepcache_tests::block_on(cache.put(&key, value.clone())).unwrap();
+            let stepcache_put = t.elapsed();
+            let t = Instant::now();
+            runtime
+                .block_on(async { raw.write_with(&path, bytes.clone()).chunk(8 << 20).concurrent(2).await })
+                .unwrap();
+            let raw_write = t.elapsed();
+            let t = Instant::now();
+            let hit = stepcache_tests::block_on(cache.get(&key)).unwrap().unwrap();
+            let stepcache_get = t.elapsed();
+            assert_eq!(hit.value.data().len(), bytes.len());
+            let t = Instant::now();
+            let back = runtime.block_on(raw.read(&path)).unwrap();
+            let raw_read = t.elapsed();
+            assert_eq!(back.len(), bytes.len());
+            if round > 0 {
+                // Round 0 warms the server and the connections.
+                put.push(stepcache_put);
+                write.push(raw_write);
+                get.push(stepcache_get);
+                read.push(raw_read);
+            }
+        }
+        let (put, write, get, read) = (median(put), median(write), median(get), median(read));
+        println!(
+            "| {mib} MiB | {put:.1} | {write:.1} | {:.2}x | {get:.1} | {read:.1} | {:.2}x |",
+            put / write,
+            get / read
+        );
+    }
+}
