@@ -25,6 +25,6 @@ else
   # Always a fresh build: a package left from older sources would measure old code.
   bash adapters/wasm/build.sh
   cargo run --release --locked --manifest-path tests/perf/Cargo.toml
-  cargo bench --locked -p stepcache-tests --bench fingerprint --bench compression
+  cargo bench --locked -p stepcache-tests --bench fingerprint --bench compression --bench object
   (cd adapters/wasm/bench && npm ci --no-audit --no-fund --loglevel=error && node bench.mjs 64 15 60)
 fi

@@ -197,9 +197,10 @@ impl Backend for ObjectBackend {
         id: &Fingerprint,
         damage: &mut dyn FnMut(&mut Vec<u8>),
     ) -> bool {
-        let Some(mut bytes) = store.get(id).await.expect("read the object") else {
+        let Some(bytes) = store.get(id).await.expect("read the object") else {
             return false;
         };
+        let mut bytes = bytes.as_ref().to_vec();
         damage(&mut bytes);
         store
             .put_entry(id, &stepcache_core::entry::EntryWriter::verbatim(&bytes))
