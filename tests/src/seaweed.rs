@@ -21,9 +21,9 @@ pub const BUCKET: &str = "stepcache";
 
 /// A running SeaweedFS server.
 ///
-/// It runs under a shell that stops it when its standard input closes: when this value
-/// is dropped, or when the test process ends in any way (a server kept in a `static` is
-/// never dropped), so no server outlives its tests.
+/// It runs under a shell that kills it (SIGKILL, as a crash would) when its standard input
+/// closes: when this value is dropped, or when the test process ends in any way (a server
+/// kept in a `static` is never dropped), so no server outlives its tests.
 #[derive(Debug)]
 pub struct Seaweed {
     child: Child,
@@ -82,7 +82,7 @@ impl Seaweed {
         let mut command = Command::new("sh");
         command
             .arg("-c")
-            .arg(r#""$0" "$@" & server=$!; cat > /dev/null; kill $server; wait $server"#)
+            .arg(r#""$0" "$@" & server=$!; cat > /dev/null; kill -9 $server; wait $server"#)
             .arg(&weed)
             .arg("mini")
             .arg(format!("-dir={}", dir.0.join("data").display()))

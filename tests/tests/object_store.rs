@@ -113,3 +113,42 @@ fn a_failing_server_is_a_typed_error_within_the_timeout() {
     let err = stepcache_tests::block_on(cache.put(&key, value)).unwrap_err();
     assert_eq!(err.kind(), stepcache_core::ErrorKind::Storage, "{err}");
 }
+
+/// A server killed in the middle of an upload or a download: the call ends with a typed
+/// error within the timeout (no hang, no panic, nothing returned).
+#[test]
+fn a_server_killed_mid_transfer_is_a_typed_error() {
+    let server = stepcache_tests::seaweed::Seaweed::start("killed");
+    let store = impatient(&server, "killed");
+    let cache = Arc::new(Cache::new(store, SystemClock::new(), Config::new().memory_budget(0)).unwrap());
+    let stored = Key::of("t1_map").arg("n", 1).build().unwrap();
+    let big = Value::array(vec![0.25f32; 48 << 20], &[48 << 20]).unwrap(); // 192 MiB
+    stepcache_tests::block_on(cache.put(&stored, big.clone())).unwrap();
+
+    let reader = {
+        let (cache, key) = (Arc::clone(&cache), stored.clone());
+        std::thread::spawn(move || stepcache_tests::block_on(cache.get(&key)))
+    };
+    let writer = {
+        let (cache, key) = (Arc::clone(&cache), Key::of("t1_map").arg("n", 2).build().unwrap());
+        std::thread::spawn(move || stepcache_tests::block_on(cache.put(&key, big)))
+    };
+    std::thread::sleep(Duration::from_millis(150));
+    let start = std::time::Instant::now();
+    drop(server);
+    for (what, outcome) in [
+        ("download", reader.join().unwrap().map(|hit| hit.is_some())),
+        ("upload", writer.join().unwrap().map(|_| true)),
+    ] {
+        match outcome {
+            // The transfer may have finished before the kill: then it is whole.
+            Ok(done) => assert!(done, "{what}: a miss, not the stored entry"),
+            Err(e) => assert_eq!(e.kind(), stepcache_core::ErrorKind::Storage, "{what}: {e}"),
+        }
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "ended after {:?}",
+        start.elapsed()
+    );
+}
