@@ -25,6 +25,21 @@ pub trait Backend {
     ) -> impl Future<Output = bool>;
 }
 
+/// Rewrites entry `id` of `store` with `damage` through the store's own read and its one
+/// write path (a verbatim entry): for stores whose bytes a test cannot reach otherwise.
+async fn tamper_through<S: Store>(store: &S, id: &Fingerprint, damage: &mut dyn FnMut(&mut Vec<u8>)) -> bool {
+    let Some(bytes) = store.get(id).await.expect("read the entry") else {
+        return false;
+    };
+    let mut bytes = bytes.as_ref().to_vec();
+    damage(&mut bytes);
+    store
+        .put_entry(id, &stepcache_core::entry::EntryWriter::verbatim(&bytes))
+        .await
+        .expect("rewrite the entry");
+    true
+}
+
 /// The in-memory store.
 #[derive(Debug, Default)]
 pub struct MemoryBackend;
@@ -132,16 +147,7 @@ impl Backend for IdbBackend {
         id: &Fingerprint,
         damage: &mut dyn FnMut(&mut Vec<u8>),
     ) -> bool {
-        let Some(bytes) = store.get(id).await.expect("read the record") else {
-            return false;
-        };
-        let mut bytes = bytes.as_ref().to_vec();
-        damage(&mut bytes);
-        store
-            .put_entry(id, &stepcache_core::entry::EntryWriter::verbatim(&bytes))
-            .await
-            .expect("rewrite the record");
-        true
+        tamper_through(store, id, damage).await
     }
 }
 
@@ -197,15 +203,6 @@ impl Backend for ObjectBackend {
         id: &Fingerprint,
         damage: &mut dyn FnMut(&mut Vec<u8>),
     ) -> bool {
-        let Some(bytes) = store.get(id).await.expect("read the object") else {
-            return false;
-        };
-        let mut bytes = bytes.as_ref().to_vec();
-        damage(&mut bytes);
-        store
-            .put_entry(id, &stepcache_core::entry::EntryWriter::verbatim(&bytes))
-            .await
-            .expect("rewrite the object");
-        true
+        tamper_through(store, id, damage).await
     }
 }
