@@ -318,7 +318,7 @@ fn ms(d: Duration) -> String {
 fn describe(source: Source) -> &'static str {
     match source {
         Source::Computed => "computed",
-        Source::Shared => "computed by another caller",
+        Source::Waited => "computed by another caller",
         Source::Memory => "memory hit",
         Source::Store => "store hit",
     }

@@ -71,7 +71,7 @@ function fmtValue(v, digits) {
   return v.toFixed(digits);
 }
 
-const SOURCE_TEXT = { computed: "computed", memory: "memory hit", store: "IndexedDB hit", shared: "shared (another tab)" };
+const SOURCE_TEXT = { computed: "computed", memory: "memory hit", store: "IndexedDB hit", waited: "computed by another call", shared: "shared tier hit" };
 
 // ----- the worker -------------------------------------------------------------------
 
@@ -585,7 +585,7 @@ function renderPanel({ entries, stats }) {
   setNum("hits", hits);
   setNum("hits-memory", stats.memory.hits);
   setNum("hits-store", stats.store.hits);
-  setNum("hits-shared", stats.sharedComputes);
+  setNum("hits-waited", stats.waitedComputes);
   setNum("misses", misses);
   setNum("misses-memory", stats.memory.misses);
   setNum("misses-store", stats.store.misses);

@@ -54,7 +54,7 @@ pub struct Stats {
     /// Damaged or unreadable entries found and removed.
     pub corrupt_removed: u64,
     /// Callers that waited for another caller's computation of the same key instead of computing.
-    pub shared_computes: u64,
+    pub waited_computes: u64,
 }
 
 impl Stats {
@@ -149,7 +149,7 @@ impl fmt::Display for TypeStats {
 /// ```text
 /// memory: 12 hits, 3 misses; 1.5 MiB of 1.0 GiB in 4 entries; 0 evicted, 0 expired
 /// store: 3 hits, 0 misses; 6.0 MiB of 16.0 GiB in 4 entries; 0 evicted, 0 expired
-/// hit rate 83.3%, 10.0 s of computing saved; 0 damaged entries removed, 1 computation shared
+/// hit rate 83.3%, 10.0 s of computing saved; 0 damaged entries removed, 1 computation waited for
 /// t1_map: 10 hits, 2 misses, 3 stored; computed 2 times in 1.2 s; 10.0 s saved
 /// ```
 impl fmt::Display for Stats {
@@ -158,11 +158,11 @@ impl fmt::Display for Stats {
         writeln!(f, "store: {}", self.store)?;
         write!(
             f,
-            "hit rate {:.1}%, {} of computing saved; {} damaged entries removed, {} computations shared",
+            "hit rate {:.1}%, {} of computing saved; {} damaged entries removed, {} computations waited for",
             self.hit_rate() * 100.0,
             duration_text(self.saved_us()),
             self.corrupt_removed,
-            self.shared_computes
+            self.waited_computes
         )?;
         for t in &self.types {
             write!(f, "\n{t}")?;
@@ -205,7 +205,7 @@ mod tests {
         );
         assert_eq!(
             lines[2],
-            "hit rate 83.3%, 10.0 s of computing saved; 0 damaged entries removed, 0 computations shared"
+            "hit rate 83.3%, 10.0 s of computing saved; 0 damaged entries removed, 0 computations waited for"
         );
         assert_eq!(
             lines[3],

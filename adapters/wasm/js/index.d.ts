@@ -68,7 +68,7 @@ export interface ValueInput<T extends TypedArray | ArrayBuffer = TypedArray | Ar
  * computed by a concurrent call in this same page or worker. (A caller in another tab
  * waits for that tab's computation through a Web Lock and then reads it: "store".)
  */
-export type Source = "memory" | "store" | "computed" | "shared";
+export type Source = "memory" | "store" | "computed" | "waited" | "shared";
 
 /** A value found or computed. Pass it as a key parameter to key a step computed from it
  * (lineage, see {@link Upstream}). */
@@ -92,7 +92,7 @@ export interface Hit<T extends TypedArray | ArrayBuffer = TypedArray | ArrayBuff
   /**
    * What storing the value did in each tier, as {@link StepCache.put} reports it: only on
    * the hit of the getOrCompute call that computed it (source "computed"); absent on hits
-   * from memory or IndexedDB and on "shared" ones. A tier that refused the value (e.g.
+   * from memory or IndexedDB and on "waited" ones. A tier that refused the value (e.g.
    * `store: "skipped:too-large"` under a small storeBudget) did not keep it there.
    */
   stored?: PutReport;
@@ -195,7 +195,7 @@ export interface Stats {
   hitRate: number;
   savedMs: number;
   corruptRemoved: number;
-  sharedComputes: number;
+  waitedComputes: number;
   /** navigator.storage: usage and quota in bytes, and whether storage is persisted. */
   storage: { usage: number | null; quota: number | null; persisted: boolean | null };
 }

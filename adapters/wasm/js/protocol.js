@@ -9,7 +9,7 @@ export const OP = Object.freeze({ "get": 0, "has": 1, "invalidate": 2, "pin": 3,
 export const OUTCOMES = Object.freeze(["stored", "skipped:policy", "skipped:write-disabled", "skipped:too-large", "skipped:no-room"]);
 
 /** where a hit came from, by code */
-export const SOURCES = Object.freeze(["memory", "store", "computed", "shared"]);
+export const SOURCES = Object.freeze(["memory", "store", "computed", "waited"]);
 
 /** status() states, by code */
 export const STATES = Object.freeze(["memory", "stored", "expired", "forced", "missing"]);
@@ -36,7 +36,7 @@ export const HIT_NUMBERS = Object.freeze(["elem", "source", "createdMs", "costUs
 export const TIER_NUMBERS = Object.freeze(["hits", "misses", "bytes", "entries", "budget", "evictions", "expired"]);
 
 /** stats(): the numbers after the tiers */
-export const TOTAL_NUMBERS = Object.freeze(["hitRate", "savedUs", "corruptRemoved", "sharedComputes"]);
+export const TOTAL_NUMBERS = Object.freeze(["hitRate", "savedUs", "corruptRemoved", "waitedComputes"]);
 
 /** stats(): each result type's numbers, after the totals */
 export const TYPE_NUMBERS = Object.freeze(["hits", "misses", "puts", "computes", "computeUs", "savedUs"]);

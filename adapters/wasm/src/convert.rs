@@ -231,7 +231,7 @@ fn source_code(source: Source) -> f64 {
         Source::Memory => HitSource::Memory,
         Source::Store => HitSource::Store,
         Source::Computed => HitSource::Computed,
-        Source::Shared => HitSource::Shared,
+        Source::Waited => HitSource::Waited,
     };
     f64::from(source.code())
 }
@@ -305,7 +305,7 @@ pub(crate) fn stats_to_js(stats: &Stats) -> JsValue {
         stats.hit_rate(),
         stats.saved_us() as f64,
         stats.corrupt_removed as f64,
-        stats.shared_computes as f64,
+        stats.waited_computes as f64,
     ]);
     for t in &stats.types {
         numbers.extend([t.hits, t.misses, t.puts, t.computes, t.compute_us, t.saved_us].map(|v| v as f64));

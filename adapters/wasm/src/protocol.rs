@@ -93,7 +93,7 @@ codes! {
         /// Computed by this call.
         Computed = "computed",
         /// Computed by another caller this one waited for.
-        Shared = "shared",
+        Waited = "waited",
     }
 }
 
@@ -179,7 +179,7 @@ pub(crate) const HIT_NUMBERS: [&str; 4] = ["elem", "source", "createdMs", "costU
 pub(crate) const TIER_NUMBERS: [&str; 7] = ["hits", "misses", "bytes", "entries", "budget", "evictions", "expired"];
 
 /// The numbers of `stats()` after the two tiers.
-pub(crate) const TOTAL_NUMBERS: [&str; 4] = ["hitRate", "savedUs", "corruptRemoved", "sharedComputes"];
+pub(crate) const TOTAL_NUMBERS: [&str; 4] = ["hitRate", "savedUs", "corruptRemoved", "waitedComputes"];
 
 /// The numbers of each result type in `stats()`, after the totals.
 pub(crate) const TYPE_NUMBERS: [&str; 6] = ["hits", "misses", "puts", "computes", "computeUs", "savedUs"];

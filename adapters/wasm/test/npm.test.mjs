@@ -331,7 +331,7 @@ test("c. two tabs and a worker asking for one key at once compute it once (Web L
     assert.equal(hits.filter((h) => h.source === "computed").length, 1, "one caller computed");
     for (const h of hits) {
       assertValue(h, { data: makeArray("Int32Array", 24, 5), shape: SHAPE, meta: { by } }, `caller in ${h.tag}`);
-      assert.ok(["computed", "store", "shared", "memory"].includes(h.source), h.source);
+      assert.ok(["computed", "store", "waited", "memory"].includes(h.source), h.source);
     }
     // The waiting callers really waited for the computation instead of computing.
     for (const r of results) assert.ok(r.tookMs >= 1000, `${r.tag} returned after ${r.tookMs} ms, before the compute finished`);
@@ -713,7 +713,7 @@ test("g. stats(): per-tier hits and misses, per-type counters, time saved, stora
     assert.equal(preview?.puts, 1, JSON.stringify(a.types));
     assert.ok(a.hitRate > 0 && a.hitRate < 1, `hitRate ${a.hitRate}`);
     assert.equal(a.corruptRemoved, 0);
-    assert.equal(a.sharedComputes, 0);
+    assert.equal(a.waitedComputes, 0);
 
     const b = out.statsB;
     assert.equal(b.store.hits, 1, "B: one store hit");

@@ -61,7 +61,7 @@ export async function typedUse(): Promise<number> {
     const data: TypedArray | ArrayBuffer = maybe.data;
     const shape: number[] = maybe.shape;
     const meta: Json | undefined = maybe.meta;
-    const source: "memory" | "store" | "computed" | "shared" = maybe.source;
+    const source: "memory" | "store" | "computed" | "waited" | "shared" = maybe.source;
     void [data, shape, meta, source, maybe.createdMs + maybe.costMs];
   }
   const value: ValueInput = { data: new ArrayBuffer(16), shape: [4, 4] };

@@ -220,12 +220,12 @@ impl<S: Store, C: Clock> Cache<S, C> {
                 Claim::Wait(flight) => {
                     if let Some(held) = flight.wait().await {
                         let now = self.clock.now_ms();
-                        self.state.with(|st| st.shared_computes += 1);
+                        self.state.with(|st| st.waited_computes += 1);
                         return Ok(Hit {
                             value: held.value,
                             fingerprint: id,
                             content: held.content,
-                            source: Source::Shared,
+                            source: Source::Waited,
                             created_ms: now,
                             cost_us: 0,
                             stored: None,

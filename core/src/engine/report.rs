@@ -15,7 +15,7 @@ pub enum Source {
     /// Computed by this call.
     Computed,
     /// Computed by a concurrent call for the same key, which this call waited for.
-    Shared,
+    Waited,
 }
 
 impl Source {

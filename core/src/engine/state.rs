@@ -185,7 +185,7 @@ pub(crate) struct State {
     /// second string-keyed hash table was 0.5 KB of the npm package's module gzipped.
     pub(crate) types: Vec<TypeCounters>,
     pub(crate) corrupt_removed: u64,
-    pub(crate) shared_computes: u64,
+    pub(crate) waited_computes: u64,
     pub(crate) flights: Flights,
     /// Keys of forced steps stored since the force was set: fresh again.
     pub(crate) refreshed: crate::map::HashSet<Fingerprint>,
@@ -215,7 +215,7 @@ impl State {
             index_listed_epoch: 0,
             types: Vec::new(),
             corrupt_removed: 0,
-            shared_computes: 0,
+            waited_computes: 0,
             flights: Flights::default(),
             refreshed: crate::map::HashSet::default(),
             pins: HashMap::default(),
@@ -310,7 +310,7 @@ impl State {
             store: self.index.snapshot(),
             types,
             corrupt_removed: self.corrupt_removed,
-            shared_computes: self.shared_computes,
+            waited_computes: self.waited_computes,
         }
     }
 }

@@ -199,7 +199,7 @@ export async function slowCompute({ name, startAt, ms, tag, parallel = 1, locks 
     hits: hits.map(describe),
     tookMs: Date.now() - started,
     startedLateMs: started - startAt,
-    sharedComputes: stats.sharedComputes,
+    waitedComputes: stats.waitedComputes,
   };
 }
 
