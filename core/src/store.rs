@@ -71,7 +71,8 @@ pub trait Store: MaybeSend + MaybeSync {
     /// The one write primitive: the engine's values and verbatim entries (a bundle's, or
     /// damage a test plants) all come through here. A store writes the payload pieces of
     /// [`EntryWriter::pieces`], checksumming them as it goes, then
-    /// [`EntryWriter::head`] in front; or writes [`EntryWriter::to_bytes`] at once.
+    /// [`EntryWriter::head`] in front and [`EntryWriter::trailer`] (a seal, for the
+    /// shared tier) after; or writes [`EntryWriter::to_bytes`] at once.
     fn put_entry(
         &self,
         id: &Fingerprint,

@@ -288,6 +288,11 @@ impl FsStore {
         let head = entry
             .head(check)
             .map_err(|e| io::Error::other(e.message().to_owned()))?;
+        let trailer = entry.trailer(&head);
+        if !trailer.is_empty() {
+            file.seek(io::SeekFrom::Start((head.len() + entry.payload().len()) as u64))?;
+            file.write_all(&trailer)?;
+        }
         file.seek(io::SeekFrom::Start(0))?;
         file.write_all(&head)?;
         if self.options.durability == Durability::Fsync {

@@ -229,8 +229,15 @@ impl Store for IdbStore {
     }
 
     /// Writes the entry in chunks, hashing the payload while IndexedDB takes them (see
-    /// [`write::write`]).
+    /// [`write::write`]). Sealed entries are for the shared tier, which a browser only
+    /// reads: they are refused.
     async fn put_entry(&self, id: &Fingerprint, entry: &EntryWriter<'_>) -> Result<PayloadCheck> {
+        if entry.trailer_len() != 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "IndexedDB keeps entries unsealed: seals are for the shared tier",
+            ));
+        }
         check_size(entry.len())?;
         let db = self.database().await?;
         write::write(&db, id, entry, now_ms()).await

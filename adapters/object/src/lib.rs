@@ -168,15 +168,18 @@ impl Store for ObjectStore {
 
     /// Checksums the payload first (XXH3, many times faster than the network), so the
     /// head can go first and the object is written in one pass: in parts of 8 MiB, each
-    /// copied once into the upload's buffers.
+    /// copied once into the upload's buffers, then the seal if the entry has one.
     async fn put_entry(&self, id: &Fingerprint, entry: &EntryWriter<'_>) -> Result<PayloadCheck> {
         let check = PayloadCheck::of(entry.payload());
         let head = entry.head(check)?;
+        let trailer = entry.trailer(&head);
         let (operator, path) = (self.operator.clone(), self.path(id));
         if entry.len() <= PART {
             // One request: most entries are small, and a multipart upload is four.
-            let mut bytes = head;
+            let mut bytes = Vec::with_capacity(entry.len());
+            bytes.extend_from_slice(&head);
             bytes.extend_from_slice(entry.payload());
+            bytes.extend_from_slice(&trailer);
             return on_runtime(async move {
                 operator
                     .write(&path, bytes)
@@ -196,7 +199,9 @@ impl Store for ObjectStore {
                 .map_err(|e| from_opendal("write", &open_path, e))
         })
         .await?;
-        let pieces = std::iter::once(head).chain(entry.payload().chunks(PART).map(<[u8]>::to_vec));
+        let pieces = std::iter::once(head)
+            .chain(entry.payload().chunks(PART).map(<[u8]>::to_vec))
+            .chain(Some(trailer).filter(|t| !t.is_empty()));
         for piece in pieces {
             let piece_path = path.clone();
             writer = on_runtime(async move {

@@ -4,6 +4,7 @@
 //! specification's one implementation ([`encode_head`], [`decode`], [`EntryWriter`]).
 
 mod reader;
+mod seal;
 mod writer;
 
 use alloc::string::String;
@@ -11,6 +12,7 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::ops::Range;
 pub use reader::EntryReader;
+pub use seal::{MIN_SECRET_LEN, SEAL_LEN, SEAL_MAGIC, TeamKey, unseal};
 pub use writer::EntryWriter;
 
 use serde::{Deserialize, Serialize};
@@ -188,6 +190,10 @@ pub enum Corrupt {
     WrongKey,
     /// The payload's digest does not match.
     PayloadChecksum,
+    /// Read with a team key, but not sealed (see [`TeamKey`]).
+    Unsealed,
+    /// Read with a team key, but sealed by another key or altered since.
+    BadSeal,
 }
 
 impl fmt::Display for Corrupt {
@@ -201,6 +207,8 @@ impl fmt::Display for Corrupt {
             Corrupt::BadHeader => f.write_str("header does not decode"),
             Corrupt::WrongKey => f.write_str("entry belongs to another key"),
             Corrupt::PayloadChecksum => f.write_str("payload checksum mismatch"),
+            Corrupt::Unsealed => f.write_str("entry has no team-key seal"),
+            Corrupt::BadSeal => f.write_str("entry's team-key seal does not match"),
         }
     }
 }

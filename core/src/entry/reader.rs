@@ -96,9 +96,10 @@ impl EntryReader {
             return (AlignedBytes::zeroed(0), None);
         }
         let check = match self.payload {
-            // Only a payload read to its exact end has a checksum here; anything else is
-            // left to the engine's checks (which report it as truncated or extended).
-            Some((range, hasher)) if range.end == self.at => Some(hasher.finish()),
+            // Only a payload read to its end has a checksum here (bytes after it, a seal,
+            // are the engine's to check); anything else is left to the engine's checks,
+            // which report it as truncated.
+            Some((range, hasher)) if range.end <= self.at => Some(hasher.finish()),
             _ => None,
         };
         (self.bytes, check)

@@ -2,7 +2,7 @@
 
 use alloc::vec::Vec;
 
-use super::{EntryHeader, PayloadCheck, encode_head, head_len};
+use super::{EntryHeader, PayloadCheck, SEAL_LEN, TeamKey, encode_head, head_len};
 use crate::error::{Error, ErrorKind, Result};
 
 /// An entry on its way to a store, handed out in the order stores write it: the payload
@@ -12,11 +12,15 @@ use crate::error::{Error, ErrorKind, Result};
 /// Every store writes through this, so encoding an entry (filling in the checksum,
 /// encoding the head, checking its length) is written once, here. A store only decides
 /// where the bytes go and how large its pieces are.
+///
+/// An entry bound for the shared tier may be sealed with the team's key
+/// ([`EntryWriter::sealed`]): then [`EntryWriter::trailer`] goes after the payload.
 #[derive(Debug, Clone)]
 pub struct EntryWriter<'a> {
     /// The header to encode, and the length of its head; `None` for verbatim bytes.
     header: Option<(EntryHeader, usize)>,
     payload: &'a [u8],
+    seal: Option<&'a TeamKey>,
 }
 
 impl<'a> EntryWriter<'a> {
@@ -25,6 +29,7 @@ impl<'a> EntryWriter<'a> {
         EntryWriter {
             header: Some((header.clone(), head_len(header))),
             payload,
+            seal: None,
         }
     }
 
@@ -35,7 +40,14 @@ impl<'a> EntryWriter<'a> {
         EntryWriter {
             header: None,
             payload: bytes,
+            seal: None,
         }
+    }
+
+    /// The same entry sealed with `key` (see [`TeamKey`]); a verbatim entry stays as it is.
+    pub fn sealed(mut self, key: &'a TeamKey) -> Self {
+        self.seal = self.header.as_ref().map(|_| key);
+        self
     }
 
     /// The length of the head that goes before the payload (fixed before the checksum is
@@ -44,9 +56,21 @@ impl<'a> EntryWriter<'a> {
         self.header.as_ref().map_or(0, |(_, len)| *len)
     }
 
-    /// The entry's whole length: head and payload.
+    /// The entry's whole length: head, payload and trailer.
     pub fn len(&self) -> usize {
-        self.head_len() + self.payload.len()
+        self.head_len() + self.payload.len() + self.trailer_len()
+    }
+
+    /// The length of [`EntryWriter::trailer`]: 0 unless sealed.
+    pub fn trailer_len(&self) -> usize {
+        self.seal.map_or(0, |_| SEAL_LEN)
+    }
+
+    /// What goes after the payload, given the entry's `head`: the seal of a sealed entry
+    /// (a keyed hash of the head and the whole payload), nothing otherwise.
+    pub fn trailer(&self, head: &[u8]) -> Vec<u8> {
+        self.seal
+            .map_or_else(Vec::new, |key| key.seal(head, self.payload).to_vec())
     }
 
     /// Whether the entry has no bytes at all (only a verbatim entry can be empty).
@@ -99,8 +123,12 @@ impl<'a> EntryWriter<'a> {
     /// entry in one piece.
     pub fn to_bytes(&self) -> Result<(Vec<u8>, PayloadCheck)> {
         let check = PayloadCheck::of(self.payload);
-        let mut bytes = self.head(check)?;
+        let head = self.head(check)?;
+        let trailer = self.trailer(&head);
+        let mut bytes = Vec::with_capacity(self.len());
+        bytes.extend_from_slice(&head);
         bytes.extend_from_slice(self.payload);
+        bytes.extend_from_slice(&trailer);
         Ok((bytes, check))
     }
 }
