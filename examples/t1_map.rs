@@ -321,6 +321,7 @@ fn describe(source: Source) -> &'static str {
         Source::Waited => "computed by another caller",
         Source::Memory => "memory hit",
         Source::Store => "store hit",
+        Source::Shared => "shared tier hit",
     }
 }
 

@@ -38,8 +38,8 @@ mod wire;
 pub use bytes::{AlignedBytes, ByteOwner, SharedBytes};
 pub use clock::{Clock, ManualClock};
 pub use engine::{
-    Cache, Computed, EntryInfo, EntryState, Hit, INDEX_REFRESH_MS, MEMORY_SLOT_OVERHEAD, PutReport, SkipReason, Source,
-    Status, TierOutcome,
+    Cache, Computed, DEFAULT_RETRY_AFTER_MS, EntryInfo, EntryState, Hit, INDEX_REFRESH_MS, MEMORY_SLOT_OVERHEAD,
+    NoShared, PutReport, SharedTier, SkipReason, Source, Status, TierOutcome,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use fingerprint::Fingerprint;
@@ -47,7 +47,7 @@ pub use key::{Arg, Key, KeyBuilder, MAX_ARG_NAME, MAX_INLINE_ARG, MAX_STEP_NAME,
 pub use policy::{
     Access, Config, DEFAULT_MEMORY_BUDGET, DEFAULT_POLICY, DEFAULT_STORE_BUDGET, Force, Retention, TypePolicy,
 };
-pub use stats::{Stats, TierStats, TypeStats};
+pub use stats::{SharedStats, Stats, TierStats, TypeStats};
 pub use store::{Listed, LockGuard, MemoryStore, Release, Store};
 pub use sync::{MaybeSend, MaybeSync};
 pub use value::{Element, ElementType, MAX_DIMS, Value};

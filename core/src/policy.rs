@@ -64,6 +64,9 @@ pub struct TypePolicy {
     pub max_age_ms: Option<u64>,
     /// Whether stored payloads are compressed (kept only when it saves at least 1/8).
     pub compress: bool,
+    /// Whether results are read from and written to the shared tier, where the cache has
+    /// one (see `docs/shared.md`). A type that is not shared never leaves the machine.
+    pub shared: bool,
 }
 
 impl TypePolicy {
@@ -73,6 +76,7 @@ impl TypePolicy {
             retention,
             max_age_ms: None,
             compress: false,
+            shared: false,
         }
     }
 
@@ -85,6 +89,14 @@ impl TypePolicy {
     /// The same policy with compression on or off.
     pub const fn compress(mut self, on: bool) -> Self {
         self.compress = on;
+        self
+    }
+
+    /// The same policy with sharing on or off: results of the type are read from and
+    /// written to the cache's shared tier. Types kept only in memory are shared too; a
+    /// transient type is never kept anywhere, so never shared.
+    pub const fn shared(mut self, on: bool) -> Self {
+        self.shared = on;
         self
     }
 }
@@ -210,7 +222,8 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Defaults: 1 GiB memory, 16 GiB store, every type persistent, no age limit, no compression.
+    /// Defaults: 1 GiB memory, 16 GiB store, every type persistent, no age limit, no
+    /// compression, not shared.
     pub fn new() -> Self {
         Config {
             memory_budget: DEFAULT_MEMORY_BUDGET,
@@ -261,7 +274,14 @@ impl Config {
         self
     }
 
-    /// Sets the retention of `step`, keeping the default's age and compression.
+    /// Sharing for types without a policy of their own (off unless set: nothing leaves the
+    /// machine unless asked to).
+    pub fn sharing(mut self, on: bool) -> Self {
+        self.default.shared = on;
+        self
+    }
+
+    /// Sets the retention of `step`, keeping the default's age, compression and sharing.
     ///
     /// # Errors
     /// [`ErrorKind::InvalidStepName`].

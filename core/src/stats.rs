@@ -23,6 +23,38 @@ pub struct TierStats {
     pub expired: u64,
 }
 
+/// Counters of the shared tier: what this cache read from it and wrote to it, and how
+/// it fared. All zero, and `enabled` false, for a cache without one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SharedStats {
+    /// Whether the cache has a shared tier.
+    pub enabled: bool,
+    /// Lookups it answered (verified entries, promoted into the local tiers).
+    pub hits: u64,
+    /// Lookups it could not answer.
+    pub misses: u64,
+    /// Objects found but not returned: damaged, another key's, or (with a team key)
+    /// unsealed or sealed by another key.
+    pub rejected: u64,
+    /// Entries written to it.
+    pub puts: u64,
+    /// Bytes read from it in hits.
+    pub bytes_read: u64,
+    /// Bytes written to it.
+    pub bytes_written: u64,
+    /// Calls to it that failed (unreachable, too slow, refused).
+    pub errors: u64,
+    /// Keys whose shared copy is behind this machine's (a write or removal that failed):
+    /// they are not read from the shared tier, and are written or removed there again by
+    /// `flush_shared` and after later successful calls.
+    pub pending: u64,
+    /// Whether the tier is being left alone after a failure (degraded mode): lookups go
+    /// to the local tiers only and writes wait in `pending`, until the retry time passes.
+    pub degraded: bool,
+    /// The latest failure, for people.
+    pub last_error: Option<String>,
+}
+
 /// Counters of one result type.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TypeStats {
@@ -55,6 +87,8 @@ pub struct Stats {
     pub corrupt_removed: u64,
     /// Callers that waited for another caller's computation of the same key instead of computing.
     pub waited_computes: u64,
+    /// The shared tier.
+    pub shared: SharedStats,
 }
 
 impl Stats {
@@ -127,6 +161,29 @@ impl fmt::Display for TierStats {
     }
 }
 
+impl fmt::Display for SharedStats {
+    /// `2 hits, 1 miss, 0 rejected; 3 written; 1.5 MiB read, 6.0 MiB written; 0 errors,
+    /// 0 pending`, then `; degraded: <the latest error>` while it is left alone.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} hits, {} misses, {} rejected; {} written; {} read, {} written; {} errors, {} pending",
+            self.hits,
+            self.misses,
+            self.rejected,
+            self.puts,
+            bytes_text(self.bytes_read),
+            bytes_text(self.bytes_written),
+            self.errors,
+            self.pending
+        )?;
+        if self.degraded {
+            write!(f, "; degraded: {}", self.last_error.as_deref().unwrap_or("unreachable"))?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for TypeStats {
     /// `t1_map: 10 hits, 2 misses, 3 stored; computed 2 times in 1.2 s; 10.0 s saved`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -164,6 +221,9 @@ impl fmt::Display for Stats {
             self.corrupt_removed,
             self.waited_computes
         )?;
+        if self.shared.enabled {
+            write!(f, "\nshared: {}", self.shared)?;
+        }
         for t in &self.types {
             write!(f, "\n{t}")?;
         }

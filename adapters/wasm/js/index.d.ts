@@ -203,7 +203,7 @@ export interface Stats {
 /** The state of one key. */
 export interface Status {
   key: string;
-  state: "memory" | "stored" | "expired" | "forced" | "missing";
+  state: "memory" | "stored" | "expired" | "forced" | "shared" | "missing";
   createdMs: number | null;
   costMs: number | null;
 }

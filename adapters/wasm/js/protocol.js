@@ -6,13 +6,13 @@
 export const OP = Object.freeze({ "get": 0, "has": 1, "invalidate": 2, "pin": 3, "unpin": 4, "put": 5, "getOrCompute": 6 });
 
 /** a tier's put outcome, by code */
-export const OUTCOMES = Object.freeze(["stored", "skipped:policy", "skipped:write-disabled", "skipped:too-large", "skipped:no-room"]);
+export const OUTCOMES = Object.freeze(["stored", "skipped:policy", "skipped:write-disabled", "skipped:too-large", "skipped:no-room", "skipped:degraded"]);
 
 /** where a hit came from, by code */
-export const SOURCES = Object.freeze(["memory", "store", "computed", "waited"]);
+export const SOURCES = Object.freeze(["memory", "store", "computed", "waited", "shared"]);
 
 /** status() states, by code */
-export const STATES = Object.freeze(["memory", "stored", "expired", "forced", "missing"]);
+export const STATES = Object.freeze(["memory", "stored", "expired", "forced", "missing", "shared"]);
 
 /** parameter tags of the key description */
 export const PARAM = Object.freeze({ "scalar": 0, "array": 1, "lineage": 2 });

@@ -232,6 +232,7 @@ fn source_code(source: Source) -> f64 {
         Source::Store => HitSource::Store,
         Source::Computed => HitSource::Computed,
         Source::Waited => HitSource::Waited,
+        Source::Shared => HitSource::Shared,
     };
     f64::from(source.code())
 }
@@ -272,6 +273,7 @@ fn outcome(outcome: TierOutcome) -> JsValue {
         TierOutcome::Skipped(SkipReason::WriteDisabled) => Outcome::WriteDisabled,
         TierOutcome::Skipped(SkipReason::TooLarge) => Outcome::TooLarge,
         TierOutcome::Skipped(SkipReason::NoRoom) => Outcome::NoRoom,
+        TierOutcome::Skipped(SkipReason::Degraded) => Outcome::Degraded,
         TierOutcome::Failed(kind) => return JsValue::from_str(kind.name()),
     };
     code.code().into()
@@ -344,6 +346,7 @@ pub(crate) fn statuses_to_js(statuses: &[Status]) -> JsValue {
             EntryState::Expired => State::Expired,
             EntryState::Forced => State::Forced,
             EntryState::Missing => State::Missing,
+            EntryState::Shared => State::Shared,
         };
         numbers.extend([
             f64::from(state.code()),

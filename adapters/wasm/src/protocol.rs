@@ -80,6 +80,8 @@ codes! {
         TooLarge = "skipped:too-large",
         /// Not kept: pinned and in-flight entries leave no room.
         NoRoom = "skipped:no-room",
+        /// Not kept: the shared tier is left alone after a failure (written later).
+        Degraded = "skipped:degraded",
     }
 }
 
@@ -94,6 +96,8 @@ codes! {
         Computed = "computed",
         /// Computed by another caller this one waited for.
         Waited = "waited",
+        /// The shared tier (verified, then kept in IndexedDB).
+        Shared = "shared",
     }
 }
 
@@ -110,6 +114,8 @@ codes! {
         Forced = "forced",
         /// Not cached.
         Missing = "missing",
+        /// Not in this browser, but in the shared tier.
+        Shared = "shared",
     }
 }
 

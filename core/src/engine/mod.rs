@@ -7,6 +7,7 @@ mod flight;
 mod held;
 mod read;
 mod report;
+mod shared;
 mod state;
 mod write;
 
@@ -16,6 +17,7 @@ use core::fmt::Display;
 use core::future::Future;
 
 pub use report::{EntryInfo, EntryState, Hit, PutReport, SkipReason, Source, Status, TierOutcome};
+pub use shared::{DEFAULT_RETRY_AFTER_MS, NoShared, SharedTier};
 pub use write::MEMORY_SLOT_OVERHEAD;
 
 /// What a compute function of [`Cache::get_or_compute`] returns: the [`Value`] itself,
@@ -43,6 +45,7 @@ impl<E: Display> Computed for core::result::Result<Value, E> {
 
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
+use crate::fingerprint::Fingerprint;
 use crate::key::Key;
 use crate::policy::{Access, Config, Force, Retention, TypePolicy};
 use crate::stats::Stats;
@@ -77,14 +80,16 @@ pub const INDEX_REFRESH_MS: u64 = 10_000;
 /// assert!(cache.get(&key).await.unwrap().is_some());
 /// # });
 /// ```
-pub struct Cache<S, C> {
+pub struct Cache<S, C, R = NoShared> {
     store: S,
     clock: C,
+    shared: Option<SharedTier<R>>,
     state: Lock<State>,
 }
 
 impl<S: Store, C: Clock> Cache<S, C> {
-    /// A cache over `store` with `config`. Does no IO: the store is listed on first need.
+    /// A cache over `store` with `config`, without a shared tier. Does no IO: the store
+    /// is listed on first need.
     ///
     /// # Errors
     /// None today; reserved for configuration checks that need the store.
@@ -92,8 +97,28 @@ impl<S: Store, C: Clock> Cache<S, C> {
         Ok(Cache {
             store,
             clock,
+            shared: None,
             state: Lock::new(State::new(config)),
         })
+    }
+}
+
+impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
+    /// A cache over `store` with a shared tier behind it (see `docs/shared.md`): results
+    /// of the types whose policy is [`TypePolicy::shared`] are read from it on a local
+    /// miss and written to it after the local store. Does no IO.
+    ///
+    /// # Errors
+    /// None today; reserved for configuration checks that need the stores.
+    pub fn with_shared(store: S, shared: SharedTier<R>, clock: C, config: Config) -> Result<Self> {
+        let cache = Cache {
+            store,
+            clock,
+            shared: Some(shared),
+            state: Lock::new(State::new(config)),
+        };
+        cache.state.with(|st| st.shared.stats.enabled = true);
+        Ok(cache)
     }
 
     /// The store underneath.
@@ -124,7 +149,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
     pub async fn has(&self, key: &Key) -> Result<bool> {
         Ok(matches!(
             self.state_of(key).await?.state,
-            EntryState::Memory | EntryState::Stored
+            EntryState::Memory | EntryState::Stored | EntryState::Shared
         ))
     }
 
@@ -146,7 +171,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
         let report = self
             .store_value(key, &value, &mut None, false, cost_us, self.clock.now_ms())
             .await?;
-        if matches!(report.memory, TierOutcome::Stored) || matches!(report.store, TierOutcome::Stored) {
+        if report.stored_anywhere() {
             self.state.with(|st| st.type_stats(key.step()).puts += 1);
         }
         Ok(report)
@@ -240,8 +265,11 @@ impl<S: Store, C: Clock> Cache<S, C> {
                 flight,
                 value: None,
             };
-            // Other processes, tabs or workers computing this key finish before we look again.
+            // Other processes, tabs or workers computing this key finish before we look again;
+            // then other machines, where the type is shared (one lease per machine at most).
             let _exclusive = self.store.lock(&id).await?;
+            let policy = self.state.with(|st| st.policy(key.step()));
+            let _lease = self.shared_lock(&id, &policy, self.clock.now_ms()).await;
             // Another caller may have stored the value between our lookup and our claim.
             if access.read
                 && let Some(hit) = self.lookup(key, Lookup::Quiet).await?
@@ -272,6 +300,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
                 Err(e) => PutReport {
                     memory: TierOutcome::Failed(e.kind()),
                     store: TierOutcome::Failed(e.kind()),
+                    shared: TierOutcome::Failed(e.kind()),
                 },
             };
             let content = content.unwrap_or_else(|| value.content());
@@ -279,7 +308,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
                 let t = st.type_stats(key.step());
                 t.computes += 1;
                 t.compute_us += cost_us;
-                t.puts += u64::from(stored.memory == TierOutcome::Stored || stored.store == TierOutcome::Stored);
+                t.puts += u64::from(stored.stored_anywhere());
             });
             landing.value = Some(Held {
                 value: value.clone(),
@@ -297,24 +326,31 @@ impl<S: Store, C: Clock> Cache<S, C> {
         }
     }
 
-    /// Removes `key` from every tier.
+    /// Removes `key` from every tier, the shared tier included where its type is shared.
+    ///
+    /// If the shared tier cannot remove it now, this machine never reads it from there
+    /// again, and the removal is retried (see [`Cache::flush_shared`]); the failure is
+    /// in [`crate::SharedStats`].
     ///
     /// # Errors
     /// [`ErrorKind::Closed`] or the store's error.
     pub async fn invalidate(&self, key: &Key) -> Result<()> {
         let id = key.fingerprint();
-        self.state.with(|st| {
+        let policy = self.state.with(|st| {
             st.check_open()?;
             st.memory.remove(id);
-            Ok(())
+            Ok(st.policy(key.step()))
         })?;
         // The index follows the store: an entry the store could not remove is still there.
         self.store.delete(id).await?;
         self.state.with(|st| st.index.remove(id));
+        self.shared_remove(id, &policy, self.clock.now_ms()).await;
         Ok(())
     }
 
-    /// Removes every entry, or every entry of one step; returns how many were removed.
+    /// Removes every entry, or every entry of one step, from this machine (memory and
+    /// store; the shared tier keeps its copies, for the other machines); returns how many
+    /// were removed.
     ///
     /// # Errors
     /// [`ErrorKind::Closed`] or the store's error (entries removed before it stay removed).
@@ -344,18 +380,23 @@ impl<S: Store, C: Clock> Cache<S, C> {
     /// [`ErrorKind::Closed`] or the store's error while listing.
     pub async fn stats(&self) -> Result<Stats> {
         self.state.with(|st| st.check_open())?;
-        self.refresh_index(self.clock.now_ms(), false).await?;
-        Ok(self.state.with(|st| st.snapshot()))
+        let now = self.clock.now_ms();
+        self.refresh_index(now, false).await?;
+        Ok(self.state.with(|st| st.snapshot(now)))
     }
 
-    /// Every entry in memory or in the store (as of a fresh listing), newest first.
+    /// Every entry in memory, in the store or in the shared tier (as of fresh listings),
+    /// newest first. A shared tier that fails to list is counted in
+    /// [`crate::SharedStats`] and lists nothing.
     ///
     /// # Errors
     /// [`ErrorKind::Closed`] or the store's error while listing.
     pub async fn entries(&self) -> Result<Vec<EntryInfo>> {
         self.state.with(|st| st.check_open())?;
-        self.refresh_index(self.clock.now_ms(), true).await?;
-        Ok(self.state.with(|st| {
+        let now = self.clock.now_ms();
+        self.refresh_index(now, true).await?;
+        let in_shared = self.shared_listing(now).await;
+        let mut out = self.state.with(|st| {
             let stored = st.index.slots.iter().map(|(id, s)| {
                 let in_memory = st.memory.slots.get(id);
                 let hits = s.hits.get() + in_memory.map_or(0, |m| m.hits.get());
@@ -367,12 +408,30 @@ impl<S: Store, C: Clock> Cache<S, C> {
                 .iter()
                 .filter(|(id, _)| !st.index.slots.contains_key(*id))
                 .map(|(id, s)| EntryInfo::of(id, s, s.hits.get(), true, false));
-            let mut out: Vec<EntryInfo> = stored.chain(only_in_memory).collect();
-            crate::sort::sort_by(&mut out, |a, b| {
-                b.created_ms.cmp(&a.created_ms).then(a.fingerprint.cmp(&b.fingerprint))
-            });
-            out
-        }))
+            stored.chain(only_in_memory).collect::<Vec<EntryInfo>>()
+        });
+        let at: crate::map::HashMap<Fingerprint, usize> =
+            out.iter().enumerate().map(|(i, e)| (e.fingerprint, i)).collect();
+        for (item, header) in in_shared {
+            match at.get(&item.id) {
+                Some(&i) => out[i].shared = true,
+                None => out.push(EntryInfo {
+                    fingerprint: item.id,
+                    step: header.step,
+                    bytes: item.len,
+                    created_ms: header.created_ms,
+                    cost_us: header.cost_us,
+                    hits: 0,
+                    in_memory: false,
+                    stored: false,
+                    shared: true,
+                }),
+            }
+        }
+        crate::sort::sort_by(&mut out, |a, b| {
+            b.created_ms.cmp(&a.created_ms).then(a.fingerprint.cmp(&b.fingerprint))
+        });
+        Ok(out)
     }
 
     /// The state of each key: in memory, stored, expired, forced, or missing.
@@ -492,9 +551,9 @@ impl<S: Store, C: Clock> Cache<S, C> {
     }
 }
 
-impl<S, C> core::fmt::Debug for Cache<S, C> {
+impl<S, C, R> core::fmt::Debug for Cache<S, C, R> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let stats = self.state.with(|st| st.snapshot());
+        let stats = self.state.with(|st| st.snapshot(0));
         f.debug_struct("Cache")
             .field("memory", &stats.memory)
             .field("store", &stats.store)

@@ -34,7 +34,58 @@ pub(crate) enum Lookup {
 /// and its stored length.
 type Found = Option<(EntryHeader, Value, Fingerprint, u64)>;
 
-impl<S: Store, C: Clock> Cache<S, C> {
+/// A verified entry, decoded.
+pub(crate) struct Decoded {
+    /// Its header without the shape and metadata, which the value holds
+    /// ([`Decoded::whole_header`] puts them back).
+    pub(crate) header: EntryHeader,
+    pub(crate) value: Value,
+    /// The value's content identity.
+    pub(crate) content: Fingerprint,
+    /// The payload as stored (compressed if the header's codec says so).
+    pub(crate) payload: SharedBytes,
+}
+
+impl Decoded {
+    /// The entry's whole header, to write the entry elsewhere.
+    pub(crate) fn whole_header(&self) -> EntryHeader {
+        EntryHeader {
+            shape: self.value.shape().to_vec(),
+            meta: self.value.meta().to_vec(),
+            ..self.header.clone()
+        }
+    }
+}
+
+/// Verifies the entry `bytes` of `id` (with the payload checksum the store computed as it
+/// read, if it did) and decodes it; `None` if it is damaged, another key's or of an
+/// unknown format.
+pub(crate) fn decode_entry(bytes: &SharedBytes, id: &Fingerprint, check: Option<PayloadCheck>) -> Option<Decoded> {
+    let (mut header, range) = entry::decode_checked(bytes, id, check).ok()?;
+    let payload = bytes.slice(range)?;
+    let data = match header.codec {
+        Codec::Raw => payload.clone(),
+        Codec::ShuffleLz4 => SharedBytes::from(crate::codec::decompress(
+            &payload,
+            header.elem.size(),
+            usize::try_from(header.raw_len).ok()?,
+        )?),
+    };
+    // The value owns shape and metadata from here; the header keeps what the bookkeeping
+    // needs (step, times, cost).
+    let shape = core::mem::take(&mut header.shape);
+    let meta = core::mem::take(&mut header.meta);
+    let value = Value::from_parts(header.elem, shape, data, meta);
+    let content = content_of(&header, &value);
+    Some(Decoded {
+        header,
+        value,
+        content,
+        payload,
+    })
+}
+
+impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
     /// Looks `key` up in both tiers.
     pub(crate) async fn lookup(&self, key: &Key, kind: Lookup) -> Result<Option<Hit>> {
         let count = kind != Lookup::Quiet;
@@ -211,13 +262,14 @@ impl<S: Store, C: Clock> Cache<S, C> {
             }
             Some((Freshness::Forced, ..)) | None => {}
         }
+        if count && policy.retention == Retention::Persistent {
+            self.state.with(|st| st.index.stats.misses += 1);
+        }
+        if let Some(hit) = self.shared_lookup(id, step, &policy, count, now, epoch).await {
+            return Ok(Some(hit));
+        }
         if count {
-            self.state.with(|st| {
-                if policy.retention == Retention::Persistent {
-                    st.index.stats.misses += 1;
-                }
-                st.type_stats(step).misses += 1;
-            });
+            self.state.with(|st| st.type_stats(step).misses += 1);
         }
         Ok(None)
     }
@@ -231,26 +283,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
         };
         let bytes = SharedBytes::from_owner(bytes);
         let len = bytes.len() as u64;
-        let decoded = entry::decode_checked(&bytes, id, check)
-            .ok()
-            .and_then(|(mut header, range)| {
-                let payload = bytes.slice(range)?;
-                let data = match header.codec {
-                    Codec::Raw => payload,
-                    Codec::ShuffleLz4 => SharedBytes::from(crate::codec::decompress(
-                        &payload,
-                        header.elem.size(),
-                        usize::try_from(header.raw_len).ok()?,
-                    )?),
-                };
-                // The value owns shape and metadata from here; the header keeps what the
-                // bookkeeping needs (step, times, cost).
-                let shape = core::mem::take(&mut header.shape);
-                let meta = core::mem::take(&mut header.meta);
-                let value = Value::from_parts(header.elem, shape, data, meta);
-                let content = content_of(&header, &value);
-                Some((header, value, content))
-            });
+        let decoded = decode_entry(&bytes, id, check).map(|d| (d.header, d.value, d.content));
         let Some((header, value, content)) = decoded else {
             self.discard(id).await;
             self.state.with(|st| {
@@ -303,17 +336,26 @@ impl<S: Store, C: Clock> Cache<S, C> {
         if let Some(info) = in_memory {
             return Ok(status(EntryState::Memory, Some(info)));
         }
-        let Some(item) = self.store.head(id).await? else {
-            return Ok(status(EntryState::Missing, None));
-        };
-        let header = match listed_header(&item, &item.head) {
-            Listing::Header(header) => Some(header),
-            // A header longer than the listed bytes (large metadata): read the entry.
-            Listing::NeedBytes => self.read_entry(id).await?.map(|(header, ..)| header),
-            Listing::Damaged => None,
+        let header = match self.store.head(id).await? {
+            Some(item) => match listed_header(&item, &item.head) {
+                Listing::Header(header) => Some(header),
+                // A header longer than the listed bytes (large metadata): read the entry.
+                Listing::NeedBytes => self.read_entry(id).await?.map(|(header, ..)| header),
+                Listing::Damaged => None,
+            },
+            None => None,
         };
         let Some(header) = header else {
-            return Ok(status(EntryState::Missing, None));
+            // Not on this machine: perhaps in the shared tier, if fresh by this machine's policy.
+            let policy = self.state.with(|st| st.policy(key.step()));
+            let shared = self
+                .shared_has(id, &policy, now)
+                .await
+                .filter(|h| self.state.with(|st| st.fresh(id, key.step(), h.created_ms, now)) == Freshness::Fresh);
+            return Ok(match shared {
+                Some(h) => status(EntryState::Shared, Some((h.created_ms, h.cost_us))),
+                None => status(EntryState::Missing, None),
+            });
         };
         let info = Some((header.created_ms, header.cost_us));
         Ok(

@@ -16,12 +16,14 @@ pub enum Source {
     Computed,
     /// Computed by a concurrent call for the same key, which this call waited for.
     Waited,
+    /// The shared tier (verified, then promoted into the store and memory as the policy says).
+    Shared,
 }
 
 impl Source {
     /// Whether the value was found rather than computed by this call.
     pub fn is_hit(self) -> bool {
-        matches!(self, Source::Memory | Source::Store)
+        matches!(self, Source::Memory | Source::Store | Source::Shared)
     }
 }
 
@@ -58,6 +60,8 @@ pub enum SkipReason {
     TooLarge,
     /// Pinned and in-use entries leave no room for it.
     NoRoom,
+    /// The shared tier is left alone after a failure: the entry is written there later.
+    Degraded,
 }
 
 /// What one tier did with a value.
@@ -78,6 +82,10 @@ pub struct PutReport {
     pub memory: TierOutcome,
     /// The store.
     pub store: TierOutcome,
+    /// The shared tier: [`SkipReason::Policy`] for a type that is not shared or a cache
+    /// without a shared tier. A failure here never fails the put: the entry is written to
+    /// the shared tier later (see [`crate::Cache::flush_shared`]).
+    pub shared: TierOutcome,
 }
 
 impl PutReport {
@@ -85,7 +93,13 @@ impl PutReport {
         PutReport {
             memory: TierOutcome::Skipped(reason),
             store: TierOutcome::Skipped(reason),
+            shared: TierOutcome::Skipped(reason),
         }
+    }
+
+    /// Whether any tier kept the value.
+    pub fn stored_anywhere(&self) -> bool {
+        [self.memory, self.store, self.shared].contains(&TierOutcome::Stored)
     }
 }
 
@@ -100,6 +114,9 @@ pub enum EntryState {
     Expired,
     /// Stored but from before a forced recompute of its step.
     Forced,
+    /// Not cached on this machine, but in the shared tier (its header checked; the entry
+    /// is verified when read).
+    Shared,
     /// Not cached.
     Missing,
 }
@@ -136,6 +153,8 @@ pub struct EntryInfo {
     pub in_memory: bool,
     /// Whether it is in the store.
     pub stored: bool,
+    /// Whether it is in the shared tier (as of a listing of it; false if it is down).
+    pub shared: bool,
 }
 
 impl EntryInfo {
@@ -155,6 +174,7 @@ impl EntryInfo {
             hits,
             in_memory,
             stored,
+            shared: false,
         }
     }
 }

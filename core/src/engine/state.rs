@@ -190,6 +190,7 @@ pub(crate) struct State {
     /// Keys of forced steps stored since the force was set: fresh again.
     pub(crate) refreshed: crate::map::HashSet<Fingerprint>,
     pub(crate) pins: HashMap<Fingerprint, u32>,
+    pub(crate) shared: super::shared::SharedState,
     pub(crate) closed: bool,
 }
 
@@ -219,6 +220,7 @@ impl State {
             flights: Flights::default(),
             refreshed: crate::map::HashSet::default(),
             pins: HashMap::default(),
+            shared: super::shared::SharedState::default(),
             closed: false,
         }
     }
@@ -294,7 +296,8 @@ impl State {
         self.pins.contains_key(id) || self.flights.contains(id)
     }
 
-    pub(crate) fn snapshot(&self) -> Stats {
+    /// The counters at `now` (which says whether the shared tier is left alone).
+    pub(crate) fn snapshot(&self, now: u64) -> Stats {
         let mut types: Vec<TypeStats> = self
             .types
             .iter()
@@ -311,6 +314,7 @@ impl State {
             types,
             corrupt_removed: self.corrupt_removed,
             waited_computes: self.waited_computes,
+            shared: self.shared.snapshot(now),
         }
     }
 }

@@ -26,7 +26,7 @@ const MIN_SAVING_DIVISOR: usize = 8;
 /// so that empty values still count and a zero budget keeps nothing.
 pub const MEMORY_SLOT_OVERHEAD: u64 = 64;
 
-impl<S: Store, C: Clock> Cache<S, C> {
+impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
     /// Stores `value` in the tiers its type's policy names, and sets `content` to the
     /// value's content identity where it needed it (left `None` if it stored nothing).
     ///
@@ -90,7 +90,11 @@ impl<S: Store, C: Clock> Cache<S, C> {
             }
             st.promote(*key.fingerprint(), &header.0, value, identity, now, epoch)
         });
-        Ok(PutReport { memory, store })
+        // Last: the local tiers hold the value whatever the shared tier does.
+        let shared = self
+            .shared_put(key.fingerprint(), &header.0, &header.1, &policy, now)
+            .await;
+        Ok(PutReport { memory, store, shared })
     }
 
     fn header<'v>(
@@ -132,7 +136,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
     /// Writes one entry to the store after evicting what its budget requires, and fills in
     /// its header's payload checksum. `epoch` is the store's [`Store::changes`], read by
     /// the caller just before.
-    async fn write_store(
+    pub(crate) async fn write_store(
         &self,
         (header, payload): &mut (EntryHeader, Cow<'_, [u8]>),
         epoch: u64,
@@ -185,7 +189,7 @@ impl<S: Store, C: Clock> Cache<S, C> {
     }
 }
 
-impl<S: Store, C: Clock> Cache<S, C> {
+impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
     /// Evicts by the eviction plan (never `id`) until `size` more bytes fit in `budget`;
     /// false if pinned and in-flight entries leave no room.
     pub(crate) async fn make_room(&self, id: Option<&Fingerprint>, size: u64, budget: u64, now: u64) -> Result<bool> {
