@@ -7,7 +7,9 @@
 //! one that was read (`If-Match` on its ETag). Where the store has no conditional writes,
 //! no lease is taken and each machine may compute (wasteful, never wrong).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use opendal::{ErrorKind as OpendalKind, Operator};
 use stepcache_core::Result;
@@ -22,6 +24,25 @@ const LEASE: Duration = Duration::from_secs(60);
 const RENEW_EVERY: Duration = Duration::from_secs(20);
 /// How often a waiter looks whether the lease is gone or expired.
 const POLL: Duration = Duration::from_millis(100);
+/// How long the last handle on a store waits, when it goes, for its leases' removals.
+const RELEASE_WAIT: Duration = Duration::from_secs(5);
+
+/// Lease removals under way. The last handle on the store waits for them when it goes (see
+/// `Drop`), so a process that ends right after computing a key does not leave its lease
+/// behind for the other machines to wait out.
+#[derive(Debug, Default)]
+pub(crate) struct Releases {
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl Drop for Releases {
+    fn drop(&mut self) {
+        let deadline = Instant::now() + RELEASE_WAIT;
+        while self.in_flight.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
 
 /// Milliseconds since the Unix epoch.
 fn now_ms() -> u64 {
@@ -53,6 +74,7 @@ pub(crate) struct Lease {
     renewal: tokio::task::JoinHandle<()>,
     operator: Operator,
     path: String,
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl Drop for Lease {
@@ -60,20 +82,24 @@ impl Drop for Lease {
         self.renewal.abort();
         let (operator, path) = (self.operator.clone(), std::mem::take(&mut self.path));
         // Removed in the background: a drop cannot wait. If it fails, the lease expires.
+        let in_flight = Arc::clone(&self.in_flight);
+        in_flight.fetch_add(1, Ordering::AcqRel);
         crate::runtime().spawn(async move {
             let _ = operator.delete(&path).await;
+            in_flight.fetch_sub(1, Ordering::AcqRel);
         });
     }
 }
 
 /// Takes the lease at `path`, waiting while another holder has it; `None` if the store
 /// cannot make conditional writes (then every machine may compute).
-pub(crate) async fn take(operator: Operator, path: String) -> Result<Option<Lease>> {
+pub(crate) async fn take(operator: Operator, path: String, releases: &Releases) -> Result<Option<Lease>> {
+    let in_flight = Arc::clone(&releases.in_flight);
     on_runtime(async move {
         let holder = holder();
         loop {
             match operator.write_with(&path, body(&holder)).if_not_exists(true).await {
-                Ok(meta) => return Ok(Some(hold(operator, path, holder, meta.etag().map(str::to_owned)))),
+                Ok(meta) => return Ok(Some(hold(operator, path, holder, meta.etag(), in_flight))),
                 Err(e) if e.kind() == OpendalKind::ConditionNotMatch => {}
                 Err(e) if e.kind() == OpendalKind::Unsupported => return Ok(None),
                 Err(e) => return Err(from_opendal("take the lease", &path, e)),
@@ -95,7 +121,7 @@ pub(crate) async fn take(operator: Operator, path: String) -> Result<Option<Leas
                 && let Some(etag) = etag
             {
                 match operator.write_with(&path, body(&holder)).if_match(&etag).await {
-                    Ok(meta) => return Ok(Some(hold(operator, path, holder, meta.etag().map(str::to_owned)))),
+                    Ok(meta) => return Ok(Some(hold(operator, path, holder, meta.etag(), in_flight))),
                     Err(e) if e.kind() == OpendalKind::ConditionNotMatch => continue,
                     Err(e) => return Err(from_opendal("take over the lease", &path, e)),
                 }
@@ -107,7 +133,8 @@ pub(crate) async fn take(operator: Operator, path: String) -> Result<Option<Leas
 }
 
 /// The lease just written at `path` (with ETag `etag`), renewed every [`RENEW_EVERY`].
-fn hold(operator: Operator, path: String, holder: String, mut etag: Option<String>) -> Lease {
+fn hold(operator: Operator, path: String, holder: String, etag: Option<&str>, in_flight: Arc<AtomicUsize>) -> Lease {
+    let mut etag = etag.map(str::to_owned);
     let (renewer, renewed) = (operator.clone(), path.clone());
     let renewal = crate::runtime().spawn(async move {
         loop {
@@ -128,5 +155,6 @@ fn hold(operator: Operator, path: String, holder: String, mut etag: Option<Strin
         renewal,
         operator,
         path,
+        in_flight,
     }
 }

@@ -39,6 +39,8 @@ pub struct ObjectStore {
     entries: String,
     /// `<prefix>v2/leases/`.
     leases: String,
+    /// Lease removals under way, waited for when the last clone goes.
+    releases: std::sync::Arc<lease::Releases>,
 }
 
 /// The runtime the HTTP client runs on, made on first use and kept for the process.
@@ -74,6 +76,7 @@ impl ObjectStore {
             operator,
             entries: format!("{}{ENTRIES}", config.prefix_text()),
             leases: format!("{}{LEASES}", config.prefix_text()),
+            releases: std::sync::Arc::default(),
         })
     }
 
@@ -275,7 +278,9 @@ impl Store for ObjectStore {
     /// has conditional writes; `None` (each may compute) where it has not.
     async fn lock(&self, id: &Fingerprint) -> Result<Option<LockGuard>> {
         let path = format!("{}{}", self.leases, id.to_hex());
-        Ok(lease::take(self.operator.clone(), path).await?.map(LockGuard::new))
+        Ok(lease::take(self.operator.clone(), path, &self.releases)
+            .await?
+            .map(LockGuard::new))
     }
 
     async fn head(&self, id: &Fingerprint) -> Result<Option<Listed>> {
