@@ -5,6 +5,7 @@ mod clock;
 mod default_dir;
 mod dir;
 mod error;
+mod remote;
 mod shared;
 mod store;
 mod sys;
@@ -13,11 +14,17 @@ use std::path::{Path, PathBuf};
 
 pub use clock::SystemClock;
 pub use default_dir::default_dir;
+pub use remote::SharedStore;
+#[cfg(feature = "shared")]
+pub use stepcache_core::entry::TeamKey;
 pub use stepcache_core::{
     Access, Arg, Computed, Config, ElementType, EntryInfo, EntryState, Error, ErrorKind, Fingerprint, Force, Hit, Key,
     KeyBuilder, PutReport, Result, Retention, SharedBytes, SkipReason, Source, Stats, Status, Step, TierOutcome,
     TierStats, TypePolicy, TypeStats, Value,
 };
+pub use stepcache_core::{SharedStats, SharedTier};
+#[cfg(feature = "shared")]
+pub use stepcache_object::ObjectConfig;
 pub use store::{Durability, FsBytes, FsOptions, FsStore};
 
 /// Drives an engine future on this thread. Filesystem calls finish within their first
@@ -32,8 +39,9 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
     }
 }
 
-/// The async engine over the filesystem, for callers that run their own executor.
-pub type AsyncCache = stepcache_core::Cache<FsStore, SystemClock>;
+/// The async engine over the filesystem (and the shared tier, with the `shared`
+/// feature), for callers that run their own executor.
+pub type AsyncCache = stepcache_core::Cache<FsStore, SystemClock, SharedStore>;
 
 /// A cache of step results on the local filesystem, with a memory tier in front.
 ///
@@ -62,6 +70,7 @@ pub struct Builder {
     dir: Option<PathBuf>,
     config: Config,
     options: FsOptions,
+    shared: remote::SharedSettings,
     error: Option<Error>,
 }
 
@@ -136,6 +145,45 @@ impl Builder {
         self
     }
 
+    /// A shared tier on the bucket `bucket` describes (see `docs/shared.md`): results of
+    /// the types whose policy is shared ([`TypePolicy::shared`], or
+    /// [`Builder::sharing`] for every type) are read from it on a local miss and written
+    /// to it after the directory.
+    #[cfg(feature = "shared")]
+    pub fn shared(mut self, bucket: ObjectConfig) -> Self {
+        self.shared.bucket = Some(bucket);
+        self
+    }
+
+    /// Shares every type without a policy of its own (off by default: nothing leaves the
+    /// machine unless asked to).
+    #[cfg(feature = "shared")]
+    pub fn sharing(mut self, on: bool) -> Self {
+        self.config = self.config.sharing(on);
+        self
+    }
+
+    /// Seals shared entries with the key derived from `secret`, and accepts only shared
+    /// entries it sealed (a secret that is too short is reported by [`Builder::open`]).
+    #[cfg(feature = "shared")]
+    pub fn team_key(mut self, secret: impl AsRef<[u8]>) -> Self {
+        match TeamKey::from_secret(secret.as_ref()) {
+            Ok(key) => self.shared.team_key = Some(key),
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+        self
+    }
+
+    /// How long a failing shared tier is left alone before it is tried again (default
+    /// 30 s).
+    #[cfg(feature = "shared")]
+    pub fn shared_retry_after(mut self, after: std::time::Duration) -> Self {
+        self.shared.retry_after_ms = Some(u64::try_from(after.as_millis()).unwrap_or(u64::MAX));
+        self
+    }
+
     fn try_config(mut self, f: impl FnOnce(Config) -> Result<Config>) -> Self {
         match f(self.config.clone()) {
             Ok(config) => self.config = config,
@@ -165,7 +213,8 @@ impl Builder {
             }
         };
         let store = FsStore::open_with(dir, self.options)?;
-        let engine = stepcache_core::Cache::new(store, SystemClock::new(), self.config)?;
+        let shared = self.shared.tier()?;
+        let engine = stepcache_core::Cache::with_shared(store, shared, SystemClock::new(), self.config)?;
         Ok(Cache { engine })
     }
 }
@@ -262,6 +311,16 @@ impl Cache {
     /// An IO error while listing the directory.
     pub fn stats(&self) -> Result<Stats> {
         block_on(self.engine.stats())
+    }
+
+    /// Writes every entry whose shared copy is behind (a shared write or removal that
+    /// failed) to the shared tier now; how many it settled. See
+    /// [`stepcache_core::Cache::flush_shared`].
+    ///
+    /// # Errors
+    /// The shared tier's error (the rest stay pending), or an IO error.
+    pub fn flush_shared(&self) -> Result<u64> {
+        block_on(self.engine.flush_shared())
     }
 
     /// Every entry in memory or on disk, newest first.

@@ -104,21 +104,23 @@ impl<S: Store, C: Clock> Cache<S, C> {
 }
 
 impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
-    /// A cache over `store` with a shared tier behind it (see `docs/shared.md`): results
-    /// of the types whose policy is [`TypePolicy::shared`] are read from it on a local
-    /// miss and written to it after the local store. Does no IO.
+    /// A cache over `store` with a shared tier behind it (see `docs/shared.md`), or
+    /// with none if `shared` is `None`: results of the types whose policy is
+    /// [`TypePolicy::shared`] are read from it on a local miss and written to it after
+    /// the local store. Does no IO.
     ///
     /// # Errors
     /// None today; reserved for configuration checks that need the stores.
-    pub fn with_shared(store: S, shared: SharedTier<R>, clock: C, config: Config) -> Result<Self> {
-        let cache = Cache {
+    pub fn with_shared(store: S, shared: impl Into<Option<SharedTier<R>>>, clock: C, config: Config) -> Result<Self> {
+        let shared = shared.into();
+        let mut state = State::new(config);
+        state.shared.stats.enabled = shared.is_some();
+        Ok(Cache {
             store,
             clock,
-            shared: Some(shared),
-            state: Lock::new(State::new(config)),
-        };
-        cache.state.with(|st| st.shared.stats.enabled = true);
-        Ok(cache)
+            shared,
+            state: Lock::new(state),
+        })
     }
 
     /// The store underneath.
