@@ -109,3 +109,9 @@ struct ReadmeExample;
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/rust.md")]
 struct RustTasksPage;
+
+/// The shared tier's page (`docs/shared.md`), its Rust blocks compiled as doctests (they
+/// need a bucket to run; `tests/tests/shared_tier.rs` runs the same calls on one).
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/shared.md")]
+struct SharedTierPage;
