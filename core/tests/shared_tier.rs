@@ -316,3 +316,27 @@ fn types_kept_only_in_memory_are_shared_through_memory() {
     assert_eq!(block_on(b.get(&k)).unwrap().unwrap().source, Source::Memory);
     assert!(block_on(b_local.list()).unwrap().is_empty());
 }
+
+#[test]
+fn a_read_only_tier_is_read_never_written() {
+    let bucket = Flaky::default();
+    let (writer, _) = machine(&bucket, None);
+    let k = key(SHARED, 1);
+    block_on(writer.put(&k, value(1))).unwrap();
+    let viewer = Cache::with_shared(
+        MemoryStore::new(),
+        SharedTier::new(bucket.clone()).read_only(),
+        ManualClock::new(1_000_000),
+        config(),
+    )
+    .unwrap();
+    assert_eq!(block_on(viewer.get(&k)).unwrap().unwrap().source, Source::Shared);
+    let report = block_on(viewer.put(&key(SHARED, 2), value(2))).unwrap();
+    assert_eq!(report.shared, TierOutcome::Skipped(SkipReason::ReadOnly));
+    // Invalidated here: never read from the shared tier again, which keeps its copy.
+    block_on(viewer.invalidate(&k)).unwrap();
+    assert!(block_on(viewer.get(&k)).unwrap().is_none());
+    assert!(block_on(bucket.inner.get(k.fingerprint())).unwrap().is_some());
+    assert_eq!(block_on(bucket.inner.list()).unwrap().len(), 1);
+    assert_eq!(block_on(viewer.stats()).unwrap().shared.errors, 0);
+}

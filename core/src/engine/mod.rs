@@ -45,7 +45,6 @@ impl<E: Display> Computed for core::result::Result<Value, E> {
 
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
-use crate::fingerprint::Fingerprint;
 use crate::key::Key;
 use crate::policy::{Access, Config, Force, Retention, TypePolicy};
 use crate::stats::Stats;
@@ -412,12 +411,13 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
                 .map(|(id, s)| EntryInfo::of(id, s, s.hits.get(), true, false));
             stored.chain(only_in_memory).collect::<Vec<EntryInfo>>()
         });
-        let at: crate::map::HashMap<Fingerprint, usize> =
-            out.iter().enumerate().map(|(i, e)| (e.fingerprint, i)).collect();
+        // Sorted by key to find each shared entry's local one (the order is set below).
+        crate::sort::sort_by(&mut out, |a, b| a.fingerprint.cmp(&b.fingerprint));
+        let local = out.len();
         for (item, header) in in_shared {
-            match at.get(&item.id) {
-                Some(&i) => out[i].shared = true,
-                None => out.push(EntryInfo {
+            match out[..local].binary_search_by(|e| e.fingerprint.cmp(&item.id)) {
+                Ok(i) => out[i].shared = true,
+                Err(_) => out.push(EntryInfo {
                     fingerprint: item.id,
                     step: header.step,
                     bytes: item.len,

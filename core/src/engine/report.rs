@@ -62,6 +62,8 @@ pub enum SkipReason {
     NoRoom,
     /// The shared tier is left alone after a failure: the entry is written there later.
     Degraded,
+    /// The shared tier is one this cache only reads (a browser's).
+    ReadOnly,
 }
 
 /// What one tier did with a value.

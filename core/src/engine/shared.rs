@@ -11,7 +11,6 @@
 //! Which types it holds is their policy's `shared` flag, decided here and nowhere else.
 
 use alloc::borrow::Cow;
-use alloc::collections::BTreeSet;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -40,6 +39,7 @@ pub struct SharedTier<R> {
     store: R,
     team_key: Option<TeamKey>,
     retry_after_ms: u64,
+    read_only: bool,
 }
 
 impl<R: Store> SharedTier<R> {
@@ -49,7 +49,16 @@ impl<R: Store> SharedTier<R> {
             store,
             team_key: None,
             retry_after_ms: DEFAULT_RETRY_AFTER_MS,
+            read_only: false,
         }
+    }
+
+    /// A tier this cache only reads (a browser's, over HTTP): puts skip it
+    /// ([`super::SkipReason::ReadOnly`]), no lease is taken, and an invalidated key is
+    /// only never read from it again by this cache.
+    pub fn read_only(mut self) -> Self {
+        self.read_only = true;
+        self
     }
 
     /// Seals every entry written with `key`, and accepts only entries it sealed.
@@ -103,7 +112,7 @@ pub(crate) struct SharedState {
     /// Until when (ms) the tier is left alone after a failure.
     down_until_ms: u64,
     /// Keys whose shared copy is behind this machine's.
-    pending: BTreeSet<Fingerprint>,
+    pending: crate::map::HashSet<Fingerprint>,
 }
 
 impl SharedState {
@@ -230,6 +239,9 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         let Some(tier) = self.sharing(policy) else {
             return TierOutcome::Skipped(super::SkipReason::Policy);
         };
+        if tier.read_only {
+            return TierOutcome::Skipped(super::SkipReason::ReadOnly);
+        }
         if now < self.state.with(|st| st.shared.down_until_ms) {
             // Left alone after a failure: written with the others when it is back.
             self.state.with(|st| st.shared.pending.insert(*id));
@@ -277,7 +289,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         let Some(tier) = self.sharing(policy) else { return };
         // Pending from here: a lookup meanwhile must not read the copy being removed.
         self.state.with(|st| st.shared.pending.insert(*id));
-        if now < self.state.with(|st| st.shared.down_until_ms) {
+        if tier.read_only || now < self.state.with(|st| st.shared.down_until_ms) {
             return;
         }
         match tier.store.delete(id).await {
@@ -293,6 +305,9 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
     /// the store's entry, or removes the shared copy if the store has none. Stops at the
     /// first failure. Returns how many it settled.
     pub(crate) async fn settle_pending(&self, tier: &SharedTier<R>, limit: usize, now: u64) -> Result<u64> {
+        if tier.read_only {
+            return Ok(0);
+        }
         let batch: Vec<Fingerprint> = self
             .state
             .with(|st| st.shared.pending.iter().take(limit).copied().collect());
@@ -332,7 +347,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
     /// and the tier can lease. A failure is counted and then each machine may compute it
     /// (wasteful, never wrong).
     pub(crate) async fn shared_lock(&self, id: &Fingerprint, policy: &TypePolicy, now: u64) -> Option<LockGuard> {
-        let tier = self.usable(policy, id, now)?;
+        let tier = self.usable(policy, id, now).filter(|tier| !tier.read_only)?;
         match tier.store.lock(id).await {
             Ok(guard) => guard,
             Err(e) => {
@@ -417,5 +432,5 @@ fn shared_header(item: &Listed) -> Option<EntryHeader> {
 
 /// An error for people, in the stats: its kind and message.
 fn error_text(e: &Error) -> String {
-    alloc::format!("{:?}: {}", e.kind(), e.message())
+    crate::text!(e.kind().name(), ": ", e.message())
 }

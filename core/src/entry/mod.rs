@@ -386,6 +386,16 @@ pub fn decode(bytes: &[u8], key: &Fingerprint) -> Result<(EntryHeader, Range<usi
     decode_checked(bytes, key, None)
 }
 
+/// The length an entry whose first bytes are `head` says it has (where its payload
+/// ends), or the length of `head` if they do not say: for a store that can read an
+/// entry's head but not learn its length (a ranged HTTP request whose host hides it).
+pub fn listed_len(head: &[u8]) -> u64 {
+    match decode_head(head) {
+        Ok(Head::Complete(_, range)) => range.end as u64,
+        _ => head.len() as u64,
+    }
+}
+
 /// [`decode`], with the payload's checksum already computed by whoever read `bytes`, over
 /// exactly the bytes of the payload range (see [`crate::Store::get_entry`]); `None`:
 /// compute it here.
