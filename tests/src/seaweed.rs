@@ -64,6 +64,16 @@ impl Seaweed {
     /// 2-10 s). Panics, saying why, if the binary is missing or the server does not come
     /// up within 60 s.
     pub fn start(name: &str) -> Self {
+        Self::launch(name, false)
+    }
+
+    /// [`Seaweed::start`], with the bucket readable by anyone (unsigned GETs, with CORS, as
+    /// a browser reads the shared tier); writing still needs the credentials.
+    pub fn start_public(name: &str) -> Self {
+        Self::launch(name, true)
+    }
+
+    fn launch(name: &str, public: bool) -> Self {
         let weed = weed();
         assert!(
             weed.exists(),
@@ -73,8 +83,13 @@ impl Seaweed {
         let dir = TempDir::new(&format!("seaweed-{name}"));
         std::fs::create_dir_all(dir.0.join("data")).expect("make the data directory");
         let config = dir.0.join("s3.json");
+        let anonymous = if public {
+            format!(r#",{{"name":"anonymous","actions":["Read:{BUCKET}","List:{BUCKET}"]}}"#)
+        } else {
+            String::new()
+        };
         let identities = format!(
-            r#"{{"identities":[{{"name":"stepcache","credentials":[{{"accessKey":"{ACCESS_KEY}","secretKey":"{SECRET_KEY}"}}],"actions":["Admin","Read","Write","List","Tagging"]}}]}}"#
+            r#"{{"identities":[{{"name":"stepcache","credentials":[{{"accessKey":"{ACCESS_KEY}","secretKey":"{SECRET_KEY}"}}],"actions":["Admin","Read","Write","List","Tagging"]}}{anonymous}]}}"#
         );
         std::fs::write(&config, identities).expect("write s3.json");
         let base = free_ports();
@@ -130,14 +145,15 @@ impl Seaweed {
         server
     }
 
-    /// Waits until the S3 port refuses anonymous requests (403: it is up) and the filer
+    /// Waits until the S3 port answers an anonymous request (403, or 200 if public) and the filer
     /// lists the bucket's directory (it is created a moment after the server is up).
     fn wait_ready(&self, s3_port: u16, filer_port: u16) {
         let start = Instant::now();
         let s3 = SocketAddr::from(([127, 0, 0, 1], s3_port));
         let filer = SocketAddr::from(([127, 0, 0, 1], filer_port));
         while start.elapsed() < Duration::from_secs(60) {
-            let up = status(s3, "/").as_deref() == Some("403");
+            // 403 to an anonymous listing, or 200 where anyone may read.
+            let up = matches!(status(s3, "/").as_deref(), Some("403" | "200"));
             if up && status(filer, &format!("/buckets/{BUCKET}/")).as_deref() == Some("200") {
                 return;
             }

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod http;
 mod list;
 mod lock;
 mod open;
@@ -22,6 +23,7 @@ use stepcache_core::entry::{EntryReader, EntryWriter, PayloadCheck};
 use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, LockGuard, Result, Store};
 use wasm_bindgen::JsValue;
 
+pub use http::HttpStore;
 pub use open::SCHEMA_VERSION;
 
 /// The object store holding the entries' bytes, in chunks (see [`record`]).

@@ -10,6 +10,11 @@ export interface TypePolicy {
   maxAgeMs?: number;
   /** Compress stored payloads (byte shuffle + LZ4; kept only if it saves at least 1/8). */
   compress?: boolean;
+  /**
+   * Read results of this type from the shared tier ({@link CacheOptions.shared}) on a
+   * miss (default false). Hits there are verified, then kept in IndexedDB and memory.
+   */
+  shared?: boolean;
 }
 
 /** Options of {@link open}. Every field is optional. */
@@ -39,6 +44,15 @@ export interface CacheOptions {
   broadcast?: boolean;
   /** Compute each key once across tabs and workers with Web Locks (default true). */
   locks?: boolean;
+  /**
+   * The shared tier, read over HTTP(S) with `fetch`: `url` is where the entries are,
+   * e.g. `https://lab-cache.s3.amazonaws.com/t1-pipeline/` for a bucket prefix that
+   * native machines write (objects `<url>v2/entries/<fingerprint>`), served with CORS to
+   * this origin, any static file host will do. The browser only reads it, with no
+   * credentials; types read from it are those whose policy says `shared: true`.
+   * See docs/shared.md.
+   */
+  shared?: { url: string };
 }
 
 /** Any typed array stepcache keeps (it comes back as the same kind). */
@@ -116,6 +130,9 @@ export type TierOutcome = string;
 export interface PutReport {
   memory: TierOutcome;
   store: TierOutcome;
+  /** "skipped:read-only" for shared types (the browser only reads the shared tier),
+   * "skipped:policy" for the others. */
+  shared: TierOutcome;
 }
 
 /** An array argument with its shape. */
@@ -196,11 +213,35 @@ export interface Stats {
   savedMs: number;
   corruptRemoved: number;
   waitedComputes: number;
+  /** The shared tier, as this cache object saw it since it was opened. */
+  shared: SharedStats;
   /** navigator.storage: usage and quota in bytes, and whether storage is persisted. */
   storage: { usage: number | null; quota: number | null; persisted: boolean | null };
 }
 
-/** The state of one key. */
+/** Counters of the shared tier ({@link CacheOptions.shared}). */
+export interface SharedStats {
+  /** Whether the cache was opened with a shared tier. */
+  enabled: boolean;
+  /** Lookups it answered (verified, then kept in IndexedDB and memory). */
+  hits: number;
+  misses: number;
+  /** Objects found but not returned: damaged, or another key's. */
+  rejected: number;
+  bytesRead: number;
+  /** Always 0: the browser never writes the shared tier. */
+  bytesWritten: number;
+  /** Reads that failed (unreachable, refused, HTTP errors). */
+  errors: number;
+  /** Keys invalidated here: never read from the shared tier again by this cache. */
+  pending: number;
+  /** Left alone after a failure: lookups stay local until the retry time (30 s) passes. */
+  degraded: boolean;
+  /** The latest failure, for people. */
+  lastError: string | null;
+}
+
+/** The state of one key ("shared": not in this browser, but in the shared tier). */
 export interface Status {
   key: string;
   state: "memory" | "stored" | "expired" | "forced" | "shared" | "missing";
@@ -220,6 +261,8 @@ export interface EntryInfo {
   hits: number;
   inMemory: boolean;
   stored: boolean;
+  /** In the shared tier (never listed by a browser, which cannot list a host: false). */
+  shared: boolean;
 }
 
 /**

@@ -9,8 +9,8 @@
 // its size than the conversions cost here (src/convert.rs describes each layout).
 import init, { RawCache, checkKey, fingerprintBytes as rawFingerprintBytes, maxValueBytes } from "./stepcache_wasm.js";
 import {
-  ACCESS, DEFAULT_POLICY, ENTRY_NUMBERS, HIT_NUMBERS, OP, OUTCOMES, PARAM, RETENTIONS, SCALAR, SOURCES, STATES, STATUS_NUMBERS,
-  TIER_NUMBERS, TOTAL_NUMBERS, TYPE_NUMBERS,
+  ACCESS, DEFAULT_POLICY, ENTRY_NUMBERS, HIT_NUMBERS, OP, OUTCOMES, PARAM, RETENTIONS, SCALAR, SHARED_NUMBERS, SOURCES,
+  STATES, STATUS_NUMBERS, TIER_NUMBERS, TOTAL_NUMBERS, TYPE_NUMBERS,
 } from "./protocol.js";
 
 let ready;
@@ -575,7 +575,7 @@ function untilAborted(promise, signal) {
 
 const KNOWN = [
   "name", "memoryBudget", "storeBudget", "defaultPolicy", "policies", "maxAgeMs",
-  "compression", "access", "persist", "broadcast", "locks",
+  "compression", "access", "persist", "broadcast", "locks", "shared",
 ];
 const invalid = (message) => fail("InvalidConfig", message);
 
@@ -621,10 +621,11 @@ function accessCode(letters) {
   return code;
 }
 
-/** A policy as `[retention, maxAgeMs (0: none), compress (0/1)]`, from a retention name or
- * `{retention, maxAgeMs?, compress?}`; unset fields come from `base`. */
+/** A policy as `[retention, maxAgeMs (0: none), compress (0/1), shared (0/1)]`, from a
+ * retention name or `{retention, maxAgeMs?, compress?, shared?}`; unset fields come from
+ * `base`. */
 function policyOption(value, what, base) {
-  if (typeof value === "string") return [retentionCode(value, what), base[1], base[2]];
+  if (typeof value === "string") return [retentionCode(value, what), ...base.slice(1)];
   const out = [...base];
   let hasRetention = false;
   for (const [field, v] of entries(value, what, "InvalidConfig")) {
@@ -635,12 +636,33 @@ function policyOption(value, what, base) {
       out[1] = ageOption(v, `${what}.maxAgeMs`);
     } else if (field === "compress") {
       out[2] = flagOption(v, `${what}.compress`) ? 1 : 0;
+    } else if (field === "shared") {
+      out[3] = flagOption(v, `${what}.shared`) ? 1 : 0;
     } else {
-      throw invalid(`${what} has an unknown field "${field}"; use retention, maxAgeMs, compress`);
+      throw invalid(`${what} has an unknown field "${field}"; use retention, maxAgeMs, compress, shared`);
     }
   }
   if (!hasRetention) throw invalid(`${what} needs a retention: "transient", "memory" or "persistent"`);
   return out;
+}
+
+/** The shared tier's base address (ending in "/") from `{ url }`: an http(s) URL. */
+function sharedOption(value) {
+  let url;
+  for (const [field, v] of entries(value, "shared", "InvalidConfig")) {
+    if (field !== "url") throw invalid(`shared has an unknown field "${field}"; use url`);
+    url = textOption(v, "shared.url");
+  }
+  let parsed;
+  try {
+    parsed = new URL(url ?? "", globalThis.location?.href);
+  } catch {
+    throw invalid(`shared.url must be an http(s) address, got ${describe(url)}`);
+  }
+  if (url === undefined || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
+    throw invalid(`shared.url must be an http(s) address, got ${describe(url)}`);
+  }
+  return parsed.href.endsWith("/") ? parsed.href : `${parsed.href}/`;
 }
 
 /** The options of open(), checked strictly: an unknown key or a bad value is an
@@ -677,9 +699,53 @@ function parseOptions(value) {
     if ((v = get("persist")) !== undefined) o.persist = flagOption(v, "persist");
     if ((v = get("broadcast")) !== undefined) o.broadcast = flagOption(v, "broadcast");
     if ((v = get("locks")) !== undefined) o.locks = flagOption(v, "locks");
+    if ((v = get("shared")) !== undefined) o.shared = sharedOption(v);
   }
   o.policies.unshift(...policy);
   return o;
+}
+
+// ----- the shared tier over HTTP ----------------------------------------------------------------
+
+/** The length of an entry's head that the module reads to check a key's status (its
+ * `LIST_HEAD_LEN`). */
+const HEAD_BYTES = 4096;
+
+/**
+ * The function the module reads the shared tier through (`HttpStore` in the Rust crate
+ * stepcache-idb): for an entry's hex id, `null` if the host has no such object (404), else
+ * `[length or -1, next]` where `next()` resolves to each piece of the body, then `null`.
+ * With `head`, only the first bytes are asked for (a Range request). A refusal (401/403)
+ * throws a NotAllowedError, any other failure an Error: the module counts them and leaves
+ * the shared tier alone for a while.
+ */
+function sharedReader(base) {
+  return async (hex, head) => {
+    const init = head ? { headers: { Range: `bytes=0-${HEAD_BYTES - 1}` } } : {};
+    const response = await fetch(`${base}v2/entries/${hex}`, { ...init, cache: "no-store" });
+    if (response.status === 404) return null;
+    if (response.status === 401 || response.status === 403) {
+      throw new DOMException(`the shared tier refused to read (HTTP ${response.status})`, "NotAllowedError");
+    }
+    if (!response.ok) throw new Error(`the shared tier answered HTTP ${response.status}`);
+    const whole = Number(response.headers.get("Content-Range")?.split("/")[1]);
+    const given = Number(response.headers.get("Content-Length"));
+    const identity = !response.headers.get("Content-Encoding");
+    const length = response.status === 206 ? (Number.isFinite(whole) ? whole : -1) : identity && given >= 0 ? given : -1;
+    if (!response.body) {
+      let rest = new Uint8Array(await response.arrayBuffer());
+      return [
+        length,
+        async () => {
+          const piece = rest;
+          rest = null;
+          return piece;
+        },
+      ];
+    }
+    const reader = response.body.getReader();
+    return [length, async () => (await reader.read()).value ?? null];
+  };
 }
 
 // ----- the browser around the cache --------------------------------------------------------
@@ -741,7 +807,11 @@ function openChannel(name, raw) {
  * the error that failed it. */
 const outcomeOf = (code) => (typeof code === "number" ? OUTCOMES[code] : `failed:${code}`);
 /** The PutReport of `[memory outcome, store outcome]` (src/convert.rs `report_to_js`). */
-const reportOf = ([memory, store]) => ({ memory: outcomeOf(memory), store: outcomeOf(store) });
+const reportOf = ([memory, store, shared]) => ({
+  memory: outcomeOf(memory),
+  store: outcomeOf(store),
+  shared: outcomeOf(shared),
+});
 
 
 /** A cache of step results in IndexedDB with a memory tier in front (see index.d.ts). */
@@ -878,16 +948,18 @@ export class StepCache {
 
   /** Counters, and the origin's storage usage, quota and persistence. */
   async stats() {
-    const [n, steps] = await enter(() => this.#raw.stats());
+    const [n, steps, lastError] = await enter(() => this.#raw.stats());
     const storage = await storageReport();
     const tiers = 2 * TIER_NUMBERS.length;
     const first = tiers + TOTAL_NUMBERS.length;
     const types = steps.map((step, j) => ({ step, ...numbered(TYPE_NUMBERS, n, first + TYPE_NUMBERS.length * j) }));
+    const s = numbered(SHARED_NUMBERS, n, first + TYPE_NUMBERS.length * steps.length);
     return {
       memory: numbered(TIER_NUMBERS, n, 0),
       store: numbered(TIER_NUMBERS, n, TIER_NUMBERS.length),
       types,
       ...numbered(TOTAL_NUMBERS, n, tiers),
+      shared: { ...s, enabled: s.enabled === 1, degraded: s.degraded === 1, lastError: lastError ?? null },
       storage,
     };
   }
@@ -897,7 +969,8 @@ export class StepCache {
     const [n, steps, fingerprints] = await enter(() => this.#raw.entries());
     return steps.map((step, j) => {
       const e = numbered(ENTRY_NUMBERS, n, ENTRY_NUMBERS.length * j);
-      return { key: `${step}@${fingerprints[j]}`, step, ...e, inMemory: e.inMemory === 1, stored: e.stored === 1 };
+      const flags = { inMemory: e.inMemory === 1, stored: e.stored === 1, shared: e.shared === 1 };
+      return { key: `${step}@${fingerprints[j]}`, step, ...e, ...flags };
     });
   }
 
@@ -990,7 +1063,9 @@ export async function open(options) {
   const o = parseOptions(options);
   const lock = o.locks ? requestLock : undefined;
   const budgets = new Float64Array(o.budgets);
-  const raw = await enter(() => RawCache.open(o.name, lock, budgets, o.access, o.steps, new Float64Array(o.policies)));
+  const shared = o.shared ? sharedReader(o.shared) : undefined;
+  const policies = new Float64Array(o.policies);
+  const raw = await enter(() => RawCache.open(o.name, lock, shared, budgets, o.access, o.steps, policies));
   if (o.persist) await callStorage("persist");
   return new StepCache(TOKEN, raw, o.name, o.broadcast ? openChannel(o.name, raw) : undefined);
 }

@@ -6,7 +6,7 @@
 export const OP = Object.freeze({ "get": 0, "has": 1, "invalidate": 2, "pin": 3, "unpin": 4, "put": 5, "getOrCompute": 6 });
 
 /** a tier's put outcome, by code */
-export const OUTCOMES = Object.freeze(["stored", "skipped:policy", "skipped:write-disabled", "skipped:too-large", "skipped:no-room", "skipped:degraded"]);
+export const OUTCOMES = Object.freeze(["stored", "skipped:policy", "skipped:write-disabled", "skipped:too-large", "skipped:no-room", "skipped:read-only", "skipped:degraded"]);
 
 /** where a hit came from, by code */
 export const SOURCES = Object.freeze(["memory", "store", "computed", "waited", "shared"]);
@@ -26,8 +26,8 @@ export const RETENTIONS = Object.freeze({ "transient": 0, "memory": 1, "cached":
 /** access bits, by letter */
 export const ACCESS = Object.freeze({ "r": 1, "c": 2, "e": 2, "w": 4 });
 
-/** the default policy's numbers: retention code, maxAgeMs (0: none), compress */
-export const DEFAULT_POLICY = Object.freeze([2, 0, 0]);
+/** the default policy's numbers: retention code, maxAgeMs (0: none), compress, shared */
+export const DEFAULT_POLICY = Object.freeze([2, 0, 0, 0]);
 
 /** a hit's numbers before its shape */
 export const HIT_NUMBERS = Object.freeze(["elem", "source", "createdMs", "costUs"]);
@@ -41,8 +41,11 @@ export const TOTAL_NUMBERS = Object.freeze(["hitRate", "savedUs", "corruptRemove
 /** stats(): each result type's numbers, after the totals */
 export const TYPE_NUMBERS = Object.freeze(["hits", "misses", "puts", "computes", "computeUs", "savedUs"]);
 
+/** stats(): the shared tier's numbers, after the types */
+export const SHARED_NUMBERS = Object.freeze(["enabled", "hits", "misses", "rejected", "bytesRead", "errors", "pending", "degraded", "bytesWritten"]);
+
 /** entries(): each entry's numbers */
-export const ENTRY_NUMBERS = Object.freeze(["bytes", "createdMs", "costUs", "hits", "inMemory", "stored"]);
+export const ENTRY_NUMBERS = Object.freeze(["bytes", "createdMs", "costUs", "hits", "inMemory", "stored", "shared"]);
 
 /** status(): each key's numbers */
 export const STATUS_NUMBERS = Object.freeze(["state", "createdMs", "costUs"]);

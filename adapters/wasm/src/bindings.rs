@@ -6,8 +6,8 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use js_sys::{Array, Function, Promise};
-use stepcache_core::{Access, Cache, Config, ErrorKind, Fingerprint, Force, Key, text};
-use stepcache_idb::IdbStore;
+use stepcache_core::{Access, Cache, Config, ErrorKind, Fingerprint, Force, Key, SharedTier, text};
+use stepcache_idb::{HttpStore, IdbStore};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -16,7 +16,7 @@ use crate::convert;
 use crate::errors::{JsResult, err, to_js};
 use crate::protocol::{self, Operation};
 
-type Engine = Cache<IdbStore, JsClock>;
+type Engine = Cache<IdbStore, JsClock, HttpStore>;
 
 /// talc instead of Rust's default dlmalloc: smaller in the module and faster (talc's
 /// WebAssembly benchmarks). Single-threaded: the module is built without atomics.
@@ -114,12 +114,15 @@ impl RawCache {
     /// Opens the engine over the IndexedDB database `name`; resolves to a `RawCache`.
     ///
     /// `index.js` has checked every option. `lock` requests Web Locks (see
-    /// `IdbStore::set_locking`; `undefined`: no locks). `budgets` is `[memory, store]` in
-    /// bytes, a negative number keeping the default; `policies` holds three numbers (see
-    /// [`policy`]) for the default policy, then three for each step of `steps`.
+    /// `IdbStore::set_locking`; `undefined`: no locks). `shared` reads the shared tier (see
+    /// `HttpStore`; `undefined`: none). `budgets` is `[memory, store]` in bytes, a negative
+    /// number keeping the default; `policies` holds [`protocol::POLICY_LEN`] numbers (see
+    /// [`protocol::policy_of`]) for the default policy, then as many for each step of
+    /// `steps`.
     pub fn open(
         name: String,
         lock: Option<Function>,
+        shared: Option<Function>,
         budgets: &[f64],
         access: Option<u8>,
         steps: &Array,
@@ -133,7 +136,7 @@ impl RawCache {
         if let Some(bytes) = budget(1) {
             config = config.store_budget(bytes);
         }
-        let mut rows = policies.chunks_exact(3);
+        let mut rows = policies.chunks_exact(protocol::POLICY_LEN);
         config = config.default_policy(rows.next().map_or(stepcache_core::DEFAULT_POLICY, protocol::policy_of));
         let configured = strings(steps)
             .iter()
@@ -149,7 +152,8 @@ impl RawCache {
             let config = configured.map_err(to_js)?;
             let mut store = IdbStore::open(&name).await.map_err(to_js)?;
             store.set_locking(lock);
-            let engine = Cache::new(store, JsClock, config).map_err(to_js)?;
+            let shared = shared.map(|read| SharedTier::new(HttpStore::new(read)).read_only());
+            let engine = Cache::with_shared(store, shared, JsClock, config).map_err(to_js)?;
             Ok(RawCache {
                 engine: Rc::new(engine),
             }

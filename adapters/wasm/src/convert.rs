@@ -274,14 +274,15 @@ fn outcome(outcome: TierOutcome) -> JsValue {
         TierOutcome::Skipped(SkipReason::TooLarge) => Outcome::TooLarge,
         TierOutcome::Skipped(SkipReason::NoRoom) => Outcome::NoRoom,
         TierOutcome::Skipped(SkipReason::Degraded) => Outcome::Degraded,
+        TierOutcome::Skipped(SkipReason::ReadOnly) => Outcome::ReadOnly,
         TierOutcome::Failed(kind) => return JsValue::from_str(kind.name()),
     };
     code.code().into()
 }
 
-/// `[memory outcome, store outcome]` (see `outcome`).
+/// `[memory outcome, store outcome, shared outcome]` (see `outcome`).
 pub(crate) fn report_to_js(report: &PutReport) -> JsValue {
-    Array::of2(&outcome(report.memory), &outcome(report.store)).into()
+    Array::of3(&outcome(report.memory), &outcome(report.store), &outcome(report.shared)).into()
 }
 
 // ----- reports ----------------------------------------------------------------------
@@ -295,9 +296,10 @@ fn strings<'a>(items: impl Iterator<Item = &'a str>) -> Array {
     items.map(JsValue::from_str).collect()
 }
 
-/// `[numbers, step names]` with numbers: the memory tier's and the store tier's
-/// [`protocol::TIER_NUMBERS`], then [`protocol::TOTAL_NUMBERS`], then per type
-/// [`protocol::TYPE_NUMBERS`].
+/// `[numbers, step names, the shared tier's latest error or undefined]` with numbers: the
+/// memory tier's and the store tier's [`protocol::TIER_NUMBERS`], then
+/// [`protocol::TOTAL_NUMBERS`], then per type [`protocol::TYPE_NUMBERS`], then
+/// [`protocol::SHARED_NUMBERS`].
 pub(crate) fn stats_to_js(stats: &Stats) -> JsValue {
     let fixed = 2 * protocol::TIER_NUMBERS.len() + protocol::TOTAL_NUMBERS.len();
     let mut numbers = Vec::with_capacity(fixed + protocol::TYPE_NUMBERS.len() * stats.types.len());
@@ -312,8 +314,24 @@ pub(crate) fn stats_to_js(stats: &Stats) -> JsValue {
     for t in &stats.types {
         numbers.extend([t.hits, t.misses, t.puts, t.computes, t.compute_us, t.saved_us].map(|v| v as f64));
     }
+    let s = &stats.shared;
+    numbers.extend(
+        [
+            u64::from(s.enabled),
+            s.hits,
+            s.misses,
+            s.rejected,
+            s.bytes_read,
+            s.errors,
+            s.pending,
+            u64::from(s.degraded),
+            s.bytes_written,
+        ]
+        .map(|v| v as f64),
+    );
     let steps = strings(stats.types.iter().map(|t| t.step.as_str()));
-    Array::of2(&Float64Array::from(&numbers[..]), &steps).into()
+    let error = s.last_error.as_deref().map_or(JsValue::UNDEFINED, JsValue::from_str);
+    Array::of3(&Float64Array::from(&numbers[..]), &steps, &error).into()
 }
 
 /// `[numbers, steps, fingerprints]` with numbers per entry [`protocol::ENTRY_NUMBERS`].
@@ -327,6 +345,7 @@ pub(crate) fn entries_to_js(entries: &[EntryInfo]) -> JsValue {
             e.hits as f64,
             f64::from(u8::from(e.in_memory)),
             f64::from(u8::from(e.stored)),
+            f64::from(u8::from(e.shared)),
         ]);
     }
     let steps = strings(entries.iter().map(|e| e.step.as_str()));

@@ -80,6 +80,8 @@ codes! {
         TooLarge = "skipped:too-large",
         /// Not kept: pinned and in-flight entries leave no room.
         NoRoom = "skipped:no-room",
+        /// Not kept: the shared tier is only read here.
+        ReadOnly = "skipped:read-only",
         /// Not kept: the shared tier is left alone after a failure (written later).
         Degraded = "skipped:degraded",
     }
@@ -155,23 +157,29 @@ pub(crate) fn retention(code: f64) -> Option<Retention> {
     RETENTIONS.get(code as usize).copied().filter(|_| code >= 0.0)
 }
 
-/// A policy from its three numbers: retention code ([`RETENTIONS`]), maximum age in ms
-/// (0: none), compress (0 or 1). An unknown retention code keeps the default's.
+/// How many numbers a policy crosses as (see [`policy_of`]).
+pub(crate) const POLICY_LEN: usize = 4;
+
+/// A policy from its [`POLICY_LEN`] numbers: retention code ([`RETENTIONS`]), maximum age
+/// in ms (0: none), compress (0 or 1), shared (0 or 1). An unknown retention code keeps
+/// the default's.
 pub(crate) fn policy_of(numbers: &[f64]) -> TypePolicy {
-    let [retention_code, max_age_ms, compress] = [0, 1, 2].map(|i| numbers.get(i).copied().unwrap_or(0.0));
+    let [retention_code, max_age_ms, compress, shared] = [0, 1, 2, 3].map(|i| numbers.get(i).copied().unwrap_or(0.0));
     let mut policy = TypePolicy::new(retention(retention_code).unwrap_or(DEFAULT_POLICY.retention));
     policy.max_age_ms = (max_age_ms > 0.0).then_some(max_age_ms as u64);
     policy.compress = compress != 0.0;
+    policy.shared = shared != 0.0;
     policy
 }
 
-/// The three numbers of `policy` (see [`policy_of`]).
-pub(crate) fn policy_numbers(policy: &TypePolicy) -> [f64; 3] {
+/// The numbers of `policy` (see [`policy_of`]).
+pub(crate) fn policy_numbers(policy: &TypePolicy) -> [f64; POLICY_LEN] {
     let code = RETENTIONS.iter().position(|r| *r == policy.retention).unwrap_or(0);
     [
         code as f64,
         policy.max_age_ms.unwrap_or(0) as f64,
         f64::from(u8::from(policy.compress)),
+        f64::from(u8::from(policy.shared)),
     ]
 }
 
@@ -190,8 +198,22 @@ pub(crate) const TOTAL_NUMBERS: [&str; 4] = ["hitRate", "savedUs", "corruptRemov
 /// The numbers of each result type in `stats()`, after the totals.
 pub(crate) const TYPE_NUMBERS: [&str; 6] = ["hits", "misses", "puts", "computes", "computeUs", "savedUs"];
 
+/// The numbers of the shared tier in `stats()` (`convert::stats_to_js`), after the types;
+/// flags are 0 or 1.
+pub(crate) const SHARED_NUMBERS: [&str; 9] = [
+    "enabled",
+    "hits",
+    "misses",
+    "rejected",
+    "bytesRead",
+    "errors",
+    "pending",
+    "degraded",
+    "bytesWritten",
+];
+
 /// The numbers of each entry of `entries()` (`convert::entries_to_js`); flags are 0 or 1.
-pub(crate) const ENTRY_NUMBERS: [&str; 6] = ["bytes", "createdMs", "costUs", "hits", "inMemory", "stored"];
+pub(crate) const ENTRY_NUMBERS: [&str; 7] = ["bytes", "createdMs", "costUs", "hits", "inMemory", "stored", "shared"];
 
 /// The numbers of each key of `status()` (`convert::statuses_to_js`); times are NaN when
 /// unknown.
@@ -252,7 +274,7 @@ pub(crate) fn javascript() -> String {
         ),
         (
             "DEFAULT_POLICY",
-            "the default policy's numbers: retention code, maxAgeMs (0: none), compress",
+            "the default policy's numbers: retention code, maxAgeMs (0: none), compress, shared",
             {
                 let numbers: Vec<String> = policy_numbers(&DEFAULT_POLICY).iter().map(|n| n.to_string()).collect();
                 format!("Object.freeze([{}])", numbers.join(", "))
@@ -273,6 +295,11 @@ pub(crate) fn javascript() -> String {
             "TYPE_NUMBERS",
             "stats(): each result type's numbers, after the totals",
             names(TYPE_NUMBERS),
+        ),
+        (
+            "SHARED_NUMBERS",
+            "stats(): the shared tier's numbers, after the types",
+            names(SHARED_NUMBERS),
         ),
         ("ENTRY_NUMBERS", "entries(): each entry's numbers", names(ENTRY_NUMBERS)),
         ("STATUS_NUMBERS", "status(): each key's numbers", names(STATUS_NUMBERS)),
@@ -318,7 +345,7 @@ mod tests {
         assert_eq!(ScalarTag::from_code(5u128), None);
         assert_eq!(retention(-1.0), None);
         assert_eq!(retention(2.0), Some(Retention::Persistent));
-        let policy = TypePolicy::new(Retention::Memory).max_age_ms(5000);
+        let policy = TypePolicy::new(Retention::Memory).max_age_ms(5000).shared(true);
         assert_eq!(policy_of(&policy_numbers(&policy)), policy);
     }
 }

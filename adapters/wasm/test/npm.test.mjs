@@ -130,7 +130,7 @@ function assertRoundTrip(out, where) {
   const kinds = [...KINDS, "ArrayBuffer"];
   for (const kind of kinds) {
     const expected = { kind, data: dataOf(kind), shape: shapeOf(kind), meta: makeMeta(kind) };
-    assert.deepEqual(out.reports[kind], { memory: "stored", store: "stored" }, `${where} ${kind}: put report`);
+    assert.deepEqual(out.reports[kind], { memory: "stored", store: "stored", shared: "skipped:policy" }, `${where} ${kind}: put report`);
     assertValue(out.memory[kind], { ...expected, source: "memory" }, `${where} ${kind} from memory`);
     assertValue(out.store[kind], { ...expected, source: "store" }, `${where} ${kind} from IndexedDB`);
     assertValue(out.computed[kind], { ...expected, source: "computed" }, `${where} ${kind} computed`);
@@ -546,7 +546,7 @@ test("policies: default and per-type retention, transient values, compression", 
     const v = (seed) => ({ data: makeArray("Float64Array", 24, seed), shape: SHAPE, meta: { seed } });
     assert.equal(out.putDefault.memory, "stored");
     assert.match(out.putDefault.store, /^skipped:/, "defaultPolicy 'memory' keeps values out of IndexedDB");
-    assert.deepEqual(out.putKeep, { memory: "stored", store: "stored" });
+    assert.deepEqual(out.putKeep, { memory: "stored", store: "stored", shared: "skipped:policy" });
     assert.match(out.putTemp.memory, /^skipped:/, "transient: not kept in memory");
     assert.match(out.putTemp.store, /^skipped:/, "transient: not stored");
     assertValue(out.temp1, { ...v(4), source: "computed" }, "transient computed");
@@ -560,7 +560,7 @@ test("policies: default and per-type retention, transient values, compression", 
     assert.equal(out.readNullMeta.metaIsUndefined, false);
     assert.deepEqual(out.readNullMeta.values, ["1", "-1"]);
 
-    assert.deepEqual(out.putPacked, { memory: "stored", store: "stored" });
+    assert.deepEqual(out.putPacked, { memory: "stored", store: "stored", shared: "skipped:policy" });
     assert.ok(out.packedBytes > 0 && out.packedBytes < 262144 / 2, `a smooth 256 KiB map stored in ${out.packedBytes} bytes: compressed`);
     assert.ok(out.noiseBytes >= 262144, `noise stored in ${out.noiseBytes} bytes: as is`);
     assert.equal(out.readPacked.checksum, out.smoothChecksum, "a compressed value reads back intact");
@@ -944,8 +944,8 @@ test("m. setRetention() changes a step's policy from then on; bad names are type
       }
       return { before, after, errors };
     }, uniq("retention"));
-    assert.deepEqual(out.before, { memory: "stored", store: "stored" });
-    assert.deepEqual(out.after, { memory: "stored", store: "skipped:policy" });
+    assert.deepEqual(out.before, { memory: "stored", store: "stored", shared: "skipped:policy" });
+    assert.deepEqual(out.after, { memory: "stored", store: "skipped:policy", shared: "skipped:policy" });
     assert.deepEqual(out.errors, ["InvalidConfig", "InvalidStepName", "InvalidStepName"]);
   });
 });
@@ -974,7 +974,7 @@ test("n. a value over 1 GiB is TooLarge before it is copied; the module lives on
     assert.match(out.put.message, new RegExp(`${GiB + 1} bytes`), "the message says the value's size");
     assertRejected(out.computed, "TooLarge", limit, "getOrCompute returning 1 GiB + 1 byte");
     assert.equal(out.computeCalls, 1);
-    assert.deepEqual(out.again, { source: "computed", stored: { memory: "stored", store: "stored" } }, "the same key computes and stores afterwards");
+    assert.deepEqual(out.again, { source: "computed", stored: { memory: "stored", store: "stored", shared: "skipped:policy" } }, "the same key computes and stores afterwards");
     if (out.hugeAllocation) {
       console.log(`n. the page cannot allocate 2 GiB: ${out.hugeAllocation}`);
     } else {
@@ -992,8 +992,8 @@ test("o. getOrCompute's hit says what storing the computed value did (stored)", 
   await withContext(async (context) => {
     const page = await harness(context);
     const out = await run(page, "storedScenario", { name: uniq("stored") });
-    assert.deepEqual(out.computed, ["computed", { memory: "stored", store: "stored" }]);
-    assert.deepEqual(out.refused, ["computed", { memory: "stored", store: "skipped:too-large" }], "storeBudget smaller than the value");
+    assert.deepEqual(out.computed, ["computed", { memory: "stored", store: "stored", shared: "skipped:policy" }]);
+    assert.deepEqual(out.refused, ["computed", { memory: "stored", store: "skipped:too-large", shared: "skipped:policy" }], "storeBudget smaller than the value");
     assert.deepEqual(out.fromMemory, ["memory", false], "a memory hit has no stored");
     assert.deepEqual(out.fromStore, ["store", false], "a store hit has no stored");
     assert.deepEqual(out.get, ["memory", false], "get() hits have no stored");
@@ -1170,4 +1170,79 @@ test("w. docs/javascript.md: every block of the tasks page runs in a page, its a
     const out = await run(await harness(context), "docsScenario", { code: blocks.join("\n") });
     assert.equal(out.ok, true, out.error);
   });
+});
+
+/** A local port where nothing listens (bound, then closed). */
+async function closedPort() {
+  const net = await import("node:net");
+  const probe = net.createServer();
+  await new Promise((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const { port } = probe.address();
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+/** Starts `shared_fixture` (SeaweedFS with entries written natively); its address and a stop(). */
+async function sharedFixture(mib = 1) {
+  const { spawn } = await import("node:child_process");
+  const bin = path.resolve(WASM_DIR, "../../target/debug/shared_fixture");
+  assert.ok(fs.existsSync(bin), `${bin} is missing: cargo build -p stepcache-tests --bin shared_fixture`);
+  const child = spawn(bin, [String(mib)], { stdio: ["pipe", "pipe", "inherit"] });
+  const line = await new Promise((resolve, reject) => {
+    let text = "";
+    child.stdout.on("data", (d) => {
+      text += d;
+      if (text.includes("\n")) resolve(text.split("\n")[0]);
+    });
+    child.on("exit", (code) => reject(new Error(`shared_fixture exited (${code}) before it was ready`)));
+  });
+  return { ...JSON.parse(line), stop: () => child.stdin.end() };
+}
+
+test("x. the shared tier over fetch: native entries are verified shared hits, kept in IndexedDB; damage and outages are misses", { timeout: 120_000 }, async () => {
+  const fixture = await sharedFixture();
+  try {
+    for (const inWorker of [false, true]) {
+      const where = inWorker ? "worker" : "page";
+      await withContext(async (context) => {
+        const page = await harness(context);
+        const name = uniq("shared");
+        const go = (scenario, args) => (inWorker ? runInWorker : run)(page, scenario, args);
+        const out = await go("sharedScenario", { name, url: fixture.url });
+        assert.deepEqual(out.status, ["shared", "missing"], `${where}: status`);
+        assert.deepEqual(out.first, { source: "shared", same: true, shape: [4096] }, `${where}: first read`);
+        assert.equal(out.second, "memory", `${where}: then from memory`);
+        assert.deepEqual(out.sealed, { source: "shared", same: true }, `${where}: a sealed entry, read without the key`);
+        assert.equal(out.damaged, null, `${where}: a damaged object is a miss`);
+        assert.equal(out.missing, null, `${where}: no object`);
+        assert.equal(out.notShared, null, `${where}: a type that is not shared is not read from the shared tier`);
+        assert.deepEqual(out.big, { source: "shared", calls: 0, length: 1 << 18, same: true }, `${where}: getOrCompute`);
+        assert.deepEqual(out.put, { memory: "stored", store: "stored", shared: "skipped:read-only" }, `${where}: put`);
+        assert.equal(out.invalidated, null, `${where}: invalidated here, not read from the shared tier again`);
+        const s = out.stats;
+        assert.deepEqual(
+          [s.enabled, s.hits, s.rejected, s.errors, s.degraded, s.bytesWritten],
+          [true, 3, 1, 0, false, 0],
+          `${where}: stats ${JSON.stringify(s)}`,
+        );
+        assert.ok(s.bytesRead > 1 << 20, `${where}: bytes read`);
+        if (!inWorker) {
+          await page.reload();
+          await page.waitForFunction(() => window.harnessReady === true);
+          const back = await go("sharedScenario", { name, url: fixture.url, again: true });
+          assert.deepEqual(back.again, { source: "store", same: true }, "after a reload: from IndexedDB");
+          assert.equal(back.stats.hits, 0);
+        }
+        const down = await go("sharedDownScenario", { name: uniq("shared-down"), url: `http://127.0.0.1:${await closedPort()}/stepcache/` });
+        assert.equal(down.miss, null);
+        assert.deepEqual(down.computed, ["computed", { memory: "stored", store: "stored", shared: "skipped:read-only" }]);
+        assert.equal(down.hit, "memory");
+        assert.equal(down.stats.errors, 1, `${where}: ${JSON.stringify(down.stats)}`);
+        assert.equal(down.stats.degraded, true);
+        assert.match(down.stats.lastError, /shared tier/);
+      });
+    }
+  } finally {
+    fixture.stop();
+  }
 });

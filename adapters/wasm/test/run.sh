@@ -16,4 +16,6 @@ if [ -f package-lock.json ]; then
 else
   npm install --no-audit --no-fund --loglevel=error
 fi
+# The native writer of the shared-tier test's entries (test x).
+(cd ../../.. && cargo build -q --locked -p stepcache-tests --bin shared_fixture)
 exec node --test --test-concurrency=1 npm.test.mjs

@@ -1101,3 +1101,58 @@ export async function docsScenario({ code }) {
     console.assert = original;
   }
 }
+
+/**
+ * The shared tier over HTTP (test x): `url` holds the entries `shared_fixture` wrote
+ * natively (see tests/src/bin/shared_fixture.rs). `again`: a second visit (after a
+ * reload) that must find the first visit's shared hits in IndexedDB.
+ */
+export async function sharedScenario({ name, url, again = false }) {
+  const cache = await open({ name, shared: { url }, policies: { t1_map: { retention: "persistent", shared: true } } });
+  const expected = (n, len) => Float32Array.from({ length: len }, (_, i) => n * 1000 + (i % 1000));
+  const same = (hit, n, len) => hit !== null && hit.data.length === len && hit.data.every((v, i) => v === n * 1000 + (i % 1000));
+  const key = (params, step = "t1_map") => cache.key(step, params);
+  const out = {};
+  if (again) {
+    const hit = await cache.get(key({ n: 1 }));
+    out.again = { source: hit?.source, same: same(hit, 1, 4096) };
+    out.stats = (await cache.stats()).shared;
+    cache.close();
+    return out;
+  }
+  out.status = (await cache.status([key({ n: 1 }), key({ n: 404 })])).map((s) => s.state);
+  const first = await cache.get(key({ n: 1 }));
+  out.first = { source: first?.source, same: same(first, 1, 4096), shape: first?.shape };
+  out.second = (await cache.get(key({ n: 1 })))?.source;
+  const sealed = await cache.get(key({ n: 3 }));
+  out.sealed = { source: sealed?.source, same: same(sealed, 3, 4096) };
+  out.damaged = await cache.get(key({ n: 2 })) ?? null;
+  out.missing = await cache.get(key({ n: 404 })) ?? null;
+  out.notShared = await cache.get(key({ n: 1 }, "preview")) ?? null;
+  let calls = 0;
+  const big = await cache.getOrCompute(key({ big: 1 }), () => {
+    calls += 1;
+    return { data: expected(0, 4) };
+  });
+  out.big = { source: big.source, calls, length: big.data.length, same: same(big, 7, big.data.length) };
+  out.put = await cache.put(key({ n: 9 }), { data: expected(9, 4) });
+  await cache.invalidate(key({ n: 3 }));
+  out.invalidated = await cache.get(key({ n: 3 })) ?? null;
+  out.stats = (await cache.stats()).shared;
+  cache.close();
+  return out;
+}
+
+/** A shared tier where no server answers (test x): the local tiers keep working. */
+export async function sharedDownScenario({ name, url }) {
+  const cache = await open({ name, shared: { url }, policies: { t1_map: { retention: "persistent", shared: true } } });
+  const key = cache.key("t1_map", { n: 1 });
+  const out = {};
+  out.miss = await cache.get(key) ?? null;
+  const computed = await cache.getOrCompute(key, () => ({ data: new Float32Array([1, 2, 3]) }));
+  out.computed = [computed.source, computed.stored];
+  out.hit = (await cache.get(key))?.source;
+  out.stats = (await cache.stats()).shared;
+  cache.close();
+  return out;
+}
