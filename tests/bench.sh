@@ -16,6 +16,8 @@ case "${1:-}" in
 esac
 
 bash tests/setup.sh
+# The browser bench's shared tier: a bucket this native program fills.
+cargo build -q --locked -p stepcache-tests --bin shared_fixture
 if [ "$quick" = 1 ]; then
   # The npm package as the test command just built it, or a fresh build.
   [ -f adapters/wasm/pkg/stepcache_wasm_bg.wasm ] || bash adapters/wasm/build.sh

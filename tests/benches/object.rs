@@ -3,6 +3,11 @@
 //! the engine) against opendal's own write and read of the same bytes, on the same
 //! SeaweedFS server on this machine. Rounds alternate the two; medians.
 //!
+//! Then the same maps through the shared tier of a filesystem cache: a put (directory,
+//! then bucket) against opendal's write; a shared hit on a machine whose directory is
+//! empty (read, verify, promote into the directory) against opendal's read; and the next
+//! get there (from the directory) against a directory-only cache's get.
+//!
 //! `cargo bench -p stepcache-tests --bench object [-- MiB,MiB ROUNDS]` (default 1, 40
 //! and 256 MiB, 7 rounds).
 
@@ -16,6 +21,7 @@ use stepcache::SystemClock;
 use stepcache_core::{Cache, Config, Key, Value};
 use stepcache_object::{ObjectConfig, ObjectStore};
 use stepcache_tests::seaweed::{ACCESS_KEY, BUCKET, SECRET_KEY, Seaweed};
+use stepcache_tests::temp::TempDir;
 
 fn median(mut times: Vec<Duration>) -> f64 {
     times.sort();
@@ -57,6 +63,7 @@ fn main() {
         "| map | stepcache put ms | opendal write ms | ratio | stepcache get ms (verified) | opendal read ms | ratio |"
     );
     println!("|---|---|---|---|---|---|---|");
+    let mut tiers = Vec::new();
     for mib in sizes {
         let n = (mib << 20) / 4;
         let map: Vec<f32> = (0..n).map(|i| (i % 4093) as f32 * 0.25).collect();
@@ -96,5 +103,91 @@ fn main() {
             put / write,
             get / read
         );
+        tiers.push((mib, value, bytes));
     }
+    println!();
+    println!(
+        "| map | tier put ms | opendal write ms | ratio | shared hit ms (promoted) | opendal read ms | ratio | next get ms | directory-only get ms | ratio |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for (mib, value, bytes) in tiers {
+        through_the_tier(&config, &raw, &runtime, mib, &value, &bytes, rounds);
+    }
+}
+
+/// One row of the shared tier's table (see the module's documentation).
+fn through_the_tier(
+    config: &ObjectConfig,
+    raw: &Operator,
+    runtime: &tokio::runtime::Runtime,
+    mib: usize,
+    value: &Value,
+    bytes: &[u8],
+    rounds: usize,
+) {
+    let machine = |dir: &TempDir| {
+        stepcache::Cache::builder()
+            .dir(&dir.0)
+            .memory_budget(0)
+            .shared(config.clone().prefix("bench-tier"))
+            .sharing(true)
+            .open()
+            .unwrap()
+    };
+    let key = Key::of("bench-tier").arg("mib", mib as u64).build().unwrap();
+    let path = format!("raw/{mib}");
+    let writer_dir = TempDir::new("bench-tier-writer");
+    let writer = machine(&writer_dir);
+    let local_dir = TempDir::new("bench-tier-local");
+    let local_only = stepcache::Cache::builder()
+        .dir(&local_dir.0)
+        .memory_budget(0)
+        .open()
+        .unwrap();
+    local_only.put(&key, value.clone()).unwrap();
+    let mut times: [Vec<Duration>; 6] = Default::default();
+    for round in 0..=rounds {
+        let t = Instant::now();
+        let report = writer.put(&key, value.clone()).unwrap();
+        let tier_put = t.elapsed();
+        assert_eq!(report.shared, stepcache::TierOutcome::Stored);
+        let t = Instant::now();
+        runtime
+            .block_on(async { raw.write_with(&path, bytes.to_vec()).chunk(8 << 20).concurrent(2).await })
+            .unwrap();
+        let raw_write = t.elapsed();
+        let reader_dir = TempDir::new("bench-tier-reader");
+        let reader = machine(&reader_dir);
+        let t = Instant::now();
+        let hit = reader.get(&key).unwrap().unwrap();
+        let shared_hit = t.elapsed();
+        assert_eq!(hit.source, stepcache::Source::Shared);
+        let t = Instant::now();
+        let back = runtime.block_on(raw.read(&path)).unwrap();
+        let raw_read = t.elapsed();
+        assert_eq!(back.len(), bytes.len());
+        let t = Instant::now();
+        let next = reader.get(&key).unwrap().unwrap();
+        let next_get = t.elapsed();
+        assert_eq!(next.source, stepcache::Source::Store);
+        let t = Instant::now();
+        let local = local_only.get(&key).unwrap().unwrap();
+        let local_get = t.elapsed();
+        assert_eq!(local.value.data().len(), next.value.data().len());
+        if round > 0 {
+            for (i, time) in [tier_put, raw_write, shared_hit, raw_read, next_get, local_get]
+                .into_iter()
+                .enumerate()
+            {
+                times[i].push(time);
+            }
+        }
+    }
+    let [put, write, hit, read, next, local] = times.map(median);
+    println!(
+        "| {mib} MiB | {put:.1} | {write:.1} | {:.2}x | {hit:.1} | {read:.1} | {:.2}x | {next:.2} | {local:.2} | {:.2}x |",
+        put / write,
+        hit / read,
+        next / local
+    );
 }

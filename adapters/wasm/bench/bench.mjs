@@ -1,9 +1,13 @@
 // Puts and gets a large Float32Array through stepcache and through raw IndexedDB in one
-// headless Chromium run, and prints medians and ratios as a markdown table.
-// Usage: node bench.mjs [MiB=64] [repeats=5] [pairs=60]   (after: bash ../build.sh; npm ci)
+// headless Chromium run, and prints medians and ratios as a markdown table; then a hit of
+// the shared tier (a SeaweedFS bucket that shared_fixture starts and fills natively)
+// against a raw fetch of the same object.
+// Usage: node bench.mjs [MiB=64] [repeats=5] [pairs=60]   (after: bash ../build.sh; npm ci;
+// cargo build -p stepcache-tests --bin shared_fixture)
 import http from "node:http";
 import fs from "node:fs";
 import path from "node:path";
+import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
@@ -92,6 +96,30 @@ try {
     console.log(`| ${size} | ${ms(0)} | ${ms(1)} | ${ms(2)} | ${fmt(interval(ts.map((t) => t[0] / t[1])), 3, "x")} | ` +
       `${fmt(interval(ts.map((t) => t[0] / t[2])), 3, "x")} | ${fmt(interval(ts.map((t) => (1000 * (t[0] - t[2])) / per)), 1, " µs")} | ` +
       `${[0, 1, 2].map((i) => median(faults.map((f) => f[i])).toFixed(0)).join(", ")} |`);
+  }
+  // The shared tier: a bucket filled by the native cache, read over fetch.
+  const fixture = spawn(path.resolve(here, "../../../target/debug/shared_fixture"), [String(mib)], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  try {
+    const line = await new Promise((resolve, reject) => {
+      let text = "";
+      fixture.stdout.on("data", (d) => {
+        text += d;
+        if (text.includes("\n")) resolve(text.split("\n")[0]);
+      });
+      fixture.on("exit", (code) => reject(new Error(`shared_fixture exited (${code})`)));
+    });
+    const shared = await page.evaluate(([u, m, n]) => window.benchShared(u, m, n), [JSON.parse(line).url, mib, repeats]);
+    Object.assign(times, shared);
+    console.log();
+    console.log(`the shared tier: ${mib} MiB Float32Array from SeaweedFS on this machine, medians of ${repeats}`);
+    console.log("| what | ms | against | ms | ratio | paired ratio |");
+    console.log("|---|---|---|---|---|---|");
+    row("stepcache shared hit (fetch, verify, keep in IndexedDB)", "sharedHit", "raw fetch into an ArrayBuffer", "rawFetch");
+    row("the next get (from IndexedDB)", "nextGet", "raw IndexedDB get", "rawGet");
+  } finally {
+    fixture.stdin.end();
   }
 } finally {
   await browser.close();
