@@ -194,7 +194,7 @@ fn a_failing_shared_tier_leaves_the_local_tiers_working_and_catches_up() {
     assert!(
         stats
             .to_string()
-            .contains("degraded: Storage: the bucket is unreachable"),
+            .contains("degraded: StorageError: the bucket is unreachable"),
         "{stats}"
     );
     // Left alone: no more calls until the retry time, and the local tiers answer.
@@ -339,4 +339,141 @@ fn a_read_only_tier_is_read_never_written() {
     assert!(block_on(bucket.inner.get(k.fingerprint())).unwrap().is_some());
     assert_eq!(block_on(bucket.inner.list()).unwrap().len(), 1);
     assert_eq!(block_on(viewer.stats()).unwrap().shared.errors, 0);
+}
+
+/// A store whose reads wait, after reading, until the gate opens: the read's value is
+/// then older than whatever was written meanwhile.
+#[derive(Clone, Default)]
+struct Gated {
+    inner: MemoryStore,
+    open: Arc<AtomicBool>,
+}
+
+impl Store for Gated {
+    type Bytes = SharedBytes;
+
+    async fn get(&self, id: &Fingerprint) -> Result<Option<SharedBytes>> {
+        let read = self.inner.get(id).await;
+        std::future::poll_fn(|_| {
+            if self.open.load(Ordering::SeqCst) {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+        read
+    }
+
+    async fn put_entry(&self, id: &Fingerprint, entry: &EntryWriter<'_>) -> Result<PayloadCheck> {
+        self.inner.put_entry(id, entry).await
+    }
+
+    async fn delete(&self, id: &Fingerprint) -> Result<()> {
+        self.inner.delete(id).await
+    }
+
+    async fn list(&self) -> Result<Vec<Listed>> {
+        self.inner.list().await
+    }
+}
+
+/// Polls `future` once, without a real waker (the gated stores are opened by hand).
+fn poll_once<F: std::future::Future>(future: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+    future.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+}
+
+#[test]
+fn a_shared_hit_read_before_a_put_never_replaces_it() {
+    for background in [false, true] {
+        let bucket = Gated::default();
+        let writer = Cache::new(bucket.inner.clone(), ManualClock::new(1_000_000), config()).unwrap();
+        let k = key(SHARED, 1);
+        block_on(writer.put(&k, value(1))).unwrap();
+        let local = MemoryStore::new();
+        let mut tier = SharedTier::new(bucket.clone());
+        if background {
+            tier = tier.promote_in_background();
+        }
+        let b = Cache::with_shared(local.clone(), tier, ManualClock::new(1_000_000), config()).unwrap();
+        let mut lookup = std::pin::pin!(b.get(&k));
+        assert!(
+            poll_once(lookup.as_mut()).is_pending(),
+            "the lookup waits at the gate with version 1"
+        );
+        block_on(b.put(&k, value(2))).unwrap();
+        bucket.open.store(true, Ordering::SeqCst);
+        let std::task::Poll::Ready(hit) = poll_once(lookup.as_mut()) else {
+            panic!("the lookup ends")
+        };
+        assert_eq!(hit.unwrap().unwrap().value, value(1), "read before the put: version 1");
+        block_on(b.promote_queued()).unwrap();
+        assert_eq!(
+            block_on(b.get(&k)).unwrap().unwrap().value,
+            value(2),
+            "background {background}"
+        );
+        let fresh = Cache::new(local, ManualClock::new(1_000_000), config()).unwrap();
+        assert_eq!(
+            block_on(fresh.get(&k)).unwrap().unwrap().value,
+            value(2),
+            "background {background}"
+        );
+    }
+}
+
+#[test]
+fn a_local_read_before_an_invalidate_never_puts_the_value_back() {
+    let local = Gated::default();
+    let writer = Cache::new(local.inner.clone(), ManualClock::new(1_000_000), config()).unwrap();
+    let k = key(SHARED, 1);
+    block_on(writer.put(&k, value(1))).unwrap();
+    let cache = Cache::new(local.clone(), ManualClock::new(1_000_000), config()).unwrap();
+    let mut lookup = std::pin::pin!(cache.get(&k));
+    assert!(poll_once(lookup.as_mut()).is_pending());
+    block_on(cache.invalidate(&k)).unwrap();
+    local.open.store(true, Ordering::SeqCst);
+    let std::task::Poll::Ready(hit) = poll_once(lookup.as_mut()) else {
+        panic!("the lookup ends")
+    };
+    assert_eq!(hit.unwrap().unwrap().value, value(1), "read before the invalidate");
+    assert!(
+        block_on(cache.get(&k)).unwrap().is_none(),
+        "the invalidated value came back from memory"
+    );
+}
+
+#[test]
+fn promotion_in_the_background_writes_after_the_hit_unless_the_key_changed() {
+    let bucket = Flaky::default();
+    let (writer, _) = machine(&bucket, None);
+    let (k1, k2, k3) = (key(SHARED, 1), key(SHARED, 2), key(SHARED, 3));
+    for (k, n) in [(&k1, 1), (&k2, 2), (&k3, 3)] {
+        block_on(writer.put(k, value(n))).unwrap();
+    }
+    let local = MemoryStore::new();
+    let tier = SharedTier::new(bucket.clone()).promote_in_background();
+    let b = Cache::with_shared(
+        local.clone(),
+        tier,
+        ManualClock::new(1_000_000),
+        config().memory_budget(0),
+    )
+    .unwrap();
+    for k in [&k1, &k2, &k3] {
+        assert_eq!(block_on(b.get(k)).unwrap().unwrap().source, Source::Shared);
+    }
+    assert!(b.promotions_queued());
+    assert!(
+        block_on(local.list()).unwrap().is_empty(),
+        "nothing written before promote_queued"
+    );
+    block_on(b.put(&k2, value(22))).unwrap();
+    block_on(b.invalidate(&k3)).unwrap();
+    assert_eq!(block_on(b.promote_queued()).unwrap(), 1, "only key 1 is promoted");
+    assert!(!b.promotions_queued());
+    let fresh = Cache::new(local, ManualClock::new(1_000_000), config()).unwrap();
+    assert_eq!(block_on(fresh.get(&k1)).unwrap().unwrap().source, Source::Store);
+    assert_eq!(block_on(fresh.get(&k2)).unwrap().unwrap().value, value(22));
+    assert!(block_on(fresh.get(&k3)).unwrap().is_none());
 }

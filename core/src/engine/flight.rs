@@ -92,12 +92,19 @@ impl Flights {
     pub(crate) fn contains(&self, id: &Fingerprint) -> bool {
         self.active.contains_key(id)
     }
+
+    /// Any flight in progress, to wait on.
+    pub(crate) fn any(&self) -> Option<Arc<Flight>> {
+        self.active.values().next().cloned()
+    }
 }
 
 /// Lands a claimed flight when dropped, so a cancelled or panicking computation never
 /// leaves waiters hanging.
 pub(crate) struct Landing<'a> {
-    pub(crate) flights: &'a Lock<super::state::State>,
+    pub(crate) state: &'a Lock<super::state::State>,
+    /// Which flights of the state it was claimed in (computations, or promotions).
+    pub(crate) flights: fn(&mut super::state::State) -> &mut Flights,
     pub(crate) id: Fingerprint,
     pub(crate) flight: Arc<Flight>,
     pub(crate) value: Option<Held>,
@@ -105,7 +112,7 @@ pub(crate) struct Landing<'a> {
 
 impl Drop for Landing<'_> {
     fn drop(&mut self) {
-        self.flights.with(|st| st.flights.land(&self.id, &self.flight));
+        self.state.with(|st| (self.flights)(st).land(&self.id, &self.flight));
         self.flight.finish(self.value.take());
     }
 }

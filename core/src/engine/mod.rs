@@ -5,6 +5,7 @@
 
 mod flight;
 mod held;
+mod promote;
 mod read;
 mod report;
 mod shared;
@@ -261,7 +262,8 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
                 }
             };
             let mut landing = Landing {
-                flights: &self.state,
+                state: &self.state,
+                flights: |st| &mut st.flights,
                 id,
                 flight,
                 value: None,
@@ -337,14 +339,22 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
     /// [`ErrorKind::Closed`] or the store's error.
     pub async fn invalidate(&self, key: &Key) -> Result<()> {
         let id = key.fingerprint();
+        self.check_open()?;
+        let _lock = self.write_lock(id).await;
         let policy = self.state.with(|st| {
             st.check_open()?;
+            st.promotions.cancel(id);
             st.memory.remove(id);
             Ok(st.policy(key.step()))
         })?;
         // The index follows the store: an entry the store could not remove is still there.
         self.store.delete(id).await?;
-        self.state.with(|st| st.index.remove(id));
+        self.state.with(|st| {
+            st.index.remove(id);
+            // A lookup that read the entry before the delete does not put it back.
+            st.memory.remove(id);
+            st.note_write(id);
+        });
         self.shared_remove(id, &policy, self.clock.now_ms()).await;
         Ok(())
     }
@@ -358,6 +368,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
     pub async fn clear(&self, step: Option<&str>) -> Result<u64> {
         let now = self.clock.now_ms();
         self.state.with(|st| st.check_open())?;
+        self.settle_writes(step).await;
         self.refresh_index(now, true).await?;
         let (mut removed, doomed) = self.state.with(|st| {
             let in_memory = st.drop_memory_of(step);
@@ -371,6 +382,11 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
             self.state.with(|st| st.index.remove(&id));
             removed += 1;
         }
+        // Lookups that read an entry before its delete do not put it back.
+        self.state.with(|st| {
+            st.drop_memory_of(step);
+            st.note_write_all();
+        });
         Ok(removed)
     }
 
@@ -510,6 +526,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         self.state.with(|st| {
             st.memory.remove(id);
             st.index.remove(id);
+            st.promotions.cancel(id);
         });
     }
 
@@ -518,6 +535,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
     pub fn forget_step(&self, step: Option<&str>) {
         self.state.with(|st| {
             st.drop_memory_of(step);
+            st.promotions.cancel_step(step);
             // The store's index is rebuilt from a fresh listing on its next use.
             st.index_listed_ms = None;
         });
@@ -528,6 +546,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         self.state.with(|st| {
             st.closed = true;
             st.memory.clear();
+            st.promotions.cancel_step(None);
         });
     }
 

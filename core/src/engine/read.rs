@@ -217,6 +217,8 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
             // Settled by the caller before it gets here.
             Memory::Recheck(_) => self.state.with(|st| st.policy(step)),
         };
+        // Before reading: what was read is promoted only if no write of the key ends meanwhile.
+        let seen = self.state.with(|st| st.write_count(id));
         let found = if policy.retention == Retention::Persistent {
             self.read_entry(id).await?
         } else {
@@ -231,11 +233,13 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
                     let t = st.type_stats(step);
                     t.hits += 1;
                     t.saved_us += header.cost_us;
-                    if !st.index.touch(id, now) {
-                        st.index.insert(*id, slot_of(&header, self.store.footprint(len), ()));
-                        st.index.touch(id, now);
+                    if st.write_count(id) == seen {
+                        if !st.index.touch(id, now) {
+                            st.index.insert(*id, slot_of(&header, self.store.footprint(len), ()));
+                            st.index.touch(id, now);
+                        }
+                        st.promote(*id, &header, &value, content, now, epoch);
                     }
-                    st.promote(*id, &header, &value, content, now, epoch);
                 }
                 freshness
             });
@@ -265,7 +269,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         if count && policy.retention == Retention::Persistent {
             self.state.with(|st| st.index.stats.misses += 1);
         }
-        if let Some(hit) = self.shared_lookup(id, step, &policy, count, now, epoch).await {
+        if let Some(hit) = self.shared_lookup(id, step, &policy, count, now, epoch, seen).await {
             return Ok(Some(hit));
         }
         if count {

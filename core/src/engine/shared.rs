@@ -15,6 +15,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::Cache;
+use super::promote::Queued;
 use super::read::decode_entry;
 use super::report::{Hit, Source, TierOutcome};
 use super::state::Freshness;
@@ -40,6 +41,7 @@ pub struct SharedTier<R> {
     team_key: Option<TeamKey>,
     retry_after_ms: u64,
     read_only: bool,
+    promote_in_background: bool,
 }
 
 impl<R: Store> SharedTier<R> {
@@ -50,7 +52,17 @@ impl<R: Store> SharedTier<R> {
             team_key: None,
             retry_after_ms: DEFAULT_RETRY_AFTER_MS,
             read_only: false,
+            promote_in_background: false,
         }
+    }
+
+    /// Returns a shared hit as soon as it is verified, and writes it into the store
+    /// afterwards, when the caller runs [`Cache::promote_queued`] (the npm package does,
+    /// in the background): the hit then costs the download, not the download and a
+    /// local write. Until it is written, the key is read from memory or the shared tier.
+    pub fn promote_in_background(mut self) -> Self {
+        self.promote_in_background = true;
+        self
     }
 
     /// A tier this cache only reads (a browser's, over HTTP): puts skip it
@@ -156,7 +168,10 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
     /// Looks entry `id` of `step` up in the shared tier after both local tiers missed:
     /// verifies it, promotes it into the store (if the type is persistent) and memory, and
     /// counts it. A failure, a damaged or foreign object, or one that is not fresh is a
-    /// miss; nothing here fails the lookup.
+    /// miss; nothing here fails the lookup. `seen` is the key's write count from before
+    /// the local tiers were read: a write that ended since keeps the hit from being
+    /// promoted (see `promote.rs`).
+    #[allow(clippy::too_many_arguments)] // one lookup's context, passed down once
     pub(crate) async fn shared_lookup(
         &self,
         id: &Fingerprint,
@@ -165,6 +180,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         count: bool,
         now: u64,
         epoch: u64,
+        seen: u64,
     ) -> Option<Hit> {
         let tier = self.usable(policy, id, now)?;
         let read = match tier.store.get_entry(id).await {
@@ -200,7 +216,17 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
             return None;
         }
         let mut local = (found.whole_header(), Cow::Borrowed(found.payload.as_ref()));
-        if policy.retention == Retention::Persistent {
+        if policy.retention == Retention::Persistent && tier.promote_in_background {
+            let queued = Queued {
+                id: *id,
+                header: local.0.clone(),
+                payload: found.payload.clone(),
+                seen,
+            };
+            self.state.with(|st| st.promotions.queue(queued));
+        } else if policy.retention == Retention::Persistent
+            && let Some(_lock) = self.promotion_lock(id, seen)
+        {
             // A store that cannot take it (full, read-only) still leaves the hit: the
             // value is verified and returned, and read from the shared tier again later.
             let _ = self.write_store(&mut local, epoch).await;
@@ -212,7 +238,9 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
             let t = st.type_stats(step);
             t.hits += 1;
             t.saved_us += header.cost_us;
-            st.promote(*id, &header, &value, content, now, epoch);
+            if st.write_count(id) == seen {
+                st.promote(*id, &header, &value, content, now, epoch);
+            }
         });
         Some(Hit {
             value,

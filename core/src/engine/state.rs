@@ -191,8 +191,16 @@ pub(crate) struct State {
     pub(crate) refreshed: crate::map::HashSet<Fingerprint>,
     pub(crate) pins: HashMap<Fingerprint, u32>,
     pub(crate) shared: super::shared::SharedState,
+    pub(crate) promotions: super::promote::Promotions,
+    /// Local writes (puts, invalidations, clears) that ended, counted per stripe of keys
+    /// (see [`State::write_count`]).
+    pub(crate) writes: [u64; WRITE_STRIPES],
     pub(crate) closed: bool,
 }
+
+/// Stripes of [`State::writes`]: a write of one key makes lookups of the keys of its
+/// stripe skip promoting what they read meanwhile (harmless: they are read again).
+const WRITE_STRIPES: usize = 64;
 
 impl State {
     /// Fills in what the store's index does not know of an eviction candidate: whether it
@@ -221,7 +229,29 @@ impl State {
             refreshed: crate::map::HashSet::default(),
             pins: HashMap::default(),
             shared: super::shared::SharedState::default(),
+            promotions: super::promote::Promotions::default(),
+            writes: [0; WRITE_STRIPES],
             closed: false,
+        }
+    }
+
+    /// How many local writes of `id`'s stripe have ended. A lookup notes it before it
+    /// reads, and promotes what it read (into memory or the store) only if it has not
+    /// moved when it promotes: a put or invalidation that ended meanwhile is never undone
+    /// by an older value put back.
+    pub(crate) fn write_count(&self, id: &Fingerprint) -> u64 {
+        self.writes[usize::from(id.as_bytes()[0]) % WRITE_STRIPES]
+    }
+
+    /// Counts a local write of `id` that ends now (see [`State::write_count`]).
+    pub(crate) fn note_write(&mut self, id: &Fingerprint) {
+        self.writes[usize::from(id.as_bytes()[0]) % WRITE_STRIPES] += 1;
+    }
+
+    /// Counts a write of every key (a clear).
+    pub(crate) fn note_write_all(&mut self) {
+        for count in &mut self.writes {
+            *count += 1;
         }
     }
 

@@ -63,6 +63,10 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         if policy.retention == Retention::Transient {
             return Ok(PutReport::skipped(SkipReason::Policy));
         }
+        // One write of the key at a time; a shared hit waiting to be promoted must not land
+        // after this value.
+        let _lock = self.write_lock(key.fingerprint()).await;
+        self.state.with(|st| st.promotions.cancel(key.fingerprint()));
         let mut header = self.header(key, value, cost_us, now, policy);
         // Read before the write: a change by another handle from here on moves it, and
         // the slot is checked against the store before it is served again.
@@ -88,6 +92,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
             if st.force.covers(key.step()) {
                 st.refreshed.insert(*key.fingerprint());
             }
+            st.note_write(key.fingerprint());
             st.promote(*key.fingerprint(), &header.0, value, identity, now, epoch)
         });
         // Last: the local tiers hold the value whatever the shared tier does.
