@@ -88,6 +88,18 @@ fn now_or_promise(mut future: Work) -> JsResult<JsValue> {
     }
 }
 
+/// Writes the shared hits the engine queued into IndexedDB in a task of their own, after
+/// the call that found them has returned its value (see `SharedTier::promote_in_background`).
+fn promote_later(engine: &Rc<Engine>) {
+    if engine.promotions_queued() {
+        let engine = Rc::clone(engine);
+        wasm_bindgen_futures::spawn_local(async move {
+            // A failure (a full quota) drops them: they are read from the shared tier again.
+            let _ = engine.promote_queued().await;
+        });
+    }
+}
+
 /// The strings of an array of strings from `index.js` (a JavaScript array comes in as one
 /// value: wasm-bindgen's `Vec<String>` conversion is a generic of its own in the module).
 fn strings(array: &Array) -> Vec<String> {
@@ -152,7 +164,11 @@ impl RawCache {
             let config = configured.map_err(to_js)?;
             let mut store = IdbStore::open(&name).await.map_err(to_js)?;
             store.set_locking(lock);
-            let shared = shared.map(|read| SharedTier::new(HttpStore::new(read)).read_only());
+            let shared = shared.map(|read| {
+                SharedTier::new(HttpStore::new(read))
+                    .read_only()
+                    .promote_in_background()
+            });
             let engine = Cache::with_shared(store, shared, JsClock, config).map_err(to_js)?;
             Ok(RawCache {
                 engine: Rc::new(engine),
@@ -205,7 +221,7 @@ impl RawCache {
         let value = (op == Operation::Put).then(|| convert::value_of(&arg)).transpose();
         let work = boxed(&self.engine, move |engine| async move {
             let key = key?;
-            Ok(match (op, value?) {
+            let out = match (op, value?) {
                 (_, Some(value)) => convert::report_to_js(&engine.put_with_cost(&key, value, cost_us as u64).await?),
                 (Operation::Get, _) => engine
                     .get(&key)
@@ -223,7 +239,9 @@ impl RawCache {
                         .await?;
                     convert::hit_to_js(&hit)
                 }
-            })
+            };
+            promote_later(&engine);
+            Ok(out)
         });
         if op == Operation::GetOrCompute {
             // The compute function runs in the promise's task, never inside this call.
