@@ -5,6 +5,7 @@ mod clock;
 mod default_dir;
 mod dir;
 mod error;
+mod promoter;
 mod remote;
 mod shared;
 mod store;
@@ -61,7 +62,15 @@ pub type AsyncCache = stepcache_core::Cache<FsStore, SystemClock, SharedStore>;
 /// ```
 #[derive(Debug)]
 pub struct Cache {
-    engine: AsyncCache,
+    engine: std::sync::Arc<AsyncCache>,
+    promoter: promoter::Promoter,
+}
+
+impl Drop for Cache {
+    /// Writes the shared hits still waiting into the directory before the cache goes.
+    fn drop(&mut self) {
+        self.promoter.finish();
+    }
 }
 
 /// Configures and opens a [`Cache`].
@@ -215,7 +224,10 @@ impl Builder {
         let store = FsStore::open_with(dir, self.options)?;
         let shared = self.shared.tier()?;
         let engine = stepcache_core::Cache::with_shared(store, shared, SystemClock::new(), self.config)?;
-        Ok(Cache { engine })
+        Ok(Cache {
+            engine: std::sync::Arc::new(engine),
+            promoter: promoter::Promoter::default(),
+        })
     }
 }
 
@@ -233,7 +245,9 @@ impl Cache {
         Builder::default()
     }
 
-    /// The async engine underneath, for use from an async runtime.
+    /// The async engine underneath, for use from an async runtime. Shared hits found
+    /// through it wait in memory until [`stepcache_core::Cache::promote_queued`] writes
+    /// them into the directory: call it after them (this `Cache` does after its own calls).
     pub fn engine(&self) -> &AsyncCache {
         &self.engine
     }
@@ -248,7 +262,9 @@ impl Cache {
     /// # Errors
     /// [`ErrorKind::ReadDisabled`], or an IO error.
     pub fn get(&self, key: &Key) -> Result<Option<Hit>> {
-        block_on(self.engine.get(key))
+        let hit = block_on(self.engine.get(key));
+        self.promoter.kick(&self.engine);
+        hit
     }
 
     /// Whether `key` is cached and fresh.
@@ -285,7 +301,9 @@ impl Cache {
     /// [`ErrorKind::Compute`] with `compute`'s error text, [`ErrorKind::ComputeDisabled`],
     /// or an IO error while reading.
     pub fn get_or_compute<R: Computed>(&self, key: &Key, compute: impl FnOnce() -> R) -> Result<Hit> {
-        block_on(self.engine.get_or_compute(key, || async move { compute() }))
+        let hit = block_on(self.engine.get_or_compute(key, || async move { compute() }));
+        self.promoter.kick(&self.engine);
+        hit
     }
 
     /// Removes `key` from memory and disk. Once this returns, no handle in this or another

@@ -28,7 +28,9 @@ impl SharedSettings {
     #[cfg(feature = "shared")]
     pub(crate) fn tier(&self) -> Result<Option<SharedTier<SharedStore>>> {
         let Some(bucket) = &self.bucket else { return Ok(None) };
-        let mut tier = SharedTier::new(stepcache_object::ObjectStore::open(bucket)?);
+        // Shared hits return once verified; the cache's promoter thread writes them into
+        // the directory afterwards.
+        let mut tier = SharedTier::new(stepcache_object::ObjectStore::open(bucket)?).promote_in_background();
         if let Some(key) = &self.team_key {
             tier = tier.team_key(key.clone());
         }
