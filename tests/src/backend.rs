@@ -151,8 +151,9 @@ impl Backend for IdbBackend {
     }
 }
 
-/// The shared tier's store on a real SeaweedFS server, started once for the test process
-/// (see [`crate::seaweed`]); each fresh store is a new prefix in its bucket.
+/// The shared tier's store on a real S3 server, started once for the test process:
+/// SeaweedFS by default (see [`crate::seaweed`]), or moto ([`ObjectBackend::moto`]); each
+/// fresh store is a new prefix in its bucket.
 #[cfg(not(target_family = "wasm"))]
 #[derive(Debug)]
 pub struct ObjectBackend {
@@ -164,6 +165,18 @@ impl Default for ObjectBackend {
     fn default() -> Self {
         static SERVER: std::sync::OnceLock<crate::seaweed::Seaweed> = std::sync::OnceLock::new();
         let server = SERVER.get_or_init(|| crate::seaweed::Seaweed::start("conformance"));
+        ObjectBackend {
+            endpoint: server.endpoint.clone(),
+        }
+    }
+}
+
+#[cfg(not(target_family = "wasm"))]
+impl ObjectBackend {
+    /// The store on a moto server (see [`crate::moto`]) instead.
+    pub fn moto() -> Self {
+        static SERVER: std::sync::OnceLock<crate::moto::Moto> = std::sync::OnceLock::new();
+        let server = SERVER.get_or_init(|| crate::moto::Moto::start("conformance"));
         ObjectBackend {
             endpoint: server.endpoint.clone(),
         }

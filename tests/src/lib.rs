@@ -20,9 +20,13 @@ pub fn env_count<T: core::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 #[cfg(not(target_family = "wasm"))]
+pub mod moto;
+#[cfg(not(target_family = "wasm"))]
 pub mod script;
 #[cfg(not(target_family = "wasm"))]
 pub mod seaweed;
+#[cfg(not(target_family = "wasm"))]
+pub mod server;
 #[cfg(not(target_family = "wasm"))]
 pub mod temp;
 

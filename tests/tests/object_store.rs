@@ -17,7 +17,16 @@ use stepcache_tests::ObjectBackend;
 /// for the same key at once, and the key is computed once; every handle gets its value.
 #[test]
 fn handles_on_one_bucket_compute_a_key_once() {
-    let backend = ObjectBackend::default();
+    compute_once_through_leases(&ObjectBackend::default());
+}
+
+/// The same on moto's S3 server: leases need only conditional writes.
+#[test]
+fn handles_on_one_bucket_compute_a_key_once_on_moto() {
+    compute_once_through_leases(&ObjectBackend::moto());
+}
+
+fn compute_once_through_leases(backend: &ObjectBackend) {
     let config = backend.config(&format!("leases-{}", std::process::id()));
     let handles = 4;
     let computes = Arc::new(AtomicUsize::new(0));
