@@ -434,6 +434,28 @@ pub fn decode_checked(
     Ok((header, payload))
 }
 
+/// An entry of raw bytes `payload` under the key of `key_byte`s, and its payload checksum:
+/// for the unit tests of the entry's readers and seals.
+#[cfg(test)]
+pub(crate) fn test_entry(key_byte: u8, payload: &[u8]) -> (Vec<u8>, PayloadCheck) {
+    let header = EntryHeader {
+        key: Fingerprint::from_bytes([key_byte; 32]),
+        step: "s".into(),
+        created_ms: 1,
+        cost_us: 2,
+        elem: ElementType::Bytes,
+        shape: alloc::vec![payload.len() as u64],
+        codec: Codec::Raw,
+        raw_len: payload.len() as u64,
+        payload_len: payload.len() as u64,
+        payload_check: PayloadCheck::placeholder(),
+        meta: Vec::new(),
+    };
+    EntryWriter::new(&header, payload)
+        .to_bytes()
+        .expect("a head of the length it said")
+}
+
 #[cfg(test)]
 mod tests {
     use alloc::string::String;

@@ -109,25 +109,8 @@ impl EntryReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entry::{Codec, EntryHeader, EntryWriter};
-    use crate::fingerprint::Fingerprint;
-    use crate::value::ElementType;
-
     fn entry(payload: &[u8]) -> (alloc::vec::Vec<u8>, PayloadCheck) {
-        let header = EntryHeader {
-            key: Fingerprint::from_bytes([7; 32]),
-            step: "s".into(),
-            created_ms: 1,
-            cost_us: 2,
-            elem: ElementType::Bytes,
-            shape: alloc::vec![payload.len() as u64],
-            codec: Codec::Raw,
-            raw_len: payload.len() as u64,
-            payload_len: payload.len() as u64,
-            payload_check: PayloadCheck::placeholder(),
-            meta: alloc::vec::Vec::new(),
-        };
-        EntryWriter::new(&header, payload).to_bytes().unwrap()
+        crate::entry::test_entry(7, payload)
     }
 
     /// Whatever the pieces (one byte, a few, all), the bytes and the checksum are the

@@ -105,25 +105,8 @@ pub fn unseal(bytes: &[u8], key: Option<&TeamKey>) -> core::result::Result<usize
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entry::{Codec, EntryHeader, EntryWriter, PayloadCheck};
-    use crate::fingerprint::Fingerprint;
-    use crate::value::ElementType;
-
     fn entry(payload: &[u8]) -> alloc::vec::Vec<u8> {
-        let header = EntryHeader {
-            key: Fingerprint::from_bytes([3; 32]),
-            step: "s".into(),
-            created_ms: 1,
-            cost_us: 2,
-            elem: ElementType::Bytes,
-            shape: alloc::vec![payload.len() as u64],
-            codec: Codec::Raw,
-            raw_len: payload.len() as u64,
-            payload_len: payload.len() as u64,
-            payload_check: PayloadCheck::placeholder(),
-            meta: alloc::vec::Vec::new(),
-        };
-        EntryWriter::new(&header, payload).to_bytes().unwrap().0
+        crate::entry::test_entry(3, payload).0
     }
 
     fn sealed(key: &TeamKey, entry: &[u8]) -> alloc::vec::Vec<u8> {
