@@ -61,7 +61,9 @@ use state::State;
 /// other processes or tabs add and remove are seen by budgets and stats.
 pub const INDEX_REFRESH_MS: u64 = 10_000;
 
-/// A cache of step results over a [`Store`], with time from a [`Clock`].
+/// A cache of step results over a [`Store`], with time from a [`Clock`], and optionally a
+/// shared tier behind it on a second store `R` that other machines use too
+/// ([`Cache::with_shared`]; [`NoShared`] when there is none).
 ///
 /// Every method takes `&self`; natively the cache is `Send + Sync` and can be shared
 /// between threads (in an `Arc`).
