@@ -26,6 +26,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use stepcache::{Cache, Hit, Key, Source, Stats, Step, Value};
+use stepcache_examples::report::{describe, ms};
+use stepcache_examples::spgr::{self, Normal};
 
 /// Volume size, x fastest.
 const NX: usize = 128;
@@ -104,11 +106,6 @@ struct Phantom {
     tissue: Vec<Tissue>,
 }
 
-/// The SPGR steady-state signal.
-fn spgr(m0: f64, e1: f64, sin_a: f64, cos_a: f64) -> f64 {
-    m0 * sin_a * (1.0 - e1) / (1.0 - cos_a * e1)
-}
-
 /// Normalised squared radius of `(x, y, z)` in an ellipsoid centred in the volume.
 fn ellipsoid(x: f64, y: f64, z: f64, rx: f64, ry: f64, rz: f64) -> f64 {
     (x / rx).powi(2) + (y / ry).powi(2) + (z / rz).powi(2)
@@ -118,10 +115,7 @@ fn make_phantom() -> Phantom {
     let n_flip = FLIP_DEG.len();
     let mut signal = vec![0.0f32; n_flip * NVOX];
     let mut tissue = vec![Tissue::Air; NVOX];
-    let trig: Vec<(f64, f64)> = FLIP_DEG
-        .iter()
-        .map(|d| (d.to_radians().sin(), d.to_radians().cos()))
-        .collect();
+    let trig = spgr::angles(&FLIP_DEG);
     let mut rng = XorShift::new(0x9E37_79B9_7F4A_7C15);
     for z in 0..NZ {
         for y in 0..NY {
@@ -147,7 +141,11 @@ fn make_phantom() -> Phantom {
                 let m0 = 1000.0 * pd * bias;
                 let e1 = if t1 > 0.0 { (-TR_MS / f64::from(t1)).exp() } else { 0.0 };
                 for (k, &(sin_a, cos_a)) in trig.iter().enumerate() {
-                    let clean = if t1 > 0.0 { spgr(m0, e1, sin_a, cos_a) } else { 0.0 };
+                    let clean = if t1 > 0.0 {
+                        spgr::signal(m0, e1, sin_a, cos_a)
+                    } else {
+                        0.0
+                    };
                     signal[k * NVOX + i] = (clean + NOISE_SIGMA * rng.gaussian()) as f32;
                 }
             }
@@ -163,74 +161,28 @@ const T1_MAX_MS: f64 = 10_000.0;
 /// Parametric bootstrap resamples per voxel for the T1 standard deviation.
 const BOOTSTRAP: usize = 32;
 
-/// Sum of squared residuals of the SPGR model with `(m0, e1)`.
-fn cost(s: &[f64], trig: &[(f64, f64)], m0: f64, e1: f64) -> f64 {
-    s.iter()
-        .zip(trig)
-        .map(|(&s, &(sin_a, cos_a))| (s - spgr(m0, e1, sin_a, cos_a)).powi(2))
-        .sum()
-}
-
-/// DESPOT1: `S/sin(a) = E1 * S/tan(a) + M0 (1 - E1)`, a straight line in `x = S/tan(a)`.
-/// Returns `(M0, E1)`, or `None` if the slope is not a valid E1.
-fn despot1(s: &[f64], trig: &[(f64, f64)]) -> Option<(f64, f64)> {
-    let n = s.len() as f64;
-    let (mut sx, mut sy, mut sxx, mut sxy) = (0.0, 0.0, 0.0, 0.0);
-    for (&s, &(sin_a, cos_a)) in s.iter().zip(trig) {
-        let x = s * cos_a / sin_a;
-        let y = s / sin_a;
-        sx += x;
-        sy += y;
-        sxx += x * x;
-        sxy += x * y;
-    }
-    let denom = n * sxx - sx * sx;
-    if denom.abs() <= f64::EPSILON * n * sxx {
-        return None;
-    }
-    let slope = (n * sxy - sx * sy) / denom;
-    if !(slope > 0.0 && slope < 1.0) {
-        return None;
-    }
-    let intercept = (sy - slope * sx) / n;
-    Some((intercept / (1.0 - slope), slope))
-}
-
 /// Levenberg-Marquardt on the SPGR signal equation in `(M0, E1)` from a start point
 /// (least squares in the signal, where the noise is Gaussian, rather than in the
 /// transformed DESPOT1 coordinates). Returns `(M0, E1, cost)`; E1 stays in (0, 1).
 fn refine(s: &[f64], trig: &[(f64, f64)], mut m0: f64, mut e1: f64) -> (f64, f64, f64) {
-    let mut c = cost(s, trig, m0, e1);
+    let mut c = spgr::sse(s, trig, m0, e1);
     let mut lambda = 1e-3;
     for _ in 0..LM_MAX_ITER {
-        // J^T J and J^T r for the residual r = S - model.
-        let (mut a11, mut a12, mut a22, mut g1, mut g2) = (0.0, 0.0, 0.0, 0.0, 0.0);
-        for (&s, &(sin_a, cos_a)) in s.iter().zip(trig) {
-            let q = 1.0 - cos_a * e1;
-            let d_m0 = sin_a * (1.0 - e1) / q;
-            let d_e1 = m0 * sin_a * (cos_a - 1.0) / (q * q);
-            let r = s - m0 * d_m0;
-            a11 += d_m0 * d_m0;
-            a12 += d_m0 * d_e1;
-            a22 += d_e1 * d_e1;
-            g1 += d_m0 * r;
-            g2 += d_e1 * r;
-        }
+        let normal = Normal::at(s, trig, m0, e1);
         let mut improved = false;
         while lambda < 1e12 {
-            let (b11, b22) = (a11 * (1.0 + lambda), a22 * (1.0 + lambda));
-            let det = b11 * b22 - a12 * a12;
-            if det > 0.0 {
-                let m0_new = m0 + (b22 * g1 - a12 * g2) / det;
-                let e1_new = e1 + (b11 * g2 - a12 * g1) / det;
-                if e1_new > 0.0 && e1_new < 1.0 {
-                    let c_new = cost(s, trig, m0_new, e1_new);
-                    if c_new <= c {
-                        improved = c - c_new > 1e-12 * c;
-                        (m0, e1, c) = (m0_new, e1_new, c_new);
-                        lambda = (lambda * 0.1).max(1e-9);
-                        break;
-                    }
+            // A step that leaves E1 outside (0, 1) counts as one that does not lower the cost.
+            if let Some((d_m0, d_e1)) = normal.step(lambda)
+                && e1 + d_e1 > 0.0
+                && e1 + d_e1 < 1.0
+            {
+                let (m0_new, e1_new) = (m0 + d_m0, e1 + d_e1);
+                let c_new = spgr::sse(s, trig, m0_new, e1_new);
+                if c_new <= c {
+                    improved = c - c_new > 1e-12 * c;
+                    (m0, e1, c) = (m0_new, e1_new, c_new);
+                    lambda = (lambda * 0.1).max(1e-9);
+                    break;
                 }
             }
             lambda *= 10.0;
@@ -257,7 +209,7 @@ fn fit_voxel(s: &[f64], trig: &[(f64, f64)], rng: &mut XorShift) -> (f32, f32) {
     if s.iter().sum::<f64>() / (n as f64) < 10.0 * NOISE_SIGMA {
         return (0.0, 0.0);
     }
-    let Some((m0, e1)) = despot1(s, trig) else {
+    let Some((m0, e1)) = spgr::despot1(s, trig) else {
         return (0.0, 0.0);
     };
     let (m0, e1, c) = refine(s, trig, m0, e1);
@@ -265,7 +217,10 @@ fn fit_voxel(s: &[f64], trig: &[(f64, f64)], rng: &mut XorShift) -> (f32, f32) {
 
     // Residual noise level with n - 2 degrees of freedom.
     let sigma = (c / (n - 2) as f64).sqrt();
-    let model: Vec<f64> = trig.iter().map(|&(sin_a, cos_a)| spgr(m0, e1, sin_a, cos_a)).collect();
+    let model: Vec<f64> = trig
+        .iter()
+        .map(|&(sin_a, cos_a)| spgr::signal(m0, e1, sin_a, cos_a))
+        .collect();
     let mut resampled = vec![0.0; n];
     let (mut sum, mut sum_sq, mut count) = (0.0, 0.0, 0usize);
     for _ in 0..BOOTSTRAP {
@@ -293,10 +248,7 @@ fn fit_voxel(s: &[f64], trig: &[(f64, f64)], rng: &mut XorShift) -> (f32, f32) {
 /// Fits the whole volume; `signal` has shape `[n_flip, NZ, NY, NX]`. Returns shape
 /// `[2, NZ, NY, NX]`: T1 then its bootstrap standard deviation, both in ms.
 fn fit_t1(signal: &[f32], flip_deg: &[f64]) -> Vec<f32> {
-    let trig: Vec<(f64, f64)> = flip_deg
-        .iter()
-        .map(|d| (d.to_radians().sin(), d.to_radians().cos()))
-        .collect();
+    let trig = spgr::angles(flip_deg);
     let mut s = vec![0.0f64; flip_deg.len()];
     let mut out = vec![0.0f32; 2 * NVOX];
     let (t1_map, sd_map) = out.split_at_mut(NVOX);
@@ -309,20 +261,6 @@ fn fit_t1(signal: &[f32], flip_deg: &[f64]) -> Vec<f32> {
         (*t1, *sd) = fit_voxel(&s, &trig, &mut rng);
     }
     out
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.3} ms", d.as_secs_f64() * 1e3)
-}
-
-fn describe(source: Source) -> &'static str {
-    match source {
-        Source::Computed => "computed",
-        Source::Waited => "computed by another caller",
-        Source::Memory => "memory hit",
-        Source::Store => "store hit",
-        Source::Shared => "shared tier hit",
-    }
 }
 
 /// Runs `get_or_compute` and times it.
