@@ -12,7 +12,8 @@
 use crate::demo::rng::{Gaussian, Mulberry32};
 use crate::spgr;
 
-/// The generator's settings: the JavaScript's `DEFAULTS`.
+/// The generator's settings: every field enters the `phantom` key, under the names of the
+/// JavaScript's `DEFAULTS` (see [`crate::demo::phantom_key`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Params {
     /// Voxels along x (left-right).
