@@ -72,10 +72,19 @@ function fmtValue(v, digits) {
 }
 
 const SOURCE_TEXT = { computed: "computed", memory: "memory hit", store: "IndexedDB hit", waited: "computed by another call", shared: "shared tier hit" };
+const SOURCE_PLACE = { memory: "memory", store: "IndexedDB", waited: "another call", shared: "the shared tier" };
 
 // ----- the worker -------------------------------------------------------------------
 
-const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "stepcache-demo" });
+/**
+ * `?shared=<url>` on the page: a bucket prefix that other machines fill (see README.md),
+ * resolved against the page and handed to the worker on its own address, since the worker
+ * opens the cache as it starts.
+ */
+const sharedParam = new URLSearchParams(location.search).get("shared");
+const workerUrl = new URL("./worker.js", import.meta.url);
+if (sharedParam) workerUrl.searchParams.set("shared", new URL(sharedParam, location.href).href);
+const worker = new Worker(workerUrl, { type: "module", name: "stepcache-demo" });
 let nextId = 0;
 
 function send(type, extra = {}) {
@@ -99,6 +108,10 @@ worker.onmessage = ({ data: msg }) => {
   switch (msg.type) {
     case "hello":
       $("db-name").textContent = msg.name;
+      if (msg.shared) {
+        $("shared-url").textContent = msg.shared;
+        $("shared-tier").hidden = false;
+      }
       runPipeline();
       break;
     case "progress":
@@ -124,7 +137,7 @@ worker.onmessage = ({ data: msg }) => {
           setStatus(
             t1.source === "computed"
               ? `Ready — T1 map computed in ${fmtMs(Number(t1.ms))}`
-              : `Ready — T1 map from ${t1.source === "store" ? "IndexedDB" : t1.source} in ${fmtMs(Number(t1.ms))}`,
+              : `Ready — T1 map from ${SOURCE_PLACE[t1.source] ?? t1.source} in ${fmtMs(Number(t1.ms))}`,
             "idle",
           );
         }
@@ -586,6 +599,7 @@ function renderPanel({ entries, stats }) {
   setNum("hits-memory", stats.memory.hits);
   setNum("hits-store", stats.store.hits);
   setNum("hits-waited", stats.waitedComputes);
+  setNum("hits-shared", stats.shared.hits);
   setNum("misses", misses);
   setNum("misses-memory", stats.memory.misses);
   setNum("misses-store", stats.store.misses);

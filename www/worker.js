@@ -1,6 +1,10 @@
 // The demo's compute worker: simulates the phantom, and computes the T1 map and the
 // smoothed R1 map through the stepcache package (memory tier + IndexedDB).
 //
+// With `?shared=<url>` on the worker's address (the page passes its own), the cache also
+// reads a shared tier at that bucket prefix: results other machines computed (e.g.
+// examples/demo_maps.rs) are verified, kept in IndexedDB, and not computed here.
+//
 // Messages in:  {type: "run", id, trMs, force?} | {type: "clear", id, step?}
 //               {type: "invalidate", id, key} | {type: "panel", id}
 // Messages out: {type: "hello"} | {type: "progress", id, stage, fraction}
@@ -17,17 +21,22 @@ const DAY_MS = 86_400_000;
 /** Fit settings that enter the T1 key (the code's behaviour is covered by `version`). */
 const FIT = Object.freeze({ t1MaxMs: 5000, snrMin: 8, bootstrap: 16 });
 const SIGMA_VOX = 1;
+/** The shared tier's bucket prefix URL, or null for none. */
+const SHARED_URL = new URL(self.location.href).searchParams.get("shared") || null;
+/** With a shared tier, every step is read from it (a browser never writes it). */
+const sharing = SHARED_URL ? { shared: true } : {};
 
 const cacheReady = open({
   name: "stepcache-demo",
   memoryBudget: 256 * MiB,
   storeBudget: 1024 * MiB,
   policies: {
-    t1_map: { retention: "persistent", maxAgeMs: 30 * DAY_MS },
-    phantom: { retention: "persistent", maxAgeMs: 30 * DAY_MS },
+    t1_map: { retention: "persistent", maxAgeMs: 30 * DAY_MS, ...sharing },
+    phantom: { retention: "persistent", maxAgeMs: 30 * DAY_MS, ...sharing },
     // A smooth map: byte shuffle + LZ4 roughly halves it on disk.
-    r1_smooth: { retention: "persistent", maxAgeMs: 30 * DAY_MS, compress: true },
+    r1_smooth: { retention: "persistent", maxAgeMs: 30 * DAY_MS, compress: true, ...sharing },
   },
+  ...(SHARED_URL ? { shared: { url: SHARED_URL } } : {}),
   persist: true,
 });
 
@@ -227,6 +236,6 @@ self.onmessage = ({ data }) => {
 };
 
 cacheReady.then(
-  (cache) => post({ type: "hello", name: cache.name, defaults: { ...DEFAULTS }, fit: FIT, sigmaVox: SIGMA_VOX }),
+  (cache) => post({ type: "hello", name: cache.name, shared: SHARED_URL, defaults: { ...DEFAULTS }, fit: FIT, sigmaVox: SIGMA_VOX }),
   (e) => post({ type: "error", id: null, name: e?.name ?? "Error", message: `could not open the cache: ${e?.message ?? e}` }),
 );
