@@ -38,7 +38,7 @@ step "the npm package: build it, then its tests in headless Chromium (page, work
 bash adapters/wasm/build.sh
 bash adapters/wasm/test/run.sh 2>&1 | tee -a "$log"
 
-step "the demo viewer: physics of its fit, and end to end in headless Chromium (compute, reload hit, parameters, clear)"
+step "the demo viewer: physics of its fit, and end to end in headless Chromium (compute, reload hit, parameters, clear; maps from a bucket the native demo_maps filled)"
 bash www/test/run.sh 2>&1 | tee -a "$log"
 
 step "benchmark smoke runs (quick mode: they must build and run; figures come from the full runs)"

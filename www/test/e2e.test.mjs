@@ -2,19 +2,27 @@
 // survives the reload): first load computes the T1 map, a reload reads it from IndexedDB
 // much faster, a new TR computes a new map and the old TR is a hit again, the slice slider
 // redraws, clearing one type and all types empties the cache, force recomputes.
+// Then the shared tier: a native program (examples/demo_maps.rs) computes the same maps
+// into a bucket on a SeaweedFS server, and a fresh viewer pointed at the bucket shows them
+// as shared hits without computing anything, then from IndexedDB after a reload.
 //
-//   bash test/run.sh        (npm ci, builds the package if missing, runs the tests)
+//   bash test/run.sh        (npm ci, builds the package if missing and the native
+//                            programs, runs the tests)
 //   node --test test/e2e.test.mjs
 //
-// Needs adapters/wasm/pkg (bash adapters/wasm/build.sh) and /usr/bin/chromium ($CHROMIUM).
+// Needs adapters/wasm/pkg (bash adapters/wasm/build.sh), /usr/bin/chromium ($CHROMIUM), and
+// for the shared tier the binaries public_bucket (debug) and demo_maps (release) under
+// target/ ($CARGO_TARGET_DIR) and SeaweedFS (bash tests/setup.sh).
 // Screenshots go to test/screenshots/ (git-ignored); their paths are printed.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 
 import { chromium } from "playwright-core";
 
@@ -22,6 +30,7 @@ import { start, PKG } from "../serve.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SHOTS = path.join(HERE, "screenshots");
+const TARGET = process.env.CARGO_TARGET_DIR ? path.resolve(process.env.CARGO_TARGET_DIR) : path.resolve(HERE, "../../target");
 const LAUNCH = {
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
   args: [
@@ -250,5 +259,151 @@ test("the demo viewer computes, caches, reloads from IndexedDB and manages its c
       console.log(`reload hit is ${(timings.computeMs / timings.reloadMs).toFixed(0)}x faster than computing`);
     }
     console.log(`TR 20 computed in ${f(timings.tr20Ms)}; back to TR 15: hit in ${f(timings.backMs)}`);
+  }
+});
+
+/** Starts `public_bucket` (SeaweedFS with an empty bucket anyone may read); where it is and a stop(). */
+async function publicBucket() {
+  const bin = path.join(TARGET, "debug/public_bucket");
+  assert.ok(fs.existsSync(bin), `${bin} is missing: cargo build -p stepcache-tests --bin public_bucket`);
+  const child = spawn(bin, ["demo/"], { stdio: ["pipe", "pipe", "inherit"] });
+  const line = await new Promise((resolve, reject) => {
+    let text = "";
+    child.stdout.on("data", (d) => {
+      text += d;
+      if (text.includes("\n")) resolve(text.split("\n")[0]);
+    });
+    child.on("exit", (code) => reject(new Error(`public_bucket exited (${code}) before it was ready`)));
+  });
+  return { ...JSON.parse(line), stop: () => child.stdin.end() };
+}
+
+/**
+ * Runs `demo_maps` (the viewer's maps, computed natively) against `bucket` with a fresh
+ * local store. Returns its output, how long it took, and per step the source and key it printed.
+ */
+async function demoMaps(bucket, dir) {
+  const bin = path.join(TARGET, "release/demo_maps");
+  assert.ok(fs.existsSync(bin), `${bin} is missing: cargo build --release -p stepcache-examples --bin demo_maps`);
+  const args = ["--endpoint", bucket.endpoint, "--bucket", bucket.bucket, "--prefix", bucket.prefix];
+  args.push("--access-key", bucket.accessKey, "--secret-key", bucket.secretKey, "--dir", dir);
+  const t0 = Date.now();
+  const { stdout } = await promisify(execFile)(bin, args, { timeout: 120_000 });
+  const ms = Date.now() - t0;
+  const steps = {};
+  // "<step>  <source in words>  <time> ms  <key>", e.g. "t1_map  computed  1829.363 ms  t1_map@b3:..."
+  for (const m of stdout.matchAll(/^(phantom|t1_map|r1_smooth) +(.+?) +[\d.]+ ms +(\S+@b3:[0-9a-f]{64})$/gm)) {
+    steps[m[1]] = { source: m[2], key: m[3] };
+  }
+  return { stdout, ms, steps };
+}
+
+/** A log of the worker's messages (type, progress stage, step, source), kept in the page. */
+function logWorkerMessages() {
+  const log = (window.workerLog = []);
+  const Base = window.Worker;
+  window.Worker = class extends Base {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", ({ data }) => log.push({ type: data.type, stage: data.stage, step: data.step, source: data.source }));
+    }
+  };
+}
+
+/** What the page shows of the latest run: each step's source, the compute stages the worker
+ * reported (hashing the signal for the T1 key is not a compute), the panel's counts and keys. */
+const sharedView = (page) =>
+  page.evaluate(() => {
+    const source = (step) => document.getElementById(`step-${step}`).dataset.source;
+    const num = (id) => Number(document.getElementById(id).dataset.value);
+    return {
+      sources: { phantom: source("phantom"), t1_map: source("t1_map"), r1_smooth: source("r1_smooth") },
+      computeStages: window.workerLog.filter((m) => m.type === "progress" && m.stage !== "hash").map((m) => m.stage),
+      computes: num("computes"),
+      sharedHits: num("hits-shared"),
+      keys: [...document.querySelectorAll("#entries tr[data-key]")].map((tr) => tr.dataset.key).sort(),
+      sharedUrl: document.getElementById("shared-url").textContent,
+      summary: document.getElementById("last-result").textContent,
+    };
+  });
+
+test("a bucket filled by the native program: the viewer shows its maps as shared hits, computes nothing, then reads them from IndexedDB", { timeout: 10 * 60_000 }, async (t) => {
+  assert.ok(fs.existsSync(path.join(PKG, "index.js")), `${PKG} is missing: bash adapters/wasm/build.sh`);
+  const bucket = await publicBucket();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stepcache-demo-maps-"));
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "stepcache-demo-e2e-shared-"));
+  const server = await start({ port: 0 });
+  let context;
+  const errors = [];
+  const timings = {};
+  try {
+    let native;
+    await t.test("the native program computes the three maps into the bucket", async () => {
+      native = await demoMaps(bucket, path.join(dir, "cache"));
+      timings.nativeMs = native.ms;
+      assert.deepEqual(Object.keys(native.steps).sort(), ["phantom", "r1_smooth", "t1_map"], native.stdout);
+      for (const [step, { source }] of Object.entries(native.steps)) assert.equal(source, "computed", `${step}\n${native.stdout}`);
+    });
+    const nativeKeys = Object.values(native.steps).map((s) => s.key).sort();
+
+    context = await chromium.launchPersistentContext(profile, LAUNCH);
+    await context.addInitScript(logWorkerMessages);
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.on("pageerror", (e) => errors.push(`pageerror: ${e.stack ?? e}`));
+    page.on("console", (m) => {
+      if (m.type() === "error") errors.push(`console.error: ${m.text()}`);
+    });
+    page.on("requestfailed", (r) => errors.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
+    const url = `${server.url}?shared=${encodeURIComponent(bucket.url)}`;
+
+    await t.test("a fresh viewer pointed at the bucket: three shared hits under the native keys, nothing computed", async () => {
+      const t0 = Date.now();
+      await page.goto(url);
+      const t1 = await waitForRun(page, 0);
+      timings.sharedPageMs = Date.now() - t0;
+      timings.sharedT1Ms = Number(t1.ms);
+      assert.equal(t1.step, "t1_map");
+      assert.equal(t1.tr, "15");
+      const v = await sharedView(page);
+      assert.deepEqual(v.sources, { phantom: "shared", t1_map: "shared", r1_smooth: "shared" });
+      assert.deepEqual(v.computeStages, [], "no step was computed in the browser");
+      assert.equal(v.computes, 0);
+      assert.equal(v.sharedHits, 3);
+      assert.deepEqual(v.keys, nativeKeys, "the viewer keyed the steps as the native program did");
+      assert.equal(v.sharedUrl, bucket.url);
+      // The fit's figures come from the native program's metadata.
+      assert.match(v.summary, /[\d,]+ voxels fitted, mean [\d.]+ LM iterations, 16 bootstrap refits each/);
+      const px = await canvasStats(page);
+      assert.ok(px.colours >= 50 && px.litFraction > 0.2, `the map is drawn: ${JSON.stringify(px)}`);
+      await shot(page, "5-shared.png");
+    });
+
+    await t.test("reload: the same maps from IndexedDB, nothing computed, nothing read from the bucket", async () => {
+      const t0 = Date.now();
+      await page.reload();
+      const t1 = await waitForRun(page, 0);
+      timings.reloadPageMs = Date.now() - t0;
+      timings.reloadT1Ms = Number(t1.ms);
+      const v = await sharedView(page);
+      assert.deepEqual(v.sources, { phantom: "store", t1_map: "store", r1_smooth: "store" });
+      assert.deepEqual(v.computeStages, []);
+      assert.equal(v.computes, 0);
+      assert.equal(v.sharedHits, 0);
+      assert.deepEqual(v.keys, nativeKeys);
+    });
+
+    await t.test("no page errors", () => {
+      assert.deepEqual(errors, []);
+    });
+  } finally {
+    await context?.close();
+    await server.close();
+    bucket.stop();
+    fs.rmSync(profile, { recursive: true, force: true });
+    fs.rmSync(dir, { recursive: true, force: true });
+    const f = (ms) => (ms == null ? "n/a" : `${ms.toFixed(1)} ms`);
+    console.log(`native demo_maps (release, computing and writing the bucket): ${f(timings.nativeMs)}`);
+    console.log(`shared: T1 map from the bucket in ${f(timings.sharedT1Ms)} (page ready after ${f(timings.sharedPageMs)})`);
+    console.log(`after reload: T1 map from IndexedDB in ${f(timings.reloadT1Ms)} (page ready after ${f(timings.reloadPageMs)})`);
   }
 });

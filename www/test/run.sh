@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The demo viewer's tests: installs the pinned dev dependency (playwright-core) from the
-# lockfile, builds the npm package if adapters/wasm/pkg is missing, then runs the physics
-# tests and the end-to-end test in headless Chromium (/usr/bin/chromium, or $CHROMIUM).
+# lockfile, builds the npm package if adapters/wasm/pkg is missing and the native programs
+# of the shared-tier test (a SeaweedFS bucket, and demo_maps which fills it), then runs the
+# physics tests and the end-to-end test in headless Chromium (/usr/bin/chromium, or $CHROMIUM).
+# SeaweedFS itself comes from tests/setup.sh.
 # Usage: bash www/test/run.sh   (from anywhere)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,4 +13,6 @@ npm ci --no-audit --no-fund --loglevel=error >/dev/null
 if [ ! -f ../adapters/wasm/pkg/index.js ] || [ ! -f ../adapters/wasm/pkg/stepcache_wasm_bg.wasm ]; then
   bash ../adapters/wasm/build.sh
 fi
+(cd .. && cargo build -q --locked -p stepcache-tests --bin public_bucket \
+  && cargo build -q --locked --release -p stepcache-examples --bin demo_maps)
 exec node --test --test-concurrency=1 test/physics.test.mjs test/e2e.test.mjs
