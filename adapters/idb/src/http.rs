@@ -4,9 +4,10 @@
 //! The embedder does the fetching (the npm package's `sharedRead` in `index.js`): given an
 //! entry's hex id and whether only its head is wanted, its function resolves to `null`
 //! for a missing entry, or to `[length, next]`: the object's length (-1 if the host did
-//! not say) and a function resolving to each next piece of the body (a `Uint8Array`), then
-//! to `null`. Pieces go straight into core's [`EntryReader`], which checksums them as
-//! they arrive, so a large entry is copied once and not read again to be verified.
+//! not say) and a function resolving to each next batch of the body's pieces (an array of
+//! `Uint8Array`s, batched so that a large body takes few calls), then to `null`. Pieces go
+//! straight into core's [`EntryReader`], which checksums them as they arrive, so a large
+//! entry is copied once and not read again to be verified.
 
 use js_sys::{Array, Function, Promise, Uint8Array};
 use stepcache_core::entry::{EntryReader, EntryWriter, LIST_HEAD_LEN, PayloadCheck};
@@ -60,15 +61,18 @@ impl HttpStore {
         Ok(Some((len, next)))
     }
 
-    /// The next piece of a body, or `None` at its end.
-    async fn piece(next: &Function) -> Result<Option<Uint8Array>> {
+    /// The next batch of a body's pieces, or `None` at its end.
+    async fn batch(next: &Function) -> Result<Option<Vec<Uint8Array>>> {
         let asked = next.call0(&JsValue::UNDEFINED);
-        let piece = match asked {
+        let batch = match asked {
             Ok(promise) => JsFuture::from(promise.unchecked_into::<Promise>()).await,
             Err(thrown) => Err(thrown),
         }
         .map_err(|e| from_js("read from the shared tier", &e))?;
-        Ok(piece.dyn_into::<Uint8Array>().ok())
+        Ok(batch
+            .dyn_into::<Array>()
+            .ok()
+            .map(|pieces| pieces.iter().filter_map(|p| p.dyn_into::<Uint8Array>().ok()).collect()))
     }
 }
 
@@ -90,18 +94,23 @@ impl Store for HttpStore {
         let len = match len {
             Some(len) => len,
             None => {
-                while let Some(piece) = Self::piece(&next).await? {
-                    gathered.push(piece);
+                while let Some(batch) = Self::batch(&next).await? {
+                    gathered.extend(batch);
                 }
                 gathered.iter().map(|p| p.length() as usize).sum()
             }
         };
         let mut entry = EntryReader::new(len);
+        let push = |entry: &mut EntryReader, piece: Uint8Array| {
+            entry.push_with(piece.length() as usize, |into| piece.copy_to(into));
+        };
         for piece in gathered {
-            entry.push_with(piece.length() as usize, |into| piece.copy_to(into));
+            push(&mut entry, piece);
         }
-        while let Some(piece) = Self::piece(&next).await? {
-            entry.push_with(piece.length() as usize, |into| piece.copy_to(into));
+        while let Some(batch) = Self::batch(&next).await? {
+            for piece in batch {
+                push(&mut entry, piece);
+            }
         }
         Ok(Some(entry.finish()))
     }
@@ -112,8 +121,10 @@ impl Store for HttpStore {
             return Ok(None);
         };
         let mut head = Vec::with_capacity(LIST_HEAD_LEN);
-        while let Some(piece) = Self::piece(&next).await? {
-            head.extend(piece.to_vec());
+        while let Some(batch) = Self::batch(&next).await? {
+            for piece in batch {
+                head.extend(piece.to_vec());
+            }
         }
         head.truncate(LIST_HEAD_LEN);
         // A host that hides the length gets the length the head itself names, checked

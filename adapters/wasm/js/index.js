@@ -710,11 +710,14 @@ function parseOptions(value) {
 /** The length of an entry's head that the module reads to check a key's status (its
  * `LIST_HEAD_LEN`). */
 const HEAD_BYTES = 4096;
+/** How many bytes of a body the module takes at a time (see `sharedReader`). */
+const BATCH_BYTES = 1 << 20;
 
 /**
  * The function the module reads the shared tier through (`HttpStore` in the Rust crate
  * stepcache-idb): for an entry's hex id, `null` if the host has no such object (404), else
- * `[length or -1, next]` where `next()` resolves to each piece of the body, then `null`.
+ * `[length or -1, next]` where `next()` resolves to each batch of the body's pieces (an
+ * array of Uint8Arrays), then to `null`.
  * With `head`, only the first bytes are asked for (a Range request). A refusal (401/403)
  * throws a NotAllowedError, any other failure an Error: the module counts them and leaves
  * the shared tier alone for a while.
@@ -733,18 +736,30 @@ function sharedReader(base) {
     const identity = !response.headers.get("Content-Encoding");
     const length = response.status === 206 ? (Number.isFinite(whole) ? whole : -1) : identity && given >= 0 ? given : -1;
     if (!response.body) {
-      let rest = new Uint8Array(await response.arrayBuffer());
+      let rest = [new Uint8Array(await response.arrayBuffer())];
       return [
         length,
         async () => {
-          const piece = rest;
+          const batch = rest;
           rest = null;
-          return piece;
+          return batch;
         },
       ];
     }
     const reader = response.body.getReader();
-    return [length, async () => (await reader.read()).value ?? null];
+    // Pieces in batches of about 1 MiB: one call into the module per batch, not one per
+    // network read (a 64 MiB body comes in about a thousand).
+    const next = async () => {
+      const batch = [];
+      for (let bytes = 0; bytes < BATCH_BYTES; ) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        batch.push(value);
+        bytes += value.length;
+      }
+      return batch.length > 0 ? batch : null;
+    };
+    return [length, next];
   };
 }
 
