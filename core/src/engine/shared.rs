@@ -341,16 +341,14 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
             .with(|st| st.shared.pending.iter().take(limit).copied().collect());
         let mut settled = 0;
         for id in batch {
-            let local = self.store.get_entry(&id).await?;
-            let local = local.and_then(|(bytes, check)| {
+            // Verified, not decoded: the stored payload goes up as it is (compressed or not).
+            let local = self.store.get_entry(&id).await?.and_then(|(bytes, check)| {
                 let bytes = SharedBytes::from_owner(bytes);
-                decode_entry(&bytes, &id, check)
+                let (header, range) = entry::decode_checked(&bytes, &id, check).ok()?;
+                Some((header, bytes.slice(range)?))
             });
             let done = match local {
-                Some(found) => {
-                    self.shared_write(tier, &id, &found.whole_header(), &found.payload)
-                        .await
-                }
+                Some((header, payload)) => self.shared_write(tier, &id, &header, &payload).await,
                 None => tier.store.delete(&id).await,
             };
             if let Err(e) = done {
