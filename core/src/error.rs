@@ -40,6 +40,9 @@ pub enum ErrorKind {
     Blocked,
     /// The cache was closed.
     Closed,
+    /// Bytes given as an entry (an import, a bundle) are not a sound entry: damaged,
+    /// truncated, of an unknown format version, or not an entry at all.
+    InvalidEntry,
 }
 
 impl ErrorKind {
@@ -61,6 +64,7 @@ impl ErrorKind {
             ErrorKind::PermissionDenied => "PermissionDenied",
             ErrorKind::Blocked => "StorageBlocked",
             ErrorKind::Closed => "CacheClosed",
+            ErrorKind::InvalidEntry => "InvalidEntry",
         }
     }
 }

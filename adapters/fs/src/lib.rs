@@ -16,12 +16,13 @@ use std::path::{Path, PathBuf};
 pub use clock::SystemClock;
 pub use default_dir::default_dir;
 pub use remote::SharedStore;
+pub use stepcache_core::entry::Corrupt;
 #[cfg(feature = "shared")]
 pub use stepcache_core::entry::TeamKey;
 pub use stepcache_core::{
-    Access, Arg, Computed, Config, ElementType, EntryInfo, EntryState, Error, ErrorKind, Fingerprint, Force, Hit, Key,
-    KeyBuilder, PutReport, Result, Retention, SharedBytes, SkipReason, Source, Stats, Status, Step, TierOutcome,
-    TierStats, TypePolicy, TypeStats, Value,
+    Access, Arg, Computed, Config, ElementType, EntryInfo, EntryRead, EntryState, Error, ErrorKind, Fingerprint, Force,
+    Hit, Imported, Key, KeyBuilder, PutReport, Result, Retention, SharedBytes, SkipReason, Source, Stats, Status, Step,
+    TierOutcome, TierStats, TypePolicy, TypeStats, Value,
 };
 pub use stepcache_core::{SharedStats, SharedTier};
 #[cfg(feature = "shared")]
@@ -347,6 +348,36 @@ impl Cache {
     /// An IO error while listing the directory.
     pub fn entries(&self) -> Result<Vec<EntryInfo>> {
         block_on(self.engine.entries())
+    }
+
+    /// Entry `id` exactly as stored, verified whole; a damaged one is removed. What
+    /// `stepcache verify` checks and an export copies (see
+    /// [`stepcache_core::Cache::read_entry`]).
+    ///
+    /// # Errors
+    /// An IO error.
+    pub fn read_entry(&self, id: &Fingerprint) -> Result<EntryRead<FsBytes>> {
+        block_on(self.engine.read_entry(id))
+    }
+
+    /// Stores a whole entry made elsewhere (another cache, a bundle) under the key its
+    /// header names, after verifying it; an entry already stored for the key is kept
+    /// (see [`stepcache_core::Cache::import_entry`]).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidEntry`] for bytes that are not a sound entry (nothing is
+    /// stored), or an IO error.
+    pub fn import_entry(&self, bytes: &[u8]) -> Result<Imported> {
+        block_on(self.engine.import_entry(bytes))
+    }
+
+    /// Applies the store budget and the types' maximum ages now; the entries removed, or
+    /// with `dry_run` the ones that would be (see [`stepcache_core::Cache::collect`]).
+    ///
+    /// # Errors
+    /// An IO error (entries removed before it stay removed).
+    pub fn collect(&self, dry_run: bool) -> Result<Vec<EntryInfo>> {
+        block_on(self.engine.collect(dry_run))
     }
 
     /// The state of each key (kwneuro's `status`).

@@ -281,7 +281,7 @@ export interface EntryInfo {
 export type StepCacheErrorName =
   | "InvalidStepName" | "InvalidArgument" | "InvalidValue" | "InvalidConfig" | "InvalidFingerprint"
   | "TooLarge" | "ReadDisabled" | "ComputeDisabled" | "ComputeFailed" | "StorageError" | "StorageFull"
-  | "PermissionDenied" | "StorageBlocked" | "CacheClosed" | "Timeout" | "Aborted" | "ModuleFailed";
+  | "PermissionDenied" | "StorageBlocked" | "CacheClosed" | "InvalidEntry" | "Timeout" | "Aborted" | "ModuleFailed";
 
 /** Options of {@link StepCache.getOrCompute}. Every field is optional; others are `InvalidArgument`. */
 export interface ComputeOptions {

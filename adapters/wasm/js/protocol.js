@@ -6,7 +6,7 @@
 export const OP = Object.freeze({ "get": 0, "has": 1, "invalidate": 2, "pin": 3, "unpin": 4, "put": 5, "getOrCompute": 6 });
 
 /** a tier's put outcome, by code */
-export const OUTCOMES = Object.freeze(["stored", "skipped:policy", "skipped:write-disabled", "skipped:too-large", "skipped:no-room", "skipped:read-only", "skipped:degraded"]);
+export const OUTCOMES = Object.freeze(["stored", "skipped:policy", "skipped:write-disabled", "skipped:too-large", "skipped:no-room", "skipped:read-only", "skipped:degraded", "skipped:present"]);
 
 /** where a hit came from, by code */
 export const SOURCES = Object.freeze(["memory", "store", "computed", "waited", "shared"]);

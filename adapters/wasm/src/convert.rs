@@ -275,6 +275,7 @@ fn outcome(outcome: TierOutcome) -> JsValue {
         TierOutcome::Skipped(SkipReason::NoRoom) => Outcome::NoRoom,
         TierOutcome::Skipped(SkipReason::Degraded) => Outcome::Degraded,
         TierOutcome::Skipped(SkipReason::ReadOnly) => Outcome::ReadOnly,
+        TierOutcome::Skipped(SkipReason::Present) => Outcome::Present,
         TierOutcome::Failed(kind) => return JsValue::from_str(kind.name()),
     };
     code.code().into()

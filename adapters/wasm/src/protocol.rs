@@ -84,6 +84,8 @@ codes! {
         ReadOnly = "skipped:read-only",
         /// Not kept: the shared tier is left alone after a failure (written later).
         Degraded = "skipped:degraded",
+        /// Not kept: the key is stored already, and an import keeps what is stored.
+        Present = "skipped:present",
     }
 }
 

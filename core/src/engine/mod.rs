@@ -5,6 +5,7 @@
 
 mod flight;
 mod held;
+mod maintain;
 mod promote;
 mod read;
 mod report;
@@ -17,6 +18,7 @@ use alloc::vec::Vec;
 use core::fmt::Display;
 use core::future::Future;
 
+pub use maintain::{EntryRead, Imported};
 pub use report::{EntryInfo, EntryState, Hit, PutReport, SkipReason, Source, Status, TierOutcome};
 pub use shared::{DEFAULT_RETRY_AFTER_MS, NoShared, SharedTier};
 pub use write::MEMORY_SLOT_OVERHEAD;

@@ -220,7 +220,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         // Before reading: what was read is promoted only if no write of the key ends meanwhile.
         let seen = self.state.with(|st| st.write_count(id));
         let found = if policy.retention == Retention::Persistent {
-            self.read_entry(id).await?
+            self.load_entry(id).await?
         } else {
             None
         };
@@ -280,7 +280,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
 
     /// Reads, verifies and decodes entry `id`; removes it if it is damaged or of an
     /// unknown format. Whether it is fresh is for the caller to decide.
-    async fn read_entry(&self, id: &Fingerprint) -> Result<Found> {
+    async fn load_entry(&self, id: &Fingerprint) -> Result<Found> {
         let Some((bytes, check)) = self.store.get_entry(id).await? else {
             self.state.with(|st| st.index.remove(id));
             return Ok(None);
@@ -302,7 +302,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
     /// Removes an expired or damaged entry from the store. A failure (a read-only
     /// directory) leaves it where it is, a miss on every read, and is not the caller's
     /// error: the read it came from still answers.
-    async fn discard(&self, id: &Fingerprint) {
+    pub(crate) async fn discard(&self, id: &Fingerprint) {
         let _ = self.store.delete(id).await;
     }
 
@@ -344,7 +344,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
             Some(item) => match listed_header(&item, &item.head) {
                 Listing::Header(header) => Some(header),
                 // A header longer than the listed bytes (large metadata): read the entry.
-                Listing::NeedBytes => self.read_entry(id).await?.map(|(header, ..)| header),
+                Listing::NeedBytes => self.load_entry(id).await?.map(|(header, ..)| header),
                 Listing::Damaged => None,
             },
             None => None,
@@ -384,6 +384,19 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         if !due {
             return Ok(());
         }
+        self.relist(now).await?;
+        // Processes writing at the same moment can overshoot the budget together, each
+        // having seen room; whoever lists the store next trims it back by the same policy.
+        let (bytes, budget) = self.state.with(|st| (st.index.stats.bytes, st.index.stats.budget));
+        if bytes > budget {
+            self.make_room(None, 0, budget, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the index from a listing of the store now, removing damaged entries, and
+    /// leaves the budget to the caller.
+    pub(crate) async fn relist(&self, now: u64) -> Result<()> {
         // Read before listing: a change by another handle from here on moves it, and the
         // next write lists again.
         let epoch = self.store.changes();
@@ -422,12 +435,6 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
             st.index_listed_ms = Some(now);
             st.index_listed_epoch = epoch;
         });
-        // Processes writing at the same moment can overshoot the budget together, each
-        // having seen room; whoever lists the store next trims it back by the same policy.
-        let (bytes, budget) = self.state.with(|st| (st.index.stats.bytes, st.index.stats.budget));
-        if bytes > budget {
-            self.make_room(None, 0, budget, now).await?;
-        }
         Ok(())
     }
 }

@@ -64,6 +64,8 @@ pub enum SkipReason {
     Degraded,
     /// The shared tier is one this cache only reads (a browser's).
     ReadOnly,
+    /// An entry for the key is stored already and is kept (an import never replaces one).
+    Present,
 }
 
 /// What one tier did with a value.

@@ -196,20 +196,31 @@ pub enum Corrupt {
     BadSeal,
 }
 
+impl crate::text::Piece for Corrupt {
+    fn push_to(&self, out: &mut String) {
+        out.push_str(match self {
+            Corrupt::Truncated => "entry is truncated",
+            Corrupt::TrailingBytes => "entry has trailing bytes",
+            Corrupt::BadMagic => "not a stepcache entry",
+            Corrupt::UnknownVersion(v) => {
+                out.push_str("unknown entry format version ");
+                v.push_to(out);
+                return;
+            }
+            Corrupt::HeaderChecksum => "header checksum mismatch",
+            Corrupt::BadHeader => "header does not decode",
+            Corrupt::WrongKey => "entry belongs to another key",
+            Corrupt::PayloadChecksum => "payload checksum mismatch",
+            Corrupt::Unsealed => "entry has no team-key seal",
+            Corrupt::BadSeal => "entry's team-key seal does not match",
+        });
+    }
+}
+
 impl fmt::Display for Corrupt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Corrupt::Truncated => f.write_str("entry is truncated"),
-            Corrupt::TrailingBytes => f.write_str("entry has trailing bytes"),
-            Corrupt::BadMagic => f.write_str("not a stepcache entry"),
-            Corrupt::UnknownVersion(v) => f.write_str(&crate::text!("unknown entry format version ", v)),
-            Corrupt::HeaderChecksum => f.write_str("header checksum mismatch"),
-            Corrupt::BadHeader => f.write_str("header does not decode"),
-            Corrupt::WrongKey => f.write_str("entry belongs to another key"),
-            Corrupt::PayloadChecksum => f.write_str("payload checksum mismatch"),
-            Corrupt::Unsealed => f.write_str("entry has no team-key seal"),
-            Corrupt::BadSeal => f.write_str("entry's team-key seal does not match"),
-        }
+        // `write_str`, not `write!`: see `crate::text`.
+        f.write_str(&crate::text!(self))
     }
 }
 
