@@ -112,6 +112,12 @@ pub trait Store: MaybeSend + MaybeSync {
     /// IndexedDB, is 0.9 KB smaller gzipped without it.
     const TRACKS_CHANGES: bool = false;
 
+    /// Whether the store can never be written (a static host the browser reads the
+    /// shared tier from): as a shared tier, the engine then leaves out every write to it
+    /// from the build, as with [`crate::SharedTier::read_only`] at run time. `false` by
+    /// default.
+    const READ_ONLY: bool = false;
+
     /// The bytes an entry of `len` bytes occupies in the store, which is what budgets
     /// count: its length (the default), or a filesystem's whole blocks.
     fn footprint(&self, len: u64) -> u64 {

@@ -79,6 +79,8 @@ impl HttpStore {
 impl Store for HttpStore {
     type Bytes = AlignedBytes;
 
+    const READ_ONLY: bool = true;
+
     async fn get(&self, id: &Fingerprint) -> Result<Option<AlignedBytes>> {
         Ok(self.get_entry(id).await?.map(|(bytes, _)| bytes))
     }

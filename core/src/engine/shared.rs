@@ -51,7 +51,7 @@ impl<R: Store> SharedTier<R> {
             store,
             team_key: None,
             retry_after_ms: DEFAULT_RETRY_AFTER_MS,
-            read_only: false,
+            read_only: R::READ_ONLY,
             promote_in_background: false,
         }
     }
@@ -84,6 +84,12 @@ impl<R: Store> SharedTier<R> {
     pub fn retry_after_ms(mut self, ms: u64) -> Self {
         self.retry_after_ms = ms;
         self
+    }
+
+    /// Whether this cache only reads the tier: a compile-time constant for a store that
+    /// is never written ([`Store::READ_ONLY`]), so the writes are left out of its build.
+    fn is_read_only(&self) -> bool {
+        R::READ_ONLY || self.read_only
     }
 
     /// The store underneath.
@@ -267,7 +273,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         let Some(tier) = self.sharing(policy) else {
             return TierOutcome::Skipped(super::SkipReason::Policy);
         };
-        if tier.read_only {
+        if tier.is_read_only() {
             return TierOutcome::Skipped(super::SkipReason::ReadOnly);
         }
         if now < self.state.with(|st| st.shared.down_until_ms) {
@@ -317,7 +323,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         let Some(tier) = self.sharing(policy) else { return };
         // Pending from here: a lookup meanwhile must not read the copy being removed.
         self.state.with(|st| st.shared.pending.insert(*id));
-        if tier.read_only || now < self.state.with(|st| st.shared.down_until_ms) {
+        if tier.is_read_only() || now < self.state.with(|st| st.shared.down_until_ms) {
             return;
         }
         match tier.store.delete(id).await {
@@ -333,7 +339,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
     /// the store's entry, or removes the shared copy if the store has none. Stops at the
     /// first failure. Returns how many it settled.
     pub(crate) async fn settle_pending(&self, tier: &SharedTier<R>, limit: usize, now: u64) -> Result<u64> {
-        if tier.read_only {
+        if tier.is_read_only() {
             return Ok(0);
         }
         let batch: Vec<Fingerprint> = self
@@ -373,7 +379,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
     /// and the tier can lease. A failure is counted and then each machine may compute it
     /// (wasteful, never wrong).
     pub(crate) async fn shared_lock(&self, id: &Fingerprint, policy: &TypePolicy, now: u64) -> Option<LockGuard> {
-        let tier = self.usable(policy, id, now).filter(|tier| !tier.read_only)?;
+        let tier = self.usable(policy, id, now).filter(|tier| !tier.is_read_only())?;
         match tier.store.lock(id).await {
             Ok(guard) => guard,
             Err(e) => {
