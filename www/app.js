@@ -621,6 +621,39 @@ function renderPanel({ entries, stats }) {
   renderEntries();
 }
 
+/** How the demo's own parameters read in the panel; any other argument reads as `name value`. */
+const ARG_LABELS = {
+  trMs: (v) => `TR ${v} ms`,
+  flipDeg: (v) => `α ${v}°`,
+  sigmaVox: (v) => `σ ${v} vox`,
+  t1MaxMs: (v) => `T1 ≤ ${v} ms`,
+  snrMin: (v) => `SNR ≥ ${v}`,
+  bootstrap: (v) => `${v} bootstraps`,
+};
+
+/** One recorded argument as text: arrays by type and shape, lineage by the upstream step. */
+function argText(name, value) {
+  if (Array.isArray(value)) return `${name} ${value.join(", ")}`;
+  if (value && typeof value === "object" && !(value instanceof Uint8Array)) {
+    if (value.array) return `${name} ${value.array}[${value.shape.join("×")}]`;
+    if (value.lineage) {
+      const upstream = state.entries.find((e) => e.key.endsWith(value.lineage));
+      return `from ${upstream ? upstream.step : `${value.lineage.slice(0, 11)}…`}`;
+    }
+    return `${name} ${value.digest ?? ""}`.trim();
+  }
+  return ARG_LABELS[name] ? ARG_LABELS[name](value) : `${name} ${value}`;
+}
+
+/** What an entry was made from, from the provenance it records (its key's hash if none). */
+function madeFrom(e) {
+  const { args, version, omitted } = e.provenance;
+  if (!args) return `${e.key.slice(e.key.indexOf("@") + 1, e.key.indexOf("@") + 12)}…`;
+  const parts = Object.entries(args).map(([name, value]) => argText(name, value));
+  if (omitted) parts.push(`+${omitted} more`);
+  return `${parts.join(" · ")}${version ? ` (v${version})` : ""}`;
+}
+
 function renderEntries() {
   const body = $("entries");
   body.innerHTML = "";
@@ -635,7 +668,7 @@ function renderEntries() {
     const fp = e.key.slice(e.key.indexOf("@") + 1);
     tr.append(
       el("td", { class: "step" }, e.step),
-      el("td", { class: "key", title: e.key }, `${fp.slice(0, 11)}…`),
+      el("td", { class: "key", title: `${e.key}\nmade by ${e.provenance.madeBy || "an older stepcache"}` }, madeFrom(e)),
       el("td", { class: "num" }, fmtBytes(e.bytes)),
       el("td", { class: "num age", "data-created": String(e.createdMs) }, fmtAge(now - e.createdMs)),
       el("td", { class: "num" }, fmtMs(e.costMs)),

@@ -7,12 +7,14 @@
 
 use alloc::borrow::ToOwned;
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
 use crate::engine::Hit;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fingerprint::{Fingerprint, KEY_CONTEXT};
+use crate::provenance::{KeyArgs, MAX_ARGS_BYTES};
 use crate::value::{Element, ElementType, Value, check_layout};
 
 /// The longest step name, in bytes.
@@ -148,7 +150,7 @@ impl From<&Hit> for Arg {
 /// 2^64 and subtracting are exact here) and converted with the native f64-to-u64
 /// instruction: `as` casts between f64 and i128, or i128 shifts by a variable amount, are
 /// compiler-rt calls that would add to the npm package's module.
-fn exact_int(x: f64) -> Option<i128> {
+pub(crate) fn exact_int(x: f64) -> Option<i128> {
     const TWO_64: f64 = 18_446_744_073_709_551_616.0;
     let magnitude = if x < 0.0 { -x } else { x };
     // Also false for NaN. -2^127 is the one magnitude of 2^127 that fits.
@@ -350,7 +352,10 @@ impl Step {
 #[derive(Debug, Clone)]
 pub struct KeyBuilder {
     step: Result<Step>,
-    args: Vec<(String, Vec<u8>)>,
+    /// Each argument: its name, its encoding in the key, and for an array digest its
+    /// layout (for the provenance of entries stored under the key; see
+    /// [`crate::provenance`]).
+    args: Vec<(String, Vec<u8>, Vec<u8>)>,
     /// Every name given, including ignored ones and ones dropped as defaults, so a
     /// repeated name is caught whatever its first value was.
     seen: Vec<String>,
@@ -358,7 +363,9 @@ pub struct KeyBuilder {
 }
 
 impl KeyBuilder {
-    fn push(mut self, name: &str, value: Result<Arg>) -> Self {
+    /// Adds `value` as the argument `name`; `array` is the element type and shape of an
+    /// array argument, for its readable form.
+    fn push(mut self, name: &str, value: Result<Arg>, array: Option<(ElementType, &[u64])>) -> Self {
         if self.error.is_some() {
             return self;
         }
@@ -379,14 +386,19 @@ impl KeyBuilder {
         if let Err(e) = result {
             self.error = Some(e);
         } else if !step.defaults.iter().any(|(n, d)| n == name && *d == encoded) {
-            self.args.push((name.to_owned(), encoded));
+            // An array digest (0x06) is recorded with its layout, for the provenance.
+            let layout = match encoded.first() {
+                Some(6) => crate::provenance::array_layout(array),
+                _ => Vec::new(),
+            };
+            self.args.push((name.to_owned(), encoded, layout));
         }
         self
     }
 
     /// Adds a named scalar, text or list argument.
     pub fn arg(self, name: &str, value: impl Into<Arg>) -> Self {
-        self.push(name, Ok(value.into()))
+        self.push(name, Ok(value.into()), None)
     }
 
     /// Adds a typed array argument (hashed as element type + shape + bytes, in place).
@@ -399,7 +411,7 @@ impl KeyBuilder {
     pub fn raw_array(self, name: &str, elem: ElementType, shape: &[u64], bytes: &[u8]) -> Self {
         let digest =
             check_layout(elem, shape, bytes.len()).map(|()| Arg::Array(Fingerprint::of_array(elem, shape, bytes)));
-        self.push(name, digest)
+        self.push(name, digest, Some((elem, shape)))
     }
 
     /// Adds a [`Value`] as an array argument.
@@ -429,20 +441,20 @@ impl KeyBuilder {
     /// # });
     /// ```
     pub fn lineage(self, name: &str, upstream: &Hit) -> Self {
-        self.push(name, Ok(Arg::from(upstream)))
+        self.push(name, Ok(Arg::from(upstream)), None)
     }
 
     /// [`KeyBuilder::lineage`] from the two fingerprints of an upstream hit given
     /// separately ([`Hit::fingerprint`] and [`Hit::content`]), e.g. sent from another
     /// process or a language binding.
     pub fn lineage_parts(self, name: &str, key: Fingerprint, content: Fingerprint) -> Self {
-        self.push(name, Ok(Arg::Lineage { key, content }))
+        self.push(name, Ok(Arg::Lineage { key, content }), None)
     }
 
     /// Adds a precomputed digest (an array's [`Fingerprint::of_array`], or a key from
     /// another process) as an array argument.
     pub fn digest(self, name: &str, digest: Fingerprint) -> Self {
-        self.push(name, Ok(Arg::Array(digest)))
+        self.push(name, Ok(Arg::Array(digest)), None)
     }
 
     /// Finishes the key.
@@ -462,24 +474,63 @@ impl KeyBuilder {
         head.extend_from_slice(&step.version.to_le_bytes());
         head.extend_from_slice(&(args.len() as u64).to_le_bytes());
         hasher.update(&head);
-        for (name, value) in &args {
+        for (name, value, _) in &args {
             let mut text = Vec::with_capacity(name.len() + 8);
             put_text(&mut text, name.as_bytes());
             hasher.update(&text);
             hasher.update(value);
         }
         Ok(Key {
-            step: step.name,
             fingerprint: Fingerprint::from_bytes(*hasher.finalize().as_bytes()),
+            args: Some(Arc::from(crate::provenance::encode_key_args(
+                step.version,
+                args.iter()
+                    .map(|(name, value, layout)| (name.as_str(), value.as_slice(), layout.as_slice())),
+            ))),
+            step: step.name,
         })
     }
 }
 
 /// A cache key: the step (result type) it belongs to and its fingerprint.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// A key made by a [`KeyBuilder`] also carries its step version and arguments in
+/// readable form ([`Key::args`]), which entries stored under it record (see
+/// [`crate::provenance`]). Keys are equal, hashed and ordered by step and fingerprint
+/// alone.
+#[derive(Clone)]
 pub struct Key {
     step: String,
     fingerprint: Fingerprint,
+    /// The postcard encoding of its [`KeyArgs`].
+    args: Option<Arc<[u8]>>,
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.fingerprint == other.fingerprint && self.step == other.step
+    }
+}
+
+impl Eq for Key {}
+
+impl core::hash::Hash for Key {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.step.hash(state);
+        self.fingerprint.hash(state);
+    }
+}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        (&self.step, &self.fingerprint).cmp(&(&other.step, &other.fingerprint))
+    }
 }
 
 impl Key {
@@ -505,7 +556,30 @@ impl Key {
         Ok(Key {
             step: step.to_owned(),
             fingerprint,
+            args: None,
         })
+    }
+
+    /// This key carrying the readable form [`Key::encoded_args`] gave: for a binding that
+    /// builds a key in one call and stores under it in another. Bytes longer than any
+    /// record of [`MAX_ARGS_BYTES`] of arguments are ignored; bytes that do not decode
+    /// are recorded, and read back as no provenance.
+    pub fn with_encoded_args(mut self, bytes: &[u8]) -> Self {
+        if bytes.len() <= 2 * MAX_ARGS_BYTES {
+            self.args = Some(Arc::from(bytes));
+        }
+        self
+    }
+
+    /// The step version and arguments this key was built from, in readable form; `None`
+    /// for a key given as a fingerprint ([`Key::from_parts`], [`Key`]'s text form).
+    pub fn args(&self) -> Option<KeyArgs> {
+        KeyArgs::decode(self.args.as_deref()?)
+    }
+
+    /// [`Key::args`] as the bytes entries record (the postcard encoding of [`KeyArgs`]).
+    pub fn encoded_args(&self) -> Option<&[u8]> {
+        self.args.as_deref()
     }
 
     /// The step (result type) name.

@@ -22,6 +22,7 @@ mod fingerprint;
 mod key;
 mod map;
 mod policy;
+pub mod provenance;
 mod sort;
 mod stats;
 mod store;
@@ -47,6 +48,7 @@ pub use key::{Arg, Key, KeyBuilder, MAX_ARG_NAME, MAX_INLINE_ARG, MAX_STEP_NAME,
 pub use policy::{
     Access, Config, DEFAULT_MEMORY_BUDGET, DEFAULT_POLICY, DEFAULT_STORE_BUDGET, Force, Retention, TypePolicy,
 };
+pub use provenance::{ArgValue, KeyArgs, NamedArg, Provenance, ProvenanceRecord};
 pub use stats::{SharedStats, Stats, TierStats, TypeStats};
 pub use store::{Listed, LockGuard, MemoryStore, Release, Store};
 pub use sync::{MaybeSend, MaybeSync};

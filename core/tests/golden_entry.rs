@@ -1,5 +1,5 @@
-//! Golden tests of the entry format: the exact bytes the encoder writes (version 2), the
-//! released fixtures that must stay readable forever (versions 1 and 2), and damage
+//! Golden tests of the entry format: the exact bytes the encoder writes (version 3), the
+//! released fixtures that must stay readable forever (versions 1, 2 and 3), and damage
 //! detection by `decode`.
 //!
 //! The hex literals and `fixtures/entry-v*.bin` were produced once by the build that
@@ -7,16 +7,20 @@
 //! reference XXH3 library (`libxxhash` 0.8.1). They must never change: entries already on
 //! users' disks look exactly like this.
 
+#![allow(clippy::unwrap_used)] // tests report failures by panicking
+
 use stepcache_core::Fingerprint;
 use stepcache_core::entry::{
     self, Codec, Corrupt, EntryHeader, FORMAT_VERSION, Head, MAGIC, PAYLOAD_ALIGN, PRELUDE_LEN, PayloadCheck,
 };
-use stepcache_core::{ElementType, Key};
+use stepcache_core::{ElementType, Key, ProvenanceRecord, Step};
 
 /// The released v1 entry (head + 16-byte payload) for [`golden_header_v1`].
 const FIXTURE_V1: &[u8] = include_bytes!("fixtures/entry-v1.bin");
-/// The released v2 entry (head + 16-byte payload) for [`golden_header`].
+/// The released v2 entry (head + 16-byte payload) for [`golden_header_v2`].
 const FIXTURE_V2: &[u8] = include_bytes!("fixtures/entry-v2.bin");
+/// The released v3 entry (head + 16-byte payload) for [`golden_header`].
+const FIXTURE_V3: &[u8] = include_bytes!("fixtures/entry-v3.bin");
 
 /// The exact bytes version 1 wrote for [`golden_header_v1`]: prelude (32), postcard
 /// header (89 = 0x59), zero padding to 128.
@@ -47,9 +51,9 @@ const GOLDEN_HEAD_V1_HEX: &str = concat!(
     "00000000000000",
 );
 
-/// The exact bytes `encode_head` writes for [`golden_header`] (version 2): prelude (32),
-/// postcard header (76 = 0x4c), zero padding to 128.
-const GOLDEN_HEAD_HEX: &str = concat!(
+/// The exact bytes version 2 wrote for [`golden_header_v2`]: prelude (32), postcard
+/// header (76 = 0x4c), zero padding to 128.
+const GOLDEN_HEAD_V2_HEX: &str = concat!(
     // magic "STEPCACH" | version 2 | reserved 0 | header length 0x4c (76)
     "5354455043414348",
     "0200",
@@ -79,8 +83,75 @@ const GOLDEN_HEAD_HEX: &str = concat!(
     "0000000000000000000000000000000000000000",
 );
 
-/// Where the v2 golden entry's header ends and its padding begins.
-const GOLDEN_HEADER_END: usize = PRELUDE_LEN + 76;
+/// The exact bytes `encode_head` writes for [`golden_header`] (version 3): prelude (32),
+/// header (336 = 0x150): postcard fields, then the provenance record; zero padding to 384.
+const GOLDEN_HEAD_HEX: &str = concat!(
+    // magic "STEPCACH" | version 3 | reserved 0 | header length 0x150 (336)
+    "5354455043414348",
+    "0300",
+    "0000",
+    "50010000",
+    // XXH3-128 of the header, little-endian
+    "b1219bdf8f091f5a7f072af6fe229b76",
+    // the postcard fields, as version 2 wrote them (see GOLDEN_HEAD_V2_HEX):
+    "20",
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+    "0674315f6d6170",
+    "80b883a1f732",
+    "d209",
+    "09",
+    "020202",
+    "00",
+    "10",
+    "10",
+    "01",
+    "10",
+    "c39daa473507b3e37c9c70d3caafab2b",
+    "027b7d",
+    // the provenance record, to the end of the header: made_by as text (u64 LE length,
+    // "stepcache 0.1.0") | arguments recorded (1) | step version 2 (u32 LE) | 4 arguments
+    "0f00000000000000",
+    "73746570636163686520302e312e30",
+    "01",
+    "02000000",
+    "0400000000000000",
+    // "flip_deg" as the key hashes it: text, then list (5) of 4 integers (1, i128 LE)
+    "0800000000000000",
+    "666c69705f646567",
+    "05",
+    "0400000000000000",
+    "0102000000000000000000000000000000",
+    "0105000000000000000000000000000000",
+    "010a000000000000000000000000000000",
+    "010f000000000000000000000000000000",
+    // "label": text "phantom" (3)
+    "0500000000000000",
+    "6c6162656c",
+    "03",
+    "0700000000000000",
+    "7068616e746f6d",
+    // "mask": array digest (6), then its layout: 1 | u8 (1) | 2 dimensions | 2 | 2 (u64 LE)
+    "0400000000000000",
+    "6d61736b",
+    "06",
+    "69b67bb928d10552446ead08af87c0c2b23060f2618ccb1697155dcc177dc538",
+    "01",
+    "01",
+    "02",
+    "0200000000000000",
+    "0200000000000000",
+    // "tr_ms": integer 15 | 0 arguments left out (u64 LE)
+    "0500000000000000",
+    "74725f6d73",
+    "01",
+    "0f000000000000000000000000000000",
+    "0000000000000000",
+    // zero padding to 384
+    "00000000000000000000000000000000",
+);
+
+/// Where the golden entry's header ends and its padding begins.
+const GOLDEN_HEADER_END: usize = PRELUDE_LEN + 336;
 
 /// The payload: the 2x2 `f32` map `[[1, 2], [3, 4]]`, little-endian.
 fn payload() -> Vec<u8> {
@@ -92,8 +163,37 @@ fn golden_key() -> Fingerprint {
     Fingerprint::from_bytes(core::array::from_fn(|i| i as u8))
 }
 
-/// The header the version 2 goldens are built from.
+/// The provenance record of the golden entry, as "stepcache 0.1.0" wrote it for a key of
+/// step version 2 with a list, a text, an array and an integral float argument.
+fn golden_provenance() -> ProvenanceRecord {
+    let key = Step::new("t1_map")
+        .unwrap()
+        .version(2)
+        .key()
+        .arg("flip_deg", [2, 5, 10, 15])
+        .arg("label", "phantom")
+        .array("mask", &[1u8, 0, 1, 1], &[2, 2])
+        .arg("tr_ms", 15.0)
+        .build()
+        .unwrap();
+    let mut record = Vec::new();
+    record.extend_from_slice(&15u64.to_le_bytes());
+    record.extend_from_slice(b"stepcache 0.1.0");
+    record.push(1);
+    record.extend_from_slice(key.encoded_args().unwrap());
+    ProvenanceRecord::from_bytes(record)
+}
+
+/// The header the version 3 goldens are built from.
 fn golden_header() -> EntryHeader {
+    EntryHeader {
+        provenance: golden_provenance(),
+        ..golden_header_v2()
+    }
+}
+
+/// The header the version 2 fixture decodes to: the same, without provenance.
+fn golden_header_v2() -> EntryHeader {
     let payload = payload();
     EntryHeader {
         key: golden_key(),
@@ -107,14 +207,15 @@ fn golden_header() -> EntryHeader {
         payload_len: 16,
         payload_check: PayloadCheck::of(&payload),
         meta: b"{}".to_vec(),
+        provenance: ProvenanceRecord::default(),
     }
 }
 
-/// The header the version 1 fixture decodes to: the same, with its blake3 payload digest.
+/// The header the version 1 fixture decodes to: version 2's, with its blake3 payload digest.
 fn golden_header_v1() -> EntryHeader {
     EntryHeader {
         payload_check: PayloadCheck::Blake3(Fingerprint::of_bytes(&payload())),
-        ..golden_header()
+        ..golden_header_v2()
     }
 }
 
@@ -134,26 +235,26 @@ fn golden_head_hex() -> String {
 }
 
 // ---------------------------------------------------------------------------------------
-// The bytes of format v2.
+// The bytes of format v3.
 // ---------------------------------------------------------------------------------------
 
-/// `encode_head` writes exactly the pinned v2 bytes.
+/// `encode_head` writes exactly the pinned v3 bytes.
 #[test]
 fn golden_head_bytes() {
     assert_eq!(hex(&entry::encode_head(&golden_header())), golden_head_hex());
 }
 
-/// The head is padded to a multiple of 64, starts with the magic and version 2, carries the
+/// The head is padded to a multiple of 64, starts with the magic and version 3, carries the
 /// header length and its XXH3-128, and the reserved bytes and padding are zero.
 #[test]
 fn head_layout() {
     let head = entry::encode_head(&golden_header());
-    assert_eq!(head.len(), 128);
+    assert_eq!(head.len(), 384);
     assert_eq!(head.len() % PAYLOAD_ALIGN, 0);
     assert_eq!(head[..8], MAGIC);
     assert_eq!(&MAGIC, b"STEPCACH");
-    assert_eq!(FORMAT_VERSION, 2);
-    assert_eq!(head[8..10], 2u16.to_le_bytes());
+    assert_eq!(FORMAT_VERSION, 3);
+    assert_eq!(head[8..10], 3u16.to_le_bytes());
     assert_eq!(head[10..12], [0, 0]);
     let header_len = u32::from_le_bytes(head[12..16].try_into().unwrap()) as usize;
     assert_eq!(PRELUDE_LEN + header_len, GOLDEN_HEADER_END);
@@ -188,18 +289,18 @@ fn head_is_always_64_byte_aligned() {
 #[test]
 fn round_trip() {
     let bytes = golden_entry();
-    assert_eq!(bytes.len(), 144);
+    assert_eq!(bytes.len(), 400);
     assert_eq!(
         entry::decode_head(&bytes).unwrap(),
-        Head::Complete(golden_header(), 128..144)
+        Head::Complete(golden_header(), 384..400)
     );
     // The head alone is enough for `decode_head` (stores list only leading bytes).
     assert_eq!(
-        entry::decode_head(&bytes[..128]).unwrap(),
-        Head::Complete(golden_header(), 128..144)
+        entry::decode_head(&bytes[..384]).unwrap(),
+        Head::Complete(golden_header(), 384..400)
     );
     // Fewer bytes than the header: it asks for the whole head.
-    assert_eq!(entry::decode_head(&bytes[..40]).unwrap(), Head::NeedBytes(128));
+    assert_eq!(entry::decode_head(&bytes[..40]).unwrap(), Head::NeedBytes(384));
     let (header, range) = entry::decode(&bytes, &golden_key()).unwrap();
     assert_eq!(header, golden_header());
     assert_eq!(&bytes[range], payload().as_slice());
@@ -237,19 +338,41 @@ fn v1_fixture_flips_are_detected() {
     }
 }
 
-/// The released v2 fixture decodes, and today's encoder still writes it byte for byte.
+/// The released v2 fixture decodes, with an empty provenance.
 #[test]
 fn released_v2_fixture_stays_readable() {
     let (header, range) = entry::decode(FIXTURE_V2, &golden_key()).unwrap();
-    assert_eq!(header, golden_header());
+    assert_eq!(header, golden_header_v2());
     assert_eq!(range, 128..144);
     let values: Vec<f32> = FIXTURE_V2[range]
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
         .collect();
     assert_eq!(values, [1.0, 2.0, 3.0, 4.0]);
-    assert_eq!(hex(&FIXTURE_V2[..128]), golden_head_hex());
-    assert_eq!(FIXTURE_V2, golden_entry().as_slice());
+    assert_eq!(hex(&FIXTURE_V2[..128]), GOLDEN_HEAD_V2_HEX);
+}
+
+/// Every single-byte flip in the v2 fixture is still detected.
+#[test]
+fn v2_fixture_flips_are_detected() {
+    for pos in 0..FIXTURE_V2.len() {
+        let mut bytes = FIXTURE_V2.to_vec();
+        bytes[pos] ^= 0x01;
+        assert!(
+            entry::decode(&bytes, &golden_key()).is_err(),
+            "flip at {pos} went unnoticed"
+        );
+    }
+}
+
+/// The released v3 fixture decodes, and today's encoder still writes it byte for byte.
+#[test]
+fn released_v3_fixture_stays_readable() {
+    let (header, range) = entry::decode(FIXTURE_V3, &golden_key()).unwrap();
+    assert_eq!(header, golden_header());
+    assert_eq!(&FIXTURE_V3[range], payload().as_slice());
+    assert_eq!(hex(&FIXTURE_V3[..384]), golden_head_hex());
+    assert_eq!(FIXTURE_V3, golden_entry().as_slice());
 }
 
 /// The payload checksum is the standard XXH3-128 (seed 0): vectors from the reference C
@@ -299,13 +422,15 @@ fn byte_flips_in_verified_regions_are_detected() {
             match pos {
                 0..8 => assert_eq!(err, Corrupt::BadMagic, "byte {pos}"),
                 8..10 => assert!(
-                    matches!(err, Corrupt::UnknownVersion(v) if v != 2) || err == Corrupt::HeaderChecksum,
+                    matches!(err, Corrupt::UnknownVersion(v) if v != 3)
+                        || err == Corrupt::HeaderChecksum
+                        || err == Corrupt::BadHeader,
                     "byte {pos}: {err:?}"
                 ),
                 10..12 => assert_eq!(err, Corrupt::BadHeader, "reserved byte {pos}"),
                 12..16 => {} // header length: checksum, truncation or bad header, by value
                 16..GOLDEN_HEADER_END => assert_eq!(err, Corrupt::HeaderChecksum, "byte {pos}"),
-                GOLDEN_HEADER_END..128 => assert_eq!(err, Corrupt::BadHeader, "padding byte {pos}"),
+                GOLDEN_HEADER_END..384 => assert_eq!(err, Corrupt::BadHeader, "padding byte {pos}"),
                 _ => assert_eq!(err, Corrupt::PayloadChecksum, "byte {pos}"),
             }
         }
@@ -362,14 +487,32 @@ fn wrong_key_is_detected() {
     );
 }
 
-/// An entry claiming format version 3 is an unknown version, from `decode` and
-/// `decode_head`; a v2 entry relabelled as v1 fails v1's header checksum.
+/// An entry claiming format version 4 is an unknown version, from `decode` and
+/// `decode_head`; a v3 entry relabelled as v2 is a bad header (its provenance is bytes a
+/// v2 header does not have), and as v1 fails v1's header checksum.
 #[test]
-fn version_3_is_unknown() {
+fn version_4_is_unknown() {
     let mut bytes = golden_entry();
-    bytes[8..10].copy_from_slice(&3u16.to_le_bytes());
-    assert_eq!(entry::decode(&bytes, &golden_key()), Err(Corrupt::UnknownVersion(3)));
-    assert_eq!(entry::decode_head(&bytes), Err(Corrupt::UnknownVersion(3)));
+    bytes[8..10].copy_from_slice(&4u16.to_le_bytes());
+    assert_eq!(entry::decode(&bytes, &golden_key()), Err(Corrupt::UnknownVersion(4)));
+    assert_eq!(entry::decode_head(&bytes), Err(Corrupt::UnknownVersion(4)));
+    bytes[8..10].copy_from_slice(&2u16.to_le_bytes());
+    assert_eq!(entry::decode_head(&bytes), Err(Corrupt::BadHeader));
+    let empty = EntryHeader {
+        provenance: ProvenanceRecord::default(),
+        ..golden_header()
+    };
+    let mut bytes = entry::encode_head(&empty);
+    bytes[8..10].copy_from_slice(&2u16.to_le_bytes());
+    assert_eq!(
+        entry::decode_head(&bytes),
+        Err(Corrupt::BadHeader),
+        "even with no provenance"
+    );
+    // And a v2 entry relabelled as v3 lacks the provenance every v3 header ends with.
+    let mut v2 = FIXTURE_V2.to_vec();
+    v2[8..10].copy_from_slice(&3u16.to_le_bytes());
+    assert_eq!(entry::decode_head(&v2), Err(Corrupt::BadHeader));
     bytes[8..10].copy_from_slice(&1u16.to_le_bytes());
     assert_eq!(entry::decode_head(&bytes), Err(Corrupt::HeaderChecksum));
     bytes[8..10].copy_from_slice(&0u16.to_le_bytes());

@@ -62,6 +62,9 @@ const panel = (page) =>
       savedMs: num("saved-ms"),
       entries: num("entries-count"),
       rows: [...document.querySelectorAll("#entries tr[data-step]")].map((tr) => tr.dataset.step),
+      madeFrom: Object.fromEntries(
+        [...document.querySelectorAll("#entries tr[data-step]")].map((tr) => [tr.dataset.step, tr.querySelector("td.key").textContent]),
+      ),
       usage: document.getElementById("storage-usage").dataset.value,
       quota: document.getElementById("storage-quota").dataset.value,
       persisted: document.getElementById("persisted").dataset.value,
@@ -166,6 +169,10 @@ test("the demo viewer computes, caches, reloads from IndexedDB and manages its c
       assert.ok(p.hitsStore >= 1, `store hits ${p.hitsStore}`);
       assert.ok(p.savedMs > 0, `saved ${p.savedMs} ms`);
       assert.equal(p.entries, 3);
+      // Each row says what it was made from, read from the entry's provenance after a reload.
+      assert.match(p.madeFrom.phantom, /TR \d+ ms/, JSON.stringify(p.madeFrom));
+      assert.match(p.madeFrom.t1_map, /signal f32\[\d+×\d+×\d+\].*TR \d+ ms/, JSON.stringify(p.madeFrom));
+      assert.match(p.madeFrom.r1_smooth, /σ 1 vox · from t1_map/, JSON.stringify(p.madeFrom));
       const px = await canvasStats(page);
       assert.ok(px.colours >= 50 && px.litFraction > 0.2, "the map is drawn after the reload");
       await shot(page, "2-reload.png");

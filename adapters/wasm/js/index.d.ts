@@ -263,7 +263,32 @@ export interface EntryInfo {
   stored: boolean;
   /** In the shared tier (never listed by a browser, which cannot list a host: false). */
   shared: boolean;
+  /** How it was made, as its entry records it. */
+  provenance: Provenance;
 }
+
+/**
+ * How an entry was made: which stepcache wrote it, and the step version and arguments of
+ * its key. `version` and `args` are null for an entry stored under a key given as text
+ * (or posted from another worker), for a memory-only entry, and for entries written
+ * before provenance was recorded.
+ */
+export interface Provenance {
+  /** e.g. "stepcache 0.1.0"; "" where nothing was recorded. */
+  madeBy: string;
+  version: number | null;
+  /** The arguments that entered the key (ignored ones and defaults left out), by name. */
+  args: Record<string, ProvenanceValue> | null;
+  /** Arguments left out to keep the record within 2 KiB (kept in name order while they fit). */
+  omitted: number;
+}
+
+/** An argument as the key holds it: arrays and digests hashed, lineage as the upstream key. */
+export type ProvenanceValue =
+  | number | bigint | boolean | string | Uint8Array | ProvenanceValue[]
+  | { array: string; shape: number[]; fingerprint: string }
+  | { digest: string }
+  | { lineage: string; content: string };
 
 /**
  * Errors thrown by stepcache: `name` is stable, `message` says what to fix.

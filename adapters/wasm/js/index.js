@@ -9,7 +9,7 @@
 // its size than the conversions cost here (src/convert.rs describes each layout).
 import init, { RawCache, checkKey, fingerprintBytes as rawFingerprintBytes, maxValueBytes } from "./stepcache_wasm.js";
 import {
-  ACCESS, DEFAULT_POLICY, ENTRY_NUMBERS, HIT_NUMBERS, OP, OUTCOMES, PARAM, RETENTIONS, SCALAR, SHARED_NUMBERS, SOURCES,
+  ACCESS, DEFAULT_POLICY, ELEMENT_NAMES, ENTRY_NUMBERS, HIT_NUMBERS, OP, OUTCOMES, PARAM, RETENTIONS, SCALAR, SHARED_NUMBERS, SOURCES,
   STATES, STATUS_NUMBERS, TIER_NUMBERS, TOTAL_NUMBERS, TYPE_NUMBERS,
 } from "./protocol.js";
 
@@ -18,6 +18,7 @@ let ready;
 let maxBytes = Infinity;
 const TOKEN = Symbol("stepcache");
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+const MAX_SAFE_BIG = BigInt(MAX_SAFE);
 
 /** An Error with a stable name. */
 function fail(name, message) {
@@ -216,6 +217,12 @@ function keyParts(value) {
   throw fail("InvalidArgument", `expected a key made by cache.key(), got ${describe(value)}`);
 }
 
+/** The readable arguments `RawCache.key` returned for each key cache.key() made, sent
+ * back with every write under it so entries record them (a key posted to a worker, or
+ * parsed from text, has none: its entries then record no arguments). */
+const KEY_ARGS = new WeakMap();
+const NO_ARGS = new Uint8Array(0);
+
 /** A cache key: a step name and a blake3 fingerprint (see index.d.ts). */
 export class StepKey {
   constructor(token, step, fingerprint) {
@@ -244,6 +251,82 @@ export class StepKey {
 
   /** Nothing to release: a key lives in JavaScript only (kept for compatibility). */
   free() {}
+}
+
+// ----- provenance --------------------------------------------------------------------------
+
+/** The text form of a fingerprint's 32 bytes: `b3:` and 64 lowercase hex digits. */
+function fingerprintText(bytes) {
+  return `b3:${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+/** No provenance: an entry that records none, or a record that does not decode. */
+const NO_PROVENANCE = Object.freeze({ madeBy: "", version: null, args: null, omitted: 0 });
+
+/**
+ * The provenance record of an entry (docs/entry-format.md, "Provenance") as
+ * `{madeBy, version, args, omitted}`: each argument as the key holds it, a number (a
+ * bigint past 2^53), boolean, string, `Uint8Array` or array of these, or
+ * `{array, shape, fingerprint}`, `{digest}` and `{lineage, content}` for hashed ones.
+ */
+function readProvenance(bytes) {
+  let at = 0;
+  const take = (n) => {
+    if (n > bytes.length - at) throw new RangeError("the record ends early");
+    return bytes.subarray(at, (at += n));
+  };
+  const view = (n) => new DataView(take(n).slice().buffer);
+  const byte = () => take(1)[0];
+  const count = () => Number(view(8).getBigUint64(0, true));
+  const text = () => decoder.decode(take(count()));
+  const fingerprint = () => fingerprintText(take(32));
+  const integer = () => {
+    const v = view(16);
+    const n = (v.getBigInt64(8, true) << 64n) | v.getBigUint64(0, true);
+    return n >= -MAX_SAFE_BIG && n <= MAX_SAFE_BIG ? Number(n) : n;
+  };
+  // A value in the key format's encoding (docs/key-format.md).
+  const value = (depth) => {
+    switch (byte()) {
+      case 0: return byte() !== 0;
+      case 1: return integer();
+      case 2: return view(8).getFloat64(0, true);
+      case 3: return text();
+      case 4: return take(count()).slice();
+      case 5: {
+        if (depth >= 16) throw new RangeError("lists nested too deep");
+        return Array.from({ length: count() }, () => value(depth + 1));
+      }
+      case 6: return { digest: fingerprint() };
+      case 7: return { lineage: fingerprint(), content: fingerprint() };
+      default: throw new RangeError("not a value");
+    }
+  };
+  try {
+    const madeBy = text();
+    if (byte() === 0) {
+      if (at !== bytes.length) throw new RangeError("bytes after the record");
+      return { ...NO_PROVENANCE, madeBy };
+    }
+    const version = view(4).getUint32(0, true);
+    const args = {};
+    for (let n = count(); n > 0; n--) {
+      const name = text();
+      let v = value(0);
+      // An array digest is followed by its layout: 1, element type, dimensions, shape.
+      if (v.digest !== undefined && byte() === 1) {
+        const array = ELEMENT_NAMES[byte()];
+        const shape = Array.from({ length: byte() }, count);
+        v = { array, shape, fingerprint: v.digest };
+      }
+      args[name] = v;
+    }
+    const omitted = count();
+    if (at !== bytes.length) throw new RangeError("bytes after the record");
+    return { madeBy, version, args, omitted };
+  } catch {
+    return NO_PROVENANCE;
+  }
 }
 
 // Element type codes (the core's ElementType) and the arrays that carry them.
@@ -856,8 +939,10 @@ export class StepCache {
 
   /** `RawCache.keyed` with operation `op` on `key` (and `arg`, `cost` µs), through `enter`. */
   #keyed(op, key, arg, cost = 0) {
+    // Only writes record a key's arguments.
+    const args = (op === OP.put || op === OP.getOrCompute ? KEY_ARGS.get(key) : undefined) ?? NO_ARGS;
     const [step, fingerprint] = keyParts(key);
-    return enter(() => this.#raw.keyed(op, step, fingerprint, arg, cost));
+    return enter(() => this.#raw.keyed(op, step, fingerprint, arg, cost, args));
   }
 
   /** The IndexedDB database name. */
@@ -869,7 +954,10 @@ export class StepCache {
   key(step, params, options) {
     if (this.#closed) throw fail("CacheClosed", "the cache was closed; open it again");
     const [spec, arrays] = encodeKey(step, params, options);
-    return new StepKey(TOKEN, step, enter(() => this.#raw.key(spec, arrays)));
+    const bytes = enter(() => this.#raw.key(spec, arrays));
+    const key = new StepKey(TOKEN, step, fingerprintText(bytes.subarray(0, 32)));
+    KEY_ARGS.set(key, bytes.subarray(32));
+    return key;
   }
 
   /** The cached value of `key`, or undefined. */
@@ -981,11 +1069,14 @@ export class StepCache {
 
   /** Every entry in memory or in IndexedDB, newest first. */
   async entries() {
-    const [n, steps, fingerprints] = await enter(() => this.#raw.entries());
+    const [n, steps, bytes] = await enter(() => this.#raw.entries());
+    let at = 0;
     return steps.map((step, j) => {
-      const e = numbered(ENTRY_NUMBERS, n, ENTRY_NUMBERS.length * j);
+      const { provenanceBytes, ...e } = numbered(ENTRY_NUMBERS, n, ENTRY_NUMBERS.length * j);
       const flags = { inMemory: e.inMemory === 1, stored: e.stored === 1, shared: e.shared === 1 };
-      return { key: `${step}@${fingerprints[j]}`, step, ...e, ...flags };
+      const fingerprint = fingerprintText(bytes.subarray(at, (at += 32)));
+      const provenance = readProvenance(bytes.subarray(at, (at += provenanceBytes)));
+      return { key: `${step}@${fingerprint}`, step, ...e, ...flags, provenance };
     });
   }
 

@@ -45,7 +45,10 @@ export const TYPE_NUMBERS = Object.freeze(["hits", "misses", "puts", "computes",
 export const SHARED_NUMBERS = Object.freeze(["enabled", "hits", "misses", "rejected", "bytesRead", "errors", "pending", "degraded", "bytesWritten"]);
 
 /** entries(): each entry's numbers */
-export const ENTRY_NUMBERS = Object.freeze(["bytes", "createdMs", "costUs", "hits", "inMemory", "stored", "shared"]);
+export const ENTRY_NUMBERS = Object.freeze(["bytes", "createdMs", "costUs", "hits", "inMemory", "stored", "shared", "provenanceBytes"]);
 
 /** status(): each key's numbers */
 export const STATUS_NUMBERS = Object.freeze(["state", "createdMs", "costUs"]);
+
+/** element type names by code (provenance records name array arguments' types by code) */
+export const ELEMENT_NAMES = Object.freeze(["bytes", "u8", "i8", "u16", "i16", "u32", "i32", "u64", "i64", "f32", "f64", "u8clamped"]);

@@ -177,13 +177,14 @@ impl RawCache {
         }))
     }
 
-    /// The fingerprint text of the key described by `spec` (see `convert::Reader`), whose
-    /// array arguments are the `Uint8Array`s in `arrays`.
-    pub fn key(&self, spec: &[u8], arrays: &Array) -> JsResult<String> {
+    /// The fingerprint (32 bytes) then the readable arguments (see `Key::encoded_args`)
+    /// of the key described by `spec` (see `convert::Reader`), whose array arguments are
+    /// the `Uint8Array`s in `arrays`. The readable arguments go back with every write
+    /// under the key, so the entries record them.
+    pub fn key(&self, spec: &[u8], arrays: &Array) -> JsResult<Vec<u8>> {
         self.engine.check_open().map_err(to_js)?;
-        convert::build_key(spec, arrays)
-            .map(|key| text!(key.fingerprint()))
-            .map_err(to_js)
+        let key = convert::build_key(spec, arrays).map_err(to_js)?;
+        Ok([key.fingerprint().as_bytes(), key.encoded_args().unwrap_or_default()].concat())
     }
 
     /// One operation on the key `step` + `fingerprint`, by `op` (an [`Operation`] code; any
@@ -195,20 +196,32 @@ impl RawCache {
     /// put (`[elem, shape, bytes, meta]`, see `convert::value_of`, read before this
     /// returns, so the caller may reuse its arrays at once) or the function for
     /// getOrCompute, which resolves to a value as `put` takes it or rejects (see
-    /// `convert::call_compute`); `cost_us` is the put's compute cost.
+    /// `convert::call_compute`); `cost_us` is the put's compute cost; `args` the key's
+    /// readable arguments as `key` returned them (empty if unknown).
     ///
     /// Pin and unpin return `undefined` and throw a bad key. Get, has, invalidate and put
     /// return their result (or throw) if it is ready at once, as a memory-tier hit is, and
     /// a promise of it otherwise; getOrCompute always returns a promise. `index.js` awaits
     /// either inside async methods, so its callers always get a promise.
-    pub fn keyed(&self, op: u8, step: &str, fingerprint: &str, arg: JsValue, cost_us: f64) -> JsResult<JsValue> {
+    pub fn keyed(
+        &self,
+        op: u8,
+        step: &str,
+        fingerprint: &str,
+        arg: JsValue,
+        cost_us: f64,
+        args: &[u8],
+    ) -> JsResult<JsValue> {
         let Some(op) = Operation::from_code(op) else {
             return Err(to_js(err(
                 ErrorKind::InvalidArgument,
                 text!("no operation has code ", op),
             )));
         };
-        let key = key(step, fingerprint);
+        let key = key(step, fingerprint).map(|key| match args {
+            [] => key,
+            args => key.with_encoded_args(args),
+        });
         if matches!(op, Operation::Pin | Operation::Unpin) {
             let key = key.map_err(to_js)?;
             if op == Operation::Pin {

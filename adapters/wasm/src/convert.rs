@@ -338,7 +338,10 @@ pub(crate) fn stats_to_js(stats: &Stats) -> JsValue {
 /// `[numbers, steps, fingerprints]` with numbers per entry [`protocol::ENTRY_NUMBERS`].
 pub(crate) fn entries_to_js(entries: &[EntryInfo]) -> JsValue {
     let mut numbers = Vec::with_capacity(protocol::ENTRY_NUMBERS.len() * entries.len());
+    let mut bytes = Vec::new();
     for e in entries {
+        bytes.extend_from_slice(e.fingerprint.as_bytes());
+        bytes.extend_from_slice(e.provenance.as_bytes());
         numbers.extend([
             e.bytes as f64,
             e.created_ms as f64,
@@ -347,11 +350,11 @@ pub(crate) fn entries_to_js(entries: &[EntryInfo]) -> JsValue {
             f64::from(u8::from(e.in_memory)),
             f64::from(u8::from(e.stored)),
             f64::from(u8::from(e.shared)),
+            e.provenance.as_bytes().len() as f64,
         ]);
     }
     let steps = strings(entries.iter().map(|e| e.step.as_str()));
-    let fingerprints: Array = entries.iter().map(|e| JsValue::from(text!(e.fingerprint))).collect();
-    Array::of3(&Float64Array::from(&numbers[..]), &steps, &fingerprints).into()
+    Array::of3(&Float64Array::from(&numbers[..]), &steps, &Uint8Array::from(&bytes[..])).into()
 }
 
 /// Per key, in the order asked, [`protocol::STATUS_NUMBERS`] (a [`State`] code, then

@@ -214,8 +214,19 @@ pub(crate) const SHARED_NUMBERS: [&str; 9] = [
     "bytesWritten",
 ];
 
-/// The numbers of each entry of `entries()` (`convert::entries_to_js`); flags are 0 or 1.
-pub(crate) const ENTRY_NUMBERS: [&str; 7] = ["bytes", "createdMs", "costUs", "hits", "inMemory", "stored", "shared"];
+/// The numbers of each entry of `entries()` (`convert::entries_to_js`); flags are 0 or 1;
+/// `provenanceBytes` is the length of its provenance record. Beside the numbers, one
+/// array holds each entry's fingerprint (32 bytes) and provenance record in turn.
+pub(crate) const ENTRY_NUMBERS: [&str; 8] = [
+    "bytes",
+    "createdMs",
+    "costUs",
+    "hits",
+    "inMemory",
+    "stored",
+    "shared",
+    "provenanceBytes",
+];
 
 /// The numbers of each key of `status()` (`convert::statuses_to_js`); times are NaN when
 /// unknown.
@@ -305,6 +316,11 @@ pub(crate) fn javascript() -> String {
         ),
         ("ENTRY_NUMBERS", "entries(): each entry's numbers", names(ENTRY_NUMBERS)),
         ("STATUS_NUMBERS", "status(): each key's numbers", names(STATUS_NUMBERS)),
+        (
+            "ELEMENT_NAMES",
+            "element type names by code (provenance records name array arguments' types by code)",
+            names(stepcache_core::ElementType::ALL.map(stepcache_core::ElementType::name)),
+        ),
     ];
     let mut out = String::from(
         "// The protocol between index.js and the WebAssembly module, generated from\n\

@@ -593,6 +593,18 @@ test("entries(): every entry, newest first; key texts work wherever a key is", {
     assert.deepEqual(out.statusByText, [[t1, "stored"], [preview, "missing"], [r1, "stored"]], "status() with key texts and keys");
     assert.equal(out.badText.name, "InvalidFingerprint", JSON.stringify(out.badText));
     assert.equal(out.closedEntries.name, "CacheClosed");
+    // Provenance: the arguments each entry was made from, read back in any cache.
+    assert.deepEqual(et1.provenance, { madeBy: "stepcache 0.1.0", version: 0, args: { id: 1 }, omitted: 0 });
+    assert.deepEqual(Object.keys(er1.provenance.args), ["t1"]);
+    assert.match(er1.provenance.args.t1.lineage, /^b3:[0-9a-f]{64}$/, "lineage: the upstream key");
+    assert.equal(et1.key.endsWith(er1.provenance.args.t1.lineage), true, "the upstream key is t1's");
+    assert.deepEqual(epreview.provenance, { madeBy: "", version: null, args: null, omitted: 0 }, "memory-only: none");
+    assert.deepEqual(out.readerEntries[1].provenance, et1.provenance, "another cache reads it from IndexedDB");
+    const { mask, ...rest } = out.rich.args;
+    assert.deepEqual(out.rich.version, 3);
+    assert.deepEqual(rest, { big: String(2n ** 70n), flip_deg: [2, 5.5], label: "phantom", tr_ms: 15 }, "verbose ignored");
+    assert.deepEqual([mask.array, mask.shape], ["u8", [4]]);
+    assert.match(mask.fingerprint, /^b3:[0-9a-f]{64}$/);
   });
 });
 

@@ -151,7 +151,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         self.check_open()?;
         let now = self.clock.now_ms();
         // Listed without the trim to the budget that a refresh does: that is planned here.
-        self.relist(now).await?;
+        self.relist(now, false).await?;
         let (doomed, expired) = self.state.with(|st| {
             let expired: Vec<Fingerprint> = st
                 .index

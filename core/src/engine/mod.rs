@@ -415,7 +415,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
     pub async fn entries(&self) -> Result<Vec<EntryInfo>> {
         self.state.with(|st| st.check_open())?;
         let now = self.clock.now_ms();
-        self.refresh_index(now, true).await?;
+        let provenances = self.relist(now, true).await?;
         let in_shared = self.shared_listing(now).await;
         let mut out = self.state.with(|st| {
             let stored = st.index.slots.iter().map(|(id, s)| {
@@ -434,6 +434,13 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         // Sorted by key to find each shared entry's local one (the order is set below).
         crate::sort::sort_by(&mut out, |a, b| a.fingerprint.cmp(&b.fingerprint));
         let local = out.len();
+        // Each listed entry's provenance goes to its row (an entry trimmed away since has
+        // none to take).
+        for (id, provenance) in provenances {
+            if let Ok(i) = out[..local].binary_search_by(|e| e.fingerprint.cmp(&id)) {
+                out[i].provenance = provenance;
+            }
+        }
         for (item, header) in in_shared {
             match out[..local].binary_search_by(|e| e.fingerprint.cmp(&item.id)) {
                 Ok(i) => out[i].shared = true,
@@ -447,6 +454,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
                     in_memory: false,
                     stored: false,
                     shared: true,
+                    provenance: header.provenance,
                 }),
             }
         }

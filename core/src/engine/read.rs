@@ -15,6 +15,7 @@ use crate::fingerprint::Fingerprint;
 use crate::key::Key;
 use crate::policy::Retention;
 use crate::policy::TypePolicy;
+use crate::provenance::ProvenanceRecord;
 use crate::store::{Listed, Store};
 use crate::sync::{BoxFuture, CONCURRENT_READERS, Counter};
 use crate::value::Value;
@@ -384,24 +385,19 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         if !due {
             return Ok(());
         }
-        self.relist(now).await?;
-        // Processes writing at the same moment can overshoot the budget together, each
-        // having seen room; whoever lists the store next trims it back by the same policy.
-        let (bytes, budget) = self.state.with(|st| (st.index.stats.bytes, st.index.stats.budget));
-        if bytes > budget {
-            self.make_room(None, 0, budget, now).await?;
-        }
+        self.relist(now, true).await?;
         Ok(())
     }
 
     /// Rebuilds the index from a listing of the store now, removing damaged entries, and
-    /// leaves the budget to the caller.
-    pub(crate) async fn relist(&self, now: u64) -> Result<()> {
+    /// with `trim` evicts what is over the budget; the provenance of each entry listed.
+    pub(crate) async fn relist(&self, now: u64, trim: bool) -> Result<Vec<(Fingerprint, ProvenanceRecord)>> {
         // Read before listing: a change by another handle from here on moves it, and the
         // next write lists again.
         let epoch = self.store.changes();
         let listed = self.store.list().await?;
         let mut slots = Vec::with_capacity(listed.len());
+        let mut provenances = Vec::with_capacity(listed.len());
         let mut damaged = Vec::new();
         for item in listed {
             let listing = match listed_header(&item, &item.head) {
@@ -412,7 +408,10 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
                 other => other,
             };
             match listing {
-                Listing::Header(h) => slots.push((item.id, slot_of(&h, self.store.footprint(item.len), ()))),
+                Listing::Header(h) => {
+                    slots.push((item.id, slot_of(&h, self.store.footprint(item.len), ())));
+                    provenances.push((item.id, h.provenance));
+                }
                 // All of the entry's bytes and still no header: damaged too.
                 Listing::NeedBytes | Listing::Damaged => damaged.push(item.id),
             }
@@ -435,7 +434,13 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
             st.index_listed_ms = Some(now);
             st.index_listed_epoch = epoch;
         });
-        Ok(())
+        // Processes writing at the same moment can overshoot the budget together, each
+        // having seen room; whoever lists the store next trims it back by the same policy.
+        let (bytes, budget) = self.state.with(|st| (st.index.stats.bytes, st.index.stats.budget));
+        if trim && bytes > budget {
+            self.make_room(None, 0, budget, now).await?;
+        }
+        Ok(provenances)
     }
 }
 

@@ -139,7 +139,7 @@ pub struct Status {
 }
 
 /// One cached entry, as `entries` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryInfo {
     /// The key's fingerprint.
     pub fingerprint: crate::Fingerprint,
@@ -159,6 +159,9 @@ pub struct EntryInfo {
     pub stored: bool,
     /// Whether it is in the shared tier (as of a listing of it; false if it is down).
     pub shared: bool,
+    /// How it was made, as its entry records it ([`crate::provenance::ProvenanceRecord::decode`];
+    /// empty for an entry only in memory, or of a format version before 3).
+    pub provenance: crate::provenance::ProvenanceRecord,
 }
 
 impl EntryInfo {
@@ -179,6 +182,7 @@ impl EntryInfo {
             in_memory,
             stored,
             shared: false,
+            provenance: crate::provenance::ProvenanceRecord::default(),
         }
     }
 }

@@ -14,6 +14,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::fingerprint::Fingerprint;
 use crate::key::Key;
 use crate::policy::{Retention, TypePolicy};
+use crate::provenance::ProvenanceRecord;
 use crate::store::Store;
 use crate::sync::Counter;
 use crate::value::Value;
@@ -134,6 +135,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
             // Filled in by the store as it writes (`Store::put_entry`).
             payload_check: PayloadCheck::placeholder(),
             meta: value.meta().to_vec(),
+            provenance: ProvenanceRecord::now(key.encoded_args()),
         };
         (header, payload)
     }

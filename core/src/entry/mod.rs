@@ -18,12 +18,13 @@ pub use writer::EntryWriter;
 use serde::{Deserialize, Serialize};
 
 use crate::fingerprint::Fingerprint;
+use crate::provenance::ProvenanceRecord;
 use crate::value::{ElementType, check_layout};
 
 /// The magic bytes every entry starts with.
 pub const MAGIC: [u8; 8] = *b"STEPCACH";
 /// The format version this build writes.
-pub const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_VERSION: u16 = 3;
 /// The oldest format version this build reads.
 pub const OLDEST_READABLE_VERSION: u16 = 1;
 /// The fixed part before the header.
@@ -76,6 +77,11 @@ pub struct EntryHeader {
     /// The caller's metadata.
     #[serde(with = "crate::wire::vec")]
     pub meta: Vec<u8>,
+    /// How the entry was made (format version 3; empty when read from older entries).
+    /// Not a postcard field: the record follows them and runs to the end of the header,
+    /// so a header is decoded without decoding its provenance.
+    #[serde(skip)]
+    pub provenance: ProvenanceRecord,
 }
 
 /// The checksum of an entry's payload, tagged with its algorithm.
@@ -237,12 +243,25 @@ fn header_check(version: u16, header: &[u8]) -> [u8; 16] {
 }
 
 /// Decodes a header body of format `version`.
+///
+/// Versions 2 and 3 share their fields; version 3 follows them with the provenance
+/// record, never empty, to the end of the header. Before version 3 nothing may follow
+/// them. So a header relabelled from one version to the other does not decode.
 fn decode_header_body(version: u16, body: &[u8]) -> Option<EntryHeader> {
-    if version == 1 {
-        postcard::from_bytes(&v1_as_v2(body)?).ok()
+    let v2;
+    let body = if version == 1 {
+        v2 = v1_as_v2(body)?;
+        &v2
     } else {
-        postcard::from_bytes(body).ok()
+        body
+    };
+    let (mut header, rest): (EntryHeader, &[u8]) = postcard::take_from_bytes(body).ok()?;
+    match (version, rest) {
+        (3.., [_, ..]) => header.provenance = ProvenanceRecord::from_bytes(rest.to_vec()),
+        (..3, []) => {}
+        _ => return None,
     }
+    Some(header)
 }
 
 /// Rewrites a version 1 header body as the version 2 body of the same header, so one
@@ -304,7 +323,7 @@ fn align_up(n: usize) -> usize {
 /// header of a few hundred bytes.
 fn body_len(header: &EntryHeader) -> usize {
     // Serialising a struct of plain fields into a Vec cannot fail.
-    postcard::to_extend(header, Vec::new()).map_or(0, |body| body.len())
+    postcard::to_extend(header, Vec::new()).map_or(0, |body| body.len()) + header.provenance.as_bytes().len()
 }
 
 /// The length of [`encode_head`]`(header)`, without encoding it.
@@ -324,6 +343,7 @@ pub fn encode_head(header: &EntryHeader) -> Vec<u8> {
     out.extend_from_slice(&[0; 20]);
     // Serialising a struct of plain fields into a Vec cannot fail.
     let mut out = postcard::to_extend(header, out).unwrap_or_default();
+    out.extend_from_slice(header.provenance.as_bytes());
     let len = (out.len() - PRELUDE_LEN) as u32;
     out[12..16].copy_from_slice(&len.to_le_bytes());
     let check = header_check(FORMAT_VERSION, &out[PRELUDE_LEN..]);
@@ -333,6 +353,9 @@ pub fn encode_head(header: &EntryHeader) -> Vec<u8> {
 }
 
 /// The outcome of reading a header from an entry's first bytes.
+// Made once per read and matched at once: boxing the header would cost an allocation on
+// every read to save stack bytes that are never held for long.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Head {
     /// The header, and where the payload lies in the entry.
@@ -461,6 +484,7 @@ pub(crate) fn test_entry(key_byte: u8, payload: &[u8]) -> (Vec<u8>, PayloadCheck
         payload_len: payload.len() as u64,
         payload_check: PayloadCheck::placeholder(),
         meta: Vec::new(),
+        provenance: ProvenanceRecord::default(),
     };
     EntryWriter::new(&header, payload)
         .to_bytes()
@@ -518,6 +542,7 @@ mod tests {
             let expected = EntryHeader {
                 key: Fingerprint::from_bytes(key), step, created_ms, cost_us, elem, shape, codec,
                 raw_len, payload_len, payload_check: PayloadCheck::Blake3(Fingerprint::from_bytes(digest)), meta,
+                provenance: ProvenanceRecord::default(),
             };
             prop_assert_eq!(decode_header_body(1, &body), Some(expected));
             // Cut anywhere, it never decodes to a header, nor panics.

@@ -759,6 +759,15 @@ export async function entriesScenario({ name }) {
   c.close();
   out.closedEntries = await catchErr(() => c.entries());
   reader.close();
+  // Provenance: what each kind of argument reads back as, and the bigint past 2^53.
+  const rich = await open({ name: `${name}-rich` });
+  const params = { tr_ms: 15, flip_deg: [2, 5.5], label: "phantom", mask: new Uint8Array([1, 0, 1, 1]), big: 2n ** 70n, verbose: true };
+  const fit = rich.key("fit", params, { version: 3, ignore: ["verbose"] });
+  await rich.put(fit, { data: new Float32Array(4) });
+  const [entry] = await rich.entries();
+  out.rich = { ...entry.provenance, args: { ...entry.provenance.args, big: String(entry.provenance.args.big) } };
+  out.richKey = fit.toString();
+  rich.close();
   return out;
 }
 
