@@ -43,6 +43,8 @@ pub enum ErrorKind {
     /// Bytes given as an entry (an import, a bundle) are not a sound entry: damaged,
     /// truncated, of an unknown format version, or not an entry at all.
     InvalidEntry,
+    /// A bundle (a file of exported entries) is cut short, damaged, or not a bundle.
+    InvalidBundle,
 }
 
 impl ErrorKind {
@@ -65,6 +67,7 @@ impl ErrorKind {
             ErrorKind::Blocked => "StorageBlocked",
             ErrorKind::Closed => "CacheClosed",
             ErrorKind::InvalidEntry => "InvalidEntry",
+            ErrorKind::InvalidBundle => "InvalidBundle",
         }
     }
 }

@@ -295,6 +295,7 @@ export type ProvenanceValue =
  *
  * - `TooLarge`: a value's data is over 2^30 bytes, 1 GiB (the message names the limit).
  * - `StorageFull`: the origin's storage quota, or the WebAssembly module's memory, has no room.
+ * - `InvalidBundle`: a bundle of exported entries is cut short, damaged, or not a bundle.
  * - `Timeout`, `Aborted`: a getOrCompute call passed its `timeoutMs`, or its `signal`
  *   aborted (the message includes the signal's reason, also the error's `cause`).
  * - `ModuleFailed`: the WebAssembly module trapped (an internal failure, such as memory
@@ -306,7 +307,8 @@ export type ProvenanceValue =
 export type StepCacheErrorName =
   | "InvalidStepName" | "InvalidArgument" | "InvalidValue" | "InvalidConfig" | "InvalidFingerprint"
   | "TooLarge" | "ReadDisabled" | "ComputeDisabled" | "ComputeFailed" | "StorageError" | "StorageFull"
-  | "PermissionDenied" | "StorageBlocked" | "CacheClosed" | "InvalidEntry" | "Timeout" | "Aborted" | "ModuleFailed";
+  | "PermissionDenied" | "StorageBlocked" | "CacheClosed" | "InvalidEntry" | "InvalidBundle" | "Timeout"
+  | "Aborted" | "ModuleFailed";
 
 /** Options of {@link StepCache.getOrCompute}. Every field is optional; others are `InvalidArgument`. */
 export interface ComputeOptions {

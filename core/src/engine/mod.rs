@@ -349,7 +349,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
             st.check_open()?;
             st.promotions.cancel(id);
             st.memory.remove(id);
-            Ok(st.policy(key.step()))
+            Ok::<_, Error>(st.policy(key.step()))
         })?;
         // The index follows the store: an entry the store could not remove is still there.
         self.store.delete(id).await?;

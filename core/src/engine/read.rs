@@ -325,7 +325,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         let in_memory = self.state.with(|st| {
             st.check_open()?;
             let policy = st.policy(key.step());
-            Ok(st.memory.slots.get(id).and_then(|slot| {
+            Ok::<_, Error>(st.memory.slots.get(id).and_then(|slot| {
                 // A slot that may have been replaced elsewhere: the store says.
                 (st.fresh(id, key.step(), slot.created_ms, now) == Freshness::Fresh
                     && !changed_elsewhere::<S, _>(&policy, slot, epoch))

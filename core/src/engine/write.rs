@@ -56,7 +56,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         }
         let (policy, access) = self.state.with(|st| {
             st.check_open()?;
-            Ok((st.policy(key.step()), st.config.access))
+            Ok::<_, Error>((st.policy(key.step()), st.config.access))
         })?;
         if !access.write {
             return Ok(PutReport::skipped(SkipReason::WriteDisabled));
