@@ -31,7 +31,7 @@ export WASM_BINDGEN_TEST_WEBDRIVER_JSON="$PWD/tests/webdriver.json"
 cargo test -p stepcache-tests --target wasm32-unknown-unknown --locked \
   --test conformance_idb_page --test conformance_idb_worker --test idb_schema 2>&1 | tee -a "$log"
 
-step "fuzzing: entry decoding and key parsing, 60 s each"
+step "fuzzing: entry decoding, bundle reading and key parsing, 60 s each"
 bash tests/fuzz/run.sh 60
 
 step "the npm package: build it, then its tests in headless Chromium (page, worker, reload, tabs, quota, Vite, TypeScript)"
