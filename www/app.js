@@ -633,7 +633,7 @@ const ARG_LABELS = {
 
 /** One recorded argument as text: arrays by type and shape, lineage by the upstream step. */
 function argText(name, value) {
-  if (Array.isArray(value)) return `${name} ${value.join(", ")}`;
+  if (Array.isArray(value)) return ARG_LABELS[name] ? ARG_LABELS[name](value.join(", ")) : `${name} ${value.join(", ")}`;
   if (value && typeof value === "object" && !(value instanceof Uint8Array)) {
     if (value.array) return `${name} ${value.array}[${value.shape.join("×")}]`;
     if (value.lineage) {

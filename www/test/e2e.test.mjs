@@ -171,7 +171,7 @@ test("the demo viewer computes, caches, reloads from IndexedDB and manages its c
       assert.equal(p.entries, 3);
       // Each row says what it was made from, read from the entry's provenance after a reload.
       assert.match(p.madeFrom.phantom, /TR \d+ ms/, JSON.stringify(p.madeFrom));
-      assert.match(p.madeFrom.t1_map, /signal f32\[\d+×\d+×\d+\].*TR \d+ ms/, JSON.stringify(p.madeFrom));
+      assert.match(p.madeFrom.t1_map, /α 2, 5, 10, 15° · signal f32\[[\d×]+\] .*TR \d+ ms/, JSON.stringify(p.madeFrom));
       assert.match(p.madeFrom.r1_smooth, /σ 1 vox · from t1_map/, JSON.stringify(p.madeFrom));
       const px = await canvasStats(page);
       assert.ok(px.colours >= 50 && px.litFraction > 0.2, "the map is drawn after the reload");
