@@ -197,3 +197,48 @@ fn collect_removes_expired_entries_then_evicts_to_the_budget() {
     );
     assert!(block_on(small.stats()).unwrap().store.bytes <= 2 * size + size / 2);
 }
+
+/// A store that refuses every removal, as a write-protected directory does.
+#[derive(Clone, Default)]
+struct NoDeletes(MemoryStore);
+
+impl Store for NoDeletes {
+    type Bytes = stepcache_core::SharedBytes;
+
+    async fn get(&self, id: &stepcache_core::Fingerprint) -> stepcache_core::Result<Option<Self::Bytes>> {
+        self.0.get(id).await
+    }
+
+    async fn put_entry(
+        &self,
+        id: &stepcache_core::Fingerprint,
+        entry: &stepcache_core::entry::EntryWriter<'_>,
+    ) -> stepcache_core::Result<stepcache_core::entry::PayloadCheck> {
+        self.0.put_entry(id, entry).await
+    }
+
+    async fn delete(&self, _: &stepcache_core::Fingerprint) -> stepcache_core::Result<()> {
+        Err(stepcache_core::Error::new(ErrorKind::PermissionDenied, "read-only"))
+    }
+
+    async fn list(&self) -> stepcache_core::Result<Vec<stepcache_core::Listed>> {
+        self.0.list().await
+    }
+}
+
+#[test]
+fn listing_a_store_over_budget_that_refuses_removals_still_answers() {
+    let full = cache(Config::new());
+    for n in 0..4 {
+        block_on(full.put(&key("t1_map", n), map(n, 256))).unwrap();
+    }
+    let store = NoDeletes(full.store().clone());
+    let small = Cache::new(store, ManualClock::new(1_000_000), Config::new().store_budget(1000)).unwrap();
+    assert_eq!(
+        block_on(small.entries()).unwrap().len(),
+        4,
+        "the trim failed; the listing stands"
+    );
+    assert_eq!(block_on(small.stats()).unwrap().store.entries, 4);
+    assert!(block_on(small.get(&key("t1_map", 1))).unwrap().is_some());
+}
