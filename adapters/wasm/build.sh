@@ -24,7 +24,7 @@ RUSTC_BOOTSTRAP=1 cargo build -p stepcache-wasm --target wasm32-unknown-unknown 
   -Z build-std=std,panic_abort --config "target.wasm32-unknown-unknown.rustflags = [$flags]"
 rm -rf "$out"
 wasm-bindgen --target web --out-dir "$out" --out-name stepcache_wasm \
-  "$root/target/wasm32-unknown-unknown/wasm/stepcache_wasm.wasm"
+  "${CARGO_TARGET_DIR:-$root/target}/wasm32-unknown-unknown/wasm/stepcache_wasm.wasm"
 # binaryen 132 from npm: Debian's wasm-opt 108 breaks wasm-bindgen's externref table.
 [ -x "$here/tools/node_modules/.bin/wasm-opt" ] || npm ci --prefix "$here/tools" --no-audit --no-fund --silent
 # Size first (-O4, --gufa and --dce measured no smaller; --converge saves a few hundred bytes);
