@@ -24,6 +24,7 @@ pub use stepcache_core::{
     Hit, Imported, Key, KeyBuilder, PutReport, Result, Retention, SharedBytes, SkipReason, Source, Stats, Status, Step,
     TierOutcome, TierStats, TypePolicy, TypeStats, Value,
 };
+pub use stepcache_core::{ArgValue, KeyArgs, NamedArg, Provenance, ProvenanceRecord};
 pub use stepcache_core::{SharedStats, SharedTier};
 #[cfg(feature = "shared")]
 pub use stepcache_object::ObjectConfig;
