@@ -1197,7 +1197,8 @@ async function closedPort() {
 /** Starts `shared_fixture` (SeaweedFS with entries written natively); its address and a stop(). */
 async function sharedFixture(mib = 1) {
   const { spawn } = await import("node:child_process");
-  const bin = path.resolve(WASM_DIR, "../../target/debug/shared_fixture");
+  const target = process.env.CARGO_TARGET_DIR ? path.resolve(process.env.CARGO_TARGET_DIR) : path.resolve(WASM_DIR, "../../target");
+  const bin = path.join(target, "debug/shared_fixture");
   assert.ok(fs.existsSync(bin), `${bin} is missing: cargo build -p stepcache-tests --bin shared_fixture`);
   const child = spawn(bin, [String(mib)], { stdio: ["pipe", "pipe", "inherit"] });
   const line = await new Promise((resolve, reject) => {
