@@ -144,6 +144,24 @@ impl From<BundleError> for Error {
     }
 }
 
+/// The end record's checksum of a bundle whose framing bytes are `framing`: the header,
+/// every record head and the end record's first 17 bytes, in file order (XXH3-128, seed 0,
+/// low 64 bits first). For a second reader or writer of the container that has no XXH3 of
+/// its own (the npm package's, in JavaScript); [`BundleWriter`] and the readers keep it
+/// as they go.
+///
+/// # Example
+/// ```
+/// use stepcache_core::bundle::{self, BundleWriter};
+///
+/// let end = BundleWriter::new().finish();
+/// let framing = [&bundle::HEADER[..], &end[..17]].concat();
+/// assert_eq!(bundle::checksum(&framing), end[17..]);
+/// ```
+pub fn checksum(framing: &[u8]) -> [u8; 16] {
+    crate::checksum::xxh3_128(framing).to_le_bytes()
+}
+
 /// One framing unit after the header, decoded and checked.
 enum Frame {
     /// A record's head: its key fingerprint and entry length.

@@ -242,3 +242,17 @@ fn listing_a_store_over_budget_that_refuses_removals_still_answers() {
     assert_eq!(block_on(small.stats()).unwrap().store.entries, 4);
     assert!(block_on(small.get(&key("t1_map", 1))).unwrap().is_some());
 }
+
+#[test]
+fn a_record_is_imported_only_under_its_own_key() {
+    let (a, b) = (cache(Config::new()), cache(Config::new()));
+    let (k, other) = (key("t1_map", 5), key("t1_map", 6));
+    block_on(a.put(&k, map(5, 64))).unwrap();
+    let bytes = stored_bytes(&a, &k);
+    let err = block_on(b.import_record(other.fingerprint(), &bytes)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidEntry, "{err}");
+    assert!(block_on(b.store().list()).unwrap().is_empty(), "nothing stored");
+    let imported = block_on(b.import_record(k.fingerprint(), &bytes)).unwrap();
+    assert_eq!((imported.key, imported.store), (k.clone(), TierOutcome::Stored));
+    assert_eq!(block_on(b.get(&k)).unwrap().unwrap().value, map(5, 64));
+}

@@ -41,6 +41,11 @@ pub struct Imported {
     pub store: TierOutcome,
 }
 
+/// The error of bytes that are not a sound entry.
+fn invalid(why: Corrupt) -> Error {
+    Error::new(ErrorKind::InvalidEntry, crate::text!("not a sound entry: ", why))
+}
+
 impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
     /// Reads entry `id` from the store and verifies all of it (magic, version, header
     /// checksum, key, length, payload checksum) without decoding its value: what
@@ -78,11 +83,23 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
     /// [`ErrorKind::Closed`] or the store's error.
     pub async fn import_entry(&self, bytes: &[u8]) -> Result<Imported> {
         self.check_open()?;
-        let invalid = |why: Corrupt| Error::new(ErrorKind::InvalidEntry, crate::text!("not a sound entry: ", why));
         let id = match entry::decode_head(bytes).map_err(invalid)? {
             Head::Complete(header, _) => header.key,
             Head::NeedBytes(_) => return Err(invalid(Corrupt::Truncated)),
         };
+        self.import_record(&id, bytes).await
+    }
+
+    /// Stores `bytes`, a whole entry filed under the key fingerprint `id` (a bundle's
+    /// record), as [`import_entry`](Cache::import_entry) does, if it is the entry of that
+    /// key: one filed under another key's fingerprint is refused, as damage is.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidEntry`] if `bytes` are not a sound entry of the key `id`
+    /// (nothing is stored); [`ErrorKind::Closed`] or the store's error.
+    pub async fn import_record(&self, id: &Fingerprint, bytes: &[u8]) -> Result<Imported> {
+        self.check_open()?;
+        let id = *id;
         let (header, payload) = entry::decode_checked(bytes, &id, None).map_err(invalid)?;
         let key = Key::from_parts(&header.step, id).map_err(|e| {
             Error::new(
