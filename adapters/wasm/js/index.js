@@ -7,10 +7,10 @@
 // eviction, verification. It is reached through a narrow interface of numbers, strings
 // and byte arrays, because converting JavaScript objects inside the module cost more of
 // its size than the conversions cost here (src/convert.rs describes each layout).
-import init, { RawCache, checkKey, fingerprintBytes as rawFingerprintBytes, maxValueBytes } from "./stepcache_wasm.js";
+import init, { RawCache, util } from "./stepcache_wasm.js";
 import {
   ACCESS, DEFAULT_POLICY, ELEMENT_NAMES, ENTRY_NUMBERS, HIT_NUMBERS, OP, OUTCOMES, PARAM, RETENTIONS, SCALAR, SHARED_NUMBERS, SOURCES,
-  STATES, STATUS_NUMBERS, TIER_NUMBERS, TOTAL_NUMBERS, TYPE_NUMBERS,
+  STATES, STATUS_NUMBERS, TIER_NUMBERS, TOTAL_NUMBERS, TYPE_NUMBERS, UTIL,
 } from "./protocol.js";
 
 let ready;
@@ -246,7 +246,7 @@ export class StepKey {
   /** Reads the text form made by toString. */
   static parse(text) {
     const [step, fingerprint] = keyParts(String(text));
-    return new StepKey(TOKEN, step, enter(() => checkKey(step, fingerprint)));
+    return new StepKey(TOKEN, step, enter(() => util(UTIL.checkKey, step, fingerprint)));
   }
 
   /** Nothing to release: a key lives in JavaScript only (kept for compatibility). */
@@ -889,8 +889,8 @@ function openChannel(name, raw) {
   channel.onmessage = ({ data }) => {
     try {
       const target = dead ? undefined : weak.deref();
-      if (data?.stepcache === "changed" && typeof data.detail === "string") target?.forget(data.detail);
-      if (data?.stepcache === "cleared") target?.forgetStep(typeof data.detail === "string" ? data.detail : undefined);
+      if (data?.stepcache === "changed" && typeof data.detail === "string") target?.call(OP.forget, data.detail, "", undefined, 0, NO_ARGS);
+      if (data?.stepcache === "cleared") target?.call(OP.forgetStep, typeof data.detail === "string" ? data.detail : undefined, "", undefined, 0, NO_ARGS);
     } catch (e) {
       // The cache was freed: nothing to forget (or the module trapped: it is dead now).
       trapped(e);
@@ -937,12 +937,18 @@ export class StepCache {
     }
   }
 
-  /** `RawCache.keyed` with operation `op` on `key` (and `arg`, `cost` µs), through `enter`. */
+  /** `RawCache.call` with the keyed operation `op` on `key` (and `arg`, `cost` µs), through `enter`. */
   #keyed(op, key, arg, cost = 0) {
     // Only writes record a key's arguments.
     const args = (op === OP.put || op === OP.getOrCompute ? KEY_ARGS.get(key) : undefined) ?? NO_ARGS;
     const [step, fingerprint] = keyParts(key);
-    return enter(() => this.#raw.keyed(op, step, fingerprint, arg, cost, args));
+    return enter(() => this.#raw.call(op, step, fingerprint, arg, cost, args));
+  }
+
+  /** `RawCache.call` with the operation `op` that takes no key (`text`: a step or a
+   * fingerprint, `arg` as `op` takes it), through `enter`. */
+  #call(op, text, arg) {
+    return enter(() => this.#raw.call(op, text, "", arg, 0, NO_ARGS));
   }
 
   /** The IndexedDB database name. */
@@ -954,7 +960,7 @@ export class StepCache {
   key(step, params, options) {
     if (this.#closed) throw fail("CacheClosed", "the cache was closed; open it again");
     const [spec, arrays] = encodeKey(step, params, options);
-    const bytes = enter(() => this.#raw.key(spec, arrays));
+    const bytes = this.#call(OP.key, undefined, [spec, arrays]);
     const key = new StepKey(TOKEN, step, fingerprintText(bytes.subarray(0, 32)));
     KEY_ARGS.set(key, bytes.subarray(32));
     return key;
@@ -1044,14 +1050,14 @@ export class StepCache {
     if (step !== undefined && step !== null && typeof step !== "string") {
       throw fail("InvalidStepName", `clear() takes a step name or nothing, got ${kindOf(step)}`);
     }
-    const removed = await enter(() => this.#raw.clear(step ?? undefined));
+    const removed = await this.#call(OP.clear, step ?? undefined);
     this.#post("cleared", step ?? null);
     return removed;
   }
 
   /** Counters, and the origin's storage usage, quota and persistence. */
   async stats() {
-    const [n, steps, lastError] = await enter(() => this.#raw.stats());
+    const [n, steps, lastError] = await this.#call(OP.stats);
     const storage = await storageReport();
     const tiers = 2 * TIER_NUMBERS.length;
     const first = tiers + TOTAL_NUMBERS.length;
@@ -1069,7 +1075,7 @@ export class StepCache {
 
   /** Every entry in memory or in IndexedDB, newest first. */
   async entries() {
-    const [n, steps, bytes] = await enter(() => this.#raw.entries());
+    const [n, steps, bytes] = await this.#call(OP.entries);
     let at = 0;
     return steps.map((step, j) => {
       const { provenanceBytes, ...e } = numbered(ENTRY_NUMBERS, n, ENTRY_NUMBERS.length * j);
@@ -1084,7 +1090,7 @@ export class StepCache {
   async status(keys) {
     if (!Array.isArray(keys)) throw fail("InvalidArgument", "status() takes an array of keys");
     const parts = Array.from(keys, keyParts);
-    const n = await enter(() => this.#raw.status(parts.map((p) => p[0]), parts.map((p) => p[1])));
+    const n = await this.#call(OP.status, undefined, parts.flat());
     return parts.map(([step, fingerprint], j) => {
       const s = numbered(STATUS_NUMBERS, n, STATUS_NUMBERS.length * j);
       const known = (x) => (Number.isNaN(x) ? null : x);
@@ -1094,10 +1100,10 @@ export class StepCache {
 
   /** Recompute every step (true), some steps (names), or none (false). */
   setForce(force) {
-    if (typeof force === "boolean") return enter(() => this.#raw.setForce(force, undefined));
+    if (typeof force === "boolean") return void this.#call(OP.setForce, undefined, force);
     if (Array.isArray(force)) {
       const steps = stringList(force, "setForce()");
-      return enter(() => this.#raw.setForce(false, steps));
+      return void this.#call(OP.setForce, undefined, steps);
     }
     throw fail("InvalidArgument", "setForce() takes true, false, or an array of step names");
   }
@@ -1106,7 +1112,7 @@ export class StepCache {
   setAccess(access) {
     if (typeof access !== "string") throw invalid("setAccess() takes a string of the letters r, c, w");
     const code = accessCode(access);
-    enter(() => this.#raw.setAccess(code));
+    this.#call(OP.setAccess, undefined, code);
   }
 
   /** Sets the retention of one step from now on ("transient", "memory", "persistent"). */
@@ -1116,7 +1122,7 @@ export class StepCache {
     if (typeof retention !== "string") throw invalid('retention must be "transient", "memory" or "persistent"');
     const known = Object.hasOwn(RETENTIONS, retention);
     // The step name is checked first (an unknown retention only checks it): its error wins.
-    enter(() => this.#raw.setRetention(step, known ? RETENTIONS[retention] : -1));
+    this.#call(OP.setRetention, step, known ? RETENTIONS[retention] : -1);
     if (!known) throw invalid(`unknown retention "${retention}": use "transient", "memory" or "persistent"`);
   }
 
@@ -1134,7 +1140,7 @@ export class StepCache {
   close() {
     this.#closed = true;
     // A dead module is left alone: closing must work whatever state it stopped in.
-    if (!dead) enter(() => this.#raw.close());
+    if (!dead) this.#call(OP.close);
     if (this.#channel) {
       this.#channel.onmessage = null;
       this.#channel.close();
@@ -1163,7 +1169,7 @@ export async function open(options) {
     );
   }
   ready ??= init().then(() => {
-    maxBytes = maxValueBytes();
+    maxBytes = util(UTIL.maxValueBytes);
   });
   await ready;
   const o = parseOptions(options);
@@ -1180,5 +1186,5 @@ export async function open(options) {
 export function fingerprintBytes(data) {
   const typed = typedBytes(data);
   if (!typed) throw fail("InvalidArgument", `fingerprintBytes() takes a typed array or an ArrayBuffer, got ${kindOf(data)}`);
-  return enter(() => rawFingerprintBytes(typed.bytes));
+  return enter(() => util(UTIL.fingerprintBytes, undefined, typed.bytes));
 }

@@ -2,8 +2,11 @@
 // adapters/wasm/src/protocol.rs (STEPCACHE_BLESS=1 cargo test -p stepcache-wasm).
 // Do not edit: a test fails when this file and protocol.rs disagree.
 
-/** operation codes of RawCache.keyed */
-export const OP = Object.freeze({ "get": 0, "has": 1, "invalidate": 2, "pin": 3, "unpin": 4, "put": 5, "getOrCompute": 6 });
+/** operation codes of RawCache.call */
+export const OP = Object.freeze({ "get": 0, "has": 1, "invalidate": 2, "pin": 3, "unpin": 4, "put": 5, "getOrCompute": 6, "key": 7, "clear": 8, "stats": 9, "entries": 10, "status": 11, "setForce": 12, "setAccess": 13, "setRetention": 14, "forget": 15, "forgetStep": 16, "close": 17 });
+
+/** operation codes of util */
+export const UTIL = Object.freeze({ "checkKey": 0, "fingerprintBytes": 1, "maxValueBytes": 2 });
 
 /** a tier's put outcome, by code */
 export const OUTCOMES = Object.freeze(["stored", "skipped:policy", "skipped:write-disabled", "skipped:too-large", "skipped:no-room", "skipped:read-only", "skipped:degraded", "skipped:present"]);

@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use js_sys::{Array, Function, Promise};
+use js_sys::{Array, Function, Promise, Uint8Array};
 use stepcache_core::{Access, Cache, Config, ErrorKind, Fingerprint, Force, Key, SharedTier, text};
 use stepcache_idb::{HttpStore, IdbStore};
 use wasm_bindgen::JsCast;
@@ -14,7 +14,7 @@ use wasm_bindgen_futures::future_to_promise;
 
 use crate::convert;
 use crate::errors::{JsResult, err, to_js};
-use crate::protocol::{self, Operation};
+use crate::protocol::{self, Operation, Util};
 
 type Engine = Cache<IdbStore, JsClock, HttpStore>;
 
@@ -177,47 +177,56 @@ impl RawCache {
         }))
     }
 
-    /// The fingerprint (32 bytes) then the readable arguments (see `Key::encoded_args`)
-    /// of the key described by `spec` (see `convert::Reader`), whose array arguments are
-    /// the `Uint8Array`s in `arrays`. The readable arguments go back with every write
-    /// under the key, so the entries record them.
-    pub fn key(&self, spec: &[u8], arrays: &Array) -> JsResult<Vec<u8>> {
-        self.engine.check_open().map_err(to_js)?;
-        let key = convert::build_key(spec, arrays).map_err(to_js)?;
-        Ok([key.fingerprint().as_bytes(), key.encoded_args().unwrap_or_default()].concat())
-    }
-
-    /// One operation on the key `step` + `fingerprint`, by `op` (an [`Operation`] code; any
-    /// other code is an `InvalidArgument` error).
+    /// One operation, by `op` (an [`Operation`] code; any other code is an
+    /// `InvalidArgument` error): one export for all of them, not one each. Every export is
+    /// a shim of its own in the module, with its own copy of the argument conversions and
+    /// of the promise glue (one export instead of the seven keyed operations made the
+    /// module 1.5 KB smaller gzipped; the others joining them, 0.8 KB more).
     ///
-    /// One export for seven operations, not one each: every export is a shim of its own in
-    /// the module, with its own copy of the key parsing and of the promise glue (one export
-    /// instead of seven made the module 1.5 KB smaller gzipped). `arg` is the value for
-    /// put (`[elem, shape, bytes, meta]`, see `convert::value_of`, read before this
-    /// returns, so the caller may reuse its arrays at once) or the function for
-    /// getOrCompute, which resolves to a value as `put` takes it or rejects (see
-    /// `convert::call_compute`); `cost_us` is the put's compute cost; `args` the key's
-    /// readable arguments as `key` returned them (empty if unknown).
+    /// The keyed operations (get to getOrCompute) act on the key `text` (step) +
+    /// `fingerprint`: `arg` is the value for put (`[elem, shape, bytes, meta]`, see
+    /// `convert::value_of`, read before this returns, so the caller may reuse its arrays
+    /// at once) or the function for getOrCompute, which resolves to a value as `put`
+    /// takes it or rejects (see `convert::call_compute`); `cost_us` is the put's compute
+    /// cost; `args` the key's readable arguments as the key operation returned them (empty
+    /// if unknown). Pin and unpin return `undefined` and throw a bad key. Get, has,
+    /// invalidate and put return their result (or throw) if it is ready at once, as a
+    /// memory-tier hit is, and a promise of it otherwise; getOrCompute always returns a
+    /// promise.
     ///
-    /// Pin and unpin return `undefined` and throw a bad key. Get, has, invalidate and put
-    /// return their result (or throw) if it is ready at once, as a memory-tier hit is, and
-    /// a promise of it otherwise; getOrCompute always returns a promise. `index.js` awaits
-    /// either inside async methods, so its callers always get a promise.
-    pub fn keyed(
+    /// The others read `text` and `arg` as each [`Operation`] says, and ignore the rest;
+    /// those that settle at once return their result or `undefined` (or throw), the others
+    /// a promise. `index.js` awaits either inside async methods, so its callers always get
+    /// a promise.
+    pub fn call(
         &self,
         op: u8,
+        text: Option<String>,
+        fingerprint: &str,
+        arg: JsValue,
+        cost_us: f64,
+        args: &[u8],
+    ) -> JsResult<JsValue> {
+        let op = Operation::from_code(op).ok_or_else(|| no_operation(op))?;
+        if op.is_keyed() {
+            self.keyed(op, text.as_deref().unwrap_or_default(), fingerprint, arg, cost_us, args)
+        } else {
+            self.unkeyed(op, text, arg)
+        }
+    }
+}
+
+impl RawCache {
+    /// A keyed operation (see [`RawCache::call`]).
+    fn keyed(
+        &self,
+        op: Operation,
         step: &str,
         fingerprint: &str,
         arg: JsValue,
         cost_us: f64,
         args: &[u8],
     ) -> JsResult<JsValue> {
-        let Some(op) = Operation::from_code(op) else {
-            return Err(to_js(err(
-                ErrorKind::InvalidArgument,
-                text!("no operation has code ", op),
-            )));
-        };
         let key = key(step, fingerprint).map(|key| match args {
             [] => key,
             args => key.with_encoded_args(args),
@@ -264,105 +273,99 @@ impl RawCache {
         }
     }
 
-    /// Removes every entry, or every entry of `step`; resolves to how many.
-    pub fn clear(&self, step: Option<String>) -> Promise {
-        let step = step
+    /// An operation that takes no key, or several (see [`RawCache::call`]).
+    fn unkeyed(&self, op: Operation, text: Option<String>, arg: JsValue) -> JsResult<JsValue> {
+        let engine = &self.engine;
+        let done = |result: stepcache_core::Result<()>| result.map(|()| JsValue::UNDEFINED).map_err(to_js);
+        match op {
+            Operation::Key => {
+                engine.check_open().map_err(to_js)?;
+                let parts: &Array = arg.unchecked_ref();
+                let spec = convert::copy_in(parts.get(0).unchecked_ref()).map_err(to_js)?;
+                let key = convert::build_key(&spec, parts.get(1).unchecked_ref()).map_err(to_js)?;
+                let bytes = [key.fingerprint().as_bytes(), key.encoded_args().unwrap_or_default()].concat();
+                return Ok(Uint8Array::from(&bytes[..]).into());
+            }
+            Operation::SetForce => {
+                let force = match arg.as_bool() {
+                    Some(true) => Force::All,
+                    Some(false) => Force::None,
+                    None => Force::Steps(strings(arg.unchecked_ref())),
+                };
+                return done(engine.set_force(force));
+            }
+            Operation::SetAccess => {
+                engine.set_access(access(arg.as_f64().unwrap_or(0.0) as u8));
+                return done(Ok(()));
+            }
+            Operation::SetRetention => {
+                // A code that is none, for a name `index.js` does not know, only checks the
+                // step name, so that a bad step name is the error reported, as it is for a
+                // good retention.
+                let step = text.unwrap_or_default();
+                return done(match protocol::retention(arg.as_f64().unwrap_or(-1.0)) {
+                    Some(retention) => engine.set_retention(&step, retention),
+                    None => stepcache_core::validate_step_name(&step),
+                });
+            }
+            Operation::Forget => {
+                if let Some(Ok(id)) = text.map(|f| f.parse::<Fingerprint>()) {
+                    engine.forget(&id);
+                }
+                return done(Ok(()));
+            }
+            Operation::ForgetStep => {
+                engine.forget_step(text.as_deref());
+                return done(Ok(()));
+            }
+            Operation::Close => {
+                engine.close();
+                engine.store().close();
+                return done(Ok(()));
+            }
+            _ => {}
+        }
+        // The rest settle later: one future for all of them (one instance of the promise
+        // glue), whose arguments are read and checked before this returns.
+        let step = text
             .map(|s| stepcache_core::validate_step_name(&s).map(|()| s))
             .transpose();
-        promise(&self.engine, |engine| async move {
-            Ok((engine.clear(step?.as_deref()).await? as f64).into())
-        })
-    }
-
-    /// Resolves to the counters (see `convert::stats_to_js`).
-    pub fn stats(&self) -> Promise {
-        promise(&self.engine, |engine| async move {
-            Ok(convert::stats_to_js(&engine.stats().await?))
-        })
-    }
-
-    /// Resolves to every entry in memory or in IndexedDB, newest first (see
-    /// `convert::entries_to_js`).
-    pub fn entries(&self) -> Promise {
-        promise(&self.engine, |engine| async move {
-            Ok(convert::entries_to_js(&engine.entries().await?))
-        })
-    }
-
-    /// Resolves to the state of each key `steps[i]` + `fingerprints[i]`.
-    pub fn status(&self, steps: &Array, fingerprints: &Array) -> Promise {
-        let (steps, fingerprints) = (strings(steps), strings(fingerprints));
-        let keys: stepcache_core::Result<Vec<Key>> = steps.iter().zip(&fingerprints).map(|(s, f)| key(s, f)).collect();
-        promise(&self.engine, |engine| async move {
-            Ok(convert::statuses_to_js(&engine.status(&keys?).await?))
-        })
-    }
-
-    /// Recompute every step (`all`), the steps `steps` if given, or none.
-    #[wasm_bindgen(js_name = setForce)]
-    pub fn set_force(&self, all: bool, steps: Option<Array>) -> JsResult<()> {
-        let force = match (all, steps) {
-            (true, _) => Force::All,
-            (false, None) => Force::None,
-            (false, Some(steps)) => Force::Steps(strings(&steps)),
+        let keys: stepcache_core::Result<Vec<Key>> = match op {
+            Operation::Status => strings(arg.unchecked_ref())
+                .chunks_exact(2)
+                .map(|p| key(&p[0], &p[1]))
+                .collect(),
+            _ => Ok(Vec::new()),
         };
-        self.engine.set_force(force).map_err(to_js)
+        Ok(promise(engine, move |engine| async move {
+            Ok(match op {
+                Operation::Clear => (engine.clear(step?.as_deref()).await? as f64).into(),
+                Operation::Stats => convert::stats_to_js(&engine.stats().await?),
+                Operation::Entries => convert::entries_to_js(&engine.entries().await?),
+                _ => convert::statuses_to_js(&engine.status(&keys?).await?),
+            })
+        })
+        .into())
     }
+}
 
-    /// Switches reading, computing and writing on or off (bits, see [`access`]).
-    #[wasm_bindgen(js_name = setAccess)]
-    pub fn set_access(&self, bits: u8) {
-        self.engine.set_access(access(bits));
-    }
+/// The error of an operation code that is none.
+fn no_operation(op: u8) -> JsValue {
+    to_js(err(ErrorKind::InvalidArgument, text!("no operation has code ", op)))
+}
 
-    /// Sets the retention (its code, see `protocol::RETENTIONS`) of one step from now on.
-    /// A code that is none, for a name `index.js` does not know, only checks the step
-    /// name, so that a bad step name is the error reported, as it is for a good retention.
-    #[wasm_bindgen(js_name = setRetention)]
-    pub fn set_retention(&self, step: &str, code: f64) -> JsResult<()> {
-        match protocol::retention(code) {
-            Some(retention) => self.engine.set_retention(step, retention),
-            None => stepcache_core::validate_step_name(step),
+/// One operation that needs no cache, by `op` (a [`Util`] code, which says what `text`
+/// and `arg` hold): one export for all of them, as [`RawCache::call`] is for the cache's.
+#[wasm_bindgen]
+pub fn util(op: u8, text: Option<String>, arg: JsValue) -> JsResult<JsValue> {
+    let bytes = || convert::copy_in(arg.unchecked_ref()).map_err(to_js);
+    Ok(match Util::from_code(op).ok_or_else(|| no_operation(op))? {
+        Util::CheckKey => {
+            let fingerprint = arg.as_string().unwrap_or_default();
+            let key = key(text.as_deref().unwrap_or_default(), &fingerprint).map_err(to_js)?;
+            text!(key.fingerprint()).into()
         }
-        .map_err(to_js)
-    }
-
-    /// Drops the memory-tier entry of `fingerprint` (another tab changed it).
-    pub fn forget(&self, fingerprint: &str) {
-        if let Ok(id) = fingerprint.parse::<Fingerprint>() {
-            self.engine.forget(&id);
-        }
-    }
-
-    /// Drops every memory-tier entry, or those of `step` (another tab cleared them).
-    #[wasm_bindgen(js_name = forgetStep)]
-    pub fn forget_step(&self, step: Option<String>) {
-        self.engine.forget_step(step.as_deref());
-    }
-
-    /// Closes the cache; later calls fail with `CacheClosed`.
-    pub fn close(&self) {
-        self.engine.close();
-        self.engine.store().close();
-    }
-}
-
-/// The normalised fingerprint text of the key `step` + `fingerprint`, or the error that
-/// says why it is not a key (`StepKey.parse` and keys given as objects).
-#[wasm_bindgen(js_name = checkKey)]
-pub fn check_key(step: &str, fingerprint: &str) -> JsResult<String> {
-    key(step, fingerprint).map(|k| text!(k.fingerprint())).map_err(to_js)
-}
-
-/// The fingerprint of raw bytes, `b3:...` (for checks and for content-addressed keys).
-#[wasm_bindgen(js_name = fingerprintBytes)]
-pub fn fingerprint_bytes(data: &[u8]) -> String {
-    text!(Fingerprint::of_bytes(data))
-}
-
-/// The largest value `index.js` copies into the module, in bytes: the store's limit on an
-/// entry ([`stepcache_idb::MAX_ENTRY_BYTES`]). It refuses larger ones before copying them.
-#[wasm_bindgen(js_name = maxValueBytes)]
-pub fn max_value_bytes() -> f64 {
-    stepcache_idb::MAX_ENTRY_BYTES as f64
+        Util::FingerprintBytes => text!(Fingerprint::of_bytes(&bytes()?)).into(),
+        Util::MaxValueBytes => (stepcache_idb::MAX_ENTRY_BYTES as f64).into(),
+    })
 }

@@ -173,7 +173,7 @@ fn build_key_from(r: &mut Reader<'_>, arrays: &Array) -> Result<Option<Key>> {
 /// A copy of `array` in WebAssembly memory, or [`ErrorKind::StorageFull`] if the memory
 /// has no room for it. Fallible because an allocation that fails otherwise aborts, and an
 /// abort traps the module: every cache of the page or worker stops, not just this call.
-fn copy_in(array: &Uint8Array) -> Result<Vec<u8>> {
+pub(crate) fn copy_in(array: &Uint8Array) -> Result<Vec<u8>> {
     let len = array.length() as usize;
     let mut bytes = Vec::new();
     bytes.try_reserve_exact(len).map_err(|_| {

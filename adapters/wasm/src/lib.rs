@@ -24,4 +24,4 @@ mod errors;
 mod protocol;
 
 #[cfg(target_family = "wasm")]
-pub use bindings::{RawCache, check_key, fingerprint_bytes, max_value_bytes};
+pub use bindings::{RawCache, util};

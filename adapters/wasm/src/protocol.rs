@@ -48,7 +48,8 @@ macro_rules! codes {
 }
 
 codes! {
-    /// The operations of `RawCache::keyed`.
+    /// The operations of `RawCache::call`: first those on one key (see
+    /// [`Operation::is_keyed`]), then those on none or several.
     Operation {
         /// Resolves to the hit or `undefined`.
         Get = "get",
@@ -64,6 +65,53 @@ codes! {
         Put = "put",
         /// Resolves to the hit of the key, or of the value computed (and stored).
         GetOrCompute = "getOrCompute",
+        /// The fingerprint (32 bytes) then the readable arguments (see
+        /// `Key::encoded_args`) of the key described by `arg[0]` (see `convert::Reader`),
+        /// whose array arguments are the `Uint8Array`s of the array `arg[1]`. The readable
+        /// arguments go back with every write under the key, so the entries record them.
+        Key = "key",
+        /// Removes every entry, or those of the step `text`; resolves to how many.
+        Clear = "clear",
+        /// Resolves to the counters (`convert::stats_to_js`).
+        Stats = "stats",
+        /// Resolves to every entry (`convert::entries_to_js`).
+        Entries = "entries",
+        /// Resolves to the state of each key of `arg`, an array of step, fingerprint, step,
+        /// fingerprint... (`convert::statuses_to_js`).
+        Status = "status",
+        /// Recompute every step (`arg` true), none (false), or the steps of the array `arg`.
+        SetForce = "setForce",
+        /// Switches reading, computing and writing on or off (`arg`: bits, see [`ACCESS`]).
+        SetAccess = "setAccess",
+        /// Sets the retention (`arg`: its code, see [`RETENTIONS`]) of the step `text`.
+        SetRetention = "setRetention",
+        /// Drops the memory-tier entry of the fingerprint `text` (another tab changed it).
+        Forget = "forget",
+        /// Drops every memory-tier entry, or those of the step `text` (another tab cleared them).
+        ForgetStep = "forgetStep",
+        /// Closes the cache; later calls fail with `CacheClosed`.
+        Close = "close",
+    }
+}
+
+impl Operation {
+    /// Whether the operation acts on the one key its call names.
+    pub(crate) fn is_keyed(self) -> bool {
+        self.code() <= Operation::GetOrCompute.code()
+    }
+}
+
+codes! {
+    /// The operations of `util`, which need no cache.
+    Util {
+        /// The normalised fingerprint text of the key `text` (step) + `arg` (fingerprint
+        /// text), or the error that says why it is not a key.
+        CheckKey = "checkKey",
+        /// The fingerprint text (`b3:...`) of the bytes `arg`.
+        FingerprintBytes = "fingerprintBytes",
+        /// The largest value `index.js` copies into the module, in bytes: the store's limit
+        /// on an entry. It refuses larger ones before copying them.
+        MaxValueBytes = "maxValueBytes",
     }
 }
 
@@ -251,8 +299,13 @@ pub(crate) fn javascript() -> String {
     let tables = [
         (
             "OP",
-            "operation codes of RawCache.keyed",
+            "operation codes of RawCache.call",
             codes(Operation::ALL.iter().map(|o| (o.name().to_owned(), o.code()))),
+        ),
+        (
+            "UTIL",
+            "operation codes of util",
+            codes(Util::ALL.iter().map(|o| (o.name().to_owned(), o.code()))),
         ),
         (
             "OUTCOMES",
@@ -358,7 +411,7 @@ mod tests {
         for op in Operation::ALL {
             assert_eq!(Operation::from_code(op.code()), Some(*op));
         }
-        assert_eq!(Operation::from_code(7u8), None);
+        assert_eq!(Operation::from_code(Operation::ALL.len()), None);
         assert_eq!(Operation::from_code(255u8), None);
         assert_eq!(ScalarTag::from_code(5u128), None);
         assert_eq!(retention(-1.0), None);
