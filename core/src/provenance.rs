@@ -109,10 +109,8 @@ impl Default for ProvenanceRecord {
     /// The record of [`Provenance::default`], which entries of format versions before 3
     /// read as.
     fn default() -> Self {
-        let mut out = Vec::with_capacity(9);
-        put_text(&mut out, "");
-        out.push(0);
-        ProvenanceRecord(out)
+        // `made_by` empty (a zero u64 length), then 0x00: no arguments.
+        ProvenanceRecord(alloc::vec![0; 9])
     }
 }
 

@@ -89,6 +89,12 @@ pub struct Stats {
     pub waited_computes: u64,
     /// The shared tier.
     pub shared: SharedStats,
+    /// Per result type, sorted by name, over every session of this cache's store
+    /// (this one included) that saved its counters (see `Cache::save_stats`); this
+    /// session's alone for a store that keeps none (IndexedDB). Filled by
+    /// `Cache::stats_all_time` (the native `stepcache::Cache::stats` calls it); empty
+    /// from `Cache::stats`.
+    pub all_time: Vec<TypeStats>,
 }
 
 impl Stats {
@@ -223,6 +229,17 @@ impl fmt::Display for Stats {
         )?;
         if self.shared.enabled {
             write!(f, "\nshared: {}", self.shared)?;
+        }
+        let (hits, misses, saved): (u64, u64, u64) = self
+            .all_time
+            .iter()
+            .fold((0, 0, 0), |(h, m, s), t| (h + t.hits, m + t.misses, s + t.saved_us));
+        if hits + misses > 0 {
+            write!(
+                f,
+                "\nall time: {hits} hits, {misses} misses, {} of computing saved",
+                duration_text(saved)
+            )?;
         }
         for t in &self.types {
             write!(f, "\n{t}")?;

@@ -118,6 +118,25 @@ pub trait Store: MaybeSend + MaybeSync {
     /// default.
     const READ_ONLY: bool = false;
 
+    /// Whether the store keeps the cache's lasting counters ([`Store::load_counters`]);
+    /// where it is `false` (the default) "all time" is this session alone, and the
+    /// engine's code for them is left out of the build.
+    const KEEPS_COUNTERS: bool = false;
+
+    /// The lasting counters' bytes as [`Store::save_counters`] last replaced them, or
+    /// `None` if there are none. The default has none.
+    fn load_counters(&self) -> impl Future<Output = Result<Option<Vec<u8>>>> + MaybeSend {
+        async { Ok(None) }
+    }
+
+    /// Replaces the lasting counters' bytes, atomically (a reader sees the old bytes or
+    /// the new). The engine calls it holding [`Store::lock`] of a reserved id. The default
+    /// keeps nothing.
+    fn save_counters(&self, bytes: &[u8]) -> impl Future<Output = Result<()>> + MaybeSend {
+        let _ = bytes;
+        async { Ok(()) }
+    }
+
     /// The bytes an entry of `len` bytes occupies in the store, which is what budgets
     /// count: its length (the default), or a filesystem's whole blocks.
     fn footprint(&self, len: u64) -> u64 {
@@ -164,6 +183,7 @@ impl core::fmt::Debug for LockGuard {
 #[derive(Default, Clone)]
 pub struct MemoryStore {
     entries: Arc<Lock<HashMap<Fingerprint, SharedBytes>>>,
+    counters: Arc<Lock<Option<Vec<u8>>>>,
 }
 
 impl MemoryStore {
@@ -171,6 +191,7 @@ impl MemoryStore {
     pub fn new() -> Self {
         MemoryStore {
             entries: Arc::new(Lock::new(HashMap::default())),
+            counters: Arc::new(Lock::new(None)),
         }
     }
 
@@ -210,5 +231,16 @@ impl Store for MemoryStore {
         Ok(self
             .entries
             .with(|map| map.iter().map(|(id, bytes)| Listed::of(*id, bytes)).collect()))
+    }
+
+    const KEEPS_COUNTERS: bool = true;
+
+    async fn load_counters(&self) -> Result<Option<Vec<u8>>> {
+        Ok(self.counters.with(|c| c.clone()))
+    }
+
+    async fn save_counters(&self, bytes: &[u8]) -> Result<()> {
+        self.counters.with(|c| *c = Some(bytes.to_vec()));
+        Ok(())
     }
 }

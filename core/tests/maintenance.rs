@@ -256,3 +256,32 @@ fn a_record_is_imported_only_under_its_own_key() {
     assert_eq!((imported.key, imported.store), (k.clone(), TierOutcome::Stored));
     assert_eq!(block_on(b.get(&k)).unwrap().unwrap().value, map(5, 64));
 }
+
+#[test]
+fn every_session_s_counters_add_up_in_the_store() {
+    let first = cache(Config::new());
+    let k = key("t1_map", 1);
+    block_on(first.put(&k, map(1, 16))).unwrap();
+    for _ in 0..3 {
+        block_on(first.get(&k)).unwrap().unwrap();
+    }
+    assert!(
+        block_on(first.stats()).unwrap().all_time.is_empty(),
+        "stats() counts this session only"
+    );
+    let stats = block_on(first.stats_all_time()).unwrap();
+    assert_eq!(stats.all_time, stats.types);
+    block_on(first.save_stats()).unwrap();
+    let second = Cache::new(first.store().clone(), ManualClock::new(2_000_000), Config::new()).unwrap();
+    block_on(second.get(&k)).unwrap().unwrap();
+    let stats = block_on(second.stats_all_time()).unwrap();
+    assert_eq!(stats.types[0].hits, 1, "this session");
+    assert_eq!((stats.all_time[0].hits, stats.all_time[0].puts), (4, 1), "all time");
+    assert!(stats.to_string().contains("all time: 4 hits, 0 misses"), "{stats}");
+    // Saving again adds only what is new.
+    block_on(second.save_stats()).unwrap();
+    block_on(first.save_stats()).unwrap();
+    block_on(second.save_stats()).unwrap();
+    let third = Cache::new(first.store().clone(), ManualClock::new(3_000_000), Config::new()).unwrap();
+    assert_eq!(block_on(third.stats_all_time()).unwrap().all_time[0].hits, 4);
+}

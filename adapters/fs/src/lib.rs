@@ -69,9 +69,12 @@ pub struct Cache {
 }
 
 impl Drop for Cache {
-    /// Writes the shared hits still waiting into the directory before the cache goes.
+    /// Writes the shared hits still waiting into the directory, and adds this session's
+    /// counters to the directory's lasting ones, before the cache goes. A directory that
+    /// cannot be written keeps its counters as they were.
     fn drop(&mut self) {
         self.promoter.finish();
+        let _ = block_on(self.engine.save_stats());
     }
 }
 
@@ -325,12 +328,23 @@ impl Cache {
         block_on(self.engine.clear(step))
     }
 
-    /// Hits, misses, sizes, evictions and time saved, per tier and per type.
+    /// Hits, misses, sizes, evictions and time saved, per tier and per type, for this
+    /// session, and per type over every session of the directory ([`Stats::all_time`]).
     ///
     /// # Errors
     /// An IO error while listing the directory.
     pub fn stats(&self) -> Result<Stats> {
-        block_on(self.engine.stats())
+        block_on(self.engine.stats_all_time())
+    }
+
+    /// Adds this session's counters to the ones the directory keeps for all time (done
+    /// when the cache is dropped; call it to do so sooner, e.g. in a long-running
+    /// service).
+    ///
+    /// # Errors
+    /// An IO error (the counts stay to be saved later).
+    pub fn save_stats(&self) -> Result<()> {
+        block_on(self.engine.save_stats())
     }
 
     /// Writes every entry whose shared copy is behind (a shared write or removal that

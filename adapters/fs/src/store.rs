@@ -125,6 +125,8 @@ pub struct FsStore {
     entries: PathBuf,
     tmp: PathBuf,
     locks: PathBuf,
+    /// The lasting counters' file (see [`Store::load_counters`]).
+    stats: PathBuf,
     options: FsOptions,
     /// Why this store cannot write (a read-only directory or mount), if it cannot.
     read_only: Option<String>,
@@ -220,6 +222,7 @@ impl FsStore {
             entries,
             tmp,
             locks,
+            stats: base.join("stats"),
             options,
             read_only,
             counter: AtomicU64::new(0),
@@ -345,6 +348,26 @@ impl FsStore {
         }
         self.changed()?;
         Ok(made)
+    }
+
+    /// Writes the lasting counters to a locked temporary file, then renames it over the
+    /// counters' file, as a put does an entry's.
+    fn save_counters_blocking(&self, bytes: &[u8]) -> Result<()> {
+        self.check_writable()?;
+        let seq = self.counter.fetch_add(1, Ordering::Relaxed);
+        let tmp = self.tmp.join(format!("stats.{}.{seq}.tmp", std::process::id()));
+        let written = File::create(&tmp).and_then(|mut file| {
+            file.lock()?;
+            file.write_all(bytes)?;
+            if self.options.durability == Durability::Fsync {
+                file.sync_data()?;
+            }
+            fs::rename(&tmp, &self.stats)
+        });
+        written.map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            io_error("write", &self.stats, e)
+        })
     }
 
     fn get_blocking(&self, id: &Fingerprint) -> Result<Option<FsBytes>> {
@@ -610,5 +633,19 @@ impl Store for FsStore {
                 return Ok(Some(LockGuard::new(KeyLock { path, _file: file })));
             }
         }
+    }
+
+    const KEEPS_COUNTERS: bool = true;
+
+    async fn load_counters(&self) -> Result<Option<Vec<u8>>> {
+        match fs::read(&self.stats) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if is_absent(&e) => Ok(None),
+            Err(e) => Err(io_error("read", &self.stats, e)),
+        }
+    }
+
+    async fn save_counters(&self, bytes: &[u8]) -> Result<()> {
+        self.save_counters_blocking(bytes)
     }
 }

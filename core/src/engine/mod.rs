@@ -5,6 +5,7 @@
 
 mod flight;
 mod held;
+mod lasting;
 mod maintain;
 mod promote;
 mod read;

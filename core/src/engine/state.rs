@@ -192,6 +192,7 @@ pub(crate) struct State {
     pub(crate) pins: HashMap<Fingerprint, u32>,
     pub(crate) shared: super::shared::SharedState,
     pub(crate) promotions: super::promote::Promotions,
+    pub(crate) lasting: super::lasting::Lasting,
     /// Local writes (puts, invalidations, clears) that ended, counted per stripe of keys
     /// (see [`State::write_count`]).
     pub(crate) writes: [u64; WRITE_STRIPES],
@@ -230,6 +231,7 @@ impl State {
             pins: HashMap::default(),
             shared: super::shared::SharedState::default(),
             promotions: super::promote::Promotions::default(),
+            lasting: super::lasting::Lasting::default(),
             writes: [0; WRITE_STRIPES],
             closed: false,
         }
@@ -345,6 +347,7 @@ impl State {
             corrupt_removed: self.corrupt_removed,
             waited_computes: self.waited_computes,
             shared: self.shared.snapshot(now),
+            all_time: Vec::new(),
         }
     }
 }
