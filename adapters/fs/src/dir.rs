@@ -42,9 +42,9 @@ pub(crate) fn ensure_dir(path: &Path) -> io::Result<()> {
 
 /// Refuses a cache directory owned by another user, before writing anything into it:
 /// entries there were not written by us and are not trusted silently. A directory we own
-/// but others may read is made owner-only (where it can be changed).
+/// but others may read is made owner-only (where it can be changed) if `fix_mode`.
 #[cfg(unix)]
-pub(crate) fn check_owner(root: &Path) -> Result<()> {
+pub(crate) fn check_owner(root: &Path, fix_mode: bool) -> Result<()> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let meta = fs::metadata(root).map_err(|e| io_error("inspect", root, e))?;
     let me = crate::sys::effective_uid();
@@ -59,7 +59,7 @@ pub(crate) fn check_owner(root: &Path) -> Result<()> {
             ),
         ));
     }
-    if meta.mode() & 0o077 != 0 {
+    if fix_mode && meta.mode() & 0o077 != 0 {
         // A read-only mount cannot be changed, and is opened for reading all the same.
         let _ = fs::set_permissions(root, fs::Permissions::from_mode(0o700));
     }
@@ -68,7 +68,7 @@ pub(crate) fn check_owner(root: &Path) -> Result<()> {
 
 /// Ownership is not checked where Unix permissions do not exist.
 #[cfg(not(unix))]
-pub(crate) fn check_owner(_root: &Path) -> Result<()> {
+pub(crate) fn check_owner(_root: &Path, _fix_mode: bool) -> Result<()> {
     Ok(())
 }
 

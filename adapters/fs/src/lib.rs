@@ -159,6 +159,14 @@ impl Builder {
         self
     }
 
+    /// Opens the directory read-only even if it can be written (see
+    /// [`FsOptions::read_only`]): it must exist, nothing in it changes, hits are served,
+    /// and `put`, `invalidate` and `clear` fail with [`ErrorKind::PermissionDenied`].
+    pub fn read_only(mut self, on: bool) -> Self {
+        self.options.read_only = on;
+        self
+    }
+
     /// A shared tier on the bucket `bucket` describes (see `docs/shared.md`): results of
     /// the types whose policy is shared ([`TypePolicy::shared`], or
     /// [`Builder::sharing`] for every type) are read from it on a local miss and written
@@ -208,7 +216,8 @@ impl Builder {
         self
     }
 
-    /// Opens the cache, creating its directory owner-only if needed.
+    /// Opens the cache, creating its directory owner-only if needed (never with
+    /// [`Builder::read_only`]).
     ///
     /// # Errors
     /// The first invalid setting given to the builder; [`ErrorKind::InvalidConfig`] if no

@@ -90,6 +90,12 @@ pub struct FsOptions {
     /// read ends the process with SIGBUS, as with any memory-mapped file; reading into
     /// memory costs a copy and never faults.
     pub memory_map: bool,
+    /// Whether to open the directory read-only even if it can be written (off by
+    /// default): nothing in it is created, cleaned, repaired or changed, not even its
+    /// permissions, and writes fail with [`ErrorKind::PermissionDenied`] as they do in a
+    /// directory that cannot be written. For tools that inspect a cache another program
+    /// owns.
+    pub read_only: bool,
 }
 
 impl Default for FsOptions {
@@ -97,6 +103,7 @@ impl Default for FsOptions {
         FsOptions {
             durability: Durability::Buffered,
             memory_map: true,
+            read_only: false,
         }
     }
 }
@@ -171,16 +178,27 @@ impl FsStore {
     ///
     /// A directory that cannot be written (a read-only mount, or no write permission)
     /// but holds a cache is opened read-only: it serves hits, and writes fail with
-    /// [`ErrorKind::PermissionDenied`].
+    /// [`ErrorKind::PermissionDenied`]. So is any directory with
+    /// [`FsOptions::read_only`], which leaves it exactly as it was.
     ///
     /// # Errors
     /// [`ErrorKind::PermissionDenied`] if the directory belongs to another user (nothing
     /// is written into it then) or cannot be created; [`ErrorKind::InvalidConfig`] if
-    /// `dir` is not a directory; [`ErrorKind::Storage`] for other IO errors.
+    /// `dir` is not a directory; [`ErrorKind::Storage`] for other IO errors, and for a
+    /// directory that does not exist when opened with [`FsOptions::read_only`].
     pub fn open_with(dir: impl AsRef<Path>, options: FsOptions) -> Result<Self> {
         let root = dir.as_ref().to_path_buf();
         match fs::metadata(&root) {
-            Ok(meta) if meta.is_dir() => crate::dir::check_owner(&root)?,
+            Ok(meta) if meta.is_dir() => crate::dir::check_owner(&root, !options.read_only)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && options.read_only => {
+                return Err(Error::new(
+                    ErrorKind::Storage,
+                    format!(
+                        "{} does not exist (a cache opened read-only is never created)",
+                        root.display()
+                    ),
+                ));
+            }
             Ok(_) => {
                 return Err(Error::new(
                     ErrorKind::InvalidConfig,
@@ -198,6 +216,19 @@ impl FsStore {
         let base = root.join(LAYOUT);
         let (entries, tmp, locks) = (base.join("entries"), base.join("tmp"), base.join("locks"));
         let changes_path = base.join("changes");
+        if options.read_only {
+            let changes = Changes::open(&changes_path, false).map_err(|e| io_error("open", &changes_path, e))?;
+            return Ok(FsStore {
+                read_only: Some(format!("{} was opened read-only as asked", root.display())),
+                root,
+                entries,
+                tmp,
+                locks,
+                options,
+                counter: AtomicU64::new(0),
+                changes,
+            });
+        }
         let prepared = [&base, &entries, &tmp, &locks]
             .into_iter()
             .try_for_each(|path| ensure_dir(path))
