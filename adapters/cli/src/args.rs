@@ -1,0 +1,120 @@
+//! The command line: global flags, commands and their flags (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::units::{parse_age, parse_size};
+
+/// What `--help` ends with: the exit codes scripts can rely on.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  done (an `ls` or `clear` that matched nothing is done too)
+  1  no entry matches the key (show)
+  2  bad usage: an unknown flag, a bad value, an ambiguous key prefix
+  3  the cache could not be opened or read or written: the message says why,
+     after the kind of error (PermissionDenied, StorageError, ...)";
+
+/// See, check and manage a stepcache directory.
+///
+/// Reading commands (ls, show, stats) open the cache read-only and change nothing in
+/// it, so they also work on a directory that cannot be written. No command ever creates a cache directory.
+#[derive(Debug, Parser)]
+#[command(name = "stepcache", version, after_help = EXIT_CODES)]
+pub(crate) struct Cli {
+    /// The cache directory [default: $STEPCACHE_DIR, else the user's cache directory
+    /// plus `stepcache`, e.g. ~/.cache/stepcache]
+    #[arg(long, global = true, value_name = "PATH", help_heading = "Global options")]
+    pub(crate) dir: Option<PathBuf>,
+    /// Print one JSON document to stdout instead of text
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub(crate) json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// List entries: key, size on disk, age, compute cost, tiers (newest first)
+    Ls(LsArgs),
+    /// Show everything known of one entry
+    Show(ShowArgs),
+    /// Entries, bytes and compute time held, in all and per step
+    Stats,
+    /// Remove every entry, or every entry of one step; print how many
+    Clear(ClearArgs),
+}
+
+/// Flags of `ls`.
+#[derive(Debug, Args)]
+pub(crate) struct LsArgs {
+    /// Only entries of this step
+    #[arg(long, value_name = "STEP")]
+    pub(crate) step: Option<String>,
+    /// Only entries older than AGE (e.g. 30m, 12h, 7d)
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    pub(crate) older_than: Option<u64>,
+    /// Only entries newer than AGE
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    pub(crate) newer_than: Option<u64>,
+    /// Only entries larger than SIZE on disk (e.g. 500K, 20M, 2G)
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub(crate) larger_than: Option<u64>,
+    /// Only entries in this tier
+    #[arg(long, value_enum)]
+    pub(crate) tier: Option<Tier>,
+    /// Order: age (newest first), size, cost, hits (largest first), step (by name)
+    #[arg(long, value_enum, default_value_t = Sort::Age)]
+    pub(crate) sort: Sort,
+    /// Reverse the order
+    #[arg(long)]
+    pub(crate) reverse: bool,
+    /// Show at most N entries (after sorting)
+    #[arg(long, value_name = "N")]
+    pub(crate) limit: Option<usize>,
+}
+
+/// A tier an entry can be in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Tier {
+    /// This process's memory tier
+    Memory,
+    /// The cache directory
+    Store,
+    /// The shared tier (a bucket)
+    Shared,
+}
+
+/// An order of `ls`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Sort {
+    /// Newest first
+    Age,
+    /// Largest first
+    Size,
+    /// By step name, then newest first
+    Step,
+    /// Most hits first
+    Hits,
+    /// Most expensive to compute first
+    Cost,
+}
+
+/// Flags of `show`.
+#[derive(Debug, Args)]
+pub(crate) struct ShowArgs {
+    /// The key, `step@b3:<64 hex digits>` as `ls --json` prints it, or a unique prefix of
+    /// at least 4 hex digits of its fingerprint (`1a2b3c`, `b3:1a2b3c`, `t1_map@1a2b3c`)
+    #[arg(value_name = "KEY")]
+    pub(crate) key: String,
+}
+
+/// Flags of `clear`.
+#[derive(Debug, Args)]
+pub(crate) struct ClearArgs {
+    /// Only entries of this step (default: every entry)
+    #[arg(value_name = "STEP")]
+    pub(crate) step: Option<String>,
+}

@@ -1,0 +1,7 @@
+//! One module per command: each opens the cache as it needs (read-only where it only
+//! reads) and returns its output as text or one JSON document.
+
+pub(crate) mod clear;
+pub(crate) mod ls;
+pub(crate) mod show;
+pub(crate) mod stats;

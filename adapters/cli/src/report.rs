@@ -1,0 +1,210 @@
+//! What commands hand back: their output and exit code, or a failure; and the pieces
+//! of output several commands share (an entry's fields, tables).
+
+use std::fmt;
+use std::process::ExitCode;
+
+use serde::Serialize;
+use stepcache::EntryInfo;
+
+use crate::units::{age_text, duration_text, size_text};
+
+/// A command that ran: what to print on stdout, and the exit code.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    /// Text or one JSON document, ending in a newline.
+    pub(crate) stdout: String,
+    /// 0, or 1 where the command found what a script must notice (damage).
+    pub(crate) code: u8,
+}
+
+impl Outcome {
+    /// Output with exit code 0.
+    pub(crate) fn ok(stdout: String) -> Self {
+        Outcome { stdout, code: 0 }
+    }
+}
+
+/// Why a command did not run to the end: one line on stderr and an exit code.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// A value clap could not check (a key, a step name): exit 2.
+    Usage(String),
+    /// Nothing matched where something must (the key given to `show`): exit 1.
+    NotFound(String),
+    /// The cache's error (opening, reading, writing): exit 3.
+    Cache(stepcache::Error),
+}
+
+impl Failure {
+    /// The exit code (see the `EXIT_CODES` of `--help`).
+    pub(crate) fn code(&self) -> ExitCode {
+        ExitCode::from(match self {
+            Failure::NotFound(_) => 1,
+            Failure::Usage(_) => 2,
+            Failure::Cache(_) => 3,
+        })
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Usage(why) | Failure::NotFound(why) => f.write_str(why),
+            // "PermissionDenied: the cache is open read-only: ..."
+            Failure::Cache(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<stepcache::Error> for Failure {
+    fn from(e: stepcache::Error) -> Self {
+        Failure::Cache(e)
+    }
+}
+
+/// `value` as one pretty JSON document with a final newline.
+pub(crate) fn json(value: &impl Serialize) -> Result<String, Failure> {
+    let mut text = serde_json::to_string_pretty(value)
+        .map_err(|e| Failure::Cache(stepcache::Error::new(stepcache::ErrorKind::InvalidValue, e.to_string())))?;
+    text.push('\n');
+    Ok(text)
+}
+
+/// Milliseconds since the epoch, now.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// An entry's full key, `step@b3:<64 hex>`, as `Key` writes and reads it.
+pub(crate) fn key_text(info: &EntryInfo) -> String {
+    format!("{}@{}", info.step, info.fingerprint)
+}
+
+/// An entry's key shortened for tables: `step@b3:` and 12 hex digits, as `show` takes it.
+pub(crate) fn short_key(info: &EntryInfo) -> String {
+    let hex = info.fingerprint.to_hex();
+    format!("{}@b3:{}", info.step, &hex[..12])
+}
+
+/// The tiers an entry is in, of `memory`, `store` and `shared`.
+pub(crate) fn tiers(info: &EntryInfo) -> Vec<&'static str> {
+    [
+        (info.in_memory, "memory"),
+        (info.stored, "store"),
+        (info.shared, "shared"),
+    ]
+    .into_iter()
+    .filter_map(|(is, name)| is.then_some(name))
+    .collect()
+}
+
+/// One entry as `ls --json` and `show --json` print it.
+#[derive(Debug, Serialize)]
+pub(crate) struct EntryView {
+    /// `step@b3:<64 hex>`.
+    pub(crate) key: String,
+    /// The step (result type).
+    pub(crate) step: String,
+    /// `b3:<64 hex>`.
+    pub(crate) fingerprint: String,
+    /// Bytes it takes on disk (whole 4 KiB blocks), or in memory if only there.
+    pub(crate) bytes: u64,
+    /// When it was computed, ms since the epoch.
+    pub(crate) created_ms: u64,
+    /// How long ago it was computed, ms.
+    pub(crate) age_ms: u64,
+    /// How long it took to compute, µs (0: not measured).
+    pub(crate) cost_us: u64,
+    /// Hits this process saw (always 0 for a cache this command opened).
+    pub(crate) hits: u64,
+    /// Of `memory`, `store`, `shared`.
+    pub(crate) tiers: Vec<&'static str>,
+}
+
+impl EntryView {
+    /// The view of `info`, its age taken at `now_ms`.
+    pub(crate) fn of(info: &EntryInfo, now_ms: u64) -> Self {
+        EntryView {
+            key: key_text(info),
+            step: info.step.clone(),
+            fingerprint: info.fingerprint.to_string(),
+            bytes: info.bytes,
+            created_ms: info.created_ms,
+            age_ms: now_ms.saturating_sub(info.created_ms),
+            cost_us: info.cost_us,
+            hits: info.hits,
+            tiers: tiers(info),
+        }
+    }
+}
+
+/// Which way a table column is aligned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Align {
+    /// Text.
+    Left,
+    /// Numbers.
+    Right,
+}
+
+/// A table: a header row and rows of cells, columns padded to their widest cell.
+pub(crate) fn table(columns: &[(&str, Align)], rows: &[Vec<String>]) -> String {
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| {
+            rows.iter()
+                .map(|row| row[i].chars().count())
+                .chain([name.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let header: Vec<String> = columns.iter().map(|(name, _)| (*name).to_owned()).collect();
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(columns)
+            .zip(&widths)
+            .map(|((cell, (_, align)), &width)| match align {
+                Align::Left => format!("{cell:<width$}"),
+                Align::Right => format!("{cell:>width$}"),
+            })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The columns of an entry row: key, size, age, compute cost, tiers.
+pub(crate) const ENTRY_COLUMNS: [(&str, Align); 5] = [
+    ("KEY", Align::Left),
+    ("SIZE", Align::Right),
+    ("AGE", Align::Right),
+    ("COST", Align::Right),
+    ("TIER", Align::Left),
+];
+
+/// One row of [`ENTRY_COLUMNS`].
+pub(crate) fn entry_row(info: &EntryInfo, now_ms: u64) -> Vec<String> {
+    vec![
+        short_key(info),
+        size_text(info.bytes),
+        age_text(now_ms.saturating_sub(info.created_ms)),
+        duration_text(info.cost_us),
+        tiers(info).join("+"),
+    ]
+}
+
+/// `1 entry` or `3 entries`.
+pub(crate) fn entries_text(n: usize) -> String {
+    match n {
+        1 => "1 entry".to_owned(),
+        _ => format!("{n} entries"),
+    }
+}

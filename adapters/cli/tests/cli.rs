@@ -1,0 +1,543 @@
+//! The `stepcache` command, run as a program on caches filled through the library: every
+//! command's text and JSON output against what was stored, filters and sorting, exit
+//! codes, bad arguments, missing and write-protected directories.
+
+#![allow(clippy::unwrap_used)] // tests report failures by panicking
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use assert_cmd::Command;
+use serde_json::Value as Json;
+use stepcache::{Cache, Key, Value};
+
+/// A scratch directory, removed on drop. (stepcache-tests has one too, but depending on
+/// that crate would build the shared tier's dependencies into this one's tests.)
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("stepcache-cli-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::set_permissions(&self.0, fs::Permissions::from_mode(0o700));
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One stored entry: its key, payload length in f32s and compute cost.
+struct Stored {
+    key: Key,
+    cost_us: u64,
+}
+
+/// Fills `dir` with six entries of three steps, oldest first: three small `t1_map`
+/// maps, two `r1_map` maps of 400 KB (memory-mapped when read), one `report`.
+fn fill(dir: &Path) -> Vec<Stored> {
+    let cache = Cache::open(dir).unwrap();
+    let plan: [(&str, u64, usize, u64); 6] = [
+        ("t1_map", 15, 1000, 2_000_000),
+        ("t1_map", 20, 1000, 3_000_000),
+        ("t1_map", 25, 1000, 1_000_000),
+        ("r1_map", 15, 100_000, 500_000),
+        ("r1_map", 20, 100_000, 40_000_000),
+        ("report", 15, 10, 0),
+    ];
+    let mut stored = Vec::new();
+    for (step, tr, len, cost_us) in plan {
+        let key = Key::of(step).arg("tr_ms", tr).build().unwrap();
+        let value = Value::array(vec![tr as f32; len], &[len]).unwrap();
+        cache.put_with_cost(&key, value, cost_us).unwrap();
+        stored.push(Stored { key, cost_us });
+        // Distinct creation times, so "newest first" has one answer.
+        std::thread::sleep(Duration::from_millis(3));
+    }
+    stored
+}
+
+/// `stepcache --dir <dir> <args>`.
+fn stepcache(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::cargo_bin("stepcache").unwrap();
+    cmd.env_remove("STEPCACHE_DIR").arg("--dir").arg(dir).args(args);
+    cmd
+}
+
+/// What a run printed and its exit code.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(dir: &Path, args: &[&str]) -> Run {
+    let out = stepcache(dir, args).output().unwrap();
+    Run {
+        code: out.status.code().unwrap(),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+/// Runs `args` with `--json`, expecting exit code `code`; the document it printed.
+fn json_with(dir: &Path, args: &[&str], code: i32) -> Json {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let run = run(dir, &all);
+    assert_eq!(run.code, code, "{args:?}: {}", run.stderr);
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", run.stdout))
+}
+
+fn json(dir: &Path, args: &[&str]) -> Json {
+    json_with(dir, args, 0)
+}
+
+/// The `key` fields of a JSON list of entries.
+fn keys(entries: &Json) -> Vec<String> {
+    entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn key_texts(stored: &[&Stored]) -> Vec<String> {
+    stored.iter().map(|s| s.key.to_string()).collect()
+}
+
+/// Every file and directory under `root` with its kind, length, time and mode.
+fn snapshot(root: &Path) -> BTreeMap<PathBuf, (bool, u64, i64, i64, u32)> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(path) = todo.pop() {
+        let meta = fs::symlink_metadata(&path).unwrap();
+        if meta.is_dir() {
+            todo.extend(fs::read_dir(&path).unwrap().map(|item| item.unwrap().path()));
+        }
+        out.insert(
+            path.strip_prefix(root).unwrap().to_path_buf(),
+            (
+                meta.is_dir(),
+                meta.len(),
+                meta.mtime(),
+                meta.mtime_nsec(),
+                meta.permissions().mode(),
+            ),
+        );
+    }
+    out
+}
+
+/// The entry files under the cache directory, by name (the fingerprint's hex).
+fn entry_files(dir: &Path) -> BTreeMap<String, PathBuf> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(path) = todo.pop() {
+        for item in fs::read_dir(&path).unwrap() {
+            let path = item.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                todo.push(path);
+            } else if name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                out.insert(name, path);
+            }
+        }
+    }
+    out
+}
+
+/// Whether this process runs as root (who may write where permissions say no).
+fn running_as_root() -> bool {
+    let out = std::process::Command::new("id").arg("-u").output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim() == "0"
+}
+
+#[test]
+fn ls_lists_what_was_stored_newest_first() {
+    let scratch = Scratch::new("ls");
+    let stored = fill(&scratch.0);
+    let doc = json(&scratch.0, &["ls"]);
+    assert_eq!(doc["dir"], scratch.0.display().to_string());
+    let entries = doc["entries"].as_array().unwrap();
+    let newest_first: Vec<&Stored> = stored.iter().rev().collect();
+    assert_eq!(keys(&doc["entries"]), key_texts(&newest_first));
+    for (e, s) in entries.iter().zip(&newest_first) {
+        assert_eq!(e["step"], s.key.step());
+        assert_eq!(e["fingerprint"], s.key.fingerprint().to_string());
+        assert_eq!(e["cost_us"], s.cost_us);
+        assert_eq!(e["tiers"], serde_json::json!(["store"]));
+        assert_eq!(e["hits"], 0);
+        let bytes = e["bytes"].as_u64().unwrap();
+        assert!(bytes > 0 && bytes % 4096 == 0, "whole blocks: {bytes}");
+        assert!(e["age_ms"].as_u64().unwrap() < 60_000);
+    }
+    let big = entries.iter().filter(|e| e["step"] == "r1_map");
+    assert!(big.clone().all(|e| e["bytes"].as_u64().unwrap() >= 400_000));
+
+    let text = run(&scratch.0, &["ls"]);
+    assert_eq!(text.code, 0);
+    let lines: Vec<&str> = text.stdout.lines().collect();
+    assert_eq!(lines.len(), 1 + 6 + 1, "{}", text.stdout);
+    for column in ["KEY", "SIZE", "AGE", "COST", "TIER"] {
+        assert!(lines[0].contains(column), "{}", lines[0]);
+    }
+    let report = &stored[5].key;
+    let short = format!("report@b3:{}", &report.fingerprint().to_hex()[..12]);
+    assert!(lines[1].starts_with(&short), "newest first: {}", lines[1]);
+    assert!(lines[1].ends_with("store"), "{}", lines[1]);
+    assert!(lines[2].contains("40.0 s"), "the cost column: {}", lines[2]);
+    assert!(lines[7].starts_with("6 entries, "), "{}", lines[7]);
+}
+
+#[test]
+fn ls_filters_sorts_and_limits() {
+    let scratch = Scratch::new("ls-filters");
+    let stored = fill(&scratch.0);
+    let ls = |args: &[&str]| {
+        let mut all = vec!["ls"];
+        all.extend_from_slice(args);
+        keys(&json(&scratch.0, &all)["entries"])
+    };
+    let of = |idx: &[usize]| key_texts(&idx.iter().map(|&i| &stored[i]).collect::<Vec<_>>());
+
+    assert_eq!(ls(&["--step", "t1_map"]), of(&[2, 1, 0]));
+    assert_eq!(ls(&["--step", "nothing"]), of(&[]));
+    assert_eq!(ls(&["--larger-than", "100K"]), of(&[4, 3]));
+    assert_eq!(ls(&["--newer-than", "1h"]).len(), 6);
+    assert_eq!(ls(&["--older-than", "1h"]), of(&[]));
+    assert_eq!(ls(&["--older-than", "1ms", "--step", "report"]), of(&[5]));
+    assert_eq!(ls(&["--tier", "store"]).len(), 6);
+    assert_eq!(ls(&["--tier", "memory"]), of(&[]), "a command has no memory tier");
+    assert_eq!(ls(&["--sort", "cost"]), of(&[4, 1, 0, 2, 3, 5]));
+    assert_eq!(ls(&["--sort", "cost", "--reverse"]), of(&[5, 3, 2, 0, 1, 4]));
+    assert_eq!(ls(&["--sort", "age", "--reverse"]), of(&[0, 1, 2, 3, 4, 5]));
+    assert_eq!(ls(&["--sort", "step"]), of(&[4, 3, 5, 2, 1, 0]));
+    assert_eq!(ls(&["--sort", "size", "--limit", "2"]), of(&[4, 3]));
+    assert_eq!(ls(&["--limit", "0"]), of(&[]));
+    assert_eq!(ls(&["--sort", "hits"]).len(), 6);
+    let empty = run(&scratch.0, &["ls", "--step", "nothing"]);
+    assert_eq!((empty.code, empty.stdout.as_str()), (0, "0 entries\n"));
+
+    for bad in [
+        &["ls", "--older-than", "7"][..],
+        &["ls", "--larger-than", "5X"],
+        &["ls", "--sort", "colour"],
+        &["ls", "--tier", "disk"],
+        &["ls", "--limit", "-1"],
+        &["ls", "--frobnicate"],
+        &["frobnicate"],
+    ] {
+        let run = run(&scratch.0, bad);
+        assert_eq!(run.code, 2, "{bad:?}: {}", run.stderr);
+        assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
+        assert!(run.stdout.is_empty());
+    }
+}
+
+#[test]
+fn show_finds_an_entry_by_key_or_prefix() {
+    let scratch = Scratch::new("show");
+    let stored = fill(&scratch.0);
+    let target = &stored[4].key;
+    let hex = target.fingerprint().to_hex();
+    let doc = json(&scratch.0, &["show", &target.to_string()]);
+    assert_eq!(doc["key"], target.to_string());
+    assert_eq!(doc["step"], "r1_map");
+    assert_eq!(doc["state"], "stored");
+    assert_eq!(doc["cost_us"], 40_000_000);
+    assert_eq!(doc["tiers"], serde_json::json!(["store"]));
+    let file = PathBuf::from(doc["file"].as_str().unwrap());
+    assert_eq!(file, entry_files(&scratch.0)[&hex]);
+    assert_eq!(doc["file_bytes"], fs::metadata(&file).unwrap().len());
+    assert!(doc["file_bytes"].as_u64().unwrap() > 400_000);
+    assert!(doc["bytes"].as_u64().unwrap() >= doc["file_bytes"].as_u64().unwrap());
+
+    for prefix in [
+        hex[..8].to_owned(),
+        hex[..4].to_uppercase(),
+        format!("b3:{}", &hex[..10]),
+        format!("r1_map@{}", &hex[..6]),
+        format!("r1_map@b3:{hex}"),
+    ] {
+        assert_eq!(
+            json(&scratch.0, &["show", &prefix])["key"],
+            target.to_string(),
+            "{prefix}"
+        );
+    }
+
+    let text = run(&scratch.0, &["show", &hex[..8]]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    for field in [
+        "key",
+        "step",
+        "fingerprint",
+        "state",
+        "size",
+        "created",
+        "compute cost",
+        "file",
+    ] {
+        assert!(
+            text.stdout.lines().any(|l| l.starts_with(field)),
+            "{field}: {}",
+            text.stdout
+        );
+    }
+    assert!(
+        text.stdout.contains("40.0 s") && text.stdout.contains(" UTC ("),
+        "{}",
+        text.stdout
+    );
+
+    // Not there: exit 1. Not a key: exit 2.
+    let other = Key::of("t1_map").arg("tr_ms", 99).build().unwrap();
+    let missing = run(&scratch.0, &["show", &other.to_string()]);
+    assert_eq!(missing.code, 1, "{}", missing.stderr);
+    assert!(
+        missing.stderr.starts_with("error: no entry matches"),
+        "{}",
+        missing.stderr
+    );
+    let wrong_step = run(&scratch.0, &["show", &format!("t1_map@{}", &hex[..8])]);
+    assert_eq!(wrong_step.code, 1);
+    for bad in ["xyz", "abc", "b3:", "r1_map@", &format!("{hex}00")] {
+        let run = run(&scratch.0, &["show", bad]);
+        assert_eq!(run.code, 2, "{bad}: {}", run.stderr);
+        assert!(run.stderr.starts_with("error: ") && run.stderr.contains("is not a key"));
+    }
+}
+
+#[test]
+fn show_refuses_an_ambiguous_prefix() {
+    let scratch = Scratch::new("show-ambiguous");
+    // Two keys whose fingerprints share their first 4 hex digits.
+    let mut seen = BTreeMap::new();
+    let (a, b) = (0u64..)
+        .find_map(|n| {
+            let key = Key::of("smooth").arg("sigma", n).build().unwrap();
+            let prefix = key.fingerprint().to_hex()[..4].to_owned();
+            seen.insert(prefix, key.clone()).map(|other| (other, key))
+        })
+        .unwrap();
+    let cache = Cache::open(&scratch.0).unwrap();
+    for key in [&a, &b] {
+        cache.put(key, Value::bytes(vec![1; 10])).unwrap();
+    }
+    let prefix = &a.fingerprint().to_hex()[..4];
+    let run = run(&scratch.0, &["show", prefix]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("ambiguous") && run.stderr.contains("2 entries"),
+        "{}",
+        run.stderr
+    );
+    let longer = common_prefix(&a, &b) + 1;
+    assert_eq!(
+        json(&scratch.0, &["show", &a.fingerprint().to_hex()[..longer]])["key"],
+        a.to_string()
+    );
+}
+
+fn common_prefix(a: &Key, b: &Key) -> usize {
+    let (a, b) = (a.fingerprint().to_hex(), b.fingerprint().to_hex());
+    a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count()
+}
+
+#[test]
+fn stats_sum_the_entries_per_step() {
+    let scratch = Scratch::new("stats");
+    let stored = fill(&scratch.0);
+    let listed = json(&scratch.0, &["ls"]);
+    let doc = json(&scratch.0, &["stats"]);
+    let entries = listed["entries"].as_array().unwrap();
+    let bytes: u64 = entries.iter().map(|e| e["bytes"].as_u64().unwrap()).sum();
+    assert_eq!(doc["entries"], 6);
+    assert_eq!(doc["bytes"], bytes);
+    assert_eq!(doc["cost_us"], stored.iter().map(|s| s.cost_us).sum::<u64>());
+    assert_eq!(doc["damaged"], 0);
+    assert_eq!(doc["read_only"], true);
+    let steps = doc["steps"].as_array().unwrap();
+    let names: Vec<&str> = steps.iter().map(|s| s["step"].as_str().unwrap()).collect();
+    assert_eq!(names, ["r1_map", "report", "t1_map"]);
+    let t1 = &steps[2];
+    assert_eq!(t1["entries"], 3);
+    assert_eq!(t1["cost_us"], 6_000_000);
+    let t1_listed: Vec<&Json> = entries.iter().filter(|e| e["step"] == "t1_map").collect();
+    assert_eq!(
+        t1["bytes"],
+        t1_listed.iter().map(|e| e["bytes"].as_u64().unwrap()).sum::<u64>()
+    );
+    assert_eq!(t1["oldest_ms"], t1_listed[2]["created_ms"]);
+    assert_eq!(t1["newest_ms"], t1_listed[0]["created_ms"]);
+
+    let text = run(&scratch.0, &["stats"]);
+    assert_eq!(text.code, 0);
+    assert!(
+        text.stdout
+            .starts_with(&format!("{}: 6 entries, ", scratch.0.display())),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .lines()
+            .any(|l| l.starts_with("t1_map ") && l.contains(" 3 ")),
+        "{}",
+        text.stdout
+    );
+}
+
+#[test]
+fn clear_removes_a_step_or_everything() {
+    let scratch = Scratch::new("clear");
+    fill(&scratch.0);
+    let run1 = run(&scratch.0, &["clear", "t1_map"]);
+    assert_eq!((run1.code, run1.stdout.as_str()), (0, "removed 3 entries of t1_map\n"));
+    let left = json(&scratch.0, &["ls"]);
+    assert!(
+        left["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["step"] != "t1_map")
+    );
+    assert_eq!(entry_files(&scratch.0).len(), 3);
+    assert_eq!(
+        json(&scratch.0, &["clear"]),
+        serde_json::json!({ "step": null, "removed": 3 })
+    );
+    assert_eq!(
+        json(&scratch.0, &["clear", "t1_map"]),
+        serde_json::json!({ "step": "t1_map", "removed": 0 })
+    );
+    assert!(entry_files(&scratch.0).is_empty());
+    let bad = run(&scratch.0, &["clear", "no such step!"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+}
+
+#[test]
+fn a_missing_directory_is_an_error_and_is_not_created() {
+    let scratch = Scratch::new("missing");
+    for args in [&["ls"][..], &["stats"], &["show", "abcd"], &["clear"]] {
+        let run = run(&scratch.0, args);
+        assert_eq!(run.code, 3, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.starts_with("error: StorageError: "), "{}", run.stderr);
+        assert!(run.stderr.contains("does not exist"), "{}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1);
+        assert!(run.stdout.is_empty());
+        assert!(!scratch.0.exists(), "{args:?} created the directory");
+    }
+    // A file where the directory should be.
+    fs::write(&scratch.0, b"not a directory").unwrap();
+    let run = run(&scratch.0, &["ls"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.starts_with("error: InvalidConfig: "), "{}", run.stderr);
+    fs::remove_file(&scratch.0).unwrap();
+}
+
+#[test]
+fn reading_commands_change_nothing() {
+    let scratch = Scratch::new("read-only");
+    let stored = fill(&scratch.0);
+    let hex = stored[0].key.fingerprint().to_hex();
+    let before = snapshot(&scratch.0);
+    for args in [&["ls"][..], &["ls", "--json"], &["show", &hex[..8]], &["stats"]] {
+        assert_eq!(run(&scratch.0, args).code, 0, "{args:?}");
+        assert_eq!(snapshot(&scratch.0), before, "{args:?} changed the directory");
+    }
+}
+
+#[test]
+fn a_directory_that_is_not_a_cache_is_left_alone() {
+    let scratch = Scratch::new("not-a-cache");
+    fs::create_dir(&scratch.0).unwrap();
+    fs::write(scratch.0.join("notes.txt"), b"mine").unwrap();
+    fs::set_permissions(&scratch.0, fs::Permissions::from_mode(0o755)).unwrap();
+    let before = snapshot(&scratch.0);
+    for (args, out) in [(&["clear"][..], "removed 0 entries\n"), (&["ls"], "0 entries\n")] {
+        let run = run(&scratch.0, args);
+        assert_eq!((run.code, run.stdout.as_str()), (0, out), "{args:?}: {}", run.stderr);
+        assert_eq!(
+            snapshot(&scratch.0),
+            before,
+            "{args:?} changed a directory that is not a cache"
+        );
+    }
+}
+
+#[test]
+fn a_write_protected_directory_is_read_and_not_written() {
+    if running_as_root() {
+        // Root writes where permissions say no, so chmod cannot protect anything here;
+        // `reading_commands_change_nothing` shows the read-only open changes nothing.
+        // Straight to stderr: the test harness would hide a `println!`.
+        let _ = writeln!(
+            std::io::stderr(),
+            "a_write_protected_directory_is_read_and_not_written: skipped, running as root \
+             (id -u is 0) and root writes where permissions say no"
+        );
+        return;
+    }
+    let scratch = Scratch::new("protected");
+    fill(&scratch.0);
+    // `chmod -R a-w`, and back.
+    let protect = |on: bool| {
+        let mut paths: Vec<PathBuf> = snapshot(&scratch.0).into_keys().map(|p| scratch.0.join(p)).collect();
+        // Directories last when protecting (their files first), first when not.
+        paths.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        if !on {
+            paths.reverse();
+        }
+        for path in paths {
+            let mode = match (path.is_dir(), on) {
+                (true, true) => 0o500,
+                (true, false) => 0o700,
+                (false, true) => 0o400,
+                (false, false) => 0o600,
+            };
+            fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+        }
+    };
+    protect(true);
+    let before = snapshot(&scratch.0);
+    assert_eq!(json(&scratch.0, &["ls"])["entries"].as_array().unwrap().len(), 6);
+    assert_eq!(json(&scratch.0, &["stats"])["entries"], 6);
+    let clear = run(&scratch.0, &["clear"]);
+    assert_eq!(clear.code, 3, "{}", clear.stderr);
+    assert!(
+        clear.stderr.starts_with("error: PermissionDenied: "),
+        "{}",
+        clear.stderr
+    );
+    assert_eq!(snapshot(&scratch.0), before);
+    protect(false);
+}
+
+#[test]
+fn the_directory_comes_from_stepcache_dir_and_help_documents_exit_codes() {
+    let scratch = Scratch::new("env");
+    fill(&scratch.0);
+    let out = Command::cargo_bin("stepcache")
+        .unwrap()
+        .env("STEPCACHE_DIR", &scratch.0)
+        .args(["stats", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let doc: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["entries"], 6);
+
+    let help = run(&scratch.0, &["--help"]);
+    assert_eq!(help.code, 0);
+    assert!(help.stdout.contains("Exit codes:"), "{}", help.stdout);
+}
