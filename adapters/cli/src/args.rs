@@ -10,15 +10,16 @@ use crate::units::{parse_age, parse_size};
 const EXIT_CODES: &str = "\
 Exit codes:
   0  done (an `ls` or `clear` that matched nothing is done too)
-  1  no entry matches the key (show)
+  1  damaged entries found (verify), or no entry matches the key (show)
   2  bad usage: an unknown flag, a bad value, an ambiguous key prefix
   3  the cache could not be opened or read or written: the message says why,
      after the kind of error (PermissionDenied, StorageError, ...)";
 
 /// See, check and manage a stepcache directory.
 ///
-/// Reading commands (ls, show, stats) open the cache read-only and change nothing in
-/// it, so they also work on a directory that cannot be written. No command ever creates a cache directory.
+/// Reading commands (ls, show, stats, verify --no-remove) open the cache read-only
+/// and change nothing in it, so they also work on a directory that cannot be
+/// written. No command ever creates a cache directory.
 #[derive(Debug, Parser)]
 #[command(name = "stepcache", version, after_help = EXIT_CODES)]
 pub(crate) struct Cli {
@@ -29,6 +30,9 @@ pub(crate) struct Cli {
     /// Print one JSON document to stdout instead of text
     #[arg(long, global = true, help_heading = "Global options")]
     pub(crate) json: bool,
+    /// Hide progress bars (they are hidden anyway when stderr is not a terminal)
+    #[arg(short, long, global = true, help_heading = "Global options")]
+    pub(crate) quiet: bool,
     /// What to do.
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -45,6 +49,8 @@ pub(crate) enum Command {
     Stats,
     /// Remove every entry, or every entry of one step; print how many
     Clear(ClearArgs),
+    /// Read and check every stored entry in full, on all cores; remove damaged ones
+    Verify(VerifyArgs),
 }
 
 /// Flags of `ls`.
@@ -117,4 +123,12 @@ pub(crate) struct ClearArgs {
     /// Only entries of this step (default: every entry)
     #[arg(value_name = "STEP")]
     pub(crate) step: Option<String>,
+}
+
+/// Flags of `verify`.
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// Report damaged entries but keep them (opens the cache read-only)
+    #[arg(long)]
+    pub(crate) no_remove: bool,
 }

@@ -5,3 +5,4 @@ pub(crate) mod clear;
 pub(crate) mod ls;
 pub(crate) mod show;
 pub(crate) mod stats;
+pub(crate) mod verify;

@@ -3,6 +3,8 @@
 
 mod args;
 mod cmd;
+mod engine;
+mod progress;
 mod report;
 mod units;
 
@@ -23,6 +25,8 @@ pub(crate) struct Ctx {
     pub(crate) dir: PathBuf,
     /// `--json`.
     pub(crate) json: bool,
+    /// `--quiet`.
+    pub(crate) quiet: bool,
 }
 
 /// How a command opens the cache.
@@ -91,12 +95,14 @@ fn run(cli: Cli) -> Result<Outcome, Failure> {
             None => default_dir()?,
         },
         json: cli.json,
+        quiet: cli.quiet,
     };
     match &cli.command {
         Command::Ls(args) => cmd::ls::run(&ctx, args),
         Command::Show(args) => cmd::show::run(&ctx, args),
         Command::Stats => cmd::stats::run(&ctx),
         Command::Clear(args) => cmd::clear::run(&ctx, args),
+        Command::Verify(args) => cmd::verify::run(&ctx, args),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The `stepcache` command, run as a program on caches filled through the library: every
 //! command's text and JSON output against what was stored, filters and sorting, exit
-//! codes, bad arguments, missing and write-protected directories.
+//! codes, bad arguments, missing, damaged and write-protected directories.
 
 #![allow(clippy::unwrap_used)] // tests report failures by panicking
 
@@ -425,10 +425,73 @@ fn clear_removes_a_step_or_everything() {
     assert_eq!(bad.code, 2, "{}", bad.stderr);
 }
 
+/// Overwrites 8 bytes of `file` at `offset` (from the end if negative).
+fn damage(file: &Path, offset: i64) {
+    let mut bytes = fs::read(file).unwrap();
+    let at = if offset < 0 {
+        bytes.len() - offset.unsigned_abs() as usize
+    } else {
+        offset as usize
+    };
+    for b in &mut bytes[at..at + 8] {
+        *b ^= 0xff;
+    }
+    fs::write(file, bytes).unwrap();
+}
+
+#[test]
+fn verify_reports_and_removes_damaged_entries() {
+    let scratch = Scratch::new("verify");
+    let stored = fill(&scratch.0);
+    let sound = json(&scratch.0, &["verify"]);
+    assert_eq!((sound["checked"].as_u64(), sound["sound"].as_u64()), (Some(6), Some(6)));
+    assert_eq!(sound["damaged"], serde_json::json!([]));
+
+    // The payload of one entry, and the head of another.
+    let files = entry_files(&scratch.0);
+    let payload_hit = &stored[3].key;
+    let head_hit = &stored[1].key;
+    damage(&files[&payload_hit.fingerprint().to_hex()], -100);
+    damage(&files[&head_hit.fingerprint().to_hex()], 0);
+
+    // --no-remove reports, keeps the files, and changes nothing.
+    let before = snapshot(&scratch.0);
+    let kept = json_with(&scratch.0, &["verify", "--no-remove"], 1);
+    assert_eq!(kept["read_only"], true);
+    assert_eq!(kept["damaged"][0]["key"], payload_hit.to_string());
+    assert_eq!(kept["damaged"][0]["removed"], false);
+    assert_eq!(kept["damaged_unlisted"], 1);
+    assert_eq!(snapshot(&scratch.0), before);
+
+    let text = run(&scratch.0, &["verify"]);
+    assert_eq!(text.code, 1, "{}", text.stderr);
+    let first = text.stdout.lines().next().unwrap();
+    assert_eq!(
+        first,
+        format!("damaged {payload_hit}: payload checksum mismatch (removed)")
+    );
+    assert!(
+        text.stdout.contains("verified 5 entries")
+            && text.stdout.contains("4 sound, 1 damaged; 1 more with a damaged head"),
+        "{}",
+        text.stdout
+    );
+    let files = entry_files(&scratch.0);
+    assert_eq!(files.len(), 4, "both damaged entries were removed");
+    assert!(!files.contains_key(&payload_hit.fingerprint().to_hex()));
+
+    let again = json(&scratch.0, &["verify"]);
+    assert_eq!((again["checked"].as_u64(), again["sound"].as_u64()), (Some(4), Some(4)));
+    assert_eq!(
+        (again["damaged"].clone(), again["damaged_unlisted"].as_u64()),
+        (serde_json::json!([]), Some(0))
+    );
+}
+
 #[test]
 fn a_missing_directory_is_an_error_and_is_not_created() {
     let scratch = Scratch::new("missing");
-    for args in [&["ls"][..], &["stats"], &["show", "abcd"], &["clear"]] {
+    for args in [&["ls"][..], &["stats"], &["show", "abcd"], &["clear"], &["verify"]] {
         let run = run(&scratch.0, args);
         assert_eq!(run.code, 3, "{args:?}: {}", run.stderr);
         assert!(run.stderr.starts_with("error: StorageError: "), "{}", run.stderr);
@@ -451,7 +514,13 @@ fn reading_commands_change_nothing() {
     let stored = fill(&scratch.0);
     let hex = stored[0].key.fingerprint().to_hex();
     let before = snapshot(&scratch.0);
-    for args in [&["ls"][..], &["ls", "--json"], &["show", &hex[..8]], &["stats"]] {
+    for args in [
+        &["ls"][..],
+        &["ls", "--json"],
+        &["show", &hex[..8]],
+        &["stats"],
+        &["verify", "--no-remove"],
+    ] {
         assert_eq!(run(&scratch.0, args).code, 0, "{args:?}");
         assert_eq!(snapshot(&scratch.0), before, "{args:?} changed the directory");
     }
@@ -464,7 +533,11 @@ fn a_directory_that_is_not_a_cache_is_left_alone() {
     fs::write(scratch.0.join("notes.txt"), b"mine").unwrap();
     fs::set_permissions(&scratch.0, fs::Permissions::from_mode(0o755)).unwrap();
     let before = snapshot(&scratch.0);
-    for (args, out) in [(&["clear"][..], "removed 0 entries\n"), (&["ls"], "0 entries\n")] {
+    for (args, out) in [
+        (&["clear"][..], "removed 0 entries\n"),
+        (&["verify"], "verified 0 entries (0 B): 0 sound, 0 damaged\n"),
+        (&["ls"], "0 entries\n"),
+    ] {
         let run = run(&scratch.0, args);
         assert_eq!((run.code, run.stdout.as_str()), (0, out), "{args:?}: {}", run.stderr);
         assert_eq!(
@@ -489,7 +562,8 @@ fn a_write_protected_directory_is_read_and_not_written() {
         return;
     }
     let scratch = Scratch::new("protected");
-    fill(&scratch.0);
+    let stored = fill(&scratch.0);
+    damage(&entry_files(&scratch.0)[&stored[3].key.fingerprint().to_hex()], -100);
     // `chmod -R a-w`, and back.
     let protect = |on: bool| {
         let mut paths: Vec<PathBuf> = snapshot(&scratch.0).into_keys().map(|p| scratch.0.join(p)).collect();
@@ -512,6 +586,10 @@ fn a_write_protected_directory_is_read_and_not_written() {
     let before = snapshot(&scratch.0);
     assert_eq!(json(&scratch.0, &["ls"])["entries"].as_array().unwrap().len(), 6);
     assert_eq!(json(&scratch.0, &["stats"])["entries"], 6);
+    let verified = json_with(&scratch.0, &["verify"], 1);
+    assert_eq!(verified["read_only"], true, "nothing can be removed");
+    assert_eq!(verified["damaged"][0]["key"], stored[3].key.to_string());
+    assert_eq!(verified["damaged"][0]["removed"], false);
     let clear = run(&scratch.0, &["clear"]);
     assert_eq!(clear.code, 3, "{}", clear.stderr);
     assert!(

@@ -1,0 +1,24 @@
+//! Progress bars on stderr, for operations that can take more than a second. Hidden
+//! with `--quiet` and when stderr is not a terminal, so output to files and pipes stays
+//! clean.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+fn shown(quiet: bool) -> bool {
+    !quiet && std::io::stderr().is_terminal()
+}
+
+/// A bar over `total` bytes, labelled `what` ("verifying").
+pub(crate) fn bytes(total: u64, quiet: bool, what: &'static str) -> ProgressBar {
+    if !shown(quiet) {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template("{msg} [{wide_bar}] {bytes}/{total_bytes}, {eta} left")
+        .map_or_else(|_| ProgressStyle::default_bar(), |s| s.progress_chars("=> "));
+    bar.set_style(style);
+    bar.set_message(what);
+    bar
+}
