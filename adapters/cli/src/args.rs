@@ -17,9 +17,9 @@ Exit codes:
 
 /// See, check and manage a stepcache directory.
 ///
-/// Reading commands (ls, show, stats, verify --no-remove) open the cache read-only
-/// and change nothing in it, so they also work on a directory that cannot be
-/// written. No command ever creates a cache directory.
+/// Reading commands (ls, show, stats, verify --no-remove, gc --dry-run) open the
+/// cache read-only and change nothing in it, so they also work on a directory that
+/// cannot be written. No command ever creates a cache directory.
 #[derive(Debug, Parser)]
 #[command(name = "stepcache", version, after_help = EXIT_CODES)]
 pub(crate) struct Cli {
@@ -51,6 +51,8 @@ pub(crate) enum Command {
     Clear(ClearArgs),
     /// Read and check every stored entry in full, on all cores; remove damaged ones
     Verify(VerifyArgs),
+    /// Remove entries beyond a byte budget or a maximum age (by the cache's eviction rule)
+    Gc(GcArgs),
 }
 
 /// Flags of `ls`.
@@ -131,4 +133,32 @@ pub(crate) struct VerifyArgs {
     /// Report damaged entries but keep them (opens the cache read-only)
     #[arg(long)]
     pub(crate) no_remove: bool,
+}
+
+/// Flags of `gc`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("limits").required(true).multiple(true))]
+pub(crate) struct GcArgs {
+    /// Keep at most SIZE on disk (e.g. 500M, 8G), removing the entries least worth
+    /// keeping first (cheap to recompute, rarely hit, large, long idle)
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, group = "limits")]
+    pub(crate) budget: Option<u64>,
+    /// Remove entries older than AGE (e.g. 30d)
+    #[arg(long, value_name = "AGE", value_parser = parse_age, group = "limits")]
+    pub(crate) max_age: Option<u64>,
+    /// Remove entries of STEP older than AGE (repeatable; overrides --max-age for STEP)
+    #[arg(long, value_name = "STEP=AGE", value_parser = parse_step_age, group = "limits")]
+    pub(crate) step_max_age: Vec<(String, u64)>,
+    /// Print what would be removed, remove nothing (opens the cache read-only)
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+}
+
+/// Reads `STEP=AGE`.
+fn parse_step_age(text: &str) -> Result<(String, u64), String> {
+    let (step, age) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not STEP=AGE, e.g. t1_map=7d"))?;
+    stepcache::Step::new(step).map_err(|e| e.message().to_owned())?;
+    Ok((step.to_owned(), parse_age(age)?))
 }

@@ -2,6 +2,7 @@
 //! reads) and returns its output as text or one JSON document.
 
 pub(crate) mod clear;
+pub(crate) mod gc;
 pub(crate) mod ls;
 pub(crate) mod show;
 pub(crate) mod stats;

@@ -1,7 +1,8 @@
-//! The engine call `verify` stands on, in one function, so that what it asks of the
-//! engine is in one place.
+//! The two engine calls `verify` and `gc` stand on, each in one function, so that what
+//! they ask of the engine is in one place.
 
-use stepcache::{Cache, EntryInfo, Error, ErrorKind, Key, Result};
+use stepcache::{Builder, Cache, EntryInfo, EntryState, Error, ErrorKind, Key, Result, Retention, TypePolicy};
+use stepcache_core::evict::{self, Candidate};
 
 /// What reading one stored entry found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,4 +39,69 @@ pub(crate) fn read_entry(cache: &Cache, info: &EntryInfo) -> Result<Read> {
             Ok(Read::Damaged(corrupt.to_string()))
         }
     }
+}
+
+/// What `gc` collects: entries beyond a byte budget, and entries older than a maximum
+/// age (for every step, or per step).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Limits {
+    /// Bytes the directory may keep.
+    pub(crate) budget: Option<u64>,
+    /// The maximum age of steps without one of their own, ms.
+    pub(crate) max_age_ms: Option<u64>,
+    /// Maximum ages of single steps, ms.
+    pub(crate) step_max_age: Vec<(String, u64)>,
+}
+
+/// `builder` with `limits` as the cache's policies: the maximum ages.
+pub(crate) fn configure(mut builder: Builder, limits: &Limits) -> Builder {
+    if let Some(ms) = limits.max_age_ms {
+        builder = builder.max_age_ms(ms);
+    }
+    for (step, ms) in &limits.step_max_age {
+        builder = builder.policy(step, TypePolicy::new(Retention::Persistent).max_age_ms(*ms));
+    }
+    builder
+}
+
+/// Removes (or with `dry_run` only finds) the stored entries older than their step's
+/// maximum age, then as many more as the budget needs, least worth keeping first (the
+/// engine's eviction rule, `stepcache_core::evict`); returns them.
+///
+/// # Errors
+/// The cache's error while listing or removing (entries removed before it stay removed).
+pub(crate) fn collect(cache: &Cache, limits: &Limits, dry_run: bool, now_ms: u64) -> Result<Vec<EntryInfo>> {
+    let stored: Vec<EntryInfo> = cache.entries()?.into_iter().filter(|e| e.stored).collect();
+    let keys = stored
+        .iter()
+        .map(|e| Key::from_parts(&e.step, e.fingerprint))
+        .collect::<Result<Vec<Key>>>()?;
+    let states = cache.status(&keys)?;
+    let (expired, kept): (Vec<_>, Vec<_>) = stored
+        .into_iter()
+        .zip(states)
+        .partition(|(_, status)| status.state == EntryState::Expired);
+    let mut doomed: Vec<EntryInfo> = expired.into_iter().map(|(e, _)| e).collect();
+    if let Some(budget) = limits.budget {
+        let kept: Vec<EntryInfo> = kept.into_iter().map(|(e, _)| e).collect();
+        let candidates: Vec<Candidate> = kept
+            .iter()
+            .map(|e| Candidate {
+                id: e.fingerprint,
+                size: e.bytes,
+                last_use_ms: e.created_ms,
+                hits: e.hits,
+                cost_us: e.cost_us,
+                pinned: false,
+            })
+            .collect();
+        let victims = evict::plan(&candidates, budget, 0, now_ms).unwrap_or_default();
+        doomed.extend(victims.into_iter().map(|i| kept[i].clone()));
+    }
+    if !dry_run {
+        for e in &doomed {
+            cache.invalidate(&Key::from_parts(&e.step, e.fingerprint)?)?;
+        }
+    }
+    Ok(doomed)
 }

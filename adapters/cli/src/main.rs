@@ -44,7 +44,7 @@ impl Ctx {
     ///
     /// No memory tier: one command reads each entry at most once. No byte budget: the
     /// engine trims a directory over its budget whenever it lists it, and a cache's
-    /// budget is its program's to set.
+    /// budget is its program's to set (`gc --budget` sets one for the collection).
     pub(crate) fn builder(&self) -> stepcache::Builder {
         Cache::builder().dir(&self.dir).memory_budget(0).store_budget(u64::MAX)
     }
@@ -103,6 +103,7 @@ fn run(cli: Cli) -> Result<Outcome, Failure> {
         Command::Stats => cmd::stats::run(&ctx),
         Command::Clear(args) => cmd::clear::run(&ctx, args),
         Command::Verify(args) => cmd::verify::run(&ctx, args),
+        Command::Gc(args) => cmd::gc::run(&ctx, args),
     }
 }
 

@@ -3,6 +3,7 @@
 //! clean.
 
 use std::io::IsTerminal;
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -20,5 +21,19 @@ pub(crate) fn bytes(total: u64, quiet: bool, what: &'static str) -> ProgressBar 
         .map_or_else(|_| ProgressStyle::default_bar(), |s| s.progress_chars("=> "));
     bar.set_style(style);
     bar.set_message(what);
+    bar
+}
+
+/// A spinner for one long call whose progress cannot be counted, labelled `what`.
+pub(crate) fn spinner(quiet: bool, what: &'static str) -> ProgressBar {
+    if !shown(quiet) {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    bar.set_style(style);
+    bar.set_message(what);
+    bar.enable_steady_tick(Duration::from_millis(100));
     bar
 }

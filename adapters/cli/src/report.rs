@@ -101,7 +101,7 @@ pub(crate) fn tiers(info: &EntryInfo) -> Vec<&'static str> {
     .collect()
 }
 
-/// One entry as `ls --json` and `show --json` print it.
+/// One entry as `ls --json`, `gc --json` and `show --json` print it.
 #[derive(Debug, Serialize)]
 pub(crate) struct EntryView {
     /// `step@b3:<64 hex>`.

@@ -489,9 +489,68 @@ fn verify_reports_and_removes_damaged_entries() {
 }
 
 #[test]
+fn gc_applies_a_budget_and_maximum_ages() {
+    let scratch = Scratch::new("gc");
+    let stored = fill(&scratch.0);
+    let total: u64 = json(&scratch.0, &["stats"])["bytes"].as_u64().unwrap();
+
+    // A dry run removes nothing, and says what would go.
+    let before = snapshot(&scratch.0);
+    let dry = json(&scratch.0, &["gc", "--budget", "0", "--dry-run"]);
+    assert_eq!((dry["dry_run"].as_bool(), dry["count"].as_u64()), (Some(true), Some(6)));
+    assert_eq!(dry["bytes"], total);
+    assert_eq!(snapshot(&scratch.0), before);
+    let text = run(&scratch.0, &["gc", "--max-age", "1d", "--dry-run"]);
+    assert_eq!((text.code, text.stdout.as_str()), (0, "would remove 0 entries, 0 B\n"));
+
+    // A budget removes the entries least worth keeping: first the one that cost
+    // nothing to compute, then of the two large maps the one that was cheap.
+    let budget = (total - 1).to_string();
+    let doc = json(&scratch.0, &["gc", "--budget", &budget]);
+    assert_eq!(keys(&doc["entries"]), key_texts(&[&stored[5]]));
+    let total = json(&scratch.0, &["stats"])["bytes"].as_u64().unwrap();
+    let doc = json(&scratch.0, &["gc", "--budget", &(total - 1).to_string()]);
+    assert_eq!(keys(&doc["entries"]), key_texts(&[&stored[3]]));
+    assert_eq!(doc["bytes"], doc["entries"][0]["bytes"]);
+    assert!(json(&scratch.0, &["stats"])["bytes"].as_u64().unwrap() < total);
+
+    // Maximum ages, per step and for the rest.
+    std::thread::sleep(Duration::from_millis(5));
+    let doc = json(&scratch.0, &["gc", "--step-max-age", "t1_map=2ms", "--max-age", "1d"]);
+    assert_eq!(keys(&doc["entries"]).len(), 3);
+    assert!(doc["entries"].as_array().unwrap().iter().all(|e| e["step"] == "t1_map"));
+    let left = keys(&json(&scratch.0, &["ls"])["entries"]);
+    assert_eq!(left, key_texts(&[&stored[4]]));
+    let text = run(&scratch.0, &["gc", "--max-age", "1ms"]);
+    assert_eq!(text.code, 0);
+    assert!(text.stdout.starts_with("KEY "), "{}", text.stdout);
+    assert!(text.stdout.ends_with("removed 1 entry, 392.0 KiB\n"), "{}", text.stdout);
+    assert!(entry_files(&scratch.0).is_empty());
+
+    for bad in [
+        &["gc"][..],
+        &["gc", "--dry-run"],
+        &["gc", "--max-age", "0s"],
+        &["gc", "--budget", "lots"],
+        &["gc", "--step-max-age", "t1_map"],
+        &["gc", "--step-max-age", "bad name=1d"],
+    ] {
+        let run = run(&scratch.0, bad);
+        assert_eq!(run.code, 2, "{bad:?}: {}", run.stderr);
+    }
+}
+
+#[test]
 fn a_missing_directory_is_an_error_and_is_not_created() {
     let scratch = Scratch::new("missing");
-    for args in [&["ls"][..], &["stats"], &["show", "abcd"], &["clear"], &["verify"]] {
+    for args in [
+        &["ls"][..],
+        &["stats"],
+        &["show", "abcd"],
+        &["clear"],
+        &["verify"],
+        &["gc", "--budget", "1G"],
+    ] {
         let run = run(&scratch.0, args);
         assert_eq!(run.code, 3, "{args:?}: {}", run.stderr);
         assert!(run.stderr.starts_with("error: StorageError: "), "{}", run.stderr);
@@ -520,6 +579,7 @@ fn reading_commands_change_nothing() {
         &["show", &hex[..8]],
         &["stats"],
         &["verify", "--no-remove"],
+        &["gc", "--budget", "0", "--dry-run"],
     ] {
         assert_eq!(run(&scratch.0, args).code, 0, "{args:?}");
         assert_eq!(snapshot(&scratch.0), before, "{args:?} changed the directory");
@@ -536,6 +596,7 @@ fn a_directory_that_is_not_a_cache_is_left_alone() {
     for (args, out) in [
         (&["clear"][..], "removed 0 entries\n"),
         (&["verify"], "verified 0 entries (0 B): 0 sound, 0 damaged\n"),
+        (&["gc", "--budget", "0"], "removed 0 entries, 0 B\n"),
         (&["ls"], "0 entries\n"),
     ] {
         let run = run(&scratch.0, args);
