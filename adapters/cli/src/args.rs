@@ -53,6 +53,8 @@ pub(crate) enum Command {
     Verify(VerifyArgs),
     /// Remove entries beyond a byte budget or a maximum age (by the cache's eviction rule)
     Gc(GcArgs),
+    /// Print a shell completion script (e.g. `stepcache completions bash > ~/.local/share/bash-completion/completions/stepcache`)
+    Completions(CompletionsArgs),
 }
 
 /// Flags of `ls`.
@@ -152,6 +154,14 @@ pub(crate) struct GcArgs {
     /// Print what would be removed, remove nothing (opens the cache read-only)
     #[arg(long)]
     pub(crate) dry_run: bool,
+}
+
+/// Flags of `completions`.
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
 }
 
 /// Reads `STEP=AGE`.

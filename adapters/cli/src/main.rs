@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use stepcache::{Cache, Error, ErrorKind};
 
 use args::{Cli, Command};
@@ -89,6 +89,11 @@ fn default_dir() -> Result<PathBuf, Failure> {
 }
 
 fn run(cli: Cli) -> Result<Outcome, Failure> {
+    if let Command::Completions(args) = &cli.command {
+        let mut script = Vec::new();
+        clap_complete::generate(args.shell, &mut Cli::command(), "stepcache", &mut script);
+        return Ok(Outcome::ok(String::from_utf8_lossy(&script).into_owned()));
+    }
     let ctx = Ctx {
         dir: match cli.dir {
             Some(dir) => dir,
@@ -104,6 +109,7 @@ fn run(cli: Cli) -> Result<Outcome, Failure> {
         Command::Clear(args) => cmd::clear::run(&ctx, args),
         Command::Verify(args) => cmd::verify::run(&ctx, args),
         Command::Gc(args) => cmd::gc::run(&ctx, args),
+        Command::Completions(_) => Ok(Outcome::ok(String::new())),
     }
 }
 

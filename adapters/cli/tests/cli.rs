@@ -679,4 +679,8 @@ fn the_directory_comes_from_stepcache_dir_and_help_documents_exit_codes() {
     let help = run(&scratch.0, &["--help"]);
     assert_eq!(help.code, 0);
     assert!(help.stdout.contains("Exit codes:"), "{}", help.stdout);
+    let completions = run(&scratch.0, &["completions", "bash"]);
+    assert_eq!(completions.code, 0);
+    assert!(completions.stdout.contains("stepcache") && completions.stdout.contains("verify"));
+    assert_eq!(run(&scratch.0, &["completions", "tcsh"]).code, 2);
 }
