@@ -73,11 +73,16 @@ impl Ctx {
                 format!("{} does not exist (no cache there)", self.dir.display()),
             )));
         }
-        let reader = builder.clone().read_only(true).open()?;
-        if mode == Mode::Read || (reader.entries()?.is_empty() && reader.stats()?.corrupt_removed == 0) {
-            return Ok(reader);
+        if mode == Mode::Read {
+            return Ok(builder.read_only(true).open()?);
         }
-        drop(reader);
+        // The look for entries goes through a cache without `builder`'s budget: a listing
+        // trims to the budget, which a read-only cache cannot do.
+        let probe = self.builder().read_only(true).open()?;
+        if probe.entries()?.is_empty() && probe.stats()?.corrupt_removed == 0 {
+            return Ok(builder.read_only(true).open()?);
+        }
+        drop(probe);
         Ok(builder.open()?)
     }
 }

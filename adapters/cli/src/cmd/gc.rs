@@ -35,7 +35,7 @@ pub(crate) fn run(ctx: &Ctx, args: &GcArgs) -> Result<Outcome, Failure> {
     let cache = ctx.open_with(engine::configure(ctx.builder(), &limits), mode)?;
     let now = report::now_ms();
     let spinner = progress::spinner(ctx.quiet, if args.dry_run { "planning" } else { "collecting" });
-    let removed = engine::collect(&cache, &limits, args.dry_run, now);
+    let removed = engine::collect(&cache, args.dry_run);
     spinner.finish_and_clear();
     let removed = removed?;
     let collected = Collected {
