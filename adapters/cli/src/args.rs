@@ -84,6 +84,9 @@ pub(crate) struct LsArgs {
     /// Show at most N entries (after sorting)
     #[arg(long, value_name = "N")]
     pub(crate) limit: Option<usize>,
+    /// Add a column with each entry's key arguments, shortened (`--json` always has them)
+    #[arg(long)]
+    pub(crate) args: bool,
 }
 
 /// A tier an entry can be in.

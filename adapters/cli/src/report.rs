@@ -5,7 +5,8 @@ use std::fmt;
 use std::process::ExitCode;
 
 use serde::Serialize;
-use stepcache::EntryInfo;
+use serde_json::Value as Json;
+use stepcache::{ArgValue, EntryInfo, Provenance};
 
 use crate::units::{age_text, duration_text, size_text};
 
@@ -122,6 +123,8 @@ pub(crate) struct EntryView {
     pub(crate) hits: u64,
     /// Of `memory`, `store`, `shared`.
     pub(crate) tiers: Vec<&'static str>,
+    /// How it was made.
+    pub(crate) provenance: ProvenanceView,
 }
 
 impl EntryView {
@@ -137,8 +140,91 @@ impl EntryView {
             cost_us: info.cost_us,
             hits: info.hits,
             tiers: tiers(info),
+            provenance: ProvenanceView::of(&info.provenance.decode()),
         }
     }
+}
+
+/// An entry's provenance as JSON: `{made_by, version, args: {name: value}, omitted}`;
+/// `version` and `args` are null where the entry records no arguments.
+#[derive(Debug, Serialize)]
+pub(crate) struct ProvenanceView {
+    /// The stepcache that wrote the entry (empty if not recorded).
+    made_by: String,
+    /// The step's version.
+    version: Option<u32>,
+    /// The key's arguments by name ([`arg_json`]).
+    args: Option<serde_json::Map<String, Json>>,
+    /// How many arguments the record left out.
+    omitted: u64,
+}
+
+impl ProvenanceView {
+    /// The view of `provenance`.
+    pub(crate) fn of(provenance: &Provenance) -> Self {
+        let args = provenance.args.as_ref();
+        ProvenanceView {
+            made_by: provenance.made_by.clone(),
+            version: args.map(|a| a.version),
+            args: args.map(|a| {
+                a.args
+                    .iter()
+                    .map(|arg| (arg.name.clone(), arg_json(&arg.value)))
+                    .collect()
+            }),
+            omitted: args.map_or(0, |a| a.omitted),
+        }
+    }
+}
+
+/// The largest integer every JSON reader holds exactly (2^53, JavaScript's).
+const JSON_EXACT_INT: i128 = 1 << 53;
+
+/// An argument's value as JSON: flags, numbers, text and lists as themselves (integers
+/// beyond ±2^53 and floats that are not finite as strings), bytes as `{bytes: len}`,
+/// arrays as `{array: elem, shape, fingerprint}`, digests as `{digest}`, lineage as
+/// `{lineage: key fingerprint, content}`.
+pub(crate) fn arg_json(value: &ArgValue) -> Json {
+    match value {
+        ArgValue::Bool(b) => Json::Bool(*b),
+        ArgValue::Int(i) if (-JSON_EXACT_INT..=JSON_EXACT_INT).contains(i) => Json::from(*i as i64),
+        ArgValue::Int(i) => Json::String(i.to_string()),
+        ArgValue::Float(x) => {
+            serde_json::Number::from_f64(*x).map_or_else(|| Json::String(x.to_string()), Json::Number)
+        }
+        ArgValue::Text(text) => Json::String(text.clone()),
+        ArgValue::Bytes(bytes) => serde_json::json!({ "bytes": bytes.len() }),
+        ArgValue::List(items) => Json::Array(items.iter().map(arg_json).collect()),
+        ArgValue::Array {
+            elem,
+            shape,
+            fingerprint,
+        } => serde_json::json!({
+            "array": elem.name(),
+            "shape": shape,
+            "fingerprint": fingerprint.to_string(),
+        }),
+        ArgValue::Digest(fingerprint) => serde_json::json!({ "digest": fingerprint.to_string() }),
+        ArgValue::Lineage { key, content } => serde_json::json!({
+            "lineage": key.to_string(),
+            "content": content.to_string(),
+        }),
+    }
+}
+
+/// An entry's arguments on one line of at most `width` characters, cut with `…`; `-`
+/// where none are recorded.
+pub(crate) fn args_short(provenance: &Provenance, width: usize) -> String {
+    let Some(args) = &provenance.args else {
+        return "-".to_owned();
+    };
+    let text = args.to_string();
+    if text.chars().count() <= width {
+        return text;
+    }
+    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
 }
 
 /// Which way a table column is aligned.

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 use serde_json::Value as Json;
-use stepcache::{Cache, Key, Value};
+use stepcache::{Arg, Cache, ElementType, Fingerprint, Key, Step, Value};
 
 /// A scratch directory, removed on drop. (stepcache-tests has one too, but depending on
 /// that crate would build the shared tier's dependencies into this one's tests.)
@@ -315,6 +315,90 @@ fn show_finds_an_entry_by_key_or_prefix() {
         assert_eq!(run.code, 2, "{bad}: {}", run.stderr);
         assert!(run.stderr.starts_with("error: ") && run.stderr.contains("is not a key"));
     }
+}
+
+#[test]
+fn show_and_ls_print_how_an_entry_was_made() {
+    let scratch = Scratch::new("provenance");
+    let cache = Cache::open(&scratch.0).unwrap();
+    let mask = [1u8, 0, 1, 1];
+    let upstream = (Fingerprint::of_bytes(b"key"), Fingerprint::of_bytes(b"content"));
+    let rich = Step::new("t1_map")
+        .unwrap()
+        .version(3)
+        .key()
+        .arg("tr_ms", 15)
+        .arg("flip_deg", [2.0, 5.5])
+        .arg("label", "phantom")
+        .arg("big", 1u64 << 60)
+        .arg("raw", Arg::Bytes(vec![1, 2, 3]))
+        .array("mask", &mask, &[2, 2])
+        .lineage_parts("s0", upstream.0, upstream.1)
+        .build()
+        .unwrap();
+    let bare = Key::from_parts("report", Fingerprint::of_bytes(b"bare")).unwrap();
+    for key in [&rich, &bare] {
+        cache.put(key, Value::array(vec![1.0f32; 4], &[4]).unwrap()).unwrap();
+    }
+    drop(cache);
+
+    let doc = json(&scratch.0, &["show", &rich.to_string()]);
+    let made_by = format!("stepcache {}", env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        doc["provenance"],
+        serde_json::json!({
+            "made_by": made_by,
+            "version": 3,
+            "args": {
+                "big": (1u64 << 60).to_string(),
+                "flip_deg": [2, 5.5],
+                "label": "phantom",
+                "mask": {
+                    "array": "u8",
+                    "shape": [2, 2],
+                    "fingerprint": Fingerprint::of_array(ElementType::U8, &[2, 2], &mask).to_string(),
+                },
+                "raw": { "bytes": 3 },
+                "s0": { "lineage": upstream.0.to_string(), "content": upstream.1.to_string() },
+                "tr_ms": 15,
+            },
+            "omitted": 0,
+        })
+    );
+    let bare_doc = json(&scratch.0, &["show", &bare.to_string()]);
+    assert_eq!(
+        bare_doc["provenance"],
+        serde_json::json!({ "made_by": made_by, "version": null, "args": null, "omitted": 0 })
+    );
+    let listed = json(&scratch.0, &["ls", "--step", "t1_map"]);
+    assert_eq!(listed["entries"][0]["provenance"], doc["provenance"]);
+
+    let text = run(&scratch.0, &["show", &rich.to_string()]).stdout;
+    for line in [
+        format!("made by       {made_by}"),
+        "step version  3".to_owned(),
+        "arguments     big = 1152921504606846976".to_owned(),
+        "              flip_deg = [2, 5.5]".to_owned(),
+        "              label = \"phantom\"".to_owned(),
+        "              raw = <3 bytes>".to_owned(),
+        format!("              s0 = lineage {}", upstream.0),
+        "              tr_ms = 15".to_owned(),
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line:?} in\n{text}");
+    }
+    let text = run(&scratch.0, &["show", &bare.to_string()]).stdout;
+    assert!(text.contains("arguments     not recorded"), "{text}");
+
+    let ls = run(&scratch.0, &["ls", "--args", "--sort", "step"]).stdout;
+    let lines: Vec<&str> = ls.lines().collect();
+    assert!(lines[0].ends_with("  ARGS"), "{ls}");
+    assert!(lines[1].starts_with("report@") && lines[1].ends_with("  -"), "{ls}");
+    assert!(
+        lines[2].contains("  big=1152921504606846976, flip_deg=[2, 5.5], "),
+        "{ls}"
+    );
+    assert!(lines[2].ends_with('…') && lines[2].chars().count() < 140, "{ls}");
+    assert!(!run(&scratch.0, &["ls"]).stdout.contains("ARGS"));
 }
 
 #[test]

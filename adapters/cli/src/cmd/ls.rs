@@ -6,9 +6,12 @@ use serde::Serialize;
 use stepcache::EntryInfo;
 
 use crate::args::{LsArgs, Sort, Tier};
-use crate::report::{self, EntryView, Failure, Outcome};
+use crate::report::{self, Align, EntryView, Failure, Outcome};
 use crate::units::size_text;
 use crate::{Ctx, Mode};
+
+/// The most characters of arguments `ls --args` shows per entry.
+const ARGS_WIDTH: usize = 60;
 
 /// `ls --json`.
 #[derive(Serialize)]
@@ -65,8 +68,21 @@ pub(crate) fn run(ctx: &Ctx, args: &LsArgs) -> Result<Outcome, Failure> {
     if entries.is_empty() {
         return Ok(Outcome::ok("0 entries\n".to_owned()));
     }
-    let rows: Vec<Vec<String>> = entries.iter().map(|e| report::entry_row(e, now)).collect();
-    let mut out = report::table(&report::ENTRY_COLUMNS, &rows);
+    let mut columns = report::ENTRY_COLUMNS.to_vec();
+    if args.args {
+        columns.push(("ARGS", Align::Left));
+    }
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            let mut row = report::entry_row(e, now);
+            if args.args {
+                row.push(report::args_short(&e.provenance.decode(), ARGS_WIDTH));
+            }
+            row
+        })
+        .collect();
+    let mut out = report::table(&columns, &rows);
     let bytes: u64 = entries.iter().map(|e| e.bytes).sum();
     out.push_str(&format!(
         "{}, {}\n",

@@ -1,7 +1,7 @@
 //! `stepcache show KEY`: everything known of one entry.
 
 use serde::Serialize;
-use stepcache::{EntryInfo, EntryState, Key};
+use stepcache::{EntryInfo, EntryState, Key, Provenance};
 
 use crate::args::ShowArgs;
 use crate::report::{self, EntryView, Failure, Outcome};
@@ -70,8 +70,9 @@ fn find<'a>(entries: &'a [EntryInfo], text: &str, ctx: &Ctx) -> Result<&'a Entry
     }
 }
 
-/// The lines of `show`'s text output: a label and a value each.
-fn fields(shown: &Shown) -> Vec<(&'static str, String)> {
+/// The lines of `show`'s text output: a label and a value each (an empty label
+/// continues the line above).
+fn fields(shown: &Shown, provenance: &Provenance) -> Vec<(&'static str, String)> {
     let e = &shown.entry;
     let mut size = size_text(e.bytes);
     if let Some(len) = shown.file_bytes {
@@ -93,6 +94,30 @@ fn fields(shown: &Shown) -> Vec<(&'static str, String)> {
     ];
     if let Some(file) = &shown.file {
         fields.push(("file", file.clone()));
+    }
+    fields.push((
+        "made by",
+        if provenance.made_by.is_empty() {
+            "not recorded".to_owned()
+        } else {
+            provenance.made_by.clone()
+        },
+    ));
+    match &provenance.args {
+        Some(args) => {
+            fields.push(("step version", args.version.to_string()));
+            let mut lines: Vec<String> = args.args.iter().map(|a| format!("{} = {}", a.name, a.value)).collect();
+            if args.omitted > 0 {
+                lines.push(format!("(+{} more, left out of the record)", args.omitted));
+            }
+            if lines.is_empty() {
+                lines.push("none".to_owned());
+            }
+            for (i, line) in lines.into_iter().enumerate() {
+                fields.push((if i == 0 { "arguments" } else { "" }, line));
+            }
+        }
+        None => fields.push(("arguments", "not recorded (a key given as a fingerprint)".to_owned())),
     }
     fields
 }
@@ -120,7 +145,7 @@ pub(crate) fn run(ctx: &Ctx, args: &ShowArgs) -> Result<Outcome, Failure> {
     if ctx.json {
         return report::json(&shown).map(Outcome::ok);
     }
-    let fields = fields(&shown);
+    let fields = fields(&shown, &info.provenance.decode());
     let width = fields.iter().map(|(label, _)| label.len()).max().unwrap_or(0);
     let text: String = fields
         .iter()
