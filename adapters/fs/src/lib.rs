@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+mod bundle;
 mod clock;
 mod default_dir;
 mod dir;
@@ -13,6 +14,7 @@ mod sys;
 
 use std::path::{Path, PathBuf};
 
+pub use bundle::{ExportFilter, ExportReport, ImportReport};
 pub use clock::SystemClock;
 pub use default_dir::default_dir;
 pub use remote::SharedStore;
