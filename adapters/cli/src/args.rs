@@ -10,16 +10,17 @@ use crate::units::{parse_age, parse_size};
 const EXIT_CODES: &str = "\
 Exit codes:
   0  done (an `ls` or `clear` that matched nothing is done too)
-  1  damaged entries found (verify), or no entry matches the key (show)
+  1  damage found: damaged entries (verify; export leaves them out), entries
+     refused or a damaged bundle (import); or no entry matches the key (show)
   2  bad usage: an unknown flag, a bad value, an ambiguous key prefix
   3  the cache could not be opened or read or written: the message says why,
      after the kind of error (PermissionDenied, StorageError, ...)";
 
 /// See, check and manage a stepcache directory.
 ///
-/// Reading commands (ls, show, stats, verify --no-remove, gc --dry-run) open the
-/// cache read-only and change nothing in it, so they also work on a directory that
-/// cannot be written. No command ever creates a cache directory.
+/// Reading commands (ls, show, stats, verify --no-remove, gc --dry-run, export) open
+/// the cache read-only and change nothing in it, so they also work on a directory that
+/// cannot be written. Only import creates a cache directory.
 #[derive(Debug, Parser)]
 #[command(name = "stepcache", version, after_help = EXIT_CODES)]
 pub(crate) struct Cli {
@@ -53,6 +54,10 @@ pub(crate) enum Command {
     Verify(VerifyArgs),
     /// Remove entries beyond a byte budget or a maximum age (by the cache's eviction rule)
     Gc(GcArgs),
+    /// Write stored entries to one bundle file, to import into another cache
+    Export(ExportArgs),
+    /// Store the entries of a bundle file (verified; entries already held are kept)
+    Import(ImportArgs),
     /// Print a shell completion script (e.g. `stepcache completions bash > ~/.local/share/bash-completion/completions/stepcache`)
     Completions(CompletionsArgs),
 }
@@ -157,6 +162,28 @@ pub(crate) struct GcArgs {
     /// Print what would be removed, remove nothing (opens the cache read-only)
     #[arg(long)]
     pub(crate) dry_run: bool,
+}
+
+/// Flags of `export`.
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    /// Only entries of this step
+    #[arg(long, value_name = "STEP")]
+    pub(crate) step: Option<String>,
+    /// Only entries newer than AGE (e.g. 12h, 7d)
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    pub(crate) since: Option<u64>,
+    /// The bundle file to write (replaced if it exists), or `-` for stdout
+    #[arg(value_name = "OUT")]
+    pub(crate) out: PathBuf,
+}
+
+/// Flags of `import`.
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// The bundle file to read, or `-` for stdin
+    #[arg(value_name = "FILE")]
+    pub(crate) file: PathBuf,
 }
 
 /// Flags of `completions`.

@@ -2,7 +2,9 @@
 //! reads) and returns its output as text or one JSON document.
 
 pub(crate) mod clear;
+pub(crate) mod export;
 pub(crate) mod gc;
+pub(crate) mod import;
 pub(crate) mod ls;
 pub(crate) mod show;
 pub(crate) mod stats;

@@ -114,6 +114,8 @@ fn run(cli: Cli) -> Result<Outcome, Failure> {
         Command::Clear(args) => cmd::clear::run(&ctx, args),
         Command::Verify(args) => cmd::verify::run(&ctx, args),
         Command::Gc(args) => cmd::gc::run(&ctx, args),
+        Command::Export(args) => cmd::export::run(&ctx, args),
+        Command::Import(args) => cmd::import::run(&ctx, args),
         Command::Completions(_) => Ok(Outcome::ok(String::new())),
     }
 }

@@ -37,3 +37,16 @@ pub(crate) fn spinner(quiet: bool, what: &'static str) -> ProgressBar {
     bar.enable_steady_tick(Duration::from_millis(100));
     bar
 }
+
+/// A count of bytes whose total is unknown (a bundle read from stdin), labelled `what`.
+pub(crate) fn bytes_unknown(quiet: bool, what: &'static str) -> ProgressBar {
+    if !shown(quiet) {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template("{spinner} {msg} {bytes} ({binary_bytes_per_sec})")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    bar.set_style(style);
+    bar.set_message(what);
+    bar
+}

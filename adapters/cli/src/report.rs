@@ -33,6 +33,8 @@ pub(crate) enum Failure {
     Usage(String),
     /// Nothing matched where something must (the key given to `show`): exit 1.
     NotFound(String),
+    /// Damage that stopped the command (a damaged bundle): exit 1.
+    Damaged(stepcache::Error),
     /// The cache's error (opening, reading, writing): exit 3.
     Cache(stepcache::Error),
 }
@@ -41,7 +43,7 @@ impl Failure {
     /// The exit code (see the `EXIT_CODES` of `--help`).
     pub(crate) fn code(&self) -> ExitCode {
         ExitCode::from(match self {
-            Failure::NotFound(_) => 1,
+            Failure::NotFound(_) | Failure::Damaged(_) => 1,
             Failure::Usage(_) => 2,
             Failure::Cache(_) => 3,
         })
@@ -53,7 +55,7 @@ impl fmt::Display for Failure {
         match self {
             Failure::Usage(why) | Failure::NotFound(why) => f.write_str(why),
             // "PermissionDenied: the cache is open read-only: ..."
-            Failure::Cache(e) => write!(f, "{e}"),
+            Failure::Cache(e) | Failure::Damaged(e) => write!(f, "{e}"),
         }
     }
 }

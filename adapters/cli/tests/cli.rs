@@ -768,3 +768,192 @@ fn the_directory_comes_from_stepcache_dir_and_help_documents_exit_codes() {
     assert!(completions.stdout.contains("stepcache") && completions.stdout.contains("verify"));
     assert_eq!(run(&scratch.0, &["completions", "tcsh"]).code, 2);
 }
+
+/// Where each record's entry lies in a bundle (`docs/bundle-format.md`): after the
+/// 16-byte header, records of kind 1, a 32-byte fingerprint and a u64 LE length.
+fn bundle_entries(bundle: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let mut at = 16;
+    let mut out = Vec::new();
+    while bundle[at] == 1 {
+        let len = u64::from_le_bytes(bundle[at + 33..at + 41].try_into().unwrap()) as usize;
+        out.push(at + 41..at + 41 + len);
+        at += 41 + len;
+    }
+    out
+}
+
+#[test]
+fn export_and_import_carry_entries_between_directories() {
+    let scratch = Scratch::new("export");
+    let source = scratch.0.join("source");
+    let target = scratch.0.join("target");
+    let stored = fill(&source);
+    let bundle_file = scratch.0.join("all.stepcache");
+    let out = bundle_file.to_str().unwrap();
+
+    let before = snapshot(&source);
+    let doc = json(&source, &["export", out]);
+    assert_eq!((doc["entries"].as_u64(), doc["damaged"].as_u64()), (Some(6), Some(0)));
+    let bundle = fs::read(&bundle_file).unwrap();
+    assert_eq!(doc["bytes"], bundle.len() as u64);
+    assert_eq!(bundle_entries(&bundle).len(), 6);
+    assert_eq!(snapshot(&source), before, "export changes nothing");
+    let names: Vec<_> = fs::read_dir(&scratch.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "no partial file left: {names:?}");
+
+    // Into a directory that does not exist yet: import creates it.
+    let doc = json(&target, &["import", out]);
+    assert_eq!(
+        (
+            doc["imported"].as_u64(),
+            doc["present"].as_u64(),
+            doc["skipped"].as_u64()
+        ),
+        (Some(6), Some(0), Some(0))
+    );
+    assert_eq!(doc["refused"], serde_json::json!([]));
+    let listed = |dir: &Path| {
+        let mut keys = keys(&json(dir, &["ls"])["entries"]);
+        keys.sort();
+        keys
+    };
+    assert_eq!(listed(&target), listed(&source));
+    let sound = json(&target, &["verify"]);
+    assert_eq!(sound["sound"], 6);
+    let text = run(&target, &["import", out]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert_eq!(
+        text.stdout,
+        "read 6 entries (794.1 KiB): 0 imported, 6 already held, 0 skipped by policy, 0 refused\n"
+    );
+
+    // Through stdout and stdin: the same bytes; the report goes to stderr.
+    let piped = stepcache(&source, &["export", "-"]).output().unwrap();
+    assert!(piped.status.success());
+    assert_eq!(piped.stdout, bundle);
+    let stderr = String::from_utf8(piped.stderr).unwrap();
+    assert!(
+        stderr.starts_with("exported 6 entries (") && stderr.ends_with(" to stdout\n"),
+        "{stderr}"
+    );
+    let fresh = scratch.0.join("fresh");
+    let from_stdin = stepcache(&fresh, &["import", "-", "--json"])
+        .write_stdin(bundle.clone())
+        .output()
+        .unwrap();
+    assert!(from_stdin.status.success());
+    let doc: Json = serde_json::from_slice(&from_stdin.stdout).unwrap();
+    assert_eq!((doc["imported"].as_u64(), doc["file"].as_str()), (Some(6), Some("-")));
+
+    // Filters: a step, entries newer than an age.
+    let t1 = scratch.0.join("t1.stepcache");
+    let doc = json(&source, &["export", "--step", "t1_map", t1.to_str().unwrap()]);
+    assert_eq!(doc["entries"], 3);
+    let doc = json(&source, &["export", "--since", "1h", t1.to_str().unwrap()]);
+    assert_eq!(doc["entries"], 6);
+    std::thread::sleep(Duration::from_millis(20));
+    let doc = json(&source, &["export", "--since", "10ms", t1.to_str().unwrap()]);
+    assert_eq!(doc["entries"], 0);
+    assert_eq!(fs::metadata(&t1).unwrap().len(), 49, "an empty bundle");
+    let text = run(&source, &["export", "--step", "report", t1.to_str().unwrap()]);
+    assert_eq!(text.code, 0);
+    assert_eq!(text.stdout, format!("exported 1 entry (322 B) to {}\n", t1.display()));
+    drop(stored);
+}
+
+#[test]
+fn import_refuses_damaged_entries_and_bundles() {
+    let scratch = Scratch::new("import-damaged");
+    let source = scratch.0.join("source");
+    let stored = fill(&source);
+    let bundle_file = scratch.0.join("all.stepcache");
+    assert_eq!(run(&source, &["export", bundle_file.to_str().unwrap()]).code, 0);
+    let bundle = fs::read(&bundle_file).unwrap();
+    let ranges = bundle_entries(&bundle);
+
+    // One entry's payload damaged: refused, the five others imported, exit 1.
+    let mut damaged = bundle.clone();
+    damaged[ranges[2].end - 5] ^= 0x10;
+    let damaged_file = scratch.0.join("damaged.stepcache");
+    fs::write(&damaged_file, &damaged).unwrap();
+    let target = scratch.0.join("target");
+    let doc = json_with(&target, &["import", damaged_file.to_str().unwrap()], 1);
+    assert_eq!(doc["imported"], 5);
+    assert_eq!(doc["refused"].as_array().unwrap().len(), 1);
+    let refused = doc["refused"][0]["fingerprint"].as_str().unwrap();
+    assert!(
+        doc["refused"][0]["reason"].as_str().unwrap().contains("checksum"),
+        "{doc}"
+    );
+    assert!(stored.iter().any(|s| s.key.fingerprint().to_string() == refused));
+    assert_eq!(keys(&json(&target, &["ls"])["entries"]).len(), 5);
+    let text = run(&target, &["import", damaged_file.to_str().unwrap()]);
+    assert_eq!(text.code, 1);
+    assert!(
+        text.stdout.starts_with(&format!("refused {refused}: ")),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .ends_with("0 imported, 5 already held, 0 skipped by policy, 1 refused\n")
+    );
+
+    // Cut short in its fourth entry: the three before it are taken, then exit 1.
+    let cut = scratch.0.join("cut.stepcache");
+    fs::write(&cut, &bundle[..ranges[3].start + 10]).unwrap();
+    let other = scratch.0.join("other");
+    let text = run(&other, &["import", cut.to_str().unwrap()]);
+    assert_eq!(text.code, 1, "{}", text.stderr);
+    assert!(text.stderr.starts_with("error: InvalidBundle: "), "{}", text.stderr);
+    assert!(
+        text.stderr.contains("3 entries before it were taken"),
+        "{}",
+        text.stderr
+    );
+    assert_eq!(json(&other, &["verify"])["sound"], 3);
+
+    // Not a bundle at all.
+    let not = scratch.0.join("not.stepcache");
+    fs::write(&not, b"hello, this is not a bundle").unwrap();
+    let text = run(&other, &["import", not.to_str().unwrap()]);
+    assert_eq!(text.code, 1);
+    assert!(text.stderr.contains("not a stepcache bundle"), "{}", text.stderr);
+
+    // A damaged entry in the cache is left out of an export, and kept: exit 1.
+    let files = entry_files(&source);
+    damage(&files[&stored[0].key.fingerprint().to_hex()], -100);
+    let again = scratch.0.join("again.stepcache");
+    let doc = json_with(&source, &["export", again.to_str().unwrap()], 1);
+    assert_eq!((doc["entries"].as_u64(), doc["damaged"].as_u64()), (Some(5), Some(1)));
+    assert_eq!(entry_files(&source).len(), 6, "export opens the cache read-only");
+}
+
+#[test]
+fn export_and_import_refuse_bad_arguments() {
+    let scratch = Scratch::new("bundle-args");
+    fill(&scratch.0);
+    let elsewhere = std::env::temp_dir().join(format!("stepcache-cli-nowhere-{}", std::process::id()));
+    let bad: [&[&str]; 8] = [
+        &["export"],
+        &["import"],
+        &["export", "--since", "0s", "out"],
+        &["export", "--since", "soon", "out"],
+        &["export", "--step", "bad name", "out"],
+        &["export", "/nonexistent-dir/out.stepcache"],
+        &["import", "/nonexistent-dir/in.stepcache"],
+        &["import", "/tmp"],
+    ];
+    for args in bad {
+        let run = run(&scratch.0, args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty(), "{args:?}");
+    }
+    // Export reads an existing cache; it creates none.
+    let run = run(&elsewhere, &["export", "-"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(!elsewhere.exists());
+}

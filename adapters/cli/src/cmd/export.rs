@@ -1,0 +1,133 @@
+//! `stepcache export`: stored entries into one bundle file, or to stdout.
+
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use stepcache::{ExportFilter, ExportReport};
+
+use crate::args::ExportArgs;
+use crate::progress;
+use crate::report::{self, Failure, Outcome};
+use crate::units::size_text;
+use crate::{Ctx, Mode};
+
+/// How much output is gathered before it is written.
+const BUFFER: usize = 1 << 20;
+
+/// `export --json`.
+#[derive(Serialize)]
+struct Exported {
+    /// The cache directory.
+    dir: String,
+    /// The bundle written, `-` for stdout.
+    out: String,
+    /// Entries written.
+    entries: u64,
+    /// The bundle's length in bytes.
+    bytes: u64,
+    /// Damaged entries left out (kept in the cache, which export opens read-only).
+    damaged: u64,
+}
+
+/// Whether `path` means stdin or stdout.
+pub(crate) fn is_dash(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// The temporary file a bundle for `out` is written to before it takes `out`'s name, so
+/// that a failed export leaves no partial bundle behind.
+fn partial(out: &Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map_or_else(|| "bundle".into(), |n| n.to_string_lossy().into_owned());
+    out.with_file_name(format!(".{name}.partial-{}", std::process::id()))
+}
+
+/// Runs `export`: exit code 1 if damaged entries were left out.
+pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<Outcome, Failure> {
+    let to_stdout = is_dash(&args.out);
+    if to_stdout && std::io::stdout().is_terminal() {
+        return Err(Failure::Usage(
+            "not writing a bundle to a terminal: give a file, or redirect stdout".to_owned(),
+        ));
+    }
+    if let Some(step) = &args.step {
+        stepcache::Step::new(step).map_err(|e| Failure::Usage(e.message().to_owned()))?;
+    }
+    let cache = ctx.open(Mode::Read)?;
+    let filter = ExportFilter {
+        step: args.step.clone(),
+        since_ms: args.since.map(|age| report::now_ms().saturating_sub(age)),
+    };
+    let bar = progress::bytes(0, ctx.quiet, "exporting");
+    let mut progress = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let exported = if to_stdout {
+        let mut out = BufWriter::with_capacity(BUFFER, std::io::stdout().lock());
+        cache.export_bundle(&mut out, &filter, &mut progress)
+    } else {
+        let temp = partial(&args.out);
+        let file =
+            File::create(&temp).map_err(|e| Failure::Usage(format!("cannot write {}: {e}", args.out.display())))?;
+        let written = cache
+            .export_bundle(BufWriter::with_capacity(BUFFER, file), &filter, &mut progress)
+            .and_then(|report| {
+                std::fs::rename(&temp, &args.out).map_err(|e| {
+                    stepcache::Error::new(
+                        stepcache::ErrorKind::Storage,
+                        format!("rename {} to {}: {e}", temp.display(), args.out.display()),
+                    )
+                })?;
+                Ok(report)
+            });
+        if written.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+        written
+    };
+    bar.finish_and_clear();
+    let ExportReport {
+        entries,
+        bytes,
+        damaged,
+    } = exported?;
+    let exported = Exported {
+        dir: ctx.dir.display().to_string(),
+        out: args.out.display().to_string(),
+        entries,
+        bytes,
+        damaged,
+    };
+    let text = if ctx.json {
+        report::json(&exported)?
+    } else {
+        let mut text = format!(
+            "exported {} ({}) to {}",
+            report::entries_text(entries as usize),
+            size_text(bytes),
+            if to_stdout { "stdout" } else { &exported.out }
+        );
+        if damaged > 0 {
+            text.push_str(&format!(
+                "; left out {} damaged (run `stepcache verify` to remove them)",
+                report::entries_text(damaged as usize)
+            ));
+        }
+        text.push('\n');
+        text
+    };
+    let code = u8::from(damaged > 0);
+    if to_stdout {
+        // Stdout holds the bundle: the report goes to stderr.
+        eprint!("{text}");
+        return Ok(Outcome {
+            stdout: String::new(),
+            code,
+        });
+    }
+    Ok(Outcome { stdout: text, code })
+}

@@ -1,0 +1,115 @@
+//! `stepcache import`: the entries of a bundle file, or of stdin, into the cache.
+
+use std::fs::File;
+
+use serde::Serialize;
+use stepcache::{Cache, ErrorKind, ImportReport};
+
+use crate::Ctx;
+use crate::args::ImportArgs;
+use crate::cmd::export::is_dash;
+use crate::progress;
+use crate::report::{self, Failure, Outcome};
+use crate::units::size_text;
+
+/// One refused entry.
+#[derive(Serialize)]
+struct Refused {
+    /// `b3:<64 hex>`, as the bundle files it.
+    fingerprint: String,
+    /// Why.
+    reason: String,
+}
+
+/// `import --json`.
+#[derive(Serialize)]
+struct Imported {
+    /// The cache directory.
+    dir: String,
+    /// The bundle read, `-` for stdin.
+    file: String,
+    /// Entries stored.
+    imported: u64,
+    /// Entries whose key the cache held already (kept as they were).
+    present: u64,
+    /// Entries not stored because of their step's policy or the cache's budget.
+    skipped: u64,
+    /// Entries refused: damaged, or filed under another key.
+    refused: Vec<Refused>,
+    /// The bytes of the entries read.
+    bytes: u64,
+}
+
+/// Runs `import`: exit code 1 if entries were refused or the bundle is damaged.
+pub(crate) fn run(ctx: &Ctx, args: &ImportArgs) -> Result<Outcome, Failure> {
+    let cannot_read = |why: String| Failure::Usage(format!("cannot read {}: {why}", args.file.display()));
+    let (input, len): (Box<dyn std::io::Read>, Option<u64>) = if is_dash(&args.file) {
+        (Box::new(std::io::stdin().lock()), None)
+    } else {
+        let file = File::open(&args.file).map_err(|e| cannot_read(e.to_string()))?;
+        let meta = file.metadata().map_err(|e| cannot_read(e.to_string()))?;
+        if meta.is_dir() {
+            return Err(cannot_read("a directory, not a bundle file".to_owned()));
+        }
+        // A regular file's length lets the reader check each record's against it.
+        let len = meta.is_file().then_some(meta.len());
+        (Box::new(file), len)
+    };
+    // The one command that creates a cache directory: a new machine's cache starts here.
+    let cache: Cache = ctx.builder().open()?;
+    let bar = match len {
+        Some(total) => progress::bytes(total, ctx.quiet, "importing"),
+        None => progress::bytes_unknown(ctx.quiet, "importing"),
+    };
+    let imported = cache.import_bundle(input, len, |done, _| bar.set_position(done));
+    bar.finish_and_clear();
+    let report = imported.map_err(|e| match e.kind() {
+        ErrorKind::InvalidBundle => Failure::Damaged(e),
+        _ => Failure::Cache(e),
+    })?;
+    let ImportReport {
+        imported,
+        present,
+        skipped,
+        refused,
+        bytes,
+    } = report;
+    let doc = Imported {
+        dir: ctx.dir.display().to_string(),
+        file: args.file.display().to_string(),
+        imported,
+        present,
+        skipped,
+        refused: refused
+            .into_iter()
+            .map(|(id, reason)| Refused {
+                fingerprint: id.to_string(),
+                reason,
+            })
+            .collect(),
+        bytes,
+    };
+    let code = u8::from(!doc.refused.is_empty());
+    if ctx.json {
+        return Ok(Outcome {
+            stdout: report::json(&doc)?,
+            code,
+        });
+    }
+    let mut out: String = doc
+        .refused
+        .iter()
+        .map(|r| format!("refused {}: {}\n", r.fingerprint, r.reason))
+        .collect();
+    let read = imported + present + skipped + doc.refused.len() as u64;
+    out.push_str(&format!(
+        "read {} ({}): {} imported, {} already held, {} skipped by policy, {} refused\n",
+        report::entries_text(read as usize),
+        size_text(bytes),
+        imported,
+        present,
+        skipped,
+        doc.refused.len()
+    ));
+    Ok(Outcome { stdout: out, code })
+}
