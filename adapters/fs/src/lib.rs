@@ -24,7 +24,7 @@ pub use stepcache_core::entry::TeamKey;
 pub use stepcache_core::{
     Access, Arg, Computed, Config, ElementType, EntryInfo, EntryRead, EntryState, Error, ErrorKind, Fingerprint, Force,
     Hit, Imported, Key, KeyBuilder, PutReport, Result, Retention, SharedBytes, SkipReason, Source, Stats, Status, Step,
-    TierOutcome, TierStats, TypePolicy, TypeStats, Value,
+    TierOutcome, TierStats, Transfer, TypePolicy, TypeStats, Value,
 };
 pub use stepcache_core::{ArgValue, KeyArgs, NamedArg, Provenance, ProvenanceRecord};
 pub use stepcache_core::{SharedStats, SharedTier};
@@ -366,6 +366,28 @@ impl Cache {
     /// The shared tier's error (the rest stay pending), or an IO error.
     pub fn flush_shared(&self) -> Result<u64> {
         block_on(self.engine.flush_shared())
+    }
+
+    /// Writes every stored entry `filter` accepts whose key the shared tier lacks to the
+    /// shared tier, verified, sealed with the team key if one is set, whatever its type's
+    /// policy says (see [`stepcache_core::Cache::push`]).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidConfig`] without a shared tier (`Builder::shared`); the
+    /// shared tier's error or an IO error (entries written before it stay written).
+    pub fn push(&self, filter: &ExportFilter) -> Result<Transfer> {
+        block_on(self.engine.push(|step, created_ms| filter.accepts(step, created_ms)))
+    }
+
+    /// Stores every entry of the shared tier `filter` accepts whose key the directory
+    /// lacks, unsealed and verified, as an import does (see
+    /// [`stepcache_core::Cache::pull`]).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidConfig`] without a shared tier (`Builder::shared`); the
+    /// shared tier's error or an IO error (entries stored before it stay stored).
+    pub fn pull(&self, filter: &ExportFilter) -> Result<Transfer> {
+        block_on(self.engine.pull(|step, created_ms| filter.accepts(step, created_ms)))
     }
 
     /// Every entry in memory or on disk, newest first.

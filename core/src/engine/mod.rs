@@ -12,6 +12,7 @@ mod read;
 mod report;
 mod shared;
 mod state;
+mod transfer;
 mod write;
 
 use alloc::string::ToString;
@@ -22,6 +23,7 @@ use core::future::Future;
 pub use maintain::{EntryRead, Imported};
 pub use report::{EntryInfo, EntryState, Hit, PutReport, SkipReason, Source, Status, TierOutcome};
 pub use shared::{DEFAULT_RETRY_AFTER_MS, NoShared, SharedTier};
+pub use transfer::Transfer;
 pub use write::MEMORY_SLOT_OVERHEAD;
 
 /// What a compute function of [`Cache::get_or_compute`] returns: the [`Value`] itself,

@@ -37,8 +37,8 @@ const CATCH_UP_BATCH: usize = 4;
 /// A shared tier for [`Cache::with_shared`]: the store, and how this cache treats it.
 #[derive(Debug)]
 pub struct SharedTier<R> {
-    store: R,
-    team_key: Option<TeamKey>,
+    pub(super) store: R,
+    pub(super) team_key: Option<TeamKey>,
     retry_after_ms: u64,
     read_only: bool,
     promote_in_background: bool,
@@ -88,7 +88,7 @@ impl<R: Store> SharedTier<R> {
 
     /// Whether this cache only reads the tier: a compile-time constant for a store that
     /// is never written ([`Store::READ_ONLY`]), so the writes are left out of its build.
-    fn is_read_only(&self) -> bool {
+    pub(super) fn is_read_only(&self) -> bool {
         R::READ_ONLY || self.read_only
     }
 
@@ -130,7 +130,7 @@ pub(crate) struct SharedState {
     /// Until when (ms) the tier is left alone after a failure.
     down_until_ms: u64,
     /// Keys whose shared copy is behind this machine's.
-    pending: crate::map::HashSet<Fingerprint>,
+    pub(super) pending: crate::map::HashSet<Fingerprint>,
 }
 
 impl SharedState {
@@ -282,7 +282,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
             return TierOutcome::Skipped(super::SkipReason::Degraded);
         }
         match self.shared_write(tier, id, header, payload).await {
-            Ok(()) => {
+            Ok(_) => {
                 self.state.with(|st| st.shared.pending.remove(id));
                 self.catch_up(tier, now).await;
                 TierOutcome::Stored
@@ -295,14 +295,15 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         }
     }
 
-    /// One write to the shared tier, sealed if the tier has a team key, counted.
-    async fn shared_write(
+    /// One write to the shared tier, sealed if the tier has a team key, counted; the
+    /// bytes written.
+    pub(super) async fn shared_write(
         &self,
         tier: &SharedTier<R>,
         id: &Fingerprint,
         header: &EntryHeader,
         payload: &[u8],
-    ) -> Result<()> {
+    ) -> Result<u64> {
         let writer = EntryWriter::new(header, payload);
         let writer = match &tier.team_key {
             Some(key) => writer.sealed(key),
@@ -313,7 +314,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
             st.shared.stats.puts += 1;
             st.shared.stats.bytes_written += writer.len() as u64;
         });
-        Ok(())
+        Ok(writer.len() as u64)
     }
 
     /// Removes `id` from the shared tier if its type is shared: an invalidated result must
@@ -354,7 +355,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
                 Some((header, bytes.slice(range)?))
             });
             let done = match local {
-                Some((header, payload)) => self.shared_write(tier, &id, &header, &payload).await,
+                Some((header, payload)) => self.shared_write(tier, &id, &header, &payload).await.map(drop),
                 None => tier.store.delete(&id).await,
             };
             if let Err(e) = done {
