@@ -1,11 +1,13 @@
 //! `Cache::push` and `Cache::pull` (what `stepcache push` and `stepcache pull` run) on a
 //! real SeaweedFS server: entries go up and come down byte for byte, whatever their
 //! types' sharing policy; what the other side holds is left alone; a team key refuses
-//! planted entries; damaged objects are refused while the rest arrive.
+//! planted entries; damaged objects are refused while the rest arrive. One test runs the
+//! built `stepcache` command against the server.
 #![cfg(not(target_family = "wasm"))]
 #![allow(clippy::unwrap_used)] // tests report failures by panicking
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use stepcache::{Cache, EntryRead, ErrorKind, ExportFilter, Fingerprint, Key, ObjectConfig, Value};
@@ -162,4 +164,52 @@ fn pull_refuses_planted_and_damaged_objects() {
         theirs.remove(&id);
         theirs
     });
+}
+
+/// The `stepcache` command built next to this test (`cargo test --workspace` builds it;
+/// alone: `cargo build -p stepcache-cli`).
+fn stepcache_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().unwrap().parent().unwrap().join("stepcache");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with cargo build -p stepcache-cli",
+        bin.display()
+    );
+    bin
+}
+
+#[test]
+fn the_command_pushes_and_pulls() {
+    let server = Seaweed::start("cli-push-pull");
+    let a = TempDir::new("cli-push-a");
+    let keys = fill(&Cache::open(&a.0).unwrap(), &[1, 2]);
+    let b = TempDir::new("cli-push-b");
+    let run = |dir: &TempDir, what: &str| {
+        let out = std::process::Command::new(stepcache_bin())
+            .args(["--dir", dir.0.to_str().unwrap(), what])
+            .args(["--bucket", BUCKET, "--prefix", "cli", "--endpoint", &server.endpoint])
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .env_remove("STEPCACHE_TEAM_KEY")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{what}: {stderr}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let pushed = run(&a, "push");
+    assert!(pushed.starts_with("pushed 2 entries ("), "{pushed}");
+    assert!(
+        pushed.ends_with(") to stepcache/cli/; 0 held on both sides already\n"),
+        "{pushed}"
+    );
+    let pulled = run(&b, "pull");
+    assert!(pulled.starts_with("pulled 2 entries ("), "{pulled}");
+    assert_eq!(
+        run(&b, "push"),
+        "pushed 0 entries (0 B) to stepcache/cli/; 2 held on both sides already\n"
+    );
+    let held = stored(&Cache::open(&b.0).unwrap());
+    assert!(keys.iter().all(|k| held.contains_key(k.fingerprint())));
 }

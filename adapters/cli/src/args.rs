@@ -58,6 +58,10 @@ pub(crate) enum Command {
     Export(ExportArgs),
     /// Store the entries of a bundle file (verified; entries already held are kept)
     Import(ImportArgs),
+    /// Copy local entries the shared bucket lacks into it (sealed with the team key if set)
+    Push(TransferArgs),
+    /// Copy bucket entries the cache lacks into it (verified; entries already held are kept)
+    Pull(TransferArgs),
     /// Print a shell completion script (e.g. `stepcache completions bash > ~/.local/share/bash-completion/completions/stepcache`)
     Completions(CompletionsArgs),
 }
@@ -185,6 +189,43 @@ pub(crate) struct ImportArgs {
     #[arg(value_name = "FILE")]
     pub(crate) file: PathBuf,
 }
+
+/// Flags of `push` and `pull`: which entries, and the bucket (as the library's
+/// `ObjectConfig::from_env` reads it, each flag overriding its variable). Credentials and
+/// the team key come from the environment only, never from flags (which `ps` shows).
+#[derive(Debug, Args)]
+#[command(after_help = BUCKET_ENV)]
+pub(crate) struct TransferArgs {
+    /// Only entries of this step
+    #[arg(long, value_name = "STEP")]
+    pub(crate) step: Option<String>,
+    /// Only entries newer than AGE (e.g. 12h, 7d)
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    pub(crate) since: Option<u64>,
+    /// The bucket [default: $STEPCACHE_BUCKET]
+    #[arg(long, value_name = "NAME", help_heading = "Bucket")]
+    pub(crate) bucket: Option<String>,
+    /// The folder in the bucket [default: $STEPCACHE_PREFIX, else none]
+    #[arg(long, value_name = "PREFIX", help_heading = "Bucket")]
+    pub(crate) prefix: Option<String>,
+    /// The S3 service's address, e.g. http://127.0.0.1:8333 [default: $AWS_ENDPOINT_URL, else AWS]
+    #[arg(long, value_name = "URL", help_heading = "Bucket")]
+    pub(crate) endpoint: Option<String>,
+    /// The region [default: $AWS_REGION, else us-east-1]
+    #[arg(long, value_name = "REGION", help_heading = "Bucket")]
+    pub(crate) region: Option<String>,
+    /// How long one request may take before it is retried (e.g. 30s)
+    #[arg(long, value_name = "AGE", value_parser = parse_age, help_heading = "Bucket")]
+    pub(crate) timeout: Option<u64>,
+}
+
+/// What `push --help` and `pull --help` end with.
+const BUCKET_ENV: &str = "\
+Environment:
+  STEPCACHE_BUCKET, STEPCACHE_PREFIX, AWS_ENDPOINT_URL, AWS_REGION   as the flags
+  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN        credentials
+  STEPCACHE_TEAM_KEY   the team's secret: entries pushed are sealed with it, and
+                       pull refuses entries it did not seal (see docs/shared.md)";
 
 /// Flags of `completions`.
 #[derive(Debug, Args)]

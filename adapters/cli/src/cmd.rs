@@ -8,4 +8,5 @@ pub(crate) mod import;
 pub(crate) mod ls;
 pub(crate) mod show;
 pub(crate) mod stats;
+pub(crate) mod transfer;
 pub(crate) mod verify;

@@ -116,6 +116,8 @@ fn run(cli: Cli) -> Result<Outcome, Failure> {
         Command::Gc(args) => cmd::gc::run(&ctx, args),
         Command::Export(args) => cmd::export::run(&ctx, args),
         Command::Import(args) => cmd::import::run(&ctx, args),
+        Command::Push(args) => cmd::transfer::run(&ctx, args, cmd::transfer::Way::Push),
+        Command::Pull(args) => cmd::transfer::run(&ctx, args, cmd::transfer::Way::Pull),
         Command::Completions(_) => Ok(Outcome::ok(String::new())),
     }
 }

@@ -67,7 +67,11 @@ fn fill(dir: &Path) -> Vec<Stored> {
 /// `stepcache --dir <dir> <args>`.
 fn stepcache(dir: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::cargo_bin("stepcache").unwrap();
-    cmd.env_remove("STEPCACHE_DIR").arg("--dir").arg(dir).args(args);
+    cmd.env_remove("STEPCACHE_DIR")
+        .env_remove("STEPCACHE_BUCKET")
+        .arg("--dir")
+        .arg(dir)
+        .args(args);
     cmd
 }
 
@@ -933,11 +937,14 @@ fn import_refuses_damaged_entries_and_bundles() {
 }
 
 #[test]
-fn export_and_import_refuse_bad_arguments() {
+fn export_import_push_and_pull_refuse_bad_arguments() {
     let scratch = Scratch::new("bundle-args");
     fill(&scratch.0);
     let elsewhere = std::env::temp_dir().join(format!("stepcache-cli-nowhere-{}", std::process::id()));
-    let bad: [&[&str]; 8] = [
+    let bad: [&[&str]; 11] = [
+        &["push"],
+        &["pull", "--since", "soon", "--bucket", "b"],
+        &["push", "--bucket", "b", "--step", "bad name"],
         &["export"],
         &["import"],
         &["export", "--since", "0s", "out"],
