@@ -11,8 +11,10 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0  done (an `ls` or `clear` that matched nothing is done too)
   1  damage found: damaged entries (verify; export leaves them out), entries
-     refused or a damaged bundle (import); or no entry matches the key (show)
-  2  bad usage: an unknown flag, a bad value, an ambiguous key prefix
+     refused (import, push, pull), a damaged bundle (import); or no entry
+     matches the key (show)
+  2  bad usage: an unknown flag, a bad value, an ambiguous key prefix, a
+     bundle file that cannot be opened or created, no bucket (push, pull)
   3  the cache could not be opened or read or written: the message says why,
      after the kind of error (PermissionDenied, StorageError, ...)";
 
