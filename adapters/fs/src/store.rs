@@ -224,6 +224,7 @@ impl FsStore {
                 entries,
                 tmp,
                 locks,
+                stats: base.join("stats"),
                 options,
                 counter: AtomicU64::new(0),
                 changes,
