@@ -6,7 +6,6 @@
 use std::io::{Read, Write};
 
 use stepcache_core::bundle::{self, BundleReader, BundleWriter};
-use stepcache_core::entry::{self, Head};
 
 use crate::{Cache, EntryRead, Error, ErrorKind, Fingerprint, Result, SkipReason, TierOutcome};
 
@@ -166,17 +165,8 @@ impl Cache {
 
     /// Imports one record's entry into `report`.
     fn import_one(&self, fingerprint: &Fingerprint, bytes: &[u8], report: &mut ImportReport) -> Result<()> {
-        // The record files the entry under `fingerprint`: an entry whose header names
-        // another key is refused, not stored under its own.
-        if let Ok(Head::Complete(header, _)) = entry::decode_head(bytes)
-            && header.key != *fingerprint
-        {
-            report
-                .refused
-                .push((*fingerprint, format!("the entry is of another key ({})", header.key)));
-            return Ok(());
-        }
-        match self.import_entry(bytes) {
+        // Under the record's key only: an entry whose header names another is refused.
+        match crate::block_on(self.engine().import_record(fingerprint, bytes)) {
             Ok(imported) => match imported.store {
                 TierOutcome::Stored => report.imported += 1,
                 TierOutcome::Skipped(SkipReason::Present) => report.present += 1,

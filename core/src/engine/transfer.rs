@@ -172,7 +172,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
                 report.skipped += 1;
                 continue;
             }
-            match self.import_entry(whole).await {
+            match self.import_record(&id, whole).await {
                 Ok(imported) => match imported.store {
                     TierOutcome::Stored => {
                         report.copied += 1;
