@@ -467,6 +467,29 @@ fn stats_sum_the_entries_per_step() {
     );
     assert_eq!(t1["oldest_ms"], t1_listed[2]["created_ms"]);
     assert_eq!(t1["newest_ms"], t1_listed[0]["created_ms"]);
+    assert_eq!(
+        (t1["hits"].as_u64(), t1["misses"].as_u64()),
+        (Some(0), Some(0)),
+        "puts only"
+    );
+
+    // A later session's lookups are counted with the directory when it closes.
+    {
+        let cache = Cache::open(&scratch.0).unwrap();
+        for s in stored.iter().filter(|s| s.key.step() == "t1_map") {
+            cache.get(&s.key).unwrap().unwrap();
+        }
+        assert!(
+            cache
+                .get(&Key::of("t1_map").arg("tr_ms", 99).build().unwrap())
+                .unwrap()
+                .is_none()
+        );
+    }
+    let doc = json(&scratch.0, &["stats"]);
+    let t1 = &doc["steps"].as_array().unwrap()[2];
+    assert_eq!((t1["hits"].as_u64(), t1["misses"].as_u64()), (Some(3), Some(1)), "{t1}");
+    assert_eq!(t1["saved_us"], 6_000_000, "three hits of 2 + 3 + 1 s computations");
 
     let text = run(&scratch.0, &["stats"]);
     assert_eq!(text.code, 0);

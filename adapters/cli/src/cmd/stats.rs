@@ -1,9 +1,9 @@
 //! `stepcache stats`: what the directory holds, in all and per step.
 //!
-//! A cache's hit and miss counters (`Stats`) count one handle's lookups, so a handle
-//! this command opens has none to show: what it shows is the store's side of `Stats`
-//! (entries, bytes, damaged entries met while listing) and a table per step built
-//! from the entries.
+//! What it shows: the store's side of `Stats` (entries, bytes, damaged entries met while
+//! listing), a table per step built from the entries, and the hits, misses and time
+//! saved of every session that used the directory (`Stats::all_time`; this command's
+//! own handle looks nothing up).
 
 use std::collections::BTreeMap;
 
@@ -29,6 +29,12 @@ struct StepStats {
     oldest_ms: u64,
     /// The newest one's creation, ms since the epoch.
     newest_ms: u64,
+    /// Lookups of the step that found a result, over every session that saved its counters.
+    hits: u64,
+    /// Lookups that found none, over every session.
+    misses: u64,
+    /// Compute time those hits saved, µs, over every session.
+    saved_us: u64,
 }
 
 /// `stats --json`.
@@ -75,6 +81,21 @@ pub(crate) fn run(ctx: &Ctx) -> Result<Outcome, Failure> {
     let entries: Vec<EntryInfo> = cache.entries()?.into_iter().filter(|e| e.stored).collect();
     // After the listing `entries` made, so both describe the same one.
     let stats = cache.stats()?;
+    let mut steps = per_step(&entries);
+    for t in &stats.all_time {
+        let at = match steps.iter().position(|s| s.step == t.step) {
+            Some(at) => at,
+            None => {
+                steps.push(StepStats {
+                    step: t.step.clone(),
+                    ..StepStats::default()
+                });
+                steps.len() - 1
+            }
+        };
+        (steps[at].hits, steps[at].misses, steps[at].saved_us) = (t.hits, t.misses, t.saved_us);
+    }
+    steps.sort_by(|a, b| a.step.cmp(&b.step));
     let summary = Summary {
         dir: ctx.dir.display().to_string(),
         read_only: cache.engine().store().is_read_only(),
@@ -82,7 +103,7 @@ pub(crate) fn run(ctx: &Ctx) -> Result<Outcome, Failure> {
         bytes: stats.store.bytes,
         cost_us: entries.iter().map(|e| e.cost_us).sum(),
         damaged: stats.corrupt_removed,
-        steps: per_step(&entries),
+        steps,
     };
     if ctx.json {
         return report::json(&summary).map(Outcome::ok);
@@ -108,6 +129,9 @@ pub(crate) fn run(ctx: &Ctx) -> Result<Outcome, Failure> {
             ("COST", Align::Right),
             ("OLDEST", Align::Right),
             ("NEWEST", Align::Right),
+            ("HITS", Align::Right),
+            ("MISSES", Align::Right),
+            ("SAVED", Align::Right),
         ];
         let rows: Vec<Vec<String>> = summary
             .steps
@@ -118,8 +142,20 @@ pub(crate) fn run(ctx: &Ctx) -> Result<Outcome, Failure> {
                     s.entries.to_string(),
                     size_text(s.bytes),
                     duration_text(s.cost_us),
-                    age_text(now.saturating_sub(s.oldest_ms)),
-                    age_text(now.saturating_sub(s.newest_ms)),
+                    // A step that has no entries left is here for its counters alone.
+                    if s.entries == 0 {
+                        "-".into()
+                    } else {
+                        age_text(now.saturating_sub(s.oldest_ms))
+                    },
+                    if s.entries == 0 {
+                        "-".into()
+                    } else {
+                        age_text(now.saturating_sub(s.newest_ms))
+                    },
+                    s.hits.to_string(),
+                    s.misses.to_string(),
+                    duration_text(s.saved_us),
                 ]
             })
             .collect();
