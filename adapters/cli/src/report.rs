@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 use serde_json::Value as Json;
-use stepcache::{ArgValue, EntryInfo, Provenance};
+use stepcache::{ArgValue, EntryInfo, Fingerprint, Provenance};
 
 use crate::units::{age_text, duration_text, size_text};
 
@@ -295,4 +295,30 @@ pub(crate) fn entries_text(n: usize) -> String {
         1 => "1 entry".to_owned(),
         _ => format!("{n} entries"),
     }
+}
+
+/// One entry an import or a pull refused, as `--json` prints it.
+#[derive(Serialize)]
+pub(crate) struct Refused {
+    /// `b3:<64 hex>`, as the bundle or bucket files it.
+    pub(crate) fingerprint: String,
+    /// Why.
+    pub(crate) reason: String,
+}
+
+/// The refused entries of an import or a pull report, for `--json`.
+pub(crate) fn refused(list: Vec<(Fingerprint, String)>) -> Vec<Refused> {
+    list.into_iter()
+        .map(|(id, reason)| Refused {
+            fingerprint: id.to_string(),
+            reason,
+        })
+        .collect()
+}
+
+/// One line per refused entry, for the text output.
+pub(crate) fn refused_text(list: &[Refused]) -> String {
+    list.iter()
+        .map(|r| format!("refused {}: {}\n", r.fingerprint, r.reason))
+        .collect()
 }

@@ -12,15 +12,6 @@ use crate::progress;
 use crate::report::{self, Failure, Outcome};
 use crate::units::size_text;
 
-/// One refused entry.
-#[derive(Serialize)]
-struct Refused {
-    /// `b3:<64 hex>`, as the bundle files it.
-    fingerprint: String,
-    /// Why.
-    reason: String,
-}
-
 /// `import --json`.
 #[derive(Serialize)]
 struct Imported {
@@ -35,7 +26,7 @@ struct Imported {
     /// Entries not stored because of their step's policy or the cache's budget.
     skipped: u64,
     /// Entries refused: damaged, or filed under another key.
-    refused: Vec<Refused>,
+    refused: Vec<report::Refused>,
     /// The bytes of the entries read.
     bytes: u64,
 }
@@ -80,13 +71,7 @@ pub(crate) fn run(ctx: &Ctx, args: &ImportArgs) -> Result<Outcome, Failure> {
         imported,
         present,
         skipped,
-        refused: refused
-            .into_iter()
-            .map(|(id, reason)| Refused {
-                fingerprint: id.to_string(),
-                reason,
-            })
-            .collect(),
+        refused: report::refused(refused),
         bytes,
     };
     let code = u8::from(!doc.refused.is_empty());
@@ -96,11 +81,7 @@ pub(crate) fn run(ctx: &Ctx, args: &ImportArgs) -> Result<Outcome, Failure> {
             code,
         });
     }
-    let mut out: String = doc
-        .refused
-        .iter()
-        .map(|r| format!("refused {}: {}\n", r.fingerprint, r.reason))
-        .collect();
+    let mut out = report::refused_text(&doc.refused);
     let read = imported + present + skipped + doc.refused.len() as u64;
     out.push_str(&format!(
         "read {} ({}): {} imported, {} already held, {} skipped by policy, {} refused\n",

@@ -21,15 +21,6 @@ pub(crate) enum Way {
     Pull,
 }
 
-/// One refused entry.
-#[derive(Serialize)]
-struct Refused {
-    /// `b3:<64 hex>`.
-    fingerprint: String,
-    /// Why.
-    reason: String,
-}
-
 /// `push --json` and `pull --json`.
 #[derive(Serialize)]
 struct Transferred {
@@ -44,7 +35,7 @@ struct Transferred {
     /// Entries a pull left out for the cache's policy.
     skipped: u64,
     /// Entries refused: damaged, not sealed with the team key, or filed under another key.
-    refused: Vec<Refused>,
+    refused: Vec<report::Refused>,
     /// The bytes copied.
     bytes: u64,
 }
@@ -126,13 +117,7 @@ pub(crate) fn run(ctx: &Ctx, args: &TransferArgs, way: Way) -> Result<Outcome, F
         copied,
         present,
         skipped,
-        refused: refused
-            .into_iter()
-            .map(|(id, reason)| Refused {
-                fingerprint: id.to_string(),
-                reason,
-            })
-            .collect(),
+        refused: report::refused(refused),
         bytes,
     };
     let code = u8::from(!doc.refused.is_empty());
@@ -142,11 +127,7 @@ pub(crate) fn run(ctx: &Ctx, args: &TransferArgs, way: Way) -> Result<Outcome, F
             code,
         });
     }
-    let mut out: String = doc
-        .refused
-        .iter()
-        .map(|r| format!("refused {}: {}\n", r.fingerprint, r.reason))
-        .collect();
+    let mut out = report::refused_text(&doc.refused);
     let (verb, there) = match way {
         Way::Push => ("pushed", format!("to {}", doc.bucket)),
         Way::Pull => ("pulled", format!("from {}", doc.bucket)),
