@@ -216,31 +216,26 @@ impl FsStore {
         let base = root.join(LAYOUT);
         let (entries, tmp, locks) = (base.join("entries"), base.join("tmp"), base.join("locks"));
         let changes_path = base.join("changes");
-        if options.read_only {
+        // Read-only as asked, or because the directory cannot be written: nothing is
+        // created or cleaned, and the change counter is only read.
+        let open_read_only = |why: String| {
             let changes = Changes::open(&changes_path, false).map_err(|e| io_error("open", &changes_path, e))?;
-            return Ok(FsStore {
-                read_only: Some(format!("{} was opened read-only as asked", root.display())),
-                root,
-                entries,
-                tmp,
-                locks,
-                stats: base.join("stats"),
-                options,
-                counter: AtomicU64::new(0),
-                changes,
-            });
-        }
-        let prepared = [&base, &entries, &tmp, &locks]
-            .into_iter()
-            .try_for_each(|path| ensure_dir(path))
-            .and_then(|()| Changes::open(&changes_path, true));
-        let (changes, read_only) = match prepared {
-            Ok(changes) => (changes, None),
-            Err(e) if is_read_only(&e) && entries.is_dir() => {
-                let changes = Changes::open(&changes_path, false).map_err(|e| io_error("open", &changes_path, e))?;
-                (changes, Some(format!("{} cannot be written ({e})", root.display())))
+            Ok::<_, Error>((changes, Some(why)))
+        };
+        let (changes, read_only) = if options.read_only {
+            open_read_only(format!("{} was opened read-only as asked", root.display()))?
+        } else {
+            let prepared = [&base, &entries, &tmp, &locks]
+                .into_iter()
+                .try_for_each(|path| ensure_dir(path))
+                .and_then(|()| Changes::open(&changes_path, true));
+            match prepared {
+                Ok(changes) => (changes, None),
+                Err(e) if is_read_only(&e) && entries.is_dir() => {
+                    open_read_only(format!("{} cannot be written ({e})", root.display()))?
+                }
+                Err(e) => return Err(io_error("prepare", &base, e)),
             }
-            Err(e) => return Err(io_error("prepare", &base, e)),
         };
         if read_only.is_none() {
             for old in OLD_LAYOUTS {
