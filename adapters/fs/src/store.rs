@@ -620,7 +620,11 @@ impl Store for FsStore {
         self.changes.epoch()
     }
 
-    /// Reads only the first bytes of the entry's file, never a large payload.
+    /// Reads only the first [`LIST_HEAD_LEN`] bytes of the entry's file, never a large
+    /// payload, and answers as the default (a whole read, cut) would: the file's length
+    /// and leading bytes, or `None` where no regular file can be opened. Verifying them is
+    /// the engine's, as it is for the default (`tests/head.rs` checks both agree under
+    /// every kind of damage).
     async fn head(&self, id: &Fingerprint) -> Result<Option<Listed>> {
         self.listed(*id)
     }
