@@ -30,7 +30,7 @@ pub use stepcache_core::{ArgValue, KeyArgs, NamedArg, Provenance, ProvenanceReco
 pub use stepcache_core::{SharedStats, SharedTier};
 #[cfg(feature = "shared")]
 pub use stepcache_object::ObjectConfig;
-pub use store::{Durability, FsBytes, FsOptions, FsStore};
+pub use store::{COUNTERS_MIN_BUDGET, COUNTERS_ROOM, Durability, FsBytes, FsOptions, FsStore};
 
 /// Drives an engine future on this thread. Filesystem calls finish within their first
 /// poll, so most calls are ready at once and skip the parking machinery; a call that
@@ -68,6 +68,9 @@ pub type AsyncCache = stepcache_core::Cache<FsStore, SystemClock, SharedStore>;
 pub struct Cache {
     engine: std::sync::Arc<AsyncCache>,
     promoter: promoter::Promoter,
+    /// The part of the store budget left to the lasting counters' file, not given to
+    /// the engine (see [`Builder::open`]).
+    counters_room: u64,
 }
 
 impl Drop for Cache {
@@ -109,7 +112,8 @@ impl Builder {
         self
     }
 
-    /// The directory's budget in bytes (0 stores nothing on disk).
+    /// The directory's budget in bytes (0 stores nothing on disk): every file the cache
+    /// keeps counts, the lasting counters' too (see [`Builder::open`]).
     pub fn store_budget(mut self, bytes: u64) -> Self {
         self.config = self.config.store_budget(bytes);
         self
@@ -221,6 +225,12 @@ impl Builder {
     /// Opens the cache, creating its directory owner-only if needed (never with
     /// [`Builder::read_only`]).
     ///
+    /// The store budget counts every byte the cache keeps on disk. The lasting counters'
+    /// file takes up to [`COUNTERS_ROOM`] of it, so the entries are kept within the
+    /// budget less that room; a budget below [`COUNTERS_MIN_BUDGET`] leaves it all to the
+    /// entries, and then no lasting counters are kept (see
+    /// [`FsOptions::lasting_counters`]).
+    ///
     /// # Errors
     /// The first invalid setting given to the builder; [`ErrorKind::InvalidConfig`] if no
     /// directory was given and the platform has none; or the directory's IO error.
@@ -237,12 +247,24 @@ impl Builder {
                 ));
             }
         };
-        let store = FsStore::open_with(dir, self.options)?;
+        let budget = self.config.store_budget_bytes();
+        let counters_room = if self.options.lasting_counters && budget >= COUNTERS_MIN_BUDGET {
+            COUNTERS_ROOM
+        } else {
+            0
+        };
+        let options = FsOptions {
+            lasting_counters: counters_room > 0,
+            ..self.options
+        };
+        let store = FsStore::open_with(dir, options)?;
         let shared = self.shared.tier()?;
-        let engine = stepcache_core::Cache::with_shared(store, shared, SystemClock::new(), self.config)?;
+        let config = self.config.store_budget(budget - counters_room);
+        let engine = stepcache_core::Cache::with_shared(store, shared, SystemClock::new(), config)?;
         Ok(Cache {
             engine: std::sync::Arc::new(engine),
             promoter: promoter::Promoter::default(),
+            counters_room,
         })
     }
 }
@@ -341,11 +363,15 @@ impl Cache {
 
     /// Hits, misses, sizes, evictions and time saved, per tier and per type, for this
     /// session, and per type over every session of the directory ([`Stats::all_time`]).
+    /// The store's budget is the one given to the builder; its bytes are the entries',
+    /// kept within it less the lasting counters' room (see [`Builder::open`]).
     ///
     /// # Errors
     /// An IO error while listing the directory.
     pub fn stats(&self) -> Result<Stats> {
-        block_on(self.engine.stats_all_time())
+        let mut stats = block_on(self.engine.stats_all_time())?;
+        stats.store.budget = stats.store.budget.saturating_add(self.counters_room);
+        Ok(stats)
     }
 
     /// Adds this session's counters to the ones the directory keeps for all time (done

@@ -9,6 +9,7 @@
 //!   v2/tmp/<...>.tmp         files being written, locked by their writer
 //!   v2/locks/<64 hex>.lock   held (flock) while one process computes that key
 //!   v2/changes               the change counter every handle shares (see `shared.rs`)
+//!   v2/stats                 the lasting counters, at most `COUNTERS_ROOM` bytes
 //! ```
 //!
 //! # Why every read is the current value or a miss
@@ -59,6 +60,20 @@ pub(crate) const MAP_MIN_LEN: u64 = 256 * 1024;
 /// The unit budgets count entry files in (see [`Store::footprint`]).
 const BLOCK: u64 = 4096;
 
+/// The most bytes the lasting counters' file (`v2/stats`) may hold, and so the room a
+/// budget leaves it: every byte on disk counts against the budget, and this file is the
+/// one lasting file beside the entries. A fixed room, not the file's size of the moment,
+/// because handles in several processes share the file and each must know its most.
+/// 16 KiB holds the counters of about 230 step types of 20-character names (50 bytes and
+/// the name each); counters that outgrow it are no longer saved (see
+/// [`FsOptions::lasting_counters`]).
+pub const COUNTERS_ROOM: u64 = 16 << 10;
+
+/// The smallest store budget that leaves [`COUNTERS_ROOM`] to the lasting counters
+/// (then 1.6% of it at most); with a smaller one the [`crate::Builder`] keeps no
+/// counters, and the entries have the whole budget.
+pub const COUNTERS_MIN_BUDGET: u64 = 64 * COUNTERS_ROOM;
+
 /// A payload is written in pieces of this size, laid at multiples of 2 MiB in the file:
 /// the page cache then builds large folios, which later memory maps of the entry fault in
 /// fast (with 256 KiB pieces at unaligned offsets, a verified get of 256 MiB took 1.7x
@@ -96,6 +111,13 @@ pub struct FsOptions {
     /// directory that cannot be written. For tools that inspect a cache another program
     /// owns.
     pub read_only: bool,
+    /// Whether the store keeps the lasting counters ([`Store::load_counters`]) in
+    /// `v2/stats`, a file of at most [`COUNTERS_ROOM`] bytes (on by default). The file
+    /// counts against the store budget, so the engine's budget must leave that room:
+    /// [`crate::Builder`] gives the engine the budget less [`COUNTERS_ROOM`], and below
+    /// [`COUNTERS_MIN_BUDGET`] turns this off. Off, the store reads and saves no
+    /// counters ("all time" is the session alone), and a writable open removes the file.
+    pub lasting_counters: bool,
 }
 
 impl Default for FsOptions {
@@ -104,6 +126,7 @@ impl Default for FsOptions {
             durability: Durability::Buffered,
             memory_map: true,
             read_only: false,
+            lasting_counters: true,
         }
     }
 }
@@ -243,6 +266,10 @@ impl FsStore {
             }
             crate::dir::remove_leftovers(&tmp)?;
             crate::dir::remove_free_locks(&locks)?;
+            if !options.lasting_counters {
+                // Its bytes would count against a budget that leaves them no room.
+                let _ = fs::remove_file(base.join("stats"));
+            }
         }
         Ok(FsStore {
             root,
@@ -378,9 +405,27 @@ impl FsStore {
     }
 
     /// Writes the lasting counters to a locked temporary file, then renames it over the
-    /// counters' file, as a put does an entry's.
+    /// counters' file, as a put does an entry's. Nothing if the store keeps no counters.
+    ///
+    /// # Errors
+    /// [`ErrorKind::StorageFull`] for counters longer than [`COUNTERS_ROOM`] (the file
+    /// stays as it was), or the IO error.
     fn save_counters_blocking(&self, bytes: &[u8]) -> Result<()> {
         self.check_writable()?;
+        if !self.options.lasting_counters {
+            return Ok(());
+        }
+        if bytes.len() as u64 > COUNTERS_ROOM {
+            return Err(Error::new(
+                ErrorKind::StorageFull,
+                format!(
+                    "the lasting counters take {} bytes, more than the {COUNTERS_ROOM} the budget leaves them \
+                     in {}; they stay as they were",
+                    bytes.len(),
+                    self.stats.display()
+                ),
+            ));
+        }
         let seq = self.counter.fetch_add(1, Ordering::Relaxed);
         let tmp = self.tmp.join(format!("stats.{}.{seq}.tmp", std::process::id()));
         let written = File::create(&tmp).and_then(|mut file| {
@@ -669,6 +714,9 @@ impl Store for FsStore {
     const KEEPS_COUNTERS: bool = true;
 
     async fn load_counters(&self) -> Result<Option<Vec<u8>>> {
+        if !self.options.lasting_counters {
+            return Ok(None);
+        }
         match fs::read(&self.stats) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if is_absent(&e) => Ok(None),
