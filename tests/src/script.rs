@@ -1,13 +1,14 @@
 //! A fixed run of cache operations that crosses every way an entry can change (puts of
 //! several sizes over each other, invalidation, eviction by budget, a computed key with
-//! its lock, clearing a step, opening over leftovers), and the model of what the store
-//! may hold after each of them. The kill-point test runs it in a child process and kills
-//! that process at every system call it makes.
+//! its lock, clearing a step, importing a bundle, opening over leftovers) and every way
+//! the lasting counters change (saving them), and the model of what the store may hold
+//! after each of them. The kill-point test runs it in a child process and kills that
+//! process at every system call it makes.
 
 use std::io::Write;
 use std::path::Path;
 
-use stepcache::{Cache, Key, Value};
+use stepcache::{Cache, ExportFilter, Key, TypeStats, Value};
 
 /// The store budget of the run: small enough that the run evicts.
 pub const BUDGET: u64 = 1 << 20;
@@ -45,10 +46,20 @@ pub enum Op {
         /// The step's name.
         step: &'static str,
     },
+    /// Import the bundle of [`BUNDLED`] ([`write_bundle`]); an entry whose key the cache
+    /// holds is kept as it is.
+    Import,
+    /// Add the session's counters to the lasting ones ([`Cache::save_stats`]).
+    SaveStats,
 }
 
+/// The entries of the bundle the run imports: `(key, version, size)`. Their keys are
+/// never held when the run imports them, and hold these versions when it imports again.
+pub const BUNDLED: [(u8, u8, usize); 2] = [(0, 9, 120 << 10), (1, 9, 300 << 10)];
+
 /// The run: across file sizes (1 KiB to 700 KiB: read into memory and memory-mapped),
-/// over each other, removed, evicted and cleared.
+/// over each other, removed, evicted, cleared and imported, with the counters saved
+/// twice (the second save adds to the first).
 pub fn script() -> Vec<Op> {
     use Op::*;
     vec![
@@ -85,12 +96,16 @@ pub fn script() -> Vec<Op> {
             version: 1,
             size: 50 << 10,
         },
+        SaveStats,
         Put {
             key: 1,
             version: 2,
             size: 2 << 10,
         },
         Clear { step: "s" },
+        // Stores both bundled keys; the second import finds them held.
+        Import,
+        Import,
         Put {
             key: 0,
             version: 4,
@@ -102,6 +117,7 @@ pub fn script() -> Vec<Op> {
             version: 2,
             size: 260 << 10,
         },
+        SaveStats,
     ]
 }
 
@@ -145,6 +161,12 @@ pub fn model(ops: &[Op], done: usize) -> Vec<Option<(u8, usize)>> {
                 held[key as usize] = Some((version, size));
             }
             Op::Invalidate { key } => held[key as usize] = None,
+            Op::Import => {
+                for (key, version, size) in BUNDLED {
+                    held[key as usize].get_or_insert((version, size));
+                }
+            }
+            Op::SaveStats => {}
             Op::Clear { step } => {
                 for n in 0..KEYS {
                     if key(n).step() == step {
@@ -157,12 +179,54 @@ pub fn model(ops: &[Op], done: usize) -> Vec<Option<(u8, usize)>> {
     held
 }
 
-/// Runs the script on `dir`, writing `op N` before and `done N` after each step to `out`
-/// (flushed), and `begin` first: where the system calls to kill at start.
+/// Writes the bundle the run imports ([`BUNDLED`]) to `path`, from a cache made beside it
+/// and removed after.
+///
+/// # Panics
+/// If the cache or the file cannot be written.
+pub fn write_bundle(path: &Path) {
+    let source = path.with_extension("source");
+    let cache = Cache::builder()
+        .dir(&source)
+        .memory_budget(0)
+        .open()
+        .expect("open the bundle's source");
+    for (k, version, size) in BUNDLED {
+        cache.put(&key(k), value(k, version, size)).expect("put");
+    }
+    let file = std::fs::File::create(path).expect("create the bundle");
+    let report = cache
+        .export_bundle(std::io::BufWriter::new(file), &ExportFilter::default(), |_, _| {})
+        .expect("export");
+    assert_eq!(report.entries, BUNDLED.len() as u64);
+    drop(cache);
+    std::fs::remove_dir_all(&source).expect("remove the bundle's source");
+}
+
+/// Lasting counters as one line of text: `step:hits:misses:puts:computes:compute_us:saved_us`
+/// per type, sorted by step, separated by spaces (empty for none).
+pub fn counters_text(types: &[TypeStats]) -> String {
+    let mut parts: Vec<String> = types
+        .iter()
+        .map(|t| {
+            format!(
+                "{}:{}:{}:{}:{}:{}:{}",
+                t.step, t.hits, t.misses, t.puts, t.computes, t.compute_us, t.saved_us
+            )
+        })
+        .collect();
+    parts.sort();
+    parts.join(" ")
+}
+
+/// Runs the script on `dir`, importing the bundle at `bundle` ([`write_bundle`]), writing
+/// `op N` before and `done N` after each step to `out` (flushed), and `begin` first:
+/// where the system calls to kill at start. Before saving the counters it writes
+/// `stats TEXT`, the lasting counters the save is to leave ([`counters_text`]).
 ///
 /// # Panics
 /// If any operation fails: the run is expected to complete when nothing kills it.
-pub fn run(dir: &Path, out: &mut impl Write) {
+pub fn run(dir: &Path, bundle: &Path, out: &mut impl Write) {
     let say = |out: &mut dyn Write, text: String| {
         out.write_all(text.as_bytes()).expect("write progress");
         out.flush().expect("flush progress");
@@ -199,6 +263,22 @@ pub fn run(dir: &Path, out: &mut impl Write) {
                 .expect("invalidate"),
             Op::Clear { step } => {
                 cache.as_ref().expect("opened first").clear(Some(step)).expect("clear");
+            }
+            Op::Import => {
+                let file = std::fs::File::open(bundle).expect("open the bundle");
+                let len = file.metadata().expect("the bundle's length").len();
+                let report = cache
+                    .as_ref()
+                    .expect("opened first")
+                    .import_bundle(file, Some(len), |_, _| {})
+                    .expect("import");
+                assert!(report.refused.is_empty(), "the bundle is sound: {report:?}");
+            }
+            Op::SaveStats => {
+                let cache = cache.as_ref().expect("opened first");
+                let all_time = cache.stats().expect("stats").all_time;
+                say(out, format!("stats {}\n", counters_text(&all_time)));
+                cache.save_stats().expect("save the counters");
             }
         }
         say(out, format!("done {i}\n"));
