@@ -306,19 +306,54 @@ pub(crate) struct Refused {
     pub(crate) reason: String,
 }
 
-/// The refused entries of an import or a pull report, for `--json`.
-pub(crate) fn refused(list: Vec<(Fingerprint, String)>) -> Vec<Refused> {
-    list.into_iter()
-        .map(|(id, reason)| Refused {
-            fingerprint: id.to_string(),
-            reason,
-        })
-        .collect()
+/// What an import, a push or a pull did with the entries it did not copy, and the bytes
+/// it moved: the fields of their `--json` documents after the command's own count.
+#[derive(Serialize)]
+pub(crate) struct Carried {
+    /// Entries the receiving side held already (left as they are).
+    pub(crate) present: u64,
+    /// Entries not stored because of their step's policy or the cache's budget.
+    pub(crate) skipped: u64,
+    /// Entries refused: damaged, not sealed with the team key, or filed under another key.
+    pub(crate) refused: Vec<Refused>,
+    /// The bytes of the entries read (import) or copied (push, pull).
+    pub(crate) bytes: u64,
 }
 
-/// One line per refused entry, for the text output.
-pub(crate) fn refused_text(list: &[Refused]) -> String {
-    list.iter()
-        .map(|r| format!("refused {}: {}\n", r.fingerprint, r.reason))
-        .collect()
+impl Carried {
+    /// The counts of a report, with its refused entries as `--json` prints them.
+    pub(crate) fn new(present: u64, skipped: u64, refused: Vec<(Fingerprint, String)>, bytes: u64) -> Self {
+        let refused = refused
+            .into_iter()
+            .map(|(id, reason)| Refused {
+                fingerprint: id.to_string(),
+                reason,
+            })
+            .collect();
+        Carried {
+            present,
+            skipped,
+            refused,
+            bytes,
+        }
+    }
+
+    /// The outcome of the command whose `--json` document `doc` holds these counts: `doc`
+    /// with `--json`, else one line per refused entry and then `summary`; exit code 1 if
+    /// entries were refused, which a script must notice.
+    pub(crate) fn outcome(&self, json: bool, doc: &impl Serialize, summary: String) -> Result<Outcome, Failure> {
+        let stdout = if json {
+            self::json(doc)?
+        } else {
+            let refused = self.refused.iter();
+            refused
+                .map(|r| format!("refused {}: {}\n", r.fingerprint, r.reason))
+                .collect::<String>()
+                + &summary
+        };
+        Ok(Outcome {
+            stdout,
+            code: u8::from(!self.refused.is_empty()),
+        })
+    }
 }

@@ -21,14 +21,9 @@ struct Imported {
     file: String,
     /// Entries stored.
     imported: u64,
-    /// Entries whose key the cache held already (kept as they were).
-    present: u64,
-    /// Entries not stored because of their step's policy or the cache's budget.
-    skipped: u64,
-    /// Entries refused: damaged, or filed under another key.
-    refused: Vec<report::Refused>,
-    /// The bytes of the entries read.
-    bytes: u64,
+    /// Entries held already, skipped and refused, and the bytes of the entries read.
+    #[serde(flatten)]
+    carried: report::Carried,
 }
 
 /// Runs `import`: exit code 1 if entries were refused or the bundle is damaged.
@@ -69,28 +64,13 @@ pub(crate) fn run(ctx: &Ctx, args: &ImportArgs) -> Result<Outcome, Failure> {
         dir: ctx.dir.display().to_string(),
         file: args.file.display().to_string(),
         imported,
-        present,
-        skipped,
-        refused: report::refused(refused),
-        bytes,
+        carried: report::Carried::new(present, skipped, refused, bytes),
     };
-    let code = u8::from(!doc.refused.is_empty());
-    if ctx.json {
-        return Ok(Outcome {
-            stdout: report::json(&doc)?,
-            code,
-        });
-    }
-    let mut out = report::refused_text(&doc.refused);
-    let read = imported + present + skipped + doc.refused.len() as u64;
-    out.push_str(&format!(
-        "read {} ({}): {} imported, {} already held, {} skipped by policy, {} refused\n",
-        report::entries_text(read as usize),
+    let refused = doc.carried.refused.len();
+    let summary = format!(
+        "read {} ({}): {imported} imported, {present} already held, {skipped} skipped by policy, {refused} refused\n",
+        report::entries_text((imported + present + skipped) as usize + refused),
         size_text(bytes),
-        imported,
-        present,
-        skipped,
-        doc.refused.len()
-    ));
-    Ok(Outcome { stdout: out, code })
+    );
+    doc.carried.outcome(ctx.json, &doc, summary)
 }

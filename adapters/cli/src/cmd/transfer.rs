@@ -30,14 +30,10 @@ struct Transferred {
     bucket: String,
     /// Entries copied.
     copied: u64,
-    /// Entries the other side held already (left as they are).
-    present: u64,
-    /// Entries a pull left out for the cache's policy.
-    skipped: u64,
-    /// Entries refused: damaged, not sealed with the team key, or filed under another key.
-    refused: Vec<report::Refused>,
-    /// The bytes copied.
-    bytes: u64,
+    /// Entries held on both sides already, skipped by a pull and refused, and the bytes
+    /// copied.
+    #[serde(flatten)]
+    carried: report::Carried,
 }
 
 /// A non-empty environment variable.
@@ -115,34 +111,23 @@ pub(crate) fn run(ctx: &Ctx, args: &TransferArgs, way: Way) -> Result<Outcome, F
         dir: ctx.dir.display().to_string(),
         bucket: shown,
         copied,
-        present,
-        skipped,
-        refused: report::refused(refused),
-        bytes,
+        carried: report::Carried::new(present, skipped, refused, bytes),
     };
-    let code = u8::from(!doc.refused.is_empty());
-    if ctx.json {
-        return Ok(Outcome {
-            stdout: report::json(&doc)?,
-            code,
-        });
-    }
-    let mut out = report::refused_text(&doc.refused);
     let (verb, there) = match way {
         Way::Push => ("pushed", format!("to {}", doc.bucket)),
         Way::Pull => ("pulled", format!("from {}", doc.bucket)),
     };
-    out.push_str(&format!(
+    let mut summary = format!(
         "{verb} {} ({}) {there}; {present} held on both sides already",
         report::entries_text(copied as usize),
         size_text(bytes)
-    ));
+    );
     if skipped > 0 {
-        out.push_str(&format!(", {skipped} skipped by policy"));
+        summary.push_str(&format!(", {skipped} skipped by policy"));
     }
-    if !doc.refused.is_empty() {
-        out.push_str(&format!(", {} refused", doc.refused.len()));
+    if !doc.carried.refused.is_empty() {
+        summary.push_str(&format!(", {} refused", doc.carried.refused.len()));
     }
-    out.push('\n');
-    Ok(Outcome { stdout: out, code })
+    summary.push('\n');
+    doc.carried.outcome(ctx.json, &doc, summary)
 }
