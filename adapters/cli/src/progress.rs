@@ -7,46 +7,39 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-fn shown(quiet: bool) -> bool {
-    !quiet && std::io::stderr().is_terminal()
-}
-
-/// A bar over `total` bytes, labelled `what` ("verifying").
-pub(crate) fn bytes(total: u64, quiet: bool, what: &'static str) -> ProgressBar {
-    if !shown(quiet) {
+/// A bar over `total` (a count with no end if `None`) drawn with `template` and labelled
+/// `what`, or a hidden one (see the module docs): what every bar here shares.
+fn bar(total: Option<u64>, template: &str, quiet: bool, what: &'static str) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template("{msg} [{wide_bar}] {bytes}/{total_bytes}, {eta} left")
-        .map_or_else(|_| ProgressStyle::default_bar(), |s| s.progress_chars("=> "));
+    let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+    let fallback = match total {
+        Some(_) => ProgressStyle::default_bar(),
+        None => ProgressStyle::default_spinner(),
+    };
+    let style = ProgressStyle::with_template(template).map_or(fallback, |s| s.progress_chars("=> "));
     bar.set_style(style);
     bar.set_message(what);
     bar
 }
 
-/// A spinner for one long call whose progress cannot be counted, labelled `what`.
+/// Bytes done, labelled `what` ("verifying"): a bar if the `total` is known, else a count
+/// with its rate (a bundle read from stdin).
+pub(crate) fn bytes(total: Option<u64>, quiet: bool, what: &'static str) -> ProgressBar {
+    let template = match total {
+        Some(_) => "{msg} [{wide_bar}] {bytes}/{total_bytes}, {eta} left",
+        None => "{spinner} {msg} {bytes} ({binary_bytes_per_sec})",
+    };
+    bar(total, template, quiet, what)
+}
+
+/// A spinner for one long call whose progress cannot be counted, labelled `what`. It
+/// turns on its own, as nothing reports progress to it.
 pub(crate) fn spinner(quiet: bool, what: &'static str) -> ProgressBar {
-    if !shown(quiet) {
-        return ProgressBar::hidden();
+    let bar = bar(None, "{spinner} {msg} ({elapsed})", quiet, what);
+    if !bar.is_hidden() {
+        bar.enable_steady_tick(Duration::from_millis(100));
     }
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
-        .unwrap_or_else(|_| ProgressStyle::default_spinner());
-    bar.set_style(style);
-    bar.set_message(what);
-    bar.enable_steady_tick(Duration::from_millis(100));
-    bar
-}
-
-/// A count of bytes whose total is unknown (a bundle read from stdin), labelled `what`.
-pub(crate) fn bytes_unknown(quiet: bool, what: &'static str) -> ProgressBar {
-    if !shown(quiet) {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template("{spinner} {msg} {bytes} ({binary_bytes_per_sec})")
-        .unwrap_or_else(|_| ProgressStyle::default_spinner());
-    bar.set_style(style);
-    bar.set_message(what);
     bar
 }

@@ -3,7 +3,9 @@
 //! Sizes are binary (`1K` = 1024 bytes, `1M` = 1024 KiB), as the cache's budgets and
 //! block counts are. Ages count from an entry's creation.
 
-/// Bytes for people: `512 B`, `1.5 KiB`, `3.2 GiB`.
+/// Bytes for people: `512 B`, `1.5 KiB`, `3.2 GiB`. The text `Stats`' display gives
+/// sizes in, written here again because the core keeps its `bytes_text` private; were it
+/// public, this would call it.
 pub(crate) fn size_text(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;

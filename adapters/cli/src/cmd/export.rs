@@ -61,7 +61,7 @@ pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<Outcome, Failure> {
         step: args.step.clone(),
         since_ms: args.since.map(|age| report::now_ms().saturating_sub(age)),
     };
-    let bar = progress::bytes(0, ctx.quiet, "exporting");
+    let bar = progress::bytes(Some(0), ctx.quiet, "exporting");
     let mut progress = |done: u64, total: u64| {
         bar.set_length(total);
         bar.set_position(done);

@@ -43,10 +43,7 @@ pub(crate) fn run(ctx: &Ctx, args: &ImportArgs) -> Result<Outcome, Failure> {
     };
     // The one command that creates a cache directory: a new machine's cache starts here.
     let cache: Cache = ctx.builder().open()?;
-    let bar = match len {
-        Some(total) => progress::bytes(total, ctx.quiet, "importing"),
-        None => progress::bytes_unknown(ctx.quiet, "importing"),
-    };
+    let bar = progress::bytes(len, ctx.quiet, "importing");
     let imported = cache.import_bundle(input, len, |done, _| bar.set_position(done));
     bar.finish_and_clear();
     let report = imported.map_err(|e| match e.kind() {

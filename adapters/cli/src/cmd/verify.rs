@@ -89,7 +89,7 @@ fn in_parallel<T: Sync, R: Send>(
 
 /// Checks every stored entry of `cache`, a progress bar in bytes on stderr.
 fn check_all(cache: &Cache, entries: &[EntryInfo], quiet: bool) -> stepcache::Result<Vec<Read>> {
-    let bar = progress::bytes(entries.iter().map(|e| e.bytes).sum(), quiet, "verifying");
+    let bar = progress::bytes(Some(entries.iter().map(|e| e.bytes).sum()), quiet, "verifying");
     let reads = in_parallel(entries, |info| {
         let read = engine::read_entry(cache, info);
         bar.inc(info.bytes);
