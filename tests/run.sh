@@ -38,6 +38,9 @@ step "the npm package: build it, then its tests in headless Chromium (page, work
 bash adapters/wasm/build.sh
 bash adapters/wasm/test/run.sh 2>&1 | tee -a "$log"
 
+step "the Python package: build the abi3 wheel, install it in a fresh venv, pytest (with a Rust process on the same directory) and mypy --strict"
+bash adapters/python/test.sh 2>&1 | tee -a "$log"
+
 step "the demo viewer: physics of its fit, and end to end in headless Chromium (compute, reload hit, parameters, clear; maps from a bucket the native demo_maps filled)"
 bash www/test/run.sh 2>&1 | tee -a "$log"
 

