@@ -10,13 +10,12 @@ mod list;
 mod lock;
 mod open;
 mod record;
+mod request;
 mod write;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use stepcache_core::text;
-
-use std::future::IntoFuture;
 
 use idb::{Database, TransactionMode, TransactionResult};
 use stepcache_core::entry::{EntryReader, EntryWriter, PayloadCheck};
@@ -184,16 +183,12 @@ impl Store for IdbStore {
         let entries = tx.object_store(ENTRIES).map_err(e)?;
         let hex = id.to_hex();
         // Both asked at once: one round trip, as for a get of the chunks alone.
-        let head = tx
-            .object_store(HEADS)
-            .map_err(e)?
-            .get(key_of(id))
-            .map_err(e)?
-            .into_future();
-        let keys = entries
-            .get_all_keys(Some(record::entry_range(&hex).map_err(e)?.into()), None)
-            .map_err(e)?
-            .into_future();
+        let head = request::value(tx.object_store(HEADS).map_err(e)?.get(key_of(id)).map_err(e)?);
+        let keys = request::values(
+            entries
+                .get_all_keys(Some(record::entry_range(&hex).map_err(e)?.into()), None)
+                .map_err(e)?,
+        );
         let (head, keys) = (head.await.map_err(e)?, keys.await.map_err(e)?);
         let chunks = list::chunks_of(&keys);
         let Some(head) = head else {
@@ -207,13 +202,13 @@ impl Store for IdbStore {
         if !list::whole(&chunks, &hex, head.generation, head.len) {
             return Ok(Some(record::damaged()));
         }
-        // Handlers are attached by `into_future`, so every request is watched before any
-        // of them can finish.
+        // Handlers are attached by `request::value`, so every request is watched before
+        // any of them can finish.
         let requests = (0..record::chunk_count(head.len))
             .map(|i| {
                 entries
                     .get(record::chunk_key(&hex, head.generation, i))
-                    .map(IntoFuture::into_future)
+                    .map(request::value)
             })
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(e)?;
