@@ -17,10 +17,12 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use stepcache_core::text;
 
-use idb::{Database, TransactionMode, TransactionResult};
+use idb::{Database, TransactionMode};
+use js_sys::Promise;
 use stepcache_core::entry::{EntryReader, EntryWriter, PayloadCheck};
 use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, LockGuard, Result, Store};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 
 pub use http::HttpStore;
 pub use open::SCHEMA_VERSION;
@@ -141,22 +143,27 @@ impl IdbStore {
 
 /// Commits `tx`, the transaction of `op`, and waits for it.
 async fn finish(op: &str, tx: idb::Transaction) -> Result<()> {
-    // Keep a handle to ask why the transaction aborted: a quota overrun is reported
-    // only as the transaction's error (QuotaExceededError), not as a request's.
-    let raw = web_sys::IdbTransaction::from(tx);
-    let tx = idb::Transaction::from(raw.clone());
-    let aborted = |raw: &web_sys::IdbTransaction| match raw.error() {
-        Some(ex) => error::from_name(op, &ex.name(), &ex.message()),
-        None => Error::new(ErrorKind::Storage, text!(op, ": transaction aborted")),
+    let tx = web_sys::IdbTransaction::from(tx.commit().map_err(|e| error::from_idb(op, e))?);
+    // Settled by the first of its events: complete, abort, or the error of a failed
+    // request, which reaches the transaction before it aborts.
+    let ended = JsFuture::from(Promise::new(&mut |resolve, reject| {
+        tx.set_oncomplete(Some(&resolve));
+        tx.set_onabort(Some(&reject));
+        tx.set_onerror(Some(&reject));
+    }));
+    let Err(event) = ended.await else {
+        return Ok(());
     };
-    match tx.commit().map_err(|e| error::from_idb(op, e))?.await {
-        Ok(TransactionResult::Committed) => Ok(()),
-        Ok(TransactionResult::Aborted) => Err(aborted(&raw)),
-        Err(e) => match raw.error() {
-            Some(_) => Err(aborted(&raw)),
-            None => Err(error::from_idb(op, e)),
-        },
-    }
+    // Asked of the transaction: a quota overrun is reported only as the transaction's
+    // error (QuotaExceededError), not as a request's.
+    Err(match tx.error() {
+        Some(ex) => error::from_name(op, &ex.name(), &ex.message()),
+        None if event.unchecked_into::<web_sys::Event>().type_() == "abort" => {
+            Error::new(ErrorKind::Storage, text!(op, ": transaction aborted"))
+        }
+        // A request's error, before the abort sets the transaction's.
+        None => error::from_idb(op, idb::Error::DomExceptionNotFound),
+    })
 }
 
 impl Store for IdbStore {
