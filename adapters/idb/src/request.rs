@@ -1,11 +1,11 @@
-//! Waiting for the answer to an object store's request: one future for every kind of
-//! request.
+//! Waiting for the answer to an IndexedDB request: one future for every kind of request.
 //!
 //! The `idb` crate's futures are a type per kind of request, each with its own pair of
-//! event closures and channels. Here the request's events settle a promise instead, which
-//! `JsFuture` awaits, and the answer is read from the request itself: the same answers
-//! and errors as the crate's futures (see `idb`'s mappers), and 0.8 KB less of the npm
-//! package's gzipped `.wasm` for the three kinds read here.
+//! event closures and tokio channels. Here the request's events settle a promise instead,
+//! which `JsFuture` awaits, and the answer is read from the request itself: the same
+//! answers and errors as the crate's futures (see `idb`'s mappers). With transactions
+//! waited for the same way ([`finish`](crate::finish)), the npm package's `.wasm` links
+//! no channels: 3.1 KB less of it gzipped.
 
 use std::future::Future;
 
@@ -41,8 +41,8 @@ pub(crate) fn values(request: impl Into<IdbRequest>) -> impl Future<Output = Res
     }
 }
 
-/// The result of `request`, or its error.
-fn answer(request: IdbRequest) -> impl Future<Output = Result<JsValue, idb::Error>> {
+/// The result of `request`, or its error. Handlers as for [`value`].
+pub(crate) fn answer(request: IdbRequest) -> impl Future<Output = Result<JsValue, idb::Error>> {
     let settled = JsFuture::from(Promise::new(&mut |resolve, reject| {
         request.set_onsuccess(Some(&resolve));
         request.set_onerror(Some(&reject));
