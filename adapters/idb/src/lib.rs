@@ -10,18 +10,19 @@ mod list;
 mod lock;
 mod open;
 mod record;
+mod request;
 mod write;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use stepcache_core::text;
 
-use std::future::IntoFuture;
-
-use idb::{Database, TransactionMode, TransactionResult};
+use idb::{Database, TransactionMode};
+use js_sys::Promise;
 use stepcache_core::entry::{EntryReader, EntryWriter, PayloadCheck};
 use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, LockGuard, Result, Store};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 
 pub use http::HttpStore;
 pub use open::SCHEMA_VERSION;
@@ -142,22 +143,27 @@ impl IdbStore {
 
 /// Commits `tx`, the transaction of `op`, and waits for it.
 async fn finish(op: &str, tx: idb::Transaction) -> Result<()> {
-    // Keep a handle to ask why the transaction aborted: a quota overrun is reported
-    // only as the transaction's error (QuotaExceededError), not as a request's.
-    let raw = web_sys::IdbTransaction::from(tx);
-    let tx = idb::Transaction::from(raw.clone());
-    let aborted = |raw: &web_sys::IdbTransaction| match raw.error() {
-        Some(ex) => error::from_name(op, &ex.name(), &ex.message()),
-        None => Error::new(ErrorKind::Storage, text!(op, ": transaction aborted")),
+    let tx = web_sys::IdbTransaction::from(tx.commit().map_err(|e| error::from_idb(op, e))?);
+    // Settled by the first of its events: complete, abort, or the error of a failed
+    // request, which reaches the transaction before it aborts.
+    let ended = JsFuture::from(Promise::new(&mut |resolve, reject| {
+        tx.set_oncomplete(Some(&resolve));
+        tx.set_onabort(Some(&reject));
+        tx.set_onerror(Some(&reject));
+    }));
+    let Err(event) = ended.await else {
+        return Ok(());
     };
-    match tx.commit().map_err(|e| error::from_idb(op, e))?.await {
-        Ok(TransactionResult::Committed) => Ok(()),
-        Ok(TransactionResult::Aborted) => Err(aborted(&raw)),
-        Err(e) => match raw.error() {
-            Some(_) => Err(aborted(&raw)),
-            None => Err(error::from_idb(op, e)),
-        },
-    }
+    // Asked of the transaction: a quota overrun is reported only as the transaction's
+    // error (QuotaExceededError), not as a request's.
+    Err(match tx.error() {
+        Some(ex) => error::from_name(op, &ex.name(), &ex.message()),
+        None if event.unchecked_into::<web_sys::Event>().type_() == "abort" => {
+            Error::new(ErrorKind::Storage, text!(op, ": transaction aborted"))
+        }
+        // A request's error, before the abort sets the transaction's.
+        None => error::from_idb(op, idb::Error::DomExceptionNotFound),
+    })
 }
 
 impl Store for IdbStore {
@@ -184,16 +190,12 @@ impl Store for IdbStore {
         let entries = tx.object_store(ENTRIES).map_err(e)?;
         let hex = id.to_hex();
         // Both asked at once: one round trip, as for a get of the chunks alone.
-        let head = tx
-            .object_store(HEADS)
-            .map_err(e)?
-            .get(key_of(id))
-            .map_err(e)?
-            .into_future();
-        let keys = entries
-            .get_all_keys(Some(record::entry_range(&hex).map_err(e)?.into()), None)
-            .map_err(e)?
-            .into_future();
+        let head = request::value(tx.object_store(HEADS).map_err(e)?.get(key_of(id)).map_err(e)?);
+        let keys = request::values(
+            entries
+                .get_all_keys(Some(record::entry_range(&hex).map_err(e)?.into()), None)
+                .map_err(e)?,
+        );
         let (head, keys) = (head.await.map_err(e)?, keys.await.map_err(e)?);
         let chunks = list::chunks_of(&keys);
         let Some(head) = head else {
@@ -207,13 +209,13 @@ impl Store for IdbStore {
         if !list::whole(&chunks, &hex, head.generation, head.len) {
             return Ok(Some(record::damaged()));
         }
-        // Handlers are attached by `into_future`, so every request is watched before any
-        // of them can finish.
+        // Handlers are attached by `request::value`, so every request is watched before
+        // any of them can finish.
         let requests = (0..record::chunk_count(head.len))
             .map(|i| {
                 entries
                     .get(record::chunk_key(&hex, head.generation, i))
-                    .map(IntoFuture::into_future)
+                    .map(request::value)
             })
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(e)?;

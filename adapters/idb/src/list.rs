@@ -3,14 +3,12 @@
 //! and chunks no listing record names (a superseded version damage left behind, or a put
 //! that died), which listing removes.
 
-use std::future::IntoFuture;
-
 use idb::{Database, Query, TransactionMode};
 use stepcache_core::{Fingerprint, Listed, Result, text};
 use wasm_bindgen::JsValue;
 
 use crate::record::{self, Generation, Head};
-use crate::{ENTRIES, HEADS, error, key_of};
+use crate::{ENTRIES, HEADS, error, key_of, request};
 
 /// How long chunks without chunk 0 may wait for their put to finish before listing takes
 /// them for a put that died: 10 minutes, far longer than writing the largest entry takes.
@@ -84,14 +82,14 @@ pub(crate) async fn list(db: &Database, only: Option<&Fingerprint>, now_ms: u64)
         None => None,
     };
     // Every request asked before the first answer: one round trip.
-    let keys = heads.get_all_keys(query(), None).map_err(e)?.into_future();
-    let values = heads.get_all(query(), None).map_err(e)?.into_future();
-    let chunk_keys = tx
-        .object_store(ENTRIES)
-        .map_err(e)?
-        .get_all_keys(range, None)
-        .map_err(e)?
-        .into_future();
+    let keys = request::values(heads.get_all_keys(query(), None).map_err(e)?);
+    let values = request::values(heads.get_all(query(), None).map_err(e)?);
+    let chunk_keys = request::values(
+        tx.object_store(ENTRIES)
+            .map_err(e)?
+            .get_all_keys(range, None)
+            .map_err(e)?,
+    );
     let (keys, values) = (keys.await.map_err(e)?, values.await.map_err(e)?);
     let chunks = chunks_of(&chunk_keys.await.map_err(e)?);
     let mut out = Vec::with_capacity(keys.len());

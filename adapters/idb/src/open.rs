@@ -2,7 +2,7 @@
 //! connection when another tab needs to upgrade.
 
 use std::cell::{Cell, RefCell};
-use std::future::{IntoFuture, poll_fn};
+use std::future::poll_fn;
 use std::pin::pin;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
@@ -11,9 +11,10 @@ use stepcache_core::text;
 use idb::{Database, DatabaseEvent, Factory, ObjectStoreParams};
 use stepcache_core::{Error, ErrorKind, Result};
 use wasm_bindgen::JsCast;
+use web_sys::IdbOpenDbRequest;
 
 use crate::error::from_idb;
-use crate::{ENTRIES, HEADS};
+use crate::{ENTRIES, HEADS, request};
 
 /// The schema version. Version 2: object stores `entries` (chunks keyed
 /// `<hex>:<generation>:<number>`) and `heads` (listing records naming the generation),
@@ -163,7 +164,13 @@ pub(crate) async fn open(name: &str) -> Result<Connection> {
     request.on_upgrade_needed(move |event| *report.borrow_mut() = upgrade(event).err());
     let blocked = Blocked::default();
     request.on_blocked(blocked.handler());
-    let opened = blocked.unless(request.into_future()).await;
+    // The handlers are left to JavaScript's garbage collector, as the idb crate's own
+    // future leaves them: they outlive this call if it gives up on a blocked request.
+    request.forget_callbacks();
+    let answer = request::answer(IdbOpenDbRequest::from(request).into());
+    let opened = blocked
+        .unless(async { answer.await.and_then(Database::try_from) })
+        .await;
     let mut db = match opened {
         None => return Err(blocked_error(name)),
         Some(Err(e)) => {
@@ -207,7 +214,12 @@ pub(crate) async fn delete(name: &str) -> Result<()> {
         .map_err(|e| from_idb("delete the database", e))?;
     let blocked = Blocked::default();
     request.on_blocked(blocked.handler());
-    match blocked.unless(request.into_future()).await {
+    // As in `open`.
+    request.forget_callbacks();
+    match blocked
+        .unless(request::answer(IdbOpenDbRequest::from(request).into()))
+        .await
+    {
         None => Err(blocked_error(name)),
         Some(result) => result.map(|_| ()).map_err(|e| from_idb("delete the database", e)),
     }

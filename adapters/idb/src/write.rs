@@ -2,15 +2,13 @@
 //! [`SPAN_CHUNKS`] chunks, then chunk 0 and the listing record together in the last one
 //! (see [`record`](crate::record) for why).
 
-use std::future::IntoFuture;
-
 use idb::{Database, TransactionMode};
 use js_sys::Uint8Array;
 use stepcache_core::entry::{EntryWriter, PayloadCheck, PayloadHasher};
 use stepcache_core::{Error, ErrorKind, Fingerprint, Result};
 
 use crate::record::{self, CHUNK, Generation, Head};
-use crate::{ENTRIES, HEADS, error, key_of};
+use crate::{ENTRIES, HEADS, error, key_of, request};
 
 /// The chunks one transaction carries: 64 MiB, well under what Chromium accepts in one
 /// (entries of about 480 MiB failed as one transaction) and large enough that committing
@@ -100,7 +98,7 @@ async fn transaction(
                 let previous = tx.object_store(HEADS).map_err(e)?.get(key_of(last.id)).map_err(e)?;
                 let range = record::generation_range(hex, generation, 1).map_err(e)?;
                 let found = entries.get_all_keys(Some(range.into()), None).map_err(e)?;
-                Some((previous.into_future(), found.into_future()))
+                Some((request::value(previous), request::values(found)))
             }
             None => None,
         };
