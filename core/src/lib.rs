@@ -41,7 +41,7 @@ pub use bytes::{AlignedBytes, ByteOwner, SharedBytes};
 pub use clock::{Clock, ManualClock};
 pub use engine::{
     Cache, Computed, DEFAULT_RETRY_AFTER_MS, EntryInfo, EntryRead, EntryState, Hit, INDEX_REFRESH_MS, Imported,
-    MEMORY_SLOT_OVERHEAD, NoShared, PutReport, SharedTier, SkipReason, Source, Status, TierOutcome, Transfer,
+    Incoming, MEMORY_SLOT_OVERHEAD, NoShared, PutReport, SharedTier, SkipReason, Source, Status, TierOutcome, Transfer,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use fingerprint::Fingerprint;

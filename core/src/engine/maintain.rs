@@ -2,19 +2,21 @@
 //! `put`: reading an entry's verified bytes, adopting an entry made elsewhere, and
 //! applying budgets and ages on demand.
 
-use alloc::borrow::Cow;
 use alloc::vec::Vec;
 
 use super::Cache;
-use super::report::{EntryInfo, SkipReason, TierOutcome};
+use super::read::decode_entry;
+use super::report::EntryState;
+use super::report::{EntryInfo, PutReport, TierOutcome};
 use super::state::Freshness;
+use crate::bytes::SharedBytes;
 use crate::clock::Clock;
 use crate::entry::{self, Corrupt, Head};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fingerprint::Fingerprint;
 use crate::key::Key;
-use crate::policy::Retention;
 use crate::store::Store;
+use crate::value::Value;
 
 /// An entry's bytes as [`Cache::read_entry`] found them.
 #[derive(Debug)]
@@ -35,10 +37,21 @@ pub struct Imported {
     pub key: Key,
     /// Its size in bytes.
     pub bytes: u64,
-    /// [`TierOutcome::Stored`], or why not: [`SkipReason::Present`] if the store holds
-    /// the key already (that entry is kept), or the reasons a put gives (the type's
-    /// retention, the budget, writing switched off).
+    /// [`TierOutcome::Stored`], or why not: [`SkipReason::Present`] if the store holds the
+    /// key already (that entry is kept), or the reasons a put gives (the type's retention,
+    /// the budget, writing switched off).
+    ///
+    /// [`SkipReason::Present`]: super::report::SkipReason::Present
     pub store: TierOutcome,
+}
+
+/// What [`Cache::write`] stores.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A value and its compute cost in microseconds, as [`Cache::put_with_cost`] takes them.
+    Value(Value, u64),
+    /// A whole entry made elsewhere, as [`Cache::import_record`] takes it.
+    Entry(SharedBytes),
 }
 
 /// The error of bytes that are not a sound entry.
@@ -76,7 +89,9 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
     /// under the key its header names, after verifying all of it. An entry already
     /// stored for that key is kept ([`SkipReason::Present`]): both are results of the
     /// same inputs, and an import never loses what is stored. The type's policy applies
-    /// as it does to a put.
+    /// as it does to a put, and the memory tier keeps the imported value as a put's.
+    ///
+    /// [`SkipReason::Present`]: super::report::SkipReason::Present
     ///
     /// # Errors
     /// [`ErrorKind::InvalidEntry`] if `bytes` are not a sound entry (nothing is stored);
@@ -99,62 +114,77 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
     /// (nothing is stored); [`ErrorKind::Closed`] or the store's error.
     pub async fn import_record(&self, id: &Fingerprint, bytes: &[u8]) -> Result<Imported> {
         self.check_open()?;
-        let id = *id;
-        let (header, payload) = entry::decode_checked(bytes, &id, None).map_err(invalid)?;
-        let key = Key::from_parts(&header.step, id).map_err(|e| {
+        // The key from the head; all of the entry is verified against it as it is written.
+        let step = match entry::decode_head(bytes).map_err(invalid)? {
+            Head::Complete(header, _) => header.step,
+            Head::NeedBytes(_) => return Err(invalid(Corrupt::Truncated)),
+        };
+        let key = Key::from_parts(&step, *id).map_err(|e| {
             Error::new(
                 ErrorKind::InvalidEntry,
                 crate::text!("not a sound entry: ", e.message()),
             )
         })?;
-        let imported = |store| Imported {
-            key: key.clone(),
-            bytes: bytes.len() as u64,
-            store,
-        };
-        let (policy, access) = self.state.with(|st| (st.policy(key.step()), st.config.access));
-        if !access.write {
-            return Ok(imported(TierOutcome::Skipped(SkipReason::WriteDisabled)));
-        }
-        if policy.retention != Retention::Persistent {
-            return Ok(imported(TierOutcome::Skipped(SkipReason::Policy)));
-        }
-        let _lock = self.write_lock(&id).await;
-        if self.holds_fresh(&key).await? {
-            return Ok(imported(TierOutcome::Skipped(SkipReason::Present)));
-        }
-        self.state.with(|st| st.promotions.cancel(&id));
-        let epoch = self.store.changes();
-        // Written through the put path, which re-encodes the head from the verified header:
-        // the same bytes for an entry of this format version.
-        let outcome = self
-            .write_store(&mut (header, Cow::Borrowed(&bytes[payload])), epoch)
+        let report = self
+            .write(&key, Incoming::Entry(SharedBytes::from(bytes.to_vec())))
             .await?;
-        self.state.with(|st| {
-            // Whatever memory held for the key is not what the store holds now.
-            st.memory.remove(&id);
-            st.note_write(&id);
-        });
-        Ok(imported(outcome))
+        Ok(Imported {
+            key,
+            bytes: bytes.len() as u64,
+            store: report.store,
+        })
     }
 
-    /// Whether the store holds an entry for `key` that its type's maximum age and a
-    /// forced recompute still allow. Only its head is read: a 1 GiB bundle imported into
-    /// a cache that has it all reads no payload twice. (A damaged payload is a miss and
-    /// removed when read, after which an import stores the key again.)
-    async fn holds_fresh(&self, key: &Key) -> Result<bool> {
-        let id = key.fingerprint();
-        let Some(listed) = self.store.head(id).await? else {
-            return Ok(false);
+    /// Stores a value ([`Cache::put_with_cost`]) or an entry made elsewhere under `key`
+    /// ([`Cache::import_record`], refusing an entry of another key): one call for both,
+    /// for a binding that routes them through one call (the npm package's module then
+    /// carries one copy of the glue around it).
+    ///
+    /// # Errors
+    /// As [`Cache::put`]; [`ErrorKind::InvalidEntry`] if the entry is not a sound entry
+    /// of `key` (nothing is stored).
+    pub async fn write(&self, key: &Key, incoming: Incoming) -> Result<PutReport> {
+        let (value, header, payload, cost_us) = match incoming {
+            Incoming::Value(value, cost_us) => (value, None, None, cost_us),
+            Incoming::Entry(bytes) => {
+                // Verified and decoded as a read does, so that the memory tier holds the
+                // imported value as it holds a put's. The reason of a refusal is not told:
+                // the npm package's module would carry every reason's text for it.
+                let found = decode_entry(&bytes, key.fingerprint(), None)
+                    .filter(|found| found.header.step == key.step())
+                    .ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::InvalidEntry,
+                            "not a sound entry of its key: damaged, cut short, or another key's",
+                        )
+                    })?;
+                let header = found.whole_header();
+                let cost_us = header.cost_us;
+                (found.value, Some(header), Some(found.payload), cost_us)
+            }
         };
-        let created_ms = match entry::decode_head(&listed.head) {
-            Ok(Head::Complete(header, _)) if header.key == *id => header.created_ms,
-            // A header longer than the listed head: the entry is there, keep it.
-            Ok(Head::NeedBytes(_)) => return Ok(true),
-            _ => return Ok(false),
-        };
-        let now = self.clock.now_ms();
-        Ok(self.state.with(|st| st.fresh(id, key.step(), created_ms, now)) == Freshness::Fresh)
+        let imported = header.is_some();
+        let made = header.map(|header| (header, payload.as_deref().unwrap_or_default()));
+        let report = self
+            .store_value(key, &value, made, &mut None, false, cost_us, self.clock.now_ms())
+            .await?;
+        if !imported && report.stored_anywhere() {
+            self.state.with(|st| st.type_stats(key.step()).puts += 1);
+        }
+        Ok(report)
+    }
+
+    /// Whether this cache holds `key` fresh (its type's maximum age and a forced recompute
+    /// still allow it), in memory or in the store, as `has` tells it: from the entry's
+    /// head, so a 1 GiB bundle imported into a cache that has it all reads no payload
+    /// twice. (A damaged payload is a miss and removed when read, after which an import
+    /// stores the key again.) The same call as `has`, so that the npm package's module
+    /// carries no second copy of it.
+    pub(crate) async fn holds_fresh(&self, key: &Key) -> Result<bool> {
+        Ok(matches!(
+            self.state_of(key).await?.state,
+            EntryState::Memory | EntryState::Stored
+        ))
     }
 
     /// Applies the store's budget and the types' maximum ages now, as puts and reads

@@ -20,7 +20,7 @@ use alloc::vec::Vec;
 use core::fmt::Display;
 use core::future::Future;
 
-pub use maintain::{EntryRead, Imported};
+pub use maintain::{EntryRead, Imported, Incoming};
 pub use report::{EntryInfo, EntryState, Hit, PutReport, SkipReason, Source, Status, TierOutcome};
 pub use shared::{DEFAULT_RETRY_AFTER_MS, NoShared, SharedTier};
 pub use transfer::Transfer;
@@ -177,13 +177,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
     /// # Errors
     /// As [`Cache::put`].
     pub async fn put_with_cost(&self, key: &Key, value: Value, cost_us: u64) -> Result<PutReport> {
-        let report = self
-            .store_value(key, &value, &mut None, false, cost_us, self.clock.now_ms())
-            .await?;
-        if report.stored_anywhere() {
-            self.state.with(|st| st.type_stats(key.step()).puts += 1);
-        }
-        Ok(report)
+        self.write(key, Incoming::Value(value, cost_us)).await
     }
 
     /// Returns the cached value of `key`, or computes it with `compute`, measures how long
@@ -303,7 +297,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
             // Once: the memory tier, waiting callers and the caller's lineage share it.
             let mut content = None;
             let stored = match self
-                .store_value(key, &value, &mut content, true, cost_us, created_ms)
+                .store_value(key, &value, None, &mut content, true, cost_us, created_ms)
                 .await
             {
                 Ok(report) => report,

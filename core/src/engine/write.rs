@@ -34,10 +34,18 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
     /// A store that fails makes this fail, unless `keep` (a computed value, which the
     /// caller returns anyway): then the failure is in the report and the value is still
     /// kept in memory where the policy allows.
+    ///
+    /// `made` is the entry of `value` made elsewhere (its whole header and stored payload),
+    /// which an import writes as it is instead of encoding `value` again: then an entry the
+    /// store holds for the key already is kept ([`SkipReason::Present`]), and the shared
+    /// tier is left alone. Imports share this path with puts so that both take the same
+    /// lock, policy and tier order (and the npm package's module carries one copy of it).
+    #[allow(clippy::too_many_arguments)] // one write's context, passed down once
     pub(crate) async fn store_value(
         &self,
         key: &Key,
         value: &Value,
+        made: Option<(EntryHeader, &[u8])>,
         content: &mut Option<Fingerprint>,
         keep: bool,
         cost_us: u64,
@@ -67,12 +75,20 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         // One write of the key at a time; a shared hit waiting to be promoted must not land
         // after this value.
         let _lock = self.write_lock(key.fingerprint()).await;
+        let persistent = policy.retention == Retention::Persistent;
+        if made.is_some() && persistent && self.holds_fresh(key).await? {
+            return Ok(PutReport::skipped(SkipReason::Present));
+        }
         self.state.with(|st| st.promotions.cancel(key.fingerprint()));
-        let mut header = self.header(key, value, cost_us, now, policy);
+        let imported = made.is_some();
+        let mut header = match made {
+            Some((header, payload)) => (header, Cow::Borrowed(payload)),
+            None => self.header(key, value, cost_us, now, policy),
+        };
         // Read before the write: a change by another handle from here on moves it, and
         // the slot is checked against the store before it is served again.
         let epoch = self.store.changes();
-        let store = if policy.retention == Retention::Persistent {
+        let store = if persistent {
             match self.write_store(&mut header, epoch).await {
                 Ok(outcome) => outcome,
                 Err(e) if keep => TierOutcome::Failed(e.kind()),
@@ -90,16 +106,19 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         };
         *content = Some(identity);
         let memory = self.state.with(|st| {
-            if st.force.covers(key.step()) {
+            if !imported && st.force.covers(key.step()) {
                 st.refreshed.insert(*key.fingerprint());
             }
             st.note_write(key.fingerprint());
             st.promote(*key.fingerprint(), &header.0, value, identity, now, epoch)
         });
         // Last: the local tiers hold the value whatever the shared tier does.
-        let shared = self
-            .shared_put(key.fingerprint(), &header.0, &header.1, &policy, now)
-            .await;
+        let shared = if imported {
+            TierOutcome::Skipped(SkipReason::Policy)
+        } else {
+            self.shared_put(key.fingerprint(), &header.0, &header.1, &policy, now)
+                .await
+        };
         Ok(PutReport { memory, store, shared })
     }
 
