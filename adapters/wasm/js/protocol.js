@@ -3,7 +3,7 @@
 // Do not edit: a test fails when this file and protocol.rs disagree.
 
 /** operation codes of RawCache.call */
-export const OP = Object.freeze({ "get": 0, "has": 1, "invalidate": 2, "pin": 3, "unpin": 4, "put": 5, "getOrCompute": 6, "key": 7, "clear": 8, "stats": 9, "entries": 10, "status": 11, "setForce": 12, "setAccess": 13, "setRetention": 14, "forget": 15, "forgetStep": 16, "close": 17 });
+export const OP = Object.freeze({ "get": 0, "has": 1, "invalidate": 2, "pin": 3, "unpin": 4, "put": 5, "importEntry": 6, "getOrCompute": 7, "key": 8, "clear": 9, "stats": 10, "entries": 11, "status": 12, "setForce": 13, "setAccess": 14, "setRetention": 15, "forget": 16, "forgetStep": 17, "close": 18 });
 
 /** operation codes of util */
 export const UTIL = Object.freeze({ "checkKey": 0, "fingerprintBytes": 1, "maxValueBytes": 2 });

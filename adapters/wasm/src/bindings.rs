@@ -6,7 +6,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use js_sys::{Array, Function, Promise, Uint8Array};
-use stepcache_core::{Access, Cache, Config, ErrorKind, Fingerprint, Force, Key, SharedTier, text};
+use stepcache_core::{Access, Cache, Config, ErrorKind, Fingerprint, Force, Incoming, Key, SharedTier, text};
 use stepcache_idb::{HttpStore, IdbStore};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -240,11 +240,18 @@ impl RawCache {
             }
             return Ok(JsValue::UNDEFINED);
         }
-        let value = (op == Operation::Put).then(|| convert::value_of(&arg)).transpose();
+        // A put and an import share one call (`Cache::write`): one copy of its glue.
+        let incoming = match op {
+            Operation::Put => convert::value_of(&arg).map(|value| Some(Incoming::Value(value, cost_us as u64))),
+            Operation::ImportEntry => {
+                convert::copy_in(arg.unchecked_ref()).map(|bytes| Some(Incoming::Entry(bytes.into())))
+            }
+            _ => Ok(None),
+        };
         let work = boxed(&self.engine, move |engine| async move {
             let key = key?;
-            let out = match (op, value?) {
-                (_, Some(value)) => convert::report_to_js(&engine.put_with_cost(&key, value, cost_us as u64).await?),
+            let out = match (op, incoming?) {
+                (_, Some(incoming)) => convert::report_to_js(&engine.write(&key, incoming).await?),
                 (Operation::Get, _) => engine
                     .get(&key)
                     .await?

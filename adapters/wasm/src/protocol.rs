@@ -63,6 +63,10 @@ codes! {
         Unpin = "unpin",
         /// Stores the value; resolves to `[memory outcome, store outcome]`.
         Put = "put",
+        /// Stores the entry `arg` (bytes, read before this returns) made elsewhere under
+        /// the key (`Cache::write`); resolves as put does, or rejects (`InvalidEntry`: not a
+        /// sound entry of the key, nothing stored).
+        ImportEntry = "importEntry",
         /// Resolves to the hit of the key, or of the value computed (and stored).
         GetOrCompute = "getOrCompute",
         /// The fingerprint (32 bytes) then the readable arguments (see
