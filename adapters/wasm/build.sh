@@ -46,7 +46,7 @@ optimize=(-Oz --converge --low-memory-unused --zero-filled-memory)
 node "$here/tools/minify.mjs" "$wasm_opt" "$out" "${features[@]}"
 "$wasm_opt" "${optimize[@]}" "${features[@]}" --strip-target-features \
   "$out/stepcache_wasm_bg.wasm" -o "$out/stepcache_wasm_bg.wasm"
-cp "$here/js/index.js" "$here/js/protocol.js" "$here/js/index.d.ts" "$here/js/package.json" "$out/"
+cp "$here/js/index.js" "$here/js/protocol.js" "$here/js/bundle.js" "$here/js/index.d.ts" "$here/js/package.json" "$out/"
 cp "$here/README.md" "$out/README.md"
 cp "$root/LICENSE-MIT" "$root/LICENSE-APACHE" "$out/"
 size=$(wc -c < "$out/stepcache_wasm_bg.wasm")

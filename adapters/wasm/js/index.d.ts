@@ -310,6 +310,42 @@ export type StepCacheErrorName =
   | "PermissionDenied" | "StorageBlocked" | "CacheClosed" | "InvalidEntry" | "InvalidBundle" | "Timeout"
   | "Aborted" | "ModuleFailed";
 
+/** What {@link StepCache.importBundle} did with a bundle's entries. */
+export interface ImportReport {
+  /** Entries stored. */
+  imported: number;
+  /** Entries whose key this cache holds already (its entry is kept). */
+  present: number;
+  /** Entries their type's policy keeps out of IndexedDB (retention, budget, access). */
+  skipped: number;
+  /** Entries refused, nothing of them stored: `key` as "step@b3:…", `reason` in words. */
+  refused: { key: string; reason: string }[];
+  /** The bytes of the entries read from the bundle. */
+  bytes: number;
+}
+
+/** {@link StepCache.importBundle}'s progress, after each chunk read. */
+export interface ImportProgress {
+  /** Bytes of the bundle read so far. */
+  bytes: number;
+  /** The bundle's length, if known (a Blob's size), else null. */
+  totalBytes: number | null;
+  /** Entries handled so far. */
+  entries: number;
+}
+
+/** {@link StepCache.exportBundle}'s progress, after each entry and at the end. */
+export interface ExportProgress {
+  /** Entries written so far. */
+  entries: number;
+  /** Entries chosen for the bundle (written, damaged or gone). */
+  totalEntries: number;
+  /** Entries left out because they were damaged (each was removed) or gone. */
+  damaged: number;
+  /** Bytes of the bundle so far. */
+  bytes: number;
+}
+
 /** Options of {@link StepCache.getOrCompute}. Every field is optional; others are `InvalidArgument`. */
 export interface ComputeOptions {
   /**
@@ -378,6 +414,38 @@ export class StepCache {
   entries(): Promise<EntryInfo[]>;
   /** The state of each key. */
   status(keys: KeyLike[]): Promise<Status[]>;
+  /**
+   * Imports the entries of a bundle (a `.stepcache` file, docs/bundle-format.md), such as
+   * one the `stepcache export` command wrote or {@link StepCache.exportBundle} made. The
+   * bundle is streamed, one entry in memory at a time: pass a `File`/`Blob` (from a file
+   * picker or a drop), a `ReadableStream` (a `fetch` response's `body`), or bytes.
+   *
+   * Every entry is verified whole before it is stored, under the key it was filed under.
+   * A key this cache holds already keeps its entry (`present`); an entry its type's policy
+   * keeps out of IndexedDB is `skipped`; a damaged entry, or one filed under another key,
+   * is `refused` and nothing of it stored, and the rest go on.
+   *
+   * Rejects with `InvalidArgument` for another source or bad options, and `InvalidBundle`
+   * if the bundle itself is damaged or cut short: the entries before the damage were
+   * imported and stay (the error's `report` counts them).
+   */
+  importBundle(
+    source: Blob | ReadableStream<Uint8Array> | ArrayBuffer | ArrayBufferView,
+    options?: { onProgress?: (progress: ImportProgress) => void },
+  ): Promise<ImportReport>;
+  /**
+   * The entries this cache keeps in IndexedDB (optionally of one `step`, or created at or
+   * after `since`) as a bundle that `importBundle` here or elsewhere and the native
+   * `stepcache import` read. The stream reads one entry at a time, each verified whole, as
+   * it is consumed: `await new Response(cache.exportBundle()).blob()` for a download, or
+   * `pipeTo` a file's writable stream. A damaged entry is left out (and removed).
+   * Throws `InvalidArgument` or `InvalidStepName` for bad options.
+   */
+  exportBundle(options?: {
+    step?: string;
+    since?: number | Date;
+    onProgress?: (progress: ExportProgress) => void;
+  }): ReadableStream<Uint8Array>;
   /**
    * Recompute every step (true), some steps (names), or none (false): results stored before
    * this call are misses, so each key is recomputed once; results computed after it hit.

@@ -12,6 +12,7 @@ import {
   ACCESS, DEFAULT_POLICY, ELEMENT_NAMES, ENTRY_NUMBERS, HIT_NUMBERS, OP, OUTCOMES, PARAM, RETENTIONS, SCALAR, SHARED_NUMBERS, SOURCES,
   STATES, STATUS_NUMBERS, TIER_NUMBERS, TOTAL_NUMBERS, TYPE_NUMBERS, UTIL,
 } from "./protocol.js";
+import { bundleStream, chunksOf, readBundle } from "./bundle.js";
 
 let ready;
 /** The largest value's data in bytes (the store's limit on an entry), once the module is loaded. */
@@ -899,6 +900,62 @@ function openChannel(name, raw) {
   return channel;
 }
 
+// ----- bundles (docs/bundle-format.md; the container is read and written in bundle.js) ------
+
+/** The errors of an entry the module refused to import: it stored nothing of it. */
+const REFUSALS = new Set(["InvalidEntry", "InvalidStepName", "InvalidFingerprint"]);
+
+/** The 32 bytes of a fingerprint's text ("b3:" and 64 hex digits). */
+const fingerprintBytesOf = (text) => Uint8Array.from(text.slice(3).match(/../g), (h) => parseInt(h, 16));
+
+/** A bundle's checksum of its framing bytes (core's XXH3-128). */
+const bundleChecksum = (framing) => enter(() => util(UTIL.bundleChecksum, undefined, framing));
+
+/**
+ * The step an entry's header names, read to file the entry under its key: the module's
+ * import checks the whole entry against that key, so a step misread here refuses the
+ * entry and never stores it under another. docs/entry-format.md: the header is at byte
+ * 32; its first field is the key, 32 bytes in format version 1 and a byte string (length
+ * 32, one byte, then the bytes) since, and its second the step, a length (LEB128) and
+ * UTF-8.
+ */
+function entryStep(entry) {
+  if (entry.length < 34) return "";
+  let at = 32 + (entry[8] === 1 && entry[9] === 0 ? 32 : 33);
+  let length = 0;
+  for (let shift = 0; shift < 28 && at < entry.length; shift += 7) {
+    const byte = entry[at++];
+    length |= (byte & 0x7f) << shift;
+    if (byte < 0x80) break;
+  }
+  return decoder.decode(entry.subarray(at, Math.min(at + length, entry.length)));
+}
+
+/** The options object of `what`, checked: only the names `allowed`, and `onProgress`, if
+ * given, a function. */
+function bundleOptions(options, what, allowed) {
+  if (options === undefined || options === null) return {};
+  if (!isObject(options)) throw fail("InvalidArgument", `${what} takes an options object, got ${kindOf(options)}`);
+  const unknown = Object.keys(options).filter((k) => !allowed.includes(k));
+  if (unknown.length) throw fail("InvalidArgument", `${what}: unknown option "${unknown[0]}" (known: ${allowed.join(", ")})`);
+  if (options.onProgress !== undefined && typeof options.onProgress !== "function") {
+    throw fail("InvalidArgument", `${what}: onProgress must be a function, got ${kindOf(options.onProgress)}`);
+  }
+  return options;
+}
+
+/** exportBundle's options, checked: `step` (a name), `since` (ms since the epoch, or a Date). */
+function exportOptions(options) {
+  const { onProgress, step } = bundleOptions(options, "exportBundle()", ["step", "since", "onProgress"]);
+  if (step !== undefined && typeof step !== "string") throw fail("InvalidStepName", `exportBundle(): step must be a step name, got ${kindOf(step)}`);
+  let since = options?.since ?? 0;
+  if (since instanceof Date) since = since.getTime();
+  if (typeof since !== "number" || !Number.isFinite(since)) {
+    throw fail("InvalidArgument", `exportBundle(): since must be a time in ms since the epoch or a Date, got ${kindOf(since)}`);
+  }
+  return { onProgress, step, since };
+}
+
 // ----- the cache -----------------------------------------------------------------------------
 
 /** A tier's outcome of a put from its code (src/convert.rs `outcome`), or from the name of
@@ -1096,6 +1153,74 @@ export class StepCache {
       const known = (x) => (Number.isNaN(x) ? null : x);
       return { key: `${step}@${fingerprint}`, state: STATES[s.state], createdMs: known(s.createdMs), costMs: known(s.costMs) };
     });
+  }
+
+  /** Imports the entries of a bundle (see index.d.ts). */
+  async importBundle(source, options) {
+    const chunks = chunksOf(source);
+    if (!chunks) throw fail("InvalidArgument", `importBundle() takes a Blob, a ReadableStream, an ArrayBuffer or a typed array, got ${kindOf(source)}`);
+    const { onProgress } = bundleOptions(options, "importBundle()", ["onProgress"]);
+    const [input, length] = chunks;
+    const report = { imported: 0, present: 0, skipped: 0, refused: [], bytes: 0 };
+    const take = async (fingerprintBytes, entry) => {
+      const fingerprint = fingerprintText(fingerprintBytes);
+      const step = entryStep(entry);
+      report.bytes += entry.length;
+      try {
+        const [, store] = await enter(() => this.#raw.call(OP.importEntry, step, fingerprint, entry, 0, NO_ARGS));
+        const outcome = outcomeOf(store);
+        if (outcome === "stored") report.imported += 1;
+        else if (outcome === "skipped:present") report.present += 1;
+        else report.skipped += 1;
+      } catch (e) {
+        // Not a sound entry of the record's key (damaged, or filed under another key):
+        // refused, nothing of it stored, and the rest go on.
+        if (!REFUSALS.has(e?.name)) throw e;
+        report.refused.push({ key: `${step}@${fingerprint}`, reason: e.message });
+      }
+    };
+    const read = (bytes) => onProgress?.({ bytes, totalBytes: length ?? null, entries: report.imported + report.present + report.skipped + report.refused.length });
+    try {
+      await readBundle(input, length, bundleChecksum, take, read);
+    } catch (e) {
+      if (e?.name === "InvalidBundle") {
+        const taken = report.imported + report.present + report.skipped;
+        e.message += ` (${taken === 1 ? "1 entry before it was taken and stays" : `${taken} entries before it were taken and stay`})`;
+        e.report = report;
+      }
+      throw e;
+    }
+    // Nothing to tell other tabs: an import never replaces a value they may hold.
+    return report;
+  }
+
+  /** A bundle of the stored entries, as a stream (see index.d.ts). */
+  exportBundle(options) {
+    if (this.#closed) throw fail("CacheClosed", "the cache was closed; open it again");
+    const { onProgress, step, since } = exportOptions(options);
+    const report = { entries: 0, bytes: 0, damaged: 0 };
+    let chosen;
+    let next = 0;
+    const nextRecord = async () => {
+      chosen ??= (await this.entries()).filter((e) => e.stored && (step === undefined || e.step === step) && e.createdMs >= since);
+      while (next < chosen.length) {
+        const { key } = chosen[next++];
+        const entry = await this.#keyed(OP.readEntry, key);
+        // Damaged (the module removed it) or gone since the listing: left out.
+        if (entry === undefined) {
+          report.damaged += 1;
+          continue;
+        }
+        report.entries += 1;
+        return [fingerprintBytesOf(keyParts(key)[1]), entry];
+      }
+      return null;
+    };
+    const wrote = (bytes) => {
+      report.bytes = bytes;
+      onProgress?.({ ...report, totalEntries: chosen?.length ?? 0 });
+    };
+    return bundleStream(nextRecord, bundleChecksum, wrote);
   }
 
   /** Recompute every step (true), some steps (names), or none (false). */

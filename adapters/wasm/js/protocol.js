@@ -3,10 +3,10 @@
 // Do not edit: a test fails when this file and protocol.rs disagree.
 
 /** operation codes of RawCache.call */
-export const OP = Object.freeze({ "get": 0, "has": 1, "invalidate": 2, "pin": 3, "unpin": 4, "put": 5, "importEntry": 6, "getOrCompute": 7, "key": 8, "clear": 9, "stats": 10, "entries": 11, "status": 12, "setForce": 13, "setAccess": 14, "setRetention": 15, "forget": 16, "forgetStep": 17, "close": 18 });
+export const OP = Object.freeze({ "get": 0, "has": 1, "invalidate": 2, "pin": 3, "unpin": 4, "put": 5, "importEntry": 6, "readEntry": 7, "getOrCompute": 8, "key": 9, "clear": 10, "stats": 11, "entries": 12, "status": 13, "setForce": 14, "setAccess": 15, "setRetention": 16, "forget": 17, "forgetStep": 18, "close": 19 });
 
 /** operation codes of util */
-export const UTIL = Object.freeze({ "checkKey": 0, "fingerprintBytes": 1, "maxValueBytes": 2 });
+export const UTIL = Object.freeze({ "checkKey": 0, "fingerprintBytes": 1, "maxValueBytes": 2, "bundleChecksum": 3 });
 
 /** a tier's put outcome, by code */
 export const OUTCOMES = Object.freeze(["stored", "skipped:policy", "skipped:write-disabled", "skipped:too-large", "skipped:no-room", "skipped:read-only", "skipped:degraded", "skipped:present"]);

@@ -6,7 +6,9 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use js_sys::{Array, Function, Promise, Uint8Array};
-use stepcache_core::{Access, Cache, Config, ErrorKind, Fingerprint, Force, Incoming, Key, SharedTier, text};
+use stepcache_core::{
+    Access, Cache, Config, EntryRead, ErrorKind, Fingerprint, Force, Incoming, Key, SharedTier, bundle, text,
+};
 use stepcache_idb::{HttpStore, IdbStore};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -257,6 +259,11 @@ impl RawCache {
                     .await?
                     .map_or(JsValue::UNDEFINED, |h| convert::hit_to_js(&h)),
                 (Operation::Has, _) => engine.has(&key).await?.into(),
+                (Operation::ReadEntry, _) => match engine.read_entry(key.fingerprint()).await? {
+                    EntryRead::Sound(bytes) => Uint8Array::from(bytes.as_ref()).into(),
+                    // Damaged (and removed) or missing: not there to export.
+                    _ => JsValue::UNDEFINED,
+                },
                 (Operation::Invalidate, _) => {
                     engine.invalidate(&key).await?;
                     JsValue::UNDEFINED
@@ -374,5 +381,6 @@ pub fn util(op: u8, text: Option<String>, arg: JsValue) -> JsResult<JsValue> {
         }
         Util::FingerprintBytes => text!(Fingerprint::of_bytes(&bytes()?)).into(),
         Util::MaxValueBytes => (stepcache_idb::MAX_ENTRY_BYTES as f64).into(),
+        Util::BundleChecksum => Uint8Array::from(&bundle::checksum(&bytes()?)[..]).into(),
     })
 }

@@ -67,6 +67,9 @@ codes! {
         /// the key (`Cache::write`); resolves as put does, or rejects (`InvalidEntry`: not a
         /// sound entry of the key, nothing stored).
         ImportEntry = "importEntry",
+        /// Resolves to the verified bytes of the key's stored entry (`Cache::read_entry`),
+        /// or `undefined` if there is none or it was damaged (and is now removed).
+        ReadEntry = "readEntry",
         /// Resolves to the hit of the key, or of the value computed (and stored).
         GetOrCompute = "getOrCompute",
         /// The fingerprint (32 bytes) then the readable arguments (see
@@ -116,6 +119,8 @@ codes! {
         /// The largest value `index.js` copies into the module, in bytes: the store's limit
         /// on an entry. It refuses larger ones before copying them.
         MaxValueBytes = "maxValueBytes",
+        /// A bundle's checksum of the framing bytes `arg` (`bundle::checksum`), 16 bytes.
+        BundleChecksum = "bundleChecksum",
     }
 }
 

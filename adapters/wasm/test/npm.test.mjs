@@ -608,6 +608,62 @@ test("entries(): every entry, newest first; key texts work wherever a key is", {
   });
 });
 
+/** Asserts what bundleScenario returned, in a page or a worker. */
+function assertBundles(out, where) {
+  const w = (what) => `${where}: ${what}`;
+  assert.deepEqual(out.expected, { small: checksum(makeArray("Float32Array", 24, 1)), ints: checksum(makeArray("Int16Array", 24, 2)), big: checksum(noise(2 << 20, 7)) });
+  assert.equal(out.exported.magic, "STEPBNDL", w("a bundle"));
+  const last = out.exported.progress.at(-1);
+  assert.deepEqual([last.entries, last.totalEntries, last.damaged, last.bytes], [3, 3, 0, out.exported.length], w("export progress: the memory-only entry is not exported"));
+  assert.ok(out.exported.length > 2 << 20, w(`bundle of ${out.exported.length} bytes`));
+  assert.ok(out.byStep > 49 && out.byStep < 10_000, w(`--step maps: ${out.byStep} bytes`));
+  assert.equal(out.since, 49, w("since the future: the empty bundle"));
+  assert.deepEqual(out.imported, { imported: 3, present: 0, skipped: 0, refused: [], bytes: out.imported.bytes }, w("import"));
+  assert.equal(out.imported.bytes, out.exported.length - 16 - 3 * 41 - 33, w("entry bytes"));
+  assert.deepEqual([out.importProgress.bytes, out.importProgress.totalBytes, out.importProgress.entries], [out.exported.length, out.exported.length, 3]);
+  assert.deepEqual([out.again.imported, out.again.present, out.again.refused], [0, 3, []], w("importing again: all present"));
+  assert.deepEqual(out.computed, [], w("nothing computed after the import"));
+  for (const label of ["small", "ints", "big"]) {
+    assert.equal(out.hits[label].checksum, out.expected[label], w(`${label}: the exported bytes`));
+    assert.ok(["memory", "store"].includes(out.hits[label].source), w(`${label} from ${out.hits[label].source}`));
+  }
+  assert.deepEqual(out.hits.small.shape, SHAPE);
+  assert.deepEqual(out.hits.small.meta, makeMeta(1));
+  assert.deepEqual(out.targetEntries.find((e) => e.key === out.keys.big).provenance.args, { label: "big", tr_ms: 15 }, w("provenance travels"));
+  assert.equal(out.reexportSameLength, true, w("the imported entries export as they were"));
+  assert.deepEqual(out.chunks1, { imported: 2, refused: 0, holds: 2 }, w("1-byte chunks"));
+  for (const size of [7, 4096, 65537]) assert.deepEqual(out[`chunks${size}`], { imported: 3, refused: 0, holds: 3 }, w(`${size}-byte chunks`));
+  assert.deepEqual([out.golden.imported, out.golden.refused.length, out.goldenHolds], [0, 2, 0], w("the documented example bundle: framing read, both non-entries refused"));
+  assert.match(out.golden.refused[0].key, /@b3:(11){32}$/);
+  // Every byte of a one-entry bundle changed: a damaged bundle or a refused entry, never
+  // another value; the entry is stored only where the damage is after it (end record).
+  const n = out.oneLength;
+  assert.deepEqual(out.flips.other, [], w("only InvalidBundle"));
+  assert.equal(out.flips.wrong, 0, w("never another value"));
+  assert.equal(out.flips.invalidBundle + out.flips.refused, n, w(`each of ${n} flips detected: ${JSON.stringify(out.flips)}`));
+  assert.equal(out.flips.stored, 33, w("stored only where the damage is in the end record, read after the entry"));
+  assert.deepEqual(out.cuts.other, [], w("cuts: only InvalidBundle"));
+  assert.deepEqual([out.cuts.invalidBundle, out.cuts.wrong], [n, 0], w("every cut is InvalidBundle"));
+  assert.equal(out.trailing.name, "InvalidBundle", w("trailing byte"));
+  assert.equal(out.damagedReport.name, "InvalidBundle");
+  assert.match(out.damagedReport.message, /1 entry before it was taken and stays/);
+  assert.equal(out.damagedReport.report.imported, 1, JSON.stringify(out.damagedReport));
+  assert.deepEqual(
+    Object.fromEntries(Object.entries(out.bad).map(([k, v]) => [k, v.name])),
+    { number: "InvalidArgument", option: "InvalidArgument", progress: "InvalidArgument", step: "InvalidStepName", since: "InvalidArgument", notBundle: "InvalidBundle", empty: "InvalidBundle" },
+    w(JSON.stringify(out.bad)),
+  );
+  assert.equal(out.closedExport.name, "CacheClosed");
+}
+
+test("bundles: exported and imported in a page and a worker, streamed, every damaged byte and cut refused", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const page = await harness(context);
+    assertBundles(await run(page, "bundleScenario", { name: uniq("bundle-page") }), "page");
+    assertBundles(await runInWorker(page, "bundleScenario", { name: uniq("bundle-worker") }), "worker");
+  });
+});
+
 test("KeyLike: a StepKey posted to a worker, {step, fingerprint}, and key texts", { timeout: TIMEOUT }, async () => {
   await withContext(async (context) => {
     const page = await harness(context);
@@ -872,7 +928,7 @@ test("k. the package: package.json, files, and a .wasm that imports nothing from
   const types = pkg.exports?.["."]?.types ?? pkg.types ?? pkg.typings;
   assert.equal(path.normalize(types), "index.d.ts");
   assert.equal(pkg.exports?.["./package.json"], "./package.json", "package.json is exported (tools read it)");
-  for (const f of ["index.js", "protocol.js", "index.d.ts", "stepcache_wasm.js", "stepcache_wasm_bg.wasm", "README.md", "LICENSE-MIT", "LICENSE-APACHE"]) {
+  for (const f of ["index.js", "protocol.js", "bundle.js", "index.d.ts", "stepcache_wasm.js", "stepcache_wasm_bg.wasm", "README.md", "LICENSE-MIT", "LICENSE-APACHE"]) {
     assert.ok(fs.existsSync(path.join(PKG, f)), `pkg/${f}`);
     if (Array.isArray(pkg.files)) assert.ok(pkg.files.some((p) => p === f || f.startsWith(p.replace(/\/?\*.*$/, ""))), `package.json files lists ${f}`);
   }

@@ -2,7 +2,7 @@
 // index.d.ts: typical typed uses of the API must type-check, and wrong ones must not.
 import { fingerprintBytes, open, StepKey } from "stepcache";
 import type {
-  CacheOptions, ComputeContext, ComputeOptions, EntryInfo, Hit, Json, KeyLike, PutReport, Stats, Status, StepCache, StepCacheErrorName, TypedArray, Upstream,
+  CacheOptions, ComputeContext, ComputeOptions, EntryInfo, Hit, ImportReport, Json, KeyLike, PutReport, Stats, Status, StepCache, StepCacheErrorName, TypedArray, Upstream,
   ValueInput,
 } from "stepcache";
 
@@ -154,4 +154,14 @@ export async function wrongUses(cache: StepCache, key: StepKey): Promise<void> {
   // @ts-expect-error: an Int16Array result is not a Float32Array
   const f: Float32Array = hit.data;
   void f;
+  // Bundles: a File or a fetch body in, a stream out.
+  const report: ImportReport = await cache.importBundle(new Blob([]), { onProgress: (p) => void p.totalBytes });
+  void report.refused[0]?.reason;
+  await cache.importBundle((await fetch("maps.stepcache")).body!);
+  const bundle: ReadableStream<Uint8Array> = cache.exportBundle({ step: "t1_map", since: new Date(), onProgress: (p) => void p.entries });
+  void bundle;
+  // @ts-expect-error: a bundle is bytes, not a path
+  await cache.importBundle("maps.stepcache");
+  // @ts-expect-error: not an option of exportBundle
+  cache.exportBundle({ steps: ["t1_map"] });
 }

@@ -1165,3 +1165,142 @@ export async function sharedDownScenario({ name, url }) {
   cache.close();
   return out;
 }
+
+// ---------------------------------------------------------------------------------------
+// Bundles: exportBundle and importBundle (docs/bundle-format.md).
+
+/** The bytes of a ReadableStream. */
+const streamBytes = async (stream) => new Uint8Array(await new Response(stream).arrayBuffer());
+
+/** A ReadableStream of `bytes` in chunks of `size`. */
+function chunked(bytes, size) {
+  let at = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (at >= bytes.length) return controller.close();
+      controller.enqueue(bytes.slice(at, (at += size)));
+    },
+  });
+}
+
+/** The golden bundle of docs/bundle-format.md's example: two records of entries that are not
+ * entries ("abc" and nothing), framed soundly. */
+const GOLDEN_BUNDLE =
+  "53544550424e444c0100000000000000" +
+  "01" + "11".repeat(32) + "0300000000000000" + "616263" +
+  "01" + "22".repeat(32) + "0000000000000000" +
+  "00" + "0200000000000000" + "0300000000000000" + "7acb7f048ad3c80e96fd4a578bbac779";
+const fromHex = (hex) => Uint8Array.from(hex.match(/../g), (h) => parseInt(h, 16));
+
+/** Exports a cache of several values, imports the bundle elsewhere in every form, and checks
+ * what an import of the bundle damaged at each byte and cut at each length does. */
+export async function bundleScenario({ name }) {
+  const out = {};
+  const source = await open({ name, policies: { preview: "memory" } });
+  const values = {
+    small: { data: makeArray("Float32Array", 24, 1), shape: SHAPE, meta: makeMeta(1) },
+    ints: { data: makeArray("Int16Array", 24, 2), shape: SHAPE },
+    big: { data: noise(2 << 20, 7) }, // 2 MiB
+  };
+  const keys = {};
+  for (const [label, value] of Object.entries(values)) {
+    keys[label] = source.key(label === "big" ? "t1_map" : "maps", { label, tr_ms: 15 });
+    await source.put(keys[label], value);
+    await sleep(2);
+  }
+  await source.put(source.key("preview", { id: 1 }), { data: new Uint8Array(10) });
+  out.keys = Object.fromEntries(Object.entries(keys).map(([l, k]) => [l, k.toString()]));
+  out.expected = Object.fromEntries(Object.entries(values).map(([l, v]) => [l, checksum(v.data)]));
+
+  const progress = [];
+  const bytes = await streamBytes(source.exportBundle({ onProgress: (p) => progress.push(p) }));
+  out.exported = { length: bytes.length, magic: new TextDecoder().decode(bytes.subarray(0, 8)), progress };
+  out.byStep = (await streamBytes(source.exportBundle({ step: "maps" }))).length;
+  out.since = (await streamBytes(source.exportBundle({ since: new Date(Date.now() + 60_000) }))).length;
+
+  // Into another cache: as a Blob, then again (all present), then from a stream in odd chunks.
+  const target = await open({ name: `${name}-target` });
+  const importProgress = [];
+  out.imported = await target.importBundle(new Blob([bytes]), { onProgress: (p) => importProgress.push(p) });
+  out.importProgress = importProgress.at(-1);
+  out.again = await target.importBundle(bytes);
+  const computed = [];
+  out.hits = {};
+  for (const [label, key] of Object.entries(out.keys)) {
+    const hit = await target.getOrCompute(key, () => computed.push(label));
+    out.hits[label] = { checksum: checksum(hit.data), source: hit.source, shape: hit.shape, meta: hit.meta };
+  }
+  out.computed = computed;
+  out.targetEntries = (await target.entries()).map((e) => ({ key: e.key, provenance: e.provenance }));
+  const reexport = await streamBytes(target.exportBundle());
+  out.reexportSameLength = reexport.length === bytes.length;
+  for (const size of [1, 7, 4096, 65537]) {
+    const fresh = await open({ name: `${name}-chunks-${size}` });
+    const small = size === 1 ? await streamBytes(source.exportBundle({ step: "maps" })) : bytes;
+    const report = await fresh.importBundle(chunked(small, size));
+    out[`chunks${size}`] = { imported: report.imported, refused: report.refused.length, holds: (await fresh.entries()).length };
+    fresh.close();
+  }
+
+  // The documented example: sound framing around two entries that are not entries.
+  const golden = await open({ name: `${name}-golden` });
+  out.golden = await golden.importBundle(fromHex(GOLDEN_BUNDLE));
+  out.goldenHolds = (await golden.entries()).length;
+  golden.close();
+
+  // Damage: a bundle of one small entry, each byte changed in turn, then cut at each length.
+  // Whatever an import does, the cache holds the entry's own bytes under its key or nothing.
+  const one = await open({ name: `${name}-one` });
+  await one.put(keys.ints, values.ints);
+  const victimBytes = await streamBytes(one.exportBundle());
+  one.close();
+  out.oneLength = victimBytes.length;
+  const damaged = await open({ name: `${name}-damaged`, memoryBudget: 0 });
+  const tally = { invalidBundle: 0, refused: 0, stored: 0, other: [], wrong: 0 };
+  const trial = async (input) => {
+    try {
+      const report = await damaged.importBundle(input);
+      tally.refused += report.refused.length;
+      tally.stored += report.imported;
+    } catch (e) {
+      if (e.name === "InvalidBundle") {
+        tally.invalidBundle += 1;
+        tally.stored += e.report.imported;
+      } else tally.other.push(`${e.name}: ${e.message}`);
+    }
+    for (const entry of await damaged.entries()) {
+      const hit = entry.key === out.keys.ints ? await damaged.get(entry.key) : undefined;
+      if (!hit || checksum(hit.data) !== out.expected.ints) tally.wrong += 1;
+    }
+    await damaged.clear();
+  };
+  for (let at = 0; at < victimBytes.length; at++) {
+    const copy = victimBytes.slice();
+    copy[at] ^= 0x55;
+    await trial(copy);
+  }
+  out.flips = { ...tally, other: tally.other.slice(0, 3) };
+  Object.assign(tally, { invalidBundle: 0, refused: 0, stored: 0, other: [], wrong: 0 });
+  for (let length = 0; length < victimBytes.length; length++) await trial(victimBytes.subarray(0, length));
+  out.cuts = { ...tally, other: tally.other.slice(0, 3) };
+  out.trailing = await catchErr(() => damaged.importBundle(new Blob([victimBytes, new Uint8Array(1)])));
+  await damaged.clear();
+  // Cut in its end record, from a stream (of unknown length): the entry before is taken.
+  out.damagedReport = await damaged.importBundle(chunked(victimBytes.subarray(0, victimBytes.length - 1), 4096)).catch((e) => ({ name: e.name, message: e.message, report: e.report }));
+  damaged.close();
+
+  // Bad input.
+  out.bad = {
+    number: await catchErr(() => target.importBundle(42)),
+    option: await catchErr(() => target.importBundle(bytes, { progress: () => {} })),
+    progress: await catchErr(() => target.importBundle(bytes, { onProgress: 1 })),
+    step: await catchErr(() => target.exportBundle({ step: 5 })),
+    since: await catchErr(() => target.exportBundle({ since: "yesterday" })),
+    notBundle: await catchErr(() => target.importBundle(new Uint8Array(100))),
+    empty: await catchErr(() => target.importBundle(new Uint8Array(0))),
+  };
+  source.close();
+  out.closedExport = await catchErr(() => source.exportBundle());
+  target.close();
+  return out;
+}
