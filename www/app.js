@@ -126,6 +126,12 @@ worker.onmessage = ({ data: msg }) => {
     case "panel":
       renderPanel(msg);
       break;
+    case "imported":
+      onImported(msg);
+      break;
+    case "exported":
+      onExported(msg);
+      break;
     case "cleared":
       setStatus(`Removed ${msg.removed} ${msg.removed === 1 ? "entry" : "entries"}${msg.step ? ` of ${msg.step}` : ""} — press Run to compute again`, "idle");
       break;
@@ -163,6 +169,7 @@ const STAGES = {
   hash: "Hashing the signal volume",
   t1_map: "Fitting the T1 map",
   r1_smooth: "Smoothing R1",
+  import: "Importing",
 };
 
 function onProgress({ stage, fraction, detail }) {
@@ -696,6 +703,73 @@ setInterval(() => {
   // Other tabs may have changed the cache: refresh now and then while idle.
   if (!state.busy && document.visibilityState === "visible" && performance.now() - state.lastPanel > 5000) refreshPanel();
 }, 1000);
+
+// ----- bundles ----------------------------------------------------------------------
+
+/** Hands a bundle file (picked or dropped) to the worker, which imports it. */
+function importBundle(file) {
+  state.latestRun = send("import", { file });
+  setBusy(true);
+  setStatus(`Importing ${file.name}…`, "busy");
+}
+
+/** After an import: what it did, then the maps of the TR it brought (or the current one),
+ * read from the cache. */
+function onImported({ name, report, trMs }) {
+  const parts = [`${report.imported} imported`, `${report.present} already here`];
+  if (report.skipped) parts.push(`${report.skipped} skipped by policy`);
+  if (report.refused.length) parts.push(`${report.refused.length} refused (damaged)`);
+  // Beside the buttons, where it stays while the maps load (the status line moves on).
+  const result = $("bundle-result");
+  result.textContent = `${name}: ${parts.join(", ")}`;
+  result.dataset.imported = String(report.imported);
+  result.dataset.refused = String(report.refused.length);
+  for (const r of report.refused) console.warn(`refused ${r.key}: ${r.reason}`);
+  if (trMs !== null) {
+    if (![...$("tr").options].some((o) => Number(o.value) === trMs)) $("tr").append(el("option", { value: String(trMs) }, `${trMs} ms`));
+    $("tr").value = String(trMs);
+    state.trMs = trMs;
+  }
+  runPipeline();
+}
+
+/** Saves an exported bundle as a download. */
+function onExported({ blob, entries }) {
+  const a = el("a", { href: URL.createObjectURL(blob), download: "stepcache-demo.stepcache" });
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
+  $("bundle-result").textContent = `Exported ${entries} ${entries === 1 ? "entry" : "entries"} (${fmtBytes(blob.size)})`;
+}
+
+$("export-bundle").addEventListener("click", () => send("export"));
+$("bundle-file").addEventListener("change", (e) => {
+  const [file] = e.target.files;
+  e.target.value = ""; // the same file again is a new choice
+  if (file) importBundle(file);
+});
+// Drop anywhere: the overlay shows while a file is dragged over the page.
+let dragDepth = 0;
+const dragsFiles = (e) => [...(e.dataTransfer?.types ?? [])].includes("Files");
+document.addEventListener("dragenter", (e) => {
+  if (!dragsFiles(e)) return;
+  dragDepth += 1;
+  $("drop-overlay").hidden = false;
+});
+document.addEventListener("dragleave", () => {
+  dragDepth = Math.max(0, dragDepth - 1);
+  if (!dragDepth) $("drop-overlay").hidden = true;
+});
+document.addEventListener("dragover", (e) => {
+  if (dragsFiles(e)) e.preventDefault(); // allows the drop
+});
+document.addEventListener("drop", (e) => {
+  const file = e.dataTransfer?.files?.[0];
+  if (!file) return;
+  e.preventDefault();
+  dragDepth = 0;
+  $("drop-overlay").hidden = true;
+  importBundle(file);
+});
 
 // ----- controls ---------------------------------------------------------------------
 

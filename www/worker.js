@@ -7,9 +7,11 @@
 //
 // Messages in:  {type: "run", id, trMs, force?} | {type: "clear", id, step?}
 //               {type: "invalidate", id, key} | {type: "panel", id}
+//               {type: "import", id, file} | {type: "export", id}
 // Messages out: {type: "hello"} | {type: "progress", id, stage, fraction}
 //               {type: "phantom", id, ...} | {type: "result", id, step, ...}
 //               {type: "panel", id, entries, stats} | {type: "done", id} | {type: "error", id, ...}
+//               {type: "imported", id, name, report, trMs} | {type: "exported", id, blob, entries}
 
 import { open } from "/pkg/index.js";
 import { makePhantom, DEFAULTS } from "./lib/phantom.js";
@@ -199,6 +201,29 @@ async function run(cache, { id, trMs, force }) {
   r1Key.free();
 }
 
+/**
+ * Imports the bundle `file` (read as a stream, one entry at a time) and tells the page what
+ * it held: the report, and the TR of a phantom it added (its provenance records the TR),
+ * whose maps the page then shows.
+ */
+async function importBundle(cache, { id, file }) {
+  const before = new Set((await cache.entries()).map((e) => e.key));
+  const onProgress = ({ bytes, totalBytes }) =>
+    post({ type: "progress", id, stage: "import", fraction: totalBytes ? bytes / totalBytes : 0, detail: file.name });
+  const report = await cache.importBundle(file, { onProgress });
+  const added = (await cache.entries()).filter((e) => !before.has(e.key));
+  const phantom = added.find((e) => e.step === "phantom" && typeof e.provenance.args?.trMs === "number");
+  post({ type: "imported", id, name: file.name, report, trMs: phantom?.provenance.args.trMs ?? null });
+}
+
+/** Every stored map as one bundle, for the page to save. */
+async function exportBundle(cache, { id }) {
+  let entries = 0;
+  const stream = cache.exportBundle({ onProgress: (p) => (entries = p.entries) });
+  const blob = await new Response(stream).blob();
+  post({ type: "exported", id, blob, entries });
+}
+
 async function panel(cache, id) {
   const [entries, stats] = await Promise.all([cache.entries(), cache.stats()]);
   post({ type: "panel", id, entries, stats });
@@ -217,6 +242,12 @@ async function handle(msg) {
       await cache.invalidate(msg.key); // the key's text form, as entries() gives it
       break;
     case "panel":
+      break;
+    case "import":
+      await importBundle(cache, msg);
+      break;
+    case "export":
+      await exportBundle(cache, msg);
       break;
     default:
       throw new Error(`unknown message ${msg.type}`);

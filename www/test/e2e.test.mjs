@@ -11,7 +11,7 @@
 //   node --test test/e2e.test.mjs
 //
 // Needs adapters/wasm/pkg (bash adapters/wasm/build.sh), /usr/bin/chromium ($CHROMIUM), and
-// for the shared tier the binaries public_bucket (debug) and demo_maps (release) under
+// for the shared tier and bundles the binaries public_bucket and stepcache (debug) and demo_maps (release) under
 // target/ ($CARGO_TARGET_DIR) and SeaweedFS (bash tests/setup.sh).
 // Screenshots go to test/screenshots/ (git-ignored); their paths are printed.
 
@@ -289,11 +289,11 @@ async function publicBucket() {
  * Runs `demo_maps` (the viewer's maps, computed natively) against `bucket` with a fresh
  * local store. Returns its output, how long it took, and per step the source and key it printed.
  */
-async function demoMaps(bucket, dir) {
+async function demoMaps(bucket, dir, extra = []) {
   const bin = path.join(TARGET, "release/demo_maps");
   assert.ok(fs.existsSync(bin), `${bin} is missing: cargo build --release -p stepcache-examples --bin demo_maps`);
   const args = ["--endpoint", bucket.endpoint, "--bucket", bucket.bucket, "--prefix", bucket.prefix];
-  args.push("--access-key", bucket.accessKey, "--secret-key", bucket.secretKey, "--dir", dir);
+  args.push("--access-key", bucket.accessKey, "--secret-key", bucket.secretKey, "--dir", dir, ...extra);
   const t0 = Date.now();
   const { stdout } = await promisify(execFile)(bin, args, { timeout: 120_000 });
   const ms = Date.now() - t0;
@@ -325,7 +325,7 @@ const sharedView = (page) =>
     const num = (id) => Number(document.getElementById(id).dataset.value);
     return {
       sources: { phantom: source("phantom"), t1_map: source("t1_map"), r1_smooth: source("r1_smooth") },
-      computeStages: window.workerLog.filter((m) => m.type === "progress" && m.stage !== "hash").map((m) => m.stage),
+      computeStages: window.workerLog.filter((m) => m.type === "progress" && !["hash", "import"].includes(m.stage)).map((m) => m.stage),
       computes: num("computes"),
       sharedHits: num("hits-shared"),
       keys: [...document.querySelectorAll("#entries tr[data-key]")].map((tr) => tr.dataset.key).sort(),
@@ -412,5 +412,136 @@ test("a bucket filled by the native program: the viewer shows its maps as shared
     console.log(`native demo_maps (release, computing and writing the bucket): ${f(timings.nativeMs)}`);
     console.log(`shared: T1 map from the bucket in ${f(timings.sharedT1Ms)} (page ready after ${f(timings.sharedPageMs)})`);
     console.log(`after reload: T1 map from IndexedDB in ${f(timings.reloadT1Ms)} (page ready after ${f(timings.reloadPageMs)})`);
+  }
+});
+
+/** The `stepcache` command (debug build) with `args`; its JSON output. */
+async function stepcacheCommand(args) {
+  const bin = path.join(TARGET, "debug/stepcache");
+  assert.ok(fs.existsSync(bin), `${bin} is missing: cargo build -p stepcache-cli`);
+  const { stdout } = await promisify(execFile)(bin, ["--json", ...args], { timeout: 120_000 });
+  return JSON.parse(stdout);
+}
+
+/** A bundle's records (docs/bundle-format.md) by fingerprint hex: the entries' bytes. */
+function bundleRecords(bytes) {
+  const records = new Map();
+  assert.equal(bytes.subarray(0, 8).toString(), "STEPBNDL");
+  let at = 16;
+  while (bytes[at] === 1) {
+    const fingerprint = bytes.subarray(at + 1, at + 33).toString("hex");
+    const len = Number(bytes.readBigUInt64LE(at + 33));
+    records.set(fingerprint, bytes.subarray(at + 41, at + 41 + len));
+    at += 41 + len;
+  }
+  assert.equal(bytes[at], 0, "the end record");
+  assert.equal(at + 33, bytes.length);
+  return records;
+}
+
+/** Drops `file` on the page as a user dragging it from the desktop would. */
+async function dropFile(page, file) {
+  // The file reaches the page through a file input of its own (test-only), then travels in
+  // the drop event's DataTransfer, as a dragged file does.
+  const input = await page.evaluateHandle(() => {
+    const i = document.createElement("input");
+    i.type = "file";
+    i.hidden = true;
+    document.body.append(i);
+    return i;
+  });
+  await input.setInputFiles(file);
+  await page.evaluate((i) => {
+    const dt = new DataTransfer();
+    dt.items.add(i.files[0]);
+    i.remove();
+    for (const type of ["dragenter", "dragover", "drop"]) {
+      document.body.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }
+  }, input);
+}
+
+test("bundles: maps the native program computed, exported by the command, dropped on the viewer are hits; the viewer's export imports natively byte for byte", { timeout: 10 * 60_000 }, async (t) => {
+  assert.ok(fs.existsSync(path.join(PKG, "index.js")), `${PKG} is missing: bash adapters/wasm/build.sh`);
+  const bucket = await publicBucket();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stepcache-demo-bundles-"));
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "stepcache-demo-e2e-bundles-"));
+  const server = await start({ port: 0 });
+  let context;
+  const errors = [];
+  try {
+    // TR 20: not the viewer's default, so the viewer holds none of these maps before the drop.
+    const native = await demoMaps(bucket, path.join(dir, "native"), ["--tr-ms", "20"]);
+    const nativeKeys = Object.values(native.steps).map((s) => s.key).sort();
+    assert.equal(nativeKeys.length, 3, native.stdout);
+    const nativeBundle = path.join(dir, "native.stepcache");
+    const exported = await stepcacheCommand(["--dir", path.join(dir, "native"), "export", nativeBundle]);
+    assert.equal(exported.entries, 3, JSON.stringify(exported));
+    const nativeRecords = bundleRecords(fs.readFileSync(nativeBundle));
+
+    context = await chromium.launchPersistentContext(profile, { ...LAUNCH, acceptDownloads: true });
+    await context.addInitScript(logWorkerMessages);
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.on("pageerror", (e) => errors.push(`pageerror: ${e.stack ?? e}`));
+    page.on("console", (m) => {
+      if (m.type() === "error") errors.push(`console.error: ${m.text()}`);
+    });
+    await page.goto(server.url);
+    const first = await waitForRun(page, 0);
+    assert.equal(first.tr, "15");
+
+    await t.test("dropped on the viewer: the TR 20 maps show at once, nothing computed", async () => {
+      await page.evaluate(() => (window.workerLog.length = 0));
+      await dropFile(page, nativeBundle);
+      const run = await waitForRun(page, Number(first.seq));
+      assert.equal(run.tr, "20", "the viewer switched to the bundle's TR");
+      const v = await sharedView(page);
+      for (const [step, source] of Object.entries(v.sources)) assert.ok(["memory", "store"].includes(source), `${step} from ${source}`);
+      assert.deepEqual(v.computeStages, [], "nothing computed after the import");
+      assert.ok(v.keys.length === 6 && nativeKeys.every((k) => v.keys.includes(k)), `the native keys are in the panel: ${v.keys}`);
+      assert.match(await page.textContent("#bundle-result"), /native\.stepcache: 3 imported, 0 already here/);
+      const px = await canvasStats(page);
+      assert.ok(px.colours >= 50 && px.litFraction > 0.2, `the map is drawn: ${JSON.stringify(px)}`);
+      await shot(page, "6-bundle-dropped.png");
+    });
+
+    await t.test("picked with the file input: the same bundle again is all present", async () => {
+      const seq = Number((await lastResult(page)).seq);
+      await page.setInputFiles("#bundle-file", nativeBundle);
+      await waitForRun(page, seq);
+      assert.match(await page.textContent("#bundle-result"), /native\.stepcache: 0 imported, 3 already here/);
+    });
+
+    await t.test("exported by the viewer, imported natively: the native entries come back byte for byte", async () => {
+      const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export-bundle")]);
+      assert.equal(download.suggestedFilename(), "stepcache-demo.stepcache");
+      const browserBundle = path.join(dir, "browser.stepcache");
+      await download.saveAs(browserBundle);
+      const browserRecords = bundleRecords(fs.readFileSync(browserBundle));
+      assert.equal(browserRecords.size, 6, "TR 15 computed here, TR 20 imported");
+      for (const [fingerprint, entry] of nativeRecords) {
+        assert.ok(browserRecords.get(fingerprint)?.equals(entry), `entry ${fingerprint} left the browser as it came`);
+      }
+      const back = path.join(dir, "back");
+      const imported = await stepcacheCommand(["--dir", back, "import", browserBundle]);
+      assert.deepEqual([imported.imported, imported.refused.length], [6, 0], JSON.stringify(imported));
+      const again = path.join(dir, "again.stepcache");
+      await stepcacheCommand(["--dir", back, "export", again]);
+      const againRecords = bundleRecords(fs.readFileSync(again));
+      assert.equal(againRecords.size, 6);
+      for (const [fingerprint, entry] of browserRecords) {
+        assert.ok(againRecords.get(fingerprint)?.equals(entry), `entry ${fingerprint}: the native cache holds the browser's bytes`);
+      }
+    });
+
+    await t.test("no page errors", () => {
+      assert.deepEqual(errors, []);
+    });
+  } finally {
+    await context?.close();
+    await server.close();
+    bucket.stop();
+    fs.rmSync(profile, { recursive: true, force: true });
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });

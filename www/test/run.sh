@@ -14,5 +14,6 @@ if [ ! -f ../adapters/wasm/pkg/index.js ] || [ ! -f ../adapters/wasm/pkg/stepcac
   bash ../adapters/wasm/build.sh
 fi
 (cd .. && cargo build -q --locked -p stepcache-tests --bin public_bucket \
+  && cargo build -q --locked -p stepcache-cli \
   && cargo build -q --locked --release -p stepcache-examples --bin demo_maps)
 exec node --test --test-concurrency=1 test/physics.test.mjs test/e2e.test.mjs
