@@ -404,6 +404,23 @@ export class StepCache {
     compute: (context: ComputeContext) => ValueInput<T> | Promise<ValueInput<T>>,
     options?: ComputeOptions,
   ): Promise<Hit<T>>;
+  /**
+   * A step function: calling it with named parameters returns the cached result for them,
+   * or runs `compute(params, context)` once (in every tab) and stores its result, as
+   * {@link StepCache.getOrCompute} does. Every parameter enters the key, so none can be
+   * forgotten: typed arrays by type, shape and bytes, a {@link Hit} of an earlier step by
+   * lineage. `options.defaults` are passed to `compute` for parameters not given, and a
+   * parameter equal to its default is left out of the key: a parameter added later with a
+   * default keeps the results stored before valid. `options.version` and `ignore` as for
+   * {@link StepCache.key}. Throws `InvalidStepName` or `InvalidArgument` at once for a bad
+   * name, function or options; a call rejects as `getOrCompute` does, and with
+   * `InvalidArgument` if `params` is not an object of parameters.
+   */
+  step<P extends Record<string, Param>, T extends TypedArray | ArrayBuffer>(
+    name: string,
+    compute: (params: P, context: ComputeContext) => ValueInput<T> | Promise<ValueInput<T>>,
+    options?: KeyOptions,
+  ): (params: P, options?: ComputeOptions) => Promise<Hit<T>>;
   /** Removes `key` everywhere (other tabs drop it from memory too). */
   invalidate(key: KeyLike): Promise<void>;
   /** Removes every entry, or every entry of `step`; resolves to how many. */

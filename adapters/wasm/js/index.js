@@ -1095,6 +1095,20 @@ export class StepCache {
     }
   }
 
+  /** A step function: `compute` run once per distinct parameters (see index.d.ts). */
+  step(name, compute, options) {
+    if (typeof compute !== "function") throw fail("InvalidArgument", `step() takes the step's function, got ${kindOf(compute)}`);
+    // Checks the name and the options now rather than at the first call.
+    this.key(name, undefined, options);
+    const defaults = options?.defaults ?? {};
+    return async (params, callOptions) => {
+      // Every parameter enters the key; those equal to their defaults are dropped from it.
+      const key = this.key(name, params, options);
+      const all = { ...defaults, ...params };
+      return this.getOrCompute(key, (context) => compute(all, context), callOptions);
+    };
+  }
+
   /** Removes `key` everywhere. */
   async invalidate(key) {
     const fingerprint = keyParts(key)[1];

@@ -664,6 +664,29 @@ test("bundles: exported and imported in a page and a worker, streamed, every dam
   });
 });
 
+test("step functions: every parameter keys, defaults drop out, results chain by lineage, in a page and a worker", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const page = await harness(context);
+    for (const [where, out] of [
+      ["page", await run(page, "stepScenario", { name: uniq("step-page") })],
+      ["worker", await runInWorker(page, "stepScenario", { name: uniq("step-worker") })],
+    ]) {
+      const w = (what) => `${where}: ${what}`;
+      assert.deepEqual(out.calls, ["t1 tr=15 b=16", "t1 tr=20 b=16", "t1 tr=15 b=32", "r1"], w("computed once per distinct parameters"));
+      assert.deepEqual(out.sources, ["computed", "memory", "memory", "computed", "computed", "computed", "memory"], w("sources"));
+      assert.equal(out.values.first, out.values.byDefault, w("a parameter equal to its default is the same key"));
+      assert.notEqual(out.values.first, out.values.other);
+      assert.equal(out.sameAsKey, "memory", w("the step's key is cache.key's"));
+      assert.deepEqual(out.entries.filter(Boolean).sort(), [["signal", "trMs"], ["signal", "trMs"], ["bootstrap", "signal", "trMs"], ["t1"]].sort(), w("provenance"));
+      assert.equal(out.bad.name.name, "InvalidStepName", w(JSON.stringify(out.bad.name)));
+      assert.equal(out.bad.fn.name, "InvalidArgument");
+      assert.equal(out.bad.option.name, "InvalidArgument");
+      assert.equal(out.bad.params.name, "InvalidArgument");
+      assert.equal(out.bad.value.name, "InvalidValue");
+    }
+  });
+});
+
 test("KeyLike: a StepKey posted to a worker, {step, fingerprint}, and key texts", { timeout: TIMEOUT }, async () => {
   await withContext(async (context) => {
     const page = await harness(context);

@@ -164,4 +164,12 @@ export async function wrongUses(cache: StepCache, key: StepKey): Promise<void> {
   await cache.importBundle("maps.stepcache");
   // @ts-expect-error: not an option of exportBundle
   cache.exportBundle({ steps: ["t1_map"] });
+  // Step functions: typed parameters in, a typed hit out.
+  const smooth = cache.step("smooth", ({ map, sigma }: { map: Float32Array; sigma?: number }) => ({ data: map.map((x) => x * (sigma ?? 1)) }), {
+    defaults: { sigma: 1 },
+  });
+  const smoothed: Hit<Float32Array> = await smooth({ map: new Float32Array(4) }, { timeoutMs: 1000 });
+  void smoothed;
+  // @ts-expect-error: a parameter of another type
+  await smooth({ map: "not an array" });
 }

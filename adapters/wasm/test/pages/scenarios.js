@@ -1304,3 +1304,49 @@ export async function bundleScenario({ name }) {
   target.close();
   return out;
 }
+
+// ---------------------------------------------------------------------------------------
+// Step functions: cache.step(name, compute, options).
+
+/** Calls step functions with repeated, changed, defaulted and chained parameters. */
+export async function stepScenario({ name }) {
+  const out = {};
+  const cache = await open({ name });
+  const calls = [];
+  const signal = makeArray("Float32Array", 24, 3);
+  const t1Map = cache.step(
+    "t1_map",
+    ({ signal, trMs, bootstrap }) => {
+      calls.push(`t1 tr=${trMs} b=${bootstrap}`);
+      return { data: signal.map((x) => x * trMs + bootstrap), shape: SHAPE };
+    },
+    { version: 2, ignore: ["verbose"], defaults: { bootstrap: 16 } },
+  );
+  const r1Map = cache.step("r1_map", ({ t1 }) => {
+    calls.push("r1");
+    return { data: t1.data.map((x) => 1 / x) };
+  });
+  const first = await t1Map({ signal, trMs: 15 });
+  const again = await t1Map({ signal, trMs: 15, verbose: true });
+  const byDefault = await t1Map({ signal, trMs: 15, bootstrap: 16 });
+  const other = await t1Map({ signal, trMs: 20 });
+  const otherBootstrap = await t1Map({ signal, trMs: 15, bootstrap: 32 });
+  const r1 = await r1Map({ t1: first });
+  const r1Again = await r1Map({ t1: again });
+  out.sources = [first, again, byDefault, other, otherBootstrap, r1, r1Again].map((h) => h.source);
+  out.calls = calls;
+  out.values = { first: checksum(first.data), byDefault: checksum(byDefault.data), other: checksum(other.data) };
+  // The step's key is the key cache.key builds from the same parameters and options.
+  const key = cache.key("t1_map", { signal, trMs: 15 }, { version: 2, ignore: ["verbose"], defaults: { bootstrap: 16 } });
+  out.sameAsKey = (await cache.status([key]))[0].state;
+  out.entries = (await cache.entries()).map((e) => e.provenance.args && Object.keys(e.provenance.args).sort());
+  out.bad = {
+    name: await catchErr(() => cache.step("no spaces", () => ({ data: new Uint8Array(1) }))),
+    fn: await catchErr(() => cache.step("t1_map", 42)),
+    option: await catchErr(() => cache.step("t1_map", () => ({ data: new Uint8Array(1) }), { versions: 1 })),
+    params: await catchErr(() => t1Map(42)),
+    value: await catchErr(() => cache.step("bad", () => 42)({ a: 1 })),
+  };
+  cache.close();
+  return out;
+}
