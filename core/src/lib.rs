@@ -26,6 +26,7 @@ mod policy;
 pub mod provenance;
 mod sort;
 mod stats;
+mod step_arg;
 mod store;
 mod sync;
 // Public only for stepcache's own crates (the browser adapters build their messages with
@@ -51,6 +52,7 @@ pub use policy::{
 };
 pub use provenance::{ArgValue, KeyArgs, NamedArg, Provenance, ProvenanceRecord};
 pub use stats::{SharedStats, Stats, TierStats, TypeStats};
+pub use step_arg::StepArg;
 pub use store::{Listed, LockGuard, MemoryStore, Release, Store};
 pub use sync::{MaybeSend, MaybeSync};
 pub use value::{Element, ElementType, MAX_DIMS, Value};

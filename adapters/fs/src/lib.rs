@@ -24,13 +24,77 @@ pub use stepcache_core::entry::TeamKey;
 pub use stepcache_core::{
     Access, Arg, Computed, Config, ElementType, EntryInfo, EntryRead, EntryState, Error, ErrorKind, Fingerprint, Force,
     Hit, Imported, Key, KeyBuilder, PutReport, Result, Retention, SharedBytes, SkipReason, Source, Stats, Status, Step,
-    TierOutcome, TierStats, Transfer, TypePolicy, TypeStats, Value,
+    StepArg, TierOutcome, TierStats, Transfer, TypePolicy, TypeStats, Value,
 };
 pub use stepcache_core::{ArgValue, KeyArgs, NamedArg, Provenance, ProvenanceRecord};
 pub use stepcache_core::{SharedStats, SharedTier};
 #[cfg(feature = "shared")]
 pub use stepcache_object::ObjectConfig;
 pub use store::{COUNTERS_MIN_BUDGET, COUNTERS_ROOM, Durability, FsBytes, FsOptions, FsStore};
+
+/// Caches a function as a step of a pipeline, keyed on every one of its arguments, so that
+/// no argument can be left out of the key by mistake.
+///
+/// The function keeps its arguments and gains a first one, `cache: &Cache`; it returns
+/// [`Result<Hit>`](Hit): the cached result for these arguments, or the function's own
+/// result (a [`Value`], or a `Result` of one with a displayable error), computed once and
+/// stored as [`Cache::get_or_compute`] does. Each argument enters the key under its name
+/// through [`StepArg`]: numbers, `bool`, text and lists of these as values, a [`Value`] as
+/// an array (element type, shape and bytes), a [`Hit`] of an earlier step by lineage (the
+/// map is not hashed again). An argument of a type without `StepArg` does not compile.
+///
+/// Settings: `name = "..."` (the step's name; the function's by default), `version = N`
+/// (bump it when the computation changes), `ignore(a, b)` (arguments that never change the
+/// result, such as verbosity; they are left out of the key). The key is the one
+/// [`Step::key`] builds from the same arguments, and the npm package's `cache.step` and
+/// the Python package's `@cache.step` build for the same named arguments.
+///
+/// ```
+/// use stepcache::{Cache, Value};
+///
+/// #[stepcache::step(version = 1, ignore(verbose))]
+/// fn r1_map(t1: &Value, scale: f64, verbose: bool) -> stepcache::Result<Value> {
+///     let t1: &[f32] = t1.as_slice()?;
+///     if verbose {
+///         println!("inverting {} voxels", t1.len());
+///     }
+///     Value::array(t1.iter().map(|&t| (scale / f64::from(t)) as f32).collect(), &[t1.len()])
+/// }
+///
+/// # fn main() -> stepcache::Result<()> {
+/// # let dir = std::env::temp_dir().join(format!("stepcache-step-doc-{}", std::process::id()));
+/// let cache = Cache::open(&dir)?;
+/// let t1 = Value::array(vec![800.0f32, 1400.0], &[2])?;
+/// let first = r1_map(&cache, &t1, 1000.0, false)?;
+/// let again = r1_map(&cache, &t1, 1000.0, true)?; // verbose is ignored: the same key
+/// assert_eq!(again.fingerprint, first.fingerprint);
+/// assert_eq!(again.value.as_slice::<f32>()?[0], 1.25);
+/// # drop(cache);
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok(())
+/// # }
+/// ```
+///
+/// An argument that cannot enter a key is a compile error, not a silent omission:
+///
+/// ```compile_fail
+/// struct Settings;
+///
+/// #[stepcache::step]
+/// fn fit(settings: Settings) -> stepcache::Value {
+///     unimplemented!()
+/// }
+/// ```
+///
+/// and so is an `ignore` of an argument the function does not have:
+///
+/// ```compile_fail
+/// #[stepcache::step(ignore(verbos))]
+/// fn fit(verbose: bool) -> stepcache::Value {
+///     unimplemented!()
+/// }
+/// ```
+pub use stepcache_macros::step;
 
 /// Drives an engine future on this thread. Filesystem calls finish within their first
 /// poll, so most calls are ready at once and skip the parking machinery; a call that
