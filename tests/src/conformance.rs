@@ -160,6 +160,31 @@ pub async fn persists_across_reopen<B: Backend>(backend: &B) {
     assert_eq!(b.get(&k).await.unwrap().unwrap().source, Source::Memory);
 }
 
+/// A store that keeps lasting counters keeps them across handles, adding each session's
+/// once, apart from the entries (never listed, never evicted, never cleared with them); a
+/// store that keeps none reports this session as all time.
+pub async fn lasting_counters_add_up_across_sessions<B: Backend>(backend: &B) {
+    let a = fresh(backend, Config::new()).await;
+    let k = key("t1_map", 1);
+    a.put(&k, floats(10, 1.0)).await.unwrap();
+    for _ in 0..3 {
+        a.get(&k).await.unwrap().expect("a hit");
+    }
+    a.save_stats().await.unwrap();
+    a.save_stats().await.unwrap(); // nothing new since: nothing added twice
+    let hits = |stats: &stepcache_core::Stats| stats.all_time.iter().find(|t| t.step == "t1_map").map_or(0, |t| t.hits);
+    let b = reopen(backend, &a, Config::new(), T0 + 1000).await;
+    b.get(&k).await.unwrap().expect("a hit");
+    let kept = <B::Store as Store>::KEEPS_COUNTERS;
+    assert_eq!(hits(&b.stats_all_time().await.unwrap()), if kept { 4 } else { 1 });
+    b.save_stats().await.unwrap();
+    // Not an entry: two entries' worth of clearing leaves the counters.
+    assert_eq!(b.entries().await.unwrap().len(), 1, "the counters are not listed");
+    assert_eq!(b.clear(None).await.unwrap(), 1);
+    let c = reopen(backend, &a, Config::new(), T0 + 2000).await;
+    assert_eq!(hits(&c.stats_all_time().await.unwrap()), if kept { 4 } else { 0 });
+}
+
 /// A key never stored is a miss, counted as one.
 pub async fn missing_key_is_a_miss<B: Backend>(backend: &B) {
     let a = fresh(backend, Config::new()).await;

@@ -53,6 +53,7 @@ macro_rules! conformance_tests {
             large_value_round_trip,
             overwrite_returns_latest,
             persists_across_reopen,
+            lasting_counters_add_up_across_sessions,
             missing_key_is_a_miss,
             has_and_invalidate,
             clear_all_and_by_type,
