@@ -614,6 +614,10 @@ function renderPanel({ entries, stats }) {
   setNum("saved-ms", stats.savedMs.toFixed(1), fmtMs(stats.savedMs));
   $("compute-ms").textContent = fmtMs(computeMs);
   setNum("computes", stats.types.reduce((a, t) => a + t.computes, 0));
+  // Every session of this browser's database, kept in IndexedDB (stats().allTime).
+  const savedAll = stats.allTime.reduce((a, t) => a + t.savedMs, 0);
+  setNum("saved-all", savedAll.toFixed(1), fmtMs(savedAll));
+  setNum("hits-all", stats.allTime.reduce((a, t) => a + t.hits, 0));
   setNum("entries-count", entries.length);
   $("mem-bytes").textContent = fmtBytes(stats.memory.bytes);
   $("store-bytes").textContent = fmtBytes(stats.store.bytes);

@@ -225,6 +225,9 @@ async function exportBundle(cache, { id }) {
 }
 
 async function panel(cache, id) {
+  // A worker gets no notice before its page closes: its counters are kept after each
+  // message instead (all time, in the panel).
+  await cache.saveStats();
   const [entries, stats] = await Promise.all([cache.entries(), cache.stats()]);
   post({ type: "panel", id, entries, stats });
 }

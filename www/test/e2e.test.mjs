@@ -60,6 +60,8 @@ const panel = (page) =>
       hitsStore: num("hits-store"),
       misses: num("misses"),
       savedMs: num("saved-ms"),
+      hitsAll: num("hits-all"),
+      savedAll: num("saved-all"),
       entries: num("entries-count"),
       rows: [...document.querySelectorAll("#entries tr[data-step]")].map((tr) => tr.dataset.step),
       madeFrom: Object.fromEntries(
@@ -194,6 +196,17 @@ test("the demo viewer computes, caches, reloads from IndexedDB and manages its c
       assert.ok(["memory", "store"].includes(back.source), `TR 15 again: ${back.source}`);
       timings.backMs = Number(back.ms);
       assert.ok(timings.backMs < timings.tr20Ms / 5, `hit ${timings.backMs} ms vs compute ${timings.tr20Ms} ms`);
+    });
+
+    await t.test("the panel's all-time counters span the sessions (kept in IndexedDB)", async () => {
+      const before = await panel(page);
+      assert.ok(before.hitsAll >= before.hits, `all time ${before.hitsAll} >= this session ${before.hits}`);
+      await page.reload();
+      await waitForRun(page, 0);
+      const after = await panel(page);
+      assert.equal(after.hits, 3, "this session: the three steps read back");
+      assert.ok(after.hitsAll >= before.hitsAll + 3, `all time ${after.hitsAll}: the last session's ${before.hitsAll} and this one's 3`);
+      assert.ok(after.savedAll > after.savedMs, `all time saved ${after.savedAll} ms > this session's ${after.savedMs} ms`);
     });
 
     await t.test("the slice slider redraws the canvas", async () => {

@@ -33,6 +33,9 @@ const ENTRIES: &str = "entries";
 /// its length and first bytes), so listing the cache never reads the (possibly huge)
 /// entries themselves.
 const HEADS: &str = "heads";
+/// The key of the lasting counters' record in [`HEADS`] ([`Store::save_counters`]): not a
+/// fingerprint's hex, so listings, which read only those, pass over it.
+const COUNTERS: &str = "counters";
 
 /// A [`Store`] in an IndexedDB database of the current origin.
 ///
@@ -274,6 +277,33 @@ impl Store for IdbStore {
 
     async fn head(&self, id: &Fingerprint) -> Result<Option<Listed>> {
         Ok(list::list(&*self.database().await?, Some(id), now_ms()).await?.pop())
+    }
+
+    const KEEPS_COUNTERS: bool = true;
+
+    async fn load_counters(&self) -> Result<Option<Vec<u8>>> {
+        let db = self.database().await?;
+        let e = |err| error::from_idb("read the lasting counters", err);
+        let tx = db.transaction(&[HEADS], TransactionMode::ReadOnly).map_err(e)?;
+        let get = tx
+            .object_store(HEADS)
+            .map_err(e)?
+            .get(JsValue::from_str(COUNTERS))
+            .map_err(e)?;
+        let value = request::value(get).await.map_err(e)?;
+        // Anything but bytes reads as no counters; the engine checks the bytes themselves.
+        Ok(value.as_ref().and_then(record::bytes_of).map(|bytes| bytes.to_vec()))
+    }
+
+    async fn save_counters(&self, bytes: &[u8]) -> Result<()> {
+        let db = self.database().await?;
+        let e = |err| error::from_idb("save the lasting counters", err);
+        let tx = db.transaction(&[HEADS], TransactionMode::ReadWrite).map_err(e)?;
+        tx.object_store(HEADS)
+            .map_err(e)?
+            .put(&js_sys::Uint8Array::from(bytes), Some(&JsValue::from_str(COUNTERS)))
+            .map_err(e)?;
+        finish("save the lasting counters", tx).await
     }
 }
 

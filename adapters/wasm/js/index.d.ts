@@ -202,13 +202,21 @@ export interface TypeStats {
 
 /**
  * A snapshot of a cache's counters and of the origin's storage. Hits, misses, computes and
- * time saved count what this cache object saw since it was opened; bytes and entries of
- * the store are the database's, whoever wrote them.
+ * time saved count what this cache object saw since it was opened (`types`), and per type
+ * over every session of the database (`allTime`); bytes and entries of the store are the
+ * database's, whoever wrote them.
  */
 export interface Stats {
   memory: TierStats;
   store: TierStats;
+  /** Per type, this session (this cache object since it was opened). */
   types: TypeStats[];
+  /**
+   * Per type, every session of this database that saved its counters, and this one. A
+   * session saves on close(), on saveStats(), and in a page whenever the page is hidden;
+   * a worker terminated without close() loses its unsaved counts.
+   */
+  allTime: TypeStats[];
   hitRate: number;
   savedMs: number;
   corruptRemoved: number;
@@ -476,8 +484,18 @@ export class StepCache {
   pin(key: KeyLike): void;
   /** Undoes one {@link StepCache.pin}. */
   unpin(key: KeyLike): void;
-  /** Closes the cache; later calls throw CacheClosed (ModuleFailed once the module failed). */
+  /**
+   * Adds this session's counters since its last save to those kept in IndexedDB
+   * ({@link Stats.allTime}). Tabs and workers on one database add up; none overwrites
+   * another's.
+   */
+  saveStats(): Promise<void>;
+  /**
+   * Closes the cache; later calls throw CacheClosed (ModuleFailed once the module failed).
+   * This session's counters are saved first, in the background.
+   */
   close(): void;
+  /** Closes the cache and releases its WebAssembly memory once the counters are saved. */
   free(): void;
 }
 

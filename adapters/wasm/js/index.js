@@ -969,12 +969,39 @@ const reportOf = ([memory, store, shared]) => ({
 });
 
 
+let countersLock;
+/** The hex of the id whose lock guards the lasting counters: blake3 of its name in core. */
+function countersLockId() {
+  countersLock ??= util(UTIL.fingerprintBytes, undefined, encoder.encode("stepcache lasting counters")).slice(3);
+  return countersLock;
+}
+
+/**
+ * In a page, saves `cache`'s counters whenever the page is hidden: the last moment a page
+ * is sure to run before it is closed or discarded (a worker has no such moment: it saves
+ * on close() and saveStats()). The listener holds the cache weakly, so a cache dropped
+ * without close() is still collected. Returns the function that removes the listener.
+ */
+function saveWhenHidden(cache) {
+  if (typeof document === "undefined") return undefined;
+  const ref = new WeakRef(cache);
+  const onHidden = () => {
+    if (document.visibilityState === "hidden") ref.deref()?.saveStats().catch(() => {});
+  };
+  document.addEventListener("visibilitychange", onHidden);
+  return () => document.removeEventListener("visibilitychange", onHidden);
+}
+
 /** A cache of step results in IndexedDB with a memory tier in front (see index.d.ts). */
 export class StepCache {
   #raw;
   #name;
   #channel;
   #closed = false;
+  /** The save and close that close() started. */
+  #closing;
+  /** Stops saving the counters when the page is hidden. */
+  #unwatch;
 
   constructor(token, raw, name, channel) {
     if (token !== TOKEN) throw new TypeError("open a cache with open()");
@@ -982,6 +1009,7 @@ export class StepCache {
     this.#name = name;
     this.#channel = channel;
     if (channel) channels.register(this, channel, channel);
+    this.#unwatch = saveWhenHidden(this);
   }
 
   /** Tells the others; a failure to post only costs them a stale memory entry until
@@ -996,6 +1024,7 @@ export class StepCache {
 
   /** `RawCache.call` with the keyed operation `op` on `key` (and `arg`, `cost` µs), through `enter`. */
   #keyed(op, key, arg, cost = 0) {
+    this.#refuseClosed();
     // Only writes record a key's arguments.
     const args = (op === OP.put || op === OP.getOrCompute ? KEY_ARGS.get(key) : undefined) ?? NO_ARGS;
     const [step, fingerprint] = keyParts(key);
@@ -1005,7 +1034,14 @@ export class StepCache {
   /** `RawCache.call` with the operation `op` that takes no key (`text`: a step or a
    * fingerprint, `arg` as `op` takes it), through `enter`. */
   #call(op, text, arg) {
+    this.#refuseClosed();
     return enter(() => this.#raw.call(op, text, "", arg, 0, NO_ARGS));
+  }
+
+  /** Refuses a call after close(), here: the module's cache stays open until this
+   * session's counters are saved. */
+  #refuseClosed() {
+    if (this.#closed) throw fail("CacheClosed", "the cache was closed; open it again");
   }
 
   /** The IndexedDB database name. */
@@ -1015,7 +1051,7 @@ export class StepCache {
 
   /** Builds a key for `step` from named parameters. */
   key(step, params, options) {
-    if (this.#closed) throw fail("CacheClosed", "the cache was closed; open it again");
+    this.#refuseClosed();
     const [spec, arrays] = encodeKey(step, params, options);
     const bytes = this.#call(OP.key, undefined, [spec, arrays]);
     const key = new StepKey(TOKEN, step, fingerprintText(bytes.subarray(0, 32)));
@@ -1128,16 +1164,18 @@ export class StepCache {
 
   /** Counters, and the origin's storage usage, quota and persistence. */
   async stats() {
-    const [n, steps, lastError] = await this.#call(OP.stats);
+    const [n, steps, lastError, allTimeSteps] = await this.#call(OP.stats);
     const storage = await storageReport();
     const tiers = 2 * TIER_NUMBERS.length;
     const first = tiers + TOTAL_NUMBERS.length;
-    const types = steps.map((step, j) => ({ step, ...numbered(TYPE_NUMBERS, n, first + TYPE_NUMBERS.length * j) }));
-    const s = numbered(SHARED_NUMBERS, n, first + TYPE_NUMBERS.length * steps.length);
+    const typesAt = (names, at) => names.map((step, j) => ({ step, ...numbered(TYPE_NUMBERS, n, at + TYPE_NUMBERS.length * j) }));
+    const shared = first + TYPE_NUMBERS.length * steps.length;
+    const s = numbered(SHARED_NUMBERS, n, shared);
     return {
       memory: numbered(TIER_NUMBERS, n, 0),
       store: numbered(TIER_NUMBERS, n, TIER_NUMBERS.length),
-      types,
+      types: typesAt(steps, first),
+      allTime: typesAt(allTimeSteps, shared + SHARED_NUMBERS.length),
       ...numbered(TOTAL_NUMBERS, n, tiers),
       shared: { ...s, enabled: s.enabled === 1, degraded: s.degraded === 1, lastError: lastError ?? null },
       storage,
@@ -1210,7 +1248,7 @@ export class StepCache {
 
   /** A bundle of the stored entries, as a stream (see index.d.ts). */
   exportBundle(options) {
-    if (this.#closed) throw fail("CacheClosed", "the cache was closed; open it again");
+    this.#refuseClosed();
     const { onProgress, step, since } = exportOptions(options);
     const report = { entries: 0, bytes: 0, damaged: 0 };
     let chosen;
@@ -1275,11 +1313,39 @@ export class StepCache {
     this.#keyed(OP.unpin, key);
   }
 
-  /** Closes the cache; later calls fail with CacheClosed (ModuleFailed once the module died). */
+  /** Adds this session's counters since the last save to those IndexedDB keeps. */
+  async saveStats() {
+    this.#refuseClosed();
+    await this.#saving(() => this.#call(OP.saveStats));
+  }
+
+  /** `save()`, wanting the Web Lock the module takes to add the counters up (see requestLock). */
+  async #saving(save) {
+    // The lock IdbStore::lock names for the counters' id (core/src/engine/lasting.rs, lock_id).
+    const lock = `stepcache:${this.#name}:${countersLockId()}`;
+    wantLock(lock, 1);
+    try {
+      return await save();
+    } finally {
+      wantLock(lock, -1);
+    }
+  }
+
+  /** Closes the cache; later calls fail with CacheClosed (ModuleFailed once the module died).
+   * This session's counters are saved first, then the module's cache closes. */
   close() {
+    if (this.#closed) return;
     this.#closed = true;
-    // A dead module is left alone: closing must work whatever state it stopped in.
-    if (!dead) this.#call(OP.close);
+    this.#unwatch?.();
+    const raw = this.#raw;
+    const call = (op) => enter(() => raw.call(op, undefined, "", undefined, 0, NO_ARGS));
+    // A dead module is left alone: closing must work whatever state it stopped in. A save
+    // that fails (a full quota) loses this session's counts, not the close.
+    this.#closing = dead
+      ? Promise.resolve()
+      : this.#saving(() => call(OP.saveStats))
+          .catch(() => {})
+          .then(() => dead || call(OP.close));
     if (this.#channel) {
       this.#channel.onmessage = null;
       this.#channel.close();
@@ -1287,11 +1353,12 @@ export class StepCache {
     }
   }
 
-  /** Releases the WebAssembly memory of this cache at once (the garbage collector does it
-   * otherwise); the cache must not be used afterwards. */
+  /** Releases the WebAssembly memory of this cache once it is closed (the garbage collector
+   * does it otherwise); the cache must not be used afterwards. */
   free() {
     this.close();
-    if (!dead) enter(() => this.#raw.free());
+    const raw = this.#raw;
+    this.#closing.finally(() => dead || enter(() => raw.free()));
   }
 }
 

@@ -3,7 +3,7 @@
 // Do not edit: a test fails when this file and protocol.rs disagree.
 
 /** operation codes of RawCache.call */
-export const OP = Object.freeze({ "get": 0, "has": 1, "invalidate": 2, "pin": 3, "unpin": 4, "put": 5, "importEntry": 6, "readEntry": 7, "getOrCompute": 8, "key": 9, "clear": 10, "stats": 11, "entries": 12, "status": 13, "setForce": 14, "setAccess": 15, "setRetention": 16, "forget": 17, "forgetStep": 18, "close": 19 });
+export const OP = Object.freeze({ "get": 0, "has": 1, "invalidate": 2, "pin": 3, "unpin": 4, "put": 5, "importEntry": 6, "readEntry": 7, "getOrCompute": 8, "key": 9, "clear": 10, "stats": 11, "saveStats": 12, "entries": 13, "status": 14, "setForce": 15, "setAccess": 16, "setRetention": 17, "forget": 18, "forgetStep": 19, "close": 20 });
 
 /** operation codes of util */
 export const UTIL = Object.freeze({ "checkKey": 0, "fingerprintBytes": 1, "maxValueBytes": 2, "bundleChecksum": 3 });

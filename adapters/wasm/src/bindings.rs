@@ -354,7 +354,11 @@ impl RawCache {
         Ok(promise(engine, move |engine| async move {
             Ok(match op {
                 Operation::Clear => (engine.clear(step?.as_deref()).await? as f64).into(),
-                Operation::Stats => convert::stats_to_js(&engine.stats().await?),
+                Operation::Stats => convert::stats_to_js(&engine.stats_all_time().await?),
+                Operation::SaveStats => {
+                    engine.save_stats().await?;
+                    JsValue::UNDEFINED
+                }
                 Operation::Entries => convert::entries_to_js(&engine.entries().await?),
                 _ => convert::statuses_to_js(&engine.status(&keys?).await?),
             })

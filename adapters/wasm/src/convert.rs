@@ -7,7 +7,7 @@
 use js_sys::{Array, Float64Array, Function, Promise, Uint8Array};
 use stepcache_core::{
     Arg, ElementType, EntryInfo, EntryState, ErrorKind, Hit, Key, PutReport, Result, SharedBytes, SkipReason, Source,
-    Stats, Status, Step, TierOutcome, TierStats, Value, text,
+    Stats, Status, Step, TierOutcome, TierStats, TypeStats, Value, text,
 };
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -297,10 +297,11 @@ fn strings<'a>(items: impl Iterator<Item = &'a str>) -> Array {
     items.map(JsValue::from_str).collect()
 }
 
-/// `[numbers, step names, the shared tier's latest error or undefined]` with numbers: the
-/// memory tier's and the store tier's [`protocol::TIER_NUMBERS`], then
-/// [`protocol::TOTAL_NUMBERS`], then per type [`protocol::TYPE_NUMBERS`], then
-/// [`protocol::SHARED_NUMBERS`].
+/// `[numbers, step names, the shared tier's latest error or undefined, all time's step
+/// names]` with numbers: the memory tier's and the store tier's [`protocol::TIER_NUMBERS`],
+/// then [`protocol::TOTAL_NUMBERS`], then per type of this session
+/// [`protocol::TYPE_NUMBERS`], then [`protocol::SHARED_NUMBERS`], then per type of all
+/// time (every session the database kept, and this one) [`protocol::TYPE_NUMBERS`].
 pub(crate) fn stats_to_js(stats: &Stats) -> JsValue {
     let fixed = 2 * protocol::TIER_NUMBERS.len() + protocol::TOTAL_NUMBERS.len();
     let mut numbers = Vec::with_capacity(fixed + protocol::TYPE_NUMBERS.len() * stats.types.len());
@@ -312,9 +313,12 @@ pub(crate) fn stats_to_js(stats: &Stats) -> JsValue {
         stats.corrupt_removed as f64,
         stats.waited_computes as f64,
     ]);
-    for t in &stats.types {
-        numbers.extend([t.hits, t.misses, t.puts, t.computes, t.compute_us, t.saved_us].map(|v| v as f64));
-    }
+    let type_numbers = |numbers: &mut Vec<f64>, types: &[TypeStats]| {
+        for t in types {
+            numbers.extend([t.hits, t.misses, t.puts, t.computes, t.compute_us, t.saved_us].map(|v| v as f64));
+        }
+    };
+    type_numbers(&mut numbers, &stats.types);
     let s = &stats.shared;
     numbers.extend(
         [
@@ -330,9 +334,12 @@ pub(crate) fn stats_to_js(stats: &Stats) -> JsValue {
         ]
         .map(|v| v as f64),
     );
+    // All time's per-type numbers last, after the shared tier's.
+    type_numbers(&mut numbers, &stats.all_time);
     let steps = strings(stats.types.iter().map(|t| t.step.as_str()));
+    let all_time_steps = strings(stats.all_time.iter().map(|t| t.step.as_str()));
     let error = s.last_error.as_deref().map_or(JsValue::UNDEFINED, JsValue::from_str);
-    Array::of3(&Float64Array::from(&numbers[..]), &steps, &error).into()
+    Array::of4(&Float64Array::from(&numbers[..]), &steps, &error, &all_time_steps).into()
 }
 
 /// `[numbers, steps, fingerprints]` with numbers per entry [`protocol::ENTRY_NUMBERS`].

@@ -79,8 +79,11 @@ codes! {
         Key = "key",
         /// Removes every entry, or those of the step `text`; resolves to how many.
         Clear = "clear",
-        /// Resolves to the counters (`convert::stats_to_js`).
+        /// Resolves to the counters, this session's and all time's (`convert::stats_to_js`).
         Stats = "stats",
+        /// Adds this session's counters since the last save to those kept in the database
+        /// (`Cache::save_stats`); resolves to `undefined`.
+        SaveStats = "saveStats",
         /// Resolves to every entry (`convert::entries_to_js`).
         Entries = "entries",
         /// Resolves to the state of each key of `arg`, an array of step, fingerprint, step,

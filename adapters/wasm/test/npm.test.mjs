@@ -687,6 +687,28 @@ test("step functions: every parameter keys, defaults drop out, results chain by 
   });
 });
 
+test("stats().allTime: counters kept in IndexedDB across sessions, tabs and workers adding up, damage starting over", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const page = await harness(context);
+    const name = uniq("lasting");
+    const out = await run(page, "lastingStatsScenario", { name });
+    assert.deepEqual([out.beforeSave.hits, out.beforeSave.misses, out.beforeSave.computes], [3, 2, 2], "before any save: this session");
+    assert.deepEqual(out.afterSave, { hits: 3, misses: 2, computes: 2, sessionTypes: 0 }, "a new session reads what was saved, once");
+    assert.deepEqual(out.afterClose, { hits: 4, misses: 2, computes: 2, sessionTypes: 0 }, "close() saved the last hit");
+    assert.equal(out.closedSave.name, "CacheClosed");
+    assert.equal(out.entries, 2, "the counters record is not an entry");
+    // A page and a worker saving at once: neither overwrites the other's counts.
+    await Promise.all([run(page, "hitsAndSave", { name, hits: 5 }), runInWorker(page, "hitsAndSave", { name, hits: 7 })]);
+    assert.equal((await run(page, "allTimeOf", name, "fit")).hits, 4 + 5 + 7);
+    // Damaged or foreign bytes: counting starts over, without an error.
+    for (const bytes of [[1, 2, 3], Array.from({ length: 64 }, (_, i) => i)]) {
+      assert.equal(await run(page, "damageCounters", { name, bytes }), null, `counters ${bytes.length} bytes of garbage`);
+    }
+    await run(page, "hitsAndSave", { name, hits: 2 });
+    assert.equal((await run(page, "allTimeOf", name, "fit")).hits, 2, "counting again after the damage");
+  });
+});
+
 test("KeyLike: a StepKey posted to a worker, {step, fingerprint}, and key texts", { timeout: TIMEOUT }, async () => {
   await withContext(async (context) => {
     const page = await harness(context);

@@ -95,26 +95,35 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
     }
 }
 
+/// A type's six counters, in the order the counters' bytes keep them.
+fn counts(t: &TypeStats) -> [u64; 6] {
+    [t.hits, t.misses, t.puts, t.computes, t.compute_us, t.saved_us]
+}
+
+/// The type `step` with the six counters `n` (as [`counts`] orders them).
+fn with_counts(step: String, n: [u64; 6]) -> TypeStats {
+    let [hits, misses, puts, computes, compute_us, saved_us] = n;
+    TypeStats {
+        step,
+        hits,
+        misses,
+        puts,
+        computes,
+        compute_us,
+        saved_us,
+    }
+}
+
 /// `now - before`, per type, leaving out types with nothing new.
 fn difference(now: &[TypeStats], before: &[TypeStats]) -> Vec<TypeStats> {
     now.iter()
         .filter_map(|t| {
-            let old = before.iter().find(|b| b.step == t.step);
-            let minus = |f: fn(&TypeStats) -> u64| f(t).saturating_sub(old.map_or(0, f));
-            let d = TypeStats {
-                step: t.step.clone(),
-                hits: minus(|s| s.hits),
-                misses: minus(|s| s.misses),
-                puts: minus(|s| s.puts),
-                computes: minus(|s| s.computes),
-                compute_us: minus(|s| s.compute_us),
-                saved_us: minus(|s| s.saved_us),
-            };
-            (d != TypeStats {
-                step: d.step.clone(),
-                ..TypeStats::default()
-            })
-            .then_some(d)
+            let old = before.iter().find(|b| b.step == t.step).map_or([0; 6], counts);
+            let mut n = counts(t);
+            for (a, b) in n.iter_mut().zip(old) {
+                *a = a.saturating_sub(b);
+            }
+            (n != [0; 6]).then(|| with_counts(t.step.clone(), n))
         })
         .collect()
 }
@@ -122,23 +131,15 @@ fn difference(now: &[TypeStats], before: &[TypeStats]) -> Vec<TypeStats> {
 /// Adds `more` into `total` per type, keeping `total` sorted by step name.
 fn add(total: &mut Vec<TypeStats>, more: &[TypeStats]) {
     for m in more {
-        let t = match total.iter().position(|t| t.step == m.step) {
-            Some(i) => &mut total[i],
-            None => {
-                total.push(TypeStats {
-                    step: m.step.clone(),
-                    ..TypeStats::default()
-                });
-                let last = total.len() - 1;
-                &mut total[last]
-            }
-        };
-        t.hits = t.hits.saturating_add(m.hits);
-        t.misses = t.misses.saturating_add(m.misses);
-        t.puts = t.puts.saturating_add(m.puts);
-        t.computes = t.computes.saturating_add(m.computes);
-        t.compute_us = t.compute_us.saturating_add(m.compute_us);
-        t.saved_us = t.saved_us.saturating_add(m.saved_us);
+        let i = total.iter().position(|t| t.step == m.step).unwrap_or_else(|| {
+            total.push(with_counts(m.step.clone(), [0; 6]));
+            total.len() - 1
+        });
+        let mut n = counts(&total[i]);
+        for (a, b) in n.iter_mut().zip(counts(m)) {
+            *a = a.saturating_add(b);
+        }
+        total[i] = with_counts(m.step.clone(), n);
     }
     crate::sort::sort_by(total, |a, b| a.step.cmp(&b.step));
 }
@@ -155,7 +156,7 @@ pub(crate) fn encode(types: &[TypeStats]) -> Vec<u8> {
     for t in types {
         out.extend_from_slice(&(t.step.len() as u16).to_le_bytes());
         out.extend_from_slice(t.step.as_bytes());
-        for n in [t.hits, t.misses, t.puts, t.computes, t.compute_us, t.saved_us] {
+        for n in counts(t) {
             out.extend_from_slice(&n.to_le_bytes());
         }
     }
@@ -193,16 +194,7 @@ fn decode_checked(bytes: &[u8]) -> Option<Vec<TypeStats>> {
         for slot in &mut n {
             *slot = u64::from_le_bytes(take(8)?.try_into().ok()?);
         }
-        let [hits, misses, puts, computes, compute_us, saved_us] = n;
-        out.push(TypeStats {
-            step,
-            hits,
-            misses,
-            puts,
-            computes,
-            compute_us,
-            saved_us,
-        });
+        out.push(with_counts(step, n));
     }
     rest.is_empty().then_some(out)
 }

@@ -1350,3 +1350,70 @@ export async function stepScenario({ name }) {
   cache.close();
   return out;
 }
+
+// ---------------------------------------------------------------------------------------
+// Lasting counters: stats().allTime over every session of a database.
+
+/** The all-time counters of `step` in a cache newly opened on `name` (its session's are 0). */
+async function allTimeOf(name, step) {
+  const c = await open({ name });
+  const stats = await c.stats();
+  c.free();
+  const t = stats.allTime.find((x) => x.step === step);
+  return t ? { hits: t.hits, misses: t.misses, computes: t.computes, sessionTypes: stats.types.length } : null;
+}
+
+/** `hits` memory hits of one stored key, then a save: what another tab or worker does. */
+export async function hitsAndSave({ name, hits }) {
+  const c = await open({ name });
+  const key = c.key("fit", { voxel: 1 });
+  for (let i = 0; i < hits; i++) await c.get(key);
+  await c.saveStats();
+  c.close();
+  return true;
+}
+
+export async function lastingStatsScenario({ name }) {
+  const out = {};
+  const a = await open({ name });
+  for (const voxel of [1, 2]) await a.getOrCompute(a.key("fit", { voxel }), () => ({ data: new Float32Array(4) }));
+  for (let i = 0; i < 3; i++) await a.get(a.key("fit", { voxel: 1 }));
+  const before = await a.stats();
+  out.beforeSave = before.allTime.find((t) => t.step === "fit");
+  await a.saveStats();
+  await a.saveStats(); // nothing new: nothing added twice
+  out.afterSave = await allTimeOf(name, "fit");
+  // close() saves what came after the last save, in the background.
+  await a.get(a.key("fit", { voxel: 2 }));
+  a.close();
+  out.afterClose = null;
+  for (let i = 0; i < 60 && out.afterClose?.hits !== 4; i++) {
+    await sleep(50);
+    out.afterClose = await allTimeOf(name, "fit");
+  }
+  out.closedSave = await catchErr(() => a.saveStats());
+  // The counters record is not an entry.
+  const c = await open({ name });
+  out.entries = (await c.entries()).length;
+  c.close();
+  return out;
+}
+
+/** Replaces the counters record of database `name` with `bytes`. */
+export async function damageCounters({ name, bytes }) {
+  const db = await new Promise((resolve, reject) => {
+    const request = indexedDB.open(name);
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+  await new Promise((resolve, reject) => {
+    const tx = db.transaction("heads", "readwrite");
+    tx.objectStore("heads").put(Uint8Array.from(bytes), "counters");
+    tx.oncomplete = resolve;
+    tx.onerror = () => reject(tx.error);
+  });
+  db.close();
+  return allTimeOf(name, "fit");
+}
+
+export { allTimeOf };
