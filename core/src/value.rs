@@ -43,11 +43,14 @@ pub enum ElementType {
     F64 = 10,
     /// `u8` that JavaScript sees as a `Uint8ClampedArray`.
     U8Clamped = 11,
+    /// Several named values in one (a record, see [`Value::record`]): its bytes are a
+    /// table of the parts, then each part's data. Entries of records are format version 4.
+    Record = 12,
 }
 
 impl ElementType {
     /// Every element type, in code order.
-    pub const ALL: [ElementType; 12] = [
+    pub const ALL: [ElementType; 13] = [
         ElementType::Bytes,
         ElementType::U8,
         ElementType::I8,
@@ -60,12 +63,13 @@ impl ElementType {
         ElementType::F32,
         ElementType::F64,
         ElementType::U8Clamped,
+        ElementType::Record,
     ];
 
     /// The size of one element in bytes.
     pub fn size(self) -> usize {
         match self {
-            ElementType::Bytes | ElementType::U8 | ElementType::I8 | ElementType::U8Clamped => 1,
+            ElementType::Bytes | ElementType::U8 | ElementType::I8 | ElementType::U8Clamped | ElementType::Record => 1,
             ElementType::U16 | ElementType::I16 => 2,
             ElementType::U32 | ElementType::I32 | ElementType::F32 => 4,
             ElementType::U64 | ElementType::I64 | ElementType::F64 => 8,
@@ -97,6 +101,7 @@ impl ElementType {
             ElementType::F32 => "f32",
             ElementType::F64 => "f64",
             ElementType::U8Clamped => "u8clamped",
+            ElementType::Record => "record",
         }
     }
 }
@@ -186,6 +191,42 @@ impl Value {
             data,
             meta: Arc::from([]),
         })
+    }
+
+    /// A record: several named values stored as one (one key, one write, one check), such
+    /// as a T1 map, its uncertainty and a mask; a scalar is a part of shape `[]`. Each
+    /// part's data is copied once into the record. Parts keep their order and carry no
+    /// metadata of their own (the record does, [`Value::with_meta`]).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidValue`] for a part name that is empty, over 256 bytes or
+    /// repeated, a part that is a record itself, or a part with metadata.
+    pub fn record<N: Into<alloc::string::String>>(parts: impl IntoIterator<Item = (N, Value)>) -> Result<Self> {
+        crate::record::build(parts.into_iter().map(|(n, v)| (n.into(), v)).collect())
+    }
+
+    /// The parts of a record ([`Value::record`]), in order, each a view of the record's
+    /// bytes: a record read from a memory map gives parts over the map, not copies.
+    ///
+    /// # Errors
+    /// [`ErrorKind::WrongType`] if this is not a record; [`ErrorKind::InvalidValue`] if its
+    /// table is not a record's (a record made from other bytes with [`Value::new`]).
+    pub fn parts(&self) -> Result<Vec<(alloc::string::String, Value)>> {
+        if self.elem != ElementType::Record {
+            return Err(Error::new(
+                ErrorKind::WrongType,
+                crate::text!("the value holds ", self.elem.name(), ", not a record"),
+            ));
+        }
+        crate::record::parts(&self.data)
+    }
+
+    /// The part `name` of a record, or `None` if it has none of that name.
+    ///
+    /// # Errors
+    /// As [`Value::parts`].
+    pub fn part(&self, name: &str) -> Result<Option<Value>> {
+        Ok(self.parts()?.into_iter().find(|(n, _)| n == name).map(|(_, v)| v))
     }
 
     /// Opaque bytes (element type [`ElementType::Bytes`], one dimension).

@@ -1,6 +1,6 @@
-//! Golden tests of the entry format: the exact bytes the encoder writes (version 3), the
-//! released fixtures that must stay readable forever (versions 1, 2 and 3), and damage
-//! detection by `decode`.
+//! Golden tests of the entry format: the exact bytes the encoder writes (version 3, and
+//! version 4 for records), the released fixtures that must stay readable forever (versions
+//! 1 to 4), and damage detection by `decode`.
 //!
 //! The hex literals and `fixtures/entry-v*.bin` were produced once by the build that
 //! introduced each version and pasted in; the v2 checksums were cross-checked against the
@@ -21,6 +21,8 @@ const FIXTURE_V1: &[u8] = include_bytes!("fixtures/entry-v1.bin");
 const FIXTURE_V2: &[u8] = include_bytes!("fixtures/entry-v2.bin");
 /// The released v3 entry (head + 16-byte payload) for [`golden_header`].
 const FIXTURE_V3: &[u8] = include_bytes!("fixtures/entry-v3.bin");
+/// The released v4 entry: [`golden_record`] under [`golden_header`]'s key and provenance.
+const FIXTURE_V4: &[u8] = include_bytes!("fixtures/entry-v4.bin");
 
 /// The exact bytes version 1 wrote for [`golden_header_v1`]: prelude (32), postcard
 /// header (89 = 0x59), zero padding to 128.
@@ -253,7 +255,8 @@ fn head_layout() {
     assert_eq!(head.len() % PAYLOAD_ALIGN, 0);
     assert_eq!(head[..8], MAGIC);
     assert_eq!(&MAGIC, b"STEPCACH");
-    assert_eq!(FORMAT_VERSION, 3);
+    assert_eq!(FORMAT_VERSION, 4, "the newest version, written for records");
+    assert_eq!(entry::version_of(&golden_header()), 3);
     assert_eq!(head[8..10], 3u16.to_le_bytes());
     assert_eq!(head[10..12], [0, 0]);
     let header_len = u32::from_le_bytes(head[12..16].try_into().unwrap()) as usize;
@@ -364,6 +367,64 @@ fn released_v3_fixture_stays_readable() {
     assert_eq!(&FIXTURE_V3[range], payload().as_slice());
     assert_eq!(hex(&FIXTURE_V3[..384]), golden_head_hex());
     assert_eq!(FIXTURE_V3, golden_entry().as_slice());
+}
+
+/// The record of the v4 fixture: the golden 2x2 map and a 4-byte mask, in that order.
+fn golden_record() -> stepcache_core::Value {
+    stepcache_core::Value::record([
+        (
+            "t1",
+            stepcache_core::Value::array(vec![1.0f32, 2.0, 3.0, 4.0], &[2, 2]).unwrap(),
+        ),
+        ("mask", stepcache_core::Value::array(vec![1u8, 0, 1, 1], &[4]).unwrap()),
+    ])
+    .unwrap()
+}
+
+/// The whole v4 golden entry: the golden header's key, times and provenance over
+/// [`golden_record`]'s bytes.
+fn golden_record_entry() -> Vec<u8> {
+    let record = golden_record();
+    let data = record.data().to_vec();
+    let header = EntryHeader {
+        elem: ElementType::Record,
+        shape: record.shape().to_vec(),
+        raw_len: data.len() as u64,
+        payload_len: data.len() as u64,
+        payload_check: PayloadCheck::of(&data),
+        ..golden_header()
+    };
+    let mut bytes = entry::encode_head(&header);
+    bytes.extend_from_slice(&data);
+    bytes
+}
+
+/// The released v4 fixture (a record) decodes to its parts, today's encoder writes it byte
+/// for byte, and every single-bit flip of it is detected.
+#[test]
+fn released_v4_fixture_stays_readable() {
+    assert_eq!(FIXTURE_V4[8..10], 4u16.to_le_bytes());
+    assert_eq!(FIXTURE_V4, golden_record_entry().as_slice());
+    let (header, range) = entry::decode(FIXTURE_V4, &golden_key()).unwrap();
+    assert_eq!(
+        (header.elem, &header.provenance),
+        (ElementType::Record, &golden_provenance())
+    );
+    let record = stepcache_core::Value::new(ElementType::Record, header.shape, FIXTURE_V4[range].to_vec()).unwrap();
+    assert_eq!(record, golden_record());
+    let parts = record.parts().unwrap();
+    assert_eq!(parts[0].1.as_slice::<f32>().unwrap(), [1.0, 2.0, 3.0, 4.0]);
+    assert_eq!(parts[1].1.as_slice::<u8>().unwrap(), [1, 0, 1, 1]);
+    for pos in 0..FIXTURE_V4.len() {
+        for bit in 0..8 {
+            let mut bytes = FIXTURE_V4.to_vec();
+            bytes[pos] ^= 1 << bit;
+            assert!(
+                entry::decode(&bytes, &golden_key()).is_err(),
+                "flip of bit {bit} at byte {pos}"
+            );
+        }
+    }
 }
 
 /// The payload checksum is the standard XXH3-128 (seed 0): vectors from the reference C
@@ -478,15 +539,22 @@ fn wrong_key_is_detected() {
     );
 }
 
-/// An entry claiming format version 4 is an unknown version, from `decode` and
-/// `decode_head`; a v3 entry relabelled as v2 is a bad header (its provenance is bytes a
-/// v2 header does not have), and as v1 fails v1's header checksum.
+/// An entry claiming format version 5 is an unknown version, from `decode` and
+/// `decode_head`; a v3 entry relabelled as v4 is a bad header (version 4 holds records
+/// alone), and a record relabelled as v3 too; a v3 entry relabelled as v2 is a bad header
+/// (its provenance is bytes a v2 header does not have), and as v1 fails v1's header
+/// checksum.
 #[test]
-fn version_4_is_unknown() {
+fn version_5_is_unknown() {
     let mut bytes = golden_entry();
+    bytes[8..10].copy_from_slice(&5u16.to_le_bytes());
+    assert_eq!(entry::decode(&bytes, &golden_key()), Err(Corrupt::UnknownVersion(5)));
+    assert_eq!(entry::decode_head(&bytes), Err(Corrupt::UnknownVersion(5)));
     bytes[8..10].copy_from_slice(&4u16.to_le_bytes());
-    assert_eq!(entry::decode(&bytes, &golden_key()), Err(Corrupt::UnknownVersion(4)));
-    assert_eq!(entry::decode_head(&bytes), Err(Corrupt::UnknownVersion(4)));
+    assert_eq!(entry::decode_head(&bytes), Err(Corrupt::BadHeader));
+    let mut record = golden_record_entry();
+    record[8..10].copy_from_slice(&3u16.to_le_bytes());
+    assert_eq!(entry::decode_head(&record), Err(Corrupt::BadHeader));
     bytes[8..10].copy_from_slice(&2u16.to_le_bytes());
     assert_eq!(entry::decode_head(&bytes), Err(Corrupt::BadHeader));
     let empty = EntryHeader {

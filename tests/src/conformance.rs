@@ -185,6 +185,39 @@ pub async fn lasting_counters_add_up_across_sessions<B: Backend>(backend: &B) {
     assert_eq!(hits(&c.stats_all_time().await.unwrap()), if kept { 4 } else { 0 });
 }
 
+/// A record (several named values as one) is one entry: stored, read back from memory and
+/// from the store part for part, and compressed like any value.
+pub async fn records_round_trip_as_one_entry<B: Backend>(backend: &B) {
+    let record = || {
+        Value::record([
+            ("t1", floats(1000, 3.0)),
+            ("mask", Value::array(vec![1u8, 0, 1], &[3]).expect("valid value")),
+            ("mean", Value::array(vec![1400.0f64], &[]).expect("valid value")),
+        ])
+        .expect("a valid record")
+        .with_meta(*b"{\"units\":\"ms\"}")
+    };
+    let a = fresh(backend, Config::new()).await;
+    let k = key("fit", 1);
+    a.put(&k, record()).await.unwrap();
+    assert_eq!(a.get(&k).await.unwrap().expect("a hit").value, record());
+    let b = reopen(backend, &a, Config::new().compression(true), T0).await;
+    let hit = b.get(&k).await.unwrap().expect("stored");
+    assert_eq!(hit.source, Source::Store);
+    assert_eq!(hit.value, record());
+    let parts = hit.value.parts().unwrap();
+    assert_eq!(
+        parts.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["t1", "mask", "mean"]
+    );
+    assert_eq!(parts[0].1, floats(1000, 3.0));
+    // Compressed when stored by a cache that compresses, and read back the same.
+    let k2 = key("fit", 2);
+    b.put(&k2, record()).await.unwrap();
+    let c = reopen(backend, &a, Config::new(), T0).await;
+    assert_eq!(c.get(&k2).await.unwrap().expect("stored").value, record());
+}
+
 /// A key never stored is a miss, counted as one.
 pub async fn missing_key_is_a_miss<B: Backend>(backend: &B) {
     let a = fresh(backend, Config::new()).await;

@@ -54,6 +54,7 @@ macro_rules! conformance_tests {
             overwrite_returns_latest,
             persists_across_reopen,
             lasting_counters_add_up_across_sessions,
+            records_round_trip_as_one_entry,
             missing_key_is_a_miss,
             has_and_invalidate,
             clear_all_and_by_type,

@@ -53,6 +53,16 @@ fn main() {
         (&plain, key("preview", "n", 1), value(5, 4096)),
         (&sealed, key("t1_map", "n", 3), value(3, 4096)),
         (&plain, key("t1_map", "big", 1), value(7, (mib << 20) / 4)),
+        // A record: two named parts in one entry (npm test x reads its parts).
+        (
+            &plain,
+            key("t1_map", "record", 1),
+            Value::record([
+                ("t1", value(4, 8)),
+                ("mask", Value::array(vec![1u8, 0, 1], &[3]).expect("a value")),
+            ])
+            .expect("a record"),
+        ),
     ] {
         let report = cache.put(&k, v).expect("put");
         assert_eq!(report.shared, stepcache::TierOutcome::Stored, "{k}");
