@@ -104,6 +104,13 @@ export interface Hit<T extends TypedArray | ArrayBuffer = TypedArray | ArrayBuff
    */
   content: string;
   /**
+   * The parts of a record (several named values stored as one entry, as a native step
+   * with several outputs writes them), by name: typed arrays viewing the record's bytes
+   * (an ArrayBuffer for bytes), a scalar as a one-element array. Only on records, whose
+   * `data` is the record's whole ArrayBuffer.
+   */
+  parts?: Record<string, TypedArray | ArrayBuffer>;
+  /**
    * What storing the value did in each tier, as {@link StepCache.put} reports it: only on
    * the hit of the getOrCompute call that computed it (source "computed"); absent on hits
    * from memory or IndexedDB and on "waited" ones. A tier that refused the value (e.g.

@@ -564,7 +564,7 @@ function hitOf([bytes, n, metaBytes, content, report], step, fingerprint) {
   // `bytes` is a fresh copy that fills its own buffer: the typed array views it in place.
   // By index, not through `numbered`: this runs on every hit, memory-tier hits included.
   const elem = n[HIT.elem];
-  const data = elem === 0 ? bytes.buffer : new ARRAYS[elem](bytes.buffer);
+  const data = elem === 0 || elem === RECORD ? bytes.buffer : new ARRAYS[elem](bytes.buffer);
   let meta;
   if (metaBytes !== undefined) {
     const metaText = decoder.decode(metaBytes);
@@ -580,7 +580,52 @@ function hitOf([bytes, n, metaBytes, content, report], step, fingerprint) {
     key: new StepKey(TOKEN, step, fingerprint), content,
   };
   if (report !== undefined) hit.stored = reportOf(report);
+  if (elem === RECORD) hit.parts = recordParts(bytes);
   return hit;
+}
+
+/** The element type code of a record (several named values stored as one). */
+const RECORD = ELEMENT_NAMES.indexOf("record");
+
+/**
+ * The parts of a record's bytes by name, each a typed array viewing `bytes` in place (an
+ * ArrayBuffer copy for bytes); a part of shape [] is a one-element array. The table's layout
+ * is core's (core/src/record.rs); a stored record was verified whole before it got here,
+ * and any table that would read outside its bytes is refused all the same.
+ */
+function recordParts(bytes) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const bad = () => fail("InvalidValue", "a record's table is damaged");
+  const u64 = (at) => view.getUint32(at, true) + view.getUint32(at + 4, true) * 2 ** 32;
+  if (bytes.length < 16 || decoder.decode(bytes.subarray(0, 8)) !== "STEPRECD") throw bad();
+  const count = view.getUint32(8, true);
+  const parts = {};
+  let at = 16;
+  let end = 0;
+  for (let i = 0; i < count; i++) {
+    if (at + 2 > bytes.length) throw bad();
+    const nameLen = view.getUint16(at, true);
+    if (at + 4 + nameLen > bytes.length) throw bad();
+    const name = decoder.decode(bytes.subarray(at + 2, at + 2 + nameLen));
+    const elem = bytes[at + 2 + nameLen];
+    const dims = bytes[at + 3 + nameLen];
+    at += 4 + nameLen + 8 * dims;
+    if (at + 16 > bytes.length || !(elem in ELEMENT_NAMES) || elem === RECORD) throw bad();
+    const [offset, length] = [u64(at), u64(at + 8)];
+    at += 16;
+    if (offset % 64 !== 0 || offset < end || offset + length > bytes.length) throw bad();
+    end = offset + length;
+    const start = bytes.byteOffset + offset;
+    if (elem === 0) {
+      parts[name] = bytes.buffer.slice(start, start + length);
+    } else {
+      const Typed = ARRAYS[elem];
+      if (length % Typed.BYTES_PER_ELEMENT !== 0) throw bad();
+      // At a multiple of 64 in a buffer of its own: aligned for every element type.
+      parts[name] = new Typed(bytes.buffer, start, length / Typed.BYTES_PER_ELEMENT);
+    }
+  }
+  return parts;
 }
 
 /** The compute cost in µs from `{costMs}` (default 0). */

@@ -54,4 +54,4 @@ export const ENTRY_NUMBERS = Object.freeze(["bytes", "createdMs", "costUs", "hit
 export const STATUS_NUMBERS = Object.freeze(["state", "createdMs", "costUs"]);
 
 /** element type names by code (provenance records name array arguments' types by code) */
-export const ELEMENT_NAMES = Object.freeze(["bytes", "u8", "i8", "u16", "i16", "u32", "i32", "u64", "i64", "f32", "f64", "u8clamped"]);
+export const ELEMENT_NAMES = Object.freeze(["bytes", "u8", "i8", "u16", "i16", "u32", "i32", "u64", "i64", "f32", "f64", "u8clamped", "record"]);

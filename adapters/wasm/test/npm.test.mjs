@@ -1332,11 +1332,16 @@ test("x. the shared tier over fetch: native entries are verified shared hits, ke
         assert.equal(out.notShared, null, `${where}: a type that is not shared is not read from the shared tier`);
         assert.deepEqual(out.big, { source: "shared", calls: 0, length: 1 << 18, same: true }, `${where}: getOrCompute`);
         assert.deepEqual(out.put, { memory: "stored", store: "stored", shared: "skipped:read-only" }, `${where}: put`);
+        assert.deepEqual(
+          out.record,
+          { source: "shared", isBuffer: true, names: ["t1", "mask"], t1: Array.from({ length: 8 }, (_, i) => 4000 + i), t1Type: "Float32Array", mask: [1, 0, 1] },
+          `${where}: a record written natively reads as its parts`,
+        );
         assert.equal(out.invalidated, null, `${where}: invalidated here, not read from the shared tier again`);
         const s = out.stats;
         assert.deepEqual(
           [s.enabled, s.hits, s.rejected, s.errors, s.degraded, s.bytesWritten],
-          [true, 3, 1, 0, false, 0],
+          [true, 4, 1, 0, false, 0],
           `${where}: stats ${JSON.stringify(s)}`,
         );
         assert.ok(s.bytesRead > 1 << 20, `${where}: bytes read`);

@@ -1144,6 +1144,15 @@ export async function sharedScenario({ name, url, again = false }) {
     return { data: expected(0, 4) };
   });
   out.big = { source: big.source, calls, length: big.data.length, same: same(big, 7, big.data.length) };
+  const record = await cache.get(key({ record: 1 }));
+  out.record = {
+    source: record?.source,
+    isBuffer: record?.data instanceof ArrayBuffer,
+    names: Object.keys(record?.parts ?? {}),
+    t1: record && Array.from(record.parts.t1),
+    t1Type: record?.parts.t1.constructor.name,
+    mask: record && Array.from(record.parts.mask),
+  };
   out.put = await cache.put(key({ n: 9 }), { data: expected(9, 4) });
   await cache.invalidate(key({ n: 3 }));
   out.invalidated = await cache.get(key({ n: 3 })) ?? null;
