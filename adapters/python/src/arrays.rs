@@ -8,7 +8,7 @@ use numpy::{
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyDict, PyTuple};
 use stepcache::{ElementType, Fingerprint, SharedBytes, Value};
 
 /// An array read in place: its element type, shape and a borrow of its bytes.
@@ -137,8 +137,9 @@ pub(crate) struct Owner {
     bytes: SharedBytes,
     elem: ElementType,
     shape: Vec<u64>,
-    /// The key and content identity of the result, for lineage.
-    pub(crate) lineage: (Fingerprint, Fingerprint),
+    /// The key and content identity of the result, for lineage; `None` for a part of a
+    /// record, whose lineage would name the whole record.
+    pub(crate) lineage: Option<(Fingerprint, Fingerprint)>,
 }
 
 impl Owner {
@@ -156,14 +157,17 @@ impl Owner {
     }
 }
 
-/// The Python form of `value`: a read-only numpy array over its bytes (no copy), or
-/// `bytes` for opaque bytes (a copy). `lineage` is the key and content identity of the
-/// hit it came from.
+/// The Python form of `value`: a read-only numpy array over its bytes (no copy), `bytes`
+/// for opaque bytes (a copy), or a record's parts ([`record_to_python`]). `lineage` is
+/// the key and content identity of the hit it came from.
 pub(crate) fn to_python<'py>(
     py: Python<'py>,
     value: &Value,
-    lineage: (Fingerprint, Fingerprint),
+    lineage: Option<(Fingerprint, Fingerprint)>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    if value.element_type() == ElementType::Record {
+        return record_to_python(py, value);
+    }
     let Some(descr) = descr(py, value.element_type()) else {
         return Ok(PyBytes::new(py, value.data()).into_any());
     };
@@ -174,6 +178,26 @@ pub(crate) fn to_python<'py>(
         lineage,
     };
     raw::view(py, descr, Bound::new(py, owner)?)
+}
+
+/// A record's parts: a tuple if they are named by position ("0", "1", ...), as a step that
+/// returned a tuple stored them, else a dict by name. Each part is a view like any array
+/// but keys a later step by its contents, not by lineage, which names the whole record.
+fn record_to_python<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+    let parts = value.parts().map_err(crate::errors::to_py)?;
+    let positional = !parts.is_empty() && parts.iter().enumerate().all(|(i, (name, _))| *name == i.to_string());
+    if positional {
+        let items = parts
+            .iter()
+            .map(|(_, part)| to_python(py, part, None))
+            .collect::<PyResult<Vec<_>>>()?;
+        return Ok(PyTuple::new(py, items)?.into_any());
+    }
+    let dict = PyDict::new(py);
+    for (name, part) in &parts {
+        dict.set_item(name, to_python(py, part, None)?)?;
+    }
+    Ok(dict.into_any())
 }
 
 /// The one place that builds numpy arrays from raw parts.

@@ -54,7 +54,8 @@ fn meta_bytes(py: Python<'_>, meta: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     Ok(text.cast::<PyString>()?.to_cow()?.as_bytes().to_vec())
 }
 
-/// `data` (a numpy array, bytes, or a `Value`) as a value to store, copied.
+/// `data` (a numpy array, bytes, a dict or tuple of these, or a `Value`) as a value to
+/// store, copied; a dict or a tuple is a record (several outputs in one entry).
 fn value_of(py: Python<'_>, data: &Bound<'_, PyAny>, meta: Option<&Bound<'_, PyAny>>) -> PyResult<Value> {
     if let Ok(v) = data.cast::<PyValue>() {
         let v = v.get();
@@ -69,6 +70,26 @@ fn value_of(py: Python<'_>, data: &Bound<'_, PyAny>, meta: Option<&Bound<'_, PyA
         Value::bytes(b.as_bytes().to_vec())
     } else if let Ok(b) = data.cast::<PyByteArray>() {
         Value::bytes(b.to_vec())
+    } else if let Ok(parts) = data.cast::<PyDict>() {
+        // Several outputs by name: one record, one entry.
+        let parts = parts
+            .iter()
+            .map(|(name, part)| {
+                Ok((
+                    name.extract::<String>().map_err(|_| record_error())?,
+                    value_of(py, &part, None)?,
+                ))
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        Value::record(parts).py()?
+    } else if let Ok(parts) = data.cast::<PyTuple>() {
+        // Several outputs by position: a record whose parts are named "0", "1", ...
+        let parts = parts
+            .iter()
+            .enumerate()
+            .map(|(i, part)| Ok((i.to_string(), value_of(py, &part, None)?)))
+            .collect::<PyResult<Vec<_>>>()?;
+        Value::record(parts).py()?
     } else if data.is_instance(&py.import("numpy")?.getattr("generic")?)? {
         // A numpy scalar: stored as the 0-dimensional array it is a view of.
         let array = py.import("numpy")?.call_method1("asarray", (data,))?;
@@ -79,13 +100,19 @@ fn value_of(py: Python<'_>, data: &Bound<'_, PyAny>, meta: Option<&Bound<'_, PyA
             .qualname()
             .map_or_else(|_| "?".to_owned(), |n| n.to_string());
         return Err(PyTypeError::new_err(format!(
-            "a value is a numpy array, bytes, or stepcache.Value(data, meta), not a {ty}"
+            "a value is a numpy array, bytes, a dict or tuple of these (several outputs), \
+             or stepcache.Value(data, meta), not a {ty}"
         )));
     };
     match meta {
         Some(meta) => Ok(value.with_meta(meta_bytes(py, meta)?)),
         None => Ok(value),
     }
+}
+
+/// The error of a dict of outputs whose keys are not all text.
+fn record_error() -> PyErr {
+    PyTypeError::new_err("the outputs of a dict are named by str keys")
 }
 
 /// `bytes` copied into memory aligned for elements of `size` bytes, so the value read

@@ -72,7 +72,7 @@ fn lineage_of(value: &Bound<'_, PyAny>) -> Option<(Fingerprint, Fingerprint)> {
     let array = value.cast::<numpy::PyUntypedArray>().ok()?;
     let base = array.getattr("base").ok()?;
     let owner = base.cast::<Owner>().ok()?.get();
-    owner.is_whole(array).then_some(owner.lineage)
+    owner.lineage.filter(|_| owner.is_whole(array))
 }
 
 fn is_dataclass(value: &Bound<'_, PyAny>) -> bool {

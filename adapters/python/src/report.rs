@@ -155,7 +155,7 @@ fn source_name(source: Source) -> &'static str {
 
 /// The Python form of `hit`, found or computed for `key`.
 pub(crate) fn hit(py: Python<'_>, hit: Hit, key: Key) -> PyResult<PyHit> {
-    let value = crate::arrays::to_python(py, &hit.value, (hit.fingerprint, hit.content))?.unbind();
+    let value = crate::arrays::to_python(py, &hit.value, Some((hit.fingerprint, hit.content)))?.unbind();
     Ok(PyHit {
         value,
         key: Py::new(py, PyKey { key })?,

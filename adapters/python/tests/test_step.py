@@ -3,6 +3,8 @@ chain by lineage, and force and access modes apply."""
 
 from __future__ import annotations
 
+import pathlib
+
 import numpy as np
 import pytest
 
@@ -106,3 +108,54 @@ def test_force_and_access_apply_to_steps(cache: stepcache.Cache) -> None:
     cache.set_access("r")
     with pytest.raises(stepcache.ComputeDisabled):
         smooth(np.ones(4))
+
+
+def test_several_outputs_are_one_entry(cache_dir: pathlib.Path) -> None:
+    calls: list[float] = []
+
+    with stepcache.open(cache_dir) as cache:
+
+        @cache.step(version=1)
+        def t1_fit(signal: np.ndarray, tr_ms: float) -> dict[str, np.ndarray]:
+            calls.append(tr_ms)
+            t1 = signal.mean(axis=0) * tr_ms
+            return {"t1": t1, "sd": t1 / 10, "mask": (t1 > 0).astype(np.uint8), "mean": np.float64(t1.mean())}
+
+        @cache.step(version=1)
+        def split(signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return signal[0], signal[1]
+
+        signal = np.ones((4, 8, 8), np.float32)
+        fit = t1_fit(signal, 15.0)
+        assert list(fit) == ["t1", "sd", "mask", "mean"]
+        assert fit["t1"].shape == (8, 8) and fit["mask"].dtype == np.uint8 and float(fit["mean"]) == 15.0
+        assert all(part.flags.writeable is False for part in fit.values())
+        pair = split(signal)
+        assert isinstance(pair, tuple) and len(pair) == 2 and pair[1].shape == (8, 8)
+        assert len(cache.entries()) == 2, "one entry per call, whatever its outputs"
+
+    # A fresh process's view: read back from disk, the parts are views of the one entry.
+    with stepcache.open(cache_dir) as cache:
+
+        @cache.step(version=1)
+        def t1_fit(signal: np.ndarray, tr_ms: float) -> dict[str, np.ndarray]:
+            calls.append(tr_ms)
+            raise AssertionError("stored: not computed again")
+
+        again = t1_fit(signal, 15.0)
+        assert calls == [15.0]
+        np.testing.assert_array_equal(again["sd"], fit["sd"])
+        assert np.shares_memory(again["t1"], t1_fit(signal, 15.0)["t1"]), "views of the stored bytes"
+        # A part passed on is keyed by its contents (a lineage would name the whole record).
+        assert cache.key("next", x=again["sd"]) == cache.key("next", x=np.array(fit["sd"]))
+
+
+def test_bad_outputs_are_errors(cache: stepcache.Cache) -> None:
+    key = cache.key("fit", n=1)
+    with pytest.raises(TypeError, match="str keys"):
+        cache.put(key, {1: np.zeros(2)})
+    with pytest.raises(stepcache.InvalidValue):
+        cache.put(key, {"": np.zeros(2)})
+    with pytest.raises(TypeError):
+        cache.put(key, {"a": [1, 2]})
+    assert cache.get(key) is None

@@ -11,7 +11,9 @@ __version__: str
 
 Source = Literal["memory", "store", "computed", "waited", "shared"]
 State = Literal["memory", "stored", "expired", "forced", "shared", "missing"]
-Result = Union[npt.NDArray[Any], bytes]
+Part = Union[npt.NDArray[Any], bytes]
+# Several outputs of one step are a tuple or a dict of parts, stored as one entry.
+Result = Union[Part, tuple[Part, ...], dict[str, Part]]
 KeyLike = Union["Key", str]
 _C = TypeVar("_C", bound="Cache")
 
