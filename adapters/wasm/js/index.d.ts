@@ -70,10 +70,23 @@ export type Json = null | boolean | number | string | Json[] | { [key: string]: 
  * may hold at most 2^30 bytes (1 GiB, the IndexedDB store's limit on an entry): a larger
  * one is refused with an `Error` named `TooLarge` before it is copied anywhere.
  */
-export interface ValueInput<T extends TypedArray | ArrayBuffer = TypedArray | ArrayBuffer> {
+export type ValueInput<T extends TypedArray | ArrayBuffer = TypedArray | ArrayBuffer> = ArrayValue<T> | RecordValue;
+
+/** One typed array (or bytes) with its shape. */
+export interface ArrayValue<T extends TypedArray | ArrayBuffer = TypedArray | ArrayBuffer> {
   data: T;
   /** Dimensions, outermost first; their product must be the element count (default [length]). */
   shape?: number[];
+  meta?: Json;
+}
+
+/**
+ * Several outputs of one step stored as one entry (a record: one key, one write, one
+ * check): each part a typed array, `{data, shape}`, an ArrayBuffer, or a number (a
+ * float64 of shape []). They come back as {@link Hit.parts}.
+ */
+export interface RecordValue {
+  parts: Record<string, TypedArray | ArrayBuffer | number | { data: TypedArray | ArrayBuffer; shape?: number[] }>;
   meta?: Json;
 }
 

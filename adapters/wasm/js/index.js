@@ -519,7 +519,7 @@ function valueParts(value) {
   if (!isObject(value) || Array.isArray(value)) {
     throw fail("InvalidValue", `a value is {data, shape?, meta?} with data a typed array or ArrayBuffer, got ${kindOf(value)}`);
   }
-  const typed = typedBytes(value.data);
+  const typed = value.parts !== undefined && value.data === undefined ? recordOf(value.parts) : typedBytes(value.data);
   if (!typed) throw fail("InvalidValue", `value.data must be a typed array or ArrayBuffer, got ${kindOf(value.data)}`);
   // Refused before the copy into the module: a copy that does not fit its 32-bit memory
   // would fail there (and once trapped it).
@@ -540,6 +540,62 @@ function valueParts(value) {
     }
   }
   return [typed.elem, new Float64Array(shape), typed.bytes, meta];
+}
+
+/**
+ * A record of `parts` (several outputs stored as one entry; layout: core/src/record.rs,
+ * docs/entry-format.md) as `{elem, count, bytes}`: each part a typed array (shape its
+ * length), `{data, shape}`, an ArrayBuffer (bytes), or a number (a 0-d float64).
+ */
+function recordOf(parts) {
+  if (!isObject(parts) || Array.isArray(parts)) throw fail("InvalidValue", `value.parts must be an object of named parts, got ${kindOf(parts)}`);
+  const items = Object.entries(parts).map(([name, part]) => {
+    const scalar = typeof part === "number";
+    const typed = typedBytes(scalar ? Float64Array.of(part) : isObject(part) && !ArrayBuffer.isView(part) && !(part instanceof ArrayBuffer) ? part.data : part);
+    if (!typed) throw fail("InvalidValue", `part "${name}" must be a typed array, {data, shape}, an ArrayBuffer or a number, got ${kindOf(part)}`);
+    const shape = scalar ? [] : shapeOf(part?.shape, typed.count, `part "${name}"`);
+    // The module checks a value's shape, not the shapes inside a record: checked here.
+    if (shape.length > 32 || shape.reduce((n, d) => n * d, 1) !== typed.count) {
+      throw fail("InvalidValue", `part "${name}": shape [${shape}] does not hold its ${typed.count} elements`);
+    }
+    const nameBytes = encoder.encode(name);
+    if (nameBytes.length === 0 || nameBytes.length > 256) throw fail("InvalidValue", `a part's name is 1 to 256 bytes, got "${name}"`);
+    return { nameBytes, typed, shape };
+  });
+  const align = (n) => Math.ceil(n / 64) * 64;
+  let offset = align(items.reduce((n, p) => n + 4 + p.nameBytes.length + 8 * p.shape.length + 16, 16));
+  const placed = items.map((p) => {
+    const at = offset;
+    offset = align(at + p.typed.bytes.length);
+    return at;
+  });
+  const total = items.length ? placed.at(-1) + items.at(-1).typed.bytes.length : 16;
+  const bytes = new Uint8Array(total);
+  const view = new DataView(bytes.buffer);
+  const u64 = (at, n) => {
+    view.setUint32(at, n % 2 ** 32, true);
+    view.setUint32(at + 4, Math.floor(n / 2 ** 32), true);
+  };
+  bytes.set(encoder.encode("STEPRECD"));
+  view.setUint32(8, items.length, true);
+  let at = 16;
+  items.forEach(({ nameBytes, typed, shape }, i) => {
+    view.setUint16(at, nameBytes.length, true);
+    bytes.set(nameBytes, at + 2);
+    at += 2 + nameBytes.length;
+    bytes[at] = typed.elem;
+    bytes[at + 1] = shape.length;
+    at += 2;
+    for (const d of shape) {
+      u64(at, d);
+      at += 8;
+    }
+    u64(at, placed[i]);
+    u64(at + 8, typed.bytes.length);
+    at += 16;
+    bytes.set(typed.bytes, placed[i]);
+  });
+  return { elem: RECORD, count: total, bytes };
 }
 
 /** Where each of a hit's numbers is (protocol.js HIT_NUMBERS). */

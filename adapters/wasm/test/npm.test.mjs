@@ -709,6 +709,31 @@ test("stats().allTime: counters kept in IndexedDB across sessions, tabs and work
   });
 });
 
+test("records: several outputs put as one entry, read back as parts; the bytes are core's", { timeout: TIMEOUT }, async () => {
+  // core/tests/fixtures/entry-v4.bin ends with the golden record's 196 bytes (its payload).
+  const golden = fs.readFileSync(path.join(HERE, "../../../core/tests/fixtures/entry-v4.bin")).subarray(-196);
+  await withContext(async (context) => {
+    const page = await harness(context);
+    for (const [where, out] of [
+      ["page", await run(page, "recordScenario", { name: uniq("record-page") })],
+      ["worker", await runInWorker(page, "recordScenario", { name: uniq("record-worker") })],
+    ]) {
+      const w = (what) => `${where}: ${what}`;
+      assert.deepEqual(out.put, { memory: "stored", store: "stored", shared: "skipped:policy" }, w("one put"));
+      for (const tier of ["memory", "store"]) {
+        assert.equal(out[tier].source, tier);
+        assert.equal(out[tier].hex, golden.toString("hex"), w(`${tier}: the record's bytes are core's golden record`));
+        assert.deepEqual(out[tier].names, ["t1", "mask"]);
+        assert.deepEqual(out[tier].t1, ["Float32Array", [1, 2, 3, 4]]);
+        assert.deepEqual(out[tier].mask, [1, 0, 1, 1]);
+        assert.deepEqual(out[tier].meta, { units: "ms" });
+      }
+      assert.deepEqual(out.step, { calls: 1, sources: ["computed", "memory"], t1: [10, 20], mean: [12.5] }, w("a step with several outputs"));
+      for (const [what, r] of Object.entries(out.bad)) assert.equal(r.name, "InvalidValue", w(`${what}: ${JSON.stringify(r)}`));
+    }
+  });
+});
+
 test("KeyLike: a StepKey posted to a worker, {step, fingerprint}, and key texts", { timeout: TIMEOUT }, async () => {
   await withContext(async (context) => {
     const page = await harness(context);

@@ -172,4 +172,10 @@ export async function wrongUses(cache: StepCache, key: StepKey): Promise<void> {
   void smoothed;
   // @ts-expect-error: a parameter of another type
   await smooth({ map: "not an array" });
+  // Records: several outputs as one entry.
+  await cache.put(key, { parts: { t1: new Float32Array(4), mask: { data: new Uint8Array(4), shape: [2, 2] }, mean: 1400 } });
+  const parts = (await cache.get(key))?.parts;
+  void parts?.["t1"];
+  // @ts-expect-error: a part is not a plain array
+  await cache.put(key, { parts: { t1: [1, 2] } });
 }

@@ -1426,3 +1426,44 @@ export async function damageCounters({ name, bytes }) {
 }
 
 export { allTimeOf };
+
+// ---------------------------------------------------------------------------------------
+// Records: several outputs stored as one entry.
+
+export async function recordScenario({ name }) {
+  const out = {};
+  const cache = await open({ name });
+  const golden = { t1: { data: Float32Array.of(1, 2, 3, 4), shape: [2, 2] }, mask: Uint8Array.of(1, 0, 1, 1) };
+  const key = cache.key("t1_fit", { n: 1 });
+  out.put = await cache.put(key, { parts: golden, meta: { units: "ms" } });
+  const fresh = await open({ name, memoryBudget: 0 });
+  for (const [where, c] of [["memory", cache], ["store", fresh]]) {
+    const hit = await c.get(key);
+    out[where] = {
+      source: hit.source,
+      hex: hexOf(new Uint8Array(hit.data)),
+      names: Object.keys(hit.parts),
+      t1: [hit.parts.t1.constructor.name, Array.from(hit.parts.t1)],
+      mask: Array.from(hit.parts.mask),
+      meta: hit.meta,
+    };
+  }
+  // A step with several outputs, a scalar among them.
+  let calls = 0;
+  const fit = cache.step("fit", ({ x }) => {
+    calls += 1;
+    return { parts: { t1: x.map((v) => v * 10), mean: 12.5 } };
+  });
+  const first = await fit({ x: Float32Array.of(1, 2) });
+  const again = await fit({ x: Float32Array.of(1, 2) });
+  out.step = { calls, sources: [first.source, again.source], t1: Array.from(again.parts.t1), mean: Array.from(again.parts.mean) };
+  out.bad = {
+    shape: await catchErr(() => cache.put(key, { parts: { t1: { data: new Float32Array(4), shape: [3] } } })),
+    kind: await catchErr(() => cache.put(key, { parts: { t1: [1, 2] } })),
+    name: await catchErr(() => cache.put(key, { parts: { "": new Uint8Array(1) } })),
+    parts: await catchErr(() => cache.put(key, { parts: 5 })),
+  };
+  cache.close();
+  fresh.close();
+  return out;
+}
