@@ -52,7 +52,7 @@ pub use policy::{
     Access, Config, DEFAULT_MEMORY_BUDGET, DEFAULT_POLICY, DEFAULT_STORE_BUDGET, Force, Retention, TypePolicy,
 };
 pub use provenance::{ArgValue, KeyArgs, NamedArg, Provenance, ProvenanceRecord};
-pub use record::RECORD_MAGIC;
+pub use record::{FromPart, IntoPart, RECORD_MAGIC};
 pub use stats::{SharedStats, Stats, TierStats, TypeStats};
 pub use step_arg::StepArg;
 pub use store::{Listed, LockGuard, MemoryStore, Release, Store};

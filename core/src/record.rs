@@ -34,7 +34,7 @@ use alloc::vec::Vec;
 use crate::bytes::SharedBytes;
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::MAX_ARG_NAME;
-use crate::value::{ElementType, MAX_DIMS, Value, check_layout};
+use crate::value::{Element, ElementType, MAX_DIMS, Value, check_layout};
 
 /// The magic bytes a record's table starts with.
 pub const RECORD_MAGIC: [u8; 8] = *b"STEPRECD";
@@ -190,6 +190,76 @@ pub(crate) fn parts(data: &SharedBytes) -> Result<Vec<(String, Value)>> {
         })
         .collect()
 }
+
+/// A type a record's part is made from: a [`Value`] as it is, a `Vec` of numbers as a 1-d
+/// array, a number as a 0-d array (shape `[]`). The fields of a struct deriving
+/// `stepcache::Record` are of such types.
+pub trait IntoPart {
+    /// The part's value.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidValue`] if it cannot be one (a value that is a record itself is
+    /// refused when the record is made).
+    fn into_part(self) -> Result<Value>;
+}
+
+/// A type a record's part is read back as ([`IntoPart`]'s other way).
+pub trait FromPart: Sized {
+    /// The part as this type.
+    ///
+    /// # Errors
+    /// [`ErrorKind::WrongType`] if the part holds another element type or shape.
+    fn from_part(part: Value) -> Result<Self>;
+}
+
+impl IntoPart for Value {
+    fn into_part(self) -> Result<Value> {
+        Ok(self)
+    }
+}
+
+impl FromPart for Value {
+    fn from_part(part: Value) -> Result<Self> {
+        Ok(part)
+    }
+}
+
+impl<T: Element> IntoPart for Vec<T> {
+    fn into_part(self) -> Result<Value> {
+        let len = self.len();
+        Value::array(self, &[len])
+    }
+}
+
+impl<T: Element> FromPart for Vec<T> {
+    fn from_part(part: Value) -> Result<Self> {
+        part.to_vec()
+    }
+}
+
+/// Numbers: 0-d parts (scalars).
+macro_rules! scalar_part {
+    ($($t:ty),*) => {$(
+        impl IntoPart for $t {
+            fn into_part(self) -> Result<Value> {
+                Value::array(alloc::vec![self], &[])
+            }
+        }
+
+        impl FromPart for $t {
+            fn from_part(part: Value) -> Result<Self> {
+                match (part.shape(), part.to_vec::<$t>()?.as_slice()) {
+                    ([], [x]) => Ok(*x),
+                    _ => Err(Error::new(
+                        ErrorKind::WrongType,
+                        crate::text!("the part is not one number: it has ", part.shape().len(), " dimensions"),
+                    )),
+                }
+            }
+        }
+    )*};
+}
+scalar_part!(u8, i8, u16, i16, u32, i32, u64, i64, f32, f64);
 
 #[cfg(test)]
 mod tests {

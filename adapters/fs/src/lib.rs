@@ -23,8 +23,8 @@ pub use stepcache_core::entry::Corrupt;
 pub use stepcache_core::entry::TeamKey;
 pub use stepcache_core::{
     Access, Arg, Computed, Config, ElementType, EntryInfo, EntryRead, EntryState, Error, ErrorKind, Fingerprint, Force,
-    Hit, Imported, Key, KeyBuilder, PutReport, Result, Retention, SharedBytes, SkipReason, Source, Stats, Status, Step,
-    StepArg, TierOutcome, TierStats, Transfer, TypePolicy, TypeStats, Value,
+    FromPart, Hit, Imported, IntoPart, Key, KeyBuilder, PutReport, Result, Retention, SharedBytes, SkipReason, Source,
+    Stats, Status, Step, StepArg, TierOutcome, TierStats, Transfer, TypePolicy, TypeStats, Value,
 };
 pub use stepcache_core::{ArgValue, KeyArgs, NamedArg, Provenance, ProvenanceRecord};
 pub use stepcache_core::{SharedStats, SharedTier};
@@ -95,6 +95,45 @@ pub use store::{COUNTERS_MIN_BUDGET, COUNTERS_ROOM, Durability, FsBytes, FsOptio
 /// }
 /// ```
 pub use stepcache_macros::step;
+
+/// Makes a struct the several outputs of a step, stored as one record
+/// ([`Value::record`]): one key, one atomic write, one verification.
+///
+/// Each named field is a part, named as the field: a [`Value`], a `Vec` of numbers (a 1-d
+/// array) or a number (shape `[]`), through [`IntoPart`] and [`FromPart`]. The derive
+/// implements [`Computed`], so a step function or a `get_or_compute` closure returns the
+/// struct, and `TryFrom<&Value>`, which reads it back from a hit (each part a view of the
+/// stored bytes when it is a `Value`).
+///
+/// ```
+/// use stepcache::{Cache, Value};
+///
+/// #[derive(stepcache::Record)]
+/// struct T1Fit {
+///     t1: Value,
+///     t1_sd: Vec<f32>,
+///     mean_t1: f64,
+/// }
+///
+/// #[stepcache::step(version = 1)]
+/// fn t1_fit(signal: &Value) -> stepcache::Result<T1Fit> {
+///     let n = signal.shape()[1] as usize;
+///     Ok(T1Fit { t1: Value::array(vec![1000.0f32; n], &[n])?, t1_sd: vec![25.0; n], mean_t1: 1000.0 })
+/// }
+///
+/// # fn main() -> stepcache::Result<()> {
+/// # let dir = std::env::temp_dir().join(format!("stepcache-record-doc-{}", std::process::id()));
+/// let cache = Cache::open(&dir)?;
+/// let signal = Value::array(vec![100.0f32; 4 * 16], &[4, 16])?;
+/// let hit = t1_fit(&cache, &signal)?;
+/// let fit = T1Fit::try_from(&hit.value)?;
+/// assert_eq!((fit.t1.shape(), fit.t1_sd.len(), fit.mean_t1), (&[16u64][..], 16, 1000.0));
+/// # drop(cache);
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok(())
+/// # }
+/// ```
+pub use stepcache_macros::Record;
 
 /// Drives an engine future on this thread. Filesystem calls finish within their first
 /// poll, so most calls are ready at once and skip the parking machinery; a call that

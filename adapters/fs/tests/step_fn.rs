@@ -139,3 +139,59 @@ fn a_failing_step_is_a_compute_error_and_stores_nothing() {
     drop(cache);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[derive(stepcache::Record, Debug, PartialEq)]
+struct Fit {
+    t1: Value,
+    sd: Vec<f64>,
+    iterations: u32,
+}
+
+#[derive(stepcache::Record, Debug)]
+struct Other {
+    mask: Vec<u8>,
+}
+
+static FITS_RECORD: AtomicUsize = AtomicUsize::new(0);
+
+#[stepcache::step(version = 1)]
+fn fit(signal: &Value) -> stepcache::Result<Fit> {
+    FITS_RECORD.fetch_add(1, Ordering::SeqCst);
+    let n = signal.shape()[0] as usize;
+    Ok(Fit {
+        t1: Value::array(vec![800.0f32; n], &[n])?,
+        sd: vec![12.5; n],
+        iterations: 7,
+    })
+}
+
+#[test]
+fn a_record_struct_is_one_entry_read_back_field_by_field() {
+    let (cache, dir) = open("record");
+    let signal = Value::array(vec![1.0f32; 5], &[5]).unwrap();
+    let before = FITS_RECORD.load(Ordering::SeqCst);
+    let hit = fit(&cache, &signal).unwrap();
+    assert_eq!(hit.value.element_type(), stepcache::ElementType::Record);
+    let again = fit(&cache, &signal).unwrap();
+    assert_eq!(FITS_RECORD.load(Ordering::SeqCst) - before, 1, "computed once");
+    assert_eq!(cache.entries().unwrap().len(), 1, "one entry for the three outputs");
+    let back = Fit::try_from(&again.value).unwrap();
+    assert_eq!(back.t1.as_slice::<f32>().unwrap(), &[800.0; 5]);
+    assert_eq!((back.sd, back.iterations), (vec![12.5; 5], 7));
+    drop(cache);
+    // From disk in a new handle: the same parts.
+    let cache = Cache::open(&dir).unwrap();
+    let stored = fit(&cache, &signal).unwrap();
+    assert_eq!(stored.source, Source::Store);
+    assert_eq!(
+        Fit::try_from(&stored.value).unwrap(),
+        Fit::try_from(&hit.value).unwrap()
+    );
+    // Read as another struct: the missing part is named; a plain value is no record.
+    let err = Other::try_from(&stored.value).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::WrongType);
+    assert!(err.message().contains("mask"), "{}", err.message());
+    assert_eq!(Fit::try_from(&signal).unwrap_err().kind(), ErrorKind::WrongType);
+    drop(cache);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,11 +1,14 @@
 //! `#[stepcache::step]`: a function cached as a step of a pipeline, keyed on every one
-//! of its arguments so that none can be forgotten. Use it through the `stepcache` crate,
-//! which re-exports it and documents it (`stepcache::step`).
+//! of its arguments so that none can be forgotten; `#[derive(stepcache::Record)]`: a
+//! struct of a step's several outputs, stored as one record. Use them through the
+//! `stepcache` crate, which re-exports and documents them.
 
 use proc_macro::TokenStream;
 use proc_macro2::Span;
 use quote::quote;
-use syn::{FnArg, Ident, ItemFn, LitInt, LitStr, Pat, ReturnType, parse_macro_input, parse_quote};
+use syn::{
+    Data, DeriveInput, Fields, FnArg, Ident, ItemFn, LitInt, LitStr, Pat, ReturnType, parse_macro_input, parse_quote,
+};
 
 /// The attribute's settings: `name = "..."`, `version = N`, `ignore(a, b)`.
 #[derive(Default)]
@@ -127,6 +130,58 @@ fn expand(settings: Settings, function: ItemFn) -> syn::Result<proc_macro2::Toke
             #(let #key = ::stepcache::StepArg::add_to(&#keyed, #key, #keyed_names);)*
             let #key = #key.build()?;
             #cache.get_or_compute(&#key, || -> #output { #compute(#(#names),*) })
+        }
+    })
+}
+
+/// See `stepcache::Record`.
+#[proc_macro_derive(Record)]
+pub fn record(item: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(item as DeriveInput);
+    expand_record(input)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+fn expand_record(input: DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
+    let name = &input.ident;
+    let Data::Struct(data) = &input.data else {
+        return Err(syn::Error::new_spanned(
+            &input,
+            "a Record is a struct with named fields (its parts)",
+        ));
+    };
+    let Fields::Named(fields) = &data.fields else {
+        return Err(syn::Error::new_spanned(
+            &data.fields,
+            "a Record's fields are named: the names name the parts",
+        ));
+    };
+    let (impl_generics, type_generics, where_clause) = input.generics.split_for_impl();
+    let idents: Vec<&Ident> = fields.named.iter().filter_map(|f| f.ident.as_ref()).collect();
+    let names: Vec<LitStr> = idents.iter().map(|i| LitStr::new(&i.to_string(), i.span())).collect();
+    let missing = names
+        .iter()
+        .map(|n| LitStr::new(&format!("the record has no part named {}", n.value()), n.span()));
+    Ok(quote! {
+        impl #impl_generics ::stepcache::Computed for #name #type_generics #where_clause {
+            fn into_value(self) -> ::stepcache::Result<::stepcache::Value> {
+                ::stepcache::Value::record([
+                    #((#names, ::stepcache::IntoPart::into_part(self.#idents)?)),*
+                ])
+            }
+        }
+
+        impl #impl_generics ::core::convert::TryFrom<&::stepcache::Value> for #name #type_generics #where_clause {
+            type Error = ::stepcache::Error;
+
+            fn try_from(value: &::stepcache::Value) -> ::stepcache::Result<Self> {
+                Ok(#name {
+                    #(#idents: ::stepcache::FromPart::from_part(value.part(#names)?.ok_or_else(|| {
+                        ::stepcache::Error::new(::stepcache::ErrorKind::WrongType, #missing)
+                    })?)?,)*
+                })
+            }
         }
     })
 }

@@ -26,9 +26,10 @@ pub use shared::{DEFAULT_RETRY_AFTER_MS, NoShared, SharedTier};
 pub use transfer::Transfer;
 pub use write::MEMORY_SLOT_OVERHEAD;
 
-/// What a compute function of [`Cache::get_or_compute`] returns: the [`Value`] itself,
-/// or a `Result` of it whose error, of any type that displays, becomes an
-/// [`ErrorKind::Compute`] error with that text.
+/// What a compute function of [`Cache::get_or_compute`] returns: the [`Value`] itself (or
+/// a type that makes one, such as a struct deriving `stepcache::Record`), or a `Result` of
+/// it whose error, of any type that displays, becomes an [`ErrorKind::Compute`] error
+/// with that text.
 pub trait Computed {
     /// The value, or the compute error.
     ///
@@ -43,9 +44,10 @@ impl Computed for Value {
     }
 }
 
-impl<E: Display> Computed for core::result::Result<Value, E> {
+impl<T: Computed, E: Display> Computed for core::result::Result<T, E> {
     fn into_value(self) -> Result<Value> {
-        self.map_err(|e| Error::new(ErrorKind::Compute, e.to_string()))
+        self.map_err(|e| Error::new(ErrorKind::Compute, e.to_string()))?
+            .into_value()
     }
 }
 
