@@ -148,13 +148,13 @@ impl Seaweed {
 
 impl Seaweed {
     /// Freezes the server (SIGSTOP): it keeps its connections and answers nothing, as a
-    /// server that hangs does.
+    /// server that hangs does. Returns once it is stopped.
     pub fn pause(&self) {
-        self.server.signal("-STOP");
+        self.server.pause();
     }
 
     /// Lets a paused server go on (SIGCONT).
     pub fn resume(&self) {
-        self.server.signal("-CONT");
+        self.server.resume();
     }
 }

@@ -35,18 +35,60 @@ impl Lifeline {
         }
     }
 
-    /// Sends `signal` (`-STOP`, `-CONT`) to the server (the shell's child).
-    pub fn signal(&self, signal: &str) {
+    /// Stops the server (SIGSTOP) and returns once it is stopped: a signal takes effect
+    /// some time after `kill` returns, and a server still running then would answer a
+    /// request the test meant to go unanswered.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !self.children().iter().all(|pid| process_state(pid) == Some('T')) {
+            assert!(std::time::Instant::now() < deadline, "the server did not stop");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Lets a paused server go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    /// Sends `signal` (`-STOP`, `-CONT`) to the shell's children: the server, and the
+    /// `cat` that waits for the shell's input to close.
+    fn signal(&self, signal: &str) {
         let status = Command::new("pkill")
             .args([signal, "-P", &self.child.id().to_string()])
             .status()
             .expect("run pkill");
         assert!(status.success(), "pkill {signal} found no server");
     }
+
+    /// The process ids of the shell's children.
+    fn children(&self) -> Vec<String> {
+        let out = Command::new("pgrep")
+            .args(["-P", &self.child.id().to_string()])
+            .output()
+            .expect("run pgrep");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// The state letter of process `pid` (`R`, `S`, `T`, ...), if it still exists.
+fn process_state(pid: &str) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name, which is in parentheses and may hold spaces.
+    stat.rsplit_once(") ")?.1.chars().next()
 }
 
 impl Drop for Lifeline {
     fn drop(&mut self) {
+        // A server a failed test left paused: its `cat`, stopped with it, would never see
+        // the input close, and the shell would never kill the server.
+        let _ = Command::new("pkill")
+            .args(["-CONT", "-P", &self.child.id().to_string()])
+            .status();
         drop(self.stdin.take());
         let _ = self.child.wait();
     }
