@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole benchmark suite in one command: stepcache against the physical limit and its
 # peers, natively (tests/perf, then the fingerprint and compression benches), in
-# headless Chromium (adapters/wasm/bench), and the stepcache command against the file
-# tools (adapters/cli/bench.sh), each figure with its peer in the same run.
+# headless Chromium (adapters/wasm/bench), the stepcache command against the file tools
+# (adapters/cli/bench.sh), and the Python package against joblib, diskcache and the Rust
+# API (adapters/python/bench/bench.sh), each figure with its peer in the same run.
 # Usage: bash tests/bench.sh           full runs (about 3 minutes here); tables on stdout
 #        bash tests/bench.sh --quick   smoke runs, so the suite cannot rot (tests/run.sh)
 # Installs what it needs as the test command does (tests/setup.sh is idempotent).
@@ -25,6 +26,7 @@ if [ "$quick" = 1 ]; then
   cargo run -q --locked --manifest-path tests/perf/Cargo.toml -- --quick
   (cd adapters/wasm/bench && npm ci --no-audit --no-fund --loglevel=error && node bench.mjs 4 2 6)
   bash adapters/cli/bench.sh 16
+  bash adapters/python/bench/bench.sh --quick
 else
   # Always a fresh build: a package left from older sources would measure old code.
   bash adapters/wasm/build.sh
@@ -32,4 +34,5 @@ else
   cargo bench --locked -p stepcache-tests --bench fingerprint --bench compression --bench object
   (cd adapters/wasm/bench && npm ci --no-audit --no-fund --loglevel=error && node bench.mjs 64 15 60)
   bash adapters/cli/bench.sh 1024
+  bash adapters/python/bench/bench.sh
 fi
