@@ -129,6 +129,48 @@ pub(crate) fn array_ref<'py>(value: &Bound<'py, PyAny>, what: &str) -> PyResult<
     Ok(Some(ArrayRef { elem, shape, guard }))
 }
 
+/// The result a compute function returned, as a value without a copy, if it is a numpy
+/// array nothing else can reach: `result` holds the only reference to it (the function's
+/// frame is gone), it is a plain `ndarray` (not a subclass such as `np.memmap`, whose
+/// bytes are a file), it owns its C-contiguous, aligned, native-order bytes, and its
+/// element type is one stepcache holds. The array is made read-only and kept alive by
+/// the value's bytes, exactly as a Rust compute moves its `Vec` into a `Value`. `None`
+/// `Err(result)` for anything else, which the caller stores as `put` does (a copy).
+///
+/// Only a compute's return value qualifies: a reference count of one there means that
+/// no variable of any frame holds the array. An argument of a call (as `put`'s value)
+/// can have a count of one while a variable still holds it (Python 3.14 lends locals to
+/// calls without counting), so it is never taken.
+pub(crate) fn take_result(result: Bound<'_, PyAny>) -> Result<Value, Bound<'_, PyAny>> {
+    match sole_array(&result) {
+        Some(value) => Ok(value),
+        None => Err(result),
+    }
+}
+
+/// See [`take_result`]; `result` is the only reference the count may show.
+fn sole_array(result: &Bound<'_, PyAny>) -> Option<Value> {
+    if raw::refcount(result) != 1 {
+        return None;
+    }
+    let py = result.py();
+    let array = result.cast::<PyUntypedArray>().ok()?;
+    if !result
+        .get_type()
+        .is(<PyUntypedArray as pyo3::PyTypeInfo>::type_object(py))
+    {
+        return None;
+    }
+    let descr = array.dtype();
+    let elem = element_type(&descr, "").ok()?;
+    let behaved = descr.byteorder() != b'>' && array.is_c_contiguous() && raw::owns_aligned_data(array);
+    if !behaved || !array.getattr("base").is_ok_and(|b| b.is_none()) {
+        return None;
+    }
+    let shape = array.shape().iter().map(|&d| d as u64).collect();
+    Value::new(elem, shape, raw::hand_over(array)).ok()
+}
+
 /// What an array returned by stepcache was read from: it keeps the bytes alive (a memory
 /// map, or the memory tier's copy) and knows the result they belong to, so the array
 /// passed into a later step keys by lineage instead of being hashed.
@@ -203,12 +245,74 @@ fn record_to_python<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, 
 /// The one place that builds numpy arrays from raw parts.
 #[allow(unsafe_code)]
 mod raw {
-    use numpy::npyffi::{NPY_ARRAY_ALIGNED, NPY_ARRAY_C_CONTIGUOUS, NpyTypes, PY_ARRAY_API, get_type_object, npy_intp};
+    use numpy::npyffi::{
+        NPY_ARRAY_ALIGNED, NPY_ARRAY_C_CONTIGUOUS, NPY_ARRAY_OWNDATA, NPY_ARRAY_WRITEABLE, NpyTypes, PY_ARRAY_API,
+        get_type_object, npy_intp,
+    };
     use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
     use pyo3::exceptions::PyValueError;
     use pyo3::prelude::*;
 
     use super::Owner;
+
+    /// The reference count of `object`.
+    pub(super) fn refcount(object: &Bound<'_, PyAny>) -> isize {
+        // SAFETY: `object` is a live object while it is held.
+        unsafe { pyo3::ffi::Py_REFCNT(object.as_ptr()) }
+    }
+
+    /// Whether `array` owns its bytes (no base, `OWNDATA`) and they are aligned.
+    pub(super) fn owns_aligned_data(array: &Bound<'_, PyUntypedArray>) -> bool {
+        // SAFETY: as in `data`, reading a field of the live array object.
+        let flags = unsafe { (*array.as_array_ptr()).fields.flags };
+        flags & NPY_ARRAY_OWNDATA != 0 && flags & NPY_ARRAY_ALIGNED != 0
+    }
+
+    /// The bytes of an array handed over to stepcache, kept alive by the array itself.
+    struct HandedOver {
+        /// Dropped without the GIL, its reference goes to pyo3's pool and is released the
+        /// next time a thread attaches.
+        _array: Py<PyAny>,
+        data: *const u8,
+        len: usize,
+    }
+
+    // SAFETY: the bytes are only ever read (the array was made read-only, and nothing
+    // else holds it), so sharing them between threads is as safe as sharing a `&[u8]`;
+    // `Py` itself is `Send` and `Sync`.
+    unsafe impl Send for HandedOver {}
+    // SAFETY: see `Send`.
+    unsafe impl Sync for HandedOver {}
+
+    impl AsRef<[u8]> for HandedOver {
+        fn as_ref(&self) -> &[u8] {
+            if self.len == 0 {
+                return &[];
+            }
+            // SAFETY: `data` points to `len` bytes that the array owns and keeps while
+            // `_array` holds it; nothing writes to them (see `hand_over`).
+            unsafe { std::slice::from_raw_parts(self.data, self.len) }
+        }
+    }
+
+    /// The bytes of `array`, which the caller checked is a plain, C-contiguous array owning
+    /// aligned bytes that nothing else refers to. It is made read-only too, so that even a
+    /// reference dug out of the garbage collector cannot write to it by accident.
+    pub(super) fn hand_over(array: &Bound<'_, PyUntypedArray>) -> stepcache::SharedBytes {
+        // SAFETY: as in `data`; clearing `WRITEABLE` is what numpy's `PyArray_CLEARFLAGS`
+        // does, and always allowed.
+        let data = unsafe {
+            let object = array.as_array_ptr();
+            (*object).fields.flags &= !NPY_ARRAY_WRITEABLE;
+            (*object).fields.data.cast_const().cast::<u8>()
+        };
+        let len = array.len() * array.dtype().itemsize();
+        stepcache::SharedBytes::from_owner(HandedOver {
+            _array: array.clone().into_any().unbind(),
+            data,
+            len,
+        })
+    }
 
     /// The address of the first element of `array`.
     pub(super) fn data(array: &Bound<'_, PyUntypedArray>) -> *const u8 {

@@ -115,6 +115,16 @@ fn record_error() -> PyErr {
     PyTypeError::new_err("the outputs of a dict are named by str keys")
 }
 
+/// A compute function's result as a value to store: a new array it handed over is taken
+/// as it is, without a copy (see `arrays::take_result`); anything else is copied as
+/// `put` copies it.
+fn computed_value<'py>(py: Python<'py>, result: Bound<'py, PyAny>) -> PyResult<Value> {
+    match crate::arrays::take_result(result) {
+        Ok(value) => Ok(value),
+        Err(result) => value_of(py, &result, None),
+    }
+}
+
 /// `bytes` copied into memory aligned for elements of `size` bytes, so the value read
 /// back from the memory tier is as aligned as one read from disk.
 fn copy_aligned(bytes: &[u8], size: usize) -> stepcache::SharedBytes {
@@ -364,7 +374,7 @@ impl PyCache {
                 Python::attach(|py| {
                     compute
                         .call0(py)
-                        .and_then(|r| value_of(py, r.bind(py), None))
+                        .and_then(|r| computed_value(py, r.into_bound(py)))
                         .map_err(|e| {
                             let text = e.to_string();
                             *raised.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);

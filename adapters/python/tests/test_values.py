@@ -93,6 +93,63 @@ def test_store_hits_are_read_only_views_of_the_memory_map(cache_dir: pathlib.Pat
     assert float(arr[1023, 4095]) == float(big[1023, 4095])
 
 
+def address(array: np.ndarray) -> int:
+    """The address of the first element of `array`."""
+    return int(array.__array_interface__["data"][0])
+
+
+def test_a_computed_array_nothing_else_holds_is_stored_without_a_copy(cache: stepcache.Cache) -> None:
+    made: list[int] = []
+
+    def compute() -> np.ndarray:
+        result = np.arange(1 << 20, dtype=np.float64)
+        made.append(address(result))
+        return result
+
+    key = cache.key("handed_over", n=1)
+    hit = cache.get_or_compute(key, compute)
+    assert hit.source == "computed"
+    # The result is the array compute made, now read-only, not a copy of it.
+    assert address(hit.value) == made[0]
+    assert hit.value.flags.writeable is False
+    again = cache.get(key)
+    assert again is not None and again.source == "memory" and address(again.value) == made[0]
+    np.testing.assert_array_equal(again.value, np.arange(1 << 20, dtype=np.float64))
+
+
+class Sub(np.ndarray):
+    """A subclass of ndarray (as np.memmap is): its bytes may be someone else's."""
+
+
+def test_a_computed_array_something_else_can_reach_is_copied(cache_dir: pathlib.Path) -> None:
+    kept = np.arange(1000, dtype=np.float64)
+    whole = np.arange(2000, dtype=np.float64)
+    cases = {
+        "kept": lambda: kept,
+        "view": lambda: whole[:1000],
+        "subclass": lambda: np.arange(1000, dtype=np.float64).view(Sub),
+        "fortran": lambda: np.asfortranarray(np.arange(1000, dtype=np.float64).reshape(10, 100)),
+    }
+    with stepcache.open(cache_dir) as cache:
+        for name, compute in cases.items():
+            expected = np.array(compute())
+            hit = cache.get_or_compute(cache.key("copied", case=name), compute)
+            assert hit.source == "computed"
+            np.testing.assert_array_equal(hit.value, expected)
+        # The caller's arrays stay theirs: writable, and changing them changes no result.
+        assert kept.flags.writeable and whole.flags.writeable
+        kept[:] = -1
+        whole[:] = -1
+        for name in ("kept", "view"):
+            hit = cache.get(cache.key("copied", case=name))
+            assert hit is not None and hit.source == "memory"
+            np.testing.assert_array_equal(hit.value, np.arange(1000, dtype=np.float64))
+    with stepcache.open(cache_dir) as cache:
+        hit = cache.get(cache.key("copied", case="kept"))
+        assert hit is not None and hit.source == "store"
+        np.testing.assert_array_equal(hit.value, np.arange(1000, dtype=np.float64))
+
+
 def test_a_damaged_entry_is_a_miss_and_is_removed(cache_dir: pathlib.Path) -> None:
     key = stepcache.key("t1_map", n=1)
     with stepcache.open(cache_dir) as cache:
