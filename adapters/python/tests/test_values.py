@@ -93,6 +93,17 @@ def test_store_hits_are_read_only_views_of_the_memory_map(cache_dir: pathlib.Pat
     assert float(arr[1023, 4095]) == float(big[1023, 4095])
 
 
+def test_a_large_put_is_a_copy_the_caller_may_change(cache: stepcache.Cache) -> None:
+    data = np.arange(1 << 20, dtype=np.float64)  # 8 MiB
+    key = cache.key("large_put", n=1)
+    cache.put(key, data)
+    data[:] = -1
+    hit = cache.get(key)
+    assert hit is not None and hit.source == "memory"
+    assert hit.value.flags.writeable is False
+    np.testing.assert_array_equal(hit.value, np.arange(1 << 20, dtype=np.float64))
+
+
 def address(array: np.ndarray) -> int:
     """The address of the first element of `array`."""
     return int(array.__array_interface__["data"][0])
