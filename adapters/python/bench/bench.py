@@ -17,15 +17,16 @@ Three measurements, on f32 maps of the sizes given (``--sizes``, MiB):
    ``Cache.put`` (the caller keeps its array, so stepcache copies it) and with
    ``Cache.get_or_compute`` whose compute hands over a fresh array (what a step
    function's miss does), against the Rust API's ``Cache::put`` and
-   ``Cache::get_or_compute`` of a ``Value`` made beforehand. ``sync`` runs untimed before
-   each store, and each entry is removed untimed after it.
+   ``Cache::get_or_compute`` of a ``Value`` made beforehand, and its ``put`` of a copy
+   made inside the clock (what keeping the map costs in Rust). ``sync`` runs untimed
+   before each store, and each entry is removed untimed after it.
 
 Measurements of one table take turns in a new shuffled order every round; each figure is
 the median of the rounds, with the smallest and largest beside it. Usage (``bench.sh``
 builds the wheel, the Rust peer and the venv with the peers first)::
 
     python bench.py --rust-peer PATH [--sizes 1,4,40,256] [--reps 7] [--fresh-reps 5]
-                    [--dir SCRATCH]
+                    [--only keys,hits,stores] [--dir SCRATCH]
 """
 
 from __future__ import annotations
@@ -242,7 +243,6 @@ class Table:
 def measure_keys(sizes: Sequence[int], reps: int, rust: RustPeer) -> Table:
     """Measurement 1: the key of an array argument."""
     import joblib
-    import numpy as np
     import stepcache
 
     table = Table(
@@ -276,7 +276,6 @@ def measure_keys(sizes: Sequence[int], reps: int, rust: RustPeer) -> Table:
         )
         print(f"  keys {mib} MiB done", file=sys.stderr)
         del x
-        _ = np  # numpy stays imported for the arrays' lifetime
     return table
 
 
@@ -341,7 +340,7 @@ def measure_stores(sizes: Sequence[int], reps: int, scratch: str, rust: RustPeer
 
     table = Table(
         "Miss path, compute excluded: store a new map (page cache; no fsync)",
-        ["MiB", "Python put ms", "Rust put ms", "ratio", "Python get_or_compute ms",
+        ["MiB", "Python put ms", "Rust put ms", "ratio", "Rust put of a copy ms", "Python get_or_compute ms",
          "Rust get_or_compute ms", "ratio", "target (≤ 1.15x)"],
     )
     cache = stepcache.open(os.path.join(scratch, "store-python"))
@@ -373,6 +372,7 @@ def measure_stores(sizes: Sequence[int], reps: int, scratch: str, rust: RustPeer
                 "py compute": lambda: store("compute"),
                 "rust put": lambda: rust_store("put"),
                 "rust compute": lambda: rust_store("compute"),
+                "rust copyput": lambda: rust_store("copyput"),
             },
             reps,
         )
@@ -383,6 +383,7 @@ def measure_stores(sizes: Sequence[int], reps: int, scratch: str, rust: RustPeer
             ms(t["py put"]),
             ms(t["rust put"]),
             f"{put_ratio:.2f}x",
+            ms(t["rust copyput"]),
             ms(t["py compute"]),
             ms(t["rust compute"]),
             f"{compute_ratio:.2f}x",
@@ -414,6 +415,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--sizes", default="1,4,40,256", help="map sizes in MiB, comma-separated")
     parser.add_argument("--reps", type=int, default=7, help="rounds of measurements 1 and 3")
     parser.add_argument("--fresh-reps", type=int, default=5, help="rounds of measurement 2 (a process each)")
+    parser.add_argument("--only", default="keys,hits,stores", help="measurements to run, comma-separated")
     parser.add_argument("--dir", default=None, help="scratch directory on a local disk (default: $TMPDIR)")
     parser.add_argument("--child", nargs=3, metavar=("PEER", "DIR", "MIB"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -430,9 +432,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         print(f"# stepcache's Python package against its peers ({versions()})")
         print(f"# {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; sizes {args.sizes} MiB; "
               f"medians of {args.reps} rounds (fresh processes: {args.fresh_reps}), [min-max]\n")
-        tables = [measure_keys(sizes, args.reps, rust)]
-        tables += measure_hits(sizes, args.fresh_reps, scratch)
-        tables.append(measure_stores(sizes, args.reps, scratch, rust))
+        only = set(args.only.split(","))
+        tables: List[Table] = []
+        if "keys" in only:
+            tables.append(measure_keys(sizes, args.reps, rust))
+        if "hits" in only:
+            tables += measure_hits(sizes, args.fresh_reps, scratch)
+        if "stores" in only:
+            tables.append(measure_stores(sizes, args.reps, scratch, rust))
         print("\n\n".join(t.render() for t in tables))
         print(f"\n# load average at the end {os.getloadavg()[0]:.2f}")
     finally:

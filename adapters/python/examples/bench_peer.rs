@@ -12,7 +12,9 @@
 //!   `Cache::put`, or `Cache::get_or_compute` whose compute returns the value made
 //!   beforehand; prints the seconds. The value is made (a copy of the map, moved into the
 //!   `Value`) before the clock starts, as a compute would make it; the entry is removed
-//!   after the clock stops.
+//!   after the clock stops;
+//! - `copyput MIB`: the same `put`, with the copy of the map inside the clock (what a
+//!   caller that keeps its map pays, as Python's `put` does).
 //!
 //! The map is `(i % 1000003) * 0.5` as f32 for element `i`, exactly what
 //! `bench.py`'s `bench_array` makes with numpy.
@@ -50,15 +52,23 @@ fn answer(cache: &Cache, maps: &mut HashMap<usize, Vec<f32>>, serial: &mut u64, 
             let secs = start.elapsed().as_secs_f64();
             Ok(format!("{secs} {key}"))
         }
-        "put" | "compute" => {
+        "put" | "compute" | "copyput" => {
             *serial += 1;
             let key = put_key(*serial)?;
-            let value = Value::array(map.clone(), &[map.len()])?;
+            let made = (command != "copyput")
+                .then(|| Value::array(map.clone(), &[map.len()]))
+                .transpose()?;
             let start = Instant::now();
-            if command == "put" {
-                cache.put(&key, value)?;
-            } else {
-                cache.get_or_compute(&key, move || value)?;
+            match made {
+                None => {
+                    cache.put(&key, Value::array(map.clone(), &[map.len()])?)?;
+                }
+                Some(value) if command == "put" => {
+                    cache.put(&key, value)?;
+                }
+                Some(value) => {
+                    cache.get_or_compute(&key, move || value)?;
+                }
             }
             let secs = start.elapsed().as_secs_f64();
             cache.invalidate(&key)?;
