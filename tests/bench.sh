@@ -4,7 +4,7 @@
 # headless Chromium (adapters/wasm/bench), the stepcache command against the file tools
 # (adapters/cli/bench.sh), and the Python package against joblib, diskcache and the Rust
 # API (adapters/python/bench/bench.sh), each figure with its peer in the same run.
-# Usage: bash tests/bench.sh           full runs (about 3 minutes here); tables on stdout
+# Usage: bash tests/bench.sh           full runs (about 5 minutes here); tables on stdout
 #        bash tests/bench.sh --quick   smoke runs, so the suite cannot rot (tests/run.sh)
 # Installs what it needs as the test command does (tests/setup.sh is idempotent).
 set -euo pipefail
