@@ -3,7 +3,7 @@
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
-use stepcache::{ArgValue, EntryInfo, EntryState, Fingerprint, Hit, Key, KeyArgs, Source, Stats, TierStats, TypeStats};
+use stepcache::{ArgValue, EntryInfo, Fingerprint, Hit, Key, KeyArgs, Source, Stats, TierStats, TypeStats};
 
 use crate::errors::IntoPy;
 
@@ -373,14 +373,7 @@ impl PyStatus {
 
 /// The Python form of one key's status.
 pub(crate) fn status(py: Python<'_>, s: stepcache::Status) -> PyResult<PyStatus> {
-    let state = match s.state {
-        EntryState::Memory => "memory",
-        EntryState::Stored => "stored",
-        EntryState::Expired => "expired",
-        EntryState::Forced => "forced",
-        EntryState::Shared => "shared",
-        EntryState::Missing => "missing",
-    };
+    let state = s.state.name();
     Ok(PyStatus {
         key: Py::new(py, PyKey { key: s.key })?,
         state,

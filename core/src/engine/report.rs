@@ -125,6 +125,21 @@ pub enum EntryState {
     Missing,
 }
 
+impl EntryState {
+    /// A lowercase name (`"memory"`, `"stored"`, ...), as the command line and the
+    /// bindings print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            EntryState::Memory => "memory",
+            EntryState::Stored => "stored",
+            EntryState::Expired => "expired",
+            EntryState::Forced => "forced",
+            EntryState::Shared => "shared",
+            EntryState::Missing => "missing",
+        }
+    }
+}
+
 /// The status of one key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Status {

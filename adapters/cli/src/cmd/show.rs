@@ -22,18 +22,6 @@ struct Shown {
     file_bytes: Option<u64>,
 }
 
-/// The name of `state` in output.
-fn state_name(state: EntryState) -> &'static str {
-    match state {
-        EntryState::Memory => "memory",
-        EntryState::Stored => "stored",
-        EntryState::Expired => "expired",
-        EntryState::Forced => "forced",
-        EntryState::Shared => "shared",
-        EntryState::Missing => "missing",
-    }
-}
-
 /// The entry of `entries` that `text` names: a full key, or a unique prefix of a
 /// fingerprint's hex digits (optionally after `b3:` and `step@`).
 fn find<'a>(entries: &'a [EntryInfo], text: &str, ctx: &Ctx) -> Result<&'a EntryInfo, Failure> {
@@ -138,7 +126,7 @@ pub(crate) fn run(ctx: &Ctx, args: &ShowArgs) -> Result<Outcome, Failure> {
         .then(|| cache.engine().store().entry_path(&info.fingerprint));
     let shown = Shown {
         entry: EntryView::of(info, now),
-        state: state_name(state),
+        state: state.name(),
         file_bytes: file.as_ref().and_then(|f| std::fs::metadata(f).ok()).map(|m| m.len()),
         file: file.map(|f| f.display().to_string()),
     };
