@@ -150,6 +150,15 @@ impl AlignedBytes {
         }
     }
 
+    /// A copy of `bytes`.
+    pub fn copy_of(bytes: &[u8]) -> Self {
+        AlignedBytes {
+            // Rounded up to whole words, the tail zeroed.
+            words: bytemuck::pod_collect_to_vec(bytes),
+            len: bytes.len(),
+        }
+    }
+
     /// The bytes, to fill.
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         &mut bytemuck::cast_slice_mut(&mut self.words)[..self.len]

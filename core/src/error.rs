@@ -49,6 +49,8 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// A short, stable name for the kind (also used as the JavaScript error `name`).
+    // Not inlined: each inlined copy carried its own copy of the names.
+    #[inline(never)]
     pub fn name(self) -> &'static str {
         match self {
             ErrorKind::InvalidStepName => "InvalidStepName",

@@ -57,4 +57,4 @@ pub use stats::{SharedStats, Stats, TierStats, TypeStats};
 pub use step_arg::StepArg;
 pub use store::{Listed, LockGuard, MemoryStore, Release, Store};
 pub use sync::{MaybeSend, MaybeSync};
-pub use value::{Element, ElementType, MAX_DIMS, Value};
+pub use value::{Element, ElementType, MAX_DIMS, Value, ValueRef};

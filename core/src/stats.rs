@@ -64,7 +64,8 @@ pub struct TypeStats {
     pub hits: u64,
     /// Lookups that found none.
     pub misses: u64,
-    /// Results stored by `put` or `get_or_compute`.
+    /// Results stored on this machine (in memory or in the store) by `put` or
+    /// `get_or_compute`.
     pub puts: u64,
     /// Computations run by `get_or_compute`.
     pub computes: u64,

@@ -332,6 +332,16 @@ impl Value {
         ))
     }
 
+    /// A view of this value's type, shape, data and metadata.
+    pub fn view(&self) -> ValueRef<'_> {
+        ValueRef {
+            elem: self.elem,
+            shape: &self.shape,
+            data: &self.data,
+            meta: &self.meta,
+        }
+    }
+
     /// The value's content identity: what lineage binds into the key of a step computed
     /// from this value (see [`crate::KeyBuilder::lineage`]).
     ///
@@ -360,5 +370,88 @@ impl Value {
             data,
             meta,
         }
+    }
+}
+
+/// A value borrowed from its caller: a typed array, its shape and metadata, none of them
+/// copied. [`crate::Cache::put_ref`] stores one straight from the caller's memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValueRef<'a> {
+    elem: ElementType,
+    shape: &'a [u64],
+    data: &'a [u8],
+    meta: &'a [u8],
+}
+
+impl<'a> ValueRef<'a> {
+    /// A view of `data`, `elem` elements of `shape`, without metadata.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidValue`] if the shape does not describe exactly `data.len()` bytes.
+    pub fn new(elem: ElementType, shape: &'a [u64], data: &'a [u8]) -> Result<Self> {
+        check_layout(elem, shape, data.len())?;
+        Ok(ValueRef {
+            elem,
+            shape,
+            data,
+            meta: &[],
+        })
+    }
+
+    /// A view of the typed array `values` of `shape`.
+    ///
+    /// # Errors
+    /// As [`ValueRef::new`].
+    ///
+    /// # Example
+    /// ```
+    /// use stepcache_core::ValueRef;
+    /// let map = vec![0.5f32; 6];
+    /// let view = ValueRef::slice(&map, &[2, 3]).unwrap();
+    /// assert_eq!(view.data().len(), 24);
+    /// ```
+    pub fn slice<T: Element>(values: &'a [T], shape: &'a [u64]) -> Result<Self> {
+        Self::new(T::TYPE, shape, bytemuck::cast_slice(values))
+    }
+
+    /// The same view with `meta` attached.
+    pub fn with_meta(self, meta: &'a [u8]) -> Self {
+        ValueRef { meta, ..self }
+    }
+
+    /// The element type.
+    pub fn element_type(&self) -> ElementType {
+        self.elem
+    }
+
+    /// The shape (dimensions, outermost first).
+    pub fn shape(&self) -> &'a [u64] {
+        self.shape
+    }
+
+    /// The raw bytes of the data.
+    pub fn data(&self) -> &'a [u8] {
+        self.data
+    }
+
+    /// The caller's metadata.
+    pub fn meta(&self) -> &'a [u8] {
+        self.meta
+    }
+
+    /// A value of its own: the data copied into memory aligned for any element type, as
+    /// aligned as a value read from disk.
+    pub fn to_value(&self) -> Value {
+        Value {
+            elem: self.elem,
+            shape: self.shape.into(),
+            data: SharedBytes::from_owner(crate::bytes::AlignedBytes::copy_of(self.data)),
+            meta: self.meta.into(),
+        }
+    }
+
+    /// The content identity of the value viewed ([`Value::content`]).
+    pub fn content(&self) -> crate::Fingerprint {
+        crate::Fingerprint::of_content(self.elem, self.shape, crate::checksum::xxh3_128(self.data), self.meta)
     }
 }

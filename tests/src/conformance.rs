@@ -6,7 +6,7 @@ use std::convert::Infallible;
 
 use stepcache_core::{
     Access, Cache, Config, ElementType, EntryState, Error, ErrorKind, Fingerprint, Force, Hit, Key, ManualClock,
-    Retention, SkipReason, Source, Store, TierOutcome, TypePolicy, Value,
+    Retention, SkipReason, Source, Store, TierOutcome, TypePolicy, Value, ValueRef,
 };
 
 use crate::backend::Backend;
@@ -183,6 +183,41 @@ pub async fn lasting_counters_add_up_across_sessions<B: Backend>(backend: &B) {
     assert_eq!(b.clear(None).await.unwrap(), 1);
     let c = reopen(backend, &a, Config::new(), T0 + 2000).await;
     assert_eq!(hits(&c.stats_all_time().await.unwrap()), if kept { 4 } else { 0 });
+}
+
+/// A value put by reference is stored from the caller's bytes, and replaces what the
+/// memory tier held for the key: the next read, here or in another handle, is the new
+/// value from the store, never the one it replaced.
+pub async fn put_by_reference_replaces_the_memory_copy<B: Backend>(backend: &B) {
+    let a = fresh(backend, Config::new()).await;
+    let k = key("t1_map", 1);
+    a.put(&k, floats(1000, 1.0)).await.unwrap();
+    assert_eq!(a.get(&k).await.unwrap().expect("a hit").source, Source::Memory);
+    let mut map: Vec<f32> = (0..1000).map(|i| 7.0 + i as f32).collect();
+    let shape = [10, 100];
+    let view = ValueRef::slice(&map, &shape).unwrap().with_meta(b"tr=15");
+    let report = a.put_ref(&k, view).await.unwrap();
+    assert_eq!(report.memory, TierOutcome::Skipped(SkipReason::Borrowed));
+    assert_eq!(report.store, TierOutcome::Stored);
+    let content = view.content();
+    // The caller's array changes after the put; the cache keeps what was put.
+    let put = map.clone();
+    map.iter_mut().for_each(|x| *x = -1.0);
+    let hit = a.get(&k).await.unwrap().expect("a hit");
+    assert_eq!(hit.source, Source::Store);
+    assert_eq!(hit.value.to_vec::<f32>().unwrap(), put);
+    assert_eq!(hit.value.shape(), &shape);
+    assert_eq!(hit.value.meta(), b"tr=15");
+    assert_eq!(hit.content, content, "one identity however the value was put");
+    let b = reopen(backend, &a, Config::new(), T0 + 1).await;
+    assert_eq!(
+        b.get(&k).await.unwrap().expect("a hit").value.to_vec::<f32>().unwrap(),
+        put
+    );
+    assert_eq!(a.stats().await.unwrap().types[0].puts, 2);
+    // A bad layout is refused before anything is stored.
+    let err = ValueRef::new(ElementType::F32, &[3], &[0u8; 8]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidValue);
 }
 
 /// A record (several named values as one) is one entry: stored, read back from memory and

@@ -55,6 +55,7 @@ macro_rules! conformance_tests {
             persists_across_reopen,
             lasting_counters_add_up_across_sessions,
             records_round_trip_as_one_entry,
+            put_by_reference_replaces_the_memory_copy,
             missing_key_is_a_miss,
             has_and_invalidate,
             clear_all_and_by_type,

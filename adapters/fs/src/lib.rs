@@ -24,7 +24,7 @@ pub use stepcache_core::entry::TeamKey;
 pub use stepcache_core::{
     Access, Arg, Computed, Config, ElementType, EntryInfo, EntryRead, EntryState, Error, ErrorKind, Fingerprint, Force,
     FromPart, Hit, Imported, IntoPart, Key, KeyBuilder, PutReport, Result, Retention, SharedBytes, SkipReason, Source,
-    Stats, Status, Step, StepArg, TierOutcome, TierStats, Transfer, TypePolicy, TypeStats, Value,
+    Stats, Status, Step, StepArg, TierOutcome, TierStats, Transfer, TypePolicy, TypeStats, Value, ValueRef,
 };
 pub use stepcache_core::{ArgValue, KeyArgs, NamedArg, Provenance, ProvenanceRecord};
 pub use stepcache_core::{SharedStats, SharedTier};
@@ -423,6 +423,30 @@ impl Cache {
     /// if the cache was opened read-only, or an IO error (nothing stored before is lost).
     pub fn put(&self, key: &Key, value: Value) -> Result<PutReport> {
         block_on(self.engine.put(key, value))
+    }
+
+    /// Stores `value`, which the caller keeps, straight from the caller's memory: a large
+    /// array is written to disk without a copy. The memory tier is left without it, so the
+    /// next get reads it from disk (a memory map). See
+    /// [`stepcache_core::Cache::put_ref`].
+    ///
+    /// # Errors
+    /// As [`Cache::put`].
+    ///
+    /// # Example
+    /// ```
+    /// use stepcache::{Cache, Key, ValueRef};
+    /// # let dir = std::env::temp_dir().join(format!("stepcache-doc-ref-{}", std::process::id()));
+    /// let cache = Cache::open(&dir)?;
+    /// let key = Key::of("t1_map").arg("tr", 15.0).build()?;
+    /// let map = vec![1.25f32; 256 * 256];
+    /// cache.put_ref(&key, ValueRef::slice(&map, &[256, 256])?)?;
+    /// assert_eq!(cache.get(&key)?.unwrap().value.as_slice::<f32>()?, &map[..]);
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), stepcache::Error>(())
+    /// ```
+    pub fn put_ref(&self, key: &Key, value: ValueRef<'_>) -> Result<PutReport> {
+        block_on(self.engine.put_ref(key, value))
     }
 
     /// Stores `value` with its compute cost in microseconds.

@@ -149,7 +149,7 @@ fn factory() -> Result<Factory> {
     // The idb crate's error read by variant (`from_idb`), not through its `Display`; the
     // kind is ours: no IndexedDB here is a permission, not a storage failure.
     Factory::new().map_err(|e| {
-        let cause = from_idb("IndexedDB is not available in this context", e);
+        let cause = from_idb("open IndexedDB", e);
         Error::new(ErrorKind::PermissionDenied, cause.message())
     })
 }

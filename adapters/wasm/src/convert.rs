@@ -276,6 +276,8 @@ fn outcome(outcome: TierOutcome) -> JsValue {
         TierOutcome::Skipped(SkipReason::Degraded) => Outcome::Degraded,
         TierOutcome::Skipped(SkipReason::ReadOnly) => Outcome::ReadOnly,
         TierOutcome::Skipped(SkipReason::Present) => Outcome::Present,
+        // The module stores only values it owns (there is no `put_ref` in JS).
+        TierOutcome::Skipped(SkipReason::Borrowed) => Outcome::Policy,
         TierOutcome::Failed(kind) => return JsValue::from_str(kind.name()),
     };
     code.code().into()

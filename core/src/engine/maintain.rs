@@ -9,6 +9,7 @@ use super::read::decode_entry;
 use super::report::EntryState;
 use super::report::{EntryInfo, PutReport, TierOutcome};
 use super::state::Freshness;
+use super::write::Writing;
 use crate::bytes::SharedBytes;
 use crate::clock::Clock;
 use crate::entry::{self, Corrupt, Head};
@@ -162,15 +163,11 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
                 (found.value, Some(header), Some(found.payload), cost_us)
             }
         };
-        let imported = header.is_some();
-        let made = header.map(|header| (header, payload.as_deref().unwrap_or_default()));
-        let report = self
-            .store_value(key, &value, made, &mut None, false, cost_us, self.clock.now_ms())
-            .await?;
-        if !imported && report.stored_anywhere() {
-            self.state.with(|st| st.type_stats(key.step()).puts += 1);
-        }
-        Ok(report)
+        let writing = Writing {
+            made: header.map(|header| (header, payload.as_deref().unwrap_or_default())),
+            ..Writing::of(&value, cost_us)
+        };
+        self.store_value(key, writing, &mut None, self.clock.now_ms()).await
     }
 
     /// Whether this cache holds `key` fresh (its type's maximum age and a forced recompute

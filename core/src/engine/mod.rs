@@ -58,11 +58,12 @@ use crate::policy::{Access, Config, Force, Retention, TypePolicy};
 use crate::stats::Stats;
 use crate::store::Store;
 use crate::sync::Lock;
-use crate::value::Value;
+use crate::value::{Value, ValueRef};
 use flight::{Claim, Landing};
 use held::Held;
 use read::Lookup;
 use state::State;
+use write::Writing;
 
 /// The index is rebuilt from the store's listing at least this often, so entries that
 /// other processes or tabs add and remove are seen by budgets and stats.
@@ -182,6 +183,42 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         self.write(key, Incoming::Value(value, cost_us)).await
     }
 
+    /// Stores `value`, which the caller keeps, straight from the caller's memory: no copy
+    /// of a large array is made. The memory tier is left without it (it would need a
+    /// copy that cannot change under it), so the next get reads it from the store, a
+    /// memory map on the filesystem; a type whose retention keeps nothing on disk gets
+    /// that copy instead. Otherwise as [`Cache::put`].
+    ///
+    /// # Errors
+    /// As [`Cache::put`].
+    ///
+    /// # Example
+    /// ```
+    /// # pollster::block_on(async {
+    /// use stepcache_core::{Cache, Config, Key, ManualClock, MemoryStore, ValueRef};
+    /// let cache = Cache::new(MemoryStore::new(), ManualClock::new(0), Config::new()).unwrap();
+    /// let key = Key::of("t1_map").arg("tr", 15.0).build().unwrap();
+    /// let map = vec![1.25f32; 64 * 64];
+    /// cache.put_ref(&key, ValueRef::slice(&map, &[64, 64]).unwrap()).await.unwrap();
+    /// let hit = cache.get(&key).await.unwrap().unwrap();
+    /// assert_eq!(hit.value.as_slice::<f32>().unwrap(), &map[..]);
+    /// # });
+    /// ```
+    pub async fn put_ref(&self, key: &Key, value: ValueRef<'_>) -> Result<PutReport> {
+        if self.state.with(|st| st.policy(key.step()).retention) != Retention::Persistent {
+            // The memory tier is the only one that may keep it: a copy, then.
+            return self.put(key, value.to_value()).await;
+        }
+        let writing = Writing {
+            value,
+            shared: None,
+            made: None,
+            keep: false,
+            cost_us: 0,
+        };
+        self.store_value(key, writing, &mut None, self.clock.now_ms()).await
+    }
+
     /// Returns the cached value of `key`, or computes it with `compute`, measures how long
     /// that took, and stores it as the type's policy says.
     ///
@@ -299,7 +336,15 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
             // Once: the memory tier, waiting callers and the caller's lineage share it.
             let mut content = None;
             let stored = match self
-                .store_value(key, &value, None, &mut content, true, cost_us, created_ms)
+                .store_value(
+                    key,
+                    Writing {
+                        keep: true,
+                        ..Writing::of(&value, cost_us)
+                    },
+                    &mut content,
+                    created_ms,
+                )
                 .await
             {
                 Ok(report) => report,
@@ -314,7 +359,6 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
                 let t = st.type_stats(key.step());
                 t.computes += 1;
                 t.compute_us += cost_us;
-                t.puts += u64::from(stored.stored_anywhere());
             });
             landing.value = Some(Held {
                 value: value.clone(),

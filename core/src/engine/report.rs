@@ -66,6 +66,9 @@ pub enum SkipReason {
     ReadOnly,
     /// An entry for the key is stored already and is kept (an import never replaces one).
     Present,
+    /// The caller keeps the bytes and may change them ([`crate::Cache::put_ref`]): the
+    /// memory tier would need a copy.
+    Borrowed,
 }
 
 /// What one tier did with a value.

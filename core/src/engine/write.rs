@@ -17,7 +17,7 @@ use crate::policy::{Retention, TypePolicy};
 use crate::provenance::ProvenanceRecord;
 use crate::store::Store;
 use crate::sync::Counter;
-use crate::value::Value;
+use crate::value::{Value, ValueRef};
 
 /// Compressed payloads are kept only if they save at least 1/8 of the bytes; less is not
 /// worth the decompression on every read and the loss of zero-copy reads.
@@ -27,30 +27,53 @@ const MIN_SAVING_DIVISOR: usize = 8;
 /// so that empty values still count and a zero budget keeps nothing.
 pub const MEMORY_SLOT_OVERHEAD: u64 = 64;
 
-impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
-    /// Stores `value` in the tiers its type's policy names, and sets `content` to the
-    /// value's content identity where it needed it (left `None` if it stored nothing).
-    ///
-    /// A store that fails makes this fail, unless `keep` (a computed value, which the
-    /// caller returns anyway): then the failure is in the report and the value is still
-    /// kept in memory where the policy allows.
-    ///
-    /// `made` is the entry of `value` made elsewhere (its whole header and stored payload),
-    /// which an import writes as it is instead of encoding `value` again: then an entry the
+/// One value on its way to the tiers, and how it is to be stored.
+pub(crate) struct Writing<'a> {
+    /// The value's type, shape, data and metadata.
+    pub(crate) value: ValueRef<'a>,
+    /// The value itself, which the memory tier may share; `None` for bytes the caller
+    /// keeps and may change ([`Cache::put_ref`]), which the memory tier would have to copy.
+    pub(crate) shared: Option<&'a Value>,
+    /// The entry of the value made elsewhere (its whole header and stored payload), which
+    /// an import writes as it is instead of encoding the value again: then an entry the
     /// store holds for the key already is kept ([`SkipReason::Present`]), and the shared
     /// tier is left alone. Imports share this path with puts so that both take the same
     /// lock, policy and tier order (and the npm package's module carries one copy of it).
-    #[allow(clippy::too_many_arguments)] // one write's context, passed down once
+    pub(crate) made: Option<(EntryHeader, &'a [u8])>,
+    /// A computed value, which the caller returns anyway: a failed store is reported, not
+    /// returned.
+    pub(crate) keep: bool,
+    /// The compute cost in microseconds (0 when unknown).
+    pub(crate) cost_us: u64,
+}
+
+impl<'a> Writing<'a> {
+    /// A put or compute of `value`, which the memory tier may share.
+    pub(crate) fn of(value: &'a Value, cost_us: u64) -> Self {
+        Writing {
+            value: value.view(),
+            shared: Some(value),
+            made: None,
+            keep: false,
+            cost_us,
+        }
+    }
+}
+
+impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
+    /// Stores `writing` in the tiers its type's policy names, and sets `content` to the
+    /// value's content identity where it needed it (left `None` if it stored nothing).
+    ///
+    /// A store that fails makes this fail, unless [`Writing::keep`]: then the failure is
+    /// in the report and the value is still kept in memory where the policy allows.
     pub(crate) async fn store_value(
         &self,
         key: &Key,
-        value: &Value,
-        made: Option<(EntryHeader, &[u8])>,
+        writing: Writing<'_>,
         content: &mut Option<Fingerprint>,
-        keep: bool,
-        cost_us: u64,
         now: u64,
     ) -> Result<PutReport> {
+        let value = writing.value;
         if value.meta().len() > MAX_META_LEN {
             return Err(Error::new(
                 ErrorKind::InvalidValue,
@@ -76,14 +99,14 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         // after this value.
         let _lock = self.write_lock(key.fingerprint()).await;
         let persistent = policy.retention == Retention::Persistent;
-        if made.is_some() && persistent && self.holds_fresh(key).await? {
+        if writing.made.is_some() && persistent && self.holds_fresh(key).await? {
             return Ok(PutReport::skipped(SkipReason::Present));
         }
         self.state.with(|st| st.promotions.cancel(key.fingerprint()));
-        let imported = made.is_some();
-        let mut header = match made {
+        let imported = writing.made.is_some();
+        let mut header = match writing.made {
             Some((header, payload)) => (header, Cow::Borrowed(payload)),
-            None => self.header(key, value, cost_us, now, policy),
+            None => self.header(key, value, writing.cost_us, now, policy),
         };
         // Read before the write: a change by another handle from here on moves it, and
         // the slot is checked against the store before it is served again.
@@ -91,7 +114,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         let store = if persistent {
             match self.write_store(&mut header, epoch).await {
                 Ok(outcome) => outcome,
-                Err(e) if keep => TierOutcome::Failed(e.kind()),
+                Err(e) if writing.keep => TierOutcome::Failed(e.kind()),
                 Err(e) => return Err(e),
             }
         } else {
@@ -100,17 +123,30 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         // Outside the lock: checksumming a large map must not hold up other threads. A
         // stored entry's header has the checksum the store computed as it wrote, which
         // for a raw payload is the data's: then the map is not read once more.
-        let identity = match store {
+        // (Borrowed bytes, which the memory tier does not keep, need none.)
+        let identity = writing.shared.map(|value| match store {
             TierOutcome::Stored => content_of(&header.0, value),
             _ => value.content(),
-        };
-        *content = Some(identity);
+        });
+        *content = identity;
         let memory = self.state.with(|st| {
             if !imported && st.force.covers(key.step()) {
                 st.refreshed.insert(*key.fingerprint());
             }
             st.note_write(key.fingerprint());
-            st.promote(*key.fingerprint(), &header.0, value, identity, now, epoch)
+            let memory = match writing.shared.zip(identity) {
+                Some((value, identity)) => st.promote(*key.fingerprint(), &header.0, value, identity, now, epoch),
+                None => {
+                    // Left to the next read, which maps the value from the store. The older
+                    // value the memory tier held must not be served after this one.
+                    st.memory.remove(key.fingerprint());
+                    TierOutcome::Skipped(SkipReason::Borrowed)
+                }
+            };
+            if !imported && (memory == TierOutcome::Stored || store == TierOutcome::Stored) {
+                st.type_stats(key.step()).puts += 1;
+            }
+            memory
         });
         // Last: the local tiers hold the value whatever the shared tier does.
         let shared = if imported {
@@ -125,12 +161,12 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
     fn header<'v>(
         &self,
         key: &Key,
-        value: &'v Value,
+        value: ValueRef<'v>,
         cost_us: u64,
         now: u64,
         policy: TypePolicy,
     ) -> (EntryHeader, Cow<'v, [u8]>) {
-        let raw: &[u8] = value.data();
+        let raw: &'v [u8] = value.data();
         let elem = value.element_type();
         let mut codec = Codec::Raw;
         let mut payload = Cow::Borrowed(raw);
