@@ -15,9 +15,11 @@ target="${CARGO_TARGET_DIR:-$root/target}"
 case "$target" in /*) ;; *) target="$root/$target" ;; esac
 build_venv="$root/target/python-build"
 
-args=(--sizes 1,4,40,256 --reps 7 --fresh-reps 5)
+args=(--sizes 1,4,40,256 --reps 15 --fresh-reps 5)
+quick=""
 if [ "${1:-}" = "--quick" ]; then
   shift
+  quick=1
   args=(--sizes 1 --reps 1 --fresh-reps 1)
 fi
 
@@ -34,6 +36,15 @@ venv="$target/python-bench-venv"
 rm -rf "$venv"
 python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r bench/requirements-bench.txt "$wheels"/stepcache-*.whl
+
+# A page cache filled by earlier work makes the kernel reclaim while a 256 MiB store
+# writes, which here spread one store's time from 1x to 20x: start with clean memory
+# where this user may (root) in a full run, and say so.
+if [ -z "$quick" ] && [ -w /proc/sys/vm/drop_caches ] && [ -z "${STEPCACHE_BENCH_KEEP_CACHES:-}" ]; then
+  sync
+  echo 1 > /proc/sys/vm/drop_caches
+  echo "# page cache dropped before the run (STEPCACHE_BENCH_KEEP_CACHES=1 to keep it)"
+fi
 
 # From bench/, so `import stepcache` is the installed wheel, never the source tree.
 cd bench

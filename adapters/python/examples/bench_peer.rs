@@ -8,13 +8,14 @@
 //! - `key MIB`: builds the key of step `bench_key` with the array argument `x`, the
 //!   benchmark's f32 map of `MIB` MiB; prints the seconds it took and the key, which the
 //!   benchmark compares with the key Python builds for its array;
-//! - `put MIB` / `compute MIB`: stores that map under a new key of step `bench_put`, with
-//!   `Cache::put`, or `Cache::get_or_compute` whose compute returns the value made
-//!   beforehand; prints the seconds. The value is made (a copy of the map, moved into the
-//!   `Value`) before the clock starts, as a compute would make it; the entry is removed
-//!   after the clock stops;
-//! - `copyput MIB`: the same `put`, with the copy of the map inside the clock (what a
-//!   caller that keeps its map pays, as Python's `put` does).
+//! - `put MIB [COUNT]` / `compute MIB [COUNT]`: stores that map under COUNT (default 1)
+//!   new keys of step `bench_put`, one after another, with `Cache::put`, or
+//!   `Cache::get_or_compute` whose compute returns a value made beforehand; prints the
+//!   seconds per store. The values are made (copies of the map, moved into `Value`s)
+//!   before the clock starts, as a compute would make them; the entries are removed after
+//!   the clock stops;
+//! - `putref MIB [COUNT]`: the same with the map itself, which the caller keeps, stored
+//!   with `Cache::put_ref` (what Python's `put` of an array does).
 //!
 //! The map is `(i % 1000003) * 0.5` as f32 for element `i`, exactly what
 //! `bench.py`'s `bench_array` makes with numpy.
@@ -23,7 +24,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::time::Instant;
 
-use stepcache::{Cache, Key, Value};
+use stepcache::{Cache, Key, Value, ValueRef};
 
 type Failure = Box<dyn std::error::Error>;
 
@@ -52,26 +53,33 @@ fn answer(cache: &Cache, maps: &mut HashMap<usize, Vec<f32>>, serial: &mut u64, 
             let secs = start.elapsed().as_secs_f64();
             Ok(format!("{secs} {key}"))
         }
-        "put" | "compute" | "copyput" => {
-            *serial += 1;
-            let key = put_key(*serial)?;
-            let made = (command != "copyput")
-                .then(|| Value::array(map.clone(), &[map.len()]))
-                .transpose()?;
+        "put" | "compute" | "putref" => {
+            let count: usize = words.next().map_or(Ok(1), str::parse)?;
+            let keys = (0..count)
+                .map(|_| {
+                    *serial += 1;
+                    put_key(*serial)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut values = (0..count)
+                .map(|_| Value::array(map.clone(), &[map.len()]))
+                .collect::<Result<Vec<_>, _>>()?;
+            let shape = [map.len() as u64];
             let start = Instant::now();
-            match made {
-                None => {
-                    cache.put(&key, Value::array(map.clone(), &[map.len()])?)?;
-                }
-                Some(value) if command == "put" => {
-                    cache.put(&key, value)?;
-                }
-                Some(value) => {
-                    cache.get_or_compute(&key, move || value)?;
+            for key in &keys {
+                match command {
+                    "putref" => drop(cache.put_ref(key, ValueRef::slice(map, &shape)?)?),
+                    "put" => drop(cache.put(key, values.pop().ok_or("no value")?)?),
+                    _ => {
+                        let value = values.pop().ok_or("no value")?;
+                        drop(cache.get_or_compute(key, move || value)?);
+                    }
                 }
             }
-            let secs = start.elapsed().as_secs_f64();
-            cache.invalidate(&key)?;
+            let secs = start.elapsed().as_secs_f64() / count as f64;
+            for key in &keys {
+                cache.invalidate(key)?;
+            }
             Ok(format!("{secs}"))
         }
         other => Err(format!("unknown command {other:?}").into()),

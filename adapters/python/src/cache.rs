@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString, PyTuple};
-use stepcache::{Access, Cache, Durability, Error, ErrorKind, Force, Retention, TypePolicy, Value};
+use stepcache::{Access, Cache, Durability, Error, ErrorKind, Force, Retention, TypePolicy, Value, ValueRef};
 
 use crate::arrays::array_ref;
 use crate::errors::{IntoPy, to_py};
@@ -62,10 +62,9 @@ fn value_of(py: Python<'_>, data: &Bound<'_, PyAny>, meta: Option<&Bound<'_, PyA
         return value_of(py, v.data.bind(py), Some(v.meta.bind(py)));
     }
     let value = if let Some(array) = array_ref(data, "the value")? {
-        let (bytes, elem, shape) = (array.bytes(), array.elem, array.shape.clone());
+        let view = ValueRef::new(array.elem, &array.shape, array.bytes()).py()?;
         // Copied without the GIL, like hashing: the array stays borrowed meanwhile.
-        py.detach(move || Value::new(elem, shape, copy_aligned(bytes, elem.size())))
-            .py()?
+        py.detach(|| view.to_value())
     } else if let Ok(b) = data.cast::<PyBytes>() {
         Value::bytes(b.as_bytes().to_vec())
     } else if let Ok(b) = data.cast::<PyByteArray>() {
@@ -90,9 +89,7 @@ fn value_of(py: Python<'_>, data: &Bound<'_, PyAny>, meta: Option<&Bound<'_, PyA
             .map(|(i, part)| Ok((i.to_string(), value_of(py, &part, None)?)))
             .collect::<PyResult<Vec<_>>>()?;
         Value::record(parts).py()?
-    } else if data.is_instance(&py.import("numpy")?.getattr("generic")?)? {
-        // A numpy scalar: stored as the 0-dimensional array it is a view of.
-        let array = py.import("numpy")?.call_method1("asarray", (data,))?;
+    } else if let Some(array) = scalar_as_array(py, data)? {
         return value_of(py, &array, meta);
     } else {
         let ty = data
@@ -110,6 +107,15 @@ fn value_of(py: Python<'_>, data: &Bound<'_, PyAny>, meta: Option<&Bound<'_, PyA
     }
 }
 
+/// A numpy scalar as the 0-dimensional array it is a view of, as which it is stored.
+fn scalar_as_array<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let numpy = py.import("numpy")?;
+    if !data.is_instance(&numpy.getattr("generic")?)? {
+        return Ok(None);
+    }
+    numpy.call_method1("asarray", (data,)).map(Some)
+}
+
 /// The error of a dict of outputs whose keys are not all text.
 fn record_error() -> PyErr {
     PyTypeError::new_err("the outputs of a dict are named by str keys")
@@ -122,17 +128,6 @@ fn computed_value<'py>(py: Python<'py>, result: Bound<'py, PyAny>) -> PyResult<V
     match crate::arrays::take_result(result) {
         Ok(value) => Ok(value),
         Err(result) => value_of(py, &result, None),
-    }
-}
-
-/// `bytes` copied into memory aligned for elements of `size` bytes, so the value read
-/// back from the memory tier is as aligned as one read from disk.
-fn copy_aligned(bytes: &[u8], size: usize) -> stepcache::SharedBytes {
-    match size {
-        8 => stepcache::SharedBytes::from_pod_vec(bytemuck::pod_collect_to_vec::<u8, u64>(bytes)),
-        4 => stepcache::SharedBytes::from_pod_vec(bytemuck::pod_collect_to_vec::<u8, u32>(bytes)),
-        2 => stepcache::SharedBytes::from_pod_vec(bytemuck::pod_collect_to_vec::<u8, u16>(bytes)),
-        _ => stepcache::SharedBytes::from(bytes.to_vec()),
     }
 }
 
@@ -349,6 +344,10 @@ impl PyCache {
 
     /// Stores `value` (a numpy array, bytes or a `Value`) under `key` as its step's
     /// policy says; `meta` is bytes or JSON-compatible. Returns what each tier did.
+    ///
+    /// An array is written to disk straight from its buffer, without a copy, and is not
+    /// kept in memory (the caller may change it afterwards): the next `get` maps it from
+    /// disk. Do not change it from another thread while `put` runs.
     #[pyo3(signature = (key, value, *, meta = None))]
     fn put<'py>(
         &self,
@@ -358,7 +357,22 @@ impl PyCache {
         meta: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let (cache, key) = (self.cache()?, key_of(key)?);
-        let value = value_of(py, value, meta)?;
+        let (data, meta) = match value.cast::<PyValue>() {
+            Ok(v) => (v.get().data.bind(py).clone(), Some(v.get().meta.bind(py).clone())),
+            Err(_) => (value.clone(), meta.cloned()),
+        };
+        let data = scalar_as_array(py, &data)?.unwrap_or(data);
+        // An array the caller keeps is written straight from its buffer, borrowed
+        // meanwhile, without the GIL: no copy, as Rust's `put_ref`.
+        if let Some(array) = array_ref(&data, "the value")? {
+            let meta = meta.map(|m| meta_bytes(py, &m)).transpose()?.unwrap_or_default();
+            let view = ValueRef::new(array.elem, &array.shape, array.bytes())
+                .py()?
+                .with_meta(&meta);
+            let report = py.detach(|| cache.put_ref(&key, view)).py()?;
+            return put_report(py, &report);
+        }
+        let value = value_of(py, &data, meta.as_ref())?;
         let report = py.detach(|| cache.put(&key, value)).py()?;
         put_report(py, &report)
     }

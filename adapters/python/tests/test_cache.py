@@ -68,7 +68,7 @@ def test_force_recomputes_once_per_key(cache: stepcache.Cache) -> None:
     cache.set_force(["t1_map"])
     assert cache.get_or_compute(a, lambda: np.ones(2)).source == "computed"
     assert cache.get_or_compute(a, lambda: np.full(2, 3.0)).source == "memory"
-    assert cache.get_or_compute(b, lambda: np.ones(2)).source == "memory"
+    assert cache.get_or_compute(b, lambda: np.ones(2)).source == "store"
     cache.set_force(True)
     assert cache.get_or_compute(b, lambda: np.ones(2)).source == "computed"
     cache.set_force(False)
@@ -121,7 +121,9 @@ def test_invalidate_clear_status_and_entries(cache: stepcache.Cache) -> None:
     for n, key in enumerate(keys):
         cache.put(key, np.full(4, n, np.float32))
     states = cache.status(keys + [cache.key("smooth", sigma=9)])
-    assert [s.state for s in states] == ["memory", "memory", "memory", "missing"]
+    assert [s.state for s in states] == ["stored", "stored", "stored", "missing"]
+    cache.get(keys[1])
+    assert cache.status(keys[1:2])[0].state == "memory"
     cache.invalidate(keys[0])
     assert cache.get(keys[0]) is None
     entries = cache.entries()

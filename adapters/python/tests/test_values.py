@@ -23,9 +23,12 @@ def test_every_dtype_round_trips_through_memory_and_disk(
     key = stepcache.key("round_trip", dtype=np.dtype(dtype).str, shape=list(shape))
     with stepcache.open(cache_dir) as cache:
         cache.put(key, data, meta={"units": "ms", "n": 3})
-        hit = cache.get(key)
-        assert hit is not None and hit.source == "memory"
-        np.testing.assert_array_equal(hit.value, data)
+        # Written from the array itself, then read from disk once, then from memory.
+        hits = [cache.get(key), cache.get(key)]
+        assert [h.source if h else None for h in hits] == ["store", "memory"]
+        for hit in hits:
+            assert hit is not None
+            np.testing.assert_array_equal(hit.value, data)
     with stepcache.open(cache_dir) as cache:
         hit = cache.get(key)
         assert hit is not None and hit.source == "store"
@@ -93,15 +96,29 @@ def test_store_hits_are_read_only_views_of_the_memory_map(cache_dir: pathlib.Pat
     assert float(arr[1023, 4095]) == float(big[1023, 4095])
 
 
-def test_a_large_put_is_a_copy_the_caller_may_change(cache: stepcache.Cache) -> None:
+def test_a_put_is_written_from_the_array_and_kept_as_it_was_put(cache: stepcache.Cache) -> None:
     data = np.arange(1 << 20, dtype=np.float64)  # 8 MiB
     key = cache.key("large_put", n=1)
-    cache.put(key, data)
+    report = cache.put(key, data)
+    # No copy in memory: the array is the caller's, who may change it.
+    assert report == {"memory": "skipped: Borrowed", "store": "stored", "shared": "skipped: Policy"}
     data[:] = -1
     hit = cache.get(key)
-    assert hit is not None and hit.source == "memory"
+    assert hit is not None and hit.source == "store"
     assert hit.value.flags.writeable is False
     np.testing.assert_array_equal(hit.value, np.arange(1 << 20, dtype=np.float64))
+
+
+def test_a_put_the_disk_does_not_keep_is_a_copy_in_memory(cache_dir: pathlib.Path) -> None:
+    with stepcache.open(cache_dir, policies={"preview": "memory"}) as cache:
+        data = np.arange(1000, dtype=np.float32)
+        key = cache.key("preview", n=1)
+        assert cache.put(key, data)["memory"] == "stored"
+        data[:] = -1
+        hit = cache.get(key)
+        assert hit is not None and hit.source == "memory"
+        np.testing.assert_array_equal(hit.value, np.arange(1000, dtype=np.float32))
+        assert not np.shares_memory(hit.value, data)
 
 
 def address(array: np.ndarray) -> int:
