@@ -3,7 +3,9 @@
 //! [`stepcache_core::bundle`]'s (`docs/bundle-format.md`); this module streams a cache's
 //! entries into one and out of one, one entry at a time.
 
-use std::io::{Read, Write};
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::Path;
 
 use stepcache_core::bundle::{self, BundleReader, BundleWriter};
 
@@ -161,6 +163,63 @@ impl Cache {
         }
         reader.finish().map_err(|e| after(e.into(), taken(&report)))?;
         Ok(report)
+    }
+
+    /// [`Cache::export_bundle`] into the file `path`, written beside it under a temporary
+    /// name and renamed when whole, so that a failed export leaves no partial bundle at
+    /// `path` (and an existing file there is replaced only by a whole bundle).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] if the file cannot be created there (no such
+    /// directory, no permission); otherwise as [`Cache::export_bundle`].
+    pub fn export_bundle_file(
+        &self,
+        path: &Path,
+        filter: &ExportFilter,
+        progress: impl FnMut(u64, u64),
+    ) -> Result<ExportReport> {
+        let name = path
+            .file_name()
+            .map_or_else(|| "bundle".into(), |n| n.to_string_lossy().into_owned());
+        let partial = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+        let file = File::create(&partial).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidArgument,
+                format!("cannot write {}: {e}", path.display()),
+            )
+        })?;
+        let written = self
+            .export_bundle(BufWriter::with_capacity(CHUNK, file), filter, progress)
+            .and_then(|report| {
+                std::fs::rename(&partial, path).map_err(|e| io_error(&format!("rename {}", partial.display()), &e))?;
+                Ok(report)
+            });
+        if written.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        written
+    }
+
+    /// [`Cache::import_bundle`] of the file `path` (its length known, so a record running
+    /// past the end is caught before anything is allocated for it).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] if `path` cannot be opened or is a directory;
+    /// otherwise as [`Cache::import_bundle`].
+    pub fn import_bundle_file(&self, path: &Path, progress: impl FnMut(u64, u64)) -> Result<ImportReport> {
+        let cannot = |why: String| {
+            Error::new(
+                ErrorKind::InvalidArgument,
+                format!("cannot read {}: {why}", path.display()),
+            )
+        };
+        let file = File::open(path).map_err(|e| cannot(e.to_string()))?;
+        let meta = file.metadata().map_err(|e| cannot(e.to_string()))?;
+        if meta.is_dir() {
+            return Err(cannot("a directory, not a bundle file".to_owned()));
+        }
+        // A regular file's length lets the reader check each record's against it.
+        self.import_bundle(file, meta.is_file().then_some(meta.len()), progress)
     }
 
     /// Imports one record's entry into `report`.

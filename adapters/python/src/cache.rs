@@ -444,6 +444,76 @@ impl PyCache {
         entries.iter().map(|e| report::entry(py, e)).collect()
     }
 
+    /// Keeps `key` from eviction in this cache until `unpin(key)`; pins of one key add up.
+    fn pin(&self, key: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.cache()?.pin(&key_of(key)?);
+        Ok(())
+    }
+
+    /// Undoes one `pin(key)`.
+    fn unpin(&self, key: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.cache()?.unpin(&key_of(key)?);
+        Ok(())
+    }
+
+    /// Applies the store budget and the steps' maximum ages now, as puts and reads would
+    /// over time; returns the entries removed, oldest use first (with `dry_run`, the
+    /// ones that would be, removing nothing).
+    #[pyo3(signature = (*, dry_run = false))]
+    fn collect(&self, py: Python<'_>, dry_run: bool) -> PyResult<Vec<PyEntryInfo>> {
+        let cache = self.cache()?;
+        let removed = py.detach(|| cache.collect(dry_run)).py()?;
+        removed.iter().map(|e| report::entry(py, e)).collect()
+    }
+
+    /// Writes the stored entries (of `step` only, created at or after `since` seconds
+    /// since the epoch only, if given) to the bundle file `path`, each verified; returns
+    /// `{"entries", "bytes", "damaged"}`. A failed export leaves no file at `path`.
+    #[pyo3(signature = (path, *, step = None, since = None))]
+    fn export_bundle<'py>(
+        &self,
+        py: Python<'py>,
+        path: PathBuf,
+        step: Option<String>,
+        since: Option<f64>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let cache = self.cache()?;
+        if let Some(step) = &step {
+            stepcache::Step::new(step).py()?;
+        }
+        let filter = stepcache::ExportFilter {
+            step,
+            since_ms: since.map(|s| (s.max(0.0) * 1000.0) as u64),
+        };
+        let report = py.detach(|| cache.export_bundle_file(&path, &filter, |_, _| {})).py()?;
+        let d = PyDict::new(py);
+        d.set_item("entries", report.entries)?;
+        d.set_item("bytes", report.bytes)?;
+        d.set_item("damaged", report.damaged)?;
+        Ok(d)
+    }
+
+    /// Imports the bundle file `path`, each entry verified whole; an entry the cache holds
+    /// already is kept. Returns `{"imported", "present", "skipped", "refused", "bytes"}`,
+    /// `refused` a list of `(key fingerprint, reason)`. A damaged bundle raises
+    /// `InvalidBundle` after keeping the entries before the damage.
+    fn import_bundle<'py>(&self, py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyDict>> {
+        let cache = self.cache()?;
+        let report = py.detach(|| cache.import_bundle_file(&path, |_, _| {})).py()?;
+        let refused: Vec<(String, String)> = report
+            .refused
+            .iter()
+            .map(|(id, why)| (id.to_string(), why.clone()))
+            .collect();
+        let d = PyDict::new(py);
+        d.set_item("imported", report.imported)?;
+        d.set_item("present", report.present)?;
+        d.set_item("skipped", report.skipped)?;
+        d.set_item("refused", refused)?;
+        d.set_item("bytes", report.bytes)?;
+        Ok(d)
+    }
+
     /// Recompute every step (`True`), none (`False`), or the steps named (a str or an
     /// iterable of str): their results stored before now are misses.
     fn set_force(&self, force: &Bound<'_, PyAny>) -> PyResult<()> {

@@ -29,6 +29,12 @@ def main(root: pathlib.Path) -> float:
         made: stepcache.Provenance = entries[0].provenance
         cache.set_force(["t1_map"])
         cache.set_access("rcw")
+        cache.pin(key)
+        cache.unpin(key)
+        removed: list[stepcache.EntryInfo] = cache.collect(dry_run=True)
+        exported: dict[str, int] = cache.export_bundle(root / "maps.stepcache", step="r1_map", since=0.0)
+        refused = cache.import_bundle(str(root / "maps.stepcache"))["refused"]
+        print(len(removed), exported["entries"], refused)
         try:
             cache.put(key, np.zeros(2), meta={"units": "ms"})
         except stepcache.StepcacheError as e:

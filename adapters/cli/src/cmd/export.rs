@@ -1,8 +1,7 @@
 //! `stepcache export`: stored entries into one bundle file, or to stdout.
 
-use std::fs::File;
 use std::io::{BufWriter, IsTerminal};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 use stepcache::{ExportFilter, ExportReport};
@@ -36,15 +35,6 @@ pub(crate) fn is_dash(path: &Path) -> bool {
     path.as_os_str() == "-"
 }
 
-/// The temporary file a bundle for `out` is written to before it takes `out`'s name, so
-/// that a failed export leaves no partial bundle behind.
-fn partial(out: &Path) -> PathBuf {
-    let name = out
-        .file_name()
-        .map_or_else(|| "bundle".into(), |n| n.to_string_lossy().into_owned());
-    out.with_file_name(format!(".{name}.partial-{}", std::process::id()))
-}
-
 /// Runs `export`: exit code 1 if damaged entries were left out.
 pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<Outcome, Failure> {
     let to_stdout = is_dash(&args.out);
@@ -68,26 +58,17 @@ pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<Outcome, Failure> {
     };
     let exported = if to_stdout {
         let mut out = BufWriter::with_capacity(BUFFER, std::io::stdout().lock());
-        cache.export_bundle(&mut out, &filter, &mut progress)
+        cache
+            .export_bundle(&mut out, &filter, &mut progress)
+            .map_err(Failure::from)
     } else {
-        let temp = partial(&args.out);
-        let file =
-            File::create(&temp).map_err(|e| Failure::Usage(format!("cannot write {}: {e}", args.out.display())))?;
-        let written = cache
-            .export_bundle(BufWriter::with_capacity(BUFFER, file), &filter, &mut progress)
-            .and_then(|report| {
-                std::fs::rename(&temp, &args.out).map_err(|e| {
-                    stepcache::Error::new(
-                        stepcache::ErrorKind::Storage,
-                        format!("rename {} to {}: {e}", temp.display(), args.out.display()),
-                    )
-                })?;
-                Ok(report)
-            });
-        if written.is_err() {
-            let _ = std::fs::remove_file(&temp);
-        }
-        written
+        cache
+            .export_bundle_file(&args.out, &filter, &mut progress)
+            .map_err(|e| match e.kind() {
+                // The file cannot be created there: the argument's fault.
+                stepcache::ErrorKind::InvalidArgument => Failure::Usage(e.message().to_owned()),
+                _ => Failure::Cache(e),
+            })
     };
     bar.finish_and_clear();
     let ExportReport {
