@@ -20,8 +20,8 @@ Three measurements, on f32 maps of the sizes given (``--sizes``, MiB):
    ``Cache::get_or_compute`` of a ``Value`` made beforehand, and its ``put_ref`` of the
    map it keeps (what Python's ``put`` does). Maps under 16 MiB are stored 16 MiB's worth
    at a time (16 1-MiB maps, 4 4-MiB maps) under new keys, and the time per store is
-   reported. ``sync`` runs untimed before each sample, and the entries are removed untimed
-   after it.
+   reported. Each side makes its values, runs ``sync``, then starts the clock; the
+   entries are removed untimed after it.
 
 Measurements of one table take turns in a new shuffled order every round; each figure is
 the median of the rounds, with the smallest and largest beside it. Usage (``bench.sh``
@@ -360,6 +360,7 @@ def measure_stores(sizes: Sequence[int], reps: int, scratch: str, rust: RustPeer
                 serial[0] += 1
                 keys.append(stepcache.key("bench_put", serial=serial[0]))
             fresh = [x.copy() for _ in keys] if how == "compute" else []
+            # After the values are made, as the Rust peer syncs after making its own.
             os.sync()
             if how == "put":
                 secs = timed(lambda: [cache.put(key, x) for key in keys])
@@ -372,7 +373,6 @@ def measure_stores(sizes: Sequence[int], reps: int, scratch: str, rust: RustPeer
             return secs / batch
 
         def rust_store(how: str) -> float:
-            os.sync()
             return float(rust.ask(f"{how} {mib} {batch}"))
 
         t = rounds(

@@ -12,8 +12,8 @@
 //!   new keys of step `bench_put`, one after another, with `Cache::put`, or
 //!   `Cache::get_or_compute` whose compute returns a value made beforehand; prints the
 //!   seconds per store. The values are made (copies of the map, moved into `Value`s)
-//!   before the clock starts, as a compute would make them; the entries are removed after
-//!   the clock stops;
+//!   before the clock starts, as a compute would make them, then `sync` runs; the entries
+//!   are removed after the clock stops;
 //! - `putref MIB [COUNT]`: the same with the map itself, which the caller keeps, stored
 //!   with `Cache::put_ref` (what Python's `put` of an array does).
 //!
@@ -65,6 +65,9 @@ fn answer(cache: &Cache, maps: &mut HashMap<usize, Vec<f32>>, serial: &mut u64, 
                 .map(|_| Value::array(map.clone(), &[map.len()]))
                 .collect::<Result<Vec<_>, _>>()?;
             let shape = [map.len() as u64];
+            // Between making the values and the clock, as the benchmark does in Python:
+            // no earlier write is still on its way to the disk.
+            std::process::Command::new("sync").status()?;
             let start = Instant::now();
             for key in &keys {
                 match command {
