@@ -19,6 +19,17 @@ impl Drop for Mount {
     }
 }
 
+/// Held by each test for its whole run. The tests mount and unmount by running `mount`,
+/// and a fork for it copies this process's memory maps of entry files into the child
+/// until it execs: a file another test evicted in that moment still holds its blocks,
+/// and that test's one retry after ENOSPC could meet a disk the eviction had not yet
+/// emptied. One test at a time keeps each disk to its own test.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn key(n: u64) -> Key {
     Key::of("full").arg("n", n).build().unwrap()
 }
@@ -29,6 +40,7 @@ fn value(n: u64, len: usize) -> Value {
 
 #[test]
 fn a_full_disk_is_a_clear_error_and_keeps_what_was_stored() {
+    let _serial = serial();
     // Where mounting is impossible (not root), full_store.rs checks the same with a fault store.
     let Some(mount) = mount_tmpfs("full-disk", "4m") else {
         return;
@@ -100,6 +112,7 @@ fn mount_tmpfs(name: &str, size: &str) -> Option<Mount> {
 /// evictions a put makes), and once they free enough, puts work again.
 #[test]
 fn a_disk_filled_by_someone_else_still_allows_removal_and_eviction() {
+    let _serial = serial();
     let Some(mount) = mount_tmpfs("filled-disk", "4m") else {
         return;
     };
@@ -136,6 +149,7 @@ fn a_disk_filled_by_someone_else_still_allows_removal_and_eviction() {
 /// are clear PermissionDenied errors; a computed value is still returned.
 #[test]
 fn a_read_only_mount_serves_hits() {
+    let _serial = serial();
     let Some(mount) = mount_tmpfs("read-only", "8m") else {
         return;
     };
