@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Python package stepcache as a user gets it and tests it: the abi3 wheel
 # (maturin, release), installed with pip into a fresh venv, then pytest (tests/) with a
-# Rust peer process on the same cache directory, and mypy --strict on a typed usage file.
+# Rust peer process on the same cache directory and a SeaweedFS server for the shared
+# tier, and mypy --strict on a typed usage file.
 # The build tools come from target/python-build (tests/setup.sh makes it; so does this).
 # Prints "# pass N" / "# fail M" for tests/run.sh's summary.
 set -euo pipefail
@@ -21,6 +22,8 @@ wheels="$target/python-wheels"
 rm -rf "$wheels"
 "$build_venv/bin/maturin" build --release --locked --quiet -o "$wheels"
 cargo build --release --locked --quiet -p stepcache-python --example peer
+# A real S3 server for the shared tier's tests (debug, as the npm tests use it).
+cargo build --locked --quiet -p stepcache-tests --bin shared_fixture
 
 venv="$target/python-test-venv"
 rm -rf "$venv"
@@ -31,7 +34,7 @@ python3 -m venv "$venv"
 cd tests
 log="$(mktemp)"
 status=0
-STEPCACHE_RUST_PEER="$target/release/examples/peer" \
+STEPCACHE_RUST_PEER="$target/release/examples/peer" STEPCACHE_SHARED_FIXTURE="$target/debug/shared_fixture" \
   "$venv/bin/python" -m pytest -q -p no:cacheprovider . 2>&1 | tee "$log" || status=$?
 # pytest's last line: "N passed", "N failed, M passed", "N error", ...
 passed=$(tail -1 "$log" | { grep -Eo '[0-9]+ passed' || true; } | awk '{ n += $1 } END { print n + 0 }')

@@ -156,7 +156,7 @@ fn policy(step: &str, given: &Bound<'_, PyAny>, default: TypePolicy) -> PyResult
     }
     let Ok(dict) = given.cast::<PyDict>() else {
         return Err(PyTypeError::new_err(format!(
-            "the policy of \"{step}\" is a retention name or a dict(retention=, max_age=, compress=)"
+            "the policy of \"{step}\" is a retention name or a dict(retention=, max_age=, compress=, shared=)"
         )));
     };
     let mut p = default;
@@ -165,10 +165,13 @@ fn policy(step: &str, given: &Bound<'_, PyAny>, default: TypePolicy) -> PyResult
             "retention" => p.retention = retention(&value.extract::<String>()?)?,
             "max_age" => p.max_age_ms = value.extract::<Option<f64>>()?.map(age_ms).transpose()?,
             "compress" => p.compress = value.extract()?,
+            "shared" => p.shared = value.extract()?,
             other => {
                 return Err(to_py(Error::new(
                     ErrorKind::InvalidConfig,
-                    format!("unknown policy field \"{other}\" for \"{step}\": use retention, max_age, compress"),
+                    format!(
+                        "unknown policy field \"{other}\" for \"{step}\": use retention, max_age, compress, shared"
+                    ),
                 )));
             }
         }
@@ -239,7 +242,8 @@ impl PyCache {
     #[pyo3(signature = (
         dir = None, *, memory_budget = None, store_budget = None, policies = None, retention = None,
         max_age = None, compress = false, access = "rcw", read_only = false, memory_map = true,
-        durability = "buffered"
+        durability = "buffered", shared = None, sharing = false, team_key = None,
+        shared_retry_after = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -255,6 +259,10 @@ impl PyCache {
         read_only: bool,
         memory_map: bool,
         durability: &str,
+        shared: Option<&Bound<'_, PyAny>>,
+        sharing: bool,
+        team_key: Option<&Bound<'_, PyAny>>,
+        shared_retry_after: Option<f64>,
     ) -> PyResult<Self> {
         let mut b = Cache::builder()
             .access(access.parse::<Access>().py()?)
@@ -288,6 +296,16 @@ impl PyCache {
         if let Some(seconds) = max_age {
             default.max_age_ms = Some(age_ms(seconds)?);
             b = b.max_age_ms(age_ms(seconds)?);
+        }
+        if let Some(given) = shared {
+            b = b.shared(crate::shared::bucket(given)?);
+        }
+        b = b.sharing(sharing);
+        if let Some(given) = team_key {
+            b = b.team_key(crate::shared::secret(given)?);
+        }
+        if let Some(seconds) = shared_retry_after {
+            b = b.shared_retry_after(crate::shared::seconds(seconds, "shared_retry_after")?);
         }
         if let Some(policies) = policies {
             for (step, given) in policies.iter() {
@@ -477,14 +495,7 @@ impl PyCache {
         step: Option<String>,
         since: Option<f64>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let cache = self.cache()?;
-        if let Some(step) = &step {
-            stepcache::Step::new(step).py()?;
-        }
-        let filter = stepcache::ExportFilter {
-            step,
-            since_ms: since.map(|s| (s.max(0.0) * 1000.0) as u64),
-        };
+        let (cache, filter) = (self.cache()?, crate::shared::filter(step, since)?);
         let report = py.detach(|| cache.export_bundle_file(&path, &filter, |_, _| {})).py()?;
         let d = PyDict::new(py);
         d.set_item("entries", report.entries)?;
@@ -500,18 +511,40 @@ impl PyCache {
     fn import_bundle<'py>(&self, py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyDict>> {
         let cache = self.cache()?;
         let report = py.detach(|| cache.import_bundle_file(&path, |_, _| {})).py()?;
-        let refused: Vec<(String, String)> = report
-            .refused
-            .iter()
-            .map(|(id, why)| (id.to_string(), why.clone()))
-            .collect();
         let d = PyDict::new(py);
         d.set_item("imported", report.imported)?;
         d.set_item("present", report.present)?;
         d.set_item("skipped", report.skipped)?;
-        d.set_item("refused", refused)?;
+        d.set_item("refused", crate::shared::refused(&report.refused))?;
         d.set_item("bytes", report.bytes)?;
         Ok(d)
+    }
+
+    /// Writes every entry whose shared copy is behind (a shared write or removal that
+    /// failed) to the shared tier now; how many it settled.
+    fn flush_shared(&self, py: Python<'_>) -> PyResult<u64> {
+        let cache = self.cache()?;
+        py.detach(|| cache.flush_shared()).py()
+    }
+
+    /// Copies the stored entries (of `step`, created at or after `since` seconds since the
+    /// epoch, if given) that the shared tier lacks to it, verified and sealed with the team
+    /// key, whatever their step's policy says; returns `{"copied", "present", "skipped",
+    /// "refused", "bytes"}`. `InvalidConfig` without a shared tier.
+    #[pyo3(signature = (*, step = None, since = None))]
+    fn push<'py>(&self, py: Python<'py>, step: Option<String>, since: Option<f64>) -> PyResult<Bound<'py, PyDict>> {
+        let (cache, filter) = (self.cache()?, crate::shared::filter(step, since)?);
+        let moved = py.detach(|| cache.push(&filter)).py()?;
+        crate::shared::transfer(py, &moved)
+    }
+
+    /// Stores the shared tier's entries (of `step`, created at or after `since`, if given)
+    /// that this cache lacks, each verified, as an import does; reports as `push`.
+    #[pyo3(signature = (*, step = None, since = None))]
+    fn pull<'py>(&self, py: Python<'py>, step: Option<String>, since: Option<f64>) -> PyResult<Bound<'py, PyDict>> {
+        let (cache, filter) = (self.cache()?, crate::shared::filter(step, since)?);
+        let moved = py.detach(|| cache.pull(&filter)).py()?;
+        crate::shared::transfer(py, &moved)
     }
 
     /// Recompute every step (`True`), none (`False`), or the steps named (a str or an

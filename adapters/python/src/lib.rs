@@ -7,6 +7,7 @@ mod errors;
 mod keys;
 mod paths;
 mod report;
+mod shared;
 
 use pyo3::prelude::*;
 
@@ -21,6 +22,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<report::PyHit>()?;
     m.add_class::<report::PyStats>()?;
     m.add_class::<report::PyTierStats>()?;
+    m.add_class::<report::PySharedStats>()?;
     m.add_class::<report::PyTypeStats>()?;
     m.add_class::<report::PyEntryInfo>()?;
     m.add_class::<report::PyProvenance>()?;

@@ -3,7 +3,9 @@
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
-use stepcache::{ArgValue, EntryInfo, Fingerprint, Hit, Key, KeyArgs, Source, Stats, TierStats, TypeStats};
+use stepcache::{
+    ArgValue, EntryInfo, Fingerprint, Hit, Key, KeyArgs, SharedStats, Source, Stats, TierStats, TypeStats,
+};
 
 use crate::errors::IntoPy;
 
@@ -466,6 +468,52 @@ stat_reprs! {
     PyTypeStats => "TypeStats": step, hits, misses, puts, computes, compute_us, saved_us;
 }
 
+/// Counters of the shared tier (all zero, `enabled` false, for a cache without one).
+#[pyclass(frozen, get_all, module = "stepcache", name = "SharedStats")]
+#[derive(Clone)]
+pub(crate) struct PySharedStats {
+    /// Whether the cache has a shared tier.
+    enabled: bool,
+    /// Lookups it answered (verified entries, kept in the local tiers).
+    hits: u64,
+    /// Lookups it could not answer.
+    misses: u64,
+    /// Objects found but not returned: damaged, another key's, or not sealed by the team key.
+    rejected: u64,
+    /// Entries written to it.
+    puts: u64,
+    /// Bytes read from it in hits.
+    bytes_read: u64,
+    /// Bytes written to it.
+    bytes_written: u64,
+    /// Calls to it that failed (unreachable, too slow, refused).
+    errors: u64,
+    /// Keys whose shared copy is behind this machine's, written there again later.
+    pending: u64,
+    /// Whether it is left alone after a failure until its retry time (degraded mode).
+    degraded: bool,
+    /// The latest failure, for people.
+    last_error: Option<String>,
+}
+
+impl From<&SharedStats> for PySharedStats {
+    fn from(t: &SharedStats) -> Self {
+        PySharedStats {
+            enabled: t.enabled,
+            hits: t.hits,
+            misses: t.misses,
+            rejected: t.rejected,
+            puts: t.puts,
+            bytes_read: t.bytes_read,
+            bytes_written: t.bytes_written,
+            errors: t.errors,
+            pending: t.pending,
+            degraded: t.degraded,
+            last_error: t.last_error.clone(),
+        }
+    }
+}
+
 /// A snapshot of a cache's counters: this session's, and per step over every session
 /// of the directory (`all_time`).
 #[pyclass(frozen, get_all, module = "stepcache", name = "Stats")]
@@ -474,6 +522,8 @@ pub(crate) struct PyStats {
     memory: PyTierStats,
     /// The directory.
     store: PyTierStats,
+    /// The shared tier.
+    shared: PySharedStats,
     /// Per step, this session, sorted by name.
     types: Vec<PyTypeStats>,
     /// Per step over every session that saved its counters (this one included).
@@ -513,6 +563,7 @@ pub(crate) fn stats(s: &Stats) -> PyStats {
     PyStats {
         memory: (&s.memory).into(),
         store: (&s.store).into(),
+        shared: (&s.shared).into(),
         types: s.types.iter().map(Into::into).collect(),
         all_time: s.all_time.iter().map(Into::into).collect(),
         corrupt_removed: s.corrupt_removed,

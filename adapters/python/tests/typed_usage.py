@@ -35,12 +35,20 @@ def main(root: pathlib.Path) -> float:
         exported: dict[str, int] = cache.export_bundle(root / "maps.stepcache", step="r1_map", since=0.0)
         refused = cache.import_bundle(str(root / "maps.stepcache"))["refused"]
         print(len(removed), exported["entries"], refused)
+        shared: stepcache.SharedStats = stats.shared
+        print(shared.enabled, shared.hits, shared.last_error, cache.flush_shared())
         try:
             cache.put(key, np.zeros(2), meta={"units": "ms"})
         except stepcache.StepcacheError as e:
             print(type(e).__name__)
         print(made.made_by, stats.hit_rate, hit.cost_us, cache.status([key])[0].state)
         return float(np.asarray(hit.value).sum())
+
+
+def shared_cache(root: pathlib.Path) -> dict[str, object]:
+    bucket = {"bucket": "lab", "endpoint": "http://127.0.0.1:8333", "prefix": "t1", "timeout": 5.0}
+    with stepcache.open(root, shared=bucket, sharing=True, team_key=b"0123456789abcdef0123") as cache:
+        return cache.pull(step="t1_map", since=0.0)
 
 
 if __name__ == "__main__":

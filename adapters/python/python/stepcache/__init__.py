@@ -46,6 +46,7 @@ from ._native import (
     PermissionDenied,
     Provenance,
     ReadDisabled,
+    SharedStats,
     Stats,
     Status,
     StepcacheError,
@@ -83,6 +84,7 @@ __all__ = [
     "PermissionDenied",
     "Provenance",
     "ReadDisabled",
+    "SharedStats",
     "Stats",
     "Status",
     "StepFunction",
@@ -225,6 +227,10 @@ def open(
     read_only: bool = False,
     memory_map: bool = True,
     durability: str = "buffered",
+    shared: Union[bool, str, Mapping[str, Any], None] = None,
+    sharing: bool = False,
+    team_key: Union[str, bytes, None] = None,
+    shared_retry_after: Optional[float] = None,
 ) -> Cache:
     """Opens (creating it owner-only if needed) a cache directory.
 
@@ -233,7 +239,7 @@ def open(
         memory_budget: bytes kept in memory (default 1 GiB; 0 keeps nothing).
         store_budget: bytes kept on disk (default 16 GiB).
         policies: per step, a retention (``"persistent"``, ``"memory"``, ``"transient"``)
-            or a dict of ``retention``, ``max_age`` (seconds) and ``compress``.
+            or a dict of ``retention``, ``max_age`` (seconds), ``compress`` and ``shared``.
         retention: the retention of steps without a policy (default ``"persistent"``).
         max_age: seconds after which results of steps without a policy are misses.
         compress: compress stored results (kept only where it saves at least 1/8).
@@ -241,6 +247,18 @@ def open(
         read_only: open without changing anything in the directory.
         memory_map: memory-map stored entries of 256 KiB or more (zero-copy hits).
         durability: ``"buffered"`` or ``"fsync"`` (every put waits for the disk).
+        shared: a shared tier on an S3 bucket (AWS S3, SeaweedFS, MinIO, Ceph, Garage):
+            ``True`` for the bucket the environment names (``STEPCACHE_BUCKET``,
+            ``STEPCACHE_PREFIX``, ``AWS_ENDPOINT_URL``, ``AWS_REGION``,
+            ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``), a
+            bucket name, or a dict of ``bucket``, ``endpoint``, ``prefix``, ``region``,
+            ``access_key_id``, ``secret_access_key``, ``session_token``, ``timeout``
+            (seconds per request) and ``retries``, each over the environment's.
+        sharing: share every step without a policy of its own (a policy's ``shared``
+            says it per step; nothing leaves the machine unless asked to).
+        team_key: a secret (at least 16 bytes) whose key seals shared entries; entries
+            not sealed with it are never read from the shared tier.
+        shared_retry_after: seconds a failing shared tier is left alone (default 30).
 
     Raises:
         InvalidConfig: an unknown retention, access letter or durability, or a zero age.
@@ -259,5 +277,9 @@ def open(
         read_only=read_only,
         memory_map=memory_map,
         durability=durability,
+        shared=shared,
+        sharing=sharing,
+        team_key=team_key,
+        shared_retry_after=shared_retry_after,
     )
 

@@ -133,9 +133,23 @@ class TypeStats:
     compute_us: int
     saved_us: int
 
+class SharedStats:
+    enabled: bool
+    hits: int
+    misses: int
+    rejected: int
+    puts: int
+    bytes_read: int
+    bytes_written: int
+    errors: int
+    pending: int
+    degraded: bool
+    last_error: Optional[str]
+
 class Stats:
     memory: TierStats
     store: TierStats
+    shared: SharedStats
     types: list[TypeStats]
     all_time: list[TypeStats]
     corrupt_removed: int
@@ -171,6 +185,10 @@ class Cache:
         read_only: bool = False,
         memory_map: bool = True,
         durability: str = "buffered",
+        shared: Union[bool, str, Mapping[str, Any], None] = None,
+        sharing: bool = False,
+        team_key: Union[str, bytes, None] = None,
+        shared_retry_after: Optional[float] = None,
     ) -> None: ...
     @property
     def dir(self) -> os.PathLike[str]: ...
@@ -198,6 +216,9 @@ class Cache:
         self, path: Union[str, os.PathLike[str]], *, step: Optional[str] = None, since: Optional[float] = None
     ) -> dict[str, int]: ...
     def import_bundle(self, path: Union[str, os.PathLike[str]]) -> dict[str, Any]: ...
+    def flush_shared(self) -> int: ...
+    def push(self, *, step: Optional[str] = None, since: Optional[float] = None) -> dict[str, Any]: ...
+    def pull(self, *, step: Optional[str] = None, since: Optional[float] = None) -> dict[str, Any]: ...
     def clear(self, step: Optional[str] = None) -> int: ...
     def status(self, keys: Sequence[KeyLike]) -> list[Status]: ...
     def stats(self) -> Stats: ...
