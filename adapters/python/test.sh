@@ -3,32 +3,19 @@
 # (maturin, release), installed with pip into a fresh venv, then pytest (tests/) with a
 # Rust peer process on the same cache directory and a SeaweedFS server for the shared
 # tier, and mypy --strict on a typed usage file.
-# The build tools come from target/python-build (tests/setup.sh makes it; so does this).
+# The wheel and the venv come from venv.sh.
 # Prints "# pass N" / "# fail M" for tests/run.sh's summary.
 set -euo pipefail
 cd "$(dirname "$0")"
 root="$(cd ../.. && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
 case "$target" in /*) ;; *) target="$root/$target" ;; esac
-build_venv="$root/target/python-build"
-requirements="$PWD/requirements-test.txt"
 
-if [ ! -x "$build_venv/bin/maturin" ]; then
-  python3 -m venv "$build_venv"
-  "$build_venv/bin/pip" install --quiet --disable-pip-version-check "$(grep "^maturin==" "$requirements")"
-fi
-
-wheels="$target/python-wheels"
-rm -rf "$wheels"
-"$build_venv/bin/maturin" build --release --locked --quiet -o "$wheels"
+bash venv.sh test requirements-test.txt
+venv="$target/python-test-venv"
 cargo build --release --locked --quiet -p stepcache-python --example peer
 # A real S3 server for the shared tier's tests (debug, as the npm tests use it).
 cargo build --locked --quiet -p stepcache-tests --bin shared_fixture
-
-venv="$target/python-test-venv"
-rm -rf "$venv"
-python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements" "$wheels"/stepcache-*.whl
 
 # From tests/, so `import stepcache` is the installed wheel, never the source tree.
 cd tests

@@ -4,16 +4,14 @@
 # Usage: bash adapters/python/bench/bench.sh [--quick] [bench.py options]
 #   full (default): maps of 1, 4, 40 and 256 MiB; a few minutes here; tables on stdout
 #   --quick: a 1 MiB map, one round each: a smoke run so the benchmark cannot rot
-# Builds the abi3 wheel as test.sh does (maturin, release) and the Rust peer
-# (examples/bench_peer.rs), and installs the wheel with the pinned peers
-# (requirements-bench.txt) into a fresh venv. Scratch files go to $TMPDIR (--dir to
-# choose); the full run needs about 2 GB free there.
+# Builds the wheel into a fresh venv with the pinned peers (requirements-bench.txt), as
+# test.sh does (venv.sh), and the Rust peer (examples/bench_peer.rs). Scratch files go to
+# $TMPDIR (--dir to choose); the full run needs about 2 GB free there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(cd ../.. && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
 case "$target" in /*) ;; *) target="$root/$target" ;; esac
-build_venv="$root/target/python-build"
 
 args=(--sizes 1,4,40,256 --reps 15 --fresh-reps 5)
 quick=""
@@ -23,19 +21,9 @@ if [ "${1:-}" = "--quick" ]; then
   args=(--sizes 1 --reps 1 --fresh-reps 1)
 fi
 
-if [ ! -x "$build_venv/bin/maturin" ]; then
-  python3 -m venv "$build_venv"
-  "$build_venv/bin/pip" install --quiet --disable-pip-version-check "$(grep "^maturin==" requirements-test.txt)"
-fi
-wheels="$target/python-bench-wheels"
-rm -rf "$wheels"
-"$build_venv/bin/maturin" build --release --locked --quiet -o "$wheels"
-cargo build --release --locked --quiet -p stepcache-python --example bench_peer
-
+bash venv.sh bench bench/requirements-bench.txt
 venv="$target/python-bench-venv"
-rm -rf "$venv"
-python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet --disable-pip-version-check -r bench/requirements-bench.txt "$wheels"/stepcache-*.whl
+cargo build --release --locked --quiet -p stepcache-python --example bench_peer
 
 # A page cache filled by earlier work makes the kernel reclaim while a 256 MiB store
 # writes, which here spread one store's time from 1x to 20x: start with clean memory
