@@ -36,6 +36,7 @@ mod sync;
 pub mod text;
 #[cfg(feature = "parallel")]
 mod tree_hash;
+pub mod units;
 mod value;
 mod wire;
 

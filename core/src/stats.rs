@@ -1,5 +1,6 @@
 //! Counters: hits and misses per tier and per result type, sizes, evictions, time saved.
 
+use crate::units::{bytes_text, duration_text};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -118,36 +119,6 @@ impl Stats {
     /// The counters of `step`, if it was seen.
     pub fn of_type(&self, step: &str) -> Option<&TypeStats> {
         self.types.iter().find(|t| t.step == step)
-    }
-}
-
-/// A byte count for people: `512 B`, `1.5 KiB`, `3.2 GiB`.
-fn bytes_text(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        alloc::format!("{bytes} B")
-    } else {
-        alloc::format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-/// A duration in microseconds for people: `850 µs`, `12.5 ms`, `3.2 s`, `4.0 min`.
-fn duration_text(us: u64) -> String {
-    let us = us as f64;
-    if us < 1_000.0 {
-        alloc::format!("{us:.0} µs")
-    } else if us < 1_000_000.0 {
-        alloc::format!("{:.1} ms", us / 1e3)
-    } else if us < 60e6 {
-        alloc::format!("{:.1} s", us / 1e6)
-    } else {
-        alloc::format!("{:.1} min", us / 60e6)
     }
 }
 

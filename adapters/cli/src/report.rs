@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 use stepcache::{ArgValue, EntryInfo, Fingerprint, Provenance};
 
-use crate::units::{age_text, duration_text, size_text};
+use crate::units::{age_text, bytes_text, cost_text};
 
 /// A command that ran: what to print on stdout, and the exit code.
 #[derive(Debug)]
@@ -282,9 +282,9 @@ pub(crate) const ENTRY_COLUMNS: [(&str, Align); 5] = [
 pub(crate) fn entry_row(info: &EntryInfo, now_ms: u64) -> Vec<String> {
     vec![
         short_key(info),
-        size_text(info.bytes),
+        bytes_text(info.bytes),
         age_text(now_ms.saturating_sub(info.created_ms)),
-        duration_text(info.cost_us),
+        cost_text(info.cost_us),
         tiers(info).join("+"),
     ]
 }

@@ -1,24 +1,10 @@
-//! Sizes, ages and dates: read from flags, written for people.
+//! Sizes, ages and dates: read from flags, written for people (sizes and durations as the
+//! core writes them, [`stepcache::units`]).
 //!
 //! Sizes are binary (`1K` = 1024 bytes, `1M` = 1024 KiB), as the cache's budgets and
 //! block counts are. Ages count from an entry's creation.
 
-/// Bytes for people: `512 B`, `1.5 KiB`, `3.2 GiB`. The text `Stats`' display gives
-/// sizes in, written here again because the core keeps its `bytes_text` private; were it
-/// public, this would call it.
-pub(crate) fn size_text(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    match unit {
-        0 => format!("{bytes} B"),
-        _ => format!("{value:.1} {}", UNITS[unit]),
-    }
-}
+pub(crate) use stepcache::units::{bytes_text, duration_text};
 
 /// An age for people, rounded down to its largest unit: `12 s`, `3 min`, `2 h`, `5 d`.
 pub(crate) fn age_text(ms: u64) -> String {
@@ -29,22 +15,11 @@ pub(crate) fn age_text(ms: u64) -> String {
         .map_or_else(|| "0 s".to_owned(), |(unit, name)| format!("{} {name}", ms / unit))
 }
 
-/// A compute time in microseconds for people: `850 µs`, `12.5 ms`, `3.2 s`, `4.0 min`,
-/// `1.5 h`; `-` for 0 (not measured).
-pub(crate) fn duration_text(us: u64) -> String {
-    let f = us as f64;
-    if us == 0 {
-        "-".to_owned()
-    } else if us < 1_000 {
-        format!("{us} µs")
-    } else if us < 1_000_000 {
-        format!("{:.1} ms", f / 1e3)
-    } else if us < 60_000_000 {
-        format!("{:.1} s", f / 1e6)
-    } else if us < 3_600_000_000 {
-        format!("{:.1} min", f / 60e6)
-    } else {
-        format!("{:.1} h", f / 3600e6)
+/// A compute time for people ([`duration_text`]); `-` for 0 (not measured).
+pub(crate) fn cost_text(us: u64) -> String {
+    match us {
+        0 => "-".to_owned(),
+        _ => duration_text(us),
     }
 }
 

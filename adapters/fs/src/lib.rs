@@ -21,6 +21,7 @@ pub use remote::SharedStore;
 pub use stepcache_core::entry::Corrupt;
 #[cfg(feature = "shared")]
 pub use stepcache_core::entry::TeamKey;
+pub use stepcache_core::units;
 pub use stepcache_core::{
     Access, Arg, Computed, Config, ElementType, EntryInfo, EntryRead, EntryState, Error, ErrorKind, Fingerprint, Force,
     FromPart, Hit, Imported, IntoPart, Key, KeyBuilder, PutReport, Result, Retention, SharedBytes, SkipReason, Source,

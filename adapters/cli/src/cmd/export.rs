@@ -9,7 +9,7 @@ use stepcache::{ExportFilter, ExportReport};
 use crate::args::ExportArgs;
 use crate::progress;
 use crate::report::{self, Failure, Outcome};
-use crate::units::size_text;
+use crate::units::bytes_text;
 use crate::{Ctx, Mode};
 
 /// How much output is gathered before it is written.
@@ -89,7 +89,7 @@ pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<Outcome, Failure> {
         let mut text = format!(
             "exported {} ({}) to {}",
             report::entries_text(entries as usize),
-            size_text(bytes),
+            bytes_text(bytes),
             if to_stdout { "stdout" } else { &exported.out }
         );
         if damaged > 0 {

@@ -6,7 +6,7 @@ use crate::args::GcArgs;
 use crate::engine::{self, Limits};
 use crate::progress;
 use crate::report::{self, EntryView, Failure, Outcome};
-use crate::units::size_text;
+use crate::units::bytes_text;
 use crate::{Ctx, Mode};
 
 /// `gc --json`.
@@ -57,7 +57,7 @@ pub(crate) fn run(ctx: &Ctx, args: &GcArgs) -> Result<Outcome, Failure> {
         "{} {}, {}\n",
         if args.dry_run { "would remove" } else { "removed" },
         report::entries_text(removed.len()),
-        size_text(collected.bytes)
+        bytes_text(collected.bytes)
     ));
     Ok(Outcome::ok(out))
 }

@@ -10,7 +10,7 @@ use crate::args::ImportArgs;
 use crate::cmd::export::is_dash;
 use crate::progress;
 use crate::report::{self, Failure, Outcome};
-use crate::units::size_text;
+use crate::units::bytes_text;
 
 /// `import --json`.
 #[derive(Serialize)]
@@ -67,7 +67,7 @@ pub(crate) fn run(ctx: &Ctx, args: &ImportArgs) -> Result<Outcome, Failure> {
     let summary = format!(
         "read {} ({}): {imported} imported, {present} already held, {skipped} skipped by policy, {refused} refused\n",
         report::entries_text((imported + present + skipped) as usize + refused),
-        size_text(bytes),
+        bytes_text(bytes),
     );
     doc.carried.outcome(ctx.json, &doc, summary)
 }

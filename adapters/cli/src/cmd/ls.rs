@@ -7,7 +7,7 @@ use stepcache::EntryInfo;
 
 use crate::args::{LsArgs, Sort, Tier};
 use crate::report::{self, Align, EntryView, Failure, Outcome};
-use crate::units::size_text;
+use crate::units::bytes_text;
 use crate::{Ctx, Mode};
 
 /// The most characters of arguments `ls --args` shows per entry.
@@ -87,7 +87,7 @@ pub(crate) fn run(ctx: &Ctx, args: &LsArgs) -> Result<Outcome, Failure> {
     out.push_str(&format!(
         "{}, {}\n",
         report::entries_text(entries.len()),
-        size_text(bytes)
+        bytes_text(bytes)
     ));
     Ok(Outcome::ok(out))
 }

@@ -5,7 +5,7 @@ use stepcache::{EntryInfo, EntryState, Key, Provenance};
 
 use crate::args::ShowArgs;
 use crate::report::{self, EntryView, Failure, Outcome};
-use crate::units::{age_text, date_text, duration_text, size_text};
+use crate::units::{age_text, bytes_text, cost_text, date_text};
 use crate::{Ctx, Mode};
 
 /// `show --json`: the entry as `ls --json` prints it, and more.
@@ -62,7 +62,7 @@ fn find<'a>(entries: &'a [EntryInfo], text: &str, ctx: &Ctx) -> Result<&'a Entry
 /// continues the line above).
 fn fields(shown: &Shown, provenance: &Provenance) -> Vec<(&'static str, String)> {
     let e = &shown.entry;
-    let mut size = size_text(e.bytes);
+    let mut size = bytes_text(e.bytes);
     if let Some(len) = shown.file_bytes {
         size.push_str(&format!(" on disk ({len} bytes in its file)"));
     }
@@ -76,7 +76,7 @@ fn fields(shown: &Shown, provenance: &Provenance) -> Vec<(&'static str, String)>
             "created",
             format!("{} ({} ago)", date_text(e.created_ms), age_text(e.age_ms)),
         ),
-        ("compute cost", duration_text(e.cost_us)),
+        ("compute cost", cost_text(e.cost_us)),
         ("hits", e.hits.to_string()),
         ("tiers", e.tiers.join(", ")),
     ];

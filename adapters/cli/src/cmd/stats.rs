@@ -11,7 +11,7 @@ use serde::Serialize;
 use stepcache::EntryInfo;
 
 use crate::report::{self, Align, Failure, Outcome};
-use crate::units::{age_text, duration_text, size_text};
+use crate::units::{age_text, bytes_text, cost_text};
 use crate::{Ctx, Mode};
 
 /// One step's entries.
@@ -112,8 +112,8 @@ pub(crate) fn run(ctx: &Ctx) -> Result<Outcome, Failure> {
         "{}: {}, {} on disk, {} of computing held\n",
         summary.dir,
         report::entries_text(summary.entries as usize),
-        size_text(summary.bytes),
-        duration_text(summary.cost_us),
+        bytes_text(summary.bytes),
+        cost_text(summary.cost_us),
     );
     if summary.damaged > 0 {
         out.push_str(&format!(
@@ -140,8 +140,8 @@ pub(crate) fn run(ctx: &Ctx) -> Result<Outcome, Failure> {
                 vec![
                     s.step.clone(),
                     s.entries.to_string(),
-                    size_text(s.bytes),
-                    duration_text(s.cost_us),
+                    bytes_text(s.bytes),
+                    cost_text(s.cost_us),
                     // A step that has no entries left is here for its counters alone.
                     if s.entries == 0 {
                         "-".into()
@@ -155,7 +155,7 @@ pub(crate) fn run(ctx: &Ctx) -> Result<Outcome, Failure> {
                     },
                     s.hits.to_string(),
                     s.misses.to_string(),
-                    duration_text(s.saved_us),
+                    cost_text(s.saved_us),
                 ]
             })
             .collect();

@@ -9,7 +9,7 @@ use stepcache::{Cache, ErrorKind, ExportFilter, ObjectConfig, Transfer};
 use crate::args::TransferArgs;
 use crate::progress;
 use crate::report::{self, Failure, Outcome};
-use crate::units::size_text;
+use crate::units::bytes_text;
 use crate::{Ctx, Mode};
 
 /// Which way entries go.
@@ -120,7 +120,7 @@ pub(crate) fn run(ctx: &Ctx, args: &TransferArgs, way: Way) -> Result<Outcome, F
     let mut summary = format!(
         "{verb} {} ({}) {there}; {present} held on both sides already",
         report::entries_text(copied as usize),
-        size_text(bytes)
+        bytes_text(bytes)
     );
     if skipped > 0 {
         summary.push_str(&format!(", {skipped} skipped by policy"));

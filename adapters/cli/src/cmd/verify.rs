@@ -9,7 +9,7 @@ use crate::args::VerifyArgs;
 use crate::engine::{self, Read};
 use crate::progress;
 use crate::report::{self, Failure, Outcome};
-use crate::units::size_text;
+use crate::units::bytes_text;
 use crate::{Ctx, Mode};
 
 /// One damaged entry.
@@ -152,7 +152,7 @@ fn text(v: &Verified) -> String {
     out.push_str(&format!(
         "verified {} ({}): {} sound, {} damaged",
         report::entries_text(v.checked as usize),
-        size_text(v.bytes),
+        bytes_text(v.bytes),
         v.sound,
         v.damaged.len()
     ));

@@ -12,9 +12,9 @@ fn sizes_read_and_print() {
     for bad in ["", "M", "5X", "-1G", "1.2.3M", "99999999999T"] {
         assert!(parse_size(bad).is_err(), "{bad}");
     }
-    assert_eq!(size_text(512), "512 B");
-    assert_eq!(size_text(1536), "1.5 KiB");
-    assert_eq!(size_text(3 << 30), "3.0 GiB");
+    assert_eq!(bytes_text(512), "512 B");
+    assert_eq!(bytes_text(1536), "1.5 KiB");
+    assert_eq!(bytes_text(3 << 30), "3.0 GiB");
 }
 
 #[test]
@@ -36,12 +36,12 @@ fn ages_read_and_print() {
 
 #[test]
 fn durations_and_dates_print() {
-    assert_eq!(duration_text(0), "-");
-    assert_eq!(duration_text(850), "850 µs");
-    assert_eq!(duration_text(12_500), "12.5 ms");
-    assert_eq!(duration_text(3_200_000), "3.2 s");
-    assert_eq!(duration_text(90_000_000), "1.5 min");
-    assert_eq!(duration_text(5_400_000_000), "1.5 h");
+    assert_eq!(cost_text(0), "-");
+    assert_eq!(cost_text(850), "850 µs");
+    assert_eq!(cost_text(12_500), "12.5 ms");
+    assert_eq!(cost_text(3_200_000), "3.2 s");
+    assert_eq!(cost_text(90_000_000), "1.5 min");
+    assert_eq!(cost_text(5_400_000_000), "1.5 h");
     assert_eq!(date_text(0), "1970-01-01 00:00:00 UTC");
     assert_eq!(date_text(951_782_400_000), "2000-02-29 00:00:00 UTC");
     assert_eq!(date_text(1_796_554_263_000), "2026-12-06 10:51:03 UTC");
