@@ -41,9 +41,18 @@ pub(crate) fn unshuffle(data: &[u8], elem_size: usize) -> Vec<u8> {
     out
 }
 
-/// Shuffles and compresses `data`.
-pub(crate) fn compress(data: &[u8], elem_size: usize) -> Vec<u8> {
-    lz4_flex::block::compress(&shuffle(data, elem_size))
+/// Shuffles and compresses `data`; `None` if LZ4 could not (it always can, into a buffer
+/// of its maximum output size).
+pub(crate) fn compress(data: &[u8], elem_size: usize) -> Option<Vec<u8>> {
+    use lz4_flex::block::{CompressTable, compress_into_with_table, get_maximum_output_size};
+    let shuffled = shuffle(data, elem_size);
+    // Zeroed lazily: a large buffer is fresh zero pages, touched only as far as written.
+    let mut out = alloc::vec![0u8; get_maximum_output_size(shuffled.len())];
+    // The 32-bit table for every size, where lz4_flex's `compress` takes a 16-bit one under
+    // 64 KiB: the same output, and one compressor in the npm package's module, not two.
+    let len = compress_into_with_table(&shuffled, &mut out, &mut CompressTable::large()).ok()?;
+    out.truncate(len);
+    Some(out)
 }
 
 /// Decompresses and unshuffles a payload back to `raw_len` bytes; `None` if it is damaged.
@@ -61,7 +70,7 @@ mod tests {
         let data: Vec<u8> = (0..103u8).collect();
         for size in [1, 2, 4, 8] {
             assert_eq!(unshuffle(&shuffle(&data, size), size), data);
-            let packed = compress(&data, size);
+            let packed = compress(&data, size).expect("LZ4 compresses");
             assert_eq!(decompress(&packed, size, data.len()).unwrap(), data);
         }
     }
@@ -85,7 +94,7 @@ mod tests {
             data in proptest::collection::vec(0u8..4, 0..20_000),
             flips in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 1..8),
         ) {
-            let mut packed = compress(&data, 4);
+            let mut packed = compress(&data, 4).expect("LZ4 compresses");
             for (at, byte) in flips {
                 if !packed.is_empty() {
                     let at = at % packed.len();
@@ -101,7 +110,7 @@ mod tests {
     #[test]
     fn damaged_payload_is_none() {
         let data = alloc::vec![7u8; 4096];
-        let mut packed = compress(&data, 4);
+        let mut packed = compress(&data, 4).expect("LZ4 compresses");
         packed.truncate(packed.len() / 2);
         assert!(decompress(&packed, 4, data.len()).is_none());
     }

@@ -171,8 +171,9 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         let mut codec = Codec::Raw;
         let mut payload = Cow::Borrowed(raw);
         if policy.compress && policy.retention == Retention::Persistent {
-            let packed = crate::codec::compress(raw, elem.size());
-            if packed.len() <= raw.len() - raw.len() / MIN_SAVING_DIVISOR {
+            let packed = crate::codec::compress(raw, elem.size())
+                .filter(|packed| packed.len() <= raw.len() - raw.len() / MIN_SAVING_DIVISOR);
+            if let Some(packed) = packed {
                 codec = Codec::ShuffleLz4;
                 payload = Cow::Owned(packed);
             }
