@@ -123,17 +123,21 @@ pub trait Store: MaybeSend + MaybeSync {
     /// engine's code for them is left out of the build.
     const KEEPS_COUNTERS: bool = false;
 
-    /// The lasting counters' bytes as [`Store::save_counters`] last replaced them, or
+    /// The lasting counters' bytes as [`Store::update_counters`] last left them, or
     /// `None` if there are none. The default has none.
     fn load_counters(&self) -> impl Future<Output = Result<Option<Vec<u8>>>> + MaybeSend {
         async { Ok(None) }
     }
 
-    /// Replaces the lasting counters' bytes, atomically (a reader sees the old bytes or
-    /// the new). The engine calls it holding [`Store::lock`] of a reserved id. The default
-    /// keeps nothing.
-    fn save_counters(&self, bytes: &[u8]) -> impl Future<Output = Result<()>> + MaybeSend {
-        let _ = bytes;
+    /// Replaces the lasting counters' bytes with what `update` makes of the bytes kept
+    /// now (`None` if none), in one step: no other handle's update, in this process or
+    /// another, lands between the read and the write, and a reader sees the old bytes or
+    /// the new. The default keeps nothing and does not call `update`.
+    fn update_counters<F>(&self, update: F) -> impl Future<Output = Result<()>> + MaybeSend
+    where
+        F: FnOnce(Option<&[u8]>) -> Vec<u8> + MaybeSend,
+    {
+        let _ = update;
         async { Ok(()) }
     }
 
@@ -239,8 +243,11 @@ impl Store for MemoryStore {
         Ok(self.counters.with(|c| c.clone()))
     }
 
-    async fn save_counters(&self, bytes: &[u8]) -> Result<()> {
-        self.counters.with(|c| *c = Some(bytes.to_vec()));
+    async fn update_counters<F>(&self, update: F) -> Result<()>
+    where
+        F: FnOnce(Option<&[u8]>) -> Vec<u8> + MaybeSend,
+    {
+        self.counters.with(|c| *c = Some(update(c.as_deref())));
         Ok(())
     }
 }

@@ -166,6 +166,12 @@ pub struct FsStore {
 
 /// Whether an error opening an entry means there is no readable entry there: none, a
 /// damaged directory on its path, or a file made unreadable. A miss, never an error.
+/// The id whose lock file serialises the lasting counters' read-add-write across handles
+/// (the same id every build has locked for them).
+fn counters_lock_id() -> Fingerprint {
+    Fingerprint::of_bytes(b"stepcache lasting counters")
+}
+
 fn is_absent(e: &io::Error) -> bool {
     matches!(
         e.kind(),
@@ -724,7 +730,17 @@ impl Store for FsStore {
         }
     }
 
-    async fn save_counters(&self, bytes: &[u8]) -> Result<()> {
-        self.save_counters_blocking(bytes)
+    async fn update_counters<F>(&self, update: F) -> Result<()>
+    where
+        F: FnOnce(Option<&[u8]>) -> Vec<u8> + Send,
+    {
+        self.check_writable()?;
+        if !self.options.lasting_counters {
+            return Ok(());
+        }
+        // Every handle's read-add-write under one lock file, so none is lost.
+        let _guard = self.lock(&counters_lock_id()).await?;
+        let kept = self.load_counters().await?;
+        self.save_counters_blocking(&update(kept.as_deref()))
     }
 }

@@ -33,7 +33,7 @@ const ENTRIES: &str = "entries";
 /// its length and first bytes), so listing the cache never reads the (possibly huge)
 /// entries themselves.
 const HEADS: &str = "heads";
-/// The key of the lasting counters' record in [`HEADS`] ([`Store::save_counters`]): not a
+/// The key of the lasting counters' record in [`HEADS`] ([`Store::update_counters`]): not a
 /// fingerprint's hex, so listings, which read only those, pass over it.
 const COUNTERS: &str = "counters";
 
@@ -282,9 +282,38 @@ impl Store for IdbStore {
     const KEEPS_COUNTERS: bool = true;
 
     async fn load_counters(&self) -> Result<Option<Vec<u8>>> {
+        Ok(self.counters(TransactionMode::ReadOnly).await?.1)
+    }
+
+    async fn update_counters<F>(&self, update: F) -> Result<()>
+    where
+        F: FnOnce(Option<&[u8]>) -> Vec<u8>,
+    {
+        // Read and written in one transaction, which IndexedDB runs alone against any
+        // other that writes the record: every tab's and worker's counts add up.
+        let (tx, kept) = self.counters(TransactionMode::ReadWrite).await?;
+        let bytes = update(kept.as_deref());
+        tx.object_store(HEADS)
+            .and_then(|heads| {
+                heads.put(
+                    &js_sys::Uint8Array::from(&bytes[..]),
+                    Some(&JsValue::from_str(COUNTERS)),
+                )
+            })
+            .map_err(|err| error::from_idb(COUNTERS_OP, err))?;
+        finish(COUNTERS_OP, tx).await
+    }
+}
+
+/// What the errors of the lasting counters' requests say was being done.
+const COUNTERS_OP: &str = "keep the lasting counters";
+
+impl IdbStore {
+    /// A transaction of `mode` on the heads, and the lasting counters' bytes read in it.
+    async fn counters(&self, mode: TransactionMode) -> Result<(idb::Transaction, Option<Vec<u8>>)> {
         let db = self.database().await?;
-        let e = |err| error::from_idb("read the lasting counters", err);
-        let tx = db.transaction(&[HEADS], TransactionMode::ReadOnly).map_err(e)?;
+        let e = |err| error::from_idb(COUNTERS_OP, err);
+        let tx = db.transaction(&[HEADS], mode).map_err(e)?;
         let get = tx
             .object_store(HEADS)
             .map_err(e)?
@@ -292,18 +321,10 @@ impl Store for IdbStore {
             .map_err(e)?;
         let value = request::value(get).await.map_err(e)?;
         // Anything but bytes reads as no counters; the engine checks the bytes themselves.
-        Ok(value.as_ref().and_then(record::bytes_of).map(|bytes| bytes.to_vec()))
-    }
-
-    async fn save_counters(&self, bytes: &[u8]) -> Result<()> {
-        let db = self.database().await?;
-        let e = |err| error::from_idb("save the lasting counters", err);
-        let tx = db.transaction(&[HEADS], TransactionMode::ReadWrite).map_err(e)?;
-        tx.object_store(HEADS)
-            .map_err(e)?
-            .put(&js_sys::Uint8Array::from(bytes), Some(&JsValue::from_str(COUNTERS)))
-            .map_err(e)?;
-        finish("save the lasting counters", tx).await
+        Ok((
+            tx,
+            value.as_ref().and_then(record::bytes_of).map(|bytes| bytes.to_vec()),
+        ))
     }
 }
 

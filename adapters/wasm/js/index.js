@@ -1070,13 +1070,6 @@ const reportOf = ([memory, store, shared]) => ({
 });
 
 
-let countersLock;
-/** The hex of the id whose lock guards the lasting counters: blake3 of its name in core. */
-function countersLockId() {
-  countersLock ??= util(UTIL.fingerprintBytes, undefined, encoder.encode("stepcache lasting counters")).slice(3);
-  return countersLock;
-}
-
 /**
  * In a page, saves `cache`'s counters whenever the page is hidden: the last moment a page
  * is sure to run before it is closed or discarded (a worker has no such moment: it saves
@@ -1417,19 +1410,7 @@ export class StepCache {
   /** Adds this session's counters since the last save to those IndexedDB keeps. */
   async saveStats() {
     this.#refuseClosed();
-    await this.#saving(() => this.#call(OP.saveStats));
-  }
-
-  /** `save()`, wanting the Web Lock the module takes to add the counters up (see requestLock). */
-  async #saving(save) {
-    // The lock IdbStore::lock names for the counters' id (core/src/engine/lasting.rs, lock_id).
-    const lock = `stepcache:${this.#name}:${countersLockId()}`;
-    wantLock(lock, 1);
-    try {
-      return await save();
-    } finally {
-      wantLock(lock, -1);
-    }
+    await this.#call(OP.saveStats);
   }
 
   /** Closes the cache; later calls fail with CacheClosed (ModuleFailed once the module died).
@@ -1444,7 +1425,8 @@ export class StepCache {
     // that fails (a full quota) loses this session's counts, not the close.
     this.#closing = dead
       ? Promise.resolve()
-      : this.#saving(() => call(OP.saveStats))
+      : Promise.resolve()
+          .then(() => call(OP.saveStats))
           .catch(() => {})
           .then(() => dead || call(OP.close));
     if (this.#channel) {

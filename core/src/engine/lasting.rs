@@ -2,8 +2,9 @@
 //! with the store ([`Store::load_counters`]) so that `stats()` reports "all time" beside
 //! "this session".
 //!
-//! Each cache adds what its session counted since it last saved, under the store's lock
-//! of a reserved id, so handles in several processes add up and none overwrites another's.
+//! Each cache adds what its session counted since it last saved, in one read-add-write of
+//! the store ([`Store::update_counters`]), so handles in several processes add up and none
+//! overwrites another's.
 //! A session that ends without saving (a killed process) loses only its own counts.
 
 use alloc::string::String;
@@ -12,7 +13,6 @@ use alloc::vec::Vec;
 use super::Cache;
 use crate::clock::Clock;
 use crate::error::Result;
-use crate::fingerprint::Fingerprint;
 use crate::stats::TypeStats;
 use crate::store::Store;
 
@@ -28,11 +28,6 @@ pub(crate) struct Lasting {
     pub(crate) saved: Option<Vec<TypeStats>>,
     /// This session's counters as they were when last saved (what is already in `saved`).
     pub(crate) session_at_save: Vec<TypeStats>,
-}
-
-/// The id whose store lock serialises the counters' read-add-write across handles.
-fn lock_id() -> Fingerprint {
-    Fingerprint::of_bytes(b"stepcache lasting counters")
 }
 
 impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
@@ -54,10 +49,19 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         if unsaved.is_empty() {
             return Ok(());
         }
-        let _guard = self.store.lock(&lock_id()).await?;
-        let mut total = decode(self.store.load_counters().await?.as_deref());
-        add(&mut total, &unsaved);
-        self.store.save_counters(&encode(&total)).await?;
+        let total_of = |kept: Option<&[u8]>| {
+            let mut total = decode(kept);
+            add(&mut total, &unsaved);
+            total
+        };
+        // As it stays where the store keeps no counters (and so calls no update).
+        let mut total = total_of(None);
+        self.store
+            .update_counters(|kept| {
+                total = total_of(kept);
+                encode(&total)
+            })
+            .await?;
         self.state.with(|st| {
             st.lasting.saved = Some(total);
             st.lasting.session_at_save = session;
