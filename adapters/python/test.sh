@@ -2,7 +2,8 @@
 # Builds the Python package stepcache as a user gets it and tests it: the abi3 wheel
 # (maturin, release), installed with pip into a fresh venv, then pytest (tests/) with a
 # Rust peer process on the same cache directory and a SeaweedFS server for the shared
-# tier, and mypy --strict on a typed usage file.
+# tier, mypy --strict on a typed usage file, and a smoke run of the same wheel on every
+# other CPython from 3.9 the machine has.
 # The wheel and the venv come from venv.sh.
 # Prints "# pass N" / "# fail M" for tests/run.sh's summary.
 set -euo pipefail
@@ -32,6 +33,29 @@ if "$venv/bin/python" -m mypy --strict --no-incremental --cache-dir=/dev/null ty
 else
   failed=$((failed + 1)); status=1
 fi
+
+# The one abi3 wheel on every other CPython from 3.9 that this machine has (pyenv's), each
+# in a fresh venv with the newest numpy pip finds for it: tests/smoke.py.
+wheel=$(ls "$target"/python-test-wheels/stepcache-*.whl)
+for version in 3.9 3.10 3.12 3.13; do
+  python=$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$version".*/bin/python3 2>/dev/null | tail -1 || true)
+  if [ -z "$python" ]; then
+    echo "# CPython $version: not on this machine, not tried"
+    continue
+  fi
+  other="$target/python-smoke-$version-venv"
+  rm -rf "$other"
+  if "$python" -m venv "$other" \
+    && "$other/bin/pip" install --quiet --disable-pip-version-check "$wheel" \
+    && "$other/bin/python" smoke.py; then
+    passed=$((passed + 1))
+  else
+    echo "# CPython $version: the wheel failed (above)"
+    failed=$((failed + 1)); status=1
+  fi
+  rm -rf "$other"
+done
+
 echo "# pass $passed"
 echo "# fail $failed"
 exit "$status"
