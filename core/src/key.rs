@@ -86,6 +86,16 @@ pub enum Arg {
     },
 }
 
+impl Arg {
+    /// An absent value (Rust's `None`, Python's `None`, JavaScript's `null`): the digest
+    /// argument of the plain blake3 hash of the bytes `stepcache none`, which no array's
+    /// digest equals (those are derived with their own context). Every binding keys an
+    /// absent value so, in a list too.
+    pub fn none() -> Arg {
+        Arg::Array(Fingerprint::of_bytes(b"stepcache none"))
+    }
+}
+
 macro_rules! int_arg {
     ($($t:ty),*) => {$(
         impl From<$t> for Arg { fn from(v: $t) -> Arg { Arg::Int(v as i128) } }
@@ -449,6 +459,11 @@ impl KeyBuilder {
     /// process or a language binding.
     pub fn lineage_parts(self, name: &str, key: Fingerprint, content: Fingerprint) -> Self {
         self.push(name, Ok(Arg::Lineage { key, content }), None)
+    }
+
+    /// Adds an absent value as the argument `name` ([`Arg::none`]).
+    pub fn none(self, name: &str) -> Self {
+        self.arg(name, Arg::none())
     }
 
     /// Adds a precomputed digest (an array's [`Fingerprint::of_array`], or a key from

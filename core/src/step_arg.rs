@@ -10,8 +10,8 @@ use crate::value::Value;
 
 /// A value that can be a step function's argument: it adds itself to the key under its
 /// parameter's name. Implemented for numbers, `bool`, text, lists and arrays of these (as
-/// lists), [`Value`] (an array: element type, shape and bytes), and [`Hit`] (an earlier
-/// step's result, by lineage). Implement it for a type of your own by adding its fields
+/// lists), [`Value`] (an array: element type, shape and bytes), [`Hit`] (an earlier
+/// step's result, by lineage), and `Option`s of these (`None` as [`Arg::none`]). Implement it for a type of your own by adding its fields
 /// (`builder.arg(...)`, `builder.value(...)`) or a digest of it.
 pub trait StepArg {
     /// `builder` with this value added as the argument `name`.
@@ -65,6 +65,16 @@ impl StepArg for Value {
 impl StepArg for Hit {
     fn add_to(&self, builder: KeyBuilder, name: &str) -> KeyBuilder {
         builder.lineage(name, self)
+    }
+}
+
+/// `None` keys as an absent value ([`KeyBuilder::none`]), `Some(v)` as `v`.
+impl<T: StepArg> StepArg for Option<T> {
+    fn add_to(&self, builder: KeyBuilder, name: &str) -> KeyBuilder {
+        match self {
+            Some(value) => value.add_to(builder, name),
+            None => builder.none(name),
+        }
     }
 }
 

@@ -28,6 +28,7 @@ KEY_CONTEXT = "stepcache 2026-11 key v2"
 ARRAY_CONTEXT = "stepcache 2026-11 array v1"
 CONTENT_CONTEXT = "stepcache 2026-11 content v1"
 F32 = 9  # ElementType::F32's code
+NONE = blake3.blake3(b"stepcache none").digest()  # Arg::none's digest
 
 
 def u32(n):
@@ -160,6 +161,8 @@ def goldens():
         "map_content": map_content,
         "lineage_arg": key("r1_map", {"t1": Lineage(base, map_content)}),
         "digest_arg": key("t1_map", {"mask": Digest(blake3.blake3(b"mask").digest())}),
+        # An absent value (Rust's and Python's None, JavaScript's null), alone and in a list.
+        "none_arg": key("t1_map", {"b1": Digest(NONE), "flip_deg": [2, Digest(NONE)]}),
         "numbers": key(
             "numbers",
             {

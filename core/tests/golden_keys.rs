@@ -11,7 +11,7 @@
 //! `python3 core/tests/golden_keys.py --check` confirms that each value it computes
 //! appears here (run it by hand; its docstring says how to install the two packages).
 
-use stepcache_core::{Arg, ElementType, ErrorKind, Fingerprint, Hit, Key, Source, Step, Value};
+use stepcache_core::{Arg, ElementType, ErrorKind, Fingerprint, Hit, Key, Source, Step, StepArg, Value};
 
 /// The 2x2 `f32` map `[[1, 2], [3, 4]]` as little-endian bytes: the array in the goldens.
 fn map_bytes() -> Vec<u8> {
@@ -222,6 +222,26 @@ fn golden_digest_arg() {
         fp(key),
         "b3:546d9a9bc4d43c85aa56fa1800c9f9360b64fc4b49220570fa130147aaf3888d"
     );
+}
+
+/// An absent value (`Arg::none`: Rust's and Python's `None`, JavaScript's `null`), alone
+/// and in a list: the digest argument of blake3(`stepcache none`).
+#[test]
+fn golden_none_arg() {
+    let golden = "b3:138ac5f801676118052efbfe0f68c4a6d40b8e4eb0ad3fb5282ee032b77abbe3";
+    let flips = vec![Arg::from(2), Arg::none()];
+    let key = Key::of("t1_map")
+        .none("b1")
+        .arg("flip_deg", flips.clone())
+        .build()
+        .unwrap();
+    assert_eq!(fp(key), golden);
+    let absent: Option<f64> = None;
+    let by_step_arg = StepArg::add_to(&absent, Key::of("t1_map"), "b1")
+        .arg("flip_deg", flips)
+        .build()
+        .unwrap();
+    assert_eq!(fp(by_step_arg), golden);
 }
 
 /// Many argument kinds together, with a step version (pins the bytewise name sort).

@@ -3,7 +3,7 @@
 //!
 //! What Python adds to the key format, in terms of it:
 //! - `None` is the digest argument of the blake3 hash of the bytes `stepcache none`
-//!   ([`none_digest`]): no array digest can equal it, so it collides with no value;
+//!   (`Arg::none`, as every binding keys an absent value): no array digest can equal it;
 //! - a mapping or a dataclass is one argument per item or field, named `name.item`
 //!   (nested ones `name.item.sub`), which is how JavaScript callers flatten objects; an
 //!   empty one is an empty list;
@@ -20,11 +20,6 @@ use stepcache::{Arg, Error, ErrorKind, Fingerprint, Key, KeyBuilder, Step};
 use crate::arrays::{ArrayRef, Owner, array_ref};
 use crate::errors::IntoPy;
 use crate::report::{PyHit, PyKey};
-
-/// The digest `None` is keyed as.
-pub(crate) fn none_digest() -> Fingerprint {
-    Fingerprint::of_bytes(b"stepcache none")
-}
 
 /// One argument after mappings and dataclasses were flattened.
 enum Item<'py> {
@@ -118,7 +113,7 @@ fn flatten<'py>(name: String, value: &Bound<'py, PyAny>, out: &mut Vec<(String, 
 fn to_arg(name: &str, value: &Bound<'_, PyAny>) -> PyResult<Arg> {
     let py = value.py();
     if value.is_none() {
-        return Ok(Arg::Array(none_digest()));
+        return Ok(Arg::none());
     }
     if let Ok(b) = value.cast::<PyBool>() {
         return Ok(Arg::Bool(b.is_true()));

@@ -4,7 +4,7 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use stepcache::{
-    ArgValue, EntryInfo, Fingerprint, Hit, Key, KeyArgs, SharedStats, Source, Stats, TierStats, TypeStats,
+    Arg, ArgValue, EntryInfo, Fingerprint, Hit, Key, KeyArgs, SharedStats, Source, Stats, TierStats, TypeStats,
 };
 
 use crate::errors::IntoPy;
@@ -237,7 +237,7 @@ fn arg_value<'py>(py: Python<'py>, value: &ArgValue) -> PyResult<Bound<'py, PyAn
             },
         )?
         .into_any(),
-        ArgValue::Digest(d) if *d == crate::keys::none_digest() => py.None().into_bound(py),
+        ArgValue::Digest(d) if Arg::Array(*d) == Arg::none() => py.None().into_bound(py),
         ArgValue::Digest(d) => Bound::new(
             py,
             PyDigestArg {

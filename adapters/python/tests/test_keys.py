@@ -117,6 +117,12 @@ def test_arrays_key_by_dtype_shape_and_logical_contents() -> None:
     assert stepcache.key("s", a=[base, 1]) != stepcache.key("s", a=[base.reshape(6, 4), 1])
 
 
+def test_golden_none() -> None:
+    # golden_none_arg: None keys as Rust's None and JavaScript's null do, in a list too.
+    golden = "b3:138ac5f801676118052efbfe0f68c4a6d40b8e4eb0ad3fb5282ee032b77abbe3"
+    assert fp(stepcache.key("t1_map", b1=None, flip_deg=[2, None])) == golden
+
+
 def test_none_mappings_and_dataclasses() -> None:
     none = stepcache.key("s", x=None)
     assert none != stepcache.key("s") and none != stepcache.key("s", x=[]) and none != stepcache.key("s", x=b"")

@@ -164,9 +164,10 @@ export interface ArrayArg {
 /**
  * A key argument: scalars, lists, arrays (hashed in place), or an upstream hit (lineage).
  * A number is keyed by its value, not its type: 15, 15.0 and 15n are one key (as in every
- * binding); NaN and Infinity are InvalidArgument.
+ * binding); NaN and Infinity are InvalidArgument. `null` is an absent value, keyed as
+ * Rust's and Python's `None` are.
  */
-export type Param = boolean | number | bigint | string | Array<boolean | number | bigint | string> | TypedArray | ArrayBuffer | ArrayArg | Upstream;
+export type Param = boolean | number | bigint | string | null | Array<boolean | number | bigint | string | null> | TypedArray | ArrayBuffer | ArrayArg | Upstream;
 
 /** How a step's arguments enter keys. */
 export interface KeyOptions {

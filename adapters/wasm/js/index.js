@@ -392,7 +392,10 @@ class Writer {
 
 /** A scalar or list parameter (`scalar` in src/convert.rs). */
 function scalar(w, name, value) {
-  if (typeof value === "boolean") {
+  if (value === null) {
+    // An absent value, keyed as Rust's and Python's None are.
+    w.u(SCALAR.null);
+  } else if (typeof value === "boolean") {
     w.u(SCALAR.bool);
     w.u(value ? 1 : 0);
   } else if (typeof value === "number") {
@@ -422,7 +425,7 @@ function scalar(w, name, value) {
   } else {
     throw fail(
       "InvalidArgument",
-      `parameter "${name}" is ${kindOf(value)}: use a boolean, number, bigint, string, array of those, typed array, ` +
+      `parameter "${name}" is ${kindOf(value)}: use a boolean, number, bigint, string, null, array of those, typed array, ` +
         `{data, shape}, or a key (nested objects: flatten them into names like "fit.tr")`,
     );
   }

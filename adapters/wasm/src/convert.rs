@@ -26,7 +26,7 @@ use crate::protocol::{self, HitSource, Outcome, ParamTag, ScalarTag, State};
 /// param  = scalar-tag scalar | array-tag uint(element code) uint(n) uint{n}(shape)
 ///          uint(array index) | lineage-tag text(upstream key fingerprint) text(content)
 /// scalar = bool-tag byte | int-tag zigzag(i128) | float-tag f64 LE | text-tag text
-///          | list-tag uint(n) scalar{n}
+///          | list-tag uint(n) scalar{n} | none-tag
 /// uint   = LEB128 varint; zigzag = varint of (n << 1) ^ (n >> 127); text = uint(len) UTF-8
 /// ```
 ///
@@ -91,6 +91,7 @@ impl Reader<'_> {
                 }
                 Arg::List(items)
             }
+            ScalarTag::Null => Arg::none(),
         })
     }
 }

@@ -208,6 +208,8 @@ codes! {
         Text = "text",
         /// A count and that many scalars.
         List = "list",
+        /// Nothing: an absent value (JavaScript's `null`, see `Arg::none`).
+        Null = "null",
     }
 }
 
@@ -425,7 +427,7 @@ mod tests {
         }
         assert_eq!(Operation::from_code(Operation::ALL.len()), None);
         assert_eq!(Operation::from_code(255u8), None);
-        assert_eq!(ScalarTag::from_code(5u128), None);
+        assert_eq!(ScalarTag::from_code(ScalarTag::ALL.len() as u128), None);
         assert_eq!(retention(-1.0), None);
         assert_eq!(retention(2.0), Some(Retention::Persistent));
         let policy = TypePolicy::new(Retention::Memory).max_age_ms(5000).shared(true);

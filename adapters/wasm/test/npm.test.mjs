@@ -223,6 +223,7 @@ test("keys: the core's golden fingerprints through the JavaScript API, in a page
       lineageText: "b3:d52682570c1c0fa306cad2d8071f093c5c48935961b2096c6522ecf6049a2ca3",
       mixed: "b3:747ee718b738cdf04ee4b30d30fe5f6210ed64d813f2d86153271e6e43a36c5d",
       bytes: "b3:f74dd2c214056c43ba0e8194b31fbff8c3f8e4cb626a7cc962073e2a4b3cca61",
+      none: "b3:138ac5f801676118052efbfe0f68c4a6d40b8e4eb0ad3fb5282ee032b77abbe3",
     };
     assert.deepEqual(await run(page, "goldenKeys", { name: uniq("golden") }), golden, "in a page");
     assert.deepEqual(await runInWorker(page, "goldenKeys", { name: uniq("golden") }), golden, "in a worker");

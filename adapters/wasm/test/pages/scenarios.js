@@ -544,6 +544,7 @@ export async function goldenKeys({ name }) {
     lineageText: fp("r1_map", { t1: { key: String(map.key), content: map.content } }),
     mixed: fp("t1_map", { tr_ms: 15.0, flip_deg: [2, 15], method: "vfa", b1_correction: false, b1, input: map }, { version: 2 }),
     bytes: fingerprintBytes(new TextEncoder().encode("stepcache")),
+    none: fp("t1_map", { b1: null, flip_deg: [2, null] }),
   };
   cache.close();
   return out;
