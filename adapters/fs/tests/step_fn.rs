@@ -195,3 +195,31 @@ fn a_record_struct_is_one_entry_read_back_field_by_field() {
     drop(cache);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[stepcache::step]
+fn smooth(width: u32, sigma_mm: Option<f64>) -> Value {
+    Value::array(vec![width as f32, sigma_mm.unwrap_or(-1.0) as f32], &[2]).unwrap()
+}
+
+#[test]
+fn an_optional_argument_keys_as_absent_or_as_its_value() {
+    let (cache, dir) = open("optional");
+    let none = smooth(&cache, 4, None).unwrap();
+    let some = smooth(&cache, 4, Some(1.5)).unwrap();
+    assert_ne!(none.fingerprint, some.fingerprint);
+    // Some(v) keys as v itself, None as the absent value every binding uses.
+    let key = |sigma: stepcache::Arg| {
+        Step::new("smooth")
+            .unwrap()
+            .key()
+            .arg("width", 4u32)
+            .arg("sigma_mm", sigma)
+            .build()
+            .unwrap()
+    };
+    assert_eq!(some.fingerprint, *key(1.5.into()).fingerprint());
+    assert_eq!(none.fingerprint, *key(stepcache::Arg::none()).fingerprint());
+    assert_eq!(smooth(&cache, 4, None).unwrap().source, Source::Memory);
+    drop(cache);
+    std::fs::remove_dir_all(&dir).ok();
+}
