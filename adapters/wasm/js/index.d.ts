@@ -367,9 +367,9 @@ export interface ImportProgress {
 export interface ExportProgress {
   /** Entries written so far. */
   entries: number;
-  /** Entries chosen for the bundle (written, damaged or gone). */
+  /** Entries chosen for the bundle (written, damaged, or gone since they were listed). */
   totalEntries: number;
-  /** Entries left out because they were damaged (each was removed) or gone. */
+  /** Entries left out because they were damaged (each was removed). */
   damaged: number;
   /** Bytes of the bundle so far. */
   bytes: number;

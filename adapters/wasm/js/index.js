@@ -1355,11 +1355,10 @@ export class StepCache {
       while (next < chosen.length) {
         const { key } = chosen[next++];
         const entry = await this.#keyed(OP.readEntry, key);
-        // Damaged (the module removed it) or gone since the listing: left out.
-        if (entry === undefined) {
-          report.damaged += 1;
-          continue;
-        }
+        // Damaged (null: the module removed it) or gone since the listing (undefined, as
+        // the native export does not count those either): left out.
+        if (entry === null) report.damaged += 1;
+        if (entry == null) continue;
         report.entries += 1;
         return [fingerprintBytesOf(keyParts(key)[1]), entry];
       }

@@ -261,8 +261,9 @@ impl RawCache {
                 (Operation::Has, _) => engine.has(&key).await?.into(),
                 (Operation::ReadEntry, _) => match engine.read_entry(key.fingerprint()).await? {
                     EntryRead::Sound(bytes) => Uint8Array::from(bytes.as_ref()).into(),
-                    // Damaged (and removed) or missing: not there to export.
-                    _ => JsValue::UNDEFINED,
+                    // Damaged (and removed): `null`; gone since it was listed: `undefined`.
+                    EntryRead::Missing => JsValue::UNDEFINED,
+                    EntryRead::Damaged(_) => JsValue::NULL,
                 },
                 (Operation::Invalidate, _) => {
                     engine.invalidate(&key).await?;

@@ -657,6 +657,18 @@ function assertBundles(out, where) {
   assert.equal(out.closedExport.name, "CacheClosed");
 }
 
+test("bundles: an entry damaged in IndexedDB is left out of an export, counted and removed", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const page = await harness(context);
+    for (const [where, go] of [["page", run], ["worker", runInWorker]]) {
+      const out = await go(page, "exportDamagedScenario", { name: uniq(`export-damaged-${where}`) });
+      assert.deepEqual([out.last.entries, out.last.damaged, out.last.totalEntries], [2, 1, 3], `${where}: ${JSON.stringify(out)}`);
+      assert.equal(out.imported, 2, `${where}: the two sound entries travel`);
+      assert.equal(out.entriesLeft, 2, `${where}: the damaged entry was removed`);
+    }
+  });
+});
+
 test("bundles: exported and imported in a page and a worker, streamed, every damaged byte and cut refused", { timeout: TIMEOUT }, async () => {
   await withContext(async (context) => {
     const page = await harness(context);

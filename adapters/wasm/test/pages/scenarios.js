@@ -1409,6 +1409,49 @@ export async function lastingStatsScenario({ name }) {
   return out;
 }
 
+/** Flips the last byte of every chunk of the entry `hex` in database `name`. */
+async function damageEntry(name, hex) {
+  const db = await new Promise((resolve, reject) => {
+    const request = indexedDB.open(name);
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+  await new Promise((resolve, reject) => {
+    const tx = db.transaction("entries", "readwrite");
+    const entries = tx.objectStore("entries");
+    const request = entries.openCursor(IDBKeyRange.bound(`${hex}:`, `${hex};`));
+    request.onsuccess = () => {
+      const cursor = request.result;
+      if (!cursor) return;
+      const bytes = new Uint8Array(cursor.value);
+      bytes[bytes.length - 1] ^= 1;
+      cursor.update(bytes);
+      cursor.continue();
+    };
+    tx.oncomplete = resolve;
+    tx.onerror = () => reject(tx.error);
+  });
+  db.close();
+}
+
+/** An export of three stored entries, one of them damaged in IndexedDB: the last progress
+ * report, and what the bundle held. */
+export async function exportDamagedScenario({ name }) {
+  const cache = await open({ name, memoryBudget: 0 });
+  const keys = [1, 2, 3].map((n) => cache.key("maps", { n }));
+  for (const [i, key] of keys.entries()) await cache.put(key, { data: new Float32Array(1000).fill(i) });
+  await damageEntry(name, keys[1].fingerprint.slice(3));
+  const progress = [];
+  const bytes = await streamBytes(cache.exportBundle({ onProgress: (p) => progress.push(p) }));
+  const last = progress.at(-1);
+  const into = await open({ name: `${name}-into` });
+  const report = await into.importBundle(bytes);
+  const out = { last, imported: report.imported, entriesLeft: (await cache.entries()).length };
+  cache.close();
+  into.close();
+  return out;
+}
+
 /** Replaces the counters record of database `name` with `bytes`. */
 export async function damageCounters({ name, bytes }) {
   const db = await new Promise((resolve, reject) => {
