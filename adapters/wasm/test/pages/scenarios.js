@@ -1409,16 +1409,26 @@ export async function lastingStatsScenario({ name }) {
   return out;
 }
 
-/** Flips the last byte of every chunk of the entry `hex` in database `name`. */
-async function damageEntry(name, hex) {
+/** Runs `work` on the object store `store` of database `name` in a readwrite transaction,
+ * behind the module's back, as damage from outside would come. */
+async function rawWrite(name, store, work) {
   const db = await new Promise((resolve, reject) => {
     const request = indexedDB.open(name);
     request.onsuccess = () => resolve(request.result);
     request.onerror = () => reject(request.error);
   });
   await new Promise((resolve, reject) => {
-    const tx = db.transaction("entries", "readwrite");
-    const entries = tx.objectStore("entries");
+    const tx = db.transaction(store, "readwrite");
+    work(tx.objectStore(store));
+    tx.oncomplete = resolve;
+    tx.onerror = () => reject(tx.error);
+  });
+  db.close();
+}
+
+/** Flips the last byte of every chunk of the entry `hex` in database `name`. */
+async function damageEntry(name, hex) {
+  await rawWrite(name, "entries", (entries) => {
     const request = entries.openCursor(IDBKeyRange.bound(`${hex}:`, `${hex};`));
     request.onsuccess = () => {
       const cursor = request.result;
@@ -1428,10 +1438,7 @@ async function damageEntry(name, hex) {
       cursor.update(bytes);
       cursor.continue();
     };
-    tx.oncomplete = resolve;
-    tx.onerror = () => reject(tx.error);
   });
-  db.close();
 }
 
 /** An export of three stored entries, one of them damaged in IndexedDB: the last progress
@@ -1454,18 +1461,7 @@ export async function exportDamagedScenario({ name }) {
 
 /** Replaces the counters record of database `name` with `bytes`. */
 export async function damageCounters({ name, bytes }) {
-  const db = await new Promise((resolve, reject) => {
-    const request = indexedDB.open(name);
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-  await new Promise((resolve, reject) => {
-    const tx = db.transaction("heads", "readwrite");
-    tx.objectStore("heads").put(Uint8Array.from(bytes), "counters");
-    tx.oncomplete = resolve;
-    tx.onerror = () => reject(tx.error);
-  });
-  db.close();
+  await rawWrite(name, "heads", (heads) => heads.put(Uint8Array.from(bytes), "counters"));
   return allTimeOf(name, "fit");
 }
 
