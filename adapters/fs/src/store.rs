@@ -164,14 +164,14 @@ pub struct FsStore {
     changes: Changes,
 }
 
-/// Whether an error opening an entry means there is no readable entry there: none, a
-/// damaged directory on its path, or a file made unreadable. A miss, never an error.
 /// The id whose lock file serialises the lasting counters' read-add-write across handles
 /// (the same id every build has locked for them).
 fn counters_lock_id() -> Fingerprint {
     Fingerprint::of_bytes(b"stepcache lasting counters")
 }
 
+/// Whether an error opening an entry means there is no readable entry there: none, a
+/// damaged directory on its path, or a file made unreadable. A miss, never an error.
 fn is_absent(e: &io::Error) -> bool {
     matches!(
         e.kind(),
@@ -411,16 +411,13 @@ impl FsStore {
     }
 
     /// Writes the lasting counters to a locked temporary file, then renames it over the
-    /// counters' file, as a put does an entry's. Nothing if the store keeps no counters.
+    /// counters' file, as a put does an entry's (the caller, `update_counters`, checked
+    /// that the store keeps them and may write).
     ///
     /// # Errors
     /// [`ErrorKind::StorageFull`] for counters longer than [`COUNTERS_ROOM`] (the file
     /// stays as it was), or the IO error.
-    fn save_counters_blocking(&self, bytes: &[u8]) -> Result<()> {
-        self.check_writable()?;
-        if !self.options.lasting_counters {
-            return Ok(());
-        }
+    fn write_counters(&self, bytes: &[u8]) -> Result<()> {
         if bytes.len() as u64 > COUNTERS_ROOM {
             return Err(Error::new(
                 ErrorKind::StorageFull,
@@ -741,6 +738,6 @@ impl Store for FsStore {
         // Every handle's read-add-write under one lock file, so none is lost.
         let _guard = self.lock(&counters_lock_id()).await?;
         let kept = self.load_counters().await?;
-        self.save_counters_blocking(&update(kept.as_deref()))
+        self.write_counters(&update(kept.as_deref()))
     }
 }
