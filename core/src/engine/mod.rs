@@ -186,8 +186,8 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
     /// Stores `value`, which the caller keeps, straight from the caller's memory: no copy
     /// of a large array is made. The memory tier is left without it (it would need a
     /// copy that cannot change under it), so the next get reads it from the store, a
-    /// memory map on the filesystem; a type whose retention keeps nothing on disk gets
-    /// that copy instead. Otherwise as [`Cache::put`].
+    /// memory map on the filesystem; a type kept only in memory gets that copy instead.
+    /// Otherwise as [`Cache::put`].
     ///
     /// # Errors
     /// As [`Cache::put`].
@@ -205,13 +205,13 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
     /// # });
     /// ```
     pub async fn put_ref(&self, key: &Key, value: ValueRef<'_>) -> Result<PutReport> {
-        if self.state.with(|st| st.policy(key.step()).retention) != Retention::Persistent {
-            // The memory tier is the only one that may keep it: a copy, then.
+        if self.state.with(|st| st.policy(key.step()).retention) == Retention::Memory {
+            // The memory tier is the only one that keeps it: a copy, then.
             return self.put(key, value.to_value()).await;
         }
         let writing = Writing {
             value,
-            shared: None,
+            owned: None,
             made: None,
             keep: false,
             cost_us: 0,

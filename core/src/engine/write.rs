@@ -33,7 +33,7 @@ pub(crate) struct Writing<'a> {
     pub(crate) value: ValueRef<'a>,
     /// The value itself, which the memory tier may share; `None` for bytes the caller
     /// keeps and may change ([`Cache::put_ref`]), which the memory tier would have to copy.
-    pub(crate) shared: Option<&'a Value>,
+    pub(crate) owned: Option<&'a Value>,
     /// The entry of the value made elsewhere (its whole header and stored payload), which
     /// an import writes as it is instead of encoding the value again: then an entry the
     /// store holds for the key already is kept ([`SkipReason::Present`]), and the shared
@@ -52,7 +52,7 @@ impl<'a> Writing<'a> {
     pub(crate) fn of(value: &'a Value, cost_us: u64) -> Self {
         Writing {
             value: value.view(),
-            shared: Some(value),
+            owned: Some(value),
             made: None,
             keep: false,
             cost_us,
@@ -124,7 +124,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         // stored entry's header has the checksum the store computed as it wrote, which
         // for a raw payload is the data's: then the map is not read once more.
         // (Borrowed bytes, which the memory tier does not keep, need none.)
-        let identity = writing.shared.map(|value| match store {
+        let identity = writing.owned.map(|value| match store {
             TierOutcome::Stored => content_of(&header.0, value),
             _ => value.content(),
         });
@@ -134,7 +134,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
                 st.refreshed.insert(*key.fingerprint());
             }
             st.note_write(key.fingerprint());
-            let memory = match writing.shared.zip(identity) {
+            let memory = match writing.owned.zip(identity) {
                 Some((value, identity)) => st.promote(*key.fingerprint(), &header.0, value, identity, now, epoch),
                 None => {
                     // Left to the next read, which maps the value from the store. The older
