@@ -64,7 +64,8 @@ impl ArrayRef<'_> {
 
 static NUMPY: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
-fn numpy(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
+/// The `numpy` module, imported once.
+pub(crate) fn numpy(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
     Ok(NUMPY
         .get_or_try_init(py, || PyModule::import(py, "numpy").map(Bound::unbind))?
         .bind(py))

@@ -57,10 +57,8 @@ fn meta_bytes(py: Python<'_>, meta: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
 /// `data` (a numpy array, bytes, a dict or tuple of these, or a `Value`) as a value to
 /// store, copied; a dict or a tuple is a record (several outputs in one entry).
 fn value_of(py: Python<'_>, data: &Bound<'_, PyAny>, meta: Option<&Bound<'_, PyAny>>) -> PyResult<Value> {
-    if let Ok(v) = data.cast::<PyValue>() {
-        let v = v.get();
-        return value_of(py, v.data.bind(py), Some(v.meta.bind(py)));
-    }
+    let (data, meta) = unwrapped(data, meta);
+    let (data, meta) = (&data, meta.as_ref());
     let value = if let Some(array) = array_ref(data, "the value")? {
         let view = ValueRef::new(array.elem, &array.shape, array.bytes()).py()?;
         // Copied without the GIL, like hashing: the array stays borrowed meanwhile.
@@ -107,9 +105,22 @@ fn value_of(py: Python<'_>, data: &Bound<'_, PyAny>, meta: Option<&Bound<'_, PyA
     }
 }
 
+/// A value's data and its metadata, if any.
+type DataAndMeta<'py> = (Bound<'py, PyAny>, Option<Bound<'py, PyAny>>);
+
+/// `data` and `meta`, or the data and metadata of `data` if it is a `Value(data, meta)`
+/// (the innermost one's, for a `Value` of a `Value`).
+fn unwrapped<'py>(data: &Bound<'py, PyAny>, meta: Option<&Bound<'py, PyAny>>) -> DataAndMeta<'py> {
+    let py = data.py();
+    match data.cast::<PyValue>() {
+        Ok(v) => unwrapped(v.get().data.bind(py), Some(v.get().meta.bind(py))),
+        Err(_) => (data.clone(), meta.cloned()),
+    }
+}
+
 /// A numpy scalar as the 0-dimensional array it is a view of, as which it is stored.
 fn scalar_as_array<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
-    let numpy = py.import("numpy")?;
+    let numpy = crate::arrays::numpy(py)?;
     if !data.is_instance(&numpy.getattr("generic")?)? {
         return Ok(None);
     }
@@ -375,10 +386,7 @@ impl PyCache {
         meta: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let (cache, key) = (self.cache()?, key_of(key)?);
-        let (data, meta) = match value.cast::<PyValue>() {
-            Ok(v) => (v.get().data.bind(py).clone(), Some(v.get().meta.bind(py).clone())),
-            Err(_) => (value.clone(), meta.cloned()),
-        };
+        let (data, meta) = unwrapped(value, meta);
         let data = scalar_as_array(py, &data)?.unwrap_or(data);
         // An array the caller keeps is written straight from its buffer, borrowed
         // meanwhile, without the GIL: no copy, as Rust's `put_ref`.
