@@ -6,36 +6,27 @@
 
 mod error;
 mod http;
-mod list;
+mod js;
 mod lock;
 mod open;
-mod record;
-mod request;
 mod write;
 
 use std::cell::RefCell;
-use std::rc::Rc;
-use stepcache_core::text;
 
-use idb::{Database, TransactionMode};
-use js_sys::Promise;
+use js_sys::{Array, Promise, Uint8Array};
 use stepcache_core::entry::{EntryReader, EntryWriter, PayloadCheck};
-use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, LockGuard, Result, Store};
+use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, LockGuard, Result, Store, text};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
+
+use error::from_store;
 
 pub use http::HttpStore;
 pub use open::SCHEMA_VERSION;
 
-/// The object store holding the entries' bytes, in chunks (see [`record`]).
-const ENTRIES: &str = "entries";
-/// The object store holding each entry's listing record (the generation of its chunks,
-/// its length and first bytes), so listing the cache never reads the (possibly huge)
-/// entries themselves.
-const HEADS: &str = "heads";
-/// The key of the lasting counters' record in [`HEADS`] ([`Store::update_counters`]): not a
-/// fingerprint's hex, so listings, which read only those, pass over it.
-const COUNTERS: &str = "counters";
+/// The largest record of an entry: entries are kept in chunks of 4 MiB (js/idb-store.js
+/// says why), cut where [`EntryWriter::pieces`] cuts them.
+const CHUNK: usize = 4 << 20;
 
 /// A [`Store`] in an IndexedDB database of the current origin.
 ///
@@ -43,7 +34,7 @@ const COUNTERS: &str = "counters";
 /// scope). Each call is one transaction, finished before the call returns.
 pub struct IdbStore {
     name: String,
-    connection: RefCell<Option<open::Connection>>,
+    connection: RefCell<Option<js::Connection>>,
     /// The function that requests Web Locks (see [`IdbStore::set_locking`]).
     locking: Option<js_sys::Function>,
 }
@@ -78,10 +69,6 @@ fn check_size(total: usize) -> Result<()> {
             " bytes)"
         ),
     ))
-}
-
-pub(crate) fn key_of(id: &Fingerprint) -> JsValue {
-    JsValue::from_str(&id.to_hex())
 }
 
 impl IdbStore {
@@ -120,7 +107,7 @@ impl IdbStore {
     /// Closes the connection; the next call opens it again.
     pub fn close(&self) {
         if let Some(connection) = self.connection.borrow_mut().take() {
-            connection.db.close();
+            connection.close();
         }
     }
 
@@ -133,40 +120,50 @@ impl IdbStore {
     }
 
     /// The open connection, opened again if a schema change elsewhere closed it.
-    async fn database(&self) -> Result<Rc<Database>> {
-        if let Some(connection) = self.connection.borrow().as_ref().filter(|c| !c.is_closed()) {
-            return Ok(Rc::clone(&connection.db));
+    async fn database(&self) -> Result<js::Connection> {
+        if let Some(connection) = self.connection.borrow().as_ref().filter(|c| !c.closed()) {
+            return Ok(connection.clone());
         }
         let connection = open::open(&self.name).await?;
-        let db = Rc::clone(&connection.db);
-        *self.connection.borrow_mut() = Some(connection);
-        Ok(db)
+        *self.connection.borrow_mut() = Some(connection.clone());
+        Ok(connection)
     }
 }
 
-/// Commits `tx`, the transaction of `op`, and waits for it.
-async fn finish(op: &str, tx: idb::Transaction) -> Result<()> {
-    let tx = web_sys::IdbTransaction::from(tx.commit().map_err(|e| error::from_idb(op, e))?);
-    // Settled by the first of its events: complete, abort, or the error of a failed
-    // request, which reaches the transaction before it aborts.
-    let ended = JsFuture::from(Promise::new(&mut |resolve, reject| {
-        tx.set_oncomplete(Some(&resolve));
-        tx.set_onabort(Some(&reject));
-        tx.set_onerror(Some(&reject));
-    }));
-    let Err(event) = ended.await else {
-        return Ok(());
-    };
-    // Asked of the transaction: a quota overrun is reported only as the transaction's
-    // error (QuotaExceededError), not as a request's.
-    Err(match tx.error() {
-        Some(ex) => error::from_name(op, &ex.name(), &ex.message()),
-        None if event.unchecked_into::<web_sys::Event>().type_() == "abort" => {
-            Error::new(ErrorKind::Storage, text!(op, ": transaction aborted"))
-        }
-        // A request's error, before the abort sets the transaction's.
-        None => error::from_idb(op, idb::Error::DomExceptionNotFound),
-    })
+/// What the errors of the lasting counters' requests say was being done.
+const COUNTERS_OP: &str = "keep the lasting counters";
+
+/// The lasting counters' bytes, and the transaction of `db` (readwrite if `write`) that
+/// read them.
+async fn counters(db: &js::Connection, write: bool) -> Result<(JsValue, Option<Vec<u8>>)> {
+    let answer = JsFuture::from(db.counters(write))
+        .await
+        .map_err(|e| from_store(COUNTERS_OP, &e))?;
+    let answer: Array = answer.unchecked_into();
+    let bytes = answer.get(1);
+    // Anything but bytes reads as no counters; the engine checks the bytes themselves.
+    let bytes = (!bytes.is_null()).then(|| bytes.unchecked_into::<Uint8Array>().to_vec());
+    Ok((answer.get(0), bytes))
+}
+
+/// The listings of every entry, or of entry `only`, in `db`.
+async fn listings(db: &js::Connection, only: Option<&Fingerprint>) -> Result<Vec<Listed>> {
+    let only = only.map(Fingerprint::to_hex);
+    let rows = JsFuture::from(db.list(only.as_deref()))
+        .await
+        .map_err(|e| from_store("list entries", &e))?;
+    let rows: Array = rows.unchecked_into();
+    Ok(rows
+        .iter()
+        .filter_map(|row| {
+            let row: Array = row.unchecked_into();
+            Some(Listed {
+                id: text!("b3:", row.get(0).as_string()?).parse().ok()?,
+                len: row.get(1).as_f64()? as u64,
+                head: row.get(2).unchecked_into::<Uint8Array>().to_vec(),
+            })
+        })
+        .collect())
 }
 
 impl Store for IdbStore {
@@ -183,60 +180,44 @@ impl Store for IdbStore {
     /// payload bytes checksummed, so verifying costs little more than reading.
     ///
     /// An entry whose records disagree (chunks without a listing, a listing whose chunks
-    /// are missing or too many) reads as damaged, so the engine removes it as a whole.
+    /// are missing or too many, a chunk that is not bytes) reads as damaged: no bytes,
+    /// which the engine's entry check rejects, so that it removes the entry as a whole.
     async fn get_entry(&self, id: &Fingerprint) -> Result<Option<(AlignedBytes, Option<PayloadCheck>)>> {
         let db = self.database().await?;
-        let e = |err| error::from_idb("read an entry", err);
-        let tx = db
-            .transaction(&[ENTRIES, HEADS], TransactionMode::ReadOnly)
-            .map_err(e)?;
-        let entries = tx.object_store(ENTRIES).map_err(e)?;
-        let hex = id.to_hex();
-        // Both asked at once: one round trip, as for a get of the chunks alone.
-        let head = request::value(tx.object_store(HEADS).map_err(e)?.get(key_of(id)).map_err(e)?);
-        let keys = request::values(
-            entries
-                .get_all_keys(Some(record::entry_range(&hex).map_err(e)?.into()), None)
-                .map_err(e)?,
-        );
-        let (head, keys) = (head.await.map_err(e)?, keys.await.map_err(e)?);
-        let chunks = list::chunks_of(&keys);
-        let Some(head) = head else {
-            // Chunk 0 is written with the listing record: one without it is damage; chunks
-            // without chunk 0 belong to a put in progress.
-            return Ok(chunks.iter().any(|c| c.has_first).then(record::damaged));
-        };
-        let Some(head) = record::Head::decode(&head) else {
-            return Ok(Some(record::damaged()));
-        };
-        if !list::whole(&chunks, &hex, head.generation, head.len) {
-            return Ok(Some(record::damaged()));
+        let e = |err| from_store("read an entry", &err);
+        let found = JsFuture::from(db.read(&id.to_hex())).await.map_err(e)?;
+        if found.is_null() {
+            return Ok(None);
         }
-        // Handlers are attached by `request::value`, so every request is watched before
-        // any of them can finish.
-        let requests = (0..record::chunk_count(head.len))
-            .map(|i| {
-                entries
-                    .get(record::chunk_key(&hex, head.generation, i))
-                    .map(request::value)
-            })
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(e)?;
+        let Some(found) = found.dyn_ref::<Array>() else {
+            return Ok(Some((AlignedBytes::zeroed(0), None)));
+        };
+        let len = found.get(0).as_f64().unwrap_or_default() as usize;
+        // Every answer watched before any is awaited, so none is left unhandled if an
+        // earlier one fails.
+        let chunks: Vec<JsFuture> = found
+            .get(1)
+            .unchecked_into::<Array>()
+            .iter()
+            .map(|chunk| JsFuture::from(chunk.unchecked_into::<Promise>()))
+            .collect();
         // Each record copied once, from JavaScript into its place, and its payload bytes
         // checksummed there while IndexedDB delivers the next ones.
-        let mut reader = EntryReader::new(head.len as usize);
-        for request in requests {
-            let value = request.await.map_err(e)?.unwrap_or(JsValue::UNDEFINED);
-            match record::bytes_of(&value).filter(|part| part.length() as usize <= record::CHUNK) {
-                Some(part) => reader.push_with(part.length() as usize, |into| part.copy_to(into)),
-                None => reader.damage(),
+        let mut reader = EntryReader::new(len);
+        for chunk in chunks {
+            let part = chunk.await.map_err(e)?;
+            if part.is_null() {
+                reader.damage();
+            } else {
+                let part: Uint8Array = part.unchecked_into();
+                reader.push_with(part.length() as usize, |into| part.copy_to(into));
             }
         }
         Ok(Some(reader.finish()))
     }
 
     /// Writes the entry in chunks, hashing the payload while IndexedDB takes them (see
-    /// [`write::write`]). Sealed entries are for the shared tier, which a browser only
+    /// `write::write`). Sealed entries are for the shared tier, which a browser only
     /// reads: they are refused.
     async fn put_entry(&self, id: &Fingerprint, entry: &EntryWriter<'_>) -> Result<PayloadCheck> {
         if entry.trailer_len() != 0 {
@@ -246,22 +227,15 @@ impl Store for IdbStore {
             ));
         }
         check_size(entry.len())?;
-        let db = self.database().await?;
-        write::write(&db, id, entry, now_ms()).await
+        write::write(&self.database().await?, id, entry).await
     }
 
     async fn delete(&self, id: &Fingerprint) -> Result<()> {
         let db = self.database().await?;
-        let e = |err| error::from_idb("remove an entry", err);
-        let tx = db
-            .transaction(&[ENTRIES, HEADS], TransactionMode::ReadWrite)
-            .map_err(e)?;
-        tx.object_store(ENTRIES)
-            .map_err(e)?
-            .delete(record::entry_range(&id.to_hex()).map_err(e)?)
-            .map_err(e)?;
-        tx.object_store(HEADS).map_err(e)?.delete(key_of(id)).map_err(e)?;
-        finish("remove an entry", tx).await
+        match JsFuture::from(db.remove(&id.to_hex())).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(from_store("remove an entry", &e)),
+        }
     }
 
     async fn lock(&self, id: &Fingerprint) -> Result<Option<LockGuard>> {
@@ -272,17 +246,17 @@ impl Store for IdbStore {
     }
 
     async fn list(&self) -> Result<Vec<Listed>> {
-        list::list(&*self.database().await?, None, now_ms()).await
+        listings(&self.database().await?, None).await
     }
 
     async fn head(&self, id: &Fingerprint) -> Result<Option<Listed>> {
-        Ok(list::list(&*self.database().await?, Some(id), now_ms()).await?.pop())
+        Ok(listings(&self.database().await?, Some(id)).await?.pop())
     }
 
     const KEEPS_COUNTERS: bool = true;
 
     async fn load_counters(&self) -> Result<Option<Vec<u8>>> {
-        Ok(self.counters(TransactionMode::ReadOnly).await?.1)
+        Ok(counters(&self.database().await?, false).await?.1)
     }
 
     async fn update_counters<F>(&self, update: F) -> Result<()>
@@ -291,44 +265,12 @@ impl Store for IdbStore {
     {
         // Read and written in one transaction, which IndexedDB runs alone against any
         // other that writes the record: every tab's and worker's counts add up.
-        let (tx, kept) = self.counters(TransactionMode::ReadWrite).await?;
-        let bytes = update(kept.as_deref());
-        tx.object_store(HEADS)
-            .and_then(|heads| {
-                heads.put(
-                    &js_sys::Uint8Array::from(&bytes[..]),
-                    Some(&JsValue::from_str(COUNTERS)),
-                )
-            })
-            .map_err(|err| error::from_idb(COUNTERS_OP, err))?;
-        finish(COUNTERS_OP, tx).await
-    }
-}
-
-/// What the errors of the lasting counters' requests say was being done.
-const COUNTERS_OP: &str = "keep the lasting counters";
-
-impl IdbStore {
-    /// A transaction of `mode` on the heads, and the lasting counters' bytes read in it.
-    async fn counters(&self, mode: TransactionMode) -> Result<(idb::Transaction, Option<Vec<u8>>)> {
         let db = self.database().await?;
-        let e = |err| error::from_idb(COUNTERS_OP, err);
-        let tx = db.transaction(&[HEADS], mode).map_err(e)?;
-        let get = tx
-            .object_store(HEADS)
-            .map_err(e)?
-            .get(JsValue::from_str(COUNTERS))
-            .map_err(e)?;
-        let value = request::value(get).await.map_err(e)?;
-        // Anything but bytes reads as no counters; the engine checks the bytes themselves.
-        Ok((
-            tx,
-            value.as_ref().and_then(record::bytes_of).map(|bytes| bytes.to_vec()),
-        ))
+        let (tx, kept) = counters(&db, true).await?;
+        let bytes = update(kept.as_deref());
+        match JsFuture::from(db.save_counters(&tx, &bytes)).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(from_store(COUNTERS_OP, &e)),
+        }
     }
-}
-
-/// The time, ms since the epoch (generations begin with it).
-fn now_ms() -> u64 {
-    js_sys::Date::now() as u64
 }

@@ -1011,7 +1011,11 @@ test("k. the package: package.json, files, and a .wasm that imports nothing from
   const types = pkg.exports?.["."]?.types ?? pkg.types ?? pkg.typings;
   assert.equal(path.normalize(types), "index.d.ts");
   assert.equal(pkg.exports?.["./package.json"], "./package.json", "package.json is exported (tools read it)");
-  for (const f of ["index.js", "protocol.js", "bundle.js", "index.d.ts", "stepcache_wasm.js", "stepcache_wasm_bg.wasm", "README.md", "LICENSE-MIT", "LICENSE-APACHE"]) {
+  // With the JavaScript modules the glue imports from snippets/ (the IndexedDB store's).
+  const glue = fs.readFileSync(path.join(PKG, "stepcache_wasm.js"), "utf8");
+  const snippets = [...new Set([...glue.matchAll(/from ["']\.\/(snippets\/[^"']+)["']/g)].map((m) => m[1]))];
+  assert.ok(snippets.length > 0, "the glue imports the IndexedDB store's module from snippets/");
+  for (const f of ["index.js", "protocol.js", "bundle.js", "index.d.ts", "stepcache_wasm.js", "stepcache_wasm_bg.wasm", "README.md", "LICENSE-MIT", "LICENSE-APACHE", ...snippets]) {
     assert.ok(fs.existsSync(path.join(PKG, f)), `pkg/${f}`);
     if (Array.isArray(pkg.files)) assert.ok(pkg.files.some((p) => p === f || f.startsWith(p.replace(/\/?\*.*$/, ""))), `package.json files lists ${f}`);
   }

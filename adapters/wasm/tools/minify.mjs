@@ -13,6 +13,14 @@
 // export as `wasm.<name>`. Every renaming must be found exactly where expected, and no old
 // name may be left anywhere: a wasm-bindgen whose glue looks different fails the build here
 // instead of shipping a module that cannot be instantiated.
+//
+// A function of a crate's own JavaScript module (`#[wasm_bindgen(module = ...)]`, emitted
+// into `snippets/`) whose arguments need no conversion is imported by the module straight
+// from that JavaScript module, not through the glue's object: the glue imports the module
+// as a namespace (`import * as import1 from "./snippets/..."`) and hands it over under the
+// module's path. binaryen puts every import in one module, so such a function becomes an
+// entry of the glue's object under its new name (`w: import1.describe`), and the namespaces'
+// own keys go.
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -51,12 +59,33 @@ function renameOnce(text, pattern, replacement, what) {
 }
 
 let glue = readFileSync(gluePath, "utf8");
+/** The namespace a JavaScript module of the crate's own is imported as, or undefined. */
+const namespaceOf = (module) => glue.match(new RegExp(`\\nimport \\* as (\\w+) from "${escape(module)}"`))?.[1];
 const oldModules = new Set(table.imports.map(([module]) => module));
+const glueModules = [...oldModules].filter((module) => namespaceOf(module) === undefined);
+if (glueModules.length !== 1) fail(`expected one import object in the glue, found ${glueModules.length}`);
+let importObject;
 for (const module of oldModules) {
-  glue = renameOnce(glue, `\\n(\\s*)"${escape(module)}": `, (_, indent) => `\n${indent}"${moduleName}": `, `module ${module}`);
+  if (module === glueModules[0]) {
+    glue = renameOnce(glue, `\\n(\\s*)"${escape(module)}": (\\w+),`, (_, indent, object) => {
+      importObject = object;
+      return `\n${indent}"${moduleName}": ${object},`;
+    }, `module ${module}`);
+  } else {
+    // wasm-bindgen may hand the same namespace over several times, under one key.
+    const before = glue;
+    glue = glue.replace(new RegExp(`\\n\\s*"${escape(module)}": \\w+,`, "g"), "");
+    if (glue === before) fail(`module ${module}: not handed to the module in the glue`);
+  }
 }
-for (const [, name, short] of table.imports) {
-  glue = renameOnce(glue, `\\n(\\s*)${escape(name)}: function\\(`, (_, indent) => `\n${indent}${short}: function(`, `import ${name}`);
+for (const [module, name, short] of table.imports) {
+  if (module === glueModules[0]) {
+    glue = renameOnce(glue, `\\n(\\s*)${escape(name)}: function\\(`, (_, indent) => `\n${indent}${short}: function(`, `import ${name}`);
+  } else {
+    if (!/^[A-Za-z_$][\w$]*$/.test(name)) fail(`import ${name} of ${module} is not a JavaScript name`);
+    const entry = `${short}: ${namespaceOf(module)}.${name},`;
+    glue = renameOnce(glue, `\\n(\\s*)const ${importObject} = \\{\\n(\\s*)__proto__: null,`, (match, _, indent) => `${match}\n${indent}${entry}`, `import ${name} of ${module}`);
+  }
 }
 for (const [name, short] of table.exports) {
   if (!/^[A-Za-z_$][\w$]*$/.test(short)) fail(`export ${name} became "${short}", not a JavaScript name`);
