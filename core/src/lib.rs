@@ -25,6 +25,7 @@ mod map;
 mod policy;
 pub mod provenance;
 mod record;
+mod region;
 mod sort;
 mod stats;
 mod step_arg;

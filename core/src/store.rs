@@ -92,6 +92,26 @@ pub trait Store: MaybeSend + MaybeSync {
         async move { Ok(self.get(id).await?.map(|bytes| Listed::of(*id, bytes.as_ref()))) }
     }
 
+    /// Bytes `range` of entry `id`, cut short where the entry ends, or `None` if there is
+    /// no entry `id`: what a region read needs (the head, then the blocks the region
+    /// touches; see [`crate::Cache::get_region`]). The default reads the whole entry and
+    /// cuts the range out of it, which costs nothing more where [`Store::get`] maps a
+    /// file; a store that reads whole entries into memory reads only the range instead.
+    fn get_range(
+        &self,
+        id: &Fingerprint,
+        range: core::ops::Range<usize>,
+    ) -> impl Future<Output = Result<Option<SharedBytes>>> + MaybeSend {
+        async move {
+            // Clamped to the entry, the slice always exists.
+            Ok(self.get(id).await?.and_then(|bytes| {
+                let bytes = SharedBytes::from_owner(bytes);
+                let end = range.end.min(bytes.len());
+                bytes.slice(range.start.min(end)..end)
+            }))
+        }
+    }
+
     /// A number that moves on whenever another handle (another process, tab or worker)
     /// may have changed the store since this handle last asked, and stays put while only
     /// this handle writes. Before a memory-tier hit of a stored entry the engine compares

@@ -11,7 +11,8 @@
 
 use stepcache_core::Fingerprint;
 use stepcache_core::entry::{
-    self, Codec, Corrupt, EntryHeader, FORMAT_VERSION, Head, MAGIC, PAYLOAD_ALIGN, PRELUDE_LEN, PayloadCheck,
+    self, BlockTable, Codec, Corrupt, EntryHeader, FORMAT_VERSION, Head, MAGIC, PAYLOAD_ALIGN, PRELUDE_LEN,
+    PayloadCheck,
 };
 use stepcache_core::{ElementType, Key, ProvenanceRecord, Step};
 
@@ -210,6 +211,7 @@ fn golden_header_v2() -> EntryHeader {
         payload_check: PayloadCheck::of(&payload),
         meta: b"{}".to_vec(),
         provenance: ProvenanceRecord::default(),
+        blocks: BlockTable::default(),
     }
 }
 
@@ -255,7 +257,10 @@ fn head_layout() {
     assert_eq!(head.len() % PAYLOAD_ALIGN, 0);
     assert_eq!(head[..8], MAGIC);
     assert_eq!(&MAGIC, b"STEPCACH");
-    assert_eq!(FORMAT_VERSION, 4, "the newest version, written for records");
+    assert_eq!(
+        FORMAT_VERSION, 5,
+        "the newest version, written for payloads of several blocks"
+    );
     assert_eq!(entry::version_of(&golden_header()), 3);
     assert_eq!(head[8..10], 3u16.to_le_bytes());
     assert_eq!(head[10..12], [0, 0]);
@@ -539,17 +544,20 @@ fn wrong_key_is_detected() {
     );
 }
 
-/// An entry claiming format version 5 is an unknown version, from `decode` and
-/// `decode_head`; a v3 entry relabelled as v4 is a bad header (version 4 holds records
+/// An entry claiming format version 6 is an unknown version, from `decode` and
+/// `decode_head`; a v3 entry relabelled as v5 fails v5's header checksum (which covers the
+/// version); a v3 entry relabelled as v4 is a bad header (version 4 holds records
 /// alone), and a record relabelled as v3 too; a v3 entry relabelled as v2 is a bad header
 /// (its provenance is bytes a v2 header does not have), and as v1 fails v1's header
 /// checksum.
 #[test]
-fn version_5_is_unknown() {
+fn version_6_is_unknown() {
     let mut bytes = golden_entry();
+    bytes[8..10].copy_from_slice(&6u16.to_le_bytes());
+    assert_eq!(entry::decode(&bytes, &golden_key()), Err(Corrupt::UnknownVersion(6)));
+    assert_eq!(entry::decode_head(&bytes), Err(Corrupt::UnknownVersion(6)));
     bytes[8..10].copy_from_slice(&5u16.to_le_bytes());
-    assert_eq!(entry::decode(&bytes, &golden_key()), Err(Corrupt::UnknownVersion(5)));
-    assert_eq!(entry::decode_head(&bytes), Err(Corrupt::UnknownVersion(5)));
+    assert_eq!(entry::decode_head(&bytes), Err(Corrupt::HeaderChecksum));
     bytes[8..10].copy_from_slice(&4u16.to_le_bytes());
     assert_eq!(entry::decode_head(&bytes), Err(Corrupt::BadHeader));
     let mut record = golden_record_entry();
@@ -634,4 +642,160 @@ fn decode_checked_trusts_only_a_matching_checksum() {
         entry::decode_checked(&bytes, &golden_key(), Some(other_kind)),
         Err(Corrupt::PayloadChecksum)
     );
+}
+
+/// The payload of the version 5 golden: one block and 64 bytes more, of `u8`.
+fn two_block_payload() -> Vec<u8> {
+    (0..entry::BLOCK_LEN + 64).map(|i| (i % 251) as u8).collect()
+}
+
+/// The header of the version 5 golden: [`golden_header`]'s, over [`two_block_payload`].
+fn golden_header_v5() -> EntryHeader {
+    let payload = two_block_payload();
+    EntryHeader {
+        elem: ElementType::U8,
+        shape: vec![payload.len() as u64],
+        raw_len: payload.len() as u64,
+        payload_len: payload.len() as u64,
+        payload_check: PayloadCheck::of(&payload),
+        ..golden_header()
+    }
+}
+
+/// The head version 5 writes for [`golden_header_v5`]: [`GOLDEN_HEAD_HEX`]'s fields with
+/// the new element type and lengths, then the block table (the XXH3-128 of each block),
+/// then the same provenance. The two block checksums (`ff108c6b...` and `38d58e78...`)
+/// were cross-checked against the reference XXH3 library (Python's `xxhash` 3.6).
+const GOLDEN_HEAD_V5_HEX: &str = concat!(
+    // magic "STEPCACH" | version 5 | reserved 0 | header length 0x175 (373)
+    "5354455043414348",
+    "0500",
+    "0000",
+    "75010000",
+    // XXH3-128 of the prelude's first 16 bytes and the header
+    "9584b711c6025a553459ad51ba6c6c22",
+    // the fields, as version 3 writes them
+    "20000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f0674315f6d617080b883a1f732d2090101c0804000c08040c08040011050e11aafee3d37e18c59d480f52770d9027b7d",
+    // the block table: XXH3-128 of bytes 0..1 MiB, then of the last 64
+    "ff108c6bc37a0d6ebaab8c09988d7353",
+    "38d58e78daac28ad72c45b0cd0af3974",
+    // the provenance record, then zero padding to 448
+    "0f0000000000000073746570636163686520302e312e30010200000004000000000000000800000000000000666c69705f64656705040000000000000001020000000000000000000000000000000105000000000000000000000000000000010a000000000000000000000000000000010f00000000000000000000000000000005000000000000006c6162656c0307000000000000007068616e746f6d04000000000000006d61736b0669b67bb928d10552446ead08af87c0c2b23060f2618ccb1697155dcc177dc53801010202000000000000000200000000000000050000000000000074725f6d73010f",
+    "000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000",
+);
+
+/// A raw payload of more than one block is written as version 5, with the checksum of each
+/// block (the reference XXH3-128 of its bytes) between the fields and the provenance, and
+/// the prelude's first 16 bytes under the header checksum; the bytes are pinned.
+#[test]
+fn version_5_head_layout() {
+    let payload = two_block_payload();
+    let header = golden_header_v5();
+    assert_eq!(entry::block_count(&header), 2);
+    assert_eq!(entry::version_of(&header), 5);
+    let (bytes, check) = entry::EntryWriter::new(&header, &payload).to_bytes().unwrap();
+    assert_eq!(check, header.payload_check);
+    let Head::Complete(decoded, range) = entry::decode_head(&bytes).unwrap() else {
+        panic!("the whole entry holds its head");
+    };
+    let table: Vec<u8> = payload
+        .chunks(entry::BLOCK_LEN)
+        .flat_map(|b| twox_hash::XxHash3_128::oneshot(b).to_le_bytes())
+        .collect();
+    let expected = BlockTable::of(&payload);
+    assert_eq!(expected.as_bytes(), table);
+    assert_eq!(expected.len(), 2);
+    assert!(expected.matches(1, &payload[entry::BLOCK_LEN..]));
+    assert!(!expected.matches(0, &payload[1..entry::BLOCK_LEN + 1]));
+    assert!(!expected.matches(2, &[]));
+    assert_eq!(decoded.blocks, expected);
+    assert_eq!(
+        decoded,
+        EntryHeader {
+            blocks: expected.clone(),
+            ..header.clone()
+        }
+    );
+    assert_eq!(&bytes[range.clone()], &payload[..]);
+    let head = &bytes[..range.start];
+    assert_eq!(head[8..10], 5u16.to_le_bytes());
+    let header_len = u32::from_le_bytes(head[12..16].try_into().unwrap()) as usize;
+    let mut hasher = twox_hash::XxHash3_128::new();
+    hasher.write(&head[..16]);
+    hasher.write(&head[PRELUDE_LEN..PRELUDE_LEN + header_len]);
+    assert_eq!(head[16..32], hasher.finish_128().to_le_bytes());
+    let body = &head[PRELUDE_LEN..PRELUDE_LEN + header_len];
+    let at = body.windows(32).position(|w| w == table).unwrap();
+    assert_eq!(
+        &body[at + 32..],
+        golden_provenance().as_bytes(),
+        "the table, then the provenance"
+    );
+    assert_eq!(hex(head), GOLDEN_HEAD_V5_HEX);
+    assert_eq!(entry::decode(&bytes, &header.key).map(|(h, _)| h.blocks), Ok(expected));
+}
+
+/// Which entries carry a block table: raw arrays of more than one block; never a payload
+/// of one block or less, or a compressed one. A version 5 head relabelled as version 3
+/// does not decode.
+#[test]
+fn only_raw_payloads_of_several_blocks_have_blocks() {
+    let header = golden_header_v5();
+    let one_block = EntryHeader {
+        payload_len: entry::BLOCK_LEN as u64,
+        raw_len: entry::BLOCK_LEN as u64,
+        shape: vec![entry::BLOCK_LEN as u64],
+        ..header.clone()
+    };
+    assert_eq!(entry::block_count(&one_block), 0);
+    assert_eq!(entry::version_of(&one_block), 3);
+    let packed = EntryHeader {
+        codec: Codec::ShuffleLz4,
+        payload_len: 100,
+        ..header.clone()
+    };
+    assert_eq!(entry::block_count(&packed), 0);
+    let payload = two_block_payload();
+    let (mut bytes, _) = entry::EntryWriter::new(&header, &payload).to_bytes().unwrap();
+    bytes[8..10].copy_from_slice(&3u16.to_le_bytes());
+    assert_eq!(entry::decode_head(&bytes), Err(Corrupt::HeaderChecksum));
+}
+
+/// The head a store makes from pieces fed to the entry's hasher as it writes them is the
+/// head of one-shot checksums, however the payload is cut: pieces across block
+/// boundaries, of one byte, of exactly a block.
+#[test]
+fn entry_hasher_cuts_blocks_like_the_one_shot_table() {
+    let payload: Vec<u8> = (0..2 * entry::BLOCK_LEN + 4097).map(|i| (i * 13 % 256) as u8).collect();
+    let header = EntryHeader {
+        shape: vec![payload.len() as u64],
+        raw_len: payload.len() as u64,
+        payload_len: payload.len() as u64,
+        ..golden_header_v5()
+    };
+    let writer = entry::EntryWriter::new(&header, &payload);
+    let expected = writer.head(PayloadCheck::of(&payload)).unwrap();
+    for piece in [
+        1 << 21,
+        entry::BLOCK_LEN,
+        entry::BLOCK_LEN - 1,
+        entry::BLOCK_LEN + 1,
+        4096,
+        777_777,
+    ] {
+        let mut hasher = writer.hasher();
+        for part in writer.pieces(piece) {
+            hasher.update(part);
+        }
+        let (head, check) = writer.head_from(hasher).unwrap();
+        assert_eq!(check, PayloadCheck::of(&payload), "pieces of {piece}");
+        assert_eq!(head, expected, "pieces of {piece}");
+    }
+    // An entry without a table: the same head as `head` too.
+    let small = golden_header();
+    let bytes = self::payload();
+    let writer = entry::EntryWriter::new(&small, &bytes);
+    let mut hasher = writer.hasher();
+    hasher.update(&bytes);
+    assert_eq!(writer.head_from(hasher).unwrap().0, entry::encode_head(&small));
 }

@@ -1,6 +1,10 @@
 //! The cases. Each takes a [`Backend`] and panics (fails) if the store or the engine
 //! over it misbehaves.
 
+// A region of one range (the outermost dimension's) is the common one, and a backwards
+// range is what an error case is made of.
+#![allow(clippy::single_range_in_vec_init, clippy::reversed_empty_ranges)]
+
 use std::cell::Cell;
 use std::convert::Infallible;
 
@@ -726,6 +730,104 @@ pub async fn damaged_large_entry_is_a_miss<B: Backend>(backend: &B) {
     .await;
     damage_sized_and_expect_miss(backend, n, &mut |bytes| bytes.truncate(5 << 20)).await;
     damage_sized_and_expect_miss(backend, n, &mut |bytes| bytes.extend_from_slice(&[0; 100])).await;
+}
+
+/// A volume of `[z, 256, 512]` f32 (512 KiB a slice), each voxel its own index.
+fn volume(z: usize) -> Value {
+    Value::array((0..z * 256 * 512).map(|i| i as f32).collect(), &[z, 256, 512]).expect("valid value")
+}
+
+/// The voxels of `volume` within `ranges` (z, y, x), picked one by one.
+fn voxels(shape: [usize; 3], ranges: [std::ops::Range<usize>; 3]) -> Vec<f32> {
+    let mut out = Vec::new();
+    for z in ranges[0].clone() {
+        for y in ranges[1].clone() {
+            for x in ranges[2].clone() {
+                out.push(((z * shape[1] + y) * shape[2] + x) as f32);
+            }
+        }
+    }
+    out
+}
+
+/// Regions of a stored volume (a slice, a range of slices, a sub-box) come back exactly,
+/// from the store and from the memory tier, in the region's shape. Damage in a block a
+/// region does not touch does not fail it; a region that touches damage is a miss and
+/// the entry is removed. A region that does not fit the value is a typed error that
+/// loses nothing; a compressed entry (no per-block checksums) is read whole and cut.
+pub async fn regions_read_only_what_they_touch<B: Backend>(backend: &B) {
+    let shape = [6, 256, 512];
+    let a = fresh(backend, Config::new()).await;
+    let k = key("volume", 1);
+    a.put(&k, volume(6)).await.unwrap();
+    let b = reopen(backend, &a, no_memory(), T0).await;
+    let cases: [([std::ops::Range<u64>; 3], usize); 4] = [
+        ([2..3, 0..256, 0..512], 1),
+        ([1..4, 0..256, 0..512], 1),
+        ([3..5, 10..20, 7..9], 3),
+        ([0..6, 255..256, 511..512], 3),
+    ];
+    for (ranges, given) in cases {
+        let region = &ranges[..given];
+        let want = voxels(shape, ranges.clone().map(|r| r.start as usize..r.end as usize));
+        let hit = b.get_region(&k, region).await.unwrap().expect("a region hit");
+        assert_eq!(hit.source, Source::Store);
+        assert_eq!(hit.value.shape(), ranges.clone().map(|r| r.end - r.start));
+        assert_eq!(hit.value.to_vec::<f32>().unwrap(), want, "{ranges:?} from the store");
+        assert_eq!(hit.content, hit.value.content());
+        let hit = a.get_region(&k, region).await.unwrap().expect("a region hit");
+        assert_eq!(hit.source, Source::Memory);
+        assert_eq!(hit.value.to_vec::<f32>().unwrap(), want, "{ranges:?} from memory");
+    }
+    assert_eq!(b.stats().await.unwrap().store.hits, 4, "each region is one store hit");
+    // Ranges for the last dimensions: the first is whole.
+    let hit = b
+        .get_trailing_region(&k, &[10..20, 7..u64::MAX])
+        .await
+        .unwrap()
+        .expect("a hit");
+    assert_eq!(hit.value.shape(), [6, 10, 505]);
+    assert_eq!(
+        hit.value.to_vec::<f32>().unwrap(),
+        voxels(shape, [0..6, 10..20, 7..512])
+    );
+    // A region does not fit: an error, and the entry stays.
+    for bad in [&[0..7][..], &[3..2], &[0..1, 0..1, 0..1, 0..1]] {
+        let err = b.get_region(&k, bad).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad:?}");
+    }
+    assert!(b.get(&k).await.unwrap().is_some());
+    // Damage in block 2 (slices 4 and 5): slices 0 to 3 still read; slice 4 is a miss.
+    let payload_len = 6 * 256 * 512 * 4;
+    let damaged = backend
+        .tamper(b.store(), k.fingerprint(), &mut |bytes| {
+            let at = bytes.len() - payload_len + (2 << 20) + 1000;
+            bytes[at] ^= 0x40;
+        })
+        .await;
+    assert!(damaged);
+    let c = reopen(backend, &a, no_memory(), T0).await;
+    let hit = c.get_region(&k, &[0..4]).await.unwrap().expect("untouched blocks read");
+    assert_eq!(
+        hit.value.to_vec::<f32>().unwrap(),
+        voxels(shape, [0..4, 0..256, 0..512])
+    );
+    assert!(
+        c.get_region(&k, &[4..5]).await.unwrap().is_none(),
+        "damage touched: a miss"
+    );
+    assert!(c.get(&k).await.unwrap().is_none(), "and the entry is removed");
+    // Compressed (no per-block checksums): read whole, then cut.
+    let d = reopen(backend, &a, no_memory().compression(true), T0).await;
+    let packed = key("volume", 2);
+    d.put(&packed, volume(6)).await.unwrap();
+    let stored = d.store().get(packed.fingerprint()).await.unwrap().expect("stored");
+    assert!(stored.as_ref().len() < payload_len, "compressed");
+    let hit = d.get_region(&packed, &[5..6, 100..101]).await.unwrap().expect("a hit");
+    assert_eq!(
+        hit.value.to_vec::<f32>().unwrap(),
+        voxels(shape, [5..6, 100..101, 0..512])
+    );
 }
 
 /// Truncated entries, down to a few bytes, are misses and are removed.

@@ -74,6 +74,7 @@ macro_rules! conformance_tests {
             access_modes_switch_off_one_by_one,
             damaged_payload_is_a_miss_and_removed,
             damaged_large_entry_is_a_miss,
+            regions_read_only_what_they_touch,
             truncated_entry_is_a_miss_and_removed,
             unknown_format_version_is_a_miss,
             entry_of_another_key_is_a_miss,

@@ -409,6 +409,34 @@ impl Cache {
         hit
     }
 
+    /// Looks `key` up like [`Cache::get`] and returns only `region` of its value: one
+    /// range per leading dimension, outermost first, the rest taken whole. From disk, a
+    /// large uncompressed array is read (through its memory map) and verified only in the
+    /// 1 MiB blocks the region touches. See [`stepcache_core::Cache::get_region`].
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] if the value is found and the region does not fit
+    /// its shape; otherwise as [`Cache::get`].
+    ///
+    /// # Example
+    /// ```
+    /// use stepcache::{Cache, Key, Value};
+    /// # let dir = std::env::temp_dir().join(format!("stepcache-doc-region-{}", std::process::id()));
+    /// let cache = Cache::open(&dir)?;
+    /// let key = Key::of("smoothed").arg("sigma", 1.5).build()?;
+    /// // A [z, y, x] volume: 64 slices of 128 x 128.
+    /// let volume: Vec<f32> = (0..64 * 128 * 128).map(|i| i as f32).collect();
+    /// cache.put(&key, Value::array(volume, &[64, 128, 128])?)?;
+    /// let slice = cache.get_region(&key, &[10..11, 0..128])?.expect("a hit");
+    /// assert_eq!(slice.value.shape(), &[1, 128, 128]);
+    /// assert_eq!(slice.value.as_slice::<f32>()?[0], (10 * 128 * 128) as f32);
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), stepcache::Error>(())
+    /// ```
+    pub fn get_region(&self, key: &Key, region: &[std::ops::Range<u64>]) -> Result<Option<Hit>> {
+        block_on(self.engine.get_region(key, region))
+    }
+
     /// Whether `key` is cached and fresh.
     ///
     /// # Errors

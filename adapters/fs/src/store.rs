@@ -44,8 +44,8 @@ use memmap2::Mmap;
 use crate::dir::{ensure_dir, owner_only_dir};
 use crate::error::io_error;
 use crate::shared::Changes;
-use stepcache_core::entry::{EntryWriter, LIST_HEAD_LEN, PayloadCheck, PayloadHasher};
-use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, LockGuard, Result, Store};
+use stepcache_core::entry::{EntryHasher, EntryWriter, LIST_HEAD_LEN, PayloadCheck};
+use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, LockGuard, Result, SharedBytes, Store};
 
 /// The directory of this layout under the cache directory. Older layouts beside it are
 /// removed when a writable cache is opened: their entries are simply recomputed.
@@ -338,18 +338,18 @@ impl FsStore {
         file.seek(io::SeekFrom::Start(entry.head_len() as u64))?;
         // The first piece ends where the second 2 MiB of the file begins.
         let pieces = || entry.pieces(PIECE);
-        let check = if entry.len() < 2 * PIECE {
-            let mut hasher = PayloadHasher::new();
+        let hasher = if entry.len() < 2 * PIECE {
+            let mut hasher = entry.hasher();
             for piece in pieces() {
                 hasher.update(piece);
                 file.write_all(piece)?;
             }
-            hasher.finish()
+            hasher
         } else {
-            checksum_beside_writes(&mut file, pieces)?
+            checksum_beside_writes(&mut file, entry.hasher(), pieces)?
         };
-        let head = entry
-            .head(check)
+        let (head, check) = entry
+            .head_from(hasher)
             .map_err(|e| io::Error::other(e.message().to_owned()))?;
         let trailer = entry.trailer(&head);
         if !trailer.is_empty() {
@@ -477,6 +477,26 @@ impl FsStore {
         if removed { self.changed() } else { Ok(()) }
     }
 
+    /// Bytes `range` of entry `id`'s file, cut short where it ends, or `None` if there is
+    /// no entry: read with one seek and read, never mapping the file (a map of a large
+    /// file is populated whole, which would cost a region read more than its bytes).
+    fn range_blocking(&self, id: &Fingerprint, range: std::ops::Range<usize>) -> Result<Option<SharedBytes>> {
+        let path = self.entry_path(id);
+        let Some((mut file, len)) = open_entry(&path)? else {
+            return Ok(None);
+        };
+        let end = range.end.min(usize::try_from(len).unwrap_or(usize::MAX));
+        let start = range.start.min(end);
+        let mut bytes = AlignedBytes::zeroed(end - start);
+        let got = file
+            .seek(io::SeekFrom::Start(start as u64))
+            .and_then(|_| read_up_to(&mut file, bytes.as_mut_slice()))
+            .map_err(|e| io_error("read", &path, e))?;
+        // A file that shrank since `stat` is read short; the block checks then reject it.
+        bytes.truncate(got);
+        Ok(Some(SharedBytes::from_owner(bytes)))
+    }
+
     /// Entry `id` as listed: its length and leading bytes, or `None` if there is none.
     fn listed(&self, id: Fingerprint) -> Result<Option<Listed>> {
         let path = self.entry_path(&id);
@@ -558,13 +578,15 @@ const CHECK_PAUSE: std::time::Duration = std::time::Duration::from_micros(100);
 /// with no checksum at all.
 fn checksum_beside_writes<'a, I: Iterator<Item = &'a [u8]>>(
     file: &mut File,
+    mut hasher: EntryHasher,
     pieces: impl Fn() -> I + Sync,
-) -> io::Result<PayloadCheck> {
+) -> io::Result<EntryHasher> {
     const STOP: usize = usize::MAX;
     let written = AtomicUsize::new(0);
     std::thread::scope(|scope| {
-        let hasher = scope.spawn(|| {
-            let mut hasher = PayloadHasher::new();
+        let pieces = &pieces;
+        let written = &written;
+        let hasher = scope.spawn(move || {
             'pieces: for (i, piece) in pieces().enumerate() {
                 loop {
                     match written.load(Ordering::Acquire) {
@@ -576,7 +598,7 @@ fn checksum_beside_writes<'a, I: Iterator<Item = &'a [u8]>>(
                 }
                 hasher.update(piece);
             }
-            hasher.finish()
+            hasher
         });
         let result = pieces().try_for_each(|piece| {
             file.write_all(piece)?;
@@ -586,10 +608,10 @@ fn checksum_beside_writes<'a, I: Iterator<Item = &'a [u8]>>(
         if result.is_err() {
             written.store(STOP, Ordering::Release);
         }
-        let check = hasher
+        let hasher = hasher
             .join()
             .map_err(|_| io::Error::other("checksum thread panicked"))?;
-        result.map(|()| check)
+        result.map(|()| hasher)
     })
 }
 
@@ -647,6 +669,10 @@ impl Store for FsStore {
 
     async fn delete(&self, id: &Fingerprint) -> Result<()> {
         self.delete_blocking(id)
+    }
+
+    async fn get_range(&self, id: &Fingerprint, range: std::ops::Range<usize>) -> Result<Option<SharedBytes>> {
+        self.range_blocking(id, range)
     }
 
     async fn list(&self) -> Result<Vec<Listed>> {

@@ -547,6 +547,31 @@ class Connection {
   }
 
   /**
+   * Bytes `start` to `end` (excluded) of entry `hex`, cut short where the entry ends, as
+   * the pieces of the chunks that hold them, in order; read in one transaction, and
+   * only those chunks. Null if there is no whole entry, or a chunk is damaged: the
+   * engine then reads the entry whole, and finds out which.
+   * @param {string} hex
+   * @param {number} start
+   * @param {number} end
+   * @returns {Promise<Uint8Array[] | null>}
+   */
+  async readRange(hex, start, end) {
+    const [tx, head] = await this.lookUp(hex);
+    if (head === null || head === DAMAGED) return null;
+    end = Math.min(end, head.length);
+    start = Math.min(start, end);
+    const first = Math.floor(start / this.chunkBytes);
+    const last = Math.ceil(end / this.chunkBytes);
+    const chunks = await Promise.all(this.chunks(tx, hex, head.generation, first, last));
+    if (chunks.includes(null)) return null;
+    return chunks.map((bytes, i) => {
+      const at = (first + i) * this.chunkBytes;
+      return bytes.subarray(Math.max(start - at, 0), Math.max(end - at, 0));
+    });
+  }
+
+  /**
    * Begins a put of entry `hex`, whose bytes after chunk 0 are `chunks` chunks (see
    * `Put`).
    * @param {string} hex

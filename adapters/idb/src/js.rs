@@ -42,6 +42,11 @@ extern "C" {
     #[wasm_bindgen(method)]
     pub(crate) fn read(this: &Connection, hex: &str) -> Promise;
 
+    /// Bytes `start..end` of entry `hex`, cut short where it ends, as the pieces of the
+    /// chunks that hold them; `null` if there is no whole entry or a chunk is damaged.
+    #[wasm_bindgen(method, js_name = readRange)]
+    pub(crate) fn read_range(this: &Connection, hex: &str, start: f64, end: f64) -> Promise;
+
     /// Begins a put of entry `hex` whose bytes after chunk 0 are `chunks` chunks.
     #[wasm_bindgen(method)]
     pub(crate) fn write(this: &Connection, hex: &str, chunks: u32) -> Put;

@@ -12,10 +12,13 @@ mod open;
 mod write;
 
 use std::cell::RefCell;
+use std::ops::Range;
 
 use js_sys::{Array, Promise, Uint8Array};
 use stepcache_core::entry::{EntryReader, EntryWriter, PayloadCheck};
-use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, LockGuard, Result, Store, text};
+use stepcache_core::{
+    AlignedBytes, Error, ErrorKind, Fingerprint, Listed, LockGuard, Result, SharedBytes, Store, text,
+};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
@@ -214,6 +217,34 @@ impl Store for IdbStore {
             }
         }
         Ok(Some(reader.finish()))
+    }
+
+    /// Reads only the chunks that hold `range`, in one transaction. An entry whose
+    /// records disagree, or a damaged chunk, reads as no entry: the engine then reads
+    /// the entry whole, and finds out.
+    async fn get_range(&self, id: &Fingerprint, range: Range<usize>) -> Result<Option<SharedBytes>> {
+        let db = self.database().await?;
+        let asked = db.read_range(&id.to_hex(), range.start as f64, range.end as f64);
+        let parts = JsFuture::from(asked)
+            .await
+            .map_err(|e| from_store("read an entry", &e))?;
+        if parts.is_null() {
+            return Ok(None);
+        }
+        let parts: Vec<Uint8Array> = parts
+            .unchecked_into::<Array>()
+            .iter()
+            .map(JsCast::unchecked_into)
+            .collect();
+        // Aligned, so that a region's values are viewed in place, as a whole entry's are.
+        let mut bytes = AlignedBytes::zeroed(parts.iter().map(|p| p.length() as usize).sum());
+        let mut at = 0;
+        for part in parts {
+            let end = at + part.length() as usize;
+            part.copy_to(&mut bytes.as_mut_slice()[at..end]);
+            at = end;
+        }
+        Ok(Some(SharedBytes::from_owner(bytes)))
     }
 
     /// Writes the entry in chunks, hashing the payload while IndexedDB takes them (see

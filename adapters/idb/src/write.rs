@@ -3,7 +3,7 @@
 //! in transactions of at most 64 MiB, and makes them the entry in the last).
 
 use js_sys::Promise;
-use stepcache_core::entry::{EntryWriter, PayloadCheck, PayloadHasher};
+use stepcache_core::entry::{EntryWriter, PayloadCheck};
 use stepcache_core::{Fingerprint, Result};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -33,7 +33,8 @@ pub(crate) async fn write(db: &js::Connection, id: &Fingerprint, entry: &EntryWr
 }
 
 /// Hands `first` (the payload bytes of chunk 0) and the later `pieces` to `put`, hashing
-/// them in order, then the head with the checksum.
+/// them in order (the payload's checksum and block table in one pass), then the head with
+/// the checksums.
 async fn hand_over<'a>(
     put: &js::Put,
     entry: &EntryWriter<'a>,
@@ -41,7 +42,7 @@ async fn hand_over<'a>(
     pieces: impl Iterator<Item = &'a [u8]>,
 ) -> Result<PayloadCheck> {
     let e = |err| from_store(OP, &err);
-    let mut hasher = PayloadHasher::new();
+    let mut hasher = entry.hasher();
     hasher.update(first);
     for piece in pieces {
         let committing = put.put(piece).map_err(e)?;
@@ -54,8 +55,7 @@ async fn hand_over<'a>(
                 .map_err(e)?;
         }
     }
-    let check = hasher.finish();
-    let head = entry.head(check)?;
+    let (head, check) = entry.head_from(hasher)?;
     JsFuture::from(put.finish(&head, first, entry.len() as f64))
         .await
         .map_err(e)?;

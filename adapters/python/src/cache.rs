@@ -1,12 +1,13 @@
 //! `stepcache._native.Cache`: the native cache, with the GIL released while it hashes,
 //! reads, writes and verifies.
 
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString, PyTuple};
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyInt, PySlice, PyString, PyTuple};
 use stepcache::{Access, Cache, Durability, Error, ErrorKind, Force, Retention, TypePolicy, Value, ValueRef};
 
 use crate::arrays::array_ref;
@@ -365,6 +366,17 @@ impl PyCache {
         found.map(|hit| report::hit(py, hit, key)).transpose()
     }
 
+    /// Looks `key` up like `get` and returns only `region` of its array: a slice, an int
+    /// or a tuple of them, one per leading dimension (`numpy.s_[10:11]` is slice 10 of a
+    /// `[z, y, x]` volume, `numpy.s_[:, 5]` its coronal slice 5); dimensions keep their
+    /// place, an int as a range of one. From disk, a large uncompressed array is read and
+    /// verified only in the 1 MiB blocks the region touches.
+    fn get_region(&self, py: Python<'_>, key: &Bound<'_, PyAny>, region: &Bound<'_, PyAny>) -> PyResult<Option<PyHit>> {
+        let (cache, key, region) = (self.cache()?, key_of(key)?, region_of(region)?);
+        let found = py.detach(|| cache.get_region(&key, &region)).py()?;
+        found.map(|hit| report::hit(py, hit, key)).transpose()
+    }
+
     /// Whether `key` is cached and fresh.
     fn has(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
         let (cache, key) = (self.cache()?, key_of(key)?);
@@ -623,4 +635,55 @@ fn put_report<'py>(py: Python<'py>, r: &stepcache::PutReport) -> PyResult<Bound<
     d.set_item("store", outcome(r.store))?;
     d.set_item("shared", outcome(r.shared))?;
     Ok(d)
+}
+
+/// `region` (see `Cache.get_region`) as one range per leading dimension.
+fn region_of(region: &Bound<'_, PyAny>) -> PyResult<Vec<Range<u64>>> {
+    let items: Vec<Bound<'_, PyAny>> = match region.cast::<PyTuple>() {
+        Ok(tuple) => tuple.iter().collect(),
+        Err(_) => vec![region.clone()],
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(dim, item)| range_of(dim, item))
+        .collect()
+}
+
+/// One dimension's part of a region: a slice of step 1 (from 0 and to the dimension's end
+/// where it does not say) or one index.
+fn range_of(dim: usize, item: &Bound<'_, PyAny>) -> PyResult<Range<u64>> {
+    let bad = |what: &str| {
+        to_py(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("region dimension {dim}: {what}"),
+        ))
+    };
+    let index = |value: Bound<'_, PyAny>, none: u64| -> PyResult<u64> {
+        if value.is_none() {
+            return Ok(none);
+        }
+        let i: i64 = value.extract().map_err(|_| bad("an index is not an integer"))?;
+        u64::try_from(i).map_err(|_| bad("negative indices are not supported"))
+    };
+    if let Ok(slice) = item.cast::<PySlice>() {
+        let step = slice.getattr("step")?;
+        if !step.is_none() && step.extract::<i64>().ok() != Some(1) {
+            return Err(bad("only slices of step 1 are supported"));
+        }
+        let start = index(slice.getattr("start")?, 0)?;
+        let stop = index(slice.getattr("stop")?, u64::MAX)?;
+        return Ok(start..stop);
+    }
+    if item.cast::<PyBool>().is_ok() || item.cast::<PyInt>().is_err() {
+        return Err(to_py(Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "region dimension {dim}: expected a slice or an int, got {}",
+                item.get_type().name()?
+            ),
+        )));
+    }
+    let at = index(item.clone(), 0)?;
+    Ok(at..at.saturating_add(1))
 }

@@ -21,7 +21,7 @@ const KINDS: [(ErrorKind, Builtin, &str); 17] = [
     (
         ErrorKind::InvalidArgument,
         Builtin::Value,
-        "A key argument is invalid: a bad or repeated name, NaN, an infinity, or over 64 KiB inline.",
+        "An argument is invalid: a key's (a bad or repeated name, NaN, an infinity, over 64 KiB inline), or a region that does not fit the value.",
     ),
     (
         ErrorKind::InvalidValue,

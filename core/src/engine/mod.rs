@@ -9,6 +9,7 @@ mod lasting;
 mod maintain;
 mod promote;
 mod read;
+mod region;
 mod report;
 mod shared;
 mod state;

@@ -192,6 +192,8 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
             payload_check: PayloadCheck::placeholder(),
             meta: value.meta().to_vec(),
             provenance: ProvenanceRecord::now(key.encoded_args()),
+            // Filled in by `EntryWriter`.
+            blocks: crate::entry::BlockTable::default(),
         };
         (header, payload)
     }

@@ -13,7 +13,7 @@ use core::fmt;
 use core::ops::Range;
 pub use reader::EntryReader;
 pub use seal::{MIN_SECRET_LEN, SEAL_LEN, SEAL_MAGIC, TeamKey, unseal};
-pub use writer::EntryWriter;
+pub use writer::{EntryHasher, EntryWriter};
 
 use serde::{Deserialize, Serialize};
 
@@ -23,9 +23,9 @@ use crate::value::{ElementType, check_layout};
 
 /// The magic bytes every entry starts with.
 pub const MAGIC: [u8; 8] = *b"STEPCACH";
-/// The newest format version this build writes: version 4 for records
-/// ([`ElementType::Record`]), version 3 for every other value (see [`version_of`]).
-pub const FORMAT_VERSION: u16 = 4;
+/// The newest format version this build writes (see [`version_of`] for which version an
+/// entry gets: 3, 4 for records, 5 for a raw payload of more than one block).
+pub const FORMAT_VERSION: u16 = 5;
 /// The oldest format version this build reads.
 pub const OLDEST_READABLE_VERSION: u16 = 1;
 /// The fixed part before the header.
@@ -39,6 +39,10 @@ pub const LIST_HEAD_LEN: usize = 4096;
 pub const MAX_HEADER_LEN: usize = 2 << 20;
 /// The largest caller metadata accepted by `put`.
 pub const MAX_META_LEN: usize = 1 << 20;
+/// The length of the blocks that format version 5 checksums one by one
+/// ([`EntryHeader::blocks`]): 1 MiB, so one slice of a volume is read and verified
+/// without the rest, at 16 bytes of header per MiB of payload.
+pub const BLOCK_LEN: usize = 1 << 20;
 
 /// How a payload is stored.
 ///
@@ -83,6 +87,67 @@ pub struct EntryHeader {
     /// so a header is decoded without decoding its provenance.
     #[serde(skip)]
     pub provenance: ProvenanceRecord,
+    /// The XXH3-128 (little-endian) of each [`BLOCK_LEN`] bytes of the payload in order,
+    /// the last block possibly shorter (format version 5; empty in every other version):
+    /// a region read checks only the blocks it reads. [`block_count`] says how many an
+    /// entry has. Not a postcard field: the table lies between the fields and the
+    /// provenance record; [`EntryWriter`] fills it in from the payload.
+    #[serde(skip)]
+    pub blocks: BlockTable,
+}
+
+/// How many per-block checksums an entry of `header` carries ([`EntryHeader::blocks`]):
+/// one per [`BLOCK_LEN`] bytes of a raw payload longer than one block, none otherwise (a
+/// compressed payload is read whole, and a region of a payload of one block is that block).
+pub fn block_count(header: &EntryHeader) -> u64 {
+    let blocked = header.codec == Codec::Raw && header.elem != ElementType::Record;
+    if blocked && header.payload_len > BLOCK_LEN as u64 {
+        header.payload_len.div_ceil(BLOCK_LEN as u64)
+    } else {
+        0
+    }
+}
+
+/// The checksums of a payload's blocks ([`EntryHeader::blocks`]): the XXH3-128 of each
+/// [`BLOCK_LEN`] bytes in order, the last block possibly shorter, 16 bytes each
+/// (little-endian), as the table is written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlockTable(Vec<u8>);
+
+impl BlockTable {
+    /// The table of `payload`.
+    pub fn of(payload: &[u8]) -> Self {
+        let mut table = Vec::with_capacity(payload.len().div_ceil(BLOCK_LEN) * 16);
+        for block in payload.chunks(BLOCK_LEN) {
+            table.extend_from_slice(&xxh3_128(block));
+        }
+        BlockTable(table)
+    }
+
+    /// A table of `count` zero checksums, the length of the real one.
+    pub fn placeholder(count: usize) -> Self {
+        BlockTable(alloc::vec![0; count * 16])
+    }
+
+    /// The number of blocks.
+    pub fn len(&self) -> usize {
+        self.0.len() / 16
+    }
+
+    /// Whether there are no blocks (every entry but a version 5 one's).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `block` has the checksum of block number `index`.
+    pub fn matches(&self, index: usize, block: &[u8]) -> bool {
+        self.0.get(index * 16..index * 16 + 16) == Some(&xxh3_128(block)[..])
+    }
+
+    /// The table as written: 16 bytes per block.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 /// The checksum of an entry's payload, tagged with its algorithm.
@@ -172,6 +237,54 @@ impl fmt::Debug for PayloadHasher {
     }
 }
 
+/// Computes a [`BlockTable`] over a payload given in pieces of any lengths, as a
+/// [`PayloadHasher`] computes the payload's checksum (see [`EntryHasher`]).
+pub(crate) struct BlockHasher {
+    table: Vec<u8>,
+    block: alloc::boxed::Box<crate::checksum::Xxh3>,
+    /// How many bytes of the current block it has been given.
+    filled: usize,
+}
+
+impl BlockHasher {
+    /// A hasher given nothing yet.
+    pub(crate) fn new() -> Self {
+        BlockHasher {
+            table: Vec::new(),
+            block: alloc::boxed::Box::new(crate::checksum::Xxh3::new()),
+            filled: 0,
+        }
+    }
+
+    /// Takes the next piece of the payload.
+    pub(crate) fn update(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let take = (BLOCK_LEN - self.filled).min(bytes.len());
+            self.block.update(&bytes[..take]);
+            self.filled += take;
+            bytes = &bytes[take..];
+            if self.filled == BLOCK_LEN {
+                self.end_block();
+            }
+        }
+    }
+
+    fn end_block(&mut self) {
+        self.table.extend_from_slice(&self.block.finish().to_le_bytes());
+        *self.block = crate::checksum::Xxh3::new();
+        self.filled = 0;
+    }
+
+    /// The table of everything given, in order: equal to [`BlockTable::of`] the
+    /// concatenation.
+    pub(crate) fn finish(mut self) -> BlockTable {
+        if self.filled > 0 {
+            self.end_block();
+        }
+        BlockTable(self.table)
+    }
+}
+
 /// XXH3-128 (seed 0) of `bytes`, little-endian.
 fn xxh3_128(bytes: &[u8]) -> [u8; 16] {
     crate::checksum::xxh3_128(bytes).to_le_bytes()
@@ -231,23 +344,31 @@ impl fmt::Display for Corrupt {
     }
 }
 
-/// The header checksum stored in bytes 16..32 of the prelude, by format version.
-fn header_check(version: u16, header: &[u8]) -> [u8; 16] {
+/// The header checksum stored in bytes 16..32 of the prelude, by format version, over the
+/// header `body` and, from version 5, the prelude's first 16 bytes before it (magic,
+/// version, header length): a header relabelled as another version then fails its check
+/// instead of being read by the other version's rules.
+fn header_check(version: u16, prelude: &[u8], body: &[u8]) -> [u8; 16] {
     if version == 1 {
-        let digest = blake3::hash(header);
+        let digest = blake3::hash(body);
         let mut out = [0u8; 16];
         out.copy_from_slice(&digest.as_bytes()[..16]);
-        out
-    } else {
-        xxh3_128(header)
+        return out;
     }
+    let mut hasher = crate::checksum::Xxh3::new();
+    if version >= 5 {
+        hasher.update(&prelude[..16]);
+    }
+    hasher.update(body);
+    hasher.finish().to_le_bytes()
 }
 
 /// Decodes a header body of format `version`.
 ///
-/// Versions 2 and 3 share their fields; version 3 follows them with the provenance
-/// record, never empty, to the end of the header. Before version 3 nothing may follow
-/// them. So a header relabelled from one version to the other does not decode.
+/// Versions 2 to 5 share their fields; version 3 follows them with the provenance
+/// record, never empty, to the end of the header, and version 5 puts the block table
+/// ([`EntryHeader::blocks`]) between the two. Before version 3 nothing may follow the
+/// fields. So a header relabelled from one version to another does not decode.
 fn decode_header_body(version: u16, body: &[u8]) -> Option<EntryHeader> {
     let v2;
     let body = if version == 1 {
@@ -256,7 +377,16 @@ fn decode_header_body(version: u16, body: &[u8]) -> Option<EntryHeader> {
     } else {
         body
     };
-    let (mut header, rest): (EntryHeader, &[u8]) = postcard::take_from_bytes(body).ok()?;
+    let (mut header, mut rest): (EntryHeader, &[u8]) = postcard::take_from_bytes(body).ok()?;
+    // Only version 5 has a table, and only an entry that has blocks is version 5.
+    let blocks = match (version, block_count(&header)) {
+        (5, 0) => return None,
+        (5, blocks) => blocks,
+        _ => 0,
+    };
+    let table_len = usize::try_from(blocks).ok()?.checked_mul(16)?;
+    header.blocks = BlockTable(rest.get(..table_len)?.to_vec());
+    rest = &rest[table_len..];
     match (version, rest) {
         (3.., [_, ..]) => header.provenance = ProvenanceRecord::from_bytes(rest.to_vec()),
         (..3, []) => {}
@@ -325,7 +455,9 @@ fn align_up(n: usize) -> usize {
 /// header of a few hundred bytes.
 fn body_len(header: &EntryHeader) -> usize {
     // Serialising a struct of plain fields into a Vec cannot fail.
-    postcard::to_extend(header, Vec::new()).map_or(0, |body| body.len()) + header.provenance.as_bytes().len()
+    postcard::to_extend(header, Vec::new()).map_or(0, |body| body.len())
+        + header.blocks.as_bytes().len()
+        + header.provenance.as_bytes().len()
 }
 
 /// The length of [`encode_head`]`(header)`, without encoding it.
@@ -333,13 +465,20 @@ pub fn head_len(header: &EntryHeader) -> usize {
     align_up(PRELUDE_LEN + body_len(header))
 }
 
-/// The format version an entry of `header` is written in: 4 for a record, 3 otherwise.
-/// Version 4 is version 3's layout with a record's payload; it is its own version so that
-/// a build that knows no records refuses one as an unknown version, and each version says
-/// exactly which values it holds (a record labelled 3, or another value labelled 4, is a
-/// bad header).
+/// The format version an entry of `header` is written in: 4 for a record, 5 for a payload
+/// with per-block checksums ([`block_count`]), 3 otherwise. Versions 4 and 5 are version
+/// 3's layout with a record's payload, or with a block table; each is its own version so
+/// that a build that knows neither refuses one as an unknown version, and each version
+/// says exactly which entries it holds (a record labelled 3, a payload of one block
+/// labelled 5, and so on, is a bad header).
 pub fn version_of(header: &EntryHeader) -> u16 {
-    if header.elem == ElementType::Record { 4 } else { 3 }
+    if header.elem == ElementType::Record {
+        4
+    } else if block_count(header) > 0 {
+        5
+    } else {
+        3
+    }
 }
 
 /// Encodes everything that precedes the payload: prelude, header and padding.
@@ -355,10 +494,11 @@ pub fn encode_head(header: &EntryHeader) -> Vec<u8> {
     out.extend_from_slice(&[0; 20]);
     // Serialising a struct of plain fields into a Vec cannot fail.
     let mut out = postcard::to_extend(header, out).unwrap_or_default();
+    out.extend_from_slice(header.blocks.as_bytes());
     out.extend_from_slice(header.provenance.as_bytes());
     let len = (out.len() - PRELUDE_LEN) as u32;
     out[12..16].copy_from_slice(&len.to_le_bytes());
-    let check = header_check(version, &out[PRELUDE_LEN..]);
+    let check = header_check(version, &out[..PRELUDE_LEN], &out[PRELUDE_LEN..]);
     out[16..PRELUDE_LEN].copy_from_slice(&check);
     out.resize(align_up(out.len()), 0);
     out
@@ -401,7 +541,7 @@ pub fn decode_head(bytes: &[u8]) -> Result<Head, Corrupt> {
     let Some(body) = bytes.get(PRELUDE_LEN..PRELUDE_LEN + header_len) else {
         return Ok(Head::NeedBytes(payload_start));
     };
-    if header_check(version, body) != prelude[16..32] {
+    if header_check(version, prelude, body) != prelude[16..32] {
         return Err(Corrupt::HeaderChecksum);
     }
     let header = decode_header_body(version, body).ok_or(Corrupt::BadHeader)?;
@@ -497,6 +637,7 @@ pub(crate) fn test_entry(key_byte: u8, payload: &[u8]) -> (Vec<u8>, PayloadCheck
         payload_check: PayloadCheck::placeholder(),
         meta: Vec::new(),
         provenance: ProvenanceRecord::default(),
+        blocks: BlockTable::default(),
     };
     EntryWriter::new(&header, payload)
         .to_bytes()
@@ -555,7 +696,7 @@ mod tests {
             let expected = EntryHeader {
                 key: Fingerprint::from_bytes(key), step, created_ms, cost_us, elem, shape, codec,
                 raw_len, payload_len, payload_check: PayloadCheck::Blake3(Fingerprint::from_bytes(digest)), meta,
-                provenance: ProvenanceRecord::default(),
+                provenance: ProvenanceRecord::default(), blocks: BlockTable::default(),
             };
             prop_assert_eq!(decode_header_body(1, &body), Some(expected));
             // Cut anywhere, it never decodes to a header, nor panics.

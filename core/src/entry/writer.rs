@@ -2,7 +2,10 @@
 
 use alloc::vec::Vec;
 
-use super::{EntryHeader, PayloadCheck, SEAL_LEN, TeamKey, encode_head, head_len};
+use super::{
+    BlockHasher, BlockTable, EntryHeader, PayloadCheck, PayloadHasher, SEAL_LEN, TeamKey, block_count, encode_head,
+    head_len,
+};
 use crate::error::{Error, ErrorKind, Result};
 
 /// An entry on its way to a store, handed out in the order stores write it: the payload
@@ -24,10 +27,15 @@ pub struct EntryWriter<'a> {
 }
 
 impl<'a> EntryWriter<'a> {
-    /// The entry of `header` (its payload checksum to be filled in) and `payload`.
+    /// The entry of `header` (its payload checksum and block table to be filled in) and
+    /// `payload`.
     pub fn new(header: &EntryHeader, payload: &'a [u8]) -> Self {
+        let mut header = header.clone();
+        // Placeholders of the table's length, which the head's length depends on.
+        header.blocks = BlockTable::placeholder(block_count(&header) as usize);
+        let len = head_len(&header);
         EntryWriter {
-            header: Some((header.clone(), head_len(header))),
+            header: Some((header, len)),
             payload,
             seal: None,
         }
@@ -94,26 +102,72 @@ impl<'a> EntryWriter<'a> {
         core::iter::once(first).chain(rest.chunks(piece))
     }
 
+    /// A hasher for this entry's payload, to feed with [`EntryWriter::pieces`] as they
+    /// are written and give to [`EntryWriter::head_from`]: the payload's checksum and the
+    /// block table (if the entry has one) in one pass.
+    pub fn hasher(&self) -> EntryHasher {
+        EntryHasher {
+            payload: PayloadHasher::new(),
+            blocks: self.has_blocks().then(BlockHasher::new),
+        }
+    }
+
+    /// Whether the entry carries per-block checksums (see [`super::BlockTable`]).
+    fn has_blocks(&self) -> bool {
+        self.header
+            .as_ref()
+            .is_some_and(|(header, _)| !header.blocks.is_empty())
+    }
+
+    /// The head to write in front of the payload, from `hasher` fed with every payload
+    /// byte in order; returns it with the payload's checksum, which tells this version of
+    /// the entry from any other. Empty for a verbatim entry.
+    ///
+    /// # Errors
+    /// As [`EntryWriter::head`].
+    pub fn head_from(&self, hasher: EntryHasher) -> Result<(Vec<u8>, PayloadCheck)> {
+        let check = hasher.payload.finish();
+        let head = match hasher.blocks {
+            Some(blocks) => self.head_with(check, blocks.finish()),
+            None => self.head(check),
+        }?;
+        Ok((head, check))
+    }
+
     /// The head to write in front of the payload, given the checksum of every payload byte
     /// in order (a [`super::PayloadHasher`] fed with [`EntryWriter::pieces`]); returns it
-    /// with the checksum, which tells this version of the entry from any other. Empty for
-    /// a verbatim entry.
+    /// with the checksum, which tells this version of the entry from any other. An
+    /// entry's block table, if it has one, is computed here from the payload. Empty for a
+    /// verbatim entry.
     ///
     /// # Errors
     /// [`ErrorKind::Storage`] if the head came out longer or shorter than
     /// [`EntryWriter::head_len`] said (the checksum has a fixed size, so this cannot
     /// happen; if it did, the payload would be misplaced and the write must fail).
     pub fn head(&self, check: PayloadCheck) -> Result<Vec<u8>> {
+        let blocks = match self.has_blocks() {
+            true => BlockTable::of(self.payload),
+            false => BlockTable::default(),
+        };
+        self.head_with(check, blocks)
+    }
+
+    /// [`EntryWriter::head`], with the block table computed over the same bytes (used only
+    /// if the entry has one).
+    fn head_with(&self, check: PayloadCheck, blocks: BlockTable) -> Result<Vec<u8>> {
         let Some((header, len)) = &self.header else {
             return Ok(Vec::new());
         };
         let mut header = header.clone();
         header.payload_check = check;
+        if !header.blocks.is_empty() {
+            header.blocks = blocks;
+        }
         let head = encode_head(&header);
         if head.len() != *len {
             return Err(Error::new(
                 ErrorKind::Storage,
-                "an entry's head changed length with its checksum",
+                "an entry's head changed length with its checksums",
             ));
         }
         Ok(head)
@@ -130,5 +184,28 @@ impl<'a> EntryWriter<'a> {
         bytes.extend_from_slice(self.payload);
         bytes.extend_from_slice(&trailer);
         Ok((bytes, check))
+    }
+}
+
+/// The checksums of an entry's payload computed as a store writes it (see
+/// [`EntryWriter::hasher`]).
+pub struct EntryHasher {
+    payload: PayloadHasher,
+    blocks: Option<BlockHasher>,
+}
+
+impl EntryHasher {
+    /// Takes the next piece of the payload.
+    pub fn update(&mut self, piece: &[u8]) {
+        self.payload.update(piece);
+        if let Some(blocks) = &mut self.blocks {
+            blocks.update(piece);
+        }
+    }
+}
+
+impl core::fmt::Debug for EntryHasher {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("EntryHasher")
     }
 }

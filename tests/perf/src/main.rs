@@ -6,6 +6,7 @@
 
 mod large;
 mod memory;
+mod region;
 mod report;
 mod small;
 
@@ -31,6 +32,8 @@ pub struct Plan {
     pub memory_count: usize,
     /// Timed batches (each one pass over every memory-tier value) per variant.
     pub memory_batches: usize,
+    /// Sizes of the f32 volumes whose slices are read, in bytes.
+    pub region_sizes: Vec<usize>,
 }
 
 impl Plan {
@@ -43,6 +46,7 @@ impl Plan {
             small_len: 1024,
             memory_count: 10_000,
             memory_batches: 51,
+            region_sizes: vec![4 << 20, 16 << 20, 64 << 20, 256 << 20],
         }
     }
 
@@ -55,6 +59,7 @@ impl Plan {
             small_len: 1024,
             memory_count: 1_000,
             memory_batches: 5,
+            region_sizes: vec![4 << 20],
         }
     }
 
@@ -298,12 +303,13 @@ fn main() {
         Vec::new()
     };
 
-    let sections: [Section<'_>; 5] = [
+    let sections: [Section<'_>; 6] = [
         (1, "fingerprinting", &|| large::fingerprint(&plan, &maps)),
         (2, "persistent put", &|| large::put(&plan, &maps, &scratch)),
         (3, "persistent get", &|| large::get(&plan, &maps, &scratch)),
         (4, "small entries", &|| small::run(&plan, &scratch)),
         (5, "memory-tier hits", &|| memory::run(&plan, &scratch)),
+        (6, "region reads", &|| region::run(&plan, &scratch)),
     ];
     for (n, name, section) in sections {
         if !wanted(n) {
