@@ -403,6 +403,18 @@ export interface ComputeContext {
   signal: AbortSignal;
 }
 
+/**
+ * One dimension's part of a region: `[start, end]` with `end` excluded (left out or
+ * `Infinity`: to the dimension's end), or one index (its dimension kept, of length 1).
+ */
+export type RegionRange = number | [number, number?];
+
+/**
+ * A region of an array: ranges of its first dimensions in order (the others whole), or
+ * axes named from its last dimension: `x` the last (fastest), `y`, `z`, `t` before it.
+ */
+export type Region = RegionRange[] | { x?: RegionRange; y?: RegionRange; z?: RegionRange; t?: RegionRange };
+
 /** A cache of step results in IndexedDB with a memory tier in front. */
 export class StepCache {
   private constructor();
@@ -415,6 +427,15 @@ export class StepCache {
    * (unchecked: the hit's `data` is whatever was stored).
    */
   get<T extends TypedArray | ArrayBuffer = TypedArray | ArrayBuffer>(key: KeyLike): Promise<Hit<T> | undefined>;
+  /**
+   * A region of the array cached under `key` (one slice, a range of slices, a sub-box), or
+   * undefined: `[[10, 11]]` ranges the first dimension, `{ z: 10 }` names axes from the
+   * last dimension (`x` the last, then `y`, `z`, `t`: slice 10 of a `[z, y, x]` volume).
+   * The hit's `shape` keeps every dimension. An uncompressed array over 1 MiB is read and
+   * verified only in the 1 MiB blocks the region touches; anything else is read whole and
+   * cut. Rejects `InvalidArgument` if the region does not fit the array.
+   */
+  getRegion<T extends TypedArray | ArrayBuffer = TypedArray | ArrayBuffer>(key: KeyLike, region: Region): Promise<Hit<T> | undefined>;
   /** Whether `key` is cached and fresh. */
   has(key: KeyLike): Promise<boolean>;
   /** Stores a value under `key` as its type's policy says (`TooLarge` if its data is over 1 GiB). */

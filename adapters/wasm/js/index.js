@@ -695,6 +695,45 @@ function costUs(options) {
   throw fail("InvalidArgument", "costMs must be a number of milliseconds >= 0");
 }
 
+// ----- regions -----------------------------------------------------------------------------
+
+/** The axes a region may name, from the last dimension: `x` is the last (fastest), then `y`, `z`, `t`. */
+const AXES = ["x", "y", "z", "t"];
+
+/**
+ * `region` as getRegion's numbers (protocol.rs, `GetRegion`): `[anchor, start, end, ...]`,
+ * anchor 0 for an array of ranges of the first dimensions, 1 for named axes, which are
+ * ranges of the last dimensions (an axis not named between two named ones is whole).
+ */
+function regionNumbers(region) {
+  let anchor = 0;
+  let ranges = region;
+  if (!Array.isArray(region)) {
+    if (region === null || typeof region !== "object") {
+      throw fail("InvalidArgument", `a region is an array of ranges or an object of axes x, y, z, t, not ${describe(region)}`);
+    }
+    const names = Object.keys(region);
+    const unknown = names.find((name) => !AXES.includes(name));
+    if (unknown !== undefined) throw fail("InvalidArgument", `a region names the axes x, y, z and t, not "${unknown}"`);
+    const deepest = Math.max(-1, ...names.map((name) => AXES.indexOf(name)));
+    anchor = 1;
+    ranges = AXES.slice(0, deepest + 1).reverse().map((axis) => region[axis] ?? [0, Infinity]);
+  }
+  const numbers = [anchor];
+  ranges.forEach((range, i) => numbers.push(...rangeNumbers(range, anchor === 1 ? AXES[ranges.length - 1 - i] : `dimension ${i}`)));
+  return new Float64Array(numbers);
+}
+
+/** One range of a region: `[start, end]` (`end` left out or `Infinity`: to the end) or one index. */
+function rangeNumbers(range, what) {
+  const [start, end] = typeof range === "number" ? [range, range + 1] : Array.isArray(range) && range.length <= 2 ? [range[0] ?? 0, range[1] ?? Infinity] : [NaN, NaN];
+  const index = (n) => Number.isSafeInteger(n) && n >= 0;
+  if (!index(start) || !(index(end) || end === Infinity)) {
+    throw fail("InvalidArgument", `region ${what}: expected [start, end] of integers >= 0 (end may be left out) or one index, not ${describe(range)}`);
+  }
+  return [start, end];
+}
+
 // ----- getOrCompute options --------------------------------------------------------------
 
 /** The longest timeoutMs setTimeout keeps (about 24.8 days); a longer one would fire at once. */
@@ -1160,6 +1199,13 @@ export class StepCache {
   async get(key) {
     const [step, fingerprint] = keyParts(key);
     const hit = await this.#keyed(OP.get, key);
+    return hit === undefined ? undefined : hitOf(hit, step, fingerprint);
+  }
+
+  /** A region of the array cached under `key` (see index.d.ts), or undefined. */
+  async getRegion(key, region) {
+    const [step, fingerprint] = keyParts(key);
+    const hit = await this.#keyed(OP.getRegion, key, regionNumbers(region));
     return hit === undefined ? undefined : hitOf(hit, step, fingerprint);
   }
 

@@ -3,7 +3,7 @@
 // Do not edit: a test fails when this file and protocol.rs disagree.
 
 /** operation codes of RawCache.call */
-export const OP = Object.freeze({ "get": 0, "has": 1, "invalidate": 2, "pin": 3, "unpin": 4, "put": 5, "importEntry": 6, "readEntry": 7, "getOrCompute": 8, "key": 9, "clear": 10, "stats": 11, "saveStats": 12, "entries": 13, "status": 14, "setForce": 15, "setAccess": 16, "setRetention": 17, "forget": 18, "forgetStep": 19, "close": 20 });
+export const OP = Object.freeze({ "get": 0, "has": 1, "invalidate": 2, "pin": 3, "unpin": 4, "put": 5, "importEntry": 6, "readEntry": 7, "getRegion": 8, "getOrCompute": 9, "key": 10, "clear": 11, "stats": 12, "saveStats": 13, "entries": 14, "status": 15, "setForce": 16, "setAccess": 17, "setRetention": 18, "forget": 19, "forgetStep": 20, "close": 21 });
 
 /** operation codes of util */
 export const UTIL = Object.freeze({ "checkKey": 0, "fingerprintBytes": 1, "maxValueBytes": 2, "bundleChecksum": 3 });

@@ -193,8 +193,8 @@ impl RawCache {
     /// cost; `args` the key's readable arguments as the key operation returned them (empty
     /// if unknown). Pin and unpin return `undefined` and throw a bad key. Get, has,
     /// invalidate and put return their result (or throw) if it is ready at once, as a
-    /// memory-tier hit is, and a promise of it otherwise; getOrCompute always returns a
-    /// promise.
+    /// memory-tier hit is, and a promise of it otherwise (getRegion too, its `arg` the
+    /// region's numbers); getOrCompute always returns a promise.
     ///
     /// The others read `text` and `arg` as each [`Operation`] says, and ignore the rest;
     /// those that settle at once return their result or `undefined` (or throw), the others
@@ -250,6 +250,7 @@ impl RawCache {
             }
             _ => Ok(None),
         };
+        let region = (op == Operation::GetRegion).then(|| convert::region_of(&arg));
         let work = boxed(&self.engine, move |engine| async move {
             let key = key?;
             let out = match (op, incoming?) {
@@ -259,6 +260,15 @@ impl RawCache {
                     .await?
                     .map_or(JsValue::UNDEFINED, |h| convert::hit_to_js(&h)),
                 (Operation::Has, _) => engine.has(&key).await?.into(),
+                (Operation::GetRegion, _) => {
+                    let (last, ranges) = region.unwrap_or_default();
+                    let hit = if last {
+                        engine.get_trailing_region(&key, &ranges).await?
+                    } else {
+                        engine.get_region(&key, &ranges).await?
+                    };
+                    hit.map_or(JsValue::UNDEFINED, |h| convert::hit_to_js(&h))
+                }
                 (Operation::ReadEntry, _) => match engine.read_entry(key.fingerprint()).await? {
                     EntryRead::Sound(bytes) => Uint8Array::from(bytes.as_ref()).into(),
                     // Damaged (and removed): `null`; gone since it was listed: `undefined`.

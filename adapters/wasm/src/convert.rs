@@ -389,3 +389,18 @@ pub(crate) fn statuses_to_js(statuses: &[Status]) -> JsValue {
     }
     Float64Array::from(&numbers[..]).into()
 }
+
+/// The region of getRegion's numbers (see `protocol::Operation::GetRegion`): whether its
+/// ranges are for the last dimensions, and the ranges (an end of `Infinity` saturates to
+/// `u64::MAX`, which the core reads as the dimension's end).
+pub(crate) fn region_of(arg: &JsValue) -> (bool, Vec<std::ops::Range<u64>>) {
+    let numbers = arg.unchecked_ref::<Float64Array>().to_vec();
+    let last = numbers.first().is_some_and(|&anchor| anchor == 1.0);
+    let ranges = numbers
+        .get(1..)
+        .unwrap_or_default()
+        .chunks_exact(2)
+        .map(|pair| pair[0] as u64..pair[1] as u64)
+        .collect();
+    (last, ranges)
+}

@@ -70,6 +70,12 @@ codes! {
         /// Resolves to the verified bytes of the key's stored entry (`Cache::read_entry`),
         /// or `undefined` if there is none or it was damaged (and is now removed).
         ReadEntry = "readEntry",
+        /// Resolves to the hit of a region of the key's array, or `undefined`
+        /// (`Cache::get_region`): `arg` is a `Float64Array` of `[anchor, start, end, ...]`,
+        /// anchor 0 for ranges of the first dimensions, 1 for ranges of the last ones
+        /// (`Cache::get_trailing_region`), an end of `Infinity` running to the
+        /// dimension's end. `index.js` has checked the numbers.
+        GetRegion = "getRegion",
         /// Resolves to the hit of the key, or of the value computed (and stored).
         GetOrCompute = "getOrCompute",
         /// The fingerprint (32 bytes) then the readable arguments (see

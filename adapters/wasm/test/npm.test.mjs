@@ -747,6 +747,33 @@ test("records: several outputs put as one entry, read back as parts; the bytes a
   });
 });
 
+test("y. getRegion: slices, ranges and named axes from IndexedDB and memory, in a page and a worker; bad regions are typed errors", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const page = await harness(context);
+    for (const [where, out] of [
+      ["page", await run(page, "regionScenario", { name: uniq("region-page") })],
+      ["worker", await runInWorker(page, "regionScenario", { name: uniq("region-worker") })],
+    ]) {
+      const w = (what) => `${where}: ${what}`;
+      const shapes = [[1, 256, 512], [3, 256, 512], [2, 10, 2], [6, 1, 512], [2, 256, 1], [1, 256, 12]];
+      assert.equal(out.cases.length, 2 * shapes.length);
+      out.cases.forEach((c, i) => {
+        assert.equal(c.source, i % 2 === 0 ? "store" : "memory", w(`${c.region}: source`));
+        assert.deepEqual(c.shape, shapes[i >> 1], w(`${c.region}: shape`));
+        assert.equal(c.ctor, "Float32Array", w(`${c.region}: a Float32Array`));
+        assert.ok(c.exact, w(`${c.region}: exactly the region's voxels`));
+      });
+      assert.equal(out.missing, "undefined", w("a missing key"));
+      for (const [what, r] of Object.entries(out.bad)) {
+        assert.equal(r.name, "InvalidArgument", w(`${what}: ${JSON.stringify(r)}`));
+      }
+      assert.match(out.bad.past.message, /not within 0\.\.6/, w("the region past the end names the dimension's length"));
+      assert.match(out.bad.axis.message, /x, y, z and t, not "w"/);
+      assert.ok(out.wholeAfter, w("the entry stays whole after the bad regions"));
+    }
+  });
+});
+
 test("KeyLike: a StepKey posted to a worker, {step, fingerprint}, and key texts", { timeout: TIMEOUT }, async () => {
   await withContext(async (context) => {
     const page = await harness(context);

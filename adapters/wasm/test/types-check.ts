@@ -2,7 +2,7 @@
 // index.d.ts: typical typed uses of the API must type-check, and wrong ones must not.
 import { fingerprintBytes, open, StepKey } from "stepcache";
 import type {
-  CacheOptions, ComputeContext, ComputeOptions, EntryInfo, Hit, ImportReport, Json, KeyLike, PutReport, Stats, Status, StepCache, StepCacheErrorName, TypedArray, Upstream,
+  CacheOptions, ComputeContext, ComputeOptions, EntryInfo, Hit, ImportReport, Json, KeyLike, PutReport, Region, Stats, Status, StepCache, StepCacheErrorName, TypedArray, Upstream,
   ValueInput,
 } from "stepcache";
 
@@ -55,6 +55,15 @@ export async function typedUse(): Promise<number> {
   void [firstFloat, digest];
   // @ts-expect-error: fingerprintBytes takes bytes, not text
   fingerprintBytes("text");
+
+  // getRegion(): ranges of the first dimensions, or named axes; the hit as get's.
+  const slice: Hit<Float32Array> | undefined = await cache.getRegion<Float32Array>(key, { z: 3, x: [0, 10] });
+  const rows: Region = [[0, 2], 5, [1]];
+  void [slice?.shape, await cache.getRegion(key, rows)];
+  // @ts-expect-error: the axes are x, y, z and t
+  await cache.getRegion(key, { w: 1 });
+  // @ts-expect-error: a range is [start, end] or one index
+  await cache.getRegion(key, [[0, 1, 2]]);
 
   const maybe: Hit | undefined = await cache.get(key);
   if (maybe) {

@@ -1507,3 +1507,57 @@ export async function recordScenario({ name }) {
   fresh.close();
   return out;
 }
+
+/**
+ * Regions of a stored `[6, 256, 512]` f32 volume whose every voxel is its index: from
+ * IndexedDB through a second cache with no memory tier (the entry has a block table: only
+ * the chunks a region touches are read) and from the memory tier; ranges and named axes;
+ * a missing key; bad regions.
+ */
+export async function regionScenario({ name }) {
+  const [Z, Y, X] = [6, 256, 512];
+  const volume = new Float32Array(Z * Y * X).map((_, i) => i);
+  const cache = await open({ name });
+  const key = cache.key("smoothed", { sigma: 1.5 });
+  await cache.put(key, { data: volume, shape: [Z, Y, X] });
+  const fresh = await open({ name, memoryBudget: 0 });
+  /** Whether `data` holds exactly the voxels of the box, in order. */
+  const isBox = (data, [z0, z1, y0, y1, x0, x1]) => {
+    let i = 0;
+    for (let z = z0; z < z1; z++) {
+      for (let y = y0; y < y1; y++) {
+        for (let x = x0; x < x1; x++) if (data[i++] !== (z * Y + y) * X + x) return false;
+      }
+    }
+    return i === data.length;
+  };
+  const cases = [
+    [{ z: 2 }, [2, 3, 0, Y, 0, X]],
+    [[[1, 4]], [1, 4, 0, Y, 0, X]],
+    [[[3, 5], [10, 20], [7, 9]], [3, 5, 10, 20, 7, 9]],
+    [{ y: [255] }, [0, Z, 255, Y, 0, X]],
+    [{ x: 511, z: [0, 2] }, [0, 2, 0, Y, 511, X]],
+    [[4, [0, Infinity], [500]], [4, 5, 0, Y, 500, X]],
+  ];
+  const out = { cases: [] };
+  for (const [region, box] of cases) {
+    for (const c of [fresh, cache]) {
+      const hit = await c.getRegion(key, region);
+      out.cases.push({ region: JSON.stringify(region), source: hit.source, shape: hit.shape, ctor: hit.data.constructor.name, exact: isBox(hit.data, box) });
+    }
+  }
+  out.missing = String(await fresh.getRegion(cache.key("smoothed", { sigma: 9 }), { z: 0 }));
+  out.bad = {
+    past: await catchErr(() => fresh.getRegion(key, { z: 6 })),
+    tooMany: await catchErr(() => fresh.getRegion(key, [0, 0, 0, 0])),
+    axis: await catchErr(() => fresh.getRegion(key, { w: 1 })),
+    negative: await catchErr(() => fresh.getRegion(key, [[-1, 2]])),
+    fraction: await catchErr(() => fresh.getRegion(key, [[0.5, 2]])),
+    notRegion: await catchErr(() => fresh.getRegion(key, 5)),
+  };
+  const whole = await fresh.get(key);
+  out.wholeAfter = whole && isBox(whole.data, [0, Z, 0, Y, 0, X]);
+  cache.close();
+  fresh.close();
+  return out;
+}
