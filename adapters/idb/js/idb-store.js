@@ -549,8 +549,9 @@ class Connection {
   /**
    * Bytes `start` to `end` (excluded) of entry `hex`, cut short where the entry ends, as
    * the pieces of the chunks that hold them, in order; read in one transaction, and
-   * only those chunks. Null if there is no whole entry, or a chunk is damaged: the
-   * engine then reads the entry whole, and finds out which.
+   * only those chunks (none for bytes its listing record keeps). Null if there is no
+   * whole entry, or a chunk is damaged: the engine then reads the entry whole, and finds
+   * out which.
    * @param {string} hex
    * @param {number} start
    * @param {number} end
@@ -561,6 +562,8 @@ class Connection {
     if (head === null || head === DAMAGED) return null;
     end = Math.min(end, head.length);
     start = Math.min(start, end);
+    // The listing record keeps the entry's first bytes (a region read's head): no chunk.
+    if (end <= head.lead.length) return [head.lead.subarray(start, end)];
     const first = Math.floor(start / this.chunkBytes);
     const last = Math.ceil(end / this.chunkBytes);
     const chunks = await Promise.all(this.chunks(tx, hex, head.generation, first, last));
