@@ -51,6 +51,13 @@ pub fn run(plan: &Plan, scratch: &Scratch) -> Vec<Table> {
         let mid = depth / 2;
         let at = mid as usize * SLICE;
         let expected = &map.bytes()[at..at + SLICE];
+        // The peer: the slice's bytes from the plain file, one open and one `pread`.
+        let pread = || {
+            let file = ok(File::open(&raw), "open the raw volume");
+            let mut buf = vec![0u8; SLICE];
+            ok(file.read_exact_at(&mut buf, at as u64), "pread the slice");
+            buf
+        };
         let t = interleave(
             runs,
             &mut [
@@ -73,19 +80,10 @@ pub fn run(plan: &Plan, scratch: &Scratch) -> Vec<Table> {
                     drop(hit); // unmapping is not part of the get
                     took
                 },
+                &mut |_| time(pread),
                 &mut |_| {
                     time(|| {
-                        let file = ok(File::open(&raw), "open the raw volume");
-                        let mut buf = vec![0u8; SLICE];
-                        ok(file.read_exact_at(&mut buf, at as u64), "pread the slice");
-                        buf
-                    })
-                },
-                &mut |_| {
-                    time(|| {
-                        let file = ok(File::open(&raw), "open the raw volume");
-                        let mut buf = vec![0u8; SLICE];
-                        ok(file.read_exact_at(&mut buf, at as u64), "pread the slice");
+                        let buf = pread();
                         black_box(PayloadCheck::of(&buf));
                         buf
                     })
@@ -94,11 +92,24 @@ pub fn run(plan: &Plan, scratch: &Scratch) -> Vec<Table> {
         );
         let n = SLICE as u64;
         let [region, whole, pread, pread_check] = [0, 1, 2, 3].map(|i| Fig::runs(&t[i], Some(n)));
-        let whole = Fig { bytes: Some(bytes as u64), ..whole };
+        let whole = Fig {
+            bytes: Some(bytes as u64),
+            ..whole
+        };
         let what = format!("`get_region` of 1 slice of {} → `&[f32]` (verified)", map.label);
-        table.row(&what, &region, format!("whole `get` of the {} volume (verified)", map.label), &whole);
+        table.row(
+            &what,
+            &region,
+            format!("whole `get` of the {} volume (verified)", map.label),
+            &whole,
+        );
         table.row(&what, &region, "`pread` of the slice's bytes (unverified)", &pread);
-        table.row(&what, &region, "`pread` + XXH3-128 of the slice (verified-read limit)", &pread_check);
+        table.row(
+            &what,
+            &region,
+            "`pread` + XXH3-128 of the slice (verified-read limit)",
+            &pread_check,
+        );
         drop((writer, reader));
         let _ = fs::remove_dir_all(&dir);
         let _ = fs::remove_dir_all(&raw_dir);
