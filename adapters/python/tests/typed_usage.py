@@ -24,6 +24,8 @@ def main(root: pathlib.Path) -> float:
         hit: stepcache.Hit = cache.get_or_compute(key, lambda: 1000.0 / np.asarray(t1))
         found: Optional[stepcache.Hit] = cache.get(key)
         assert found is not None and found.source in ("memory", "store")
+        rows: Optional[stepcache.Hit] = cache.get_region(key, np.s_[2:4, 1])
+        assert rows is not None and rows.value.shape == (2, 1)
         stats: stepcache.Stats = cache.stats()
         entries: list[stepcache.EntryInfo] = cache.entries()
         made: stepcache.Provenance = entries[0].provenance
