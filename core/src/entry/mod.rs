@@ -115,13 +115,12 @@ pub fn block_count(header: &EntryHeader) -> u64 {
 pub struct BlockTable(Vec<u8>);
 
 impl BlockTable {
-    /// The table of `payload`.
+    /// The table of `payload`: [`BlockHasher`] given it in one piece, so that where blocks
+    /// are cut is decided once.
     pub fn of(payload: &[u8]) -> Self {
-        let mut table = Vec::with_capacity(payload.len().div_ceil(BLOCK_LEN) * 16);
-        for block in payload.chunks(BLOCK_LEN) {
-            table.extend_from_slice(&xxh3_128(block));
-        }
-        BlockTable(table)
+        let mut hasher = BlockHasher::new();
+        hasher.update(payload);
+        hasher.finish()
     }
 
     /// A table of `count` zero checksums, the length of the real one.
