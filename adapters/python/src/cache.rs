@@ -676,12 +676,9 @@ fn range_of(dim: usize, item: &Bound<'_, PyAny>) -> PyResult<Range<u64>> {
         return Ok(start..stop);
     }
     if item.cast::<PyBool>().is_ok() || item.cast::<PyInt>().is_err() {
-        return Err(to_py(Error::new(
-            ErrorKind::InvalidArgument,
-            format!(
-                "region dimension {dim}: expected a slice or an int, got {}",
-                item.get_type().name()?
-            ),
+        return Err(bad(&format!(
+            "expected a slice or an int, got {}",
+            item.get_type().name()?
         )));
     }
     let at = index(item.clone(), 0)?;
