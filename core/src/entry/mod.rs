@@ -115,8 +115,8 @@ pub fn block_count(header: &EntryHeader) -> u64 {
 pub struct BlockTable(Vec<u8>);
 
 impl BlockTable {
-    /// The table of `payload`: [`BlockHasher`] given it in one piece, so that where blocks
-    /// are cut is decided once.
+    /// The table of `payload`, cut into blocks by the same hasher the streaming writer
+    /// uses, so that where blocks are cut is decided once.
     pub fn of(payload: &[u8]) -> Self {
         let mut hasher = BlockHasher::new();
         hasher.update(payload);
