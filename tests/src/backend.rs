@@ -119,31 +119,51 @@ impl Backend for FsBackend {
     }
 }
 
-/// The IndexedDB store, each fresh store a new database named `stepcache-test-<n>-<random>`.
+/// A browser store in one place (IndexedDB or OPFS), each fresh store a new one named
+/// `stepcache-test-<random>`.
 #[cfg(target_family = "wasm")]
-#[derive(Debug, Default)]
-pub struct IdbBackend;
+#[derive(Debug)]
+pub struct WebBackend {
+    place: stepcache_idb::Place,
+}
 
 #[cfg(target_family = "wasm")]
-impl Backend for IdbBackend {
-    type Store = stepcache_idb::IdbStore;
-
-    async fn fresh(&self) -> stepcache_idb::IdbStore {
-        let name = format!("stepcache-test-{}", js_sys::Math::random().to_bits());
-        stepcache_idb::IdbStore::open(&name)
-            .await
-            .expect("open a fresh database")
+impl WebBackend {
+    /// Stores in IndexedDB.
+    pub fn idb() -> Self {
+        WebBackend {
+            place: stepcache_idb::INDEXED_DB,
+        }
     }
 
-    async fn reopen(&self, store: &stepcache_idb::IdbStore) -> stepcache_idb::IdbStore {
-        stepcache_idb::IdbStore::open(store.name())
+    /// Stores in the origin private file system.
+    pub fn opfs() -> Self {
+        WebBackend {
+            place: stepcache_opfs::OPFS,
+        }
+    }
+}
+
+#[cfg(target_family = "wasm")]
+impl Backend for WebBackend {
+    type Store = stepcache_idb::WebStore;
+
+    async fn fresh(&self) -> stepcache_idb::WebStore {
+        let name = format!("stepcache-test-{}", js_sys::Math::random().to_bits());
+        stepcache_idb::WebStore::open(&name, self.place)
             .await
-            .expect("reopen a database")
+            .expect("open a fresh store")
+    }
+
+    async fn reopen(&self, store: &stepcache_idb::WebStore) -> stepcache_idb::WebStore {
+        stepcache_idb::WebStore::open(store.name(), self.place)
+            .await
+            .expect("reopen a store")
     }
 
     async fn tamper(
         &self,
-        store: &stepcache_idb::IdbStore,
+        store: &stepcache_idb::WebStore,
         id: &Fingerprint,
         damage: &mut dyn FnMut(&mut Vec<u8>),
     ) -> bool {

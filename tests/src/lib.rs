@@ -31,7 +31,7 @@ pub mod server;
 pub mod temp;
 
 #[cfg(target_family = "wasm")]
-pub use backend::IdbBackend;
+pub use backend::WebBackend;
 pub use backend::{Backend, MemoryBackend};
 #[cfg(not(target_family = "wasm"))]
 pub use backend::{FsBackend, ObjectBackend};

@@ -1,7 +1,7 @@
 //! The conformance suite against the IndexedDB store, in a page of headless Chromium.
 #![cfg(target_family = "wasm")]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
-stepcache_tests::conformance_tests!(stepcache_tests::IdbBackend);
+stepcache_tests::conformance_tests!(stepcache_tests::WebBackend::idb());
 
 /// The suite really runs in a page: there is a `window`.
 #[cfg(target_family = "wasm")]

@@ -2,7 +2,7 @@
 //! headless Chromium (where there is no `window`).
 #![cfg(target_family = "wasm")]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_dedicated_worker);
-stepcache_tests::conformance_tests!(stepcache_tests::IdbBackend);
+stepcache_tests::conformance_tests!(stepcache_tests::WebBackend::idb());
 
 /// The suite really runs in a dedicated worker: there is no `window`.
 #[cfg(target_family = "wasm")]

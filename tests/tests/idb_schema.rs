@@ -5,7 +5,7 @@
 
 use stepcache_core::entry::EntryWriter;
 use stepcache_core::{Cache, Config, EntryState, ErrorKind, Key, ManualClock, Store, Value};
-use stepcache_idb::{IdbStore, SCHEMA_VERSION};
+use stepcache_idb::{INDEXED_DB, SCHEMA_VERSION, WebStore};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -100,9 +100,9 @@ fn unique(prefix: &str) -> String {
 
 /// A cache over the IndexedDB database `name` with no memory tier: every read goes to
 /// IndexedDB.
-async fn store_only_cache(name: &str) -> Cache<IdbStore, ManualClock> {
+async fn store_only_cache(name: &str) -> Cache<WebStore, ManualClock> {
     Cache::new(
-        IdbStore::open(name).await.unwrap(),
+        WebStore::open(name, INDEXED_DB).await.unwrap(),
         ManualClock::new(0),
         Config::new().memory_budget(0),
     )
@@ -114,7 +114,7 @@ async fn store_only_cache(name: &str) -> Cache<IdbStore, ManualClock> {
 #[wasm_bindgen_test]
 async fn an_upgrade_elsewhere_is_not_blocked_and_is_reported() {
     let name = unique("upgrade");
-    let store = IdbStore::open(&name).await.unwrap();
+    let store = WebStore::open(&name, INDEXED_DB).await.unwrap();
     let id = *Key::of("s").build().unwrap().fingerprint();
     store.put_entry(&id, &EntryWriter::verbatim(b"x")).await.unwrap();
     let newer = JsFuture::from(rawOpen(&name, SCHEMA_VERSION + 1, false))
@@ -129,9 +129,9 @@ async fn an_upgrade_elsewhere_is_not_blocked_and_is_reported() {
 #[wasm_bindgen_test]
 async fn a_blocked_request_is_a_clear_error() {
     let name = unique("blocked");
-    IdbStore::open(&name).await.unwrap().close();
+    WebStore::open(&name, INDEXED_DB).await.unwrap().close();
     let other = JsFuture::from(rawOpen(&name, SCHEMA_VERSION, false)).await.unwrap();
-    let err = IdbStore::delete_database(&name).await.unwrap_err();
+    let err = WebStore::delete(&name, INDEXED_DB).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Blocked, "{err}");
     assert!(err.message().contains("another tab"), "{err}");
     closeDb(&other);
@@ -143,7 +143,7 @@ async fn a_foreign_database_is_refused() {
     let name = unique("foreign");
     let db = JsFuture::from(rawOpen(&name, 1, false)).await.unwrap();
     closeDb(&db);
-    let err = IdbStore::open(&name).await.unwrap_err();
+    let err = WebStore::open(&name, INDEXED_DB).await.unwrap_err();
     assert!(err.message().contains("not a stepcache database"), "{err}");
 }
 
@@ -262,7 +262,7 @@ async fn chunk_key(name: &str, key: &Key, i: usize) -> String {
 }
 
 /// A cache with one entry of `mib` MiB of bytes `fill` under a fresh key.
-async fn one_entry(name: &str, mib: usize, fill: u8) -> (Cache<IdbStore, ManualClock>, Key) {
+async fn one_entry(name: &str, mib: usize, fill: u8) -> (Cache<WebStore, ManualClock>, Key) {
     let cache = store_only_cache(name).await;
     let key = Key::of("s").arg("n", 1).build().unwrap();
     let value = Value::bytes(vec![fill; (mib << 20).max(100)]);

@@ -576,11 +576,13 @@ class Connection {
 
   /**
    * Begins a put of entry `hex`, whose bytes after chunk 0 are `chunks` chunks (see
-   * `Put`).
+   * `Put`). A Promise, as the connection interface has it (see js/opfs-store.js of
+   * stepcache-opfs, whose puts open a file first).
    * @param {string} hex
    * @param {number} chunks
+   * @returns {Promise<Put>}
    */
-  write(hex, chunks) {
+  async write(hex, chunks) {
     return new Put(this, hex, chunks);
   }
 

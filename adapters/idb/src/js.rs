@@ -1,19 +1,99 @@
-//! The store's JavaScript side, `js/idb-store.js`: the layout of entries in IndexedDB and
-//! every request made to it (that module's opening comment says why it is JavaScript).
-//! Its answers come as Promises, which the store awaits.
+//! The store's JavaScript side: the connection interface a place's module implements
+//! (`js/idb-store.js` here, `js/opfs-store.js` in stepcache-opfs), and the IndexedDB
+//! module's own functions (that module's opening comment says why it is JavaScript).
+//! Answers come as Promises, which the store awaits.
 
 use js_sys::{Array, Promise};
 use wasm_bindgen::prelude::*;
 
-#[wasm_bindgen(module = "/js/idb-store.js")]
+// Methods are called on the object itself (`connection.read(...)`), so one declaration
+// serves every place's module.
+#[wasm_bindgen]
 extern "C" {
-    /// An open database, with the layout's sizes (`Connection` in the module).
+    /// An open store of a place, with the layout's sizes (`Connection` in each module).
     #[derive(Clone)]
     pub(crate) type Connection;
 
-    /// One put of an entry, under a generation of its own (`Put` in the module).
+    /// One put of an entry (`Put` in js/idb-store.js, `HandlePut` or `WritablePut` in
+    /// js/opfs-store.js).
     pub(crate) type Put;
 
+    /// A file being read straight into WebAssembly memory (`HandleSource` in
+    /// js/opfs-store.js), as `Connection::read` may answer instead of chunks.
+    pub(crate) type Source;
+
+    /// Whether the connection closed itself because another tab or worker needed to
+    /// upgrade or delete the database.
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn closed(this: &Connection) -> bool;
+
+    /// Closes the connection.
+    #[wasm_bindgen(method)]
+    pub(crate) fn close(this: &Connection);
+
+    /// Reads entry `hex`: `null` if there is none, `"damaged"` if its records disagree,
+    /// else `[length, chunks]`: a Promise of each chunk's bytes in order (`null` for a
+    /// damaged chunk), all asked already; or a [`Source`] to read the bytes from.
+    #[wasm_bindgen(method)]
+    pub(crate) fn read(this: &Connection, hex: &str) -> Promise;
+
+    /// Bytes `start..end` of entry `hex`, cut short where it ends, as pieces in order;
+    /// `null` if there is no whole entry or a piece is damaged.
+    #[wasm_bindgen(method, js_name = readRange)]
+    pub(crate) fn read_range(this: &Connection, hex: &str, start: f64, end: f64) -> Promise;
+
+    /// Begins a put of entry `hex` whose bytes after chunk 0 are `chunks` chunks; resolves
+    /// to a [`Put`].
+    #[wasm_bindgen(method)]
+    pub(crate) fn write(this: &Connection, hex: &str, chunks: u32) -> Promise;
+
+    /// Removes entry `hex`, every record of it, at once.
+    #[wasm_bindgen(method)]
+    pub(crate) fn remove(this: &Connection, hex: &str) -> Promise;
+
+    /// Lists every entry, or entry `only`, as `[hex, length, lead]` each, removing what is
+    /// out of step on the way.
+    #[wasm_bindgen(method)]
+    pub(crate) fn list(this: &Connection, only: Option<&str>) -> Promise;
+
+    /// `[token, bytes]`: the lasting counters' bytes (`null` if none), and what
+    /// [`save_counters`] needs to finish the update if `write` (a transaction, or a held
+    /// lock).
+    #[wasm_bindgen(method)]
+    pub(crate) fn counters(this: &Connection, write: bool) -> Promise;
+
+    /// Replaces the lasting counters' bytes with `bytes`, finishing the update `token`
+    /// from [`counters`] began.
+    #[wasm_bindgen(method, js_name = saveCounters)]
+    pub(crate) fn save_counters(this: &Connection, token: &JsValue, bytes: &[u8]) -> Promise;
+
+    /// Puts the next chunk, taken from `bytes` at once: returns a Promise to wait for
+    /// before the next (the commit of a transaction), or `undefined`.
+    #[wasm_bindgen(method, catch)]
+    pub(crate) fn put(this: &Put, bytes: &[u8]) -> Result<JsValue, JsValue>;
+
+    /// Puts chunk 0 (`head`, then the payload's `first` bytes, taken at once) of an entry
+    /// of `length` bytes, makes the put the entry, replacing the version before, and
+    /// resolves once it is.
+    #[wasm_bindgen(method)]
+    pub(crate) fn finish(this: &Put, head: &[u8], first: &[u8], length: f64) -> Promise;
+
+    /// Gives the put up and removes what it wrote; never rejects.
+    #[wasm_bindgen(method)]
+    pub(crate) fn abandon(this: &Put) -> Promise;
+
+    /// Reads the file's bytes from `at` into `into`; returns how many were read. Throws
+    /// what the file throws.
+    #[wasm_bindgen(method, catch, js_name = readInto)]
+    pub(crate) fn read_into(this: &Source, into: &mut [u8], at: f64) -> Result<u32, JsValue>;
+
+    /// Releases the file.
+    #[wasm_bindgen(method, js_name = close)]
+    pub(crate) fn release(this: &Source);
+}
+
+#[wasm_bindgen(module = "/js/idb-store.js")]
+extern "C" {
     /// Opens database `name` at schema `version`, creating or upgrading it, for entries
     /// cut into chunks of `chunk_bytes`, of at most `max_entry_bytes`, whose first
     /// `lead_bytes` listing records keep. Resolves to a [`Connection`]; rejects as
@@ -26,62 +106,4 @@ extern "C" {
 
     /// `[name, message]` of a thrown value: a DOMException's name, else `""`.
     pub(crate) fn describe(thrown: &JsValue) -> Array;
-
-    /// Whether the connection closed itself because another tab or worker needed to
-    /// upgrade or delete the database.
-    #[wasm_bindgen(method, getter)]
-    pub(crate) fn closed(this: &Connection) -> bool;
-
-    /// Closes the connection.
-    #[wasm_bindgen(method)]
-    pub(crate) fn close(this: &Connection);
-
-    /// Reads entry `hex`: `null` if there is none, `"damaged"` if its records disagree,
-    /// else `[length, chunks]`, a Promise of each chunk's bytes in order (`null` for a
-    /// damaged chunk), all asked already.
-    #[wasm_bindgen(method)]
-    pub(crate) fn read(this: &Connection, hex: &str) -> Promise;
-
-    /// Bytes `start..end` of entry `hex`, cut short where it ends, as the pieces of the
-    /// chunks that hold them; `null` if there is no whole entry or a chunk is damaged.
-    #[wasm_bindgen(method, js_name = readRange)]
-    pub(crate) fn read_range(this: &Connection, hex: &str, start: f64, end: f64) -> Promise;
-
-    /// Begins a put of entry `hex` whose bytes after chunk 0 are `chunks` chunks.
-    #[wasm_bindgen(method)]
-    pub(crate) fn write(this: &Connection, hex: &str, chunks: u32) -> Put;
-
-    /// Removes entry `hex`, every record of it, in one transaction.
-    #[wasm_bindgen(method)]
-    pub(crate) fn remove(this: &Connection, hex: &str) -> Promise;
-
-    /// Lists every entry, or entry `only`, as `[hex, length, lead]` each, removing what is
-    /// out of step on the way.
-    #[wasm_bindgen(method)]
-    pub(crate) fn list(this: &Connection, only: Option<&str>) -> Promise;
-
-    /// `[transaction, bytes]`: the lasting counters' record (`null` if none), read in a
-    /// new transaction, readwrite if `write`.
-    #[wasm_bindgen(method)]
-    pub(crate) fn counters(this: &Connection, write: bool) -> Promise;
-
-    /// Replaces the lasting counters' record with `bytes` in `tx`, from [`counters`], and
-    /// commits it.
-    #[wasm_bindgen(method, js_name = saveCounters)]
-    pub(crate) fn save_counters(this: &Connection, tx: &JsValue, bytes: &[u8]) -> Promise;
-
-    /// Puts the next chunk, copied out of `bytes` at once: returns the Promise of the
-    /// commit if the chunk ends a transaction, else `undefined`.
-    #[wasm_bindgen(method, catch)]
-    pub(crate) fn put(this: &Put, bytes: &[u8]) -> Result<JsValue, JsValue>;
-
-    /// Puts chunk 0 (`head`, then the payload's `first` bytes, copied at once) and the
-    /// listing record of an entry of `length` bytes, removes the version it replaces, and
-    /// commits.
-    #[wasm_bindgen(method)]
-    pub(crate) fn finish(this: &Put, head: &[u8], first: &[u8], length: f64) -> Promise;
-
-    /// Gives the put up and removes what it wrote; never rejects.
-    #[wasm_bindgen(method)]
-    pub(crate) fn abandon(this: &Put) -> Promise;
 }

@@ -25,27 +25,66 @@ use wasm_bindgen_futures::JsFuture;
 use error::from_store;
 
 pub use http::HttpStore;
-pub use open::SCHEMA_VERSION;
+pub use open::{INDEXED_DB, SCHEMA_VERSION};
 
-/// The largest record of an entry: entries are kept in chunks of 4 MiB (js/idb-store.js
-/// says why), cut where [`EntryWriter::pieces`] cuts them.
-const CHUNK: usize = 4 << 20;
+/// The piece an entry is read and written in: IndexedDB keeps entries in records of
+/// 4 MiB (js/idb-store.js says why), cut where [`EntryWriter::pieces`] cuts them, and
+/// other places read and write in pieces of the same size.
+pub const CHUNK_BYTES: usize = 4 << 20;
 
-/// A [`Store`] in an IndexedDB database of the current origin.
+/// Where a [`WebStore`] keeps its entries: IndexedDB ([`INDEXED_DB`]), or the origin
+/// private file system (`stepcache_opfs::OPFS`).
 ///
-/// Works in a Window and in a dedicated Web Worker (IndexedDB is found through the global
-/// scope). Each call is one transaction, finished before the call returns.
-pub struct IdbStore {
+/// A place is its JavaScript module's `open` and `delete`: `open(name)` resolves to a
+/// connection to store `name`, an object with the methods of js/idb-store.js's
+/// `Connection` (`read`, `readRange`, `write`, `remove`, `list`, `counters`,
+/// `saveCounters`, `close` and `closed`), which the store drives.
+#[derive(Clone, Copy)]
+pub struct Place {
+    what: &'static str,
+    open: fn(&str) -> Promise,
+    delete: fn(&str) -> Promise,
+}
+
+impl Place {
+    /// The place `what` (how errors name it, e.g. "IndexedDB") whose stores `open` opens
+    /// and `delete` deletes, each by name, as Promises; a rejection is a DOMException or
+    /// the string `"unavailable"` (no such place here), or for IndexedDB one of
+    /// js/idb-store.js's.
+    pub const fn new(what: &'static str, open: fn(&str) -> Promise, delete: fn(&str) -> Promise) -> Self {
+        Place { what, open, delete }
+    }
+
+    /// How errors name the place.
+    pub fn what(&self) -> &'static str {
+        self.what
+    }
+}
+
+impl std::fmt::Debug for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.what)
+    }
+}
+
+/// A [`Store`] in the current origin's storage: an IndexedDB database, or a directory of
+/// the origin private file system (its [`Place`]).
+///
+/// Works in a Window and in a dedicated Web Worker (the place is found through the global
+/// scope). Each call is finished before it returns.
+pub struct WebStore {
     name: String,
+    place: Place,
     connection: RefCell<Option<js::Connection>>,
-    /// The function that requests Web Locks (see [`IdbStore::set_locking`]).
+    /// The function that requests Web Locks (see [`WebStore::set_locking`]).
     locking: Option<js_sys::Function>,
 }
 
-impl std::fmt::Debug for IdbStore {
+impl std::fmt::Debug for WebStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IdbStore")
+        f.debug_struct("WebStore")
             .field("name", &self.name)
+            .field("place", &self.place)
             .finish_non_exhaustive()
     }
 }
@@ -74,16 +113,17 @@ fn check_size(total: usize) -> Result<()> {
     ))
 }
 
-impl IdbStore {
-    /// Opens (creating or upgrading it as needed) the database `name`.
+impl WebStore {
+    /// Opens (creating or upgrading it as needed) the store `name` in `place`.
     ///
     /// # Errors
-    /// [`ErrorKind::PermissionDenied`] where IndexedDB is unavailable (e.g. some private
-    /// modes), [`ErrorKind::Blocked`] if another tab's connection to an older schema
-    /// version blocks the upgrade, or [`ErrorKind::Storage`].
-    pub async fn open(name: &str) -> Result<Self> {
-        let store = IdbStore {
+    /// [`ErrorKind::PermissionDenied`] where the place is unavailable (no IndexedDB or
+    /// OPFS here, some private modes), [`ErrorKind::Blocked`] if another tab's connection
+    /// to an older IndexedDB schema version blocks the upgrade, or [`ErrorKind::Storage`].
+    pub async fn open(name: &str, place: Place) -> Result<Self> {
+        let store = WebStore {
             name: name.to_owned(),
+            place,
             connection: RefCell::new(None),
             locking: None,
         };
@@ -91,9 +131,14 @@ impl IdbStore {
         Ok(store)
     }
 
-    /// The database name.
+    /// The store's name (a database name in IndexedDB).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Where the store keeps its entries.
+    pub fn place(&self) -> Place {
+        self.place
     }
 
     /// Takes Web Locks through `request` (`None`, the default: no locks; tabs and workers
@@ -114,12 +159,14 @@ impl IdbStore {
         }
     }
 
-    /// Deletes the database `name` and everything in it.
+    /// Deletes the store `name` of `place` and everything in it.
     ///
     /// # Errors
-    /// [`ErrorKind::Blocked`] while a connection is open elsewhere, or [`ErrorKind::Storage`].
-    pub async fn delete_database(name: &str) -> Result<()> {
-        open::delete(name).await
+    /// [`ErrorKind::Blocked`] while a connection to an IndexedDB database is open
+    /// elsewhere, [`ErrorKind::PermissionDenied`] where the place is unavailable, or
+    /// [`ErrorKind::Storage`] (an OPFS file being read or written elsewhere).
+    pub async fn delete(name: &str, place: Place) -> Result<()> {
+        open::delete(name, place).await
     }
 
     /// The open connection, opened again if a schema change elsewhere closed it.
@@ -127,10 +174,48 @@ impl IdbStore {
         if let Some(connection) = self.connection.borrow().as_ref().filter(|c| !c.closed()) {
             return Ok(connection.clone());
         }
-        let connection = open::open(&self.name).await?;
+        let connection = open::open(&self.name, self.place).await?;
         *self.connection.borrow_mut() = Some(connection.clone());
         Ok(connection)
     }
+}
+
+/// Pushes `chunks` (Promises of each chunk's bytes, or `null` for a damaged one) into
+/// `reader` in order, each copied once, from JavaScript into its place.
+async fn read_chunks(reader: &mut EntryReader, chunks: Array) -> std::result::Result<(), JsValue> {
+    // Every answer watched before any is awaited, so none is left unhandled if an earlier
+    // one fails.
+    let chunks: Vec<JsFuture> = chunks
+        .iter()
+        .map(|chunk| JsFuture::from(chunk.unchecked_into::<Promise>()))
+        .collect();
+    for chunk in chunks {
+        let part = chunk.await?;
+        if part.is_null() {
+            reader.damage();
+        } else {
+            let part: Uint8Array = part.unchecked_into();
+            reader.push_with(part.length() as usize, |into| part.copy_to(into));
+        }
+    }
+    Ok(())
+}
+
+/// Reads all that `reader` expects from `source`, [`CHUNK_BYTES`] at a time; a short
+/// read marks the entry damaged.
+fn read_source(reader: &mut EntryReader, source: &js::Source) -> std::result::Result<(), JsValue> {
+    let mut at = 0;
+    while reader.remaining() > 0 {
+        let len = reader.remaining().min(CHUNK_BYTES);
+        let mut read = Ok(0);
+        reader.push_with(len, |into| read = source.read_into(into, at as f64));
+        if read? as usize != len {
+            reader.damage();
+            return Ok(());
+        }
+        at += len;
+    }
+    Ok(())
 }
 
 /// What the errors of the lasting counters' requests say was being done.
@@ -169,7 +254,7 @@ async fn listings(db: &js::Connection, only: Option<&Fingerprint>) -> Result<Vec
         .collect())
 }
 
-impl Store for IdbStore {
+impl Store for WebStore {
     type Bytes = AlignedBytes;
 
     /// The bytes [`Store::get_entry`] reads; its checksum is not needed here.
@@ -177,14 +262,18 @@ impl Store for IdbStore {
         Ok(self.get_entry(id).await?.map(|(bytes, _)| bytes))
     }
 
-    /// Reads the listing record and the chunk keys, then the chunks of the generation the
-    /// listing names, one request each, all asked for at once: while IndexedDB delivers
-    /// the later ones, the earlier ones are copied into WebAssembly memory and their
-    /// payload bytes checksummed, so verifying costs little more than reading.
+    /// Reads the entry as its place delivers it: in IndexedDB, the listing record and the
+    /// chunk keys, then the chunks of the generation the listing names, one request each,
+    /// all asked for at once, so that while IndexedDB delivers the later ones, the earlier
+    /// ones are copied into WebAssembly memory and their payload bytes checksummed; from
+    /// an OPFS file, piece by piece straight into WebAssembly memory, each checksummed
+    /// while it is fresh in the processor's caches. Verifying costs little more than
+    /// reading.
     ///
     /// An entry whose records disagree (chunks without a listing, a listing whose chunks
-    /// are missing or too many, a chunk that is not bytes) reads as damaged: no bytes,
-    /// which the engine's entry check rejects, so that it removes the entry as a whole.
+    /// are missing or too many, a chunk that is not bytes, a file shorter than it said)
+    /// reads as damaged: no bytes, which the engine's entry check rejects, so that it
+    /// removes the entry as a whole.
     async fn get_entry(&self, id: &Fingerprint) -> Result<Option<(AlignedBytes, Option<PayloadCheck>)>> {
         let db = self.database().await?;
         let e = |err| from_store("read an entry", &err);
@@ -196,25 +285,15 @@ impl Store for IdbStore {
             return Ok(Some((AlignedBytes::zeroed(0), None)));
         };
         let len = found.get(0).as_f64().unwrap_or_default() as usize;
-        // Every answer watched before any is awaited, so none is left unhandled if an
-        // earlier one fails.
-        let chunks: Vec<JsFuture> = found
-            .get(1)
-            .unchecked_into::<Array>()
-            .iter()
-            .map(|chunk| JsFuture::from(chunk.unchecked_into::<Promise>()))
-            .collect();
-        // Each record copied once, from JavaScript into its place, and its payload bytes
-        // checksummed there while IndexedDB delivers the next ones.
         let mut reader = EntryReader::new(len);
-        for chunk in chunks {
-            let part = chunk.await.map_err(e)?;
-            if part.is_null() {
-                reader.damage();
-            } else {
-                let part: Uint8Array = part.unchecked_into();
-                reader.push_with(part.length() as usize, |into| part.copy_to(into));
-            }
+        let source = found.get(1);
+        if Array::is_array(&source) {
+            read_chunks(&mut reader, source.unchecked_into()).await.map_err(e)?;
+        } else {
+            let source: js::Source = source.unchecked_into();
+            let read = read_source(&mut reader, &source);
+            source.release();
+            read.map_err(e)?;
         }
         Ok(Some(reader.finish()))
     }

@@ -2,7 +2,7 @@
 //!
 //! `navigator.locks.request(name, callback)` holds the lock until the promise the
 //! callback returns settles. The embedder makes that request (the npm package's
-//! `requestLock` in `index.js`, given through [`crate::IdbStore::set_locking`]) and
+//! `requestLock` in `index.js`, given through [`crate::WebStore::set_locking`]) and
 //! resolves, once the lock is granted, to the function that releases it: so it can also
 //! release every lock it handed out if the module fails, and withdraw requests nobody
 //! waits for. The same dance written in Rust (two `Promise::new` closures, a

@@ -1,6 +1,7 @@
-//! A put: the entry's bytes handed to js/idb-store.js chunk by chunk, each checksummed
-//! while IndexedDB writes it (`Put` in that module writes them under a new generation,
-//! in transactions of at most 64 MiB, and makes them the entry in the last).
+//! A put: the entry's bytes handed to the place's module chunk by chunk, each checksummed
+//! while the place writes it (`Put` in js/idb-store.js writes them under a new
+//! generation, in transactions of at most 64 MiB, and makes them the entry in the last;
+//! js/opfs-store.js writes a new file and moves it over the entry).
 
 use js_sys::Promise;
 use stepcache_core::entry::{EntryWriter, PayloadCheck};
@@ -9,21 +10,24 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::error::from_store;
-use crate::{CHUNK, js};
+use crate::{CHUNK_BYTES, js};
 
 /// What the errors of a put say was being done.
 const OP: &str = "write an entry";
 
 /// Writes `entry` as entry `id` and returns its payload checksum. Every chunk but the
 /// first holds only payload bytes, so each is hashed after its put (which copies it out
-/// of WebAssembly memory and lets the browser write it in the background); chunk 0,
+/// of WebAssembly memory and lets the browser write it in the background, or writes it
+/// at once); chunk 0,
 /// with the head and so the finished checksum, goes last. The previous version stays
 /// readable until the last transaction commits; if the put fails, what it wrote is
 /// removed (or, if that fails too, left to listing to remove).
 pub(crate) async fn write(db: &js::Connection, id: &Fingerprint, entry: &EntryWriter<'_>) -> Result<PayloadCheck> {
-    let mut pieces = entry.pieces(CHUNK);
+    let mut pieces = entry.pieces(CHUNK_BYTES);
     let first = pieces.next().unwrap_or_default();
-    let put = db.write(&id.to_hex(), pieces.clone().count() as u32);
+    let began = JsFuture::from(db.write(&id.to_hex(), pieces.clone().count() as u32)).await;
+    // A put that could not begin has nothing to give up.
+    let put: js::Put = began.map_err(|e| from_store(OP, &e))?.unchecked_into();
     let result = hand_over(&put, entry, first, pieces).await;
     if result.is_err() {
         // Never rejects.

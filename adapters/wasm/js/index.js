@@ -137,7 +137,7 @@ for (const type of ["error", "unhandledrejection"]) {
 
 /**
  * The Web Locks of getOrCompute calls, by lock name (`stepcache:<database>:<fingerprint
- * hex>`, as IdbStore::lock names them): how many calls of this module still want the lock,
+ * hex>`, as WebStore::lock names them): how many calls of this module still want the lock,
  * and the requests for it not yet granted, withdrawn once no call wants it.
  */
 const lockWants = new Map();
@@ -159,7 +159,7 @@ function wantLock(name, delta) {
 }
 
 /**
- * Requests the exclusive Web Lock `name` for the module (IdbStore::set_locking): resolves
+ * Requests the exclusive Web Lock `name` for the module (WebStore::set_locking): resolves
  * to the function that releases it once granted, or to undefined where Web Locks are
  * unavailable; rejects if the request fails or is withdrawn (no call wants it any more, or
  * the module died).

@@ -9,7 +9,7 @@ use js_sys::{Array, Function, Promise, Uint8Array};
 use stepcache_core::{
     Access, Cache, Config, EntryRead, ErrorKind, Fingerprint, Force, Incoming, Key, SharedTier, bundle, text,
 };
-use stepcache_idb::{HttpStore, IdbStore};
+use stepcache_idb::{HttpStore, INDEXED_DB, WebStore};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -18,7 +18,7 @@ use crate::convert;
 use crate::errors::{JsResult, err, to_js};
 use crate::protocol::{self, Operation, Util};
 
-type Engine = Cache<IdbStore, JsClock, HttpStore>;
+type Engine = Cache<WebStore, JsClock, HttpStore>;
 
 /// talc instead of Rust's default dlmalloc: smaller in the module and faster (talc's
 /// WebAssembly benchmarks). Single-threaded: the module is built without atomics.
@@ -128,7 +128,7 @@ impl RawCache {
     /// Opens the engine over the IndexedDB database `name`; resolves to a `RawCache`.
     ///
     /// `index.js` has checked every option. `lock` requests Web Locks (see
-    /// `IdbStore::set_locking`; `undefined`: no locks). `shared` reads the shared tier (see
+    /// `WebStore::set_locking`; `undefined`: no locks). `shared` reads the shared tier (see
     /// `HttpStore`; `undefined`: none). `budgets` is `[memory, store]` in bytes, a negative
     /// number keeping the default; `policies` holds [`protocol::POLICY_LEN`] numbers (see
     /// [`protocol::policy_of`]) for the default policy, then as many for each step of
@@ -164,7 +164,7 @@ impl RawCache {
             });
         spawn(Box::pin(async move {
             let config = configured.map_err(to_js)?;
-            let mut store = IdbStore::open(&name).await.map_err(to_js)?;
+            let mut store = WebStore::open(&name, INDEXED_DB).await.map_err(to_js)?;
             store.set_locking(lock);
             let shared = shared.map(|read| {
                 SharedTier::new(HttpStore::new(read))

@@ -5,7 +5,7 @@
 //! BroadcastChannel that tells other tabs about changes, and asks `navigator.storage`
 //! for its report. This crate exports only a narrow interface of numbers, strings, byte
 //! arrays and a compact byte description of each key, over the one core engine
-//! (`stepcache_core::Cache` over `stepcache_idb::IdbStore`).
+//! (`stepcache_core::Cache` over `stepcache_idb::WebStore`).
 //!
 //! Why the split: converting JavaScript objects in Rust took a third of the `.wasm`
 //! (every `Reflect.get`, type test, message and export shim is code in the module), while

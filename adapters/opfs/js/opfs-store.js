@@ -1,0 +1,675 @@
+// The file side of stepcache's OPFS store (crate stepcache-opfs): how entries are laid
+// out in the origin private file system (OPFS), and every call made to it.
+//
+// The Rust side is stepcache-idb's WebStore, which drives this module through the same
+// connection interface as js/idb-store.js (`read`, `readRange`, `write`, `remove`,
+// `list`, `counters`, `saveCounters`; a put's `put`, `finish` and `abandon`): the entry
+// bytes, their checksums and every cache decision stay in Rust, as they do for
+// IndexedDB. This module stores and returns bytes.
+//
+// The layout, in the OPFS root:
+//
+// - `stepcache/<name>/`, the store `name` (percent-encoded, dots too, so that any name
+//   is a valid directory name);
+// - `entries/<key hex>`: an entry, one file holding its bytes;
+// - `counters`: the lasting counters' bytes;
+// - `tmp/<key hex>.<ms>.<random>`: a put in progress (or a counters update, under
+//   `counters.<ms>.<random>`).
+//
+// Atomic replace: a put writes a new file in `tmp/` and moves it over `entries/<hex>`
+// once it is whole; a move replaces the file at once, so a reader sees the previous
+// version whole or the new one whole, and a put that dies (a worker terminated) leaves
+// only a file in `tmp/`, which listing removes once it is `ORPHAN_AGE_MS` old.
+//
+// Reading and writing: in a dedicated worker, through synchronous access handles (a read
+// copies the file straight into WebAssembly memory, where Rust verifies it); in a page,
+// where those do not exist, through `getFile()` (the bytes come as ArrayBuffers, which
+// Rust copies in) and `createWritable()`.
+//
+// Several tabs and workers: a synchronous access handle locks its file. Reads take
+// read-only handles, which share the file with other readers, for the few milliseconds
+// of the read; a move or removal that finds the file locked waits and tries again
+// (`whileLocked`). Pages' reads take no lock: a file replaced under one reads as
+// NotReadableError, and the read starts again.
+//
+// Failures reach Rust as the values OPFS throws (DOMExceptions, which Rust reads with
+// idb-store.js's `describe`: QuotaExceededError is a full store), or as the strings
+// below.
+
+/** Rejection of `open`: there is no OPFS here. */
+const UNAVAILABLE = "unavailable";
+
+/** What `Connection.read` answers for an entry file that cannot be an entry. */
+const DAMAGED = "damaged";
+
+/** The directory of every store, in the OPFS root. */
+const ROOT = "stepcache";
+/** A store's directory of entries. */
+const ENTRIES = "entries";
+/** A store's directory of puts in progress. */
+const TMP = "tmp";
+/** A store's file of lasting counters. */
+const COUNTERS = "counters";
+
+/**
+ * How long a file in `tmp/` may wait for its put to finish before listing takes it for
+ * a put that died: 10 minutes, as in the IndexedDB store.
+ */
+const ORPHAN_AGE_MS = 10 * 60 * 1000;
+
+/**
+ * How long a move or removal waits for readers to release a file before it fails: a
+ * read holds its file for as long as copying it takes (about 80 ms for 64 MiB here),
+ * so 10 s is only reached if something holds the file for good.
+ */
+const LOCKED_WAIT_MS = 10_000;
+
+/**
+ * How long a counters update holds its Web Lock at most: if the Rust side never saves
+ * (its future was dropped), the lock is given back after this.
+ */
+const COUNTERS_LOCK_MS = 10_000;
+
+/** What an entry file's name must be: a key's 32 bytes in lowercase hex. */
+const KEY_HEX = /^[0-9a-f]{64}$/;
+
+/** A file name in `tmp/`: what it is for, when it began (ms), a random part. */
+const TMP_NAME = /^([0-9a-f]{64}|counters)\.([0-9]+)\.[0-9a-z]+$/;
+
+/**
+ * Whether synchronous access handles exist here (a dedicated worker).
+ * @returns {boolean}
+ */
+function syncHandles() {
+  return typeof FileSystemFileHandle === "function" && "createSyncAccessHandle" in FileSystemFileHandle.prototype;
+}
+
+/**
+ * The OPFS root of this origin, or null where there is none (Node, an old browser, a
+ * context denied storage).
+ * @returns {Promise<FileSystemDirectoryHandle | null>}
+ */
+async function opfsRoot() {
+  if (typeof navigator === "undefined" || typeof navigator.storage?.getDirectory !== "function") return null;
+  // Throws (a SecurityError) where the origin may not use storage.
+  return navigator.storage.getDirectory();
+}
+
+/**
+ * The directory name of store `name`: percent-encoded, dots included, so that no name
+ * is empty, `.`, `..` or holds a `/`.
+ * @param {string} name
+ */
+function dirName(name) {
+  return `=${encodeURIComponent(name).replace(/\./g, "%2E")}`;
+}
+
+/**
+ * Whether OPFS is usable here.
+ * @returns {Promise<boolean>}
+ */
+export async function available() {
+  try {
+    return (await opfsRoot()) !== null;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Opens store `name`, creating its directories. The sizes are the layout's, defined in
+ * Rust: the piece a read or write is cut into, the largest entry, and how many of an
+ * entry's first bytes a listing gives. Rejects with UNAVAILABLE, or what OPFS threw.
+ * @param {string} name
+ * @param {number} chunkBytes
+ * @param {number} maxEntryBytes
+ * @param {number} leadBytes
+ * @returns {Promise<Connection>}
+ */
+export async function open(name, chunkBytes, maxEntryBytes, leadBytes) {
+  const root = await opfsRoot();
+  if (root === null) throw UNAVAILABLE;
+  const stores = await root.getDirectoryHandle(ROOT, { create: true });
+  const dir = await stores.getDirectoryHandle(dirName(name), { create: true });
+  const [entries, tmp] = await Promise.all([
+    dir.getDirectoryHandle(ENTRIES, { create: true }),
+    dir.getDirectoryHandle(TMP, { create: true }),
+  ]);
+  return new Connection(name, dir, entries, tmp, chunkBytes, maxEntryBytes, leadBytes);
+}
+
+/**
+ * Deletes store `name` and everything in it. Rejects with UNAVAILABLE, or what OPFS threw
+ * (NoModificationAllowedError while a file of it is being read or written).
+ * @param {string} name
+ * @returns {Promise<void>}
+ */
+export async function deleteStore(name) {
+  const root = await opfsRoot();
+  if (root === null) throw UNAVAILABLE;
+  try {
+    const stores = await root.getDirectoryHandle(ROOT);
+    await stores.removeEntry(dirName(name), { recursive: true });
+  } catch (error) {
+    if (error?.name !== "NotFoundError") throw error;
+  }
+}
+
+/**
+ * Waits `ms` milliseconds.
+ * @param {number} ms
+ */
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Runs `change` (a move or removal) until it does not find its file locked by a reader
+ * (NoModificationAllowedError), waiting a little longer each time, for at most
+ * LOCKED_WAIT_MS; then, or on any other failure, rejects as `change` did.
+ * @param {() => Promise<void>} change
+ * @returns {Promise<void>}
+ */
+async function whileLocked(change) {
+  const until = Date.now() + LOCKED_WAIT_MS;
+  for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+    try {
+      await change();
+      return;
+    } catch (error) {
+      if (error?.name !== "NoModificationAllowedError" || Date.now() > until) throw error;
+    }
+    await sleep(wait);
+  }
+}
+
+/**
+ * Removes `name` from `dir` (see `whileLocked`); a file already gone is fine.
+ * @param {FileSystemDirectoryHandle} dir
+ * @param {string} name
+ * @returns {Promise<void>}
+ */
+function removeFile(dir, name) {
+  return whileLocked(async () => {
+    try {
+      await dir.removeEntry(name);
+    } catch (error) {
+      if (error?.name !== "NotFoundError") throw error;
+    }
+  });
+}
+
+/**
+ * The file `name` of `dir`, or null if there is none (or it is a directory).
+ * @param {FileSystemDirectoryHandle} dir
+ * @param {string} name
+ * @returns {Promise<FileSystemFileHandle | null>}
+ */
+async function fileIn(dir, name) {
+  try {
+    return await dir.getFileHandle(name);
+  } catch (error) {
+    if (error?.name === "NotFoundError" || error?.name === "TypeMismatchError") return null;
+    throw error;
+  }
+}
+
+/**
+ * A new name in `tmp/` for a put of `what` (a key's hex, or `counters`): it says when
+ * the put began, so listing can tell a put in progress from one that died, and a random
+ * part, so two puts of one key never share a file.
+ * @param {string} what
+ */
+function tmpName(what) {
+  return `${what}.${Date.now()}.${Math.random().toString(36).slice(2, 10) || "0"}`;
+}
+
+/**
+ * The bytes of `file` from `start` to `end` (excluded), or null if the file changed
+ * since it was opened (NotReadableError: replaced or removed under the read).
+ * @param {File} file
+ * @param {number} start
+ * @param {number} end
+ * @returns {Promise<Uint8Array | null>}
+ */
+async function sliceOf(file, start, end) {
+  try {
+    return new Uint8Array(await file.slice(start, end).arrayBuffer());
+  } catch (error) {
+    if (error?.name === "NotReadableError" || error?.name === "NotFoundError") return null;
+    throw error;
+  }
+}
+
+/**
+ * A file read through a read-only synchronous access handle: Rust copies it straight
+ * into WebAssembly memory (`readInto`), then closes it. The handle shares the file with
+ * other readers and keeps writers from moving a new version over it meanwhile.
+ */
+class HandleSource {
+  /** @param {FileSystemSyncAccessHandle} handle */
+  constructor(handle) {
+    this.handle = handle;
+  }
+
+  /**
+   * Reads the file's bytes from `at` into `into` (a view of WebAssembly memory, valid
+   * only during this call); returns how many were read.
+   * @param {Uint8Array} into
+   * @param {number} at
+   */
+  readInto(into, at) {
+    return this.handle.read(into, { at });
+  }
+
+  /** Releases the file. */
+  close() {
+    this.handle.close();
+  }
+}
+
+/**
+ * A store's directories and the layout's sizes (see `open`).
+ */
+class Connection {
+  /**
+   * @param {string} name
+   * @param {FileSystemDirectoryHandle} dir
+   * @param {FileSystemDirectoryHandle} entries
+   * @param {FileSystemDirectoryHandle} tmp
+   * @param {number} chunkBytes
+   * @param {number} maxEntryBytes
+   * @param {number} leadBytes
+   */
+  constructor(name, dir, entries, tmp, chunkBytes, maxEntryBytes, leadBytes) {
+    this.name = name;
+    this.dir = dir;
+    this.entries = entries;
+    this.tmp = tmp;
+    this.chunkBytes = chunkBytes;
+    this.maxEntryBytes = maxEntryBytes;
+    this.leadBytes = leadBytes;
+    /** Never closed from elsewhere: there is no schema to upgrade. */
+    this.closed = false;
+  }
+
+  /** Nothing to close: each call opens the files it uses and releases them. */
+  close() {}
+
+  /**
+   * Reads entry `hex`: null if there is none, DAMAGED if its file is larger than the
+   * largest entry, else `[length, source]`. In a worker, `source` is a HandleSource for
+   * Rust to read from; in a page, a Promise of each `chunkBytes` piece of the file, all
+   * asked at once (null for a piece the file no longer has: it was replaced under the
+   * read, and the entry reads as damaged, so the engine reads it again).
+   * @param {string} hex
+   * @returns {Promise<null | typeof DAMAGED | [number, HandleSource | Promise<Uint8Array | null>[]]>}
+   */
+  async read(hex) {
+    const handle = await fileIn(this.entries, hex);
+    if (handle === null) return null;
+    if (syncHandles()) {
+      let sync;
+      try {
+        sync = await handle.createSyncAccessHandle({ mode: "read-only" });
+      } catch (error) {
+        // Removed between the two calls.
+        if (error?.name === "NotFoundError") return null;
+        throw error;
+      }
+      const length = sync.getSize();
+      if (length > this.maxEntryBytes) {
+        sync.close();
+        return DAMAGED;
+      }
+      return [length, new HandleSource(sync)];
+    }
+    const file = await handle.getFile();
+    if (file.size > this.maxEntryBytes) return DAMAGED;
+    const pieces = [];
+    for (let at = 0; at < file.size || at === 0; at += this.chunkBytes) {
+      pieces.push(sliceOf(file, at, Math.min(at + this.chunkBytes, file.size)));
+    }
+    return [file.size, pieces];
+  }
+
+  /**
+   * Bytes `start` to `end` (excluded) of entry `hex`, cut short where it ends, as one
+   * piece; null if there is no entry or it changed under the read.
+   * @param {string} hex
+   * @param {number} start
+   * @param {number} end
+   * @returns {Promise<Uint8Array[] | null>}
+   */
+  async readRange(hex, start, end) {
+    const handle = await fileIn(this.entries, hex);
+    if (handle === null) return null;
+    const file = await handle.getFile();
+    end = Math.min(end, file.size);
+    start = Math.min(start, end);
+    const bytes = await sliceOf(file, start, end);
+    return bytes === null ? null : [bytes];
+  }
+
+  /**
+   * Begins a put of entry `hex`, whose bytes after the first piece are `chunks` pieces
+   * (see `HandlePut` and `WritablePut`).
+   * @param {string} hex
+   * @param {number} chunks
+   * @returns {Promise<HandlePut | WritablePut>}
+   */
+  async write(hex, chunks) {
+    const name = tmpName(hex);
+    const file = await this.tmp.getFileHandle(name, { create: true });
+    try {
+      if (syncHandles()) return new HandlePut(this, hex, name, await file.createSyncAccessHandle());
+      return new WritablePut(this, hex, name, await file.createWritable());
+    } catch (error) {
+      await removeFile(this.tmp, name).catch(() => {});
+      throw error;
+    }
+  }
+
+  /**
+   * Makes the file `name` of `tmp/` the entry `hex` (or the counters), replacing the
+   * version before at once.
+   * @param {string} name
+   * @param {string} target
+   * @returns {Promise<void>}
+   */
+  async commit(name, target) {
+    const file = await this.tmp.getFileHandle(name);
+    await whileLocked(() => file.move(target === COUNTERS ? this.dir : this.entries, target));
+  }
+
+  /**
+   * Removes entry `hex`.
+   * @param {string} hex
+   * @returns {Promise<void>}
+   */
+  remove(hex) {
+    return removeFile(this.entries, hex);
+  }
+
+  /**
+   * The listings of every entry, or of entry `only` (none or one), as `[hex, length,
+   * lead]` each: the file's size and first `leadBytes` bytes. A file larger than the
+   * largest entry lists as an empty entry, which the engine's header check rejects (it
+   * then removes it). Puts that died long ago are removed on the way.
+   * @param {string | undefined} only
+   * @returns {Promise<[string, number, Uint8Array][]>}
+   */
+  async list(only) {
+    const names = [];
+    if (only !== undefined) {
+      names.push(only);
+    } else {
+      for await (const [name, handle] of this.entries.entries()) {
+        if (handle.kind === "file" && KEY_HEX.test(name)) names.push(name);
+      }
+      await this.removeDeadPuts();
+    }
+    const listed = await Promise.all(names.map((name) => this.listing(name)));
+    return listed.filter((row) => row !== null);
+  }
+
+  /**
+   * The listing of entry file `hex`, or null if there is none.
+   * @param {string} hex
+   * @returns {Promise<[string, number, Uint8Array] | null>}
+   */
+  async listing(hex) {
+    const handle = await fileIn(this.entries, hex);
+    if (handle === null) return null;
+    const file = await handle.getFile();
+    if (file.size > this.maxEntryBytes) return [hex, 0, new Uint8Array(0)];
+    const lead = await sliceOf(file, 0, Math.min(file.size, this.leadBytes));
+    // Replaced under the listing: list what is there now.
+    if (lead === null) return this.listing(hex);
+    return [hex, file.size, lead];
+  }
+
+  /** Removes the files of puts that began over ORPHAN_AGE_MS ago; never rejects. */
+  async removeDeadPuts() {
+    const now = Date.now();
+    try {
+      for await (const name of this.tmp.keys()) {
+        const parsed = TMP_NAME.exec(name);
+        // Not a put's: nothing this module wrote, so nothing it removes.
+        if (parsed === null || now - Number(parsed[2]) <= ORPHAN_AGE_MS) continue;
+        await removeFile(this.tmp, name).catch(() => {});
+      }
+    } catch {
+      // Housekeeping: the next listing tries again.
+    }
+  }
+
+  /**
+   * The lasting counters' bytes (null if there are none), and a token for
+   * `saveCounters`. If `write`, the Web Lock of this store's counters is held until
+   * `saveCounters`, so that every tab's and worker's counts add up (where there are no
+   * Web Locks, updates at the same moment may lose counts, never values).
+   * @param {boolean} write
+   * @returns {Promise<[(() => void) | null, Uint8Array | null]>}
+   */
+  async counters(write) {
+    const release = write ? await this.lockCounters() : null;
+    try {
+      const handle = await fileIn(this.dir, COUNTERS);
+      const bytes = handle === null ? null : await sliceOf(await handle.getFile(), 0, Infinity);
+      return [release, bytes];
+    } catch (error) {
+      release?.();
+      throw error;
+    }
+  }
+
+  /**
+   * Takes the Web Lock of this store's counters; resolves to the function that gives it
+   * back (null where there are no Web Locks).
+   * @returns {Promise<(() => void) | null>}
+   */
+  lockCounters() {
+    const locks = typeof navigator === "undefined" ? undefined : navigator.locks;
+    if (typeof locks?.request !== "function") return Promise.resolve(null);
+    return new Promise((granted, failed) => {
+      locks
+        .request(`stepcache-opfs:${this.name}:counters`, () => {
+          return new Promise((release) => {
+            const timer = setTimeout(release, COUNTERS_LOCK_MS);
+            granted(() => {
+              clearTimeout(timer);
+              release();
+            });
+          });
+        })
+        .catch(failed);
+    });
+  }
+
+  /**
+   * Replaces the lasting counters with `bytes` (a view of WebAssembly memory, copied at
+   * once) and gives back the lock `release` from `counters(true)`.
+   * @param {(() => void) | null} release
+   * @param {Uint8Array} bytes
+   * @returns {Promise<void>}
+   */
+  async saveCounters(release, bytes) {
+    const copy = bytes.slice();
+    const name = tmpName(COUNTERS);
+    try {
+      const file = await this.tmp.getFileHandle(name, { create: true });
+      const writable = await file.createWritable();
+      await writable.write(copy);
+      await writable.close();
+      await this.commit(name, COUNTERS);
+    } catch (error) {
+      await removeFile(this.tmp, name).catch(() => {});
+      throw error;
+    } finally {
+      release?.();
+    }
+  }
+}
+
+/**
+ * One put of an entry through a synchronous access handle on a new file in `tmp/`: Rust
+ * hands over every piece after the first in order (`put`), each written at its place at
+ * once, straight from WebAssembly memory; then the header and the first piece
+ * (`finish`), which moves the file over the entry. If anything fails, Rust calls
+ * `abandon`.
+ */
+class HandlePut {
+  /**
+   * @param {Connection} connection
+   * @param {string} hex
+   * @param {string} name the file's name in `tmp/`
+   * @param {FileSystemSyncAccessHandle} handle
+   */
+  constructor(connection, hex, name, handle) {
+    this.connection = connection;
+    this.hex = hex;
+    this.name = name;
+    this.handle = handle;
+    /** The number of the next piece `put` writes. */
+    this.next = 1;
+  }
+
+  /**
+   * Writes the next piece; throws what the handle throws (QuotaExceededError).
+   * @param {Uint8Array} bytes
+   * @returns {undefined}
+   */
+  put(bytes) {
+    this.writeAt(bytes, this.next * this.connection.chunkBytes);
+    this.next += 1;
+    return undefined;
+  }
+
+  /**
+   * Writes all of `bytes` at `at`.
+   * @param {Uint8Array} bytes
+   * @param {number} at
+   */
+  writeAt(bytes, at) {
+    const written = this.handle.write(bytes, { at });
+    if (written !== bytes.length) throw new DOMException("a short write", "QuotaExceededError");
+  }
+
+  /**
+   * Writes the header and the payload's `first` bytes at the start, releases the file
+   * and moves it over the entry. `length` is the entry's: the pieces written already
+   * end there.
+   * @param {Uint8Array} head
+   * @param {Uint8Array} first
+   * @param {number} length
+   * @returns {Promise<void>}
+   */
+  async finish(head, first, length) {
+    this.writeAt(head, 0);
+    this.writeAt(first, head.length);
+    if (this.handle.getSize() !== length) throw new Error(`the put wrote ${this.handle.getSize()} bytes of ${length}`);
+    this.handle.close();
+    this.handle = null;
+    await this.connection.commit(this.name, this.hex);
+  }
+
+  /**
+   * Gives the put up and removes its file (if that fails too, listing removes it
+   * later). Never rejects.
+   * @returns {Promise<void>}
+   */
+  async abandon() {
+    try {
+      this.handle?.close();
+    } catch {
+      // Closed already.
+    }
+    this.handle = null;
+    await removeFile(this.connection.tmp, this.name).catch(() => {});
+  }
+}
+
+/**
+ * One put of an entry through a writable stream on a new file in `tmp/`, where there are
+ * no synchronous access handles (a page): as HandlePut, but each piece is copied out of
+ * WebAssembly memory at once (the stream writes it later), and the writes are waited for
+ * every SPAN pieces, so that no more than that many copies wait at a time.
+ */
+class WritablePut {
+  /**
+   * @param {Connection} connection
+   * @param {string} hex
+   * @param {string} name the file's name in `tmp/`
+   * @param {FileSystemWritableFileStream} writable
+   */
+  constructor(connection, hex, name, writable) {
+    this.connection = connection;
+    this.hex = hex;
+    this.name = name;
+    this.writable = writable;
+    this.next = 1;
+    /** The writes asked so far, in order. */
+    this.written = Promise.resolve();
+  }
+
+  /**
+   * Asks for a write of `bytes` at `at`.
+   * @param {Uint8Array} bytes
+   * @param {number} at
+   */
+  writeAt(bytes, at) {
+    const data = bytes.slice();
+    this.written = this.written.then(() => this.writable.write({ type: "write", position: at, data }));
+    // Awaited by `put` or `finish`; a failure left for them, never unhandled.
+    this.written.catch(() => {});
+  }
+
+  /**
+   * Copies the next piece and asks for its write. Every WritablePut.SPAN pieces,
+   * returns the Promise of the writes so far, which Rust waits for.
+   * @param {Uint8Array} bytes
+   * @returns {Promise<void> | undefined}
+   */
+  put(bytes) {
+    this.writeAt(bytes, this.next * this.connection.chunkBytes);
+    this.next += 1;
+    return (this.next - 1) % WritablePut.SPAN === 0 ? this.written : undefined;
+  }
+
+  /**
+   * As HandlePut's: the writes end, the stream closes (which makes them the file's), and
+   * the file moves over the entry.
+   * @param {Uint8Array} head
+   * @param {Uint8Array} first
+   * @param {number} length
+   * @returns {Promise<void>}
+   */
+  async finish(head, first, length) {
+    this.writeAt(head, 0);
+    this.writeAt(first, head.length);
+    await this.written;
+    await this.writable.close();
+    this.writable = null;
+    const file = await (await this.connection.tmp.getFileHandle(this.name)).getFile();
+    if (file.size !== length) throw new Error(`the put wrote ${file.size} bytes of ${length}`);
+    await this.connection.commit(this.name, this.hex);
+  }
+
+  /**
+   * As HandlePut's.
+   * @returns {Promise<void>}
+   */
+  async abandon() {
+    try {
+      await this.writable?.abort();
+    } catch {
+      // Ended already.
+    }
+    this.writable = null;
+    await removeFile(this.connection.tmp, this.name).catch(() => {});
+  }
+}
+
+/** How many pieces a WritablePut copies before it waits for their writes: 64 MiB. */
+WritablePut.SPAN = 16;
