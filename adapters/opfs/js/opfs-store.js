@@ -620,7 +620,7 @@ class WritablePut {
    */
   writeAt(bytes, at) {
     const data = bytes.slice();
-    this.written = this.written.then(() => this.writable.write({ type: "write", position: at, data }));
+    this.written = this.written.then(() => this.writable.write({ type: "write", position: at, data }).catch(quotaAbort));
     // Awaited by `put` or `finish`; a failure left for them, never unhandled.
     this.written.catch(() => {});
   }
@@ -669,6 +669,21 @@ class WritablePut {
     this.writable = null;
     await removeFile(this.connection.tmp, this.name).catch(() => {});
   }
+}
+
+/**
+ * `error`, thrown by a writable stream's write, as the error it stands for: Chromium
+ * reports a write of data that would overrun the origin's quota as "AbortError: Failed
+ * to write data to data pipe" (a write of one byte past it says QuotaExceededError), and
+ * the browser closes the pipe on a write it refuses: that is the quota's
+ * QuotaExceededError, so that the engine evicts and tries again.
+ * @param {unknown} error
+ */
+function quotaAbort(error) {
+  if (error?.name === "AbortError" && /data pipe/.test(error.message)) {
+    throw new DOMException(`the write was refused (${error.message}): the origin's storage quota`, "QuotaExceededError");
+  }
+  throw error;
 }
 
 /** How many pieces a WritablePut copies before it waits for their writes: 64 MiB. */

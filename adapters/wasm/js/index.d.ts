@@ -19,11 +19,11 @@ export interface TypePolicy {
 
 /** Options of {@link open}. Every field is optional. */
 export interface CacheOptions {
-  /** IndexedDB database name (default "stepcache"). */
+  /** The cache's name: its IndexedDB database, or its directory in OPFS (default "stepcache"). */
   name?: string;
   /** Bytes kept in this page's or worker's memory (default 1 GiB; 0 keeps nothing). */
   memoryBudget?: number;
-  /** Bytes kept in IndexedDB (default 16 GiB; 0 stores nothing). */
+  /** Bytes kept in the browser's storage (default 16 GiB; 0 stores nothing). */
   storeBudget?: number;
   /** The policy of types without one of their own (default "persistent"). */
   defaultPolicy?: Retention | TypePolicy;
@@ -53,6 +53,13 @@ export interface CacheOptions {
    * See docs/shared.md.
    */
   shared?: { url: string };
+  /**
+   * Where entries are kept: "opfs" (the origin private file system: in a worker, large
+   * reads go straight from the file into the module, faster than IndexedDB),
+   * "indexeddb", or "auto" (the default: OPFS where the browser has it, else IndexedDB).
+   * Caches of one name in the two places are separate caches.
+   */
+  store?: "auto" | "opfs" | "indexeddb";
 }
 
 /** Any typed array stepcache keeps (it comes back as the same kind). */
@@ -415,11 +422,13 @@ export type RegionRange = number | [number, number?];
  */
 export type Region = RegionRange[] | { x?: RegionRange; y?: RegionRange; z?: RegionRange; t?: RegionRange };
 
-/** A cache of step results in IndexedDB with a memory tier in front. */
+/** A cache of step results in the browser's storage with a memory tier in front. */
 export class StepCache {
   private constructor();
-  /** The IndexedDB database name. */
+  /** The cache's name (see {@link CacheOptions.name}). */
   readonly name: string;
+  /** Where its entries are kept. */
+  readonly store: "opfs" | "indexeddb";
   /** Builds a key for `step` from named parameters (order never matters). */
   key(step: string, params?: Record<string, Param>, options?: KeyOptions): StepKey;
   /**

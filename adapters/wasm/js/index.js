@@ -802,8 +802,10 @@ function untilAborted(promise, signal) {
 
 const KNOWN = [
   "name", "memoryBudget", "storeBudget", "defaultPolicy", "policies", "maxAgeMs",
-  "compression", "access", "persist", "broadcast", "locks", "shared",
+  "compression", "access", "persist", "broadcast", "locks", "shared", "store",
 ];
+/** The places a cache may keep its entries in (the `store` option). */
+const STORES = ["auto", "opfs", "indexeddb"];
 const invalid = (message) => fail("InvalidConfig", message);
 
 /** A byte count: a finite, non-negative integer up to 2^53. */
@@ -897,6 +899,7 @@ function sharedOption(value) {
 function parseOptions(value) {
   const o = { name: "stepcache", budgets: [-1, -1], steps: [], policies: [], access: undefined };
   o.persist = false;
+  o.store = "auto";
   o.broadcast = true;
   o.locks = true;
   let policy = [...DEFAULT_POLICY];
@@ -927,6 +930,10 @@ function parseOptions(value) {
     if ((v = get("broadcast")) !== undefined) o.broadcast = flagOption(v, "broadcast");
     if ((v = get("locks")) !== undefined) o.locks = flagOption(v, "locks");
     if ((v = get("shared")) !== undefined) o.shared = sharedOption(v);
+    if ((v = get("store")) !== undefined && !STORES.includes((o.store = v))) {
+      const given = typeof v === "string" ? `"${v}"` : describe(v);
+      throw invalid(`unknown store ${given}: use ${STORES.map((s) => `"${s}"`).join(", ")}`);
+    }
   }
   o.policies.unshift(...policy);
   return o;
@@ -991,6 +998,20 @@ function sharedReader(base) {
 }
 
 // ----- the browser around the cache --------------------------------------------------------
+
+/**
+ * Whether the origin private file system can be used here: `store: "auto"` keeps entries
+ * there, where reads are faster than IndexedDB's (see docs/performance.md), and in
+ * IndexedDB elsewhere. Pages and workers decide alike, so that they share one store.
+ */
+async function opfsUsable() {
+  try {
+    await navigator.storage.getDirectory();
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Calls `navigator.storage.<method>()` and awaits it; undefined where it does not exist. */
 async function callStorage(method) {
@@ -1132,6 +1153,7 @@ function saveWhenHidden(cache) {
 export class StepCache {
   #raw;
   #name;
+  #store;
   #channel;
   #closed = false;
   /** The save and close that close() started. */
@@ -1139,10 +1161,11 @@ export class StepCache {
   /** Stops saving the counters when the page is hidden. */
   #unwatch;
 
-  constructor(token, raw, name, channel) {
+  constructor(token, raw, name, store, channel) {
     if (token !== TOKEN) throw new TypeError("open a cache with open()");
     this.#raw = raw;
     this.#name = name;
+    this.#store = store;
     this.#channel = channel;
     if (channel) channels.register(this, channel, channel);
     this.#unwatch = saveWhenHidden(this);
@@ -1183,6 +1206,11 @@ export class StepCache {
   /** The IndexedDB database name. */
   get name() {
     return this.#name;
+  }
+
+  /** Where the entries are kept: "opfs" or "indexeddb". */
+  get store() {
+    return this.#store;
   }
 
   /** Builds a key for `step` from named parameters. */
@@ -1496,13 +1524,14 @@ export class StepCache {
 /** Opens a cache (see index.d.ts). */
 export async function open(options) {
   if (dead) throw dead;
-  if (typeof globalThis.indexedDB === "undefined") {
-    // Node, Deno and Bun have no IndexedDB: say so before loading the module (whose
-    // fetch of its .wasm would fail with an unhelpful "fetch failed" there).
+  if (typeof globalThis.indexedDB === "undefined" && typeof globalThis.navigator?.storage?.getDirectory !== "function") {
+    // Node, Deno and Bun have neither: say so before loading the module (whose fetch of
+    // its .wasm would fail with an unhelpful "fetch failed" there).
     throw fail(
       "PermissionDenied",
-      "stepcache's npm package keeps its cache in IndexedDB, which this JavaScript runtime does not have: " +
-        "use it in a browser page or worker; for a cache on disk use the Rust crate stepcache or the Python package",
+      "stepcache's npm package keeps its cache in the browser's storage (OPFS or IndexedDB), which this JavaScript " +
+        "runtime does not have: use it in a browser page or worker; for a cache on disk use the Rust crate " +
+        "stepcache or the Python package",
     );
   }
   ready ??= init().then(() => {
@@ -1514,9 +1543,11 @@ export async function open(options) {
   const budgets = new Float64Array(o.budgets);
   const shared = o.shared ? sharedReader(o.shared) : undefined;
   const policies = new Float64Array(o.policies);
-  const raw = await enter(() => RawCache.open(o.name, lock, shared, budgets, o.access, o.steps, policies));
+  const store = o.store === "auto" ? ((await opfsUsable()) ? "opfs" : "indexeddb") : o.store;
+  const opfs = store === "opfs";
+  const raw = await enter(() => RawCache.open(o.name, opfs, lock, shared, budgets, o.access, o.steps, policies));
   if (o.persist) await callStorage("persist");
-  return new StepCache(TOKEN, raw, o.name, o.broadcast ? openChannel(o.name, raw) : undefined);
+  return new StepCache(TOKEN, raw, o.name, store, o.broadcast ? openChannel(o.name, raw) : undefined);
 }
 
 /** The fingerprint of raw bytes, "b3:" + 64 hex digits (see index.d.ts). */

@@ -125,7 +125,8 @@ fn access(bits: u8) -> Access {
 
 #[wasm_bindgen]
 impl RawCache {
-    /// Opens the engine over the IndexedDB database `name`; resolves to a `RawCache`.
+    /// Opens the engine over the store `name`, in the origin private file system if
+    /// `opfs`, else in IndexedDB; resolves to a `RawCache`.
     ///
     /// `index.js` has checked every option. `lock` requests Web Locks (see
     /// `WebStore::set_locking`; `undefined`: no locks). `shared` reads the shared tier (see
@@ -133,8 +134,12 @@ impl RawCache {
     /// number keeping the default; `policies` holds [`protocol::POLICY_LEN`] numbers (see
     /// [`protocol::policy_of`]) for the default policy, then as many for each step of
     /// `steps`.
+    // Every checked option of `open()` as its own argument: an options object would need
+    // conversions of its own in the module, for a call made once per cache.
+    #[allow(clippy::too_many_arguments)]
     pub fn open(
         name: String,
+        opfs: bool,
         lock: Option<Function>,
         shared: Option<Function>,
         budgets: &[f64],
@@ -164,7 +169,8 @@ impl RawCache {
             });
         spawn(Box::pin(async move {
             let config = configured.map_err(to_js)?;
-            let mut store = WebStore::open(&name, INDEXED_DB).await.map_err(to_js)?;
+            let place = if opfs { stepcache_opfs::OPFS } else { INDEXED_DB };
+            let mut store = WebStore::open(&name, place).await.map_err(to_js)?;
             store.set_locking(lock);
             let shared = shared.map(|read| {
                 SharedTier::new(HttpStore::new(read))

@@ -25,7 +25,10 @@ import { KINDS, SHAPE, BUFFER_BYTES, makeArray, makeBuffer, makeMeta, valuesOf, 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const WASM_DIR = path.resolve(HERE, "..");
 const PKG = path.join(WASM_DIR, "pkg");
-const PAGE = "/test/pages/index.html";
+/** The store the suite runs on: STEPCACHE_STORE ("opfs" or "indexeddb"; unset: the
+ * package's default), given to the pages (and their workers) as `?store=`. */
+const STORE = process.env.STEPCACHE_STORE;
+const PAGE = `/test/pages/index.html${STORE ? `?store=${STORE}` : ""}`;
 const TIMEOUT = 60_000;
 const MiB = 1 << 20;
 
@@ -147,7 +150,7 @@ function assertRoundTrip(out, where) {
 
 // ---------------------------------------------------------------------------------------
 
-test("a. every typed array kind and an ArrayBuffer round-trip in a page (memory tier and IndexedDB)", { timeout: TIMEOUT }, async () => {
+test("a. every typed array kind and an ArrayBuffer round-trip in a page (memory tier and store)", { timeout: TIMEOUT }, async () => {
   await withContext(async (context) => {
     const page = await harness(context);
     assert.equal(await page.evaluate(() => window.sameModule), true, "import map and relative path load one module");
@@ -159,7 +162,7 @@ test("a. every typed array kind and an ArrayBuffer round-trip in a page (memory 
   });
 });
 
-test("a. every typed array kind and an ArrayBuffer round-trip in a dedicated worker (memory tier and IndexedDB)", { timeout: TIMEOUT }, async () => {
+test("a. every typed array kind and an ArrayBuffer round-trip in a dedicated worker (memory tier and store)", { timeout: TIMEOUT }, async () => {
   await withContext(async (context) => {
     const page = await harness(context);
     const name = uniq("roundtrip-worker");
@@ -230,7 +233,7 @@ test("keys: the core's golden fingerprints through the JavaScript API, in a page
   });
 });
 
-test("keys: lineage binds the upstream value, the same from memory and IndexedDB (raw and compressed)", { timeout: TIMEOUT }, async () => {
+test("keys: lineage binds the upstream value, the same from memory and the store (raw and compressed)", { timeout: TIMEOUT }, async () => {
   await withContext(async (context) => {
     const page = await harness(context);
     const out = await run(page, "lineageScenario", { name: uniq("lineage") });
@@ -657,7 +660,7 @@ function assertBundles(out, where) {
   assert.equal(out.closedExport.name, "CacheClosed");
 }
 
-test("bundles: an entry damaged in IndexedDB is left out of an export, counted and removed", { timeout: TIMEOUT }, async () => {
+test("bundles: an entry damaged in the store is left out of an export, counted and removed", { timeout: TIMEOUT }, async () => {
   await withContext(async (context) => {
     const page = await harness(context);
     for (const [where, go] of [["page", run], ["worker", runInWorker]]) {
@@ -700,7 +703,7 @@ test("step functions: every parameter keys, defaults drop out, results chain by 
   });
 });
 
-test("stats().allTime: counters kept in IndexedDB across sessions, tabs and workers adding up, damage starting over", { timeout: TIMEOUT }, async () => {
+test("stats().allTime: counters kept in the store across sessions, tabs and workers adding up, damage starting over", { timeout: TIMEOUT }, async () => {
   await withContext(async (context) => {
     const page = await harness(context);
     const name = uniq("lasting");
@@ -747,7 +750,7 @@ test("records: several outputs put as one entry, read back as parts; the bytes a
   });
 });
 
-test("y. getRegion: slices, ranges and named axes from IndexedDB and memory, in a page and a worker; bad regions are typed errors", { timeout: TIMEOUT }, async () => {
+test("y. getRegion: slices, ranges and named axes from the store and memory, in a page and a worker; bad regions are typed errors", { timeout: TIMEOUT }, async () => {
   await withContext(async (context) => {
     const page = await harness(context);
     for (const [where, out] of [
@@ -1073,7 +1076,7 @@ test("l. a tab closed in the middle of writing leaves no partial entry for the n
       // Start several large puts and close the tab a few milliseconds later, mid-write.
       await writer.evaluate(([db, round]) => {
         window.started = (async () => {
-          const { open } = await import("stepcache");
+          const { open } = window.scenarios; // open() on the suite's store
           const cache = await open({ name: db, memoryBudget: 0 });
           for (let i = 0; i < 4; i++) {
             const data = new Float32Array(4 * 1048576).fill(round * 10 + i + 0.5);
@@ -1085,7 +1088,7 @@ test("l. a tab closed in the middle of writing leaves no partial entry for the n
       await writer.close();
       const reader = await harness(context, `reader${round}`);
       const seen = await reader.evaluate(async ([db, round]) => {
-        const { open } = await import("stepcache");
+        const { open } = window.scenarios; // open() on the suite's store
         const cache = await open({ name: db, memoryBudget: 0 });
         const out = [];
         for (let i = 0; i < 4; i++) {
@@ -1109,11 +1112,44 @@ test("l. a tab closed in the middle of writing leaves no partial entry for the n
   });
 });
 
+test("l. a worker terminated in the middle of writing leaves no partial entry, and the version before stays whole", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const page = await harness(context, "killer");
+    const name = uniq("killed-mid-write");
+    const seen = { complete: 0, old: 0, none: 0 };
+    for (let round = 0; round < 6; round++) {
+      await run(page, "bigPuts", { name, round, old: true });
+      await page.evaluate(([ms, args]) => window.killWorkerDuring(ms, "bigPuts", args), [40 + round * 60, { name, round }]);
+      const got = await runInWorker(page, "readBig", { name, round });
+      assert.ok(!got.includes("WRONG"), `round ${round}: a reader saw partial or wrong data: ${got}`);
+      assert.ok(got.includes("corrupt:0"), `round ${round}: no damaged entry was ever visible: ${got}`);
+      assert.notEqual(got[0], "none", `round ${round}: put 0's version before stays until the new one is whole: ${got}`);
+      for (const s of got.slice(0, 4)) seen[s] += 1;
+    }
+    console.log(`killed mid-write: ${JSON.stringify(seen)}, 0 partial`);
+    assert.ok(seen.old > 0 && seen.none > 0, `the kills landed in the middle of writing: ${JSON.stringify(seen)}`);
+  });
+});
+
+test("z. store: auto keeps entries in OPFS where the browser has it, in a page and a worker alike; each store is a cache of its own; a bad store is InvalidConfig", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const page = await harness(context);
+    for (const [where, go] of [["page", run], ["worker", runInWorker]]) {
+      const out = await go(page, "storeScenario", { name: uniq(`store-${where}`) });
+      assert.equal(out.auto, "opfs", `${where}: auto in Chromium`);
+      assert.deepEqual(out.opfs, { store: "opfs", hit: 3 }, `${where}: the put is in OPFS`);
+      assert.deepEqual(out.indexeddb, { store: "indexeddb", hit: null }, `${where}: IndexedDB is another cache`);
+      assert.equal(out.bad.name, "InvalidConfig", `${where}: ${JSON.stringify(out.bad)}`);
+      assert.match(out.bad.message, /unknown store "disk": use "auto", "opfs", "indexeddb"/);
+    }
+  });
+});
+
 test("m. setRetention() changes a step's policy from then on; bad names are typed errors", { timeout: TIMEOUT }, async () => {
   await withContext(async (context) => {
     const page = await harness(context, "retention");
     const out = await page.evaluate(async (db) => {
-      const { open } = await import("stepcache");
+      const { open } = window.scenarios; // open() on the suite's store
       const cache = await open({ name: db });
       const key = cache.key("preview", { n: 1 });
       const data = new Float32Array([1, 2, 3]);
@@ -1334,7 +1370,7 @@ test("u. a value at the documented limit (1 GiB less its header's room) is store
   });
 });
 
-test("v. outside a browser (Node: no IndexedDB) open() says what is missing and what to use", { timeout: TIMEOUT }, async () => {
+test("v. outside a browser (Node: no IndexedDB or OPFS) open() says what is missing and what to use", { timeout: TIMEOUT }, async () => {
   const pkg = await import(pathToFileURL(path.join(PKG, "index.js")).href);
   await assert.rejects(pkg.open(), (e) => {
     assert.equal(e.name, "PermissionDenied");
@@ -1382,7 +1418,7 @@ async function sharedFixture(mib = 1) {
   return { ...JSON.parse(line), stop: () => child.stdin.end() };
 }
 
-test("x. the shared tier over fetch: native entries are verified shared hits, kept in IndexedDB; damage and outages are misses", { timeout: 120_000 }, async () => {
+test("x. the shared tier over fetch: native entries are verified shared hits, kept in the store; damage and outages are misses", { timeout: 120_000 }, async () => {
   const fixture = await sharedFixture();
   try {
     for (const inWorker of [false, true]) {

@@ -18,4 +18,8 @@ else
 fi
 # The native writer of the shared-tier test's entries (test x).
 (cd ../../.. && cargo build -q --locked -p stepcache-tests --bin shared_fixture)
-exec node --test --test-concurrency=1 npm.test.mjs
+# The suite on each store the package keeps entries in.
+for store in indexeddb opfs; do
+  echo "the npm tests on store: $store"
+  STEPCACHE_STORE=$store node --test --test-concurrency=1 npm.test.mjs
+done

@@ -17,9 +17,12 @@ export async function typedUse(): Promise<number> {
     persist: true,
     broadcast: true,
     locks: true,
+    store: "opfs",
   };
   const cache: StepCache = await open(options);
   const name: string = cache.name;
+  const place: "opfs" | "indexeddb" = cache.store;
+  void [name, place];
 
   const signal = new Float32Array(4 * 8 * 8);
   const key: StepKey = cache.key("t1_map", { tr: 15, flip: [2, 5, 10, 15], signal: { data: signal, shape: [4, 8, 8] }, verbose: true }, {

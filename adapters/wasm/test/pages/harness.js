@@ -17,7 +17,7 @@ const pending = new Map();
 function startWorker() {
   let ready;
   const readyPromise = new Promise((resolve, reject) => (ready = { resolve, reject }));
-  const w = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "stepcache-test-worker" });
+  const w = new Worker(new URL(`./worker.js${location.search}`, import.meta.url), { type: "module", name: "stepcache-test-worker" });
   w.onmessage = ({ data }) => {
     if (data.ready) return ready.resolve();
     const p = pending.get(data.id);
@@ -44,6 +44,18 @@ window.inWorker = async (name, ...args) => {
     pending.set(id, { resolve, reject });
     worker.w.postMessage({ id, name, args });
   });
+};
+
+/**
+ * Runs scenarios[name](...args) in a new dedicated worker and terminates the worker
+ * `afterMs` after the call began, in the middle of it, as a closing tab ends its workers.
+ */
+window.killWorkerDuring = async (afterMs, name, ...args) => {
+  const w = new Worker(new URL(`./worker.js${location.search}`, import.meta.url), { type: "module" });
+  await new Promise((resolve) => (w.onmessage = ({ data }) => data.ready && resolve()));
+  w.postMessage({ id: 1, name, args });
+  await new Promise((resolve) => setTimeout(resolve, afterMs));
+  w.terminate();
 };
 
 window.harnessReady = true;

@@ -2,8 +2,19 @@
 // dedicated worker (worker.js answers postMessage requests with the same functions).
 // Every function takes and returns structured-clonable, JSON-like values only.
 
-import { open, StepKey, fingerprintBytes } from "../../pkg/index.js";
+import { open as openCache, StepKey, fingerprintBytes } from "../../pkg/index.js";
 import { KINDS, SHAPE, BUFFER_BYTES, makeArray, makeBuffer, makeMeta, valuesOf, hexOf, noise, checksum } from "./fixtures.js";
+
+/** The store the suite runs on ("opfs" or "indexeddb", from the page's `?store=`; the
+ * worker gets the same query), or undefined for the package's default. */
+const STORE = new URLSearchParams(self.location.search).get("store") ?? undefined;
+
+/** open() on the suite's store, unless the options name one (or are not options). */
+export function open(options) {
+  const plain = options !== null && typeof options === "object" && !Array.isArray(options);
+  if (STORE === undefined || (options !== undefined && !plain) || (plain && "store" in options)) return openCache(options);
+  return openCache({ ...options, store: STORE });
+}
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -1427,7 +1438,7 @@ async function rawWrite(name, store, work) {
 }
 
 /** Flips the last byte of every chunk of the entry `hex` in database `name`. */
-async function damageEntry(name, hex) {
+async function damageIdbEntry(name, hex) {
   await rawWrite(name, "entries", (entries) => {
     const request = entries.openCursor(IDBKeyRange.bound(`${hex}:`, `${hex};`));
     request.onsuccess = () => {
@@ -1441,13 +1452,48 @@ async function damageEntry(name, hex) {
   });
 }
 
+/** The OPFS directory of the store `name` (as js/opfs-store.js of stepcache-opfs names it). */
+async function opfsDir(name) {
+  const root = await navigator.storage.getDirectory();
+  const stores = await root.getDirectoryHandle("stepcache");
+  return stores.getDirectoryHandle(`=${encodeURIComponent(name).replace(/\./g, "%2E")}`);
+}
+
+/** Rewrites the file `file` of `dir` with `change(bytes)`, behind the module's back. */
+async function rewriteOpfsFile(dir, file, change) {
+  const handle = await dir.getFileHandle(file, { create: true });
+  const bytes = new Uint8Array(await (await handle.getFile()).arrayBuffer());
+  const writable = await handle.createWritable();
+  await writable.write(change(bytes));
+  await writable.close();
+}
+
+/** Which store the cache `name` is kept in, on this suite's store. */
+async function storeOf(name) {
+  const cache = await open({ name });
+  const store = cache.store;
+  cache.close();
+  return store;
+}
+
+/** Damages the entry `hex` of the cache `name`, kept in `store`: the last byte of every
+ * IndexedDB chunk, or of the OPFS file. */
+async function damageEntry(name, store, hex) {
+  if (store === "indexeddb") return damageIdbEntry(name, hex);
+  const entries = await (await opfsDir(name)).getDirectoryHandle("entries");
+  await rewriteOpfsFile(entries, hex, (bytes) => {
+    bytes[bytes.length - 1] ^= 1;
+    return bytes;
+  });
+}
+
 /** An export of three stored entries, one of them damaged in IndexedDB: the last progress
  * report, and what the bundle held. */
 export async function exportDamagedScenario({ name }) {
   const cache = await open({ name, memoryBudget: 0 });
   const keys = [1, 2, 3].map((n) => cache.key("maps", { n }));
   for (const [i, key] of keys.entries()) await cache.put(key, { data: new Float32Array(1000).fill(i) });
-  await damageEntry(name, keys[1].fingerprint.slice(3));
+  await damageEntry(name, cache.store, keys[1].fingerprint.slice(3));
   const progress = [];
   const bytes = await streamBytes(cache.exportBundle({ onProgress: (p) => progress.push(p) }));
   const last = progress.at(-1);
@@ -1459,9 +1505,13 @@ export async function exportDamagedScenario({ name }) {
   return out;
 }
 
-/** Replaces the counters record of database `name` with `bytes`. */
+/** Replaces the lasting counters of the cache `name` with `bytes`. */
 export async function damageCounters({ name, bytes }) {
-  await rawWrite(name, "heads", (heads) => heads.put(Uint8Array.from(bytes), "counters"));
+  if ((await storeOf(name)) === "indexeddb") {
+    await rawWrite(name, "heads", (heads) => heads.put(Uint8Array.from(bytes), "counters"));
+  } else {
+    await rewriteOpfsFile(await opfsDir(name), "counters", () => Uint8Array.from(bytes));
+  }
   return allTimeOf(name, "fit");
 }
 
@@ -1559,5 +1609,61 @@ export async function regionScenario({ name }) {
   out.wholeAfter = whole && isBox(whole.data, [0, Z, 0, Y, 0, X]);
   cache.close();
   fresh.close();
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Puts cut short, and the store option.
+
+/** The value of big put `i` of `round`: 16 MiB of one float, `old` for the version it replaces. */
+function bigValue(round, i, old = false) {
+  const data = new Float32Array(4 * 1048576).fill(round * 10 + i + (old ? 0.25 : 0.5));
+  return { data, shape: [data.length] };
+}
+
+/** Stores the old version of big put 0 of `round`, then the four big puts one after another
+ * (the test kills the worker in the middle). */
+export async function bigPuts({ name, round, old }) {
+  const cache = await open({ name, memoryBudget: 0 });
+  if (old) {
+    await cache.put(cache.key("big", { round, i: 0 }), bigValue(round, 0, true));
+    return null;
+  }
+  for (let i = 0; i < 4; i++) await cache.put(cache.key("big", { round, i }), bigValue(round, i));
+  return null;
+}
+
+/** What a fresh cache reads of `round`'s big puts: "complete", "old" (put 0's version
+ * before), "none" or "WRONG" each, then the damaged entries it removed. */
+export async function readBig({ name, round }) {
+  const cache = await open({ name, memoryBudget: 0 });
+  const out = [];
+  for (let i = 0; i < 4; i++) {
+    const hit = await cache.get(cache.key("big", { round, i }));
+    if (!hit) {
+      out.push("none");
+      continue;
+    }
+    const is = (want) => hit.data.length === 4 * 1048576 && hit.data.every((x) => x === want.data[0]);
+    out.push(is(bigValue(round, i)) ? "complete" : i === 0 && is(bigValue(round, 0, true)) ? "old" : "WRONG");
+  }
+  out.push(`corrupt:${(await cache.stats()).corruptRemoved}`);
+  cache.close();
+  return out;
+}
+
+/** The store option: where "auto" keeps entries, and that each store is its own cache. */
+export async function storeScenario({ name }) {
+  const auto = await openCache({ name });
+  const key = auto.key("maps", { n: 1 });
+  await auto.put(key, { data: Float32Array.of(1, 2, 3) });
+  const out = { auto: auto.store };
+  for (const store of ["opfs", "indexeddb"]) {
+    const c = await openCache({ name, store, memoryBudget: 0 });
+    out[store] = { store: c.store, hit: (await c.get(key))?.data?.[2] ?? null };
+    c.close();
+  }
+  auto.close();
+  out.bad = await catchErr(() => openCache({ name, store: "disk" }));
   return out;
 }
