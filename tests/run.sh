@@ -30,7 +30,7 @@ export CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=300
 export WASM_BINDGEN_TEST_WEBDRIVER_JSON="$PWD/tests/webdriver.json"
 cargo test -p stepcache-tests --target wasm32-unknown-unknown --locked \
   --test conformance_idb_page --test conformance_idb_worker --test idb_schema \
-  --test conformance_opfs_page --test conformance_opfs_worker 2>&1 | tee -a "$log"
+  --test conformance_opfs_page --test conformance_opfs_worker --test opfs_files 2>&1 | tee -a "$log"
 
 step "fuzzing: entry decoding, bundle reading and key parsing, 60 s each"
 bash tests/fuzz/run.sh 60
