@@ -78,6 +78,7 @@ try {
   row("stepcache get, compressed", "scGetCompressed", "raw IndexedDB get", "rawGet");
   row("stepcache getRegion of one 1 MiB slice (verified)", "scRegion", "stepcache get of the whole map", "scGet");
   row("stepcache getRegion of one 1 MiB slice (verified)", "scRegion", "raw IndexedDB get of the 4 MiB chunk holding it", "chunkGetOne");
+  row("stepcache getRegion of one 1 MiB slice on OPFS (verified)", "scOpfsRegion", "stepcache get of the whole map on OPFS", "scOpfsGet");
   console.log(`| stepcache has() of the stored entry | ${median(times.scHas).toFixed(1)} | | | | |`);
   speed("fingerprintBytes (wasm)", "fingerprint");
   speed("key with the array as a parameter", "keyWithArray");
