@@ -1,12 +1,15 @@
 // The demo viewer's page: talks to the compute worker, draws slices with a colour map,
-// and shows what the cache holds. All computation happens in worker.js.
+// and shows what the cache holds. All computation happens in worker.js. It shows the
+// phantom's maps, or a NIfTI image the user opened and its maps (nifti-view.js).
 
 import { lut } from "./lib/colormaps.js";
+import { percentiles } from "./lib/percentiles.js";
+import { initNifti, niftiImage, niftiMaps, niftiMessage, niftiReadout, niftiVolume, openNifti, perVolume, setNiftiVolume, updateSave, volumeLabels } from "./nifti-view.js";
+import { $, el, fmtMs, SOURCE_TEXT, SOURCE_PLACE, STORE_NAMES, setStatus, setBadge, progressIdle, download } from "./ui.js";
 
-const $ = (id) => document.getElementById(id);
 const CANVAS = 512;
 
-/** The maps the viewer shows: default windows, units and how to read them. */
+/** The phantom's maps: default windows, units and how to read them. */
 const MAPS = {
   t1: { label: "T1", units: "ms", window: [0, 4500], masked: true, digits: 0 },
   t1sd: { label: "T1 SD", units: "ms", window: [0, 300], masked: true, digits: 0 },
@@ -15,18 +18,23 @@ const MAPS = {
 };
 
 const state = {
+  source: "phantom", // or "nifti": the image opened last
   map: "t1",
+  mapOf: { phantom: "t1", nifti: "image" }, // the map last shown of each source
   orient: "axial",
   cmap: "viridis",
   interp: "bilinear",
   flip: 3,
-  slice: { axial: 38, coronal: 64, sagittal: 64 },
+  slice: { axial: 38, coronal: 64, sagittal: 64 }, // of the source on show
+  sliceOf: { phantom: null, nifti: null },
+  niftiShown: 0, // the NIfTI image (its number) the viewer switched to last
   trMs: 15,
   windows: {}, // per map (and flip angle for the signal)
   phantoms: new Map(), // trMs -> { signal, shape, voxelMm, flipDeg, ... }
   maps: { trMs: null, t1: null, t1sd: null, r1: null }, // the volumes of the shown TR
-  dims: null, // [nx, ny, nz]
+  dims: null, // [nx, ny, nz] of the source on show
   voxelMm: [1.875, 1.875, 2.5],
+  phantomGrid: { dims: null, voxelMm: [1.875, 1.875, 2.5] },
   flipDeg: [2, 5, 10, 15],
   latestRun: 0,
   busy: true,
@@ -34,18 +42,10 @@ const state = {
   lastPanel: 0,
   shownOnce: false,
   view: null, // geometry of the last drawn slice, for the hover readout
+  drawn: null, // the volume drawn last, kept on show while the next one is on its way
 };
 
 // ----- formatting -------------------------------------------------------------------
-
-function fmtMs(ms) {
-  if (ms == null || !Number.isFinite(ms)) return "–";
-  if (ms < 1) return `${ms.toFixed(2)} ms`;
-  if (ms < 100) return `${ms.toFixed(1)} ms`;
-  if (ms < 1000) return `${ms.toFixed(0)} ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(2)} s`;
-  return `${(ms / 60_000).toFixed(1)} min`;
-}
 
 function fmtBytes(n) {
   if (n == null || !Number.isFinite(n)) return "–";
@@ -71,9 +71,6 @@ function fmtValue(v, digits) {
   return v.toFixed(digits);
 }
 
-const SOURCE_TEXT = { computed: "computed", memory: "memory hit", store: "IndexedDB hit", waited: "computed by another call", shared: "shared tier hit" };
-const SOURCE_PLACE = { memory: "memory", store: "IndexedDB", waited: "another call", shared: "the shared tier" };
-
 // ----- the worker -------------------------------------------------------------------
 
 /**
@@ -87,9 +84,9 @@ if (sharedParam) workerUrl.searchParams.set("shared", new URL(sharedParam, locat
 const worker = new Worker(workerUrl, { type: "module", name: "stepcache-demo" });
 let nextId = 0;
 
-function send(type, extra = {}) {
+function send(type, extra = {}, transfer = []) {
   const id = ++nextId;
-  worker.postMessage({ type, id, ...extra });
+  worker.postMessage({ type, id, ...extra }, transfer);
   return id;
 }
 
@@ -105,9 +102,11 @@ function refreshPanel() {
 }
 
 worker.onmessage = ({ data: msg }) => {
+  if (niftiMessage(msg)) return;
   switch (msg.type) {
     case "hello":
       $("db-name").textContent = msg.name;
+      $("db-place").textContent = STORE_NAMES[msg.store] ?? msg.store;
       if (msg.shared) {
         $("shared-url").textContent = msg.shared;
         $("shared-tier").hidden = false;
@@ -170,6 +169,9 @@ const STAGES = {
   t1_map: "Fitting the T1 map",
   r1_smooth: "Smoothing R1",
   import: "Importing",
+  nifti_smooth: "Smoothing the image",
+  nifti_gradient: "Gradient magnitude of the image",
+  nifti_t1: "Fitting T1 to the image",
 };
 
 function onProgress({ stage, fraction, detail }) {
@@ -178,7 +180,7 @@ function onProgress({ stage, fraction, detail }) {
   $("progress-fill").style.width = `${pct}%`;
   $("progress-label").textContent = `${STAGES[stage] ?? stage}${detail ? ` (${detail})` : ""} · ${pct}%`;
   setStatus(`${STAGES[stage] ?? stage}… ${pct}%`, "busy");
-  if (stage === "phantom" || stage === "t1_map" || stage === "r1_smooth") setBadge(stage, "running", "running");
+  if ($(`step-${stage}`)) setBadge(stage, "running", "running");
   if (stage === "phantom" && !state.shownOnce) $("placeholder").textContent = `Simulating the phantom… ${pct}%`;
   if (stage === "t1_map" && !state.shownOnce) $("placeholder").textContent = `Fitting the T1 map… ${pct}%`;
 }
@@ -188,11 +190,8 @@ function onPhantom(msg) {
   if (msg.signal) state.phantoms.set(msg.trMs, msg);
   else if (!known) return;
   const [, nz, ny, nx] = msg.shape;
-  state.dims = [nx, ny, nz];
-  state.voxelMm = msg.voxelMm;
   state.flipDeg = msg.flipDeg;
-  setupSliders();
-  fillFlipSelect();
+  setPhantomGrid([nx, ny, nz], msg.voxelMm);
   if (msg.id !== state.latestRun) return;
   const li = $("step-phantom");
   setBadge("phantom", msg.source, SOURCE_TEXT[msg.source] ?? msg.source);
@@ -203,10 +202,13 @@ function onPhantom(msg) {
   if (state.map === "signal") render();
 }
 
-function setBadge(step, source, text) {
-  const badge = $(`step-${step}`).querySelector(".badge");
-  badge.dataset.source = source;
-  badge.textContent = text;
+/** The phantom's grid: the viewer's while the phantom is on show. */
+function setPhantomGrid(dims, voxelMm) {
+  state.phantomGrid = { dims, voxelMm };
+  if (state.source !== "phantom") return;
+  Object.assign(state, state.phantomGrid);
+  setupSliders();
+  fillFlipSelect();
 }
 
 function onResult(msg) {
@@ -224,7 +226,7 @@ function onResult(msg) {
   if (msg.step === "t1_map") {
     const [, nz, ny, nx] = msg.shape;
     const nvox = nx * ny * nz;
-    state.dims = [nx, ny, nz];
+    setPhantomGrid([nx, ny, nz], state.phantomGrid.voxelMm);
     state.maps.t1 = msg.data.subarray(0, nvox);
     state.maps.t1sd = msg.data.subarray(nvox, 2 * nvox);
     state.maps.t1Meta = msg.meta;
@@ -261,20 +263,11 @@ function onResult(msg) {
   }
 }
 
-function el(tag, attrs = {}, text = "") {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  if (text) e.textContent = text;
-  return e;
-}
-
 function setBusy(busy) {
   state.busy = busy;
   document.body.dataset.busy = busy ? "1" : "0";
   if (!busy) {
-    $("progress").dataset.active = "0";
-    $("progress-fill").style.width = "0%";
-    $("progress-label").textContent = "Idle";
+    progressIdle();
   } else {
     $("progress").dataset.active = "1";
     $("progress-fill").style.width = "0%";
@@ -282,17 +275,17 @@ function setBusy(busy) {
   }
 }
 
-function setStatus(text, kind) {
-  const s = $("status");
-  s.textContent = text;
-  s.dataset.state = kind;
-}
-
 // ----- volumes and slices -----------------------------------------------------------
 
-/** The volume on show: { data (Float32Array [nz, ny, nx]), spec, key } or null. */
+/**
+ * The volume of the map chosen: { data (Float32Array [nz, ny, nx]), spec, windowKey,
+ * title, anatomical (the phantom's axes are anatomical, an image's are shown as stored) },
+ * or null while it is on its way.
+ */
 function currentVolume() {
+  if (state.source === "nifti") return niftiVolume(state.map);
   const spec = MAPS[state.map];
+  const title = (label) => `${label} · TR ${state.trMs} ms`;
   if (state.map === "signal") {
     const ph = state.phantoms.get(state.trMs);
     if (!ph) return null;
@@ -301,13 +294,67 @@ function currentVolume() {
     const f = Math.min(state.flip, ph.flipDeg.length - 1);
     return {
       data: ph.signal.subarray(f * nvox, (f + 1) * nvox),
-      spec: { ...spec, label: `Signal ${ph.flipDeg[f]}°` },
+      spec,
       windowKey: `signal-${state.trMs}-${f}`,
+      title: title(`Signal ${ph.flipDeg[f]}°`),
+      anatomical: true,
     };
   }
   if (state.maps.trMs !== state.trMs) return null;
   const data = state.maps[state.map];
-  return data ? { data, spec, windowKey: state.map } : null;
+  return data ? { data, spec, windowKey: state.map, title: title(spec.label), anatomical: true } : null;
+}
+
+/** The volume to draw: the one chosen, or while it is on its way the one drawn before (on
+ * the same grid), so that the canvas does not go blank while a map is read or computed. */
+function volumeToDraw() {
+  const vol = currentVolume();
+  if (vol) return (state.drawn = vol);
+  const [nx, ny, nz] = state.dims ?? [0, 0, 0];
+  return state.drawn?.data.length === nx * ny * nz ? state.drawn : null;
+}
+
+// ----- the image on show: the phantom, or a NIfTI image -----------------------------
+
+/** Shows `source` ("phantom" or "nifti") with the map and slices it had last, or `fresh` ones. */
+function setSource(source, fresh = null) {
+  state.mapOf[state.source] = state.map;
+  state.sliceOf[state.source] = state.slice;
+  if (fresh) {
+    state.mapOf[source] = fresh.map;
+    state.sliceOf[source] = fresh.slice;
+  }
+  state.source = source;
+  state.map = state.mapOf[source];
+  state.slice = state.sliceOf[source] ?? state.slice;
+  $("source").value = source;
+  const img = niftiImage();
+  Object.assign(state, source === "phantom" ? state.phantomGrid : { dims: img.shape.slice(1).reverse(), voxelMm: img.voxelMm });
+  fillMapSelect();
+  fillFlipSelect();
+  setupSliders();
+  render();
+}
+
+/** Switches to the NIfTI image just opened (from its middle slices and the image itself),
+ * or refreshes the menus of the one on show. */
+function showNifti() {
+  const img = niftiImage();
+  let option = $("source").querySelector('option[value="nifti"]');
+  if (!option) $("source").append((option = el("option", { value: "nifti" })));
+  option.textContent = img.name;
+  if (state.niftiShown === img.seq) return setSource("nifti");
+  state.niftiShown = img.seq;
+  $("placeholder").hidden = true;
+  const [, nz, ny, nx] = img.shape;
+  setSource("nifti", { map: "image", slice: { axial: nz >> 1, coronal: ny >> 1, sagittal: nx >> 1 } });
+}
+
+function fillMapSelect() {
+  const maps = state.source === "phantom" ? Object.fromEntries(Object.entries(MAPS).map(([k, m]) => [k, m.label])) : niftiMaps();
+  if (!(state.map in maps)) state.map = Object.keys(maps)[0];
+  $("map").replaceChildren(...Object.entries(maps).map(([value, label]) => el("option", { value }, label)));
+  $("map").value = state.map;
 }
 
 /** Axes of each orientation: horizontal, vertical (flipped so anterior / superior is up), slice. */
@@ -330,12 +377,20 @@ function setupSliders() {
   $("slice-label").textContent = `${s + 1} / ${n} · ${"xyz"[o.s]} ${mm >= 0 ? "+" : ""}${mm.toFixed(1)} mm`;
 }
 
+/** The Flip menu: the phantom's flip angles (for its signal), or an image's volumes. */
 function fillFlipSelect() {
+  const phantom = state.source === "phantom";
+  const labels = phantom ? state.flipDeg.map((d) => `${d}°`) : volumeLabels();
   const sel = $("flip");
-  if (sel.options.length === state.flipDeg.length) return;
-  sel.innerHTML = "";
-  state.flipDeg.forEach((d, i) => sel.append(el("option", { value: String(i) }, `${d}°`)));
-  sel.value = String(Math.min(state.flip, state.flipDeg.length - 1));
+  sel.replaceChildren(...labels.map((text, i) => el("option", { value: String(i) }, text)));
+  sel.value = String(Math.min(phantom ? state.flip : niftiImage().volume, labels.length - 1));
+  $("flip-text").textContent = phantom ? "Flip" : "Volume";
+  $("flip-label").hidden = labels.length < 2;
+  enableFlipSelect();
+}
+
+function enableFlipSelect() {
+  $("flip").disabled = state.source === "phantom" ? state.map !== "signal" : !perVolume(state.map);
 }
 
 /** The slice as a w x h Float32Array (row 0 at the top) and its physical size. */
@@ -355,19 +410,6 @@ function extractSlice(vol, orient, s) {
     }
   }
   return { w, h, data: out, mmW: w * state.voxelMm[o.h], mmH: h * state.voxelMm[o.v] };
-}
-
-function percentiles(data, lo, hi, masked) {
-  const sample = [];
-  const step = Math.max(1, Math.floor(data.length / 200_000));
-  for (let i = 0; i < data.length; i += step) {
-    const v = data[i];
-    if (Number.isFinite(v) && (!masked || v !== 0)) sample.push(v);
-  }
-  if (!sample.length) return [0, 1];
-  sample.sort((a, b) => a - b);
-  const at = (p) => sample[Math.min(sample.length - 1, Math.floor(p * (sample.length - 1)))];
-  return [at(lo), at(hi)];
 }
 
 function defaultWindow(vol) {
@@ -403,7 +445,8 @@ const ctx = view.getContext("2d", { willReadFrequently: true });
 const image = ctx.createImageData(CANVAS, CANVAS);
 
 function render() {
-  const vol = currentVolume();
+  const vol = volumeToDraw();
+  updateSave();
   if (!vol || !state.dims) {
     ctx.fillStyle = "#000";
     ctx.fillRect(0, 0, CANVAS, CANVAS);
@@ -482,20 +525,9 @@ function drawOverlay(vol, o, s, scale, ox, oy, dw, dh) {
   ctx.shadowColor = "rgba(0,0,0,0.8)";
   ctx.shadowBlur = 3;
   const n = state.dims[o.s];
-  ctx.fillText(`${vol.spec.label} · TR ${state.trMs} ms`, 10, 10);
+  ctx.fillText(vol.title, 10, 10);
   ctx.fillText(`${state.orient} ${s + 1}/${n}`, 10, 26);
-  // Orientation letters: top, bottom, left, right.
-  const [top, bottom, left, right] = o.letters;
-  ctx.fillStyle = "rgba(230, 237, 243, 0.6)";
-  ctx.textAlign = "center";
-  ctx.fillText(top, CANVAS / 2, Math.max(6, oy + 6));
-  ctx.textBaseline = "bottom";
-  ctx.fillText(bottom, CANVAS / 2, Math.min(CANVAS - 6, oy + dh - 6));
-  ctx.textBaseline = "middle";
-  ctx.textAlign = "left";
-  ctx.fillText(left, Math.max(6, ox + 6), CANVAS / 2);
-  ctx.textAlign = "right";
-  ctx.fillText(right, Math.min(CANVAS - 6, ox + dw - 6), CANVAS / 2);
+  if (vol.anatomical) drawLetters(o, ox, oy, dw, dh);
   // Scale bar: 50 mm.
   const mm = 50;
   const len = mm * scale;
@@ -514,6 +546,23 @@ function drawOverlay(vol, o, s, scale, ox, oy, dw, dh) {
   ctx.textAlign = "center";
   ctx.textBaseline = "bottom";
   ctx.fillText(`${mm} mm`, x0 + len / 2, y0 - 4);
+  ctx.restore();
+}
+
+/** Orientation letters: top, bottom, left, right. */
+function drawLetters(o, ox, oy, dw, dh) {
+  const [top, bottom, left, right] = o.letters;
+  ctx.save();
+  ctx.fillStyle = "rgba(230, 237, 243, 0.6)";
+  ctx.textAlign = "center";
+  ctx.fillText(top, CANVAS / 2, Math.max(6, oy + 6));
+  ctx.textBaseline = "bottom";
+  ctx.fillText(bottom, CANVAS / 2, Math.min(CANVAS - 6, oy + dh - 6));
+  ctx.textBaseline = "middle";
+  ctx.textAlign = "left";
+  ctx.fillText(left, Math.max(6, ox + 6), CANVAS / 2);
+  ctx.textAlign = "right";
+  ctx.fillText(right, Math.min(CANVAS - 6, ox + dw - 6), CANVAS / 2);
   ctx.restore();
 }
 
@@ -576,6 +625,10 @@ view.addEventListener("mousemove", (e) => {
   const [nx, ny] = state.dims;
   const idx = (ijk[2] * ny + ijk[1]) * nx + ijk[0];
   const parts = [`(${ijk.join(", ")})`];
+  if (state.source === "nifti") {
+    $("readout").textContent = [...parts, ...niftiReadout(idx)].join(" · ");
+    return;
+  }
   const m = state.maps.trMs === state.trMs ? state.maps : {};
   if (m.t1) parts.push(m.t1[idx] ? `T1 ${m.t1[idx].toFixed(0)} ± ${m.t1sd[idx].toFixed(0)} ms` : "T1 –");
   if (m.r1) parts.push(m.r1[idx] ? `R1 ${m.r1[idx].toFixed(3)} s⁻¹` : "R1 –");
@@ -614,7 +667,7 @@ function renderPanel({ entries, stats }) {
   setNum("saved-ms", stats.savedMs.toFixed(1), fmtMs(stats.savedMs));
   $("compute-ms").textContent = fmtMs(computeMs);
   setNum("computes", stats.types.reduce((a, t) => a + t.computes, 0));
-  // Every session of this browser's database, kept in IndexedDB (stats().allTime).
+  // Every session of this browser's cache, kept in its store (stats().allTime).
   const savedAll = stats.allTime.reduce((a, t) => a + t.savedMs, 0);
   setNum("saved-all", savedAll.toFixed(1), fmtMs(savedAll));
   setNum("hits-all", stats.allTime.reduce((a, t) => a + t.hits, 0));
@@ -640,6 +693,8 @@ const ARG_LABELS = {
   t1MaxMs: (v) => `T1 ≤ ${v} ms`,
   snrMin: (v) => `SNR ≥ ${v}`,
   bootstrap: (v) => `${v} bootstraps`,
+  image: (v) => `file ${v.slice(3, 11)}…`,
+  volume: (v) => `volume ${Number(v) + 1}`,
 };
 
 /** One recorded argument as text: arrays by type and shape, lineage by the upstream step. */
@@ -687,7 +742,7 @@ function renderEntries() {
     );
     const where = el("td", { class: "where" });
     if (e.inMemory) where.append(el("span", { class: "tier mem", title: "in this worker's memory tier" }, "MEM"));
-    if (e.stored) where.append(el("span", { class: "tier idb", title: "in IndexedDB" }, "IDB"));
+    if (e.stored) where.append(el("span", { class: "tier idb", title: "in the browser's storage" }, "disk"));
     tr.append(where);
     const td = el("td", { class: "row-action" });
     const btn = el("button", { class: "icon", title: `Invalidate ${e.key}`, "aria-label": `Invalidate ${e.step}` }, "×");
@@ -739,9 +794,7 @@ function onImported({ name, report, trMs }) {
 
 /** Saves an exported bundle as a download. */
 function onExported({ blob, entries }) {
-  const a = el("a", { href: URL.createObjectURL(blob), download: "stepcache-demo.stepcache" });
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
+  download(blob, "stepcache-demo.stepcache");
   $("bundle-result").textContent = `Exported ${entries} ${entries === 1 ? "entry" : "entries"} (${fmtBytes(blob.size)})`;
 }
 
@@ -772,18 +825,22 @@ document.addEventListener("drop", (e) => {
   e.preventDefault();
   dragDepth = 0;
   $("drop-overlay").hidden = true;
-  importBundle(file);
+  // A bundle by its name; anything else is opened as an image (which says so if it is not one).
+  if (/\.stepcache$/i.test(file.name)) importBundle(file);
+  else openNifti(file);
 });
 
 // ----- controls ---------------------------------------------------------------------
 
+$("source").addEventListener("change", (e) => setSource(e.target.value));
 $("map").addEventListener("change", (e) => {
   state.map = e.target.value;
-  $("flip").disabled = state.map !== "signal";
+  enableFlipSelect();
   render();
 });
 $("flip").addEventListener("change", (e) => {
-  state.flip = Number(e.target.value);
+  if (state.source === "phantom") state.flip = Number(e.target.value);
+  else setNiftiVolume(Number(e.target.value));
   render();
 });
 $("orient").addEventListener("change", (e) => {
@@ -851,5 +908,12 @@ view.addEventListener("keydown", (e) => {
 // Ask the browser to keep this origin's storage (only a Window can ask; the worker's
 // open({ persist: true }) cannot). The cache panel shows the answer.
 navigator.storage?.persist?.().catch(() => {});
+
+initNifti({
+  send,
+  show: showNifti,
+  redraw: render,
+  view: () => ({ source: state.source, map: state.map, orient: state.orient, slice: state.slice[state.orient], axial: state.slice.axial }),
+});
 
 render();

@@ -1,6 +1,7 @@
 // The demo's static server: no dependencies, 127.0.0.1 only. Serves www/ at / and the
 // built npm package (adapters/wasm/pkg/) at /pkg/, with the MIME types browsers insist on
-// (application/wasm for streaming compilation, text/javascript for module workers).
+// (application/wasm for streaming compilation, text/javascript for module workers). Of
+// www/node_modules/ it serves only the packages the page imports (BROWSER_PACKAGES).
 //
 //   node serve.mjs                 port $PORT or 8080, or a free port if that one is taken
 //   import { start } from "./serve.mjs";
@@ -31,6 +32,14 @@ const MIME = {
   ".ts": "text/plain; charset=utf-8",
 };
 
+/**
+ * The packages under node_modules/ that the page imports (index.html's import map):
+ * nifti-reader-js and fflate, which it imports. The rest (playwright-core, for the tests)
+ * is not part of the site.
+ */
+const BROWSER_PACKAGES = ["nifti-reader-js", "fflate"];
+const inBrowserPackage = (pathname) => BROWSER_PACKAGES.some((name) => pathname.startsWith(`/node_modules/${name}/`));
+
 /** The MIME type of a file name (application/octet-stream when unknown). */
 export function mimeOf(file) {
   return MIME[path.extname(file).toLowerCase()] ?? "application/octet-stream";
@@ -43,7 +52,7 @@ function resolve(pathname, roots) {
   if (pathname === "/pkg" || pathname.startsWith("/pkg/")) {
     base = roots.pkg;
     rest = pathname.slice("/pkg".length) || "/";
-  } else if (/^\/(node_modules|test)(\/|$)/.test(pathname)) {
+  } else if (/^\/(node_modules|test)(\/|$)/.test(pathname) && !inBrowserPackage(pathname)) {
     return null; // dev dependencies and test output are not part of the site
   }
   if (rest.split("/").some((part) => part.startsWith("."))) return null; // dotfiles, ..
@@ -83,7 +92,10 @@ function handler(roots, log) {
         }
       }
       if (err || !st || !st.isFile()) {
-        const hint = target.base === roots.pkg ? " (build the package: bash adapters/wasm/build.sh)" : "";
+        const hint =
+          target.base === roots.pkg ? " (build the package: bash adapters/wasm/build.sh)"
+          : inBrowserPackage(pathname) ? " (install the page's packages: npm ci --omit=dev in www/)"
+          : "";
         res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end(`not found: ${pathname}${hint}`);
         return done(404);
       }

@@ -1,22 +1,27 @@
 // The demo's compute worker: simulates the phantom, and computes the T1 map and the
-// smoothed R1 map through the stepcache package (memory tier + IndexedDB).
+// smoothed R1 map through the stepcache package (memory tier + the browser's storage, OPFS
+// or IndexedDB); and the maps of
+// a NIfTI image the page opened (nifti-steps.js).
 //
 // With `?shared=<url>` on the worker's address (the page passes its own), the cache also
 // reads a shared tier at that bucket prefix: results other machines computed (e.g.
-// examples/demo_maps.rs) are verified, kept in IndexedDB, and not computed here.
+// examples/demo_maps.rs) are verified, kept in the browser's storage, and not computed here.
 //
 // Messages in:  {type: "run", id, trMs, force?} | {type: "clear", id, step?}
 //               {type: "invalidate", id, key} | {type: "panel", id}
 //               {type: "import", id, file} | {type: "export", id}
-// Messages out: {type: "hello"} | {type: "progress", id, stage, fraction}
+//               {type: "nifti-open" | "nifti-maps" | "nifti-t1", id, ...} (nifti-steps.js)
+// Messages out: {type: "hello", name, store, ...} | {type: "progress", id, stage, fraction}
 //               {type: "phantom", id, ...} | {type: "result", id, step, ...}
 //               {type: "panel", id, entries, stats} | {type: "done", id} | {type: "error", id, ...}
 //               {type: "imported", id, name, report, trMs} | {type: "exported", id, blob, entries}
+//               {type: "nifti-opened" | "nifti-slice" | "nifti-map", id, ...} (nifti-steps.js)
 
 import { open } from "/pkg/index.js";
 import { makePhantom, DEFAULTS } from "./lib/phantom.js";
 import { fitT1 } from "./lib/t1fit.js";
 import { smoothR1 } from "./lib/smooth.js";
+import { deriveMaps, imageT1, openImage } from "./nifti-steps.js";
 
 const MiB = 2 ** 20;
 const DAY_MS = 86_400_000;
@@ -37,6 +42,11 @@ const cacheReady = open({
     phantom: { retention: "persistent", maxAgeMs: 30 * DAY_MS, ...sharing },
     // A smooth map: byte shuffle + LZ4 roughly halves it on disk.
     r1_smooth: { retention: "persistent", maxAgeMs: 30 * DAY_MS, compress: true, ...sharing },
+    // An opened image's maps, uncompressed: a region read of an uncompressed array reads
+    // only the blocks that hold the region.
+    nifti_smooth: { retention: "persistent", maxAgeMs: 30 * DAY_MS },
+    nifti_gradient: { retention: "persistent", maxAgeMs: 30 * DAY_MS },
+    nifti_t1: { retention: "persistent", maxAgeMs: 30 * DAY_MS },
   },
   ...(SHARED_URL ? { shared: { url: SHARED_URL } } : {}),
   persist: true,
@@ -63,7 +73,7 @@ function progress(id, stage, detail) {
 
 /**
  * The phantom of `trMs`: a cached step too (keyed by its generator's settings), so a reload
- * reads 16 MiB from IndexedDB instead of simulating again. The T1 key hashes its signal.
+ * reads 16 MiB from the browser's storage instead of simulating again. The T1 key hashes its signal.
  */
 async function phantomFor(cache, trMs, id) {
   const params = { ...DEFAULTS, trMs };
@@ -234,6 +244,7 @@ async function panel(cache, id) {
 
 async function handle(msg) {
   const cache = await cacheReady;
+  const nifti = { cache, post, progress, fit: FIT, sigmaVox: SIGMA_VOX };
   switch (msg.type) {
     case "run":
       await run(cache, msg);
@@ -251,6 +262,15 @@ async function handle(msg) {
       break;
     case "export":
       await exportBundle(cache, msg);
+      break;
+    case "nifti-open":
+      await openImage(nifti, msg);
+      break;
+    case "nifti-maps":
+      await deriveMaps(nifti, msg);
+      break;
+    case "nifti-t1":
+      await imageT1(nifti, msg);
       break;
     default:
       throw new Error(`unknown message ${msg.type}`);
@@ -270,6 +290,6 @@ self.onmessage = ({ data }) => {
 };
 
 cacheReady.then(
-  (cache) => post({ type: "hello", name: cache.name, shared: SHARED_URL, defaults: { ...DEFAULTS }, fit: FIT, sigmaVox: SIGMA_VOX }),
+  (cache) => post({ type: "hello", name: cache.name, store: cache.store, shared: SHARED_URL, defaults: { ...DEFAULTS }, fit: FIT, sigmaVox: SIGMA_VOX }),
   (e) => post({ type: "error", id: null, name: e?.name ?? "Error", message: `could not open the cache: ${e?.message ?? e}` }),
 );

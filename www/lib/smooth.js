@@ -1,5 +1,7 @@
-// R1 = 1 / T1 (in 1/s) smoothed with a 3D Gaussian inside the tissue mask (normalised
-// convolution: zeros outside the mask neither leak in nor pull the edge values down).
+// 3D Gaussian smoothing by normalised convolution: the volume and its mask are smoothed
+// alike and divided, so zeros outside the mask (or outside the volume) neither leak in nor
+// pull the edge values down. R1 = 1 / T1 (in 1/s) is smoothed inside the tissue mask; an
+// image is smoothed whole.
 
 function kernel(sigma) {
   const radius = Math.max(1, Math.ceil(3 * sigma));
@@ -62,6 +64,20 @@ export function smoothR1(t1, shape, sigmaVox, onProgress = () => {}) {
   onProgress(0.95);
   const out = new Float32Array(n);
   for (let v = 0; v < n; v++) if (mask[v] > 0 && den[v] > 1e-6) out[v] = num[v] / den[v];
+  onProgress(1);
+  return out;
+}
+
+/**
+ * A [nz, ny, nx] volume smoothed with a Gaussian of `sigmaVox` voxels, its border voxels
+ * averaged over the part of the kernel inside the volume. Returns a Float32Array.
+ */
+export function smoothVolume(vol, shape, sigmaVox, onProgress = () => {}) {
+  const num = smooth3d(vol, shape, sigmaVox);
+  onProgress(0.5);
+  const den = smooth3d(new Float64Array(vol.length).fill(1), shape, sigmaVox);
+  const out = new Float32Array(vol.length);
+  for (let v = 0; v < vol.length; v++) out[v] = num[v] / den[v];
   onProgress(1);
   return out;
 }

@@ -5,6 +5,9 @@
 // Then the shared tier: a native program (examples/demo_maps.rs) computes the same maps
 // into a bucket on a SeaweedFS server, and a fresh viewer pointed at the bucket shows them
 // as shared hits without computing anything, then from IndexedDB after a reload.
+// Then bundles, and NIfTI images: files made here with nifti-reader-js are opened in the
+// viewer, their maps computed once, saved as NIfTI and read back, bad files refused with a
+// message, and after a reload the same files show their maps from the cache, slice first.
 //
 //   bash test/run.sh        (npm ci, builds the package if missing and the native
 //                            programs, runs the tests)
@@ -25,8 +28,12 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
 import { chromium } from "playwright-core";
+import { readHeader, readImage } from "nifti-reader-js";
 
 import { start, PKG } from "../serve.mjs";
+import { readNifti } from "../lib/nifti.js";
+import { smoothVolume } from "../lib/smooth.js";
+import { cubeImage, niftiFile, VFA, vfaSeries } from "./nifti-files.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SHOTS = path.join(HERE, "screenshots");
@@ -554,6 +561,203 @@ test("bundles: maps the native program computed, exported by the command, droppe
     await context?.close();
     await server.close();
     bucket.stop();
+    fs.rmSync(profile, { recursive: true, force: true });
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Waits until the image `name` is open, the maps of `steps` have arrived whole and the
+ * NIfTI panel is idle; returns the page's test hook (window.__viewer). */
+async function waitForMaps(page, name, steps) {
+  await page.waitForFunction(
+    ([n, wanted]) => {
+      const v = window.__viewer;
+      const arrived = (step) => v.events.some((e) => e.type === "map" && e.step === step);
+      return v.image?.name === n && wanted.every(arrived) && document.getElementById("nifti-panel").dataset.busy === "0";
+    },
+    [name, steps],
+    { timeout: RUN_TIMEOUT, polling: 50 },
+  );
+  return page.evaluate(() => window.__viewer);
+}
+
+/** The RGB of canvas pixel (x, y). */
+const pixel = (page, x, y) =>
+  page.evaluate(([px, py]) => Array.from(document.getElementById("view").getContext("2d").getImageData(px, py, 1, 1).data.slice(0, 3)), [x, y]);
+
+/** Clicks "Save map as NIfTI" and returns the downloaded file's name and bytes. */
+async function saveMap(page, dir) {
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#nifti-save")]);
+  const file = path.join(dir, download.suggestedFilename());
+  await download.saveAs(file);
+  const bytes = fs.readFileSync(file);
+  return { name: download.suggestedFilename(), buffer: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) };
+}
+
+/** Picks a file made in memory with the NIfTI panel's file input. */
+const pick = (page, name, buffer) => page.setInputFiles("#nifti-file", { name, mimeType: "application/octet-stream", buffer });
+
+/** The compute stages of NIfTI steps the worker reported since the log was last emptied. */
+const niftiComputes = (page) => page.evaluate(() => window.workerLog.filter((m) => m.type === "progress" && m.stage?.startsWith("nifti_")).map((m) => m.stage));
+
+test("NIfTI images: shown, their maps computed once, saved as NIfTI; bad files refused; after a reload the maps come from the cache, slice first", { timeout: 15 * 60_000 }, async (t) => {
+  assert.ok(fs.existsSync(path.join(PKG, "index.js")), `${PKG} is missing: bash adapters/wasm/build.sh`);
+  const server = await start({ port: 0 });
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "stepcache-demo-e2e-nifti-"));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stepcache-demo-nifti-"));
+  const cube = cubeImage(128, 128, 48); // 3 MiB of float32: its maps are read by blocks
+  const vfa = vfaSeries();
+  const vfaPath = path.join(dir, "vfa.nii.gz");
+  fs.writeFileSync(vfaPath, vfa.file);
+  const errors = [];
+  let context;
+  try {
+    context = await chromium.launchPersistentContext(profile, { ...LAUNCH, acceptDownloads: true });
+    await context.addInitScript(logWorkerMessages);
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.on("pageerror", (e) => errors.push(`pageerror: ${e.stack ?? e}`));
+    page.on("console", (m) => {
+      if (m.type() === "error") errors.push(`console.error: ${m.text()}`);
+    });
+    page.on("requestfailed", (r) => errors.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
+    await page.goto(server.url);
+    await waitForRun(page, 0);
+
+    await t.test("a 3D image picked with the file input: shown in its own window, its two maps computed once", async () => {
+      await pick(page, "cube.nii", cube.file);
+      const v = await waitForMaps(page, "cube.nii", ["nifti_smooth", "nifti_gradient"]);
+      assert.deepEqual(v.image.shape, [1, 48, 128, 128]);
+      assert.equal(v.image.datatype, "float32");
+      assert.match(v.image.fingerprint, /^b3:[0-9a-f]{64}$/);
+      assert.deepEqual(v.events.map((e) => [e.type, e.step, e.source]), [
+        ["map", "nifti_smooth", "computed"],
+        ["map", "nifti_gradient", "computed"],
+      ]);
+      assert.equal(await page.inputValue("#map"), "image");
+      assert.deepEqual([await page.inputValue("#win-min"), await page.inputValue("#win-max")], ["100", "1000"], "the image's own range");
+      // 128 × 128 voxels of 1.5 mm fill the canvas: its middle is in the cube, its left edge is not.
+      assert.deepEqual(await pixel(page, 256, 256), [0xfd, 0xe7, 0x25], "the cube: the top of viridis");
+      assert.deepEqual(await pixel(page, 40, 256), [0x44, 0x01, 0x54], "the background: the bottom of viridis");
+      await page.selectOption("#map", "gradient");
+      assert.deepEqual(await pixel(page, 256, 256), [0x44, 0x01, 0x54], "no gradient inside the cube");
+      assert.ok((await pixel(page, 128, 256)).reduce((a, c) => a + c, 0) > 300, "its edge is bright");
+      await shot(page, "7-nifti-gradient.png");
+    });
+
+    await t.test("the smoothed map saved as NIfTI reads back: float32 on the image's grid, the values the worker computed", async () => {
+      await page.selectOption("#map", "smooth");
+      const saved = await saveMap(page, dir);
+      assert.equal(saved.name, "cube_smooth.nii");
+      const header = readHeader(saved.buffer);
+      const source = readHeader(cube.file.buffer.slice(cube.file.byteOffset, cube.file.byteOffset + cube.file.byteLength));
+      assert.deepEqual(header.dims.slice(0, 4), [3, 128, 128, 48]);
+      assert.deepEqual(header.pixDims.slice(1, 4), source.pixDims.slice(1, 4));
+      assert.deepEqual([header.qform_code, header.sform_code], [source.qform_code, source.sform_code]);
+      assert.deepEqual(header.affine, source.affine);
+      assert.equal(header.datatypeCode, 16);
+      const values = new Float32Array(readImage(header, saved.buffer));
+      assert.deepEqual(values, smoothVolume(cube.values, [48, 128, 128], 1));
+    });
+
+    await t.test("a 4D series dropped: the T1 form refuses bad input; the T1 map has the series' T1 values and saves", async () => {
+      await dropFile(page, vfaPath);
+      const v = await waitForMaps(page, "vfa.nii.gz", ["nifti_smooth", "nifti_gradient"]);
+      assert.deepEqual(v.image.shape, [4, 12, 32, 32]);
+      assert.equal(v.image.datatype, "int16");
+      assert.ok(await page.isVisible("#nifti-vfa"));
+      const refused = async (flips, tr, pattern) => {
+        await page.fill("#nifti-flips", flips);
+        await page.fill("#nifti-tr", tr);
+        await page.click("#nifti-t1");
+        assert.match(await page.textContent("#nifti-error"), pattern);
+      };
+      await refused("3, 6, 12", "15", /3 flip angles for 4 volumes/);
+      await refused("3, 6, -12, 18", "15", /flip angle "-12"/);
+      await refused("3, 6, 12, 18", "0", /TR must be a positive number/);
+      assert.ok(!(await page.evaluate(() => window.__viewer.events.some((e) => e.step === "nifti_t1"))), "nothing asked of the worker");
+      await page.fill("#nifti-flips", VFA.flipDeg.join(", "));
+      await page.fill("#nifti-tr", String(VFA.trMs));
+      await page.click("#nifti-t1");
+      const after = await waitForMaps(page, "vfa.nii.gz", ["nifti_t1"]);
+      assert.ok(await page.isHidden("#nifti-error"));
+      assert.deepEqual(after.events.filter((e) => e.step === "nifti_t1").map((e) => [e.type, e.source]), [["map", "computed"]]);
+      await page.selectOption("#map", "t1");
+      await shot(page, "8-nifti-t1.png");
+      const saved = await saveMap(page, dir);
+      assert.equal(saved.name, "vfa_t1.nii");
+      const t1 = readNifti(saved.buffer);
+      assert.deepEqual(t1.shape, [1, 12, 32, 32]);
+      t1.data.forEach((got, i) => {
+        const want = vfa.t1[i];
+        assert.ok(want ? Math.abs(got - want) < 0.01 * want : got === 0, `voxel ${i}: T1 ${got} for ${want}`);
+      });
+    });
+
+    await t.test("bad files: a message says why, and the viewer keeps the image it shows", async () => {
+      const before = await canvasStats(page);
+      const bad = {
+        "notes.nii": Buffer.from("not an image at all\n".repeat(40)),
+        "cut.nii": cube.file.subarray(0, cube.file.length >> 1),
+        "complex.nii": niftiFile({ dims: [4, 4, 4], values: new Float32Array(64), datatype: "complex64" }),
+        "5d.nii.gz": niftiFile({ dims: [4, 4, 4, 2, 3], values: new Float32Array(384), gzip: true }),
+      };
+      const messages = {
+        "notes.nii": /^notes\.nii: this is not a NIfTI image/,
+        "cut.nii": /^cut\.nii: the file is cut short/,
+        "complex.nii": /^complex\.nii: datatype code 32: not supported/,
+        "5d.nii.gz": /^5d\.nii\.gz: the image has 5 dimensions; the viewer opens 3D and 4D images/,
+      };
+      for (const [name, bytes] of Object.entries(bad)) {
+        await pick(page, name, bytes);
+        await page.waitForFunction((n) => window.__viewer.error.startsWith(`${n}:`), name);
+        assert.match(await page.textContent("#nifti-error"), messages[name]);
+        assert.ok(await page.isVisible("#nifti-error"));
+      }
+      const junk = path.join(dir, "dropped.nii");
+      fs.writeFileSync(junk, Buffer.alloc(1000, 7));
+      await dropFile(page, junk);
+      await page.waitForFunction(() => window.__viewer.error.startsWith("dropped.nii: this is not a NIfTI image"));
+      await shot(page, "9-nifti-refused.png");
+      assert.equal(await page.evaluate(() => window.__viewer.image.name), "vfa.nii.gz", "the image on show stays");
+      assert.equal((await canvasStats(page)).checksum, before.checksum, "and so does the canvas");
+    });
+
+    await t.test("after a reload the same files show their maps from the cache: the slice on show first, nothing computed", async () => {
+      await page.reload();
+      await waitForRun(page, 0);
+      await page.evaluate(() => (window.workerLog.length = 0));
+      await pick(page, "cube.nii", cube.file);
+      const v = await waitForMaps(page, "cube.nii", ["nifti_smooth", "nifti_gradient"]);
+      assert.deepEqual(v.events.map((e) => [e.type, e.step]), [
+        ["slice", "nifti_smooth"],
+        ["slice", "nifti_gradient"],
+        ["map", "nifti_smooth"],
+        ["map", "nifti_gradient"],
+      ], "a region read of each map's slice before the whole maps");
+      // From the store, both: reading a slice of a 3 MiB map read its blocks, not the whole map into memory.
+      assert.deepEqual(v.events.map((e) => e.source), ["store", "store", "store", "store"]);
+      assert.equal(v.events[0].z, 24, "the middle axial slice, on show");
+      assert.deepEqual(await niftiComputes(page), [], "no NIfTI step computed");
+      assert.deepEqual(await pixel(page, 256, 256), [0xfd, 0xe7, 0x25], "the image is shown");
+
+      // The series: the T1 map cached for this file comes back with its flip angles and TR.
+      await dropFile(page, vfaPath);
+      const series = await waitForMaps(page, "vfa.nii.gz", ["nifti_smooth", "nifti_gradient", "nifti_t1"]);
+      assert.deepEqual(series.events.filter((e) => e.step === "nifti_t1").map((e) => e.type), ["slice", "map"]);
+      for (const e of series.events) assert.ok(["store", "memory"].includes(e.source), `${e.type} ${e.step} from ${e.source}`);
+      assert.equal(await page.inputValue("#nifti-flips"), VFA.flipDeg.join(", "));
+      assert.equal(await page.inputValue("#nifti-tr"), String(VFA.trMs));
+      assert.deepEqual(await niftiComputes(page), []);
+      await page.selectOption("#map", "t1");
+      await shot(page, "10-nifti-cached.png");
+    });
+
+    await t.test("no page errors", () => {
+      assert.deepEqual(errors, []);
+    });
+  } finally {
+    await context?.close();
+    await server.close();
     fs.rmSync(profile, { recursive: true, force: true });
     fs.rmSync(dir, { recursive: true, force: true });
   }

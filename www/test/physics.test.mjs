@@ -1,6 +1,7 @@
 // The demo's physics, without a browser: the phantom is deterministic, the SPGR model is
 // right, the T1 fit recovers known T1 values (and its bootstrap SD matches the real
-// scatter), and the smoothed R1 map stays inside the mask.
+// scatter), the smoothed R1 map stays inside the mask, an image's smoothing keeps its level
+// up to the borders, and the gradient magnitude is right in mm.
 //
 //   node --test test/physics.test.mjs
 
@@ -10,7 +11,8 @@ import { createHash } from "node:crypto";
 
 import { makePhantom, spgr, TISSUES } from "../lib/phantom.js";
 import { fitT1, estimateNoise } from "../lib/t1fit.js";
-import { smoothR1 } from "../lib/smooth.js";
+import { smoothR1, smoothVolume } from "../lib/smooth.js";
+import { gradientMagnitude } from "../lib/gradient.js";
 
 const FLIPS = [2, 5, 10, 15];
 const rad = (d) => (d * Math.PI) / 180;
@@ -100,4 +102,32 @@ test("smoothed R1 is 1000/T1 inside the mask, edges included, and 0 outside", ()
     if (t1[v] > 0) assert.ok(Math.abs(r1[v] - 1.25) < 1e-5, `R1 ${r1[v]} at ${v}`);
     else assert.equal(r1[v], 0);
   }
+});
+
+test("a smoothed image keeps a constant level up to its borders and its total inside", () => {
+  const shape = [6, 10, 12];
+  const flat = new Float32Array(6 * 10 * 12).fill(7);
+  for (const v of smoothVolume(flat, shape, 1.5)) assert.ok(Math.abs(v - 7) < 1e-5, `${v}`);
+  const spike = new Float32Array(14 ** 3);
+  const centre = (7 * 14 + 7) * 14 + 7;
+  spike[centre] = 1000;
+  const blurred = smoothVolume(spike, [14, 14, 14], 1);
+  assert.ok(Math.abs(blurred.reduce((a, v) => a + v, 0) - 1000) < 0.01, "a point away from the borders keeps its total");
+  assert.ok(blurred[centre] < 100, "and is spread");
+});
+
+test("the gradient magnitude of a linear ramp is its slope in mm, at the borders too; of a step, its jump over two voxels", () => {
+  const [nz, ny, nx] = [5, 6, 7];
+  const voxelMm = [2, 0.5, 4];
+  const ramp = new Float32Array(nx * ny * nz);
+  for (let k = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) ramp[(k * ny + j) * nx + i] = 3 * i - 2 * j + 8 * k;
+  const want = Math.hypot(3 / 2, -2 / 0.5, 8 / 4);
+  for (const g of gradientMagnitude(ramp, [nz, ny, nx], voxelMm)) assert.ok(Math.abs(g - want) < 1e-5, `${g} vs ${want}`);
+
+  const step = new Float32Array(nx * ny * nz);
+  for (let v = 0; v < step.length; v++) step[v] = v % nx >= 3 ? 100 : 0; // an edge between x = 2 and x = 3
+  const g = gradientMagnitude(step, [nz, ny, nx], voxelMm);
+  const at = (i) => g[(2 * ny + 3) * nx + i];
+  assert.deepEqual([at(0), at(1), at(2), at(3), at(4), at(6)], [0, 0, 25, 25, 0, 0], "100 over 2 voxels of 2 mm");
+  assert.deepEqual(Array.from(gradientMagnitude(new Float32Array(8).fill(5), [2, 2, 2])), new Array(8).fill(0));
 });

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The demo viewer's tests: installs the pinned dev dependency (playwright-core) from the
-# lockfile, builds the npm package if adapters/wasm/pkg is missing and the native programs
-# of the shared-tier test (a SeaweedFS bucket, and demo_maps which fills it), then runs the
-# physics tests and the end-to-end test in headless Chromium (/usr/bin/chromium, or $CHROMIUM).
+# The demo viewer's tests: installs the pinned dependencies (nifti-reader-js, and
+# playwright-core for the tests) from the lockfile, builds the npm package if
+# adapters/wasm/pkg is missing and the native programs of the shared-tier test (a SeaweedFS
+# bucket, and demo_maps which fills it), then runs the physics and NIfTI tests and the
+# end-to-end test in headless Chromium (/usr/bin/chromium, or $CHROMIUM).
 # SeaweedFS itself comes from tests/setup.sh.
 # Usage: bash www/test/run.sh   (from anywhere)
 set -euo pipefail
@@ -16,4 +17,4 @@ fi
 (cd .. && cargo build -q --locked -p stepcache-tests --bin public_bucket \
   && cargo build -q --locked -p stepcache-cli \
   && cargo build -q --locked --release -p stepcache-examples --bin demo_maps)
-exec node --test --test-concurrency=1 test/physics.test.mjs test/e2e.test.mjs
+exec node --test --test-concurrency=1 test/physics.test.mjs test/nifti.test.mjs test/e2e.test.mjs
