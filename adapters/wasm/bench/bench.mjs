@@ -4,33 +4,18 @@
 // against a raw fetch of the same object.
 // Usage: node bench.mjs [MiB=64] [repeats=5] [pairs=60]   (after: bash ../build.sh; npm ci;
 // cargo build -p stepcache-tests --bin shared_fixture)
-import http from "node:http";
 import fs from "node:fs";
 import path from "node:path";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launch, median, serve } from "./harness.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const mib = Number(process.argv[2] ?? 64);
 const repeats = Number(process.argv[3] ?? 5);
 const pairRounds = Number(process.argv[4] ?? 60);
-const types = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm" };
-const server = http.createServer((req, res) => {
-  const url = req.url.split("?")[0];
-  const file = url.startsWith("/pkg/") ? path.join(here, "..", url) : path.join(here, url);
-  fs.readFile(file, (err, data) => {
-    if (err) { res.writeHead(404); res.end(); return; }
-    res.writeHead(200, { "content-type": types[path.extname(file)] ?? "application/octet-stream" });
-    res.end(data);
-  });
-});
-await new Promise((r) => server.listen(0, "127.0.0.1", r));
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const server = await serve();
+const browser = await launch();
 try {
   const page = await browser.newPage();
   // Minor page faults of the renderer processes so far (Linux; 0 elsewhere).
@@ -50,7 +35,6 @@ try {
   await page.goto(`http://127.0.0.1:${server.address().port}/bench.html`);
   await page.waitForFunction(() => window.ready);
   const times = await page.evaluate(([m, n, p]) => window.bench(m, n, p), [mib, repeats, pairRounds]);
-  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const gbs = (ms) => ((mib * 1048576) / (ms / 1000) / 1e9).toFixed(2);
   // Two ratios: of the medians, and the median of the ratios within each round (paired).
   const row = (what, name, peer, peerName) => {

@@ -4,35 +4,12 @@
 // both and prints the tables.
 import { open } from "/pkg/index.js";
 import { get as kvGet, set as kvSet, createStore } from "/node_modules/idb-keyval/dist/index.js";
+import { done, idb, request } from "./raw-idb.js";
 
 const MIB = 1 << 20;
 
 /** A fresh name: every run works on stores of its own. */
 const fresh = (what) => `bench-${what}-${Math.random().toString(36).slice(2)}`;
-
-function idb(name) {
-  return new Promise((resolve, reject) => {
-    const r = indexedDB.open(name, 1);
-    r.onupgradeneeded = () => r.result.createObjectStore("s");
-    r.onsuccess = () => resolve(r.result);
-    r.onerror = () => reject(r.error);
-  });
-}
-
-function done(tx) {
-  return new Promise((resolve, reject) => {
-    tx.oncomplete = resolve;
-    tx.onerror = () => reject(tx.error);
-    tx.onabort = () => reject(tx.error);
-  });
-}
-
-function request(r) {
-  return new Promise((resolve, reject) => {
-    r.onsuccess = () => resolve(r.result);
-    r.onerror = () => reject(r.error);
-  });
-}
 
 /** Whether synchronous access handles exist here (a dedicated worker). */
 const syncHandles = typeof FileSystemFileHandle === "function" && "createSyncAccessHandle" in FileSystemFileHandle.prototype;

@@ -3,36 +3,12 @@
 // and in a page of one headless Chromium run (stores.js); prints medians and ratios as
 // markdown tables.
 // Usage: node stores.mjs [sizes in MiB=1,4,16,64] [repeats=9]   (after: bash ../build.sh; npm ci)
-import http from "node:http";
-import fs from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launch, median, serve } from "./harness.mjs";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const sizes = (process.argv[2] ?? "1,4,16,64").split(",").map(Number);
 const repeats = Number(process.argv[3] ?? 9);
-const types = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm" };
-const server = http.createServer((req, res) => {
-  const url = req.url.split("?")[0];
-  const file = url.startsWith("/pkg/") ? path.join(here, "..", url) : path.join(here, url);
-  fs.readFile(file, (err, data) => {
-    if (err) {
-      res.writeHead(404);
-      res.end();
-      return;
-    }
-    res.writeHead(200, { "content-type": types[path.extname(file)] ?? "application/octet-stream" });
-    res.end(data);
-  });
-});
-await new Promise((r) => server.listen(0, "127.0.0.1", r));
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const server = await serve();
+const browser = await launch();
 try {
   const page = await browser.newPage();
   page.on("pageerror", (e) => console.error(e));
