@@ -576,8 +576,9 @@ class Connection {
 
   /**
    * Begins a put of entry `hex`, whose bytes after chunk 0 are `chunks` chunks (see
-   * `Put`). A Promise, as the connection interface has it (see js/opfs-store.js of
-   * stepcache-opfs, whose puts open a file first).
+   * `Put`). A Promise, and the entry's length as a third argument, as the connection
+   * interface has them (see js/opfs-store.js of stepcache-opfs, whose puts open a file
+   * of that length first); the chunks say all IndexedDB needs.
    * @param {string} hex
    * @param {number} chunks
    * @returns {Promise<Put>}

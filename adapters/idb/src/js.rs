@@ -42,10 +42,10 @@ extern "C" {
     #[wasm_bindgen(method, js_name = readRange)]
     pub(crate) fn read_range(this: &Connection, hex: &str, start: f64, end: f64) -> Promise;
 
-    /// Begins a put of entry `hex` whose bytes after chunk 0 are `chunks` chunks; resolves
-    /// to a [`Put`].
+    /// Begins a put of entry `hex` of `length` bytes, whose bytes after chunk 0 are `chunks`
+    /// chunks; resolves to a [`Put`].
     #[wasm_bindgen(method)]
-    pub(crate) fn write(this: &Connection, hex: &str, chunks: u32) -> Promise;
+    pub(crate) fn write(this: &Connection, hex: &str, chunks: u32, length: f64) -> Promise;
 
     /// Removes entry `hex`, every record of it, at once.
     #[wasm_bindgen(method)]

@@ -25,7 +25,8 @@ const OP: &str = "write an entry";
 pub(crate) async fn write(db: &js::Connection, id: &Fingerprint, entry: &EntryWriter<'_>) -> Result<PayloadCheck> {
     let mut pieces = entry.pieces(CHUNK_BYTES);
     let first = pieces.next().unwrap_or_default();
-    let began = JsFuture::from(db.write(&id.to_hex(), pieces.clone().count() as u32)).await;
+    let chunks = pieces.clone().count() as u32;
+    let began = JsFuture::from(db.write(&id.to_hex(), chunks, entry.len() as f64)).await;
     // A put that could not begin has nothing to give up.
     let put: js::Put = began.map_err(|e| from_store(OP, &e))?.unchecked_into();
     let result = hand_over(&put, entry, first, pieces).await;

