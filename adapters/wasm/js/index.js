@@ -218,11 +218,46 @@ function keyParts(value) {
   throw fail("InvalidArgument", `expected a key made by cache.key(), got ${describe(value)}`);
 }
 
+/**
+ * The fingerprint bytes (32) of each StepKey, which keyed calls send into the module in
+ * place of its text: encoding, copying in and parsing the hex text took 0.3 µs of a
+ * memory hit (bench.mjs, "1 KiB, 1000 in a row": 1.8 µs, not 1.5). cache.key() and
+ * StepKey.parse make keys with their bytes; a StepKey that stepKeyOf makes of a key's
+ * text or {step, fingerprint} gets them, checked by the module, at its first call (idOf).
+ */
+const KEY_IDS = new WeakMap();
+
 /** The readable arguments `RawCache.key` returned for each key cache.key() made, sent
  * back with every write under it so entries record them (a key posted to a worker, or
  * parsed from text, has none: its entries then record no arguments). */
 const KEY_ARGS = new WeakMap();
-const NO_ARGS = new Uint8Array(0);
+/** No bytes: no readable arguments, or no key in a call that takes none. */
+const NO_BYTES = new Uint8Array(0);
+
+/** The StepKey of `step` and the fingerprint bytes `id`. */
+function keyOfId(step, id) {
+  const key = new StepKey(TOKEN, step, fingerprintText(id));
+  KEY_IDS.set(key, id);
+  return key;
+}
+
+/** `value` (a key, its text form, or `{step, fingerprint}`) as a StepKey: itself if it is
+ * one with its bytes (a key is immutable), else a new one of its step and fingerprint
+ * text, checked at its first call (idOf). */
+function stepKeyOf(value) {
+  return KEY_IDS.has(value) ? value : new StepKey(TOKEN, ...keyParts(value));
+}
+
+/** The fingerprint bytes of the StepKey `key` (see KEY_IDS); throws InvalidFingerprint or
+ * InvalidStepName if it is no key. */
+function idOf(key) {
+  let id = KEY_IDS.get(key);
+  if (id === undefined) {
+    id = enter(() => util(UTIL.checkKey, key.step, key.fingerprint));
+    KEY_IDS.set(key, id);
+  }
+  return id;
+}
 
 /** A cache key: a step name and a blake3 fingerprint (see index.d.ts). */
 export class StepKey {
@@ -247,7 +282,7 @@ export class StepKey {
   /** Reads the text form made by toString. */
   static parse(text) {
     const [step, fingerprint] = keyParts(String(text));
-    return new StepKey(TOKEN, step, enter(() => util(UTIL.checkKey, step, fingerprint)));
+    return keyOfId(step, enter(() => util(UTIL.checkKey, step, fingerprint)));
   }
 
   /** Nothing to release: a key lives in JavaScript only (kept for compatibility). */
@@ -618,12 +653,17 @@ function numbered(names, n, at) {
 }
 
 /** The Hit of `[bytes, numbers, meta, content, put report]` (`hit_to_js` in
- * src/convert.rs) for the key `step` + `fingerprint`. */
-function hitOf([bytes, n, metaBytes, content, report], step, fingerprint) {
+ * src/convert.rs) for the StepKey `key`. */
+function hitOf([bytes, n, metaBytes, content, report], key) {
   // `bytes` is a fresh copy that fills its own buffer: the typed array views it in place.
   // By index, not through `numbered`: this runs on every hit, memory-tier hits included.
+  // What is made here weighs on every hit (bench.mjs, "1 KiB, 1000 in a row", hit - wasm
+  // copy): Array.from of a view of the shape took 0.9 µs of it, a new StepKey in place of
+  // the caller's own 0.4.
   const elem = n[HIT.elem];
   const data = elem === 0 || elem === RECORD ? bytes.buffer : new ARRAYS[elem](bytes.buffer);
+  const shape = [];
+  for (let i = HIT_NUMBERS.length; i < n.length; i++) shape.push(n[i]);
   let meta;
   if (metaBytes !== undefined) {
     const metaText = decoder.decode(metaBytes);
@@ -634,9 +674,8 @@ function hitOf([bytes, n, metaBytes, content, report], step, fingerprint) {
     }
   }
   const hit = {
-    data, shape: Array.from(n.subarray(HIT_NUMBERS.length)), meta, source: SOURCES[n[HIT.source]],
-    createdMs: n[HIT.createdMs], costMs: n[HIT.costUs] / 1000,
-    key: new StepKey(TOKEN, step, fingerprint), content,
+    data, shape, meta, source: SOURCES[n[HIT.source]],
+    createdMs: n[HIT.createdMs], costMs: n[HIT.costUs] / 1000, key, content,
   };
   if (report !== undefined) hit.stored = reportOf(report);
   if (elem === RECORD) hit.parts = recordParts(bytes);
@@ -1054,8 +1093,8 @@ function openChannel(name, raw) {
   channel.onmessage = ({ data }) => {
     try {
       const target = dead ? undefined : weak.deref();
-      if (data?.stepcache === "changed" && typeof data.detail === "string") target?.call(OP.forget, data.detail, "", undefined, 0, NO_ARGS);
-      if (data?.stepcache === "cleared") target?.call(OP.forgetStep, typeof data.detail === "string" ? data.detail : undefined, "", undefined, 0, NO_ARGS);
+      if (data?.stepcache === "changed" && typeof data.detail === "string") target?.call(OP.forget, data.detail, NO_BYTES, undefined, 0, NO_BYTES);
+      if (data?.stepcache === "cleared") target?.call(OP.forgetStep, typeof data.detail === "string" ? data.detail : undefined, NO_BYTES, undefined, 0, NO_BYTES);
     } catch (e) {
       // The cache was freed: nothing to forget (or the module trapped: it is dead now).
       trapped(e);
@@ -1068,9 +1107,6 @@ function openChannel(name, raw) {
 
 /** The errors of an entry the module refused to import: it stored nothing of it. */
 const REFUSALS = new Set(["InvalidEntry", "InvalidStepName", "InvalidFingerprint"]);
-
-/** The 32 bytes of a fingerprint's text ("b3:" and 64 hex digits). */
-const fingerprintBytesOf = (text) => Uint8Array.from(text.slice(3).match(/../g), (h) => parseInt(h, 16));
 
 /** A bundle's checksum of its framing bytes (core's XXH3-128). */
 const bundleChecksum = (framing) => enter(() => util(UTIL.bundleChecksum, undefined, framing));
@@ -1184,17 +1220,18 @@ export class StepCache {
   /** `RawCache.call` with the keyed operation `op` on `key` (and `arg`, `cost` µs), through `enter`. */
   #keyed(op, key, arg, cost = 0) {
     this.#refuseClosed();
+    const stepKey = stepKeyOf(key);
+    const id = idOf(stepKey);
     // Only writes record a key's arguments.
-    const args = (op === OP.put || op === OP.getOrCompute ? KEY_ARGS.get(key) : undefined) ?? NO_ARGS;
-    const [step, fingerprint] = keyParts(key);
-    return enter(() => this.#raw.call(op, step, fingerprint, arg, cost, args));
+    const args = (op === OP.put || op === OP.getOrCompute ? KEY_ARGS.get(stepKey) : undefined) ?? NO_BYTES;
+    return enter(() => this.#raw.call(op, stepKey.step, id, arg, cost, args));
   }
 
   /** `RawCache.call` with the operation `op` that takes no key (`text`: a step or a
    * fingerprint, `arg` as `op` takes it), through `enter`. */
   #call(op, text, arg) {
     this.#refuseClosed();
-    return enter(() => this.#raw.call(op, text, "", arg, 0, NO_ARGS));
+    return enter(() => this.#raw.call(op, text, NO_BYTES, arg, 0, NO_BYTES));
   }
 
   /** Refuses a call after close(), here: the module's cache stays open until this
@@ -1218,23 +1255,23 @@ export class StepCache {
     this.#refuseClosed();
     const [spec, arrays] = encodeKey(step, params, options);
     const bytes = this.#call(OP.key, undefined, [spec, arrays]);
-    const key = new StepKey(TOKEN, step, fingerprintText(bytes.subarray(0, 32)));
+    const key = keyOfId(step, bytes.subarray(0, 32));
     KEY_ARGS.set(key, bytes.subarray(32));
     return key;
   }
 
   /** The cached value of `key`, or undefined. */
   async get(key) {
-    const [step, fingerprint] = keyParts(key);
-    const hit = await this.#keyed(OP.get, key);
-    return hit === undefined ? undefined : hitOf(hit, step, fingerprint);
+    const stepKey = stepKeyOf(key);
+    const hit = await this.#keyed(OP.get, stepKey);
+    return hit === undefined ? undefined : hitOf(hit, stepKey);
   }
 
   /** A region of the array cached under `key` (see index.d.ts), or undefined. */
   async getRegion(key, region) {
-    const [step, fingerprint] = keyParts(key);
-    const hit = await this.#keyed(OP.getRegion, key, regionNumbers(region));
-    return hit === undefined ? undefined : hitOf(hit, step, fingerprint);
+    const stepKey = stepKeyOf(key);
+    const hit = await this.#keyed(OP.getRegion, stepKey, regionNumbers(region));
+    return hit === undefined ? undefined : hitOf(hit, stepKey);
   }
 
   /** Whether `key` is cached and fresh. */
@@ -1244,15 +1281,16 @@ export class StepCache {
 
   /** Stores `{data, shape?, meta?}` under `key`. */
   async put(key, value, options) {
-    const fingerprint = keyParts(key)[1];
-    const report = await this.#keyed(OP.put, key, valueParts(value), costUs(options));
-    this.#post("changed", fingerprint);
+    const stepKey = stepKeyOf(key);
+    const report = await this.#keyed(OP.put, stepKey, valueParts(value), costUs(options));
+    this.#post("changed", stepKey.fingerprint);
     return reportOf(report);
   }
 
   /** The cached value of `key`, or the result of `compute({signal})`, stored and returned. */
   async getOrCompute(key, compute, options) {
-    const [step, fingerprint] = keyParts(key);
+    const stepKey = stepKeyOf(key);
+    const { step, fingerprint } = stepKey;
     if (typeof compute !== "function") throw fail("InvalidArgument", `compute must be a function, got ${kindOf(compute)}`);
     const stop = stopper(computeOptions(options), `getOrCompute of ${step}@${fingerprint}`);
     const { signal } = stop;
@@ -1290,9 +1328,9 @@ export class StepCache {
     wantLock(lockName, 1);
     signal.addEventListener("abort", unwant);
     try {
-      const hit = await untilAborted(this.#keyed(OP.getOrCompute, key, run), signal);
+      const hit = await untilAborted(this.#keyed(OP.getOrCompute, stepKey, run), signal);
       if (hit[4] !== undefined) this.#post("changed", fingerprint);
-      return hitOf(hit, step, fingerprint);
+      return hitOf(hit, stepKey);
     } catch (e) {
       if (e === dead) stop.abort(dead);
       throw thrown && e !== dead && e !== signal.reason ? thrown : e;
@@ -1318,9 +1356,9 @@ export class StepCache {
 
   /** Removes `key` everywhere. */
   async invalidate(key) {
-    const fingerprint = keyParts(key)[1];
-    await this.#keyed(OP.invalidate, key);
-    this.#post("changed", fingerprint);
+    const stepKey = stepKeyOf(key);
+    await this.#keyed(OP.invalidate, stepKey);
+    this.#post("changed", stepKey.fingerprint);
   }
 
   /** Removes every entry, or every entry of `step`; resolves to how many. */
@@ -1390,7 +1428,7 @@ export class StepCache {
       const step = entryStep(entry);
       report.bytes += entry.length;
       try {
-        const [, store] = await enter(() => this.#raw.call(OP.importEntry, step, fingerprint, entry, 0, NO_ARGS));
+        const [, store] = await enter(() => this.#raw.call(OP.importEntry, step, fingerprintBytes, entry, 0, NO_BYTES));
         const outcome = outcomeOf(store);
         if (outcome === "stored") report.imported += 1;
         else if (outcome === "skipped:present") report.present += 1;
@@ -1427,14 +1465,14 @@ export class StepCache {
     const nextRecord = async () => {
       chosen ??= (await this.entries()).filter((e) => e.stored && (step === undefined || e.step === step) && e.createdMs >= since);
       while (next < chosen.length) {
-        const { key } = chosen[next++];
+        const key = stepKeyOf(chosen[next++].key);
         const entry = await this.#keyed(OP.readEntry, key);
         // Damaged (null: the module removed it) or gone since the listing (undefined, as
         // the native export does not count those either): left out.
         if (entry === null) report.damaged += 1;
         if (entry == null) continue;
         report.entries += 1;
-        return [fingerprintBytesOf(keyParts(key)[1]), entry];
+        return [idOf(key), entry];
       }
       return null;
     };
@@ -1496,7 +1534,7 @@ export class StepCache {
     this.#closed = true;
     this.#unwatch?.();
     const raw = this.#raw;
-    const call = (op) => enter(() => raw.call(op, undefined, "", undefined, 0, NO_ARGS));
+    const call = (op) => enter(() => raw.call(op, undefined, NO_BYTES, undefined, 0, NO_BYTES));
     // A dead module is left alone: closing must work whatever state it stopped in. A save
     // that fails (a full quota) loses this session's counts, not the close.
     this.#closing = dead

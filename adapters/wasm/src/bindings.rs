@@ -113,6 +113,13 @@ fn key(step: &str, fingerprint: &str) -> stepcache_core::Result<Key> {
     Key::from_parts(step, fingerprint.parse()?)
 }
 
+/// The key `step` + the fingerprint `id` (its 32 bytes), checked: keyed calls send a key
+/// so, not as text (`KEY_IDS` in `index.js` says why).
+fn key_of_id(step: &str, id: &[u8]) -> stepcache_core::Result<Key> {
+    let id = <[u8; 32]>::try_from(id).map_err(|_| err(ErrorKind::InvalidFingerprint, "a fingerprint is 32 bytes"))?;
+    Key::from_parts(step, Fingerprint::from_bytes(id))
+}
+
 /// Access from the bits `index.js` reads from its letters (`protocol::ACCESS`).
 fn access(bits: u8) -> Access {
     let set = |letter| protocol::ACCESS.iter().any(|&(l, bit)| l == letter && bits & bit != 0);
@@ -192,12 +199,12 @@ impl RawCache {
     /// module 1.5 KB smaller gzipped; the others joining them, 0.8 KB more).
     ///
     /// The keyed operations (get to getOrCompute) act on the key `text` (step) +
-    /// `fingerprint`: `arg` is the value for put (`[elem, shape, bytes, meta]`, see
-    /// `convert::value_of`, read before this returns, so the caller may reuse its arrays
-    /// at once) or the function for getOrCompute, which resolves to a value as `put`
-    /// takes it or rejects (see `convert::call_compute`); `cost_us` is the put's compute
-    /// cost; `args` the key's readable arguments as the key operation returned them (empty
-    /// if unknown). Pin and unpin return `undefined` and throw a bad key. Get, has,
+    /// `fingerprint` (its 32 bytes): `arg` is the value for put (`[elem, shape, bytes,
+    /// meta]`, see `convert::value_of`, read before this returns, so the caller may reuse
+    /// its arrays at once) or the function for getOrCompute, which resolves to a value as
+    /// `put` takes it or rejects (see `convert::call_compute`); `cost_us` is the put's
+    /// compute cost; `args` the key's readable arguments as the key operation returned
+    /// them (empty if unknown). Pin and unpin return `undefined` and throw a bad key. Get, has,
     /// invalidate and put return their result (or throw) if it is ready at once, as a
     /// memory-tier hit is, and a promise of it otherwise (getRegion too, its `arg` the
     /// region's numbers); getOrCompute always returns a promise.
@@ -210,7 +217,7 @@ impl RawCache {
         &self,
         op: u8,
         text: Option<String>,
-        fingerprint: &str,
+        fingerprint: &[u8],
         arg: JsValue,
         cost_us: f64,
         args: &[u8],
@@ -230,12 +237,12 @@ impl RawCache {
         &self,
         op: Operation,
         step: &str,
-        fingerprint: &str,
+        fingerprint: &[u8],
         arg: JsValue,
         cost_us: f64,
         args: &[u8],
     ) -> JsResult<JsValue> {
-        let key = key(step, fingerprint).map(|key| match args {
+        let key = key_of_id(step, fingerprint).map(|key| match args {
             [] => key,
             args => key.with_encoded_args(args),
         });
@@ -398,7 +405,7 @@ pub fn util(op: u8, text: Option<String>, arg: JsValue) -> JsResult<JsValue> {
         Util::CheckKey => {
             let fingerprint = arg.as_string().unwrap_or_default();
             let key = key(text.as_deref().unwrap_or_default(), &fingerprint).map_err(to_js)?;
-            text!(key.fingerprint()).into()
+            Uint8Array::from(&key.fingerprint().as_bytes()[..]).into()
         }
         Util::FingerprintBytes => text!(Fingerprint::of_bytes(&bytes()?)).into(),
         Util::MaxValueBytes => (stepcache_idb::MAX_ENTRY_BYTES as f64).into(),

@@ -120,8 +120,8 @@ impl Operation {
 codes! {
     /// The operations of `util`, which need no cache.
     Util {
-        /// The normalised fingerprint text of the key `text` (step) + `arg` (fingerprint
-        /// text), or the error that says why it is not a key.
+        /// The fingerprint bytes (32) of the key `text` (step) + `arg` (fingerprint text),
+        /// or the error that says why it is not a key.
         CheckKey = "checkKey",
         /// The fingerprint text (`b3:...`) of the bytes `arg`.
         FingerprintBytes = "fingerprintBytes",
