@@ -120,20 +120,33 @@ async function shot(page, name) {
   return file;
 }
 
+/**
+ * The viewer's browser: a persistent profile (`profile`, so storage survives reloads) with
+ * the worker's messages logged, and its page, whose errors are pushed onto `errors`.
+ */
+async function viewerBrowser(profile, errors, options = {}) {
+  const context = await chromium.launchPersistentContext(profile, { ...LAUNCH, ...options });
+  await context.addInitScript(logWorkerMessages);
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on("pageerror", (e) => errors.push(`pageerror: ${e.stack ?? e}`));
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(`console.error: ${m.text()}`);
+  });
+  page.on("requestfailed", (r) => {
+    // A reload aborts what the page was still loading: that is not a failure.
+    if (r.failure()?.errorText !== "net::ERR_ABORTED") errors.push(`request failed: ${r.url()} ${r.failure()?.errorText}`);
+  });
+  return { context, page };
+}
+
 test("the demo viewer computes, caches, reloads from IndexedDB and manages its cache", { timeout: 15 * 60_000 }, async (t) => {
   assert.ok(fs.existsSync(path.join(PKG, "index.js")), `${PKG} is missing: bash adapters/wasm/build.sh`);
   const server = await start({ port: 0 });
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "stepcache-demo-e2e-"));
-  const context = await chromium.launchPersistentContext(profile, LAUNCH);
   const errors = [];
+  const { context, page } = await viewerBrowser(profile, errors);
   const timings = {};
   try {
-    const page = context.pages()[0] ?? (await context.newPage());
-    page.on("pageerror", (e) => errors.push(`pageerror: ${e.stack ?? e}`));
-    page.on("console", (m) => {
-      if (m.type() === "error") errors.push(`console.error: ${m.text()}`);
-    });
-    page.on("requestfailed", (r) => errors.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
 
     await t.test("first load: the T1 map is computed and shown", async () => {
       const t0 = Date.now();
@@ -373,14 +386,9 @@ test("a bucket filled by the native program: the viewer shows its maps as shared
     });
     const nativeKeys = Object.values(native.steps).map((s) => s.key).sort();
 
-    context = await chromium.launchPersistentContext(profile, LAUNCH);
-    await context.addInitScript(logWorkerMessages);
-    const page = context.pages()[0] ?? (await context.newPage());
-    page.on("pageerror", (e) => errors.push(`pageerror: ${e.stack ?? e}`));
-    page.on("console", (m) => {
-      if (m.type() === "error") errors.push(`console.error: ${m.text()}`);
-    });
-    page.on("requestfailed", (r) => errors.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
+    const opened = await viewerBrowser(profile, errors);
+    context = opened.context;
+    const page = opened.page;
     const url = `${server.url}?shared=${encodeURIComponent(bucket.url)}`;
 
     await t.test("a fresh viewer pointed at the bucket: three shared hits under the native keys, nothing computed", async () => {
@@ -499,13 +507,9 @@ test("bundles: maps the native program computed, exported by the command, droppe
     assert.equal(exported.entries, 3, JSON.stringify(exported));
     const nativeRecords = bundleRecords(fs.readFileSync(nativeBundle));
 
-    context = await chromium.launchPersistentContext(profile, { ...LAUNCH, acceptDownloads: true });
-    await context.addInitScript(logWorkerMessages);
-    const page = context.pages()[0] ?? (await context.newPage());
-    page.on("pageerror", (e) => errors.push(`pageerror: ${e.stack ?? e}`));
-    page.on("console", (m) => {
-      if (m.type() === "error") errors.push(`console.error: ${m.text()}`);
-    });
+    const opened = await viewerBrowser(profile, errors, { acceptDownloads: true });
+    context = opened.context;
+    const page = opened.page;
     await page.goto(server.url);
     const first = await waitForRun(page, 0);
     assert.equal(first.tr, "15");
@@ -612,14 +616,9 @@ test("NIfTI images: shown, their maps computed once, saved as NIfTI; bad files r
   const errors = [];
   let context;
   try {
-    context = await chromium.launchPersistentContext(profile, { ...LAUNCH, acceptDownloads: true });
-    await context.addInitScript(logWorkerMessages);
-    const page = context.pages()[0] ?? (await context.newPage());
-    page.on("pageerror", (e) => errors.push(`pageerror: ${e.stack ?? e}`));
-    page.on("console", (m) => {
-      if (m.type() === "error") errors.push(`console.error: ${m.text()}`);
-    });
-    page.on("requestfailed", (r) => errors.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
+    const opened = await viewerBrowser(profile, errors, { acceptDownloads: true });
+    context = opened.context;
+    const page = opened.page;
     await page.goto(server.url);
     await waitForRun(page, 0);
 
