@@ -349,11 +349,9 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
             return Ok(status(EntryState::Memory, Some(info)));
         }
         let header = match self.store.head(id).await? {
-            Some(item) => match listed_header(&item, &item.head) {
-                Listing::Header(header) => Some(header),
-                // A header longer than the listed bytes (large metadata): read the entry.
-                Listing::NeedBytes => self.load_entry(id).await?.map(|(header, ..)| header),
-                Listing::Damaged => None,
+            Some(item) => match self.listing_of(&item).await? {
+                Some(Listing::Header(header)) => Some(header),
+                _ => None,
             },
             None => None,
         };
@@ -396,6 +394,23 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         Ok(())
     }
 
+    /// What listed entry `item` says of itself: its header from the bytes listed with it,
+    /// or, where the header is longer than those (a large value's block table, 16 bytes
+    /// per MiB, fills them at 256 MiB; large metadata), from the head read again at the
+    /// length its prelude asks for: a range read, never the whole entry. `None` if the
+    /// entry is gone.
+    async fn listing_of(&self, item: &Listed) -> Result<Option<Listing>> {
+        let want = match entry::decode_head(&item.head) {
+            Ok(Head::NeedBytes(want)) => want,
+            _ => return Ok(Some(listed_header(item, &item.head))),
+        };
+        Ok(self
+            .store
+            .get_range(&item.id, 0..want)
+            .await?
+            .map(|head| listed_header(item, &head)))
+    }
+
     /// Rebuilds the index from a listing of the store now, removing damaged entries, and
     /// with `trim` evicts what is over the budget; the provenance of each entry listed.
     pub(crate) async fn relist(&self, now: u64, trim: bool) -> Result<Vec<(Fingerprint, ProvenanceRecord)>> {
@@ -407,12 +422,8 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         let mut provenances = Vec::with_capacity(listed.len());
         let mut damaged = Vec::new();
         for item in listed {
-            let listing = match listed_header(&item, &item.head) {
-                Listing::NeedBytes => match self.store.get(&item.id).await? {
-                    Some(bytes) => listed_header(&item, bytes.as_ref()),
-                    None => continue,
-                },
-                other => other,
+            let Some(listing) = self.listing_of(&item).await? else {
+                continue;
             };
             match listing {
                 Listing::Header(h) => {
