@@ -6,12 +6,13 @@ mod error;
 mod lease;
 
 use std::future::Future;
+use std::ops::Range;
 use std::sync::OnceLock;
 
 use futures_util::TryStreamExt;
 use opendal::Operator;
 use stepcache_core::entry::{EntryReader, EntryWriter, LIST_HEAD_LEN, PayloadCheck};
-use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, LockGuard, Result, Store};
+use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, LockGuard, Result, SharedBytes, Store};
 
 pub use config::ObjectConfig;
 
@@ -165,6 +166,37 @@ impl Store for ObjectStore {
                 ErrorKind::Storage,
                 format!("read {path} in the object store: replaced three times while it was read"),
             ))
+        })
+        .await
+    }
+
+    /// Only `range` of the object, in one ranged GET (the server cuts it short where the
+    /// object ends): a region of a large array, or a header longer than a listing's
+    /// first bytes, without downloading the rest. An object replaced between two such
+    /// reads is caught by the engine, which checks each block against the head it read.
+    async fn get_range(&self, id: &Fingerprint, range: Range<usize>) -> Result<Option<SharedBytes>> {
+        let (operator, path) = (self.operator.clone(), self.path(id));
+        if range.is_empty() {
+            return Ok(self
+                .head(id)
+                .await?
+                .map(|_| SharedBytes::from_owner(AlignedBytes::zeroed(0))));
+        }
+        on_runtime(async move {
+            match operator
+                .read_with(&path)
+                .range(range.start as u64..range.end as u64)
+                .await
+            {
+                // Aligned, so that a region's values are viewed in place, as a whole entry's are.
+                Ok(bytes) => Ok(Some(SharedBytes::from_owner(AlignedBytes::copy_of(&bytes.to_bytes())))),
+                Err(e) if is_not_found(&e) => Ok(None),
+                // A range that starts at or past the end: the entry is shorter, not gone.
+                Err(e) if e.kind() == opendal::ErrorKind::RangeNotSatisfied => {
+                    Ok(Some(SharedBytes::from_owner(AlignedBytes::zeroed(0))))
+                }
+                Err(e) => Err(from_opendal("read part of", &path, e)),
+            }
         })
         .await
     }
