@@ -102,9 +102,9 @@ export async function rawTryWriteHandle(name, file) {
     return String(error?.name);
   }
 }
-export async function rawHoldForRead(name, file, ms) {
+export async function rawHold(name, file, mode, ms) {
   const handle = await (await dirOf(name, "entries")).getFileHandle(file);
-  const sync = await handle.createSyncAccessHandle({ mode: "read-only" });
+  const sync = await handle.createSyncAccessHandle({ mode });
   const released = new Promise((resolve) => setTimeout(() => { sync.close(); resolve(Date.now()); }, ms));
   return [released];
 }
@@ -118,7 +118,7 @@ extern "C" {
     fn rawMakeDir(name: &str, sub: &str, dir: &str) -> Promise;
     fn rawDamage(name: &str, file: &str, how: &str) -> Promise;
     fn rawTryWriteHandle(name: &str, file: &str) -> Promise;
-    fn rawHoldForRead(name: &str, file: &str, ms: u32) -> Promise;
+    fn rawHold(name: &str, file: &str, mode: &str, ms: u32) -> Promise;
 }
 
 /// A store name no other test (or earlier run) uses.
@@ -291,7 +291,7 @@ async fn reads_release_their_files() {
     cache.put(&key, value.clone()).await.unwrap();
     let file = only_entry_file(&name).await;
     // The check can fail: a held file refuses the handle.
-    let held = done(rawHoldForRead(&name, &file, 100)).await;
+    let held = done(rawHold(&name, &file, "read-only", 100)).await;
     assert_eq!(try_write_handle(&name, &file).await, "NoModificationAllowedError");
     done(Promise::from(Array::from(&held).get(0))).await;
 
@@ -342,7 +342,7 @@ async fn puts_and_removals_wait_for_a_reader() {
 
     let newer = floats(4096, 2);
     let began = js_sys::Date::now();
-    let held = done(rawHoldForRead(&name, &file, HOLD_MS)).await;
+    let held = done(rawHold(&name, &file, "read-only", HOLD_MS)).await;
     cache.put(&key, newer.clone()).await.unwrap();
     let put_end = js_sys::Date::now();
     let released = done(Promise::from(Array::from(&held).get(0))).await.as_f64().unwrap();
@@ -356,7 +356,7 @@ async fn puts_and_removals_wait_for_a_reader() {
     assert!(raw_list(&name, "tmp").await.is_empty(), "the put's file was moved");
 
     let began = js_sys::Date::now();
-    let held = done(rawHoldForRead(&name, &file, HOLD_MS)).await;
+    let held = done(rawHold(&name, &file, "read-only", HOLD_MS)).await;
     cache.invalidate(&key).await.unwrap();
     let remove_end = js_sys::Date::now();
     let released = done(Promise::from(Array::from(&held).get(0))).await.as_f64().unwrap();
@@ -367,6 +367,28 @@ async fn puts_and_removals_wait_for_a_reader() {
     assert!(remove_end >= released, "the removal ended after the reader let go");
     assert!(raw_list(&name, "entries").await.is_empty(), "the file was removed");
     assert!(cache.get(&key).await.unwrap().is_none());
+}
+
+/// A read that finds the entry file locked (a readwrite handle here; a move holds it so for
+/// a moment) waits until it is free, then reads the value exactly: never an error.
+#[wasm_bindgen_test]
+async fn reads_wait_for_a_locked_file() {
+    const HOLD_MS: u32 = 300;
+    let name = unique();
+    let cache = store_only_cache(&name).await;
+    let key = Key::of("s").arg("n", 1).build().unwrap();
+    let value = floats(4096, 1);
+    cache.put(&key, value.clone()).await.unwrap();
+    let file = only_entry_file(&name).await;
+    let held = done(rawHold(&name, &file, "readwrite", HOLD_MS)).await;
+    // The check can fail: the file really is locked to readers now.
+    assert_eq!(try_write_handle(&name, &file).await, "NoModificationAllowedError");
+    assert_reads_back(&cache, &key, &value, "a read behind a locked file").await;
+    let released = done(Promise::from(Array::from(&held).get(0))).await.as_f64().unwrap();
+    assert!(
+        js_sys::Date::now() >= released,
+        "the read ended after the file was let go"
+    );
 }
 
 /// Files of puts that never finished are never entries: listing removes those over

@@ -164,18 +164,19 @@ function sleep(ms) {
 }
 
 /**
- * Runs `change` (a move or removal) until it does not find its file locked by a reader
- * (NoModificationAllowedError), waiting a little longer each time, for at most
- * LOCKED_WAIT_MS; then, or on any other failure, rejects as `change` did.
- * @param {() => Promise<void>} change
- * @returns {Promise<void>}
+ * Runs `act` (a move, a removal, or opening a file to read) until it does not find its
+ * file locked (NoModificationAllowedError: a reader holds it, or a move is under way),
+ * waiting a little longer each time, for at most LOCKED_WAIT_MS; resolves to what `act`
+ * resolved to, or then, or on any other failure, rejects as `act` did.
+ * @template T
+ * @param {() => Promise<T>} act
+ * @returns {Promise<T>}
  */
-async function whileLocked(change) {
+async function whileLocked(act) {
   const until = Date.now() + LOCKED_WAIT_MS;
   for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
     try {
-      await change();
-      return;
+      return await act();
     } catch (error) {
       if (error?.name !== "NoModificationAllowedError" || Date.now() > until) throw error;
     }
@@ -313,7 +314,7 @@ class Connection {
     if (syncHandles()) {
       let sync;
       try {
-        sync = await handle.createSyncAccessHandle({ mode: "read-only" });
+        sync = await whileLocked(() => handle.createSyncAccessHandle({ mode: "read-only" }));
       } catch (error) {
         // Removed between the two calls.
         if (error?.name === "NotFoundError") return null;
