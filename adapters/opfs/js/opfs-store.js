@@ -302,9 +302,7 @@ class Connection {
   /**
    * Reads entry `hex`: null if there is none, DAMAGED if its file is larger than the
    * largest entry, else `[length, source]`. In a worker, `source` is a HandleSource for
-   * Rust to read from; in a page, a Promise of each `chunkBytes` piece of the file, all
-   * asked at once (null for a piece the file no longer has: it was replaced under the
-   * read, and the entry reads as damaged, so the engine reads it again).
+   * Rust to read from; in a page, a Promise of each piece of the file (see `readFile`).
    * @param {string} hex
    * @returns {Promise<null | typeof DAMAGED | [number, HandleSource | Promise<Uint8Array | null>[]]>}
    */
@@ -327,13 +325,35 @@ class Connection {
       }
       return [length, new HandleSource(sync)];
     }
-    const file = await handle.getFile();
-    if (file.size > this.maxEntryBytes) return DAMAGED;
-    const pieces = [];
-    for (let at = 0; at < file.size || at === 0; at += this.chunkBytes) {
-      pieces.push(sliceOf(file, at, Math.min(at + this.chunkBytes, file.size)));
+    return this.readFile(handle);
+  }
+
+  /**
+   * Reads the file of `handle` through `getFile()` (a page's way), in `chunkBytes` pieces
+   * all asked at once. A file replaced or removed under the read fails to read
+   * (NotReadableError): it is read again, up to three times, then is no entry, never
+   * damage, which would make the engine remove the version that replaced it.
+   * @param {FileSystemFileHandle} handle
+   * @returns {Promise<null | typeof DAMAGED | [number, Promise<Uint8Array>[]]>}
+   */
+  async readFile(handle) {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      let file;
+      try {
+        file = await handle.getFile();
+      } catch (error) {
+        if (error?.name === "NotFoundError") return null;
+        throw error;
+      }
+      if (file.size > this.maxEntryBytes) return DAMAGED;
+      const asked = [];
+      for (let at = 0; at < file.size || at === 0; at += this.chunkBytes) {
+        asked.push(sliceOf(file, at, Math.min(at + this.chunkBytes, file.size)));
+      }
+      const pieces = await Promise.all(asked);
+      if (!pieces.includes(null)) return [file.size, pieces.map((piece) => Promise.resolve(piece))];
     }
-    return [file.size, pieces];
+    return null;
   }
 
   /**

@@ -1145,6 +1145,18 @@ test("z. store: auto keeps entries in OPFS where the browser has it, in a page a
   });
 });
 
+test("l. a value replaced over and over while another handle reads it: every hit one whole version, never older, nothing taken for damage", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const page = await harness(context);
+    for (const [where, go] of [["page", run], ["worker", runInWorker]]) {
+      const out = await go(page, "replaceWhileReading", { name: uniq(`replace-${where}`), ms: 3000 });
+      console.log(`replaced while read (${where}): ${JSON.stringify(out)}`);
+      assert.deepEqual([out.wrong, out.older, out.corrupt, out.errors], [0, 0, 0, []], `${where}: ${JSON.stringify(out)}`);
+      assert.ok(out.hits > 5 && out.puts > 5, `${where}: the reads and the puts overlapped: ${JSON.stringify(out)}`);
+    }
+  });
+});
+
 test("m. setRetention() changes a step's policy from then on; bad names are typed errors", { timeout: TIMEOUT }, async () => {
   await withContext(async (context) => {
     const page = await harness(context, "retention");

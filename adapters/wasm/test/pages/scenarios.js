@@ -1667,3 +1667,47 @@ export async function storeScenario({ name }) {
   out.bad = await catchErr(() => openCache({ name, store: "disk" }));
   return out;
 }
+
+/** One handle replaces a 8 MiB value over and over while another reads it from the store
+ * for `ms`: what the reader saw (every hit must be one whole version, never older than
+ * one it saw before), its errors, and the damaged entries it removed. */
+export async function replaceWhileReading({ name, ms }) {
+  const writer = await open({ name, memoryBudget: 0 });
+  const reader = await open({ name, memoryBudget: 0, broadcast: false });
+  const key = writer.key("busy", { n: 1 });
+  const version = (v) => {
+    const data = new Float32Array(2 * 1048576).fill(v);
+    return { data, shape: [data.length] };
+  };
+  await writer.put(key, version(0));
+  let stop = false;
+  let puts = 0;
+  const writing = (async () => {
+    while (!stop) await writer.put(key, version(++puts));
+  })();
+  const seen = { hits: 0, misses: 0, wrong: 0, older: 0, errors: [] };
+  let last = 0;
+  for (const until = Date.now() + ms; Date.now() < until; ) {
+    try {
+      const hit = await reader.get(key);
+      if (!hit) {
+        seen.misses++;
+        continue;
+      }
+      const v = hit.data[0];
+      if (!hit.data.every((x) => x === v)) seen.wrong++;
+      if (v < last) seen.older++;
+      last = v;
+      seen.hits++;
+    } catch (e) {
+      seen.errors.push(`${e.name}: ${e.message}`);
+    }
+  }
+  stop = true;
+  await writing;
+  seen.puts = puts;
+  seen.corrupt = (await reader.stats()).corruptRemoved;
+  writer.close();
+  reader.close();
+  return seen;
+}
