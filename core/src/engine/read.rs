@@ -149,7 +149,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
             Some(item) => match listed_header(&item, &item.head) {
                 Listing::Header(header) => Some(header.payload_check),
                 // A head too long to tell from its first bytes: the store path reads it.
-                Listing::NeedBytes | Listing::Damaged => None,
+                Listing::NeedBytes(_) | Listing::Damaged => None,
             },
             None => None,
         };
@@ -400,15 +400,14 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
     /// length its prelude asks for: a range read, never the whole entry. `None` if the
     /// entry is gone.
     async fn listing_of(&self, item: &Listed) -> Result<Option<Listing>> {
-        let want = match entry::decode_head(&item.head) {
-            Ok(Head::NeedBytes(want)) => want,
-            _ => return Ok(Some(listed_header(item, &item.head))),
-        };
-        Ok(self
-            .store
-            .get_range(&item.id, 0..want)
-            .await?
-            .map(|head| listed_header(item, &head)))
+        match listed_header(item, &item.head) {
+            Listing::NeedBytes(want) => Ok(self
+                .store
+                .get_range(&item.id, 0..want)
+                .await?
+                .map(|head| listed_header(item, &head))),
+            listing => Ok(Some(listing)),
+        }
     }
 
     /// Rebuilds the index from a listing of the store now, removing damaged entries, and
@@ -431,7 +430,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
                     provenances.push((item.id, h.provenance));
                 }
                 // All of the entry's bytes and still no header: damaged too.
-                Listing::NeedBytes | Listing::Damaged => damaged.push(item.id),
+                Listing::NeedBytes(_) | Listing::Damaged => damaged.push(item.id),
             }
         }
         for id in &damaged {
@@ -489,8 +488,8 @@ fn changed_elsewhere<S: Store, T>(policy: &TypePolicy, slot: &Slot<T>, epoch: u6
 enum Listing {
     /// Its header: of that entry, and ending where its listed length says.
     Header(EntryHeader),
-    /// A header longer than the bytes given.
-    NeedBytes,
+    /// A header longer than the bytes given: this many bytes hold it.
+    NeedBytes(usize),
     /// Not an entry of that id and length.
     Damaged,
 }
@@ -500,7 +499,7 @@ enum Listing {
 fn listed_header(item: &Listed, bytes: &[u8]) -> Listing {
     match entry::decode_head(bytes) {
         Ok(Head::Complete(h, range)) if h.key == item.id && range.end as u64 == item.len => Listing::Header(h),
-        Ok(Head::NeedBytes(_)) => Listing::NeedBytes,
+        Ok(Head::NeedBytes(want)) => Listing::NeedBytes(want),
         _ => Listing::Damaged,
     }
 }
