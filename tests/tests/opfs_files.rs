@@ -1,8 +1,9 @@
 //! OPFS (origin private file system) store specifics in a dedicated Web Worker of headless
 //! Chromium, checked against the raw files (`stepcache/<dir>/entries/<key hex>`, `tmp/`,
 //! `counters`): damaged entry files, a directory where an entry file should be, reads
-//! that release their files, puts and removals that wait for a reader, dead puts,
-//! counters updated from two handles at once, and deleting a store.
+//! that release their files, kept file handles that see changes made elsewhere, puts and
+//! removals that wait for a reader, dead puts, counters updated from two handles at once,
+//! and deleting a store.
 #![cfg(target_family = "wasm")]
 #![allow(clippy::unwrap_used)] // tests report failures by panicking
 
@@ -272,6 +273,47 @@ async fn a_directory_in_place_of_an_entry_file_is_damage_and_goes() {
     assert_reads_back(&cache, &key, &again, "a put over a directory").await;
     assert!(raw_list(&name, "tmp").await.is_empty(), "the put left nothing behind");
     assert_reads_back(&cache, &other, &value, "another key").await;
+}
+
+/// A connection keeps the handles of entry files it read, for its next reads; none of
+/// them hides what was done to the file since: a new version put through another handle
+/// is read, a file removed elsewhere is a miss (not damage), and a directory put in its
+/// place is damage and goes.
+#[wasm_bindgen_test]
+async fn kept_file_handles_see_what_was_done_since() {
+    let name = unique();
+    let cache = store_only_cache(&name).await;
+    let elsewhere = store_only_cache(&name).await;
+    let key = Key::of("s").arg("n", 1).build().unwrap();
+    let first = floats(1000, 5);
+    cache.put(&key, first.clone()).await.unwrap();
+    assert_reads_back(&cache, &key, &first, "the first version").await;
+
+    let second = floats(3000, 6);
+    elsewhere.put(&key, second.clone()).await.unwrap();
+    assert_reads_back(&cache, &key, &second, "a version put elsewhere").await;
+
+    let file = only_entry_file(&name).await;
+    done(rawRemove(&name, "entries", &file)).await;
+    let removed = cache.stats().await.unwrap().corrupt_removed;
+    assert!(cache.get(&key).await.unwrap().is_none(), "a file removed elsewhere");
+    assert_eq!(
+        cache.stats().await.unwrap().corrupt_removed,
+        removed,
+        "a removed file is a miss, not damage"
+    );
+
+    elsewhere.put(&key, first.clone()).await.unwrap();
+    assert_reads_back(&cache, &key, &first, "put again elsewhere").await;
+    done(rawRemove(&name, "entries", &file)).await;
+    done(rawMakeDir(&name, "entries", &file)).await;
+    assert!(cache.get(&key).await.unwrap().is_none(), "a directory read as an entry");
+    assert!(
+        !raw_list(&name, "entries").await.contains(&format!("{file}/")),
+        "the get removed the directory"
+    );
+    cache.put(&key, second.clone()).await.unwrap();
+    assert_reads_back(&cache, &key, &second, "a put after the directory went").await;
 }
 
 /// Writes `line` to the console (shown with the test's output).
