@@ -17,11 +17,14 @@ const syncHandles = typeof FileSystemFileHandle === "function" && "createSyncAcc
 /**
  * The raw OPFS peer: the bytes written to one file and read back whole, the fastest way
  * this context has (a synchronous access handle in a worker; createWritable and getFile
- * in a page), with no replace-safety and no checksum.
+ * in a page), with no replace-safety and no checksum; and `replace`, the least an atomic
+ * replace costs: the bytes written whole into a new file, which is then moved over the
+ * last one (what a stepcache put does, without its header and checksum).
  */
 async function rawOpfs() {
   const root = await navigator.storage.getDirectory();
   const file = await root.getFileHandle(fresh("raw-opfs"), { create: true });
+  const replaced = fresh("raw-opfs-replaced");
   if (syncHandles) {
     return {
       put: async (bytes) => {
@@ -29,6 +32,14 @@ async function rawOpfs() {
         h.truncate(0);
         h.write(bytes, { at: 0 });
         h.close();
+      },
+      replace: async (bytes) => {
+        const next = await root.getFileHandle(fresh("raw-opfs-new"), { create: true });
+        const h = await next.createSyncAccessHandle();
+        h.truncate(bytes.length);
+        h.write(bytes, { at: 0 });
+        h.close();
+        await next.move(root, replaced);
       },
       get: async () => {
         const h = await file.createSyncAccessHandle({ mode: "read-only" });
@@ -44,6 +55,13 @@ async function rawOpfs() {
       const w = await file.createWritable();
       await w.write(bytes);
       await w.close();
+    },
+    replace: async (bytes) => {
+      const next = await root.getFileHandle(fresh("raw-opfs-new"), { create: true });
+      const w = await next.createWritable();
+      await w.write(bytes);
+      await w.close();
+      await next.move(root, replaced);
     },
     get: async () => new Uint8Array(await (await file.getFile()).arrayBuffer()),
   };
@@ -80,6 +98,7 @@ export async function benchStores(sizesMiB, repeats) {
       kvPut: () => kvSet("k", floats, kv),
       kvGet: async () => check(await kvGet("k", kv)),
       rawOpfsPut: () => file.put(bytes),
+      rawReplacePut: () => file.replace(bytes),
       rawOpfsGet: async () => check(new Float32Array((await file.get()).buffer)),
     };
     const times = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
