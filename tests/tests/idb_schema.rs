@@ -312,7 +312,8 @@ async fn a_listing_record_without_its_chunks_is_not_listed_and_removed() {
 
 /// Chunks no listing record names are removed when the store is listed: a superseded
 /// version's (chunk 0 present) at once, a dead put's (no chunk 0) once it is 10 minutes
-/// old; a put in progress (young, no chunk 0) keeps its chunks. The entry stays whole.
+/// old; a put in progress (young, no chunk 0) keeps its chunks. The entry stays whole,
+/// and reads whole before the listing too.
 #[wasm_bindgen_test]
 async fn chunks_no_listing_record_names_are_removed() {
     let name = unique("orphans");
@@ -327,6 +328,10 @@ async fn chunks_no_listing_record_names_are_removed() {
     for orphan in [&superseded, &dead, &in_progress] {
         put_raw(&name, "entries", orphan, &garbage).await;
     }
+    // Before listing removes them: the superseded version's chunk 0 comes first in key
+    // order, and a read takes the entry's own chunk 0, not the first it finds.
+    let hit = cache.get(&key).await.unwrap().expect("read past a superseded chunk 0");
+    assert!(hit.value.data().iter().all(|b| *b == 1));
     assert_eq!(cache.entries().await.unwrap().len(), 1);
     let left = keys_of(&name, "entries", &hex).await;
     assert!(!left.contains(&superseded) && !left.contains(&dead), "{left:?}");

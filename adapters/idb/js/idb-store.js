@@ -485,15 +485,20 @@ class Connection {
    * Resolves to the transaction and what the entry's records say: null if there is no
    * entry; DAMAGED if its records disagree (chunks without a listing record, a listing
    * record that is damaged or whose chunks are missing or too many), so that the
-   * engine removes the entry as a whole; else its listing record.
+   * engine removes the entry as a whole; else its listing record. If `withFirst`, the
+   * first chunk record in key order is asked in the same round trip, and its key and
+   * record come third and fourth (see `read`).
    * @param {string} hex
-   * @returns {Promise<[IDBTransaction, Head | null | typeof DAMAGED]>}
+   * @param {boolean} [withFirst]
+   * @returns {Promise<[IDBTransaction, Head | null | typeof DAMAGED, unknown?, unknown?]>}
    */
-  async lookUp(hex) {
+  async lookUp(hex, withFirst = false) {
     const tx = this.db.transaction([ENTRIES, HEADS], "readonly");
-    const [record, keys] = await Promise.all([
+    const entries = tx.objectStore(ENTRIES);
+    const [record, keys, first] = await Promise.all([
       answer(tx.objectStore(HEADS).get(hex)),
-      answer(tx.objectStore(ENTRIES).getAllKeys(entryRange(hex))),
+      answer(entries.getAllKeys(entryRange(hex))),
+      withFirst ? answer(entries.getAll(entryRange(hex), 1)) : undefined,
     ]);
     const runs = runsOf(keys);
     if (record === undefined || record === null) {
@@ -503,7 +508,7 @@ class Connection {
     }
     const head = this.decodeHead(record);
     if (head === null || !this.whole(runs, hex, head.generation, head.length)) return [tx, DAMAGED];
-    return [tx, head];
+    return [tx, head, keys[0], first?.[0]];
   }
 
   /**
@@ -523,14 +528,19 @@ class Connection {
     const entries = tx.objectStore(ENTRIES);
     const asked = [];
     for (let i = from; i < to; i++) {
-      asked.push(
-        answer(entries.get(chunkKey(hex, generation, i))).then((record) => {
-          const bytes = bytesOf(record);
-          return bytes !== null && bytes.length <= this.chunkBytes ? bytes : null;
-        }),
-      );
+      asked.push(answer(entries.get(chunkKey(hex, generation, i))).then((record) => this.chunkOf(record)));
     }
     return asked;
+  }
+
+  /**
+   * A chunk record's bytes, or null if it is not bytes or longer than a chunk (damage).
+   * @param {unknown} record
+   * @returns {Uint8Array | null}
+   */
+  chunkOf(record) {
+    const bytes = bytesOf(record);
+    return bytes !== null && bytes.length <= this.chunkBytes ? bytes : null;
   }
 
   /**
@@ -541,9 +551,15 @@ class Connection {
    * @returns {Promise<null | typeof DAMAGED | [number, Promise<Uint8Array | null>[]]>}
    */
   async read(hex) {
-    const [tx, head] = await this.lookUp(hex);
+    const [tx, head, firstKey, first] = await this.lookUp(hex, true);
     if (head === null || head === DAMAGED) return head;
-    return [head.length, this.chunks(tx, hex, head.generation, 0, this.chunkCount(head.length))];
+    const count = this.chunkCount(head.length);
+    // The first chunk record in key order, asked with the listing, is the entry's chunk
+    // 0 unless chunks of another generation sort before it (a put under way, or one cut
+    // short): then chunk 0 is asked for now, as the others are. An entry of one chunk
+    // (4 MiB or less) is so read in one round trip, not two.
+    if (firstKey !== chunkKey(hex, head.generation, 0)) return [head.length, this.chunks(tx, hex, head.generation, 0, count)];
+    return [head.length, [Promise.resolve(this.chunkOf(first)), ...this.chunks(tx, hex, head.generation, 1, count)]];
   }
 
   /**
