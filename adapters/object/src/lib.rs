@@ -138,9 +138,13 @@ impl Store for ObjectStore {
     async fn get_entry(&self, id: &Fingerprint) -> Result<Option<(AlignedBytes, Option<PayloadCheck>)>> {
         let (operator, path) = (self.operator.clone(), self.path(id));
         on_runtime(async move {
-            let failed = |e: opendal::Error| match is_not_found(&e) {
-                true => Ok(None),
-                false => Err(from_opendal("read", &path, e)),
+            // Not there is a miss; anything else an error.
+            let failed = |e: opendal::Error| {
+                if is_not_found(&e) {
+                    Ok(None)
+                } else {
+                    Err(from_opendal("read", &path, e))
+                }
             };
             let opened = async {
                 let mut stream = operator.reader(&path).await?.into_stream(..).await?;

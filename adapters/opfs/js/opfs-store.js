@@ -249,11 +249,11 @@ class Writers {
    * @param {boolean} waits
    */
   heard(hex, waits) {
-    const known = this.waiting.get(hex);
-    if (!waits || known !== undefined) {
-      if (!waits) known?.resolve();
+    if (!waits) {
+      this.waiting.get(hex)?.resolve();
       return;
     }
+    if (this.waiting.has(hex)) return;
     let resolve = () => {};
     const promise = new Promise((r) => (resolve = r));
     const entry = { promise, resolve };
@@ -289,6 +289,7 @@ class Writers {
     return this.waiting.get(hex)?.promise;
   }
 
+  /** Stops hearing of writers and lets every held-back read go. */
   close() {
     this.channel?.close();
     for (const { resolve } of this.waiting.values()) resolve();
