@@ -13,13 +13,16 @@
 //   is a valid directory name);
 // - `entries/<key hex>`: an entry, one file holding its bytes;
 // - `counters`: the lasting counters' bytes;
-// - `tmp/<key hex>.<ms>.<random>`: a put in progress (or a counters update, under
-//   `counters.<ms>.<random>`).
+// - `tmp/<key hex>.<ms>.<owner>.<random>`: a put in progress (or a counters update,
+//   under `counters.<ms>.<owner>.<random>`), by the connection `owner`.
 //
 // Atomic replace: a put writes a new file in `tmp/` and moves it over `entries/<hex>`
 // once it is whole; a move replaces the file at once, so a reader sees the previous
 // version whole or the new one whole, and a put that dies (a worker terminated) leaves
-// only a file in `tmp/`, which listing removes once it is `ORPHAN_AGE_MS` old.
+// only a file in `tmp/`. Each connection holds a Web Lock named for it while it is open
+// (`Owner`), which the browser gives back when its tab or worker ends: the next listing
+// removes a put's file whose connection holds its lock no more, and any once it is
+// `ORPHAN_AGE_MS` old.
 //
 // Reading and writing: in a dedicated worker, through synchronous access handles (a read
 // copies the file straight into WebAssembly memory, where Rust verifies it); in a page,
@@ -53,7 +56,8 @@ const COUNTERS = "counters";
 
 /**
  * How long a file in `tmp/` may wait for its put to finish before listing takes it for
- * a put that died: 10 minutes, as in the IndexedDB store.
+ * a put that died, even if its connection is open (or where there are no Web Locks to
+ * tell): 10 minutes, as in the IndexedDB store.
  */
 const ORPHAN_AGE_MS = 10 * 60 * 1000;
 
@@ -85,8 +89,11 @@ const WRITER_FIRST_MS = 250;
 /** What an entry file's name must be: a key's 32 bytes in lowercase hex. */
 const KEY_HEX = /^[0-9a-f]{64}$/;
 
-/** A file name in `tmp/`: what it is for, when it began (ms), a random part. */
-const TMP_NAME = /^([0-9a-f]{64}|counters)\.([0-9]+)\.[0-9a-z]+$/;
+/**
+ * A file name in `tmp/`: what it is for, when it began (ms), the connection that wrote
+ * it (see `Owner`; absent in names of older builds), a random part.
+ */
+const TMP_NAME = /^([0-9a-f]{64}|counters)\.([0-9]+)\.(?:([0-9a-z]+)\.)?[0-9a-z]+$/;
 
 /**
  * Whether synchronous access handles exist here (a dedicated worker).
@@ -147,7 +154,8 @@ export async function open(name, chunkBytes, maxEntryBytes, leadBytes) {
     dir.getDirectoryHandle(ENTRIES, { create: true }),
     dir.getDirectoryHandle(TMP, { create: true }),
   ]);
-  return new Connection(name, dir, entries, tmp, chunkBytes, maxEntryBytes, leadBytes);
+  const owner = await Owner.claim(name);
+  return new Connection(name, dir, entries, tmp, owner, chunkBytes, maxEntryBytes, leadBytes);
 }
 
 /**
@@ -165,6 +173,16 @@ export async function deleteStore(name) {
   } catch (error) {
     if (error?.name !== "NotFoundError") throw error;
   }
+}
+
+/**
+ * The name of `what` of store `name` that every tab and worker of the origin shares: a
+ * Web Lock's or a BroadcastChannel's.
+ * @param {string} name
+ * @param {string} what
+ */
+function sharedName(name, what) {
+  return `stepcache-opfs:${name}:${what}`;
 }
 
 /**
@@ -239,7 +257,7 @@ class Writers {
   constructor(name) {
     /** @type {Map<string, {promise: Promise<void>, resolve: () => void}>} */
     this.waiting = new Map();
-    this.channel = typeof BroadcastChannel === "function" ? new BroadcastChannel(`stepcache-opfs:${name}:writers`) : null;
+    this.channel = typeof BroadcastChannel === "function" ? new BroadcastChannel(sharedName(name, "writers")) : null;
     if (this.channel !== null) this.channel.onmessage = ({ data: [hex, waits] }) => this.heard(hex, waits);
   }
 
@@ -312,14 +330,96 @@ async function fileIn(dir, name) {
   }
 }
 
+/** Eight random base-36 digits (fewer if Math.random gives a short fraction). */
+function randomPart() {
+  return Math.random().toString(36).slice(2, 10) || "0";
+}
+
 /**
- * A new name in `tmp/` for a put of `what` (a key's hex, or `counters`): it says when
- * the put began, so listing can tell a put in progress from one that died, and a random
- * part, so two puts of one key never share a file.
- * @param {string} what
+ * Holds the exclusive Web Lock `name` until the function it resolves to is called, or
+ * `maxMs` has passed (if given); resolves to null where there are no Web Locks.
+ * @param {string} name
+ * @param {number} [maxMs]
+ * @returns {Promise<(() => void) | null>}
  */
-function tmpName(what) {
-  return `${what}.${Date.now()}.${Math.random().toString(36).slice(2, 10) || "0"}`;
+function holdLock(name, maxMs) {
+  const locks = typeof navigator === "undefined" ? undefined : navigator.locks;
+  if (typeof locks?.request !== "function") return Promise.resolve(null);
+  return new Promise((granted, failed) => {
+    locks
+      .request(name, () => {
+        return new Promise((release) => {
+          const timer = maxMs === undefined ? undefined : setTimeout(release, maxMs);
+          granted(() => {
+            clearTimeout(timer);
+            release();
+          });
+        });
+      })
+      .catch(failed);
+  });
+}
+
+/**
+ * An open connection as other connections can tell it is alive: it holds the Web Lock
+ * `stepcache-opfs:<store>:owner:<id>` until it closes, and the browser gives the lock
+ * back when the tab or worker ends, however it ends. The files of its puts carry its id
+ * (see `tmpName`), so listing can tell a put in progress from one that died at once
+ * (`liveOwners`), rather than after ORPHAN_AGE_MS.
+ */
+class Owner {
+  /**
+   * @param {string} id
+   * @param {(() => void) | null} release
+   */
+  constructor(id, release) {
+    this.id = id;
+    this.release = release;
+  }
+
+  /**
+   * A new owner of store `name`, its lock held.
+   * @param {string} name
+   */
+  static async claim(name) {
+    const id = randomPart();
+    // Without its lock, a connection's puts are told from dead ones by age alone.
+    return new Owner(id, await holdLock(`${Owner.prefix(name)}${id}`).catch(() => null));
+  }
+
+  /**
+   * The ids of the connections to store `name` open now, in every tab and worker; null
+   * where there are no Web Locks to tell.
+   * @param {string} name
+   * @returns {Promise<Set<string> | null>}
+   */
+  static async live(name) {
+    const locks = typeof navigator === "undefined" ? undefined : navigator.locks;
+    if (typeof locks?.query !== "function") return null;
+    const prefix = Owner.prefix(name);
+    const { held = [] } = await locks.query();
+    return new Set(held.filter((lock) => lock.name?.startsWith(prefix)).map((lock) => lock.name.slice(prefix.length)));
+  }
+
+  /**
+   * What the lock names of store `name`'s owners begin with.
+   * @param {string} name
+   */
+  static prefix(name) {
+    return sharedName(name, "owner:");
+  }
+}
+
+/**
+ * A new name in `tmp/` for a put of `what` (a key's hex, or `counters`) by the
+ * connection `owner`: it says when the put began and who makes it, so listing can tell a
+ * put in progress from one that died, and a random part, so two puts of one key never
+ * share a file.
+ * @param {string} what
+ * @param {Owner} owner
+ */
+function tmpName(what, owner) {
+  return `${what}.${Date.now()}.${owner.id}.${randomPart()}`;
 }
 
 /**
@@ -375,15 +475,17 @@ class Connection {
    * @param {FileSystemDirectoryHandle} dir
    * @param {FileSystemDirectoryHandle} entries
    * @param {FileSystemDirectoryHandle} tmp
+   * @param {Owner} owner
    * @param {number} chunkBytes
    * @param {number} maxEntryBytes
    * @param {number} leadBytes
    */
-  constructor(name, dir, entries, tmp, chunkBytes, maxEntryBytes, leadBytes) {
+  constructor(name, dir, entries, tmp, owner, chunkBytes, maxEntryBytes, leadBytes) {
     this.name = name;
     this.dir = dir;
     this.entries = entries;
     this.tmp = tmp;
+    this.owner = owner;
     this.chunkBytes = chunkBytes;
     this.maxEntryBytes = maxEntryBytes;
     this.leadBytes = leadBytes;
@@ -397,9 +499,13 @@ class Connection {
     this.writers = new Writers(name);
   }
 
-  /** Stops hearing of other writers: each call opens the files it uses and releases them. */
+  /**
+   * Stops hearing of other writers and gives the owner's lock back: each call opens the
+   * files it uses and releases them.
+   */
   close() {
     this.writers.close();
+    this.owner.release?.();
   }
 
   /**
@@ -531,7 +637,7 @@ class Connection {
    * @returns {Promise<HandlePut | WritablePut>}
    */
   async write(hex, _chunks, length) {
-    const name = tmpName(hex);
+    const name = tmpName(hex, this.owner);
     const file = await this.tmp.getFileHandle(name, { create: true });
     /** Lets the file go if the put cannot begin. */
     let release = () => {};
@@ -626,15 +732,26 @@ class Connection {
     return null;
   }
 
-  /** Removes the files of puts that began over ORPHAN_AGE_MS ago; never rejects. */
+  /**
+   * Removes the files of puts whose connection is gone (see `Owner`), and of any that
+   * began over ORPHAN_AGE_MS ago; never rejects.
+   */
   async removeDeadPuts() {
-    const now = Date.now();
     try {
-      for await (const name of this.tmp.keys()) {
+      const names = [];
+      for await (const name of this.tmp.keys()) names.push(name);
+      // Asked after the files were listed: a file's connection claimed its lock before
+      // it made the file, so a file listed whose lock is not held now is a dead put's
+      // (or one that has just ended, and moved or removed its file).
+      const live = await Owner.live(this.name);
+      const now = Date.now();
+      for (const name of names) {
         const parsed = TMP_NAME.exec(name);
         // Not a put's: nothing this module wrote, so nothing it removes.
-        if (parsed === null || now - Number(parsed[2]) <= ORPHAN_AGE_MS) continue;
-        await removeFile(this.tmp, name).catch(() => {});
+        if (parsed === null) continue;
+        const [, , began, owner] = parsed;
+        const ownerGone = owner !== undefined && live !== null && !live.has(owner);
+        if (ownerGone || now - Number(began) > ORPHAN_AGE_MS) await removeFile(this.tmp, name).catch(() => {});
       }
     } catch {
       // Housekeeping: the next listing tries again.
@@ -650,7 +767,7 @@ class Connection {
    * @returns {Promise<[(() => void) | null, Uint8Array | null]>}
    */
   async counters(write) {
-    const release = write ? await this.lockCounters() : null;
+    const release = write ? await holdLock(sharedName(this.name, COUNTERS), COUNTERS_LOCK_MS) : null;
     try {
       const handle = await fileIn(this.dir, COUNTERS);
       // No counters, or damaged ones: counting starts over.
@@ -663,29 +780,6 @@ class Connection {
   }
 
   /**
-   * Takes the Web Lock of this store's counters; resolves to the function that gives it
-   * back (null where there are no Web Locks).
-   * @returns {Promise<(() => void) | null>}
-   */
-  lockCounters() {
-    const locks = typeof navigator === "undefined" ? undefined : navigator.locks;
-    if (typeof locks?.request !== "function") return Promise.resolve(null);
-    return new Promise((granted, failed) => {
-      locks
-        .request(`stepcache-opfs:${this.name}:counters`, () => {
-          return new Promise((release) => {
-            const timer = setTimeout(release, COUNTERS_LOCK_MS);
-            granted(() => {
-              clearTimeout(timer);
-              release();
-            });
-          });
-        })
-        .catch(failed);
-    });
-  }
-
-  /**
    * Replaces the lasting counters with `bytes` (a view of WebAssembly memory, copied at
    * once) and gives back the lock `release` from `counters(true)`.
    * @param {(() => void) | null} release
@@ -694,7 +788,7 @@ class Connection {
    */
   async saveCounters(release, bytes) {
     const copy = bytes.slice();
-    const name = tmpName(COUNTERS);
+    const name = tmpName(COUNTERS, this.owner);
     try {
       const file = await this.tmp.getFileHandle(name, { create: true });
       const writable = await file.createWritable();

@@ -1131,6 +1131,42 @@ test("l. a worker terminated in the middle of writing leaves no partial entry, a
   });
 });
 
+// Only OPFS keeps a put in progress where it can be counted from a page: a file.
+if (STORE === "opfs") {
+  test("l. puts killed mid-write leave no file behind once the store is opened again: every byte on disk is a listed entry's, within the budget", { timeout: TIMEOUT * 2 }, async () => {
+    await withContext(async (context) => {
+      const page = await harness(context, "killer");
+      const name = uniq("killed-puts-budget");
+      const budget = 40 * MiB;
+      let deadPuts = 0;
+      for (let round = 0; round < 6; round++) {
+        await page.evaluate(([ms, args]) => window.killWorkerDuring(ms, "putsUnderBudget", args), [150 + round * 70, { name, budget }]);
+        // The browser gives a terminated worker's Web Locks back a moment later.
+        const gone = await page.evaluate(async (prefix) => {
+          for (const until = Date.now() + 5000; Date.now() < until; await new Promise((r) => setTimeout(r, 10))) {
+            const { held } = await navigator.locks.query();
+            if (!held.some((lock) => lock.name.startsWith(prefix))) return true;
+          }
+          return false;
+        }, `stepcache-opfs:${name}:owner:`);
+        assert.ok(gone, `round ${round}: the killed worker's connection let its lock go`);
+        const before = await run(page, "opfsFiles", { name });
+        deadPuts += before.filter(([path]) => path.startsWith("tmp/")).length;
+        const listed = await runInWorker(page, "storedNow", { name, budget });
+        const after = await run(page, "opfsFiles", { name });
+        const files = JSON.stringify(after);
+        const bytes = (prefix) => after.filter(([path]) => path.startsWith(prefix)).reduce((sum, [, size]) => sum + size, 0);
+        assert.deepEqual(after.filter(([path]) => !path.startsWith("entries/") && path !== "counters"), [], `round ${round}: nothing but entries and counters: ${files}`);
+        assert.equal(bytes("entries/"), listed.bytes, `round ${round}: the entry files are what the cache lists: ${files}`);
+        assert.equal(after.filter(([path]) => path.startsWith("entries/")).length, listed.entries, `round ${round}: one file per listed entry: ${files}`);
+        assert.ok(bytes("") <= budget, `round ${round}: ${bytes("")} bytes on disk, over the budget of ${budget}: ${files}`);
+      }
+      console.log(`killed puts under a budget: ${deadPuts} dead puts' files found, none left once opened`);
+      assert.ok(deadPuts > 0, "the kills landed in the middle of puts");
+    });
+  });
+}
+
 test("z. store: auto keeps entries in OPFS where the browser has it, in a page and a worker alike; each store is a cache of its own; a bad store is InvalidConfig", { timeout: TIMEOUT }, async () => {
   await withContext(async (context) => {
     const page = await harness(context);

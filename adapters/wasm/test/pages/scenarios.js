@@ -1652,6 +1652,37 @@ export async function readBig({ name, round }) {
   return out;
 }
 
+/** Puts 16 MiB values under new keys one after another, for ever, in a cache of at most
+ * `budget` bytes (the test kills the worker in the middle). */
+export async function putsUnderBudget({ name, budget }) {
+  const cache = await open({ name, memoryBudget: 0, storeBudget: budget });
+  for (let i = 0; ; i++) await cache.put(cache.key("big", { i }), bigValue(0, i));
+}
+
+/** What a cache of `name` opened now lists: its stored bytes and entries. */
+export async function storedNow({ name, budget }) {
+  const cache = await open({ name, memoryBudget: 0, storeBudget: budget });
+  const { bytes, entries } = (await cache.stats()).store;
+  cache.close();
+  return { bytes, entries };
+}
+
+/** Every file under the OPFS directory of store `name`, as `[path, bytes]` (a directory
+ * where none belongs as `[path, -1]`). */
+export async function opfsFiles({ name }) {
+  const out = [];
+  const walk = async (dir, at) => {
+    for await (const [child, handle] of dir.entries()) {
+      const path = `${at}${child}`;
+      if (handle.kind === "file") out.push([path, (await handle.getFile()).size]);
+      else if (path === "entries" || path === "tmp") await walk(handle, `${path}/`);
+      else out.push([path, -1]);
+    }
+  };
+  await walk(await opfsDir(name), "");
+  return out;
+}
+
 /** The store option: where "auto" keeps entries, and that each store is its own cache. */
 export async function storeScenario({ name }) {
   const auto = await openCache({ name });
