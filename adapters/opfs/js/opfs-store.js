@@ -521,18 +521,19 @@ class Connection {
     const sync = syncHandles();
     if (sync) await this.writers.ahead(hex);
     const open = (handle) => (sync ? this.openEntry(handle) : this.readFile(handle));
+    /** An entry file that is there and sound to open. */
+    const sound = (opened) => opened !== null && opened !== DAMAGED;
     const known = this.known.get(hex);
     if (known !== undefined) {
       const opened = await open(known).catch(() => null);
-      // An entry file that is there and sound to open: read it.
-      if (opened !== null && opened !== DAMAGED) return opened;
+      if (sound(opened)) return opened;
       // Gone, replaced by a directory, or unreadable: the slow way finds out which.
       this.known.delete(hex);
     }
     const handle = await fileIn(this.entries, hex);
     if (handle === null || handle === DAMAGED) return handle;
     const opened = await open(handle);
-    if (opened !== null && opened !== DAMAGED) this.remember(hex, handle);
+    if (sound(opened)) this.remember(hex, handle);
     return opened;
   }
 
