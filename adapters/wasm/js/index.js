@@ -7,7 +7,7 @@
 // eviction, verification. It is reached through a narrow interface of numbers, strings
 // and byte arrays, because converting JavaScript objects inside the module cost more of
 // its size than the conversions cost here (src/convert.rs describes each layout).
-import init, { RawCache, util } from "./stepcache_wasm.js";
+import init, { RawCache, opfsAvailable, util } from "./stepcache_wasm.js";
 import {
   ACCESS, DEFAULT_POLICY, ELEMENT_NAMES, ENTRY_NUMBERS, HIT_NUMBERS, OP, OUTCOMES, PARAM, RETENTIONS, SCALAR, SHARED_NUMBERS, SOURCES,
   STATES, STATUS_NUMBERS, TIER_NUMBERS, TOTAL_NUMBERS, TYPE_NUMBERS, UTIL,
@@ -1038,20 +1038,6 @@ function sharedReader(base) {
 
 // ----- the browser around the cache --------------------------------------------------------
 
-/**
- * Whether the origin private file system can be used here: `store: "auto"` keeps entries
- * there, where reads are faster than IndexedDB's (see docs/performance.md), and in
- * IndexedDB elsewhere. Pages and workers decide alike, so that they share one store.
- */
-async function opfsUsable() {
-  try {
-    await navigator.storage.getDirectory();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Calls `navigator.storage.<method>()` and awaits it; undefined where it does not exist. */
 async function callStorage(method) {
   try {
@@ -1581,7 +1567,10 @@ export async function open(options) {
   const budgets = new Float64Array(o.budgets);
   const shared = o.shared ? sharedReader(o.shared) : undefined;
   const policies = new Float64Array(o.policies);
-  const store = o.store === "auto" ? ((await opfsUsable()) ? "opfs" : "indexeddb") : o.store;
+  // `store: "auto"` keeps entries in the origin private file system where it can be used,
+  // where reads are faster than IndexedDB's (see docs/performance.md), and in IndexedDB
+  // elsewhere. Pages and workers decide alike, so that they share one store.
+  const store = o.store === "auto" ? ((await opfsAvailable()) ? "opfs" : "indexeddb") : o.store;
   const opfs = store === "opfs";
   const raw = await enter(() => RawCache.open(o.name, opfs, lock, shared, budgets, o.access, o.steps, policies));
   if (o.persist) await callStorage("persist");

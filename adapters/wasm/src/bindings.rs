@@ -391,6 +391,13 @@ impl RawCache {
     }
 }
 
+/// Whether the origin private file system can be used here (see
+/// [`stepcache_opfs::available`]); resolves to a boolean, never rejects.
+#[wasm_bindgen(js_name = opfsAvailable)]
+pub fn opfs_available() -> Promise {
+    future_to_promise(async { Ok(stepcache_opfs::available().await.into()) })
+}
+
 /// The error of an operation code that is none.
 fn no_operation(op: u8) -> JsValue {
     to_js(err(ErrorKind::InvalidArgument, text!("no operation has code ", op)))

@@ -24,4 +24,4 @@ mod errors;
 mod protocol;
 
 #[cfg(target_family = "wasm")]
-pub use bindings::{RawCache, util};
+pub use bindings::{RawCache, opfs_available, util};
