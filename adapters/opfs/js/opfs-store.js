@@ -86,6 +86,13 @@ const KNOWN_HANDLES = 1024;
  */
 const WRITER_FIRST_MS = 250;
 
+/**
+ * How many times a read or a listing of a file replaced under it (NotReadableError) reads
+ * it again before it takes the entry for one being replaced: never for damage, which
+ * would make the engine remove the version that replaced it.
+ */
+const REREADS = 3;
+
 /** What an entry file's name must be: a key's 32 bytes in lowercase hex. */
 const KEY_HEX = /^[0-9a-f]{64}$/;
 
@@ -336,6 +343,14 @@ function randomPart() {
 }
 
 /**
+ * This context's Web Locks (`navigator.locks`), or undefined where there are none.
+ * @returns {LockManager | undefined}
+ */
+function webLocks() {
+  return typeof navigator === "undefined" ? undefined : navigator.locks;
+}
+
+/**
  * Holds the exclusive Web Lock `name` until the function it resolves to is called, or
  * `maxMs` has passed (if given); resolves to null where there are no Web Locks.
  * @param {string} name
@@ -343,7 +358,7 @@ function randomPart() {
  * @returns {Promise<(() => void) | null>}
  */
 function holdLock(name, maxMs) {
-  const locks = typeof navigator === "undefined" ? undefined : navigator.locks;
+  const locks = webLocks();
   if (typeof locks?.request !== "function") return Promise.resolve(null);
   return new Promise((granted, failed) => {
     locks
@@ -365,7 +380,7 @@ function holdLock(name, maxMs) {
  * `stepcache-opfs:<store>:owner:<id>` until it closes, and the browser gives the lock
  * back when the tab or worker ends, however it ends. The files of its puts carry its id
  * (see `tmpName`), so listing can tell a put in progress from one that died at once
- * (`liveOwners`), rather than after ORPHAN_AGE_MS.
+ * (`Owner.live`), rather than after ORPHAN_AGE_MS.
  */
 class Owner {
   /**
@@ -394,7 +409,7 @@ class Owner {
    * @returns {Promise<Set<string> | null>}
    */
   static async live(name) {
-    const locks = typeof navigator === "undefined" ? undefined : navigator.locks;
+    const locks = webLocks();
     if (typeof locks?.query !== "function") return null;
     const prefix = Owner.prefix(name);
     const { held = [] } = await locks.query();
@@ -582,13 +597,13 @@ class Connection {
   /**
    * Reads the file of `handle` through `getFile()` (a page's way), in `chunkBytes` pieces
    * all asked at once. A file replaced or removed under the read fails to read
-   * (NotReadableError): it is read again, up to three times, then is no entry, never
+   * (NotReadableError): it is read again, up to REREADS times, then is no entry, never
    * damage, which would make the engine remove the version that replaced it.
    * @param {FileSystemFileHandle} handle
    * @returns {Promise<null | typeof DAMAGED | [number, Promise<Uint8Array>[]]>}
    */
   async readFile(handle) {
-    for (let attempt = 0; attempt < 3; attempt++) {
+    for (let attempt = 0; attempt < REREADS; attempt++) {
       let file;
       try {
         file = await handle.getFile();
@@ -715,13 +730,13 @@ class Connection {
 
   /**
    * The listing of entry file `hex`, or null if there is none. A file replaced under
-   * the listing is listed again, as it is now, up to three times; then it is left out,
+   * the listing is listed again, as it is now, up to REREADS times; then it is left out,
    * as an entry being replaced is, never listed as damage.
    * @param {string} hex
    * @returns {Promise<[string, number, Uint8Array] | null>}
    */
   async listing(hex) {
-    for (let attempt = 0; attempt < 3; attempt++) {
+    for (let attempt = 0; attempt < REREADS; attempt++) {
       const handle = await fileIn(this.entries, hex);
       if (handle === null) return null;
       if (handle === DAMAGED) return [hex, 0, new Uint8Array(0)];
