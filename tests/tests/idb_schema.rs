@@ -47,6 +47,9 @@ export function rawKeys(db, store) {
   });
 }
 export function closeDb(db) { db.close(); }
+export function holdLock(name) {
+  return new Promise((granted) => navigator.locks.request(name, () => new Promise((release) => granted(release))));
+}
 export function rawCount(db, store) {
   return new Promise((resolve, reject) => {
     const request = db.transaction([store], "readonly").objectStore(store).count();
@@ -61,6 +64,7 @@ extern "C" {
     fn rawDelete(db: &JsValue, store: &str, key: &str) -> js_sys::Promise;
     fn rawKeys(db: &JsValue, store: &str) -> js_sys::Promise;
     fn closeDb(db: &JsValue);
+    fn holdLock(name: &str) -> js_sys::Promise;
     fn rawCount(db: &JsValue, store: &str) -> js_sys::Promise;
 }
 
@@ -345,6 +349,43 @@ async fn chunks_no_listing_record_names_are_removed() {
     assert!(hit.value.data().iter().all(|b| *b == 1));
 }
 
+/// A put of several transactions marks its chunks with its connection's owner id: once
+/// that connection is gone (its Web Lock let go), listing removes the chunks and the mark
+/// at once; while it holds its lock, they stay. A mark whose chunks are gone goes too.
+#[wasm_bindgen_test]
+async fn a_dead_connections_put_is_removed_at_once() {
+    let name = unique("dead-put");
+    let (cache, key) = one_entry(&name, 5, 1).await;
+    let hex = key.fingerprint().to_hex();
+    let now = js_sys::Date::now() as u64;
+    let garbage = js_sys::Uint8Array::from(&[7u8; 300][..]);
+    let alive = JsFuture::from(holdLock(&format!("stepcache-idb:{name}:owner:alive")))
+        .await
+        .unwrap();
+    let [gone_put, alive_put, lost_put] = [1, 2, 3].map(|n| (now << 20) | n);
+    let mark = |generation: u64, owner: &str| format!("put:{hex}:{generation}:{owner}");
+    for (generation, owner) in [(gone_put, "gone"), (alive_put, "alive")] {
+        put_raw(&name, "entries", &format!("{hex}:{generation}:0001"), &garbage).await;
+        put_raw(&name, "heads", &mark(generation, owner), &JsValue::from_str("")).await;
+    }
+    put_raw(&name, "heads", &mark(lost_put, "alive"), &JsValue::from_str("")).await;
+    assert_eq!(cache.entries().await.unwrap().len(), 1);
+    let chunks = keys_of(&name, "entries", &hex).await;
+    assert!(!chunks.iter().any(|k| k.contains(&gone_put.to_string())), "{chunks:?}");
+    assert!(chunks.iter().any(|k| k.contains(&alive_put.to_string())), "{chunks:?}");
+    assert_eq!(keys_of(&name, "heads", "put:").await, [mark(alive_put, "alive")]);
+    js_sys::Function::from(alive).call0(&JsValue::UNDEFINED).unwrap();
+    assert_eq!(cache.entries().await.unwrap().len(), 1);
+    assert_eq!(
+        keys_of(&name, "entries", &hex).await.len(),
+        2,
+        "the entry's own chunks only"
+    );
+    assert!(keys_of(&name, "heads", "put:").await.is_empty());
+    let hit = cache.get(&key).await.unwrap().expect("the entry is whole");
+    assert!(hit.value.data().iter().all(|b| *b == 1));
+}
+
 /// Damage that would make a reader allocate without bound (a listing record claiming a
 /// huge length, far more chunk records than the length needs) is a clean, quick miss.
 #[wasm_bindgen_test]
@@ -382,6 +423,10 @@ async fn an_entry_larger_than_one_transaction_reads_back() {
         entry_records(&name).await,
         151.0,
         "600 MiB and its header in 4 MiB chunks, nothing else"
+    );
+    assert!(
+        keys_of(&name, "heads", "put:").await.is_empty(),
+        "the put's mark went in its last transaction"
     );
 }
 

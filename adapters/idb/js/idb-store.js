@@ -17,14 +17,18 @@
 // - Object store `heads`: each entry's listing record, keyed `<key hex>`: the generation
 //   that holds its chunks, its length (u64 little endian each), and its first
 //   `leadBytes` bytes, so that listing the cache never reads the (possibly huge)
-//   entries themselves. Also the lasting counters' record, keyed `counters`.
+//   entries themselves. Also the lasting counters' record, keyed `counters`, and a mark
+//   for each put of several transactions in progress, keyed
+//   `put:<key hex>:<generation>:<owner>` (see `Put`).
 //
 // Why generations: Chromium refuses a transaction that carries more than a few hundred
 // MiB of blobs (measured: entries over about 480 MiB failed), so a large entry is
 // written in several transactions. Each put writes its chunks under a generation of its
 // own and makes them the entry in its last transaction, which writes chunk 0 and the
 // listing record together: until then readers see the previous version whole, and a put
-// that dies half-way leaves chunks no listing record names, which listing removes.
+// that dies half-way leaves chunks no listing record names, which listing removes: at
+// once if the connection that wrote them is gone (its owner lock, stepcache-idb's
+// js/locks.js, is no longer held), else once they are ORPHAN_AGE_MS old.
 //
 // Why chunks: on a quiet machine, putting a 64 MiB map as 4 MiB records took 0.71-0.82x
 // the time of one 64 MiB record and getting it 0.69-0.79x (three runs of
@@ -61,6 +65,9 @@ const HEADS = "heads";
  */
 const COUNTERS = "counters";
 
+/** What the keys of the marks of puts in progress in `heads` begin with (see `markKey`). */
+const MARK = "put:";
+
 /**
  * The newest schema version the upgrade steps in `open` reach. Rust asks for its
  * SCHEMA_VERSION; a version this module has no steps for is refused, so the two cannot
@@ -77,9 +84,9 @@ const SPAN_CHUNKS = 16;
 
 /**
  * How long chunks without chunk 0 may wait for their put to finish before listing takes
- * them for a put that died: 10 minutes, far longer than writing the largest entry takes.
- * A put paused for longer (a suspended tab) then fails with an error; it never completes
- * with chunks missing.
+ * them for a put that died, if it cannot tell from the put's owner: 10 minutes, far
+ * longer than writing the largest entry takes. A put paused for longer (a suspended tab)
+ * then fails with an error; it never completes with chunks missing.
  */
 const ORPHAN_AGE_MS = 10 * 60 * 1000;
 
@@ -126,9 +133,10 @@ function holdsStores(db) {
  * @param {number} chunkBytes
  * @param {number} maxEntryBytes
  * @param {number} leadBytes
+ * @param {Locks} locks the connection's (see js/locks.js)
  * @returns {Promise<Connection>}
  */
-export function open(name, version, chunkBytes, maxEntryBytes, leadBytes) {
+export function open(name, version, chunkBytes, maxEntryBytes, leadBytes, locks) {
   return new Promise((resolve, reject) => {
     if (version !== NEWEST_SCHEMA) {
       throw new Error(`idb-store.js has no upgrade steps to schema version ${version}`);
@@ -188,7 +196,7 @@ export function open(name, version, chunkBytes, maxEntryBytes, leadBytes) {
         reject(FOREIGN);
         return;
       }
-      resolve(new Connection(db, chunkBytes, maxEntryBytes, leadBytes));
+      resolve(new Connection(db, locks, chunkBytes, maxEntryBytes, leadBytes));
     };
     request.onerror = () => {
       if (foreign) reject(FOREIGN);
@@ -366,6 +374,48 @@ function entryRange(hex) {
 }
 
 /**
+ * The key of the mark of a put in progress of generation `generation` of entry `hex` by
+ * the connection whose owner id is `owner`.
+ * @param {string} hex
+ * @param {bigint} generation
+ * @param {string} owner
+ */
+function markKey(hex, generation, owner) {
+  return `${MARK}${hex}:${generation}:${owner}`;
+}
+
+/**
+ * The keys of the marks of puts in progress: of generation `generation` of entry `hex`,
+ * of every generation of entry `hex`, or of every entry.
+ * @param {string} [hex]
+ * @param {bigint} [generation]
+ */
+function markRange(hex, generation) {
+  const from = [hex, generation].reduce((prefix, part) => (part === undefined ? prefix : `${prefix}${part}:`), MARK);
+  // From `...:` to `...;`, as in `generationRange`.
+  return IDBKeyRange.bound(from, `${from.slice(0, -1)};`, false, true);
+}
+
+/**
+ * Which put `of` is of: its entry's hex and generation, as one string.
+ * @param {{hex: string, generation: bigint}} of
+ */
+function putOf(of) {
+  return `${of.hex}:${of.generation}`;
+}
+
+/**
+ * The entry, generation and owner of the mark keyed `key`, or null.
+ * @param {string} key
+ */
+function parseMark(key) {
+  const parts = key.slice(MARK.length).split(":");
+  const generation = parts.length === 3 ? parseU64(parts[1]) : null;
+  if (!key.startsWith(MARK) || generation === null) return null;
+  return { hex: parts[0], generation, owner: parts[2] };
+}
+
+/**
  * @typedef {object} Run The chunks of one generation of one entry, as keys show them.
  * @property {string} hex
  * @property {bigint} generation
@@ -420,12 +470,14 @@ function runsOf(keys) {
 class Connection {
   /**
    * @param {IDBDatabase} db
+   * @param {Locks} locks the connection's (see js/locks.js)
    * @param {number} chunkBytes the largest chunk
    * @param {number} maxEntryBytes the largest entry
    * @param {number} leadBytes how many of an entry's first bytes a listing record keeps
    */
-  constructor(db, chunkBytes, maxEntryBytes, leadBytes) {
+  constructor(db, locks, chunkBytes, maxEntryBytes, leadBytes) {
     this.db = db;
+    this.locks = locks;
     this.chunkBytes = chunkBytes;
     this.maxEntryBytes = maxEntryBytes;
     this.leadBytes = leadBytes;
@@ -433,13 +485,14 @@ class Connection {
     this.closed = false;
     db.onversionchange = () => {
       this.closed = true;
-      db.close();
+      this.close();
     };
   }
 
-  /** Closes the connection. */
+  /** Closes the connection, and gives its owner lock back. */
   close() {
     this.db.close();
+    this.locks.close();
   }
 
   /**
@@ -614,22 +667,35 @@ class Connection {
       const tx = this.db.transaction([ENTRIES, HEADS], "readwrite");
       tx.objectStore(ENTRIES).delete(entryRange(hex));
       tx.objectStore(HEADS).delete(hex);
+      tx.objectStore(HEADS).delete(markRange(hex));
       commit(tx).then(resolve, reject);
     });
   }
 
   /**
-   * Removes the chunks of each `[hex, generation]` of `generations`, in one transaction
-   * (chunks no listing record names, or a failed put's).
+   * Removes the chunks and the put's mark of each `[hex, generation]` of `generations`
+   * that no listing record names, in one transaction (chunks that listing found no
+   * listing record names, or a failed put's). Checked again in that transaction: a put
+   * may have finished since listing looked (one whose connection closed as it finished).
    * @param {[string, bigint][]} generations
    * @returns {Promise<void>}
    */
   removeGenerations(generations) {
     return new Promise((resolve, reject) => {
-      const tx = this.db.transaction([ENTRIES], "readwrite");
-      const entries = tx.objectStore(ENTRIES);
-      for (const [hex, generation] of generations) entries.delete(generationRange(hex, generation, 0));
-      commit(tx).then(resolve, reject);
+      const tx = this.db.transaction([ENTRIES, HEADS], "readwrite");
+      const [entries, heads] = [tx.objectStore(ENTRIES), tx.objectStore(HEADS)];
+      const checked = generations.map(([hex, generation]) =>
+        answer(heads.get(hex)).then((record) => {
+          if (this.decodeHead(record)?.generation === generation) return;
+          entries.delete(generationRange(hex, generation, 0));
+          heads.delete(markRange(hex, generation));
+        }),
+      );
+      // Committed once every removal is asked: a committing transaction takes no more.
+      Promise.all(checked).then(() => commit(tx).then(resolve, reject), (error) => {
+        abort(tx);
+        reject(error);
+      });
     });
   }
 
@@ -641,7 +707,8 @@ class Connection {
    * empty entry (length 0), which the engine's header check rejects: it removes the
    * entry (listing record and every chunk) as a whole. Chunks no listing record names
    * (a superseded version damage left behind, or a put that died) are removed here: at
-   * once if they hold a chunk 0, else once they are `ORPHAN_AGE_MS` old.
+   * once if they hold a chunk 0 or their put's connection is gone, else once they are
+   * `ORPHAN_AGE_MS` old.
    * @param {string | undefined} only
    * @returns {Promise<[string, number, Uint8Array][]>}
    */
@@ -649,10 +716,11 @@ class Connection {
     const tx = this.db.transaction([ENTRIES, HEADS], "readonly");
     const heads = tx.objectStore(HEADS);
     // Every request asked before the first answer: one round trip.
-    const [keys, records, chunkKeys] = await Promise.all([
+    const [keys, records, chunkKeys, markKeys] = await Promise.all([
       answer(heads.getAllKeys(only)),
       answer(heads.getAll(only)),
       answer(tx.objectStore(ENTRIES).getAllKeys(only === undefined ? undefined : entryRange(only))),
+      answer(heads.getAllKeys(markRange(only))),
     ]);
     const runs = runsOf(chunkKeys);
     const listed = [];
@@ -668,10 +736,7 @@ class Connection {
       }
       if (head !== null) named.set(key, head.generation);
     });
-    const now = Date.now();
-    const orphans = runs
-      .filter((r) => named.get(r.hex) !== r.generation && (r.hasFirst || ageMs(r.generation, now) > ORPHAN_AGE_MS))
-      .map((r) => [r.hex, r.generation]);
+    const orphans = await this.orphans(runs, named, markKeys);
     if (orphans.length > 0) {
       try {
         await this.removeGenerations(orphans);
@@ -680,6 +745,33 @@ class Connection {
       }
     }
     return listed;
+  }
+
+  /**
+   * The `[hex, generation]` of each of `runs` that no listing record names (`named`)
+   * and that is not a put in progress: it holds a chunk 0, or its put's connection (as
+   * marks keyed `markKeys` name it) is gone, or it is ORPHAN_AGE_MS old; and of each
+   * mark whose chunks are gone.
+   * @param {Run[]} runs
+   * @param {Map<string, bigint>} named
+   * @param {string[]} markKeys
+   * @returns {Promise<[string, bigint][]>}
+   */
+  async orphans(runs, named, markKeys) {
+    const marks = markKeys.map(parseMark).filter((mark) => mark !== null);
+    const owners = new Map(marks.map((mark) => [putOf(mark), mark.owner]));
+    const now = Date.now();
+    const unnamed = runs.filter((r) => named.get(r.hex) !== r.generation);
+    // What may be a put in progress: no chunk 0 yet, and younger than ORPHAN_AGE_MS.
+    const young = (r) => !r.hasFirst && ageMs(r.generation, now) <= ORPHAN_AGE_MS;
+    // Asked only if the answer matters, and after listing (see `Locks.live`).
+    const live = unnamed.some((r) => young(r) && owners.has(putOf(r))) ? await this.locks.live() : null;
+    const ownerGone = (r) => live !== null && owners.has(putOf(r)) && !live.has(owners.get(putOf(r)));
+    const orphans = unnamed.filter((r) => !young(r) || ownerGone(r)).map((r) => [r.hex, r.generation]);
+    // Marks whose chunks are gone (damage, or a put given up whose mark stayed).
+    const written = new Set(runs.map(putOf));
+    for (const mark of marks) if (!written.has(putOf(mark))) orphans.push([mark.hex, mark.generation]);
+    return orphans;
   }
 
   /**
@@ -718,7 +810,9 @@ class Connection {
  * One put of an entry: its chunks under a new generation, in transactions of at most
  * SPAN_CHUNKS chunks, then chunk 0 and the listing record together in the last one,
  * which also removes the version the put replaces. The previous version stays readable
- * until that transaction commits.
+ * until that transaction commits. A put of several transactions writes a mark with its
+ * connection's owner id in its first, and removes it in its last: if its tab or worker
+ * ends in between, listing sees at once that the chunks are a dead put's.
  *
  * Rust hands over every chunk after chunk 0 in order (`put`), checksumming each while
  * IndexedDB writes it in the background, then chunk 0 with the header, which holds the
@@ -751,14 +845,18 @@ class Put {
     this.staged = 0;
     /** In the last transaction: the listing record and the put's chunk keys before it. */
     this.before = null;
+    /** The key of the put's mark, if it writes one. */
+    this.mark = this.spans > 1 && connection.locks.id !== null ? markKey(hex, this.generation, connection.locks.id) : null;
   }
 
   /** Begins the transaction of the span that chunk `next` is in. */
   begin() {
     const span = Math.min(Math.floor((this.next - 1) / SPAN_CHUNKS), this.spans - 1);
     this.last = span === this.spans - 1;
+    const marks = span === 0 && this.mark !== null;
     if (!this.last) {
-      this.tx = this.connection.db.transaction([ENTRIES], "readwrite");
+      this.tx = this.connection.db.transaction(marks ? [ENTRIES, HEADS] : [ENTRIES], "readwrite");
+      if (marks) this.tx.objectStore(HEADS).put("", this.mark);
       return;
     }
     this.tx = this.connection.db.transaction([ENTRIES, HEADS], "readwrite");
@@ -817,6 +915,7 @@ class Put {
       const entries = tx.objectStore(ENTRIES);
       entries.put(chunk0, chunkKey(this.hex, this.generation, 0));
       tx.objectStore(HEADS).put(this.listingRecord(length, chunk0), this.hex);
+      if (this.mark !== null) tx.objectStore(HEADS).delete(this.mark);
       if (previous !== null && previous.generation !== this.generation) {
         entries.delete(generationRange(this.hex, previous.generation, 0));
       }

@@ -92,13 +92,37 @@ extern "C" {
     pub(crate) fn release(this: &Source);
 }
 
+#[wasm_bindgen(module = "/js/locks.js")]
+extern "C" {
+    /// What one connection to a store shares with every other tab and worker of the
+    /// origin, whatever the place: the names of its Web Locks and channels, and the lock
+    /// that shows it is alive (`Locks` in js/locks.js, which says why). The store claims
+    /// them before it opens its place, and hands them to the place's `open`.
+    pub type Locks;
+
+    /// Claims the locks of a new connection to store `name` of place `place` (a
+    /// [`crate::Place`]'s tag); resolves to [`Locks`], never rejects.
+    pub(crate) fn claim(place: &str, name: &str) -> Promise;
+
+    /// Gives the connection's owner lock back (the place's `open` failed).
+    #[wasm_bindgen(method, js_name = close)]
+    pub(crate) fn release(this: &Locks);
+}
+
 #[wasm_bindgen(module = "/js/idb-store.js")]
 extern "C" {
     /// Opens database `name` at schema `version`, creating or upgrading it, for entries
     /// cut into chunks of `chunk_bytes`, of at most `max_entry_bytes`, whose first
-    /// `lead_bytes` listing records keep. Resolves to a [`Connection`]; rejects as
-    /// `crate::open` reads it.
-    pub(crate) fn open(name: &str, version: u32, chunk_bytes: u32, max_entry_bytes: u32, lead_bytes: u32) -> Promise;
+    /// `lead_bytes` listing records keep, as the connection that holds `locks`. Resolves
+    /// to a [`Connection`]; rejects as `crate::open` reads it.
+    pub(crate) fn open(
+        name: &str,
+        version: u32,
+        chunk_bytes: u32,
+        max_entry_bytes: u32,
+        lead_bytes: u32,
+        locks: &Locks,
+    ) -> Promise;
 
     /// Deletes database `name`; rejects as [`open`] does.
     #[wasm_bindgen(js_name = deleteDatabase)]

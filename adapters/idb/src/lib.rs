@@ -25,6 +25,7 @@ use wasm_bindgen_futures::JsFuture;
 use error::from_store;
 
 pub use http::HttpStore;
+pub use js::Locks;
 pub use open::{INDEXED_DB, SCHEMA_VERSION};
 
 /// The piece an entry is read and written in: IndexedDB keeps entries in records of
@@ -35,14 +36,15 @@ pub const CHUNK_BYTES: usize = 4 << 20;
 /// Where a [`WebStore`] keeps its entries: IndexedDB ([`INDEXED_DB`]), or the origin
 /// private file system (`stepcache_opfs::OPFS`).
 ///
-/// A place is its JavaScript module's `open` and `delete`: `open(name)` resolves to a
-/// connection to store `name`, an object with the methods of js/idb-store.js's
-/// `Connection` (`read`, `readRange`, `write`, `remove`, `list`, `counters`,
-/// `saveCounters`, `close` and `closed`), which the store drives.
+/// A place is its JavaScript module's `open` and `delete`: `open(name, locks)` resolves
+/// to a connection to store `name` that holds [`Locks`], an object with the methods of
+/// js/idb-store.js's `Connection` (`read`, `readRange`, `write`, `remove`, `list`,
+/// `counters`, `saveCounters`, `close` and `closed`), which the store drives.
 #[derive(Clone, Copy)]
 pub struct Place {
     what: &'static str,
-    open: fn(&str) -> Promise,
+    tag: &'static str,
+    open: fn(&str, &Locks) -> Promise,
     delete: fn(&str) -> Promise,
 }
 
@@ -50,9 +52,20 @@ impl Place {
     /// The place `what` (how errors name it, e.g. "IndexedDB") whose stores `open` opens
     /// and `delete` deletes, each by name, as Promises; a rejection is a DOMException or
     /// the string `"unavailable"` (no such place here), or for IndexedDB one of
-    /// js/idb-store.js's.
-    pub const fn new(what: &'static str, open: fn(&str) -> Promise, delete: fn(&str) -> Promise) -> Self {
-        Place { what, open, delete }
+    /// js/idb-store.js's. `tag` (e.g. "idb") tells its stores' Web Locks and channels
+    /// from other places' of the same name: they begin `stepcache-<tag>:<name>:`.
+    pub const fn new(
+        what: &'static str,
+        tag: &'static str,
+        open: fn(&str, &Locks) -> Promise,
+        delete: fn(&str) -> Promise,
+    ) -> Self {
+        Place {
+            what,
+            tag,
+            open,
+            delete,
+        }
     }
 
     /// How errors name the place.

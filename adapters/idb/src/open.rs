@@ -11,7 +11,8 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 use crate::error::{from_js, from_name};
-use crate::{CHUNK_BYTES, MAX_ENTRY_BYTES, Place, js};
+use crate::js::{self, Locks};
+use crate::{CHUNK_BYTES, MAX_ENTRY_BYTES, Place};
 
 /// The schema version. Version 2: object stores `entries` (chunks keyed
 /// `<hex>:<generation>:<number>`) and `heads` (listing records naming the generation),
@@ -24,24 +25,34 @@ pub const SCHEMA_VERSION: u32 = 2;
 /// The connection closes itself on `versionchange`, so it never blocks another tab's
 /// upgrade; the store then opens it again (and so upgrades, or fails clearly) on its
 /// next call.
-pub const INDEXED_DB: Place = Place::new("IndexedDB", open_database, js::delete_database);
+pub const INDEXED_DB: Place = Place::new("IndexedDB", "idb", open_database, js::delete_database);
 
-/// Opens database `name` at [`SCHEMA_VERSION`], creating or upgrading its object stores.
-fn open_database(name: &str) -> Promise {
+/// Opens database `name` at [`SCHEMA_VERSION`], creating or upgrading its object stores,
+/// as the connection that holds `locks`.
+fn open_database(name: &str, locks: &Locks) -> Promise {
     js::open(
         name,
         SCHEMA_VERSION,
         CHUNK_BYTES as u32,
         MAX_ENTRY_BYTES as u32,
         LIST_HEAD_LEN as u32,
+        locks,
     )
 }
 
-/// Opens store `name` of `place`.
+/// Opens store `name` of `place`: claims the connection's [`Locks`], then opens the
+/// place with them.
 pub(crate) async fn open(name: &str, place: Place) -> Result<js::Connection> {
-    match JsFuture::from((place.open)(name)).await {
+    let locks: Locks = match JsFuture::from(js::claim(place.tag, name)).await {
+        Ok(locks) => locks.unchecked_into(),
+        Err(failure) => return Err(failed("open", name, place, &failure)),
+    };
+    match JsFuture::from((place.open)(name, &locks)).await {
         Ok(connection) => Ok(connection.unchecked_into()),
-        Err(failure) => Err(failed("open", name, place, &failure)),
+        Err(failure) => {
+            locks.release();
+            Err(failed("open", name, place, &failure))
+        }
     }
 }
 

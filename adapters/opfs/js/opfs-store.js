@@ -20,9 +20,9 @@
 // once it is whole; a move replaces the file at once, so a reader sees the previous
 // version whole or the new one whole, and a put that dies (a worker terminated) leaves
 // only a file in `tmp/`. Each connection holds a Web Lock named for it while it is open
-// (`Owner`), which the browser gives back when its tab or worker ends: the next listing
-// removes a put's file whose connection holds its lock no more, and any once it is
-// `ORPHAN_AGE_MS` old.
+// (its owner lock, see stepcache-idb's js/locks.js), which the browser gives back when
+// its tab or worker ends: the next listing removes a put's file whose connection holds
+// its lock no more, and any once it is `ORPHAN_AGE_MS` old.
 //
 // Reading and writing: in a dedicated worker, through synchronous access handles (a read
 // copies the file straight into WebAssembly memory, where Rust verifies it); in a page,
@@ -98,7 +98,7 @@ const KEY_HEX = /^[0-9a-f]{64}$/;
 
 /**
  * A file name in `tmp/`: what it is for, when it began (ms), the connection that wrote
- * it (see `Owner`; absent in names of older builds), a random part.
+ * it (its owner id; absent where it held no owner lock), a random part.
  */
 const TMP_NAME = /^([0-9a-f]{64}|counters)\.([0-9]+)\.(?:([0-9a-z]+)\.)?[0-9a-z]+$/;
 
@@ -150,9 +150,10 @@ export async function available() {
  * @param {number} chunkBytes
  * @param {number} maxEntryBytes
  * @param {number} leadBytes
+ * @param {Locks} locks the connection's (see stepcache-idb's js/locks.js)
  * @returns {Promise<Connection>}
  */
-export async function open(name, chunkBytes, maxEntryBytes, leadBytes) {
+export async function open(name, chunkBytes, maxEntryBytes, leadBytes, locks) {
   const root = await opfsRoot();
   if (root === null) throw UNAVAILABLE;
   const stores = await root.getDirectoryHandle(ROOT, { create: true });
@@ -161,8 +162,7 @@ export async function open(name, chunkBytes, maxEntryBytes, leadBytes) {
     dir.getDirectoryHandle(ENTRIES, { create: true }),
     dir.getDirectoryHandle(TMP, { create: true }),
   ]);
-  const owner = await Owner.claim(name);
-  return new Connection(name, dir, entries, tmp, owner, chunkBytes, maxEntryBytes, leadBytes);
+  return new Connection(dir, entries, tmp, locks, chunkBytes, maxEntryBytes, leadBytes);
 }
 
 /**
@@ -180,16 +180,6 @@ export async function deleteStore(name) {
   } catch (error) {
     if (error?.name !== "NotFoundError") throw error;
   }
-}
-
-/**
- * The name of `what` of store `name` that every tab and worker of the origin shares: a
- * Web Lock's or a BroadcastChannel's.
- * @param {string} name
- * @param {string} what
- */
-function sharedName(name, what) {
-  return `stepcache-opfs:${name}:${what}`;
 }
 
 /**
@@ -260,11 +250,11 @@ function removeFile(dir, name, announce) {
  * writer is done, or for WRITER_FIRST_MS at most (a writer that died says nothing).
  */
 class Writers {
-  /** @param {string} name the store's */
-  constructor(name) {
+  /** @param {Locks} locks the connection's */
+  constructor(locks) {
     /** @type {Map<string, {promise: Promise<void>, resolve: () => void}>} */
     this.waiting = new Map();
-    this.channel = typeof BroadcastChannel === "function" ? new BroadcastChannel(sharedName(name, "writers")) : null;
+    this.channel = typeof BroadcastChannel === "function" ? new BroadcastChannel(locks.shared("writers")) : null;
     if (this.channel !== null) this.channel.onmessage = ({ data: [hex, waits] }) => this.heard(hex, waits);
   }
 
@@ -343,98 +333,16 @@ function randomPart() {
 }
 
 /**
- * This context's Web Locks (`navigator.locks`), or undefined where there are none.
- * @returns {LockManager | undefined}
- */
-function webLocks() {
-  return typeof navigator === "undefined" ? undefined : navigator.locks;
-}
-
-/**
- * Holds the exclusive Web Lock `name` until the function it resolves to is called, or
- * `maxMs` has passed (if given); resolves to null where there are no Web Locks.
- * @param {string} name
- * @param {number} [maxMs]
- * @returns {Promise<(() => void) | null>}
- */
-function holdLock(name, maxMs) {
-  const locks = webLocks();
-  if (typeof locks?.request !== "function") return Promise.resolve(null);
-  return new Promise((granted, failed) => {
-    locks
-      .request(name, () => {
-        return new Promise((release) => {
-          const timer = maxMs === undefined ? undefined : setTimeout(release, maxMs);
-          granted(() => {
-            clearTimeout(timer);
-            release();
-          });
-        });
-      })
-      .catch(failed);
-  });
-}
-
-/**
- * An open connection as other connections can tell it is alive: it holds the Web Lock
- * `stepcache-opfs:<store>:owner:<id>` until it closes, and the browser gives the lock
- * back when the tab or worker ends, however it ends. The files of its puts carry its id
- * (see `tmpName`), so listing can tell a put in progress from one that died at once
- * (`Owner.live`), rather than after ORPHAN_AGE_MS.
- */
-class Owner {
-  /**
-   * @param {string} id
-   * @param {(() => void) | null} release
-   */
-  constructor(id, release) {
-    this.id = id;
-    this.release = release;
-  }
-
-  /**
-   * A new owner of store `name`, its lock held.
-   * @param {string} name
-   */
-  static async claim(name) {
-    const id = randomPart();
-    // Without its lock, a connection's puts are told from dead ones by age alone.
-    return new Owner(id, await holdLock(`${Owner.prefix(name)}${id}`).catch(() => null));
-  }
-
-  /**
-   * The ids of the connections to store `name` open now, in every tab and worker; null
-   * where there are no Web Locks to tell.
-   * @param {string} name
-   * @returns {Promise<Set<string> | null>}
-   */
-  static async live(name) {
-    const locks = webLocks();
-    if (typeof locks?.query !== "function") return null;
-    const prefix = Owner.prefix(name);
-    const { held = [] } = await locks.query();
-    return new Set(held.filter((lock) => lock.name?.startsWith(prefix)).map((lock) => lock.name.slice(prefix.length)));
-  }
-
-  /**
-   * What the lock names of store `name`'s owners begin with.
-   * @param {string} name
-   */
-  static prefix(name) {
-    return sharedName(name, "owner:");
-  }
-}
-
-/**
  * A new name in `tmp/` for a put of `what` (a key's hex, or `counters`) by the
- * connection `owner`: it says when the put began and who makes it, so listing can tell a
- * put in progress from one that died, and a random part, so two puts of one key never
- * share a file.
+ * connection that holds `locks`: it says when the put began and who makes it, so listing
+ * can tell a put in progress from one that died, and a random part, so two puts of one
+ * key never share a file.
  * @param {string} what
- * @param {Owner} owner
+ * @param {Locks} locks
  */
-function tmpName(what, owner) {
-  return `${what}.${Date.now()}.${owner.id}.${randomPart()}`;
+function tmpName(what, locks) {
+  const owner = locks.id === null ? "" : `${locks.id}.`;
+  return `${what}.${Date.now()}.${owner}${randomPart()}`;
 }
 
 /**
@@ -486,21 +394,19 @@ class HandleSource {
  */
 class Connection {
   /**
-   * @param {string} name
    * @param {FileSystemDirectoryHandle} dir
    * @param {FileSystemDirectoryHandle} entries
    * @param {FileSystemDirectoryHandle} tmp
-   * @param {Owner} owner
+   * @param {Locks} locks
    * @param {number} chunkBytes
    * @param {number} maxEntryBytes
    * @param {number} leadBytes
    */
-  constructor(name, dir, entries, tmp, owner, chunkBytes, maxEntryBytes, leadBytes) {
-    this.name = name;
+  constructor(dir, entries, tmp, locks, chunkBytes, maxEntryBytes, leadBytes) {
     this.dir = dir;
     this.entries = entries;
     this.tmp = tmp;
-    this.owner = owner;
+    this.locks = locks;
     this.chunkBytes = chunkBytes;
     this.maxEntryBytes = maxEntryBytes;
     this.leadBytes = leadBytes;
@@ -511,7 +417,7 @@ class Connection {
      * @type {Map<string, FileSystemFileHandle>}
      */
     this.known = new Map();
-    this.writers = new Writers(name);
+    this.writers = new Writers(locks);
   }
 
   /**
@@ -520,7 +426,7 @@ class Connection {
    */
   close() {
     this.writers.close();
-    this.owner.release?.();
+    this.locks.close();
   }
 
   /**
@@ -653,7 +559,7 @@ class Connection {
    * @returns {Promise<HandlePut | WritablePut>}
    */
   async write(hex, _chunks, length) {
-    const name = tmpName(hex, this.owner);
+    const name = tmpName(hex, this.locks);
     const file = await this.tmp.getFileHandle(name, { create: true });
     /** Lets the file go if the put cannot begin. */
     let release = () => {};
@@ -749,17 +655,15 @@ class Connection {
   }
 
   /**
-   * Removes the files of puts whose connection is gone (see `Owner`), and of any that
+   * Removes the files of puts whose connection is gone (see `tmpName`), and of any that
    * began over ORPHAN_AGE_MS ago; never rejects.
    */
   async removeDeadPuts() {
     try {
       const names = [];
       for await (const name of this.tmp.keys()) names.push(name);
-      // Asked after the files were listed: a file's connection claimed its lock before
-      // it made the file, so a file listed whose lock is not held now is a dead put's
-      // (or one that has just ended, and moved or removed its file).
-      const live = await Owner.live(this.name);
+      // Asked after the files were listed (see `Locks.live`).
+      const live = await this.locks.live();
       const now = Date.now();
       for (const name of names) {
         const parsed = TMP_NAME.exec(name);
@@ -783,7 +687,7 @@ class Connection {
    * @returns {Promise<[(() => void) | null, Uint8Array | null]>}
    */
   async counters(write) {
-    const release = write ? await holdLock(sharedName(this.name, COUNTERS), COUNTERS_LOCK_MS) : null;
+    const release = write ? await this.locks.hold(COUNTERS, COUNTERS_LOCK_MS) : null;
     try {
       const handle = await fileIn(this.dir, COUNTERS);
       // No counters, or damaged ones: counting starts over.
@@ -804,7 +708,7 @@ class Connection {
    */
   async saveCounters(release, bytes) {
     const copy = bytes.slice();
-    const name = tmpName(COUNTERS, this.owner);
+    const name = tmpName(COUNTERS, this.locks);
     try {
       const file = await this.tmp.getFileHandle(name, { create: true });
       const writable = await file.createWritable();

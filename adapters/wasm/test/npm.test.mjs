@@ -1140,7 +1140,8 @@ if (STORE === "opfs") {
       const budget = 40 * MiB;
       let deadPuts = 0;
       for (let round = 0; round < 6; round++) {
-        await page.evaluate(([ms, args]) => window.killWorkerDuring(ms, "putsUnderBudget", args), [150 + round * 70, { name, budget }]);
+        const killed = await page.evaluate((args) => window.killWorkerWhen("opfsPutUnderWay", "putsUnderBudget", args), { name, budget });
+        assert.ok(killed, `round ${round}: the worker was killed in the middle of a put`);
         // The browser gives a terminated worker's Web Locks back a moment later.
         const gone = await page.evaluate(async (prefix) => {
           for (const until = Date.now() + 5000; Date.now() < until; await new Promise((r) => setTimeout(r, 10))) {
@@ -1163,6 +1164,42 @@ if (STORE === "opfs") {
       }
       console.log(`killed puts under a budget: ${deadPuts} dead puts' files found, none left once opened`);
       assert.ok(deadPuts > 0, "the kills landed in the middle of puts");
+    });
+  });
+}
+
+// IndexedDB writes a put of more than 64 MiB in several transactions (js/idb-store.js).
+if (STORE === "indexeddb") {
+  test("l. puts of several transactions killed mid-write leave no record behind once the store is opened again", { timeout: TIMEOUT * 2 }, async () => {
+    await withContext(async (context) => {
+      const page = await harness(context, "killer");
+      const name = uniq("killed-span-puts");
+      const budget = 200 * MiB;
+      let deadPuts = 0;
+      for (let round = 0; round < 6; round++) {
+        const killed = await page.evaluate((args) => window.killWorkerWhen("idbPutUnderWay", "putsUnderBudget", args), { name, budget, mib: 72 });
+        assert.ok(killed, `round ${round}: the worker was killed in the middle of a put`);
+        // The browser gives a terminated worker's Web Locks back a moment later.
+        const gone = await page.evaluate(async (prefix) => {
+          for (const until = Date.now() + 5000; Date.now() < until; await new Promise((r) => setTimeout(r, 10))) {
+            const { held } = await navigator.locks.query();
+            if (!held.some((lock) => lock.name.startsWith(prefix))) return true;
+          }
+          return false;
+        }, `stepcache-idb:${name}:owner:`);
+        assert.ok(gone, `round ${round}: the killed worker's connection let its lock go`);
+        const before = await run(page, "idbRecords", { name });
+        deadPuts += new Set(before.chunks.filter((at) => !before.named.includes(at))).size;
+        const listed = await runInWorker(page, "storedNow", { name, budget });
+        const after = await run(page, "idbRecords", { name });
+        const unnamed = [...new Set(after.chunks.filter((at) => !after.named.includes(at)))];
+        assert.deepEqual(unnamed, [], `round ${round}: every chunk is a listed entry's; listed: ${after.named}`);
+        assert.deepEqual(after.marks, [], `round ${round}: no put's mark is left`);
+        assert.equal(after.named.length, listed.entries, `round ${round}: one listing record per listed entry: ${after.named}`);
+        assert.ok(listed.bytes <= budget, `round ${round}: ${listed.bytes} bytes listed, over the budget of ${budget}`);
+      }
+      console.log(`killed puts of several transactions: ${deadPuts} dead puts' chunks found, none left once opened`);
+      assert.ok(deadPuts > 0, "the kills landed between a put's transactions");
     });
   });
 }

@@ -46,16 +46,39 @@ window.inWorker = async (name, ...args) => {
   });
 };
 
+/** Runs scenarios[name](...args) in a new dedicated worker of its own; resolves to the worker. */
+async function workerRunning(name, args) {
+  const w = new Worker(new URL(`./worker.js${location.search}`, import.meta.url), { type: "module" });
+  await new Promise((resolve) => (w.onmessage = ({ data }) => data.ready && resolve()));
+  w.postMessage({ id: 1, name, args });
+  return w;
+}
+
 /**
  * Runs scenarios[name](...args) in a new dedicated worker and terminates the worker
  * `afterMs` after the call began, in the middle of it, as a closing tab ends its workers.
  */
 window.killWorkerDuring = async (afterMs, name, ...args) => {
-  const w = new Worker(new URL(`./worker.js${location.search}`, import.meta.url), { type: "module" });
-  await new Promise((resolve) => (w.onmessage = ({ data }) => data.ready && resolve()));
-  w.postMessage({ id: 1, name, args });
+  const w = await workerRunning(name, args);
   await new Promise((resolve) => setTimeout(resolve, afterMs));
   w.terminate();
+};
+
+/**
+ * Runs scenarios[name](...args) in a new dedicated worker and terminates the worker as
+ * soon as scenarios[probe](...args) finds it in the middle of what the test wants it
+ * killed in, asking over and over for at most 20 s; resolves to whether it found it.
+ */
+window.killWorkerWhen = async (probe, name, ...args) => {
+  const w = await workerRunning(name, args);
+  try {
+    for (const until = Date.now() + 20000; Date.now() < until; ) {
+      if (await scenarios[probe](...args)) return true;
+    }
+    return false;
+  } finally {
+    w.terminate();
+  }
 };
 
 window.harnessReady = true;

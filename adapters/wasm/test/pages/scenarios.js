@@ -1437,6 +1437,60 @@ async function rawWrite(name, store, work) {
   db.close();
 }
 
+/** Whether a put to store `name` is under way: a put's file in its OPFS `tmp/` (only
+ * names are read: a file being written is locked). */
+export async function opfsPutUnderWay({ name }) {
+  try {
+    const tmp = await (await opfsDir(name)).getDirectoryHandle("tmp");
+    for await (const file of tmp.keys()) if (/^[0-9a-f]{64}\./.test(file)) return true;
+  } catch {
+    // No store yet.
+  }
+  return false;
+}
+
+/** Whether a put of several transactions to database `name` is under way: chunks no
+ * listing record names. */
+export async function idbPutUnderWay({ name }) {
+  const records = await idbRecords({ name }).catch(() => null);
+  return records !== null && records.chunks.some((at) => !records.named.includes(at));
+}
+
+/** The records of database `name`, as js/idb-store.js of stepcache-idb lays them out:
+ * `chunks`, the `hex:generation` of every chunk, one per chunk; `named`, the
+ * `hex:generation` each listing record names; `marks`, the keys of the marks of puts in
+ * progress. */
+export async function idbRecords({ name }) {
+  const db = await new Promise((resolve, reject) => {
+    const request = indexedDB.open(name);
+    // No database yet: never make one, the store's open would take it for another's.
+    request.onupgradeneeded = () => request.transaction.abort();
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+  const tx = db.transaction(["entries", "heads"], "readonly");
+  const all = (request) =>
+    new Promise((resolve, reject) => {
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+  const [chunkKeys, headKeys, heads] = await Promise.all([
+    all(tx.objectStore("entries").getAllKeys()),
+    all(tx.objectStore("heads").getAllKeys()),
+    all(tx.objectStore("heads").getAll()),
+  ]);
+  db.close();
+  const named = [];
+  headKeys.forEach((key, i) => {
+    if (/^[0-9a-f]{64}$/.test(key)) named.push(`${key}:${new DataView(heads[i].buffer ?? heads[i]).getBigUint64(0, true)}`);
+  });
+  return {
+    chunks: chunkKeys.map((key) => key.split(":").slice(0, 2).join(":")),
+    named,
+    marks: headKeys.filter((key) => key.startsWith("put:")),
+  };
+}
+
 /** Flips the last byte of every chunk of the entry `hex` in database `name`. */
 async function damageIdbEntry(name, hex) {
   await rawWrite(name, "entries", (entries) => {
@@ -1654,9 +1708,12 @@ export async function readBig({ name, round }) {
 
 /** Puts 16 MiB values under new keys one after another, for ever, in a cache of at most
  * `budget` bytes (the test kills the worker in the middle). */
-export async function putsUnderBudget({ name, budget }) {
+export async function putsUnderBudget({ name, budget, mib = 16 }) {
   const cache = await open({ name, memoryBudget: 0, storeBudget: budget });
-  for (let i = 0; ; i++) await cache.put(cache.key("big", { i }), bigValue(0, i));
+  for (let i = 0; ; i++) {
+    const data = new Float32Array(mib * 262144).fill(i + 0.5);
+    await cache.put(cache.key("big", { i }), { data, shape: [data.length] });
+  }
 }
 
 /** What a cache of `name` opened now lists: its stored bytes and entries. */
