@@ -535,15 +535,15 @@ class Connection {
   /**
    * Reads the listing record of entry `hex` and its chunk keys in one transaction of
    * both stores, both asked at once: one round trip, as for a get of the chunks alone.
-   * Resolves to the transaction and what the entry's records say: null if there is no
-   * entry; DAMAGED if its records disagree (chunks without a listing record, a listing
-   * record that is damaged or whose chunks are missing or too many), so that the
-   * engine removes the entry as a whole; else its listing record. If `withFirst`, the
-   * first chunk record in key order is asked in the same round trip, and its key and
-   * record come third and fourth (see `read`).
+   * Resolves to the transaction (`tx`) and what the entry's records say (`head`): null
+   * if there is no entry; DAMAGED if its records disagree (chunks without a listing
+   * record, a listing record that is damaged or whose chunks are missing or too many),
+   * so that the engine removes the entry as a whole; else its listing record. If
+   * `withFirst`, the first chunk record in key order is asked in the same round trip:
+   * its key is `firstKey` and its record `first` (see `read`).
    * @param {string} hex
    * @param {boolean} [withFirst]
-   * @returns {Promise<[IDBTransaction, Head | null | typeof DAMAGED, unknown?, unknown?]>}
+   * @returns {Promise<{tx: IDBTransaction, head: Head | null | typeof DAMAGED, firstKey?: unknown, first?: unknown}>}
    */
   async lookUp(hex, withFirst = false) {
     const tx = this.db.transaction([ENTRIES, HEADS], "readonly");
@@ -557,11 +557,11 @@ class Connection {
     if (record === undefined || record === null) {
       // Chunk 0 is written with the listing record: one without it is damage; chunks
       // without chunk 0 belong to a put in progress.
-      return [tx, runs.some((r) => r.hasFirst) ? DAMAGED : null];
+      return { tx, head: runs.some((r) => r.hasFirst) ? DAMAGED : null };
     }
     const head = this.decodeHead(record);
-    if (head === null || !this.whole(runs, hex, head.generation, head.length)) return [tx, DAMAGED];
-    return [tx, head, keys[0], first?.[0]];
+    if (head === null || !this.whole(runs, hex, head.generation, head.length)) return { tx, head: DAMAGED };
+    return { tx, head, firstKey: keys[0], first: first?.[0] };
   }
 
   /**
@@ -604,7 +604,7 @@ class Connection {
    * @returns {Promise<null | typeof DAMAGED | [number, Promise<Uint8Array | null>[]]>}
    */
   async read(hex) {
-    const [tx, head, firstKey, first] = await this.lookUp(hex, true);
+    const { tx, head, firstKey, first } = await this.lookUp(hex, true);
     if (head === null || head === DAMAGED) return head;
     const count = this.chunkCount(head.length);
     // The first chunk record in key order, asked with the listing, is the entry's chunk
@@ -627,7 +627,7 @@ class Connection {
    * @returns {Promise<Uint8Array[] | null>}
    */
   async readRange(hex, start, end) {
-    const [tx, head] = await this.lookUp(hex);
+    const { tx, head } = await this.lookUp(hex);
     if (head === null || head === DAMAGED) return null;
     end = Math.min(end, head.length);
     start = Math.min(start, end);
