@@ -1230,6 +1230,27 @@ test("l. a value replaced over and over while another handle reads it: every hit
   });
 });
 
+test("l. two workers replacing one value while a third reads it: every hit one whole version, never older, every put of each writer gets in", { timeout: TIMEOUT }, async () => {
+  await withContext(async (context) => {
+    const page = await harness(context);
+    const name = uniq("two-writers");
+    await runInWorker(page, "keepPutting", { name, ms: 0, writer: 0 });
+    const ms = 4000;
+    const [read, ...writers] = await page.evaluate((calls) => window.inNewWorkers(calls), [
+      ["keepReading", { name, ms: ms + 1000 }],
+      ["keepPutting", { name, ms, writer: 1 }],
+      ["keepPutting", { name, ms, writer: 2 }],
+    ]);
+    console.log(`two writers and a reader: ${JSON.stringify({ read, writers })}`);
+    assert.deepEqual([read.wrong, read.older, read.corrupt, read.errors], [0, 0, 0, []], `no wrong bytes, no older version of a writer's, nothing taken for damage: ${JSON.stringify(read)}`);
+    assert.ok(read.hits > 0, `the reader got in: ${JSON.stringify(read)}`);
+    for (const w of writers) {
+      assert.deepEqual(w.errors, [], `no put failed: ${JSON.stringify(writers)}`);
+      assert.ok(w.puts > 3, `each writer got in again and again: ${JSON.stringify(writers)}`);
+    }
+  });
+});
+
 test("m. setRetention() changes a step's policy from then on; bad names are typed errors", { timeout: TIMEOUT }, async () => {
   await withContext(async (context) => {
     const page = await harness(context, "retention");

@@ -81,4 +81,22 @@ window.killWorkerWhen = async (probe, name, ...args) => {
   }
 };
 
+/**
+ * Runs each `[name, args]` of `calls` as scenarios[name](args) in a new dedicated worker
+ * of its own, all at once; resolves to their results in order, then ends the workers.
+ */
+window.inNewWorkers = (calls) =>
+  Promise.all(
+    calls.map(async ([name, args]) => {
+      const w = await workerRunning(name, [args]);
+      try {
+        return await new Promise((resolve, reject) => {
+          w.onmessage = ({ data }) => (data.ok ? resolve(data.result) : reject(new Error(`in worker: ${data.error.message}`)));
+        });
+      } finally {
+        w.terminate();
+      }
+    }),
+  );
+
 window.harnessReady = true;

@@ -1759,6 +1759,57 @@ export async function storeScenario({ name }) {
 /** One handle replaces a 8 MiB value over and over while another reads it from the store
  * for `ms`: what the reader saw (every hit must be one whole version, never older than
  * one it saw before), its errors, and the damaged entries it removed. */
+/** Reads the key "busy" of store `name` over and over for `ms`; counts what it saw: a hit
+ * older than one seen before of the same writer (see `keepPutting`) is `older`. */
+export async function keepReading({ name, ms }) {
+  const reader = await open({ name, memoryBudget: 0, broadcast: false });
+  const key = reader.key("busy", { n: 1 });
+  const seen = { hits: 0, misses: 0, wrong: 0, older: 0, errors: [] };
+  const newest = new Map();
+  for (const until = Date.now() + ms; Date.now() < until; ) {
+    try {
+      const hit = await reader.get(key);
+      if (!hit) {
+        seen.misses++;
+        continue;
+      }
+      const v = hit.data[0];
+      if (!hit.data.every((x) => x === v)) seen.wrong++;
+      const writer = Math.floor(v / 1e6);
+      if (v < (newest.get(writer) ?? 0)) seen.older++;
+      newest.set(writer, Math.max(v, newest.get(writer) ?? 0));
+      seen.hits++;
+    } catch (e) {
+      seen.errors.push(`${e.name}: ${e.message}`);
+    }
+  }
+  seen.corrupt = (await reader.stats()).corruptRemoved;
+  reader.close();
+  return seen;
+}
+
+/** Puts the key "busy" of store `name` once, then over and over for `ms`, as writer
+ * `writer`; counts the puts, the failures and the slowest put (ms). */
+export async function keepPutting({ name, ms, writer }) {
+  const cache = await open({ name, memoryBudget: 0, broadcast: false });
+  const key = cache.key("busy", { n: 1 });
+  const out = { puts: 0, errors: [], slowest: 0 };
+  for (const until = Date.now() + ms; out.puts + out.errors.length === 0 || Date.now() < until; ) {
+    // Put n of writer w holds w * 1e6 + n everywhere.
+    const data = new Float32Array(2 * 1048576).fill(writer * 1e6 + out.puts);
+    const began = Date.now();
+    try {
+      await cache.put(key, { data, shape: [data.length] });
+      out.puts++;
+    } catch (e) {
+      out.errors.push(`${e.name}: ${e.message}`);
+    }
+    out.slowest = Math.max(out.slowest, Date.now() - began);
+  }
+  cache.close();
+  return out;
+}
+
 export async function replaceWhileReading({ name, ms }) {
   const writer = await open({ name, memoryBudget: 0 });
   const reader = await open({ name, memoryBudget: 0, broadcast: false });
