@@ -1756,19 +1756,24 @@ export async function storeScenario({ name }) {
   return out;
 }
 
-/** One handle replaces a 8 MiB value over and over while another reads it from the store
- * for `ms`: what the reader saw (every hit must be one whole version, never older than
- * one it saw before), its errors, and the damaged entries it removed. */
-/** Reads the key "busy" of store `name` over and over for `ms`; counts what it saw: a hit
- * older than one seen before of the same writer (see `keepPutting`) is `older`. */
-export async function keepReading({ name, ms }) {
-  const reader = await open({ name, memoryBudget: 0, broadcast: false });
-  const key = reader.key("busy", { n: 1 });
+/** The key the scenarios of a value replaced while read use. */
+const busyKey = (cache) => cache.key("busy", { n: 1 });
+
+/** Put `n` of writer `writer` of the busy key: 8 MiB of `writer * 1e6 + n`. */
+function busyVersion(writer, n) {
+  const data = new Float32Array(2 * 1048576).fill(writer * 1e6 + n);
+  return { data, shape: [data.length] };
+}
+
+/** Reads the busy key through `reader` over and over for `ms`: what it saw (every hit must
+ * be one whole version, never older than one of the same writer it saw before), its
+ * errors, and the damaged entries it removed. */
+async function readOverAndOver(reader, ms) {
   const seen = { hits: 0, misses: 0, wrong: 0, older: 0, errors: [] };
   const newest = new Map();
   for (const until = Date.now() + ms; Date.now() < until; ) {
     try {
-      const hit = await reader.get(key);
+      const hit = await reader.get(busyKey(reader));
       if (!hit) {
         seen.misses++;
         continue;
@@ -1784,22 +1789,26 @@ export async function keepReading({ name, ms }) {
     }
   }
   seen.corrupt = (await reader.stats()).corruptRemoved;
+  return seen;
+}
+
+/** Reads the busy key of store `name` over and over for `ms` (see `readOverAndOver`). */
+export async function keepReading({ name, ms }) {
+  const reader = await open({ name, memoryBudget: 0, broadcast: false });
+  const seen = await readOverAndOver(reader, ms);
   reader.close();
   return seen;
 }
 
-/** Puts the key "busy" of store `name` once, then over and over for `ms`, as writer
+/** Puts the busy key of store `name` once, then over and over for `ms`, as writer
  * `writer`; counts the puts, the failures and the slowest put (ms). */
 export async function keepPutting({ name, ms, writer }) {
   const cache = await open({ name, memoryBudget: 0, broadcast: false });
-  const key = cache.key("busy", { n: 1 });
   const out = { puts: 0, errors: [], slowest: 0 };
   for (const until = Date.now() + ms; out.puts + out.errors.length === 0 || Date.now() < until; ) {
-    // Put n of writer w holds w * 1e6 + n everywhere.
-    const data = new Float32Array(2 * 1048576).fill(writer * 1e6 + out.puts);
     const began = Date.now();
     try {
-      await cache.put(key, { data, shape: [data.length] });
+      await cache.put(busyKey(cache), busyVersion(writer, out.puts));
       out.puts++;
     } catch (e) {
       out.errors.push(`${e.name}: ${e.message}`);
@@ -1810,42 +1819,21 @@ export async function keepPutting({ name, ms, writer }) {
   return out;
 }
 
+/** One handle replaces the busy key over and over while another reads it from the store
+ * for `ms` (see `readOverAndOver`); also how many puts there were. */
 export async function replaceWhileReading({ name, ms }) {
   const writer = await open({ name, memoryBudget: 0 });
   const reader = await open({ name, memoryBudget: 0, broadcast: false });
-  const key = writer.key("busy", { n: 1 });
-  const version = (v) => {
-    const data = new Float32Array(2 * 1048576).fill(v);
-    return { data, shape: [data.length] };
-  };
-  await writer.put(key, version(0));
-  let stop = false;
   let puts = 0;
+  await writer.put(busyKey(writer), busyVersion(0, puts));
+  let stop = false;
   const writing = (async () => {
-    while (!stop) await writer.put(key, version(++puts));
+    while (!stop) await writer.put(busyKey(writer), busyVersion(0, ++puts));
   })();
-  const seen = { hits: 0, misses: 0, wrong: 0, older: 0, errors: [] };
-  let last = 0;
-  for (const until = Date.now() + ms; Date.now() < until; ) {
-    try {
-      const hit = await reader.get(key);
-      if (!hit) {
-        seen.misses++;
-        continue;
-      }
-      const v = hit.data[0];
-      if (!hit.data.every((x) => x === v)) seen.wrong++;
-      if (v < last) seen.older++;
-      last = v;
-      seen.hits++;
-    } catch (e) {
-      seen.errors.push(`${e.name}: ${e.message}`);
-    }
-  }
+  const seen = await readOverAndOver(reader, ms);
   stop = true;
   await writing;
   seen.puts = puts;
-  seen.corrupt = (await reader.stats()).corruptRemoved;
   writer.close();
   reader.close();
   return seen;
