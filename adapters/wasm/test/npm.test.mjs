@@ -1134,7 +1134,8 @@ test("l. a worker terminated in the middle of writing leaves no partial entry, a
 /**
  * Whether every connection to store `name` of `place` ("opfs", "idb") has let its owner
  * lock go (see stepcache-idb's js/locks.js), waiting up to 5 s: the browser gives a
- * terminated worker's Web Locks back a moment later.
+ * terminated worker's Web Locks back a moment later, and a cache's close() lets its
+ * go once it has saved its counters.
  */
 function ownerLocksGone(page, place, name) {
   return page.evaluate(async (prefix) => {
@@ -1164,6 +1165,8 @@ if (STORE === "opfs") {
         const before = await run(page, "opfsFiles", { name });
         deadPuts += before.filter(([path]) => path.startsWith("tmp/")).length;
         const listed = await runInWorker(page, "storedNow", { name, budget });
+        // close() saves the counters in the background, through a file of its own.
+        assert.ok(await ownerLocksGone(page, "opfs", name), `round ${round}: the listing connection closed`);
         const after = await run(page, "opfsFiles", { name });
         const files = JSON.stringify(after);
         const bytes = (prefix) => after.filter(([path]) => path.startsWith(prefix)).reduce((sum, [, size]) => sum + size, 0);
@@ -1174,6 +1177,54 @@ if (STORE === "opfs") {
       }
       console.log(`killed puts under a budget: ${deadPuts} dead puts' files found in ${round} rounds, none left once opened`);
       assert.ok(deadPuts > 0, "the kills landed in the middle of puts");
+    });
+  });
+}
+
+// Every storage call of an operation, in turn, as the point where its worker dies.
+if (STORE === "opfs" || STORE === "indexeddb") {
+  test("l. a worker killed at each storage call of a put, an invalidate and a counters save: the value before or after it, whole, and nothing left behind once opened again", { timeout: TIMEOUT * 4 }, async () => {
+    await withContext(async (context) => {
+      const page = await harness(context, "killer");
+      const place = STORE === "opfs" ? "opfs" : "idb";
+      // What a fresh read may see after a kill, and once the operation is done.
+      const outcomes = {
+        put: { killed: [1, 2], done: 2 },
+        invalidate: { killed: [1, "none"], done: "none" },
+        saveStats: { killed: [1], done: 1 },
+      };
+      const summary = {};
+      for (const op of Object.keys(outcomes)) {
+        const seen = {};
+        for (let at = 1; ; at++) {
+          const name = uniq(`killed-${op}-${at}`);
+          const out = await page.evaluate((args) => window.killWorkerWhereItSays("opKilledAtCall", args), { name, op, at });
+          if (out.result !== undefined) {
+            const done = await runInWorker(page, "readKilled", { name });
+            assert.deepEqual(done, { seen: outcomes[op].done, corrupt: 0 }, `${op} not killed: its outcome`);
+            summary[op] = { calls: out.result, seen };
+            break;
+          }
+          const where = `${op} killed at storage call ${at}`;
+          assert.ok(await ownerLocksGone(page, place, name), `${where}: the killed worker's connection let its lock go`);
+          const got = await runInWorker(page, "readKilled", { name });
+          // close() saves the counters in the background, through a file of its own.
+          assert.ok(await ownerLocksGone(page, place, name), `${where}: the reading connection closed`);
+          assert.ok(outcomes[op].killed.includes(got.seen), `${where}: read ${got.seen}`);
+          assert.equal(got.corrupt, 0, `${where}: nothing read as damaged`);
+          if (place === "opfs") {
+            const files = await run(page, "opfsFiles", { name });
+            assert.deepEqual(files.filter(([path]) => !path.startsWith("entries/") && path !== "counters"), [], `${where}: nothing but entries and counters`);
+          } else {
+            const records = await run(page, "idbRecords", { name });
+            assert.deepEqual(records.chunks.filter((at) => !records.named.includes(at)), [], `${where}: every chunk is a listed entry's`);
+            assert.deepEqual(records.marks, [], `${where}: no put's mark is left`);
+          }
+          seen[got.seen] = (seen[got.seen] ?? 0) + 1;
+        }
+      }
+      console.log(`killed at each storage call: ${JSON.stringify(summary)}`);
+      for (const op of Object.keys(outcomes)) assert.ok(summary[op].calls > 0, `${op}: its storage calls were counted: ${JSON.stringify(summary)}`);
     });
   });
 }

@@ -82,6 +82,27 @@ window.killWorkerWhen = async (probe, name, ...args) => {
 };
 
 /**
+ * Runs scenarios[name](...args) in a new dedicated worker that stops itself dead at a
+ * point it chooses and tells the page `{ killAt }` (see scenarios' `opKilledAtCall`);
+ * terminates the worker then, or once the call is done. Resolves to `{ killed }` or
+ * `{ result }`.
+ */
+window.killWorkerWhereItSays = async (name, ...args) => {
+  const w = await workerRunning(name, args);
+  try {
+    return await new Promise((resolve, reject) => {
+      w.onmessage = ({ data }) => {
+        if (data.killAt !== undefined) resolve({ killed: data.killAt });
+        else if (data.ok) resolve({ result: data.result });
+        else reject(new Error(`in worker: ${data.error.message}`));
+      };
+    });
+  } finally {
+    w.terminate();
+  }
+};
+
+/**
  * Runs each `[name, args]` of `calls` as scenarios[name](args) in a new dedicated worker
  * of its own, all at once; resolves to their results in order, then ends the workers.
  */

@@ -1706,6 +1706,74 @@ export async function readBig({ name, round }) {
   return out;
 }
 
+/**
+ * The browser storage calls a store makes, as `[interface, method names]`: every
+ * IndexedDB and OPFS call of js/idb-store.js and js/opfs-store.js goes through one of
+ * them.
+ */
+function storageCalls() {
+  const all = [
+    [globalThis.IDBDatabase, ["transaction"]],
+    [globalThis.IDBObjectStore, ["put", "delete", "get", "getAll", "getAllKeys", "count", "openCursor"]],
+    [globalThis.IDBTransaction, ["commit", "abort", "objectStore"]],
+    [globalThis.FileSystemDirectoryHandle, ["getFileHandle", "getDirectoryHandle", "removeEntry", "keys", "entries"]],
+    [globalThis.FileSystemFileHandle, ["createSyncAccessHandle", "createWritable", "getFile", "move"]],
+    [globalThis.FileSystemSyncAccessHandle, ["read", "write", "truncate", "flush", "close", "getSize"]],
+    [globalThis.FileSystemWritableFileStream, ["write", "close", "abort", "truncate"]],
+  ];
+  return all.filter(([type]) => type !== undefined);
+}
+
+/** Version `v` of the value the kill-at-every-call scenarios write: 6 MiB of `v`, two of
+ * the stores' 4 MiB pieces. */
+function killedValue(v) {
+  const data = new Float32Array(1.5 * 1048576).fill(v);
+  return { data, shape: [data.length] };
+}
+
+/**
+ * Stores version 1 of the key "killed" of store `name`, then runs `op` ("put": version 2
+ * over it; "invalidate" it; "saveStats": the lasting counters) and stops this worker dead at its storage call number
+ * `at` (see `storageCalls`): it tells the page `{ killAt }` and spins until the page
+ * terminates it. Resolves to the number of calls if `op` made fewer than `at`.
+ */
+export async function opKilledAtCall({ name, op, at }) {
+  const cache = await open({ name, memoryBudget: 0 });
+  const key = cache.key("killed", {});
+  await cache.put(key, killedValue(1));
+  let calls = 0;
+  for (const [type, methods] of storageCalls()) {
+    for (const method of methods) {
+      const call = type.prototype[method];
+      if (typeof call !== "function") continue;
+      type.prototype[method] = function (...args) {
+        calls += 1;
+        if (calls === at) {
+          postMessage({ killAt: at });
+          for (;;);
+        }
+        return call.apply(this, args);
+      };
+    }
+  }
+  if (op === "put") await cache.put(key, killedValue(2));
+  else if (op === "invalidate") await cache.invalidate(key);
+  else await cache.saveStats();
+  return calls;
+}
+
+/** What a fresh cache of `name` reads of the key "killed": 1 or 2 (the version, whole),
+ * "none", or "WRONG"; and the damaged entries it removed on the way. */
+export async function readKilled({ name }) {
+  const cache = await open({ name, memoryBudget: 0 });
+  const hit = await cache.get(cache.key("killed", {}));
+  const whole = (v) => hit.data.length === killedValue(v).data.length && hit.data.every((x) => x === v);
+  const seen = !hit ? "none" : [1, 2].find(whole) ?? "WRONG";
+  const corrupt = (await cache.stats()).corruptRemoved;
+  cache.close();
+  return { seen, corrupt };
+}
+
 /** Puts 16 MiB values under new keys one after another, for ever, in a cache of at most
  * `budget` bytes (the test kills the worker in the middle). */
 export async function putsUnderBudget({ name, budget, mib = 16 }) {
