@@ -1181,50 +1181,78 @@ if (STORE === "opfs") {
   });
 }
 
-// Every storage call of an operation, in turn, as the point where its worker dies.
+/**
+ * Runs a put, an invalidate and a counters save of a store of the suite's place, each
+ * stopped dead at its storage call 1, 2, ... until it ends first (see scenarios'
+ * `opKilledAtCall`), by `stopAt(page, args)`: each kill point is read by a fresh cache
+ * (the value before or after, whole, nothing taken for damage), and once the store has
+ * been opened again, nothing is left but entries and counters (OPFS) or records a
+ * listing names (IndexedDB). Resolves to the calls and outcomes of each operation.
+ */
+async function killAtEachCall(context, stopAt) {
+  const page = await harness(context, "killer");
+  const place = STORE === "opfs" ? "opfs" : "idb";
+  // What a fresh read may see after a kill, and once the operation is done.
+  const outcomes = {
+    put: { killed: [1, 2], done: 2 },
+    invalidate: { killed: [1, "none"], done: "none" },
+    saveStats: { killed: [1], done: 1 },
+  };
+  const summary = {};
+  for (const op of Object.keys(outcomes)) {
+    const seen = {};
+    for (let at = 1; ; at++) {
+      const name = uniq(`killed-${op}-${at}`);
+      const out = await stopAt(page, { name, op, at });
+      if (out.result !== undefined) {
+        const done = await runInWorker(page, "readKilled", { name });
+        assert.deepEqual(done, { seen: outcomes[op].done, corrupt: 0 }, `${op} not killed: its outcome`);
+        summary[op] = { calls: out.result, seen };
+        break;
+      }
+      const where = `${op} killed at storage call ${at}`;
+      assert.ok(await ownerLocksGone(page, place, name), `${where}: the killed connection let its lock go`);
+      const got = await runInWorker(page, "readKilled", { name });
+      // close() saves the counters in the background, through a file of its own.
+      assert.ok(await ownerLocksGone(page, place, name), `${where}: the reading connection closed`);
+      assert.ok(outcomes[op].killed.includes(got.seen), `${where}: read ${got.seen}`);
+      assert.equal(got.corrupt, 0, `${where}: nothing read as damaged`);
+      if (place === "opfs") {
+        const files = await run(page, "opfsFiles", { name });
+        assert.deepEqual(files.filter(([path]) => !path.startsWith("entries/") && path !== "counters"), [], `${where}: nothing but entries and counters`);
+      } else {
+        const records = await run(page, "idbRecords", { name });
+        assert.deepEqual(records.chunks.filter((key) => !records.named.includes(key)), [], `${where}: every chunk is a listed entry's`);
+        assert.deepEqual(records.marks, [], `${where}: no put's mark is left`);
+      }
+      seen[got.seen] = (seen[got.seen] ?? 0) + 1;
+    }
+  }
+  for (const op of Object.keys(outcomes)) assert.ok(summary[op].calls > 0, `${op}: its storage calls were counted: ${JSON.stringify(summary)}`);
+  return summary;
+}
+
+// Every storage call of an operation, in turn, as the point where it dies.
 if (STORE === "opfs" || STORE === "indexeddb") {
   test("l. a worker killed at each storage call of a put, an invalidate and a counters save: the value before or after it, whole, and nothing left behind once opened again", { timeout: TIMEOUT * 4 }, async () => {
     await withContext(async (context) => {
-      const page = await harness(context, "killer");
-      const place = STORE === "opfs" ? "opfs" : "idb";
-      // What a fresh read may see after a kill, and once the operation is done.
-      const outcomes = {
-        put: { killed: [1, 2], done: 2 },
-        invalidate: { killed: [1, "none"], done: "none" },
-        saveStats: { killed: [1], done: 1 },
+      const stopAt = (page, args) => page.evaluate((a) => window.killWorkerWhereItSays("opKilledAtCall", a), args);
+      console.log(`worker killed at each storage call: ${JSON.stringify(await killAtEachCall(context, stopAt))}`);
+    });
+  });
+}
+
+// A page has no synchronous access handles: OPFS puts there take another way.
+if (STORE === "opfs") {
+  test("l. a tab closed at each storage call of a put, an invalidate and a counters save: the value before or after it, whole, and nothing left behind once opened again", { timeout: TIMEOUT * 4 }, async () => {
+    await withContext(async (context) => {
+      const stopAt = async (_page, args) => {
+        const tab = await harness(context, "closed tab");
+        const out = await tab.evaluate((a) => window.runUntilStopped("opKilledAtCall", a), args);
+        await tab.close();
+        return out;
       };
-      const summary = {};
-      for (const op of Object.keys(outcomes)) {
-        const seen = {};
-        for (let at = 1; ; at++) {
-          const name = uniq(`killed-${op}-${at}`);
-          const out = await page.evaluate((args) => window.killWorkerWhereItSays("opKilledAtCall", args), { name, op, at });
-          if (out.result !== undefined) {
-            const done = await runInWorker(page, "readKilled", { name });
-            assert.deepEqual(done, { seen: outcomes[op].done, corrupt: 0 }, `${op} not killed: its outcome`);
-            summary[op] = { calls: out.result, seen };
-            break;
-          }
-          const where = `${op} killed at storage call ${at}`;
-          assert.ok(await ownerLocksGone(page, place, name), `${where}: the killed worker's connection let its lock go`);
-          const got = await runInWorker(page, "readKilled", { name });
-          // close() saves the counters in the background, through a file of its own.
-          assert.ok(await ownerLocksGone(page, place, name), `${where}: the reading connection closed`);
-          assert.ok(outcomes[op].killed.includes(got.seen), `${where}: read ${got.seen}`);
-          assert.equal(got.corrupt, 0, `${where}: nothing read as damaged`);
-          if (place === "opfs") {
-            const files = await run(page, "opfsFiles", { name });
-            assert.deepEqual(files.filter(([path]) => !path.startsWith("entries/") && path !== "counters"), [], `${where}: nothing but entries and counters`);
-          } else {
-            const records = await run(page, "idbRecords", { name });
-            assert.deepEqual(records.chunks.filter((at) => !records.named.includes(at)), [], `${where}: every chunk is a listed entry's`);
-            assert.deepEqual(records.marks, [], `${where}: no put's mark is left`);
-          }
-          seen[got.seen] = (seen[got.seen] ?? 0) + 1;
-        }
-      }
-      console.log(`killed at each storage call: ${JSON.stringify(summary)}`);
-      for (const op of Object.keys(outcomes)) assert.ok(summary[op].calls > 0, `${op}: its storage calls were counted: ${JSON.stringify(summary)}`);
+      console.log(`tab closed at each storage call: ${JSON.stringify(await killAtEachCall(context, stopAt))}`);
     });
   });
 }

@@ -103,6 +103,17 @@ window.killWorkerWhereItSays = async (name, ...args) => {
 };
 
 /**
+ * Runs scenarios[name](...args) in this page until it stops itself at a point it
+ * chooses, calling `window.stoppedAt(point)` (see scenarios' `opKilledAtCall`), or ends;
+ * resolves to `{ killed }` or `{ result }`. The test then closes the page.
+ */
+window.runUntilStopped = (name, ...args) =>
+  new Promise((resolve, reject) => {
+    window.stoppedAt = (at) => resolve({ killed: at });
+    scenarios[name](...args).then((result) => resolve({ result }), reject);
+  });
+
+/**
  * Runs each `[name, args]` of `calls` as scenarios[name](args) in a new dedicated worker
  * of its own, all at once; resolves to their results in order, then ends the workers.
  */

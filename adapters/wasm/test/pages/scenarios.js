@@ -1709,9 +1709,16 @@ export async function readBig({ name, round }) {
 /**
  * The browser storage calls a store makes, as `[interface, method names]`: every
  * IndexedDB and OPFS call of js/idb-store.js and js/opfs-store.js goes through one of
- * them.
+ * them. In a page, only OPFS's, which answer with Promises (see `opKilledAtCall`).
  */
 function storageCalls() {
+  if (!inWorker()) {
+    return [
+      [globalThis.FileSystemDirectoryHandle, ["getFileHandle", "getDirectoryHandle", "removeEntry"]],
+      [globalThis.FileSystemFileHandle, ["createWritable", "getFile", "move"]],
+      [globalThis.FileSystemWritableFileStream, ["write", "close", "abort", "truncate"]],
+    ];
+  }
   const all = [
     [globalThis.IDBDatabase, ["transaction"]],
     [globalThis.IDBObjectStore, ["put", "delete", "get", "getAll", "getAllKeys", "count", "openCursor"]],
@@ -1731,11 +1738,16 @@ function killedValue(v) {
   return { data, shape: [data.length] };
 }
 
+/** Whether this runs in a worker. */
+const inWorker = () => typeof WorkerGlobalScope !== "undefined";
+
 /**
  * Stores version 1 of the key "killed" of store `name`, then runs `op` ("put": version 2
- * over it; "invalidate" it; "saveStats": the lasting counters) and stops this worker dead at its storage call number
- * `at` (see `storageCalls`): it tells the page `{ killAt }` and spins until the page
- * terminates it. Resolves to the number of calls if `op` made fewer than `at`.
+ * over it; "invalidate" it; "saveStats": the lasting counters) and stops dead at its
+ * storage call number `at` (see `storageCalls`). A worker tells the page `{ killAt }`
+ * and spins until the page terminates it; a page, which the test then closes, calls
+ * `stoppedAt(at)` and lets that call never answer, so that nothing after it happens.
+ * Resolves to the number of calls if `op` made fewer than `at`.
  */
 export async function opKilledAtCall({ name, op, at }) {
   const cache = await open({ name, memoryBudget: 0 });
@@ -1749,6 +1761,10 @@ export async function opKilledAtCall({ name, op, at }) {
       type.prototype[method] = function (...args) {
         calls += 1;
         if (calls === at) {
+          if (!inWorker()) {
+            globalThis.stoppedAt(at);
+            return new Promise(() => {});
+          }
           postMessage({ killAt: at });
           for (;;);
         }
