@@ -1182,8 +1182,9 @@ if (STORE === "opfs") {
 }
 
 /**
- * Runs a put, an invalidate and a counters save of a store of the suite's place, each
- * stopped dead at its storage call 1, 2, ... until it ends first (see scenarios'
+ * Runs a put, an invalidate, a counters save and an open over a dead put's leftovers of a
+ * store of the suite's place, each stopped dead at its storage call 1, 2, ... until it
+ * ends first (see scenarios'
  * `opKilledAtCall`), by `stopAt(page, args)`: each kill point is read by a fresh cache
  * (the value before or after, whole, nothing taken for damage), and once the store has
  * been opened again, nothing is left but entries and counters (OPFS) or records a
@@ -1197,6 +1198,25 @@ async function killAtEachCall(context, stopAt) {
     put: { killed: [1, 2], done: 2 },
     invalidate: { killed: [1, "none"], done: "none" },
     saveStats: { killed: [1], done: 1 },
+    open: { killed: [1], done: 1 },
+  };
+  /** What a fresh cache reads of store `name` once every connection to it is gone, and
+   * that it left nothing but entries and counters (OPFS) or named records (IndexedDB). */
+  const readAfter = async (name, where) => {
+    assert.ok(await ownerLocksGone(page, place, name), `${where}: the stopped connection let its lock go`);
+    const got = await runInWorker(page, "readKilled", { name });
+    // close() saves the counters in the background, through a file of its own.
+    assert.ok(await ownerLocksGone(page, place, name), `${where}: the reading connection closed`);
+    assert.equal(got.corrupt, 0, `${where}: nothing read as damaged`);
+    if (place === "opfs") {
+      const files = await run(page, "opfsFiles", { name });
+      assert.deepEqual(files.filter(([path]) => !path.startsWith("entries/") && path !== "counters"), [], `${where}: nothing but entries and counters`);
+    } else {
+      const records = await run(page, "idbRecords", { name });
+      assert.deepEqual(records.chunks.filter((key) => !records.named.includes(key)), [], `${where}: every chunk is a listed entry's`);
+      assert.deepEqual(records.marks, [], `${where}: no put's mark is left`);
+    }
+    return got.seen;
   };
   const summary = {};
   for (const op of Object.keys(outcomes)) {
@@ -1205,27 +1225,14 @@ async function killAtEachCall(context, stopAt) {
       const name = uniq(`killed-${op}-${at}`);
       const out = await stopAt(page, { name, op, at });
       if (out.result !== undefined) {
-        const done = await runInWorker(page, "readKilled", { name });
-        assert.deepEqual(done, { seen: outcomes[op].done, corrupt: 0 }, `${op} not killed: its outcome`);
+        assert.equal(await readAfter(name, `${op} not killed`), outcomes[op].done, `${op} not killed: its outcome`);
         summary[op] = { calls: out.result, seen };
         break;
       }
       const where = `${op} killed at storage call ${at}`;
-      assert.ok(await ownerLocksGone(page, place, name), `${where}: the killed connection let its lock go`);
-      const got = await runInWorker(page, "readKilled", { name });
-      // close() saves the counters in the background, through a file of its own.
-      assert.ok(await ownerLocksGone(page, place, name), `${where}: the reading connection closed`);
-      assert.ok(outcomes[op].killed.includes(got.seen), `${where}: read ${got.seen}`);
-      assert.equal(got.corrupt, 0, `${where}: nothing read as damaged`);
-      if (place === "opfs") {
-        const files = await run(page, "opfsFiles", { name });
-        assert.deepEqual(files.filter(([path]) => !path.startsWith("entries/") && path !== "counters"), [], `${where}: nothing but entries and counters`);
-      } else {
-        const records = await run(page, "idbRecords", { name });
-        assert.deepEqual(records.chunks.filter((key) => !records.named.includes(key)), [], `${where}: every chunk is a listed entry's`);
-        assert.deepEqual(records.marks, [], `${where}: no put's mark is left`);
-      }
-      seen[got.seen] = (seen[got.seen] ?? 0) + 1;
+      const got = await readAfter(name, where);
+      assert.ok(outcomes[op].killed.includes(got), `${where}: read ${got}`);
+      seen[got] = (seen[got] ?? 0) + 1;
     }
   }
   for (const op of Object.keys(outcomes)) assert.ok(summary[op].calls > 0, `${op}: its storage calls were counted: ${JSON.stringify(summary)}`);
@@ -1234,7 +1241,7 @@ async function killAtEachCall(context, stopAt) {
 
 // Every storage call of an operation, in turn, as the point where it dies.
 if (STORE === "opfs" || STORE === "indexeddb") {
-  test("l. a worker killed at each storage call of a put, an invalidate and a counters save: the value before or after it, whole, and nothing left behind once opened again", { timeout: TIMEOUT * 4 }, async () => {
+  test("l. a worker killed at each storage call of a put, an invalidate, a counters save and an open over leftovers: the value before or after it, whole, and nothing left behind once opened again", { timeout: TIMEOUT * 4 }, async () => {
     await withContext(async (context) => {
       const stopAt = (page, args) => page.evaluate((a) => window.killWorkerWhereItSays("opKilledAtCall", a), args);
       console.log(`worker killed at each storage call: ${JSON.stringify(await killAtEachCall(context, stopAt))}`);
@@ -1244,7 +1251,7 @@ if (STORE === "opfs" || STORE === "indexeddb") {
 
 // A page has no synchronous access handles: OPFS puts there take another way.
 if (STORE === "opfs") {
-  test("l. a tab closed at each storage call of a put, an invalidate and a counters save: the value before or after it, whole, and nothing left behind once opened again", { timeout: TIMEOUT * 4 }, async () => {
+  test("l. a tab closed at each storage call of a put, an invalidate, a counters save and an open over leftovers: the value before or after it, whole, and nothing left behind once opened again", { timeout: TIMEOUT * 4 }, async () => {
     await withContext(async (context) => {
       const stopAt = async (_page, args) => {
         const tab = await harness(context, "closed tab");

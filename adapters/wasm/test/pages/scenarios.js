@@ -1742,8 +1742,26 @@ function killedValue(v) {
 const inWorker = () => typeof WorkerGlobalScope !== "undefined";
 
 /**
+ * Leaves in store `name` (kept in `store`) what a put of entry `hex` by a connection that
+ * is gone leaves behind: an OPFS file in `tmp/`, or IndexedDB chunks without their chunk
+ * 0, with their put's mark.
+ */
+async function deadPutOf(name, store, hex) {
+  const owner = "gone0000";
+  if (store === "opfs") {
+    const tmp = await (await opfsDir(name)).getDirectoryHandle("tmp");
+    await rewriteOpfsFile(tmp, `${hex}.${Date.now()}.${owner}.dead0000`, () => new Uint8Array(4096).fill(7));
+    return;
+  }
+  const generation = (BigInt(Date.now()) << 20n) | 1n;
+  await rawWrite(name, "entries", (entries) => entries.put(new Uint8Array(4096).fill(7), `${hex}:${generation}:0001`));
+  await rawWrite(name, "heads", (heads) => heads.put("", `put:${hex}:${generation}:${owner}`));
+}
+
+/**
  * Stores version 1 of the key "killed" of store `name`, then runs `op` ("put": version 2
- * over it; "invalidate" it; "saveStats": the lasting counters) and stops dead at its
+ * over it; "invalidate" it; "saveStats": the lasting counters; "open": the store opened
+ * again over what a dead connection's put left, and listed) and stops dead at its
  * storage call number `at` (see `storageCalls`). A worker tells the page `{ killAt }`
  * and spins until the page terminates it; a page, which the test then closes, calls
  * `stoppedAt(at)` and lets that call never answer, so that nothing after it happens.
@@ -1753,6 +1771,7 @@ export async function opKilledAtCall({ name, op, at }) {
   const cache = await open({ name, memoryBudget: 0 });
   const key = cache.key("killed", {});
   await cache.put(key, killedValue(1));
+  if (op === "open") await deadPutOf(name, cache.store, key.fingerprint.slice(3));
   let calls = 0;
   for (const [type, methods] of storageCalls()) {
     for (const method of methods) {
@@ -1774,7 +1793,8 @@ export async function opKilledAtCall({ name, op, at }) {
   }
   if (op === "put") await cache.put(key, killedValue(2));
   else if (op === "invalidate") await cache.invalidate(key);
-  else await cache.saveStats();
+  else if (op === "saveStats") await cache.saveStats();
+  else await (await open({ name, memoryBudget: 0 })).stats();
   return calls;
 }
 
