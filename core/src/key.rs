@@ -24,6 +24,9 @@ pub const MAX_ARG_NAME: usize = 256;
 /// The largest text or bytes argument. Larger inputs belong in an array argument, which
 /// is hashed in place instead of being copied into the key.
 pub const MAX_INLINE_ARG: usize = 64 * 1024;
+/// How deeply lists nest in an argument: a list of lists of numbers is 2 deep. Deeper
+/// (or self-referencing) lists are refused before anything recurses past this.
+pub const MAX_LIST_DEPTH: usize = 16;
 
 /// Checks a step (result type) name: 1 to 128 of `[A-Za-z0-9_.:-]`, starting alphanumeric.
 ///
@@ -93,6 +96,22 @@ impl Arg {
     /// absent value so, in a list too.
     pub fn none() -> Arg {
         Arg::Array(Fingerprint::of_bytes(b"stepcache none"))
+    }
+
+    /// The error of the argument `name` whose lists nest deeper than [`MAX_LIST_DEPTH`].
+    /// Bindings converting their own lists refuse such a value with it before they
+    /// recurse further, so a list that holds itself is an error, not a stack overflow.
+    pub fn nested_too_deep(name: &str) -> Error {
+        Error::new(
+            ErrorKind::InvalidArgument,
+            crate::text!(
+                "argument \"",
+                truncate(name),
+                "\" nests lists more than ",
+                MAX_LIST_DEPTH,
+                " deep (or holds itself)"
+            ),
+        )
     }
 }
 
@@ -187,6 +206,11 @@ fn put_text(out: &mut Vec<u8>, bytes: &[u8]) {
 impl Arg {
     /// Appends the encoding of the argument `name` (named in errors) to `out`.
     fn encode(&self, name: &str, out: &mut Vec<u8>) -> Result<()> {
+        self.encode_nested(name, out, 0)
+    }
+
+    /// [`Arg::encode`] of a value inside `lists` enclosing lists.
+    fn encode_nested(&self, name: &str, out: &mut Vec<u8>, lists: usize) -> Result<()> {
         match self {
             Arg::Bool(b) => out.extend_from_slice(&[0, u8::from(*b)]),
             Arg::Int(i) => put_int(out, *i),
@@ -215,10 +239,13 @@ impl Arg {
                 put_text(out, b);
             }
             Arg::List(items) => {
+                if lists == MAX_LIST_DEPTH {
+                    return Err(Arg::nested_too_deep(name));
+                }
                 out.push(5);
                 out.extend_from_slice(&(items.len() as u64).to_le_bytes());
                 for item in items {
-                    item.encode(name, out)?;
+                    item.encode_nested(name, out, lists + 1)?;
                 }
                 inline_len(name, out.len())?;
             }

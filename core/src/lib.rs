@@ -49,7 +49,9 @@ pub use engine::{
 };
 pub use error::{Error, ErrorKind, Result};
 pub use fingerprint::Fingerprint;
-pub use key::{Arg, Key, KeyBuilder, MAX_ARG_NAME, MAX_INLINE_ARG, MAX_STEP_NAME, Step, validate_step_name};
+pub use key::{
+    Arg, Key, KeyBuilder, MAX_ARG_NAME, MAX_INLINE_ARG, MAX_LIST_DEPTH, MAX_STEP_NAME, Step, validate_step_name,
+};
 pub use policy::{
     Access, Config, DEFAULT_MEMORY_BUDGET, DEFAULT_POLICY, DEFAULT_STORE_BUDGET, Force, Retention, TypePolicy,
 };

@@ -19,15 +19,12 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::fingerprint::Fingerprint;
+use crate::key::MAX_LIST_DEPTH;
 use crate::value::ElementType;
 
 /// The most bytes the arguments of one key take in a record; arguments past it are left
 /// out and counted.
 pub const MAX_ARGS_BYTES: usize = 2048;
-
-/// How deep lists in lists are read back: the key format allows any depth within its
-/// 64 KiB bound, and a record is read without recursing further than this.
-const MAX_LIST_DEPTH: usize = 16;
 
 /// What this build records as [`Provenance::made_by`].
 pub const MADE_BY: &str = concat!("stepcache ", env!("CARGO_PKG_VERSION"));

@@ -11,7 +11,9 @@
 //! `python3 core/tests/golden_keys.py --check` confirms that each value it computes
 //! appears here (run it by hand; its docstring says how to install the two packages).
 
-use stepcache_core::{Arg, ElementType, ErrorKind, Fingerprint, Hit, Key, Source, Step, StepArg, Value};
+use stepcache_core::{
+    Arg, ElementType, ErrorKind, Fingerprint, Hit, Key, MAX_LIST_DEPTH, Source, Step, StepArg, Value,
+};
 
 /// The 2x2 `f32` map `[[1, 2], [3, 4]]` as little-endian bytes: the array in the goldens.
 fn map_bytes() -> Vec<u8> {
@@ -464,6 +466,21 @@ fn nan_and_infinities_are_invalid_arguments() {
     // A NaN default is never matched, and never makes a key.
     let step = Step::new("t").unwrap().default_arg("x", f64::NAN);
     assert!(step.key().arg("x", f64::NAN).build().is_err());
+}
+
+/// Lists nest at most `MAX_LIST_DEPTH` deep; a deeper one is an invalid argument named in
+/// the error, and the deepest allowed one reads back from its provenance record.
+#[test]
+fn lists_nest_at_most_max_list_depth() {
+    fn nested(depth: usize) -> Arg {
+        (0..depth).fold(Arg::Int(7), |inner, _| Arg::List(vec![inner]))
+    }
+    let deepest = Key::of("t").arg("x", nested(MAX_LIST_DEPTH)).build().unwrap();
+    let args = deepest.args().expect("the deepest list reads back");
+    assert_eq!(args.args.len(), 1);
+    let err = Key::of("t").arg("x", nested(MAX_LIST_DEPTH + 1)).build().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert!(err.message().contains("\"x\" nests lists more than 16 deep"), "{err}");
 }
 
 /// An ignored argument never changes a key, whatever its value or type.

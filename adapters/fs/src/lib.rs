@@ -28,6 +28,7 @@ pub use stepcache_core::{
     Stats, Status, Step, StepArg, TierOutcome, TierStats, Transfer, TypePolicy, TypeStats, Value, ValueRef,
 };
 pub use stepcache_core::{ArgValue, KeyArgs, NamedArg, Provenance, ProvenanceRecord};
+pub use stepcache_core::{MAX_ARG_NAME, MAX_INLINE_ARG, MAX_LIST_DEPTH, MAX_STEP_NAME};
 pub use stepcache_core::{SharedStats, SharedTier};
 #[cfg(feature = "shared")]
 pub use stepcache_object::ObjectConfig;

@@ -15,7 +15,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
-use stepcache::{Arg, Error, ErrorKind, Fingerprint, Key, KeyBuilder, Step};
+use stepcache::{Arg, Error, ErrorKind, Fingerprint, Key, KeyBuilder, MAX_ARG_NAME, MAX_LIST_DEPTH, Step};
 
 use crate::arrays::{ArrayRef, Owner, array_ref};
 use crate::errors::IntoPy;
@@ -78,6 +78,16 @@ fn is_dataclass(value: &Bound<'_, PyAny>) -> bool {
 /// dataclass) to `out`.
 fn flatten<'py>(name: String, value: &Bound<'py, PyAny>, out: &mut Vec<(String, Item<'py>)>) -> PyResult<()> {
     let py = value.py();
+    // Each nested mapping lengthens the name, so this also ends a mapping that holds itself.
+    if name.len() > MAX_ARG_NAME {
+        return Err(crate::errors::to_py(Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "argument \"{}...\" is nested so deep that its name is over {MAX_ARG_NAME} bytes (or it holds itself)",
+                name.chars().take(64).collect::<String>()
+            ),
+        )));
+    }
     if let Some((key, content)) = lineage_of(value) {
         out.push((name, Item::Arg(Arg::Lineage { key, content })));
     } else if let Some(array) = array_ref(value, &format!("argument \"{name}\""))? {
@@ -111,6 +121,11 @@ fn flatten<'py>(name: String, value: &Bound<'py, PyAny>, out: &mut Vec<(String, 
 
 /// `value` as one argument value (lists hold these too).
 fn to_arg(name: &str, value: &Bound<'_, PyAny>) -> PyResult<Arg> {
+    to_nested_arg(name, value, 0)
+}
+
+/// [`to_arg`] of a value inside `lists` enclosing lists or tuples.
+fn to_nested_arg(name: &str, value: &Bound<'_, PyAny>, lists: usize) -> PyResult<Arg> {
     let py = value.py();
     if value.is_none() {
         return Ok(Arg::none());
@@ -139,9 +154,12 @@ fn to_arg(name: &str, value: &Bound<'_, PyAny>) -> PyResult<Arg> {
         return Ok(Arg::Bytes(b.to_vec()));
     }
     if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
+        if lists == MAX_LIST_DEPTH {
+            return Err(crate::errors::to_py(Arg::nested_too_deep(name)));
+        }
         let mut items = Vec::new();
         for item in value.try_iter()? {
-            items.push(to_arg(name, &item?)?);
+            items.push(to_nested_arg(name, &item?, lists + 1)?);
         }
         return Ok(Arg::List(items));
     }
@@ -158,7 +176,7 @@ fn to_arg(name: &str, value: &Bound<'_, PyAny>) -> PyResult<Arg> {
         // A numpy scalar: `item()` gives the Python number (float32 widened exactly).
         let item = value.call_method0("item")?;
         if item.is_instance_of::<PyBool>() || item.is_instance_of::<PyInt>() || item.is_instance_of::<PyFloat>() {
-            return to_arg(name, &item);
+            return to_nested_arg(name, &item, lists);
         }
         return Err(unsupported(name, value, KINDS));
     }

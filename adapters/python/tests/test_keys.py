@@ -179,3 +179,21 @@ def test_files_key_by_contents_and_are_not_read_again(tmp_path: pathlib.Path) ->
     assert changed == stepcache.key("s", signal=pathlib.Path(os.path.relpath(path)))
     with pytest.raises(ValueError, match='argument "signal"'):
         stepcache.key("s", signal=tmp_path / "missing.bin")
+
+
+def test_self_holding_and_too_deep_arguments_are_invalid_not_a_crash() -> None:
+    holds_itself: list[object] = [1]
+    holds_itself.append(holds_itself)
+    with pytest.raises(stepcache.InvalidArgument, match='"x" nests lists more than 16 deep'):
+        stepcache.key("s", x=holds_itself)
+    mapping: dict[str, object] = {}
+    mapping["a"] = mapping
+    with pytest.raises(stepcache.InvalidArgument, match="holds itself"):
+        stepcache.key("s", x=mapping)
+
+    def nested(depth: int) -> object:
+        return 7 if depth == 0 else (nested(depth - 1),)
+
+    stepcache.key("s", x=nested(16))
+    with pytest.raises(stepcache.InvalidArgument, match="16 deep"):
+        stepcache.key("s", x=nested(17))

@@ -9,8 +9,8 @@
 // its size than the conversions cost here (src/convert.rs describes each layout).
 import init, { RawCache, opfsAvailable, util } from "./stepcache_wasm.js";
 import {
-  ACCESS, DEFAULT_POLICY, ELEMENT_NAMES, ENTRY_NUMBERS, HIT_NUMBERS, OP, OUTCOMES, PARAM, RETENTIONS, SCALAR, SHARED_NUMBERS, SOURCES,
-  STATES, STATUS_NUMBERS, TIER_NUMBERS, TOTAL_NUMBERS, TYPE_NUMBERS, UTIL,
+  ACCESS, DEFAULT_POLICY, ELEMENT_NAMES, ENTRY_NUMBERS, HIT_NUMBERS, MAX_LIST_DEPTH, OP, OUTCOMES, PARAM, RETENTIONS, SCALAR,
+  SHARED_NUMBERS, SOURCES, STATES, STATUS_NUMBERS, TIER_NUMBERS, TOTAL_NUMBERS, TYPE_NUMBERS, UTIL,
 } from "./protocol.js";
 import { bundleStream, chunksOf, readBundle } from "./bundle.js";
 
@@ -425,8 +425,8 @@ class Writer {
   }
 }
 
-/** A scalar or list parameter (`scalar` in src/convert.rs). */
-function scalar(w, name, value) {
+/** A scalar or list parameter (`scalar` in src/convert.rs), inside `lists` lists. */
+function scalar(w, name, value, lists = 0) {
   if (value === null) {
     // An absent value, keyed as Rust's and Python's None are.
     w.u(SCALAR.null);
@@ -454,9 +454,12 @@ function scalar(w, name, value) {
     w.u(SCALAR.int);
     w.i(value);
   } else if (Array.isArray(value)) {
+    if (lists === MAX_LIST_DEPTH) {
+      throw fail("InvalidArgument", `parameter "${name}" nests lists more than ${MAX_LIST_DEPTH} deep (or holds itself)`);
+    }
     w.u(SCALAR.list);
     w.u(value.length);
-    for (const item of Array.from(value)) scalar(w, name, item);
+    for (const item of Array.from(value)) scalar(w, name, item, lists + 1);
   } else {
     throw fail(
       "InvalidArgument",

@@ -23,6 +23,9 @@ export const PARAM = Object.freeze({ "scalar": 0, "array": 1, "lineage": 2 });
 /** scalar tags of the key description */
 export const SCALAR = Object.freeze({ "bool": 0, "int": 1, "float": 2, "text": 3, "list": 4, "null": 5 });
 
+/** how deeply lists nest in a key argument */
+export const MAX_LIST_DEPTH = 16;
+
 /** retention codes, by name */
 export const RETENTIONS = Object.freeze({ "transient": 0, "memory": 1, "cached": 1, "persistent": 2 });
 

@@ -78,6 +78,11 @@ impl Reader<'_> {
     }
 
     fn scalar(&mut self) -> Option<Arg> {
+        self.nested_scalar(0)
+    }
+
+    /// [`Reader::scalar`] inside `lists` enclosing lists; index.js refuses deeper ones.
+    fn nested_scalar(&mut self, lists: usize) -> Option<Arg> {
         Some(match ScalarTag::from_code(self.uint()?)? {
             ScalarTag::Bool => Arg::Bool(self.byte()? != 0),
             ScalarTag::Int => {
@@ -86,14 +91,15 @@ impl Reader<'_> {
             }
             ScalarTag::Float => Arg::Float(f64::from_le_bytes(self.bytes(8)?.try_into().ok()?)),
             ScalarTag::Text => Arg::Text(self.text()?),
-            ScalarTag::List => {
+            ScalarTag::List if lists < stepcache_core::MAX_LIST_DEPTH => {
                 let n = self.len()?;
                 let mut items = Vec::new();
                 for _ in 0..n {
-                    items.push(self.scalar()?);
+                    items.push(self.nested_scalar(lists + 1)?);
                 }
                 Arg::List(items)
             }
+            ScalarTag::List => return None,
             ScalarTag::Null => Arg::none(),
         })
     }

@@ -352,6 +352,11 @@ pub(crate) fn javascript() -> String {
             "scalar tags of the key description",
             codes(ScalarTag::ALL.iter().map(|t| (t.name().to_owned(), t.code()))),
         ),
+        (
+            "MAX_LIST_DEPTH",
+            "how deeply lists nest in a key argument",
+            stepcache_core::MAX_LIST_DEPTH.to_string(),
+        ),
         ("RETENTIONS", "retention codes, by name", codes(retentions)),
         (
             "ACCESS",

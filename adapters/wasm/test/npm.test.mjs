@@ -824,6 +824,9 @@ test("f. bad input: stable error names, helpful messages, nothing stored is lost
     expectError("paramNaN", "InvalidArgument", /"p".*NaN/);
     expectError("paramInfinity", "InvalidArgument", /"p".*Infinity/);
     expectError("paramNaNInList", "InvalidArgument", /"p".*NaN/);
+    expectError("paramHoldsItself", "InvalidArgument", /"p" nests lists more than 16 deep/);
+    expectError("paramTooDeep", "InvalidArgument", /"p" nests lists more than 16 deep/);
+    assert.equal(out.paramDeepest.threw, false, `lists 16 deep make a key: ${out.paramDeepest.message}`);
     expectError("defaultNaN", "InvalidArgument", /"p".*NaN/);
     expectError("paramKey", "InvalidArgument", /"p".*hit/);
     expectError("parseBad", "InvalidFingerprint");

@@ -350,6 +350,12 @@ export async function badInput({ name }) {
   out.paramNaN = await catchErr(() => cache.key("s", { p: NaN }));
   out.paramInfinity = await catchErr(() => cache.key("s", { p: -Infinity }));
   out.paramNaNInList = await catchErr(() => cache.key("s", { p: [1, NaN] }));
+  const holdsItself = [1];
+  holdsItself.push(holdsItself);
+  out.paramHoldsItself = await catchErr(() => cache.key("s", { p: holdsItself }));
+  const nested = (depth) => (depth === 0 ? 7 : [nested(depth - 1)]);
+  out.paramTooDeep = await catchErr(() => cache.key("s", { p: nested(17) }));
+  out.paramDeepest = await catchErr(() => cache.key("s", { p: nested(16) }));
   out.defaultNaN = await catchErr(() => cache.key("s", {}, { defaults: { p: NaN } }));
   out.paramKey = await catchErr(() => cache.key("s", { p: cache.key("t1_map") }));
   out.parseBad = await catchErr(() => StepKey.parse("t1_map@b3:nothex"));
