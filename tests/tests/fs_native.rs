@@ -92,6 +92,50 @@ fn threads_asking_for_one_key_compute_once() {
     assert_eq!(stats.of_type("t1_map").unwrap().computes, 1);
 }
 
+/// A compute that asks for its own key, directly or through another key's compute, gets an
+/// `InvalidArgument` error at once instead of waiting for itself forever; the outer call
+/// then stores what its compute returns.
+#[test]
+fn get_or_compute_inside_its_own_compute_is_an_error_not_a_hang() {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let dir = TempDir::new("native-reentry");
+        let cache = Cache::open(&dir.0).unwrap();
+        let (outer, inner) = (
+            Key::of("t1_map").arg("n", 1).build().unwrap(),
+            Key::of("t1_map").arg("n", 2).build().unwrap(),
+        );
+        let mut refusals = Vec::new();
+        let hit = cache
+            .get_or_compute(&outer, || {
+                refusals.push(cache.get_or_compute(&outer, || map(16, 1)).unwrap_err());
+                let through_inner = cache.get_or_compute(&inner, || {
+                    refusals.push(cache.get_or_compute(&outer, || map(16, 2)).unwrap_err());
+                    map(16, 3)
+                });
+                assert_eq!(through_inner.unwrap().value, map(16, 3));
+                map(16, 4)
+            })
+            .unwrap();
+        assert_eq!(hit.value, map(16, 4));
+        assert_eq!(cache.get(&outer).unwrap().unwrap().value, map(16, 4));
+        // The key is free again once its compute returned.
+        assert_eq!(
+            cache.get_or_compute(&outer, || map(16, 5)).unwrap().source,
+            Source::Memory
+        );
+        done.send(refusals).unwrap();
+    });
+    let refusals = finished
+        .recv_timeout(Duration::from_secs(60))
+        .expect("no call waits for itself");
+    assert_eq!(refusals.len(), 2);
+    for err in refusals {
+        assert_eq!(err.kind(), stepcache::ErrorKind::InvalidArgument);
+        assert!(err.message().contains("inside its own compute"), "{err}");
+    }
+}
+
 /// Threads putting and getting overlapping keys never see wrong data.
 #[test]
 fn threads_share_a_cache_without_wrong_reads() {

@@ -7,6 +7,7 @@ mod default_dir;
 mod dir;
 mod error;
 mod promoter;
+mod reentry;
 mod remote;
 mod shared;
 mod store;
@@ -494,8 +495,10 @@ impl Cache {
     ///
     /// # Errors
     /// [`ErrorKind::Compute`] with `compute`'s error text, [`ErrorKind::ComputeDisabled`],
-    /// or an IO error while reading.
+    /// [`ErrorKind::InvalidArgument`] when called for a key inside that key's own compute
+    /// on the same thread (which would wait for itself), or an IO error while reading.
     pub fn get_or_compute<R: Computed>(&self, key: &Key, compute: impl FnOnce() -> R) -> Result<Hit> {
+        let _computing = reentry::Computing::enter(key)?;
         let hit = block_on(self.engine.get_or_compute(key, || async move { compute() }));
         self.promoter.kick(&self.engine);
         hit

@@ -35,8 +35,31 @@ def test_an_exception_in_compute_propagates_and_stores_nothing(cache: stepcache.
     with pytest.raises(FitDiverged, match="no convergence"):
         cache.get_or_compute(key, fail)
     assert not cache.has(key)
-    with pytest.raises(TypeError, match="not a float"):
-        cache.get_or_compute(key, lambda: 1.5)
+    with pytest.raises(TypeError, match="not a str"):
+        cache.get_or_compute(key, lambda: "1.5")
+    assert not cache.has(key)
+
+
+def test_a_compute_asking_for_its_own_key_is_refused_not_left_waiting(cache: stepcache.Cache) -> None:
+    key = cache.key("t1_map", tr_ms=17)
+
+    @cache.step(version=1)
+    def countdown(n: int) -> Any:
+        # A step calling itself with other arguments is fine; with its own, it is refused.
+        if n == 0:
+            with pytest.raises(stepcache.InvalidArgument, match="inside its own compute"):
+                countdown(0)
+            return np.zeros(1)
+        return countdown(n - 1) + n
+
+    assert countdown(3).tolist() == [6.0]
+
+    def compute() -> Any:
+        with pytest.raises(stepcache.InvalidArgument, match="inside its own compute"):
+            cache.get_or_compute(key, lambda: np.ones(2))
+        return np.full(2, 3.0)
+
+    assert cache.get_or_compute(key, compute).value.tolist() == [3.0, 3.0]
 
 
 def test_policies_keep_results_where_they_say(cache_dir: pathlib.Path) -> None:

@@ -1,0 +1,42 @@
+//! Refuses a `get_or_compute` of a key inside that key's own compute on the same thread.
+//!
+//! [`crate::Cache`] runs a compute on the calling thread, and a second call for a key being
+//! computed waits for the first call's result: made from inside that compute, the second
+//! call would wait for itself forever, holding the key's lock against other processes.
+
+use std::cell::RefCell;
+
+use stepcache_core::{Error, ErrorKind, Fingerprint, Key, Result};
+
+thread_local! {
+    /// The keys whose `get_or_compute` runs on this thread, innermost last.
+    static COMPUTING: RefCell<Vec<Fingerprint>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Marks a key as being computed on this thread until dropped.
+pub(crate) struct Computing(());
+
+impl Computing {
+    /// Marks `key`, or refuses it if this thread is already inside its compute.
+    pub(crate) fn enter(key: &Key) -> Result<Computing> {
+        COMPUTING.with_borrow_mut(|keys| {
+            if keys.contains(key.fingerprint()) {
+                return Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!(
+                        "get_or_compute of {key} was called inside its own compute (on the same thread): \
+                         it would wait for itself forever"
+                    ),
+                ));
+            }
+            keys.push(*key.fingerprint());
+            Ok(Computing(()))
+        })
+    }
+}
+
+impl Drop for Computing {
+    fn drop(&mut self) {
+        COMPUTING.with_borrow_mut(|keys| keys.pop());
+    }
+}
