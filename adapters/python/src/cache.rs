@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyInt, PySlice, PyString, PyTuple};
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PySlice, PyString, PyTuple};
 use stepcache::{Access, Cache, Durability, Error, ErrorKind, Force, Retention, TypePolicy, Value, ValueRef};
 
 use crate::arrays::array_ref;
@@ -55,8 +55,9 @@ fn meta_bytes(py: Python<'_>, meta: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     Ok(text.cast::<PyString>()?.to_cow()?.as_bytes().to_vec())
 }
 
-/// `data` (a numpy array, bytes, a dict or tuple of these, or a `Value`) as a value to
-/// store, copied; a dict or a tuple is a record (several outputs in one entry).
+/// `data` (a numpy array or scalar, a Python number, bytes, a dict or tuple of these, or
+/// a `Value`) as a value to store, copied; a dict or a tuple is a record (several outputs
+/// in one entry).
 fn value_of(py: Python<'_>, data: &Bound<'_, PyAny>, meta: Option<&Bound<'_, PyAny>>) -> PyResult<Value> {
     let (data, meta) = unwrapped(data, meta);
     let (data, meta) = (&data, meta.as_ref());
@@ -96,8 +97,8 @@ fn value_of(py: Python<'_>, data: &Bound<'_, PyAny>, meta: Option<&Bound<'_, PyA
             .qualname()
             .map_or_else(|_| "?".to_owned(), |n| n.to_string());
         return Err(PyTypeError::new_err(format!(
-            "a value is a numpy array, bytes, a dict or tuple of these (several outputs), \
-             or stepcache.Value(data, meta), not a {ty}"
+            "a value is a numpy array or scalar, an int or float, bytes, a dict or tuple of these \
+             (several outputs), or stepcache.Value(data, meta), not a {ty}"
         )));
     };
     match meta {
@@ -119,13 +120,21 @@ fn unwrapped<'py>(data: &Bound<'py, PyAny>, meta: Option<&Bound<'py, PyAny>>) ->
     }
 }
 
-/// A numpy scalar as the 0-dimensional array it is a view of, as which it is stored.
+/// A scalar as the 0-dimensional array it is stored as: a numpy scalar as the array it is
+/// a view of, a Python float as a float64 one, an int as an int64 one (a mean T1 beside
+/// its map). A bool is left to numpy's bool, which stepcache refuses, naming what to use.
 fn scalar_as_array<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
     let numpy = crate::arrays::numpy(py)?;
-    if !data.is_instance(&numpy.getattr("generic")?)? {
+    let dtype = if data.is_instance(&numpy.getattr("generic")?)? || data.is_instance_of::<PyBool>() {
+        None
+    } else if data.is_instance_of::<PyFloat>() {
+        Some("float64")
+    } else if data.is_instance_of::<PyInt>() {
+        Some("int64")
+    } else {
         return Ok(None);
-    }
-    numpy.call_method1("asarray", (data,)).map(Some)
+    };
+    numpy.call_method1("asarray", (data, dtype)).map(Some)
 }
 
 /// The error of a dict of outputs whose keys are not all text.

@@ -57,6 +57,21 @@ def test_values_that_are_not_arrays_or_bytes_are_type_errors(cache: stepcache.Ca
         cache.put(cache.key("s"), np.zeros(2, np.float16))
 
 
+def test_numbers_are_stored_as_zero_dimensional_arrays(cache: stepcache.Cache) -> None:
+    # A mean beside its map, as a Python float, an int and numpy scalars.
+    key = cache.key("t1_fit", n=1)
+    cache.put(key, {"t1": np.ones(4, np.float32), "mean": 1000.5, "voxels": 4, "sd": np.float32(2.5)})
+    parts = cache.get(key).value
+    assert (parts["mean"].dtype, parts["mean"].shape, float(parts["mean"])) == (np.float64, (), 1000.5)
+    assert (parts["voxels"].dtype, int(parts["voxels"])) == (np.int64, 4)
+    assert (parts["sd"].dtype, float(parts["sd"])) == (np.float32, 2.5)
+    assert cache.get_or_compute(cache.key("count"), lambda: 7).value.tolist() == 7
+    with pytest.raises(OverflowError):
+        cache.put(cache.key("s"), {"n": 2**70})
+    with pytest.raises(TypeError, match="bool"):
+        cache.put(cache.key("s"), {"flag": True})
+
+
 def mapped_file(address: int) -> str:
     """The file mapped at `address` in this process ('' if none)."""
     for line in pathlib.Path("/proc/self/maps").read_text().splitlines():

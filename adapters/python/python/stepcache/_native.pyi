@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Iterable, Literal, Mapping, Optional, Sequence, TypeVar, Union
 
+import numpy as np
 import numpy.typing as npt
 
 __version__: str
 
 Source = Literal["memory", "store", "computed", "waited", "shared"]
 State = Literal["memory", "stored", "expired", "forced", "shared", "missing"]
-Part = Union[npt.NDArray[Any], bytes]
+# A number is stored as a 0-dimensional array (a Python float as float64, an int as int64).
+Part = Union[npt.NDArray[Any], np.generic, int, float, bytes]
 # Several outputs of one step are a tuple or a dict of parts, stored as one entry.
 Result = Union[Part, tuple[Part, ...], dict[str, Part]]
 KeyLike = Union["Key", str]
