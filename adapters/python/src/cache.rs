@@ -672,8 +672,12 @@ fn range_of(dim: usize, item: &Bound<'_, PyAny>) -> PyResult<Range<u64>> {
         if value.is_none() {
             return Ok(none);
         }
-        let i: i64 = value.extract().map_err(|_| bad("an index is not an integer"))?;
-        u64::try_from(i).map_err(|_| bad("negative indices are not supported"))
+        // Python ints and numpy integers (`__index__`); past u64, to the end, as numpy clips.
+        let i: i128 = value.extract().map_err(|_| bad("an index is not an integer"))?;
+        if i < 0 {
+            return Err(bad("negative indices are not supported"));
+        }
+        Ok(u64::try_from(i).unwrap_or(u64::MAX))
     };
     if let Ok(slice) = item.cast::<PySlice>() {
         let step = slice.getattr("step")?;
@@ -684,7 +688,8 @@ fn range_of(dim: usize, item: &Bound<'_, PyAny>) -> PyResult<Range<u64>> {
         let stop = index(slice.getattr("stop")?, u64::MAX)?;
         return Ok(start..stop);
     }
-    if item.cast::<PyBool>().is_ok() || item.cast::<PyInt>().is_err() {
+    // An int or a numpy integer (what `__index__` gives); a bool is no index here.
+    if item.is_instance_of::<PyBool>() || !item.hasattr("__index__")? {
         return Err(bad(&format!(
             "expected a slice or an int, got {}",
             item.get_type().name()?

@@ -25,6 +25,8 @@ def volume(z: int = 6) -> np.ndarray:
         np.s_[4],
         np.s_[2:, :, 511:],
         (slice(0, 6), slice(None)),
+        (np.int64(3), slice(np.int32(2), np.uint8(9))),
+        np.s_[1 : 10**20],
     ],
 )
 def test_a_region_is_the_numpy_slice_of_the_array(cache_dir: pathlib.Path, region: object) -> None:
@@ -60,6 +62,8 @@ def test_a_missing_key_is_none(cache: stepcache.Cache) -> None:
         (np.s_[-1:], "negative"),
         ("z", "expected a slice or an int"),
         (np.s_[1.5:2], "not an integer"),
+        (np.float64(2.0), "expected a slice or an int"),
+        (True, "expected a slice or an int"),
     ],
 )
 def test_a_region_that_does_not_fit_is_a_value_error_and_loses_nothing(
