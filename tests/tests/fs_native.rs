@@ -446,6 +446,15 @@ fn a_directory_owned_by_someone_else_is_refused() {
     assert!(err.to_string().contains("belongs to user 12345"), "{err}");
 }
 
+/// An empty path (an unset variable, say) is refused, not taken as the working directory.
+#[test]
+fn an_empty_path_is_refused() {
+    let err = Cache::open("").unwrap_err();
+    assert_eq!(err.kind(), stepcache::ErrorKind::InvalidConfig);
+    assert!(err.message().contains("empty path"), "{err}");
+    assert!(!Path::new("v2").exists(), "nothing was made in the working directory");
+}
+
 /// A directory owned by someone else is refused before anything is written into it, even
 /// by a process that could write there.
 #[cfg(unix)]

@@ -213,10 +213,17 @@ impl FsStore {
     /// # Errors
     /// [`ErrorKind::PermissionDenied`] if the directory belongs to another user (nothing
     /// is written into it then) or cannot be created; [`ErrorKind::InvalidConfig`] if
-    /// `dir` is not a directory; [`ErrorKind::Storage`] for other IO errors, and for a
+    /// `dir` is not a directory or is empty; [`ErrorKind::Storage`] for other IO errors, and for a
     /// directory that does not exist when opened with [`FsOptions::read_only`].
     pub fn open_with(dir: impl AsRef<Path>, options: FsOptions) -> Result<Self> {
         let root = dir.as_ref().to_path_buf();
+        if root.as_os_str().is_empty() {
+            // Often an unset variable: never a cache in whatever the working directory is.
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "the cache directory is an empty path: give a directory for the cache",
+            ));
+        }
         match fs::metadata(&root) {
             Ok(meta) if meta.is_dir() => crate::dir::check_owner(&root, !options.read_only)?,
             Err(e) if e.kind() == io::ErrorKind::NotFound && options.read_only => {
