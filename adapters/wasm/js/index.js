@@ -411,6 +411,10 @@ class Writer {
     }
   }
   str(text) {
+    // UTF-8 has no lone surrogates: encoding would make "\ud800" and "\ufffd" one key.
+    if (!text.isWellFormed()) {
+      throw fail("InvalidArgument", `${JSON.stringify(text).slice(0, 80)} holds a lone surrogate (not Unicode text), so it cannot be keyed`);
+    }
     const utf8 = encoder.encode(text);
     this.u(utf8.length);
     for (const b of utf8) this.bytes.push(b);

@@ -827,6 +827,10 @@ test("f. bad input: stable error names, helpful messages, nothing stored is lost
     expectError("paramHoldsItself", "InvalidArgument", /"p" nests lists more than 16 deep/);
     expectError("paramTooDeep", "InvalidArgument", /"p" nests lists more than 16 deep/);
     assert.equal(out.paramDeepest.threw, false, `lists 16 deep make a key: ${out.paramDeepest.message}`);
+    // A lone surrogate would encode as U+FFFD: two texts, one key.
+    expectError("paramLoneSurrogate", "InvalidArgument", /lone surrogate/);
+    expectError("nameLoneSurrogate", "InvalidArgument", /lone surrogate/);
+    assert.equal(out.paramReplacement.threw, false, `U+FFFD itself is text: ${out.paramReplacement.message}`);
     expectError("defaultNaN", "InvalidArgument", /"p".*NaN/);
     expectError("paramKey", "InvalidArgument", /"p".*hit/);
     expectError("parseBad", "InvalidFingerprint");

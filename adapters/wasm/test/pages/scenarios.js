@@ -356,6 +356,9 @@ export async function badInput({ name }) {
   const nested = (depth) => (depth === 0 ? 7 : [nested(depth - 1)]);
   out.paramTooDeep = await catchErr(() => cache.key("s", { p: nested(17) }));
   out.paramDeepest = await catchErr(() => cache.key("s", { p: nested(16) }));
+  out.paramLoneSurrogate = await catchErr(() => cache.key("s", { p: ["ok", "\ud800"] }));
+  out.nameLoneSurrogate = await catchErr(() => cache.key("s", { ["p\udc00"]: 1 }));
+  out.paramReplacement = await catchErr(() => cache.key("s", { p: "\ufffd" }));
   out.defaultNaN = await catchErr(() => cache.key("s", {}, { defaults: { p: NaN } }));
   out.paramKey = await catchErr(() => cache.key("s", { p: cache.key("t1_map") }));
   out.parseBad = await catchErr(() => StepKey.parse("t1_map@b3:nothex"));
