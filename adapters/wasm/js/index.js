@@ -32,6 +32,7 @@ function fail(name, message) {
 function describe(value) {
   if (value instanceof Error) return value.name === "Error" ? value.message : `${value.name}: ${value.message}`;
   if (typeof value === "string") return value;
+  if (typeof value === "number" || typeof value === "bigint") return String(value);
   try {
     const text = JSON.stringify(value);
     if (text !== undefined) return text;

@@ -1425,6 +1425,7 @@ test("p. getOrCompute options: checked strictly; an aborted signal rejects at on
     const out = await run(page, "computeOptionsScenario", { name: uniq("options") });
     assertRejected(out.unknown, "InvalidArgument", /"timeout"/, "unknown option");
     for (const which of ["zero", "negative", "text", "nan"]) assertRejected(out[which], "InvalidArgument", /timeoutMs/, which);
+    assertRejected(out.nan, "InvalidArgument", /got NaN/, "the value given, as given");
     assertRejected(out.badSignal, "InvalidArgument", /signal/, "signal not an AbortSignal");
     assertRejected(out.notObject, "InvalidArgument", /options/, "options not an object");
     assertRejected(out.preAborted, "Aborted", /user left/, "already aborted");
