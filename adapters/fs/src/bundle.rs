@@ -166,34 +166,52 @@ impl Cache {
     }
 
     /// [`Cache::export_bundle`] into the file `path`, written beside it under a temporary
-    /// name and renamed when whole, so that a failed export leaves no partial bundle at
-    /// `path` (and an existing file there is replaced only by a whole bundle).
+    /// name, flushed to disk and renamed when whole, so that a failed export leaves no
+    /// partial bundle at `path` (and an existing file there is replaced only by a whole
+    /// bundle). A `path` that is a pipe, a terminal or a device (`/dev/stdout`, a FIFO,
+    /// `>(gzip > maps.gz)`) is written in place: there is no file to replace.
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidArgument`] if the file cannot be created there (no such
-    /// directory, no permission); otherwise as [`Cache::export_bundle`].
+    /// [`ErrorKind::InvalidArgument`] if `path` is a directory or the file cannot be
+    /// created there (no such directory, no permission); otherwise as
+    /// [`Cache::export_bundle`].
     pub fn export_bundle_file(
         &self,
         path: &Path,
         filter: &ExportFilter,
         progress: impl FnMut(u64, u64),
     ) -> Result<ExportReport> {
+        let cannot = |why: &dyn std::fmt::Display| {
+            Error::new(
+                ErrorKind::InvalidArgument,
+                format!("cannot write {}: {why}", path.display()),
+            )
+        };
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => return Err(cannot(&"a directory: give a file name for the bundle")),
+            Ok(meta) if !meta.is_file() => {
+                let stream = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .map_err(|e| cannot(&e))?;
+                return self.export_bundle(BufWriter::with_capacity(CHUNK, stream), filter, progress);
+            }
+            _ => {}
+        }
         let name = path
             .file_name()
             .map_or_else(|| "bundle".into(), |n| n.to_string_lossy().into_owned());
         let partial = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
-        let file = File::create(&partial).map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidArgument,
-                format!("cannot write {}: {e}", path.display()),
-            )
-        })?;
-        let written = self
-            .export_bundle(BufWriter::with_capacity(CHUNK, file), filter, progress)
-            .and_then(|report| {
-                std::fs::rename(&partial, path).map_err(|e| io_error(&format!("rename {}", partial.display()), &e))?;
-                Ok(report)
-            });
+        let file = File::create(&partial).map_err(|e| cannot(&e))?;
+        let mut out = BufWriter::with_capacity(CHUNK, file);
+        let written = self.export_bundle(&mut out, filter, progress).and_then(|report| {
+            let file = out
+                .into_inner()
+                .map_err(|e| io_error("writing the bundle", e.error()))?;
+            file.sync_all().map_err(|e| io_error("writing the bundle", &e))?;
+            std::fs::rename(&partial, path).map_err(|e| io_error(&format!("rename {}", partial.display()), &e))?;
+            Ok(report)
+        });
         if written.is_err() {
             let _ = std::fs::remove_file(&partial);
         }

@@ -372,3 +372,50 @@ fn an_import_keeps_an_entry_the_cache_holds() {
     let hit = target.get(&mine).unwrap().unwrap();
     assert_eq!(hit.value.as_slice::<f32>().unwrap(), &[-1.0; 7]);
 }
+
+/// A bundle written to a pipe goes into the pipe, which stays a pipe (`/dev/stdout`, a
+/// FIFO and `>(gzip > x)` are such paths); a pipe closed early is an error, never a
+/// success; a directory is refused.
+#[cfg(unix)]
+#[test]
+fn an_export_to_a_pipe_writes_into_it_and_a_directory_is_refused() {
+    use std::os::unix::fs::FileTypeExt;
+    let scratch = Scratch::new("pipe");
+    let source = Cache::open(scratch.join("a")).unwrap();
+    fill(&source, &PLAN);
+    let fifo = scratch.join("pipe");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+
+    let reader = std::thread::spawn({
+        let fifo = fifo.clone();
+        move || fs::read(fifo).unwrap()
+    });
+    let report = source
+        .export_bundle_file(&fifo, &ExportFilter::default(), |_, _| {})
+        .unwrap();
+    let bundle = reader.join().unwrap();
+    assert_eq!(report.bytes, bundle.len() as u64);
+    assert!(fs::metadata(&fifo).unwrap().file_type().is_fifo(), "still a pipe");
+    let target = Cache::open(scratch.join("b")).unwrap();
+    assert_eq!(import(&target, &bundle).unwrap().imported, PLAN.len() as u64);
+
+    let early = std::thread::spawn({
+        let fifo = fifo.clone();
+        move || {
+            let mut head = [0u8; 8];
+            fs::File::open(fifo).unwrap().read_exact(&mut head).unwrap();
+        }
+    });
+    let err = source
+        .export_bundle_file(&fifo, &ExportFilter::default(), |_, _| {})
+        .unwrap_err();
+    early.join().unwrap();
+    assert_eq!(err.kind(), ErrorKind::Storage, "{err}");
+
+    let err = source
+        .export_bundle_file(&scratch.0, &ExportFilter::default(), |_, _| {})
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert!(err.message().contains("a directory"), "{err}");
+}
