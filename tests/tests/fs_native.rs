@@ -124,12 +124,24 @@ fn get_or_compute_inside_its_own_compute_is_an_error_not_a_hang() {
             cache.get_or_compute(&outer, || map(16, 5)).unwrap().source,
             Source::Memory
         );
+        // Another handle on the directory would wait on the key's lock too; a cache in
+        // another directory computes its own entry of the key.
+        let other_dir = TempDir::new("native-reentry-other");
+        let (same_dir, elsewhere) = (Cache::open(&dir.0).unwrap(), Cache::open(&other_dir.0).unwrap());
+        let key = Key::of("t1_map").arg("n", 3).build().unwrap();
+        let hit = cache
+            .get_or_compute(&key, || {
+                refusals.push(same_dir.get_or_compute(&key, || map(16, 6)).unwrap_err());
+                elsewhere.get_or_compute(&key, || map(16, 7)).unwrap().value
+            })
+            .unwrap();
+        assert_eq!(hit.value, map(16, 7));
         done.send(refusals).unwrap();
     });
     let refusals = finished
         .recv_timeout(Duration::from_secs(60))
         .expect("no call waits for itself");
-    assert_eq!(refusals.len(), 2);
+    assert_eq!(refusals.len(), 3);
     for err in refusals {
         assert_eq!(err.kind(), stepcache::ErrorKind::InvalidArgument);
         assert!(err.message().contains("inside its own compute"), "{err}");

@@ -498,7 +498,7 @@ impl Cache {
     /// [`ErrorKind::InvalidArgument`] when called for a key inside that key's own compute
     /// on the same thread (which would wait for itself), or an IO error while reading.
     pub fn get_or_compute<R: Computed>(&self, key: &Key, compute: impl FnOnce() -> R) -> Result<Hit> {
-        let _computing = reentry::Computing::enter(key)?;
+        let _computing = reentry::Computing::enter(self.dir(), key)?;
         let hit = block_on(self.engine.get_or_compute(key, || async move { compute() }));
         self.promoter.kick(&self.engine);
         hit
