@@ -75,6 +75,15 @@ impl Fingerprint {
         Fingerprint(*hasher.finalize().as_bytes())
     }
 
+    /// [`Fingerprint::of_array`] of data that arrives in pieces (a file read a piece at a
+    /// time, so that a large input is never held whole): feed every byte of the
+    /// `shape`-shaped array to the hasher, in order, then [`ArrayHasher::finish`].
+    pub fn array_hasher(elem: ElementType, shape: &[u64]) -> ArrayHasher {
+        let mut hasher = blake3::Hasher::new_derive_key(ARRAY_CONTEXT);
+        hasher.update(&layout_prefix(elem, shape, 0));
+        ArrayHasher(hasher)
+    }
+
     /// The content identity of a value (see [`crate::Value::content`]) whose data has the
     /// XXH3-128 checksum `data_check`: blake3 in `derive_key` mode with the context
     /// `"stepcache 2026-11 content v1"` over
@@ -94,6 +103,21 @@ impl Fingerprint {
         hasher.update(&head);
         hasher.update(meta);
         Fingerprint(*hasher.finalize().as_bytes())
+    }
+}
+
+/// An array's fingerprint computed piece by piece ([`Fingerprint::array_hasher`]).
+pub struct ArrayHasher(blake3::Hasher);
+
+impl ArrayHasher {
+    /// Hashes the next piece of the array's bytes (on every core when it is large).
+    pub fn update(&mut self, piece: &[u8]) {
+        update(&mut self.0, piece);
+    }
+
+    /// The array's fingerprint: [`Fingerprint::of_array`] of all the pieces in order.
+    pub fn finish(&self) -> Fingerprint {
+        Fingerprint(*self.0.finalize().as_bytes())
     }
 }
 

@@ -48,7 +48,7 @@ pub use engine::{
     Incoming, MEMORY_SLOT_OVERHEAD, NoShared, PutReport, SharedTier, SkipReason, Source, Status, TierOutcome, Transfer,
 };
 pub use error::{Error, ErrorKind, Result};
-pub use fingerprint::Fingerprint;
+pub use fingerprint::{ArrayHasher, Fingerprint};
 pub use key::{
     Arg, Key, KeyBuilder, MAX_ARG_NAME, MAX_INLINE_ARG, MAX_LIST_DEPTH, MAX_STEP_NAME, Step, validate_step_name,
 };

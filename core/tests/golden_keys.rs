@@ -735,3 +735,32 @@ fn lineage_binds_the_upstream_value() {
     };
     assert_ne!(Key::of("r1_map").lineage("t1", &other_key).build().unwrap(), golden);
 }
+
+/// An array hashed piece by piece has the fingerprint of the whole, however it is cut,
+/// across the size at which hashing goes parallel.
+#[test]
+fn an_array_hashed_in_pieces_is_the_array_hashed_whole() {
+    let data: Vec<u8> = (0..5u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    for len in [0, 1, 1023, 1024, 1025, 1 << 20, (1 << 20) + 7, 5 << 20] {
+        let bytes = &data[..len];
+        let whole = Fingerprint::of_array(ElementType::Bytes, &[len as u64], bytes);
+        for piece in [1usize << 20, 4096, 1000, 3 << 20] {
+            let mut hasher = Fingerprint::array_hasher(ElementType::Bytes, &[len as u64]);
+            bytes.chunks(piece).for_each(|p| hasher.update(p));
+            assert_eq!(hasher.finish(), whole, "{len} bytes in pieces of {piece}");
+        }
+    }
+    // The shape enters as in `of_array`.
+    let mut square = Fingerprint::array_hasher(ElementType::Bytes, &[2, 2]);
+    square.update(&data[..4]);
+    assert_eq!(
+        square.finish(),
+        Fingerprint::of_array(ElementType::Bytes, &[2, 2], &data[..4])
+    );
+    assert_ne!(
+        square.finish(),
+        Fingerprint::of_array(ElementType::Bytes, &[4], &data[..4])
+    );
+}

@@ -55,7 +55,8 @@ fn stamp(meta: &std::fs::Metadata) -> Stamp {
 /// &contents)`), read again only when its size, modification time or inode changed.
 ///
 /// # Errors
-/// The IO error of reading it (a missing file, a directory).
+/// The IO error of reading it (a missing file), or an error for what is not a regular
+/// file (a directory, a pipe, a device) and for a file that changed while it was read.
 pub(crate) fn fingerprint(path: &Path) -> std::io::Result<Fingerprint> {
     let path = std::fs::canonicalize(path)?;
     let before = std::fs::metadata(&path)?;
@@ -69,9 +70,15 @@ pub(crate) fn fingerprint(path: &Path) -> std::io::Result<Fingerprint> {
     {
         return Ok(*fp);
     }
+    if !before.is_file() {
+        // A pipe or a device could block or never end: only files have contents to key.
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a pipe, a device or a directory has no contents to key by)",
+        ));
+    }
     let started = SystemTime::now();
-    let contents = std::fs::read(&path)?;
-    let fp = Fingerprint::of_array(ElementType::Bytes, &[contents.len() as u64], &contents);
+    let fp = hash_file(&path, before.len())?;
     // Remembered only if the file did not change while it was read, and was not modified
     // so recently that a change within the same time tick could go unseen.
     let after = stamp(&std::fs::metadata(&path)?);
@@ -80,7 +87,7 @@ pub(crate) fn fingerprint(path: &Path) -> std::io::Result<Fingerprint> {
         .ok()
         .and_then(|m| started.duration_since(m).ok())
         .is_some_and(|age| age >= RACY);
-    if after == stamp_before && after.len == contents.len() as u64 && settled {
+    if after == stamp_before && settled {
         let mut memo = MEMO.lock().unwrap_or_else(PoisonError::into_inner);
         let memo = memo.get_or_insert_with(HashMap::new);
         if memo.len() >= MEMO_FILES {
@@ -89,4 +96,35 @@ pub(crate) fn fingerprint(path: &Path) -> std::io::Result<Fingerprint> {
         memo.insert(path, (after, fp));
     }
     Ok(fp)
+}
+
+/// How much of a file is read at a time: large files are hashed without being held whole.
+const PIECE: usize = 16 << 20;
+
+/// The array fingerprint of the `len` bytes of the file at `path`, read a piece at a time.
+///
+/// # Errors
+/// Reading's, or an error if the file did not hold `len` bytes when read (it changed).
+fn hash_file(path: &Path, len: u64) -> std::io::Result<Fingerprint> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Fingerprint::array_hasher(ElementType::Bytes, &[len]);
+    let mut piece = vec![0u8; PIECE.min(usize::try_from(len).unwrap_or(PIECE)).max(1)];
+    let mut read = 0u64;
+    loop {
+        let n = match file.read(&mut piece) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&piece[..n]);
+        read += n as u64;
+    }
+    if read != len {
+        return Err(std::io::Error::other(format!(
+            "it changed while it was read ({len} bytes, then {read})"
+        )));
+    }
+    Ok(hasher.finish())
 }

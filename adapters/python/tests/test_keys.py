@@ -181,6 +181,15 @@ def test_files_key_by_contents_and_are_not_read_again(tmp_path: pathlib.Path) ->
         stepcache.key("s", signal=tmp_path / "missing.bin")
 
 
+def test_only_regular_files_key_by_contents(tmp_path: pathlib.Path) -> None:
+    # A pipe would block the key until someone writes, /dev/zero never ends: refused.
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for special in (fifo, pathlib.Path("/dev/zero"), tmp_path):
+        with pytest.raises(ValueError, match="not a regular file"):
+            stepcache.key("s", signal=special)
+
+
 def test_self_holding_and_too_deep_arguments_are_invalid_not_a_crash() -> None:
     holds_itself: list[object] = [1]
     holds_itself.append(holds_itself)
