@@ -226,7 +226,9 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
     /// Concurrent calls for one key in this process compute once; the others wait and
     /// share the value. A forced step is recomputed once. If storing fails, the value is
     /// still returned, kept in memory where the policy allows, and the failure is in
-    /// [`Hit::stored`].
+    /// [`Hit::stored`]. A compute that awaits this call for its own key waits for itself:
+    /// the engine cannot tell it from another caller (a blocking binding that runs
+    /// computes on the caller's thread can, and refuses it).
     ///
     /// `compute` returns the [`Value`], or a `Result` of it whose error is anything
     /// displayable (see [`Computed`]).
