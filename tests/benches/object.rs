@@ -1,7 +1,9 @@
 //! The shared tier's store against the object store itself: puts and gets of one map
 //! through `ObjectStore` (the entry format, its checksum, parts of 8 MiB, verification by
 //! the engine) against opendal's own write and read of the same bytes, on the same
-//! SeaweedFS server on this machine. Rounds alternate the two; medians.
+//! SeaweedFS server on this machine. Each round times the two one after the other, the
+//! first of each pair taking turns between rounds (the server may still be settling the
+//! previous transfer when the next starts); medians.
 //!
 //! Then the same maps through the shared tier of a filesystem cache: a put (directory,
 //! then bucket) against opendal's write; a shared hit on a machine whose directory is
@@ -27,6 +29,24 @@ use stepcache_tests::temp::TempDir;
 fn median(mut times: Vec<Duration>) -> f64 {
     times.sort();
     times[times.len() / 2].as_secs_f64() * 1e3
+}
+
+/// How long `work` took, and what it returned (dropped by the caller, untimed).
+fn timed<T>(work: impl FnOnce() -> T) -> (Duration, T) {
+    let t = Instant::now();
+    let out = work();
+    (t.elapsed(), out)
+}
+
+/// Times `ours` and `theirs`, `ours` first in even rounds and second in odd ones.
+fn pair<A, B>(round: usize, ours: impl FnOnce() -> A, theirs: impl FnOnce() -> B) -> ((Duration, A), (Duration, B)) {
+    if round.is_multiple_of(2) {
+        let ours = timed(ours);
+        (ours, timed(theirs))
+    } else {
+        let theirs = timed(theirs);
+        (timed(ours), theirs)
+    }
 }
 
 fn main() {
@@ -74,21 +94,21 @@ fn main() {
         let path = format!("raw/{mib}");
         let (mut put, mut write, mut get, mut read) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for round in 0..=rounds {
-            let t = Instant::now();
-            stepcache_tests::block_on(cache.put(&key, value.clone())).unwrap();
-            let stepcache_put = t.elapsed();
-            let t = Instant::now();
-            runtime
-                .block_on(async { raw.write_with(&path, bytes.clone()).chunk(8 << 20).concurrent(2).await })
-                .unwrap();
-            let raw_write = t.elapsed();
-            let t = Instant::now();
-            let hit = stepcache_tests::block_on(cache.get(&key)).unwrap().unwrap();
-            let stepcache_get = t.elapsed();
+            let ((stepcache_put, _), (raw_write, _)) = pair(
+                round,
+                || stepcache_tests::block_on(cache.put(&key, value.clone())).unwrap(),
+                || {
+                    runtime
+                        .block_on(async { raw.write_with(&path, bytes.clone()).chunk(8 << 20).concurrent(2).await })
+                        .unwrap()
+                },
+            );
+            let ((stepcache_get, hit), (raw_read, back)) = pair(
+                round,
+                || stepcache_tests::block_on(cache.get(&key)).unwrap().unwrap(),
+                || runtime.block_on(raw.read(&path)).unwrap(),
+            );
             assert_eq!(hit.value.data().len(), bytes.len());
-            let t = Instant::now();
-            let back = runtime.block_on(raw.read(&path)).unwrap();
-            let raw_read = t.elapsed();
             assert_eq!(back.len(), bytes.len());
             if round > 0 {
                 // Round 0 warms the server and the connections.
@@ -148,31 +168,31 @@ fn through_the_tier(
     local_only.put(&key, value.clone()).unwrap();
     let mut times: [Vec<Duration>; 7] = Default::default();
     for round in 0..=rounds {
-        let t = Instant::now();
-        let report = writer.put(&key, value.clone()).unwrap();
-        let tier_put = t.elapsed();
+        let ((tier_put, report), (raw_write, _)) = pair(
+            round,
+            || writer.put(&key, value.clone()).unwrap(),
+            || {
+                runtime
+                    .block_on(async { raw.write_with(&path, bytes.to_vec()).chunk(8 << 20).concurrent(2).await })
+                    .unwrap()
+            },
+        );
         assert_eq!(report.shared, stepcache::TierOutcome::Stored);
-        let t = Instant::now();
-        runtime
-            .block_on(async { raw.write_with(&path, bytes.to_vec()).chunk(8 << 20).concurrent(2).await })
-            .unwrap();
-        let raw_write = t.elapsed();
         let reader_dir = TempDir::new("bench-tier-reader");
         let reader = machine(&reader_dir);
-        let t = Instant::now();
-        let hit = reader.get(&key).unwrap().unwrap();
-        let shared_hit = t.elapsed();
+        let ((shared_hit, hit), (raw_read, back)) = pair(
+            round,
+            || reader.get(&key).unwrap().unwrap(),
+            || runtime.block_on(raw.read(&path)).unwrap(),
+        );
         assert_eq!(hit.source, stepcache::Source::Shared);
+        assert_eq!(back.len(), bytes.len());
         // The cache's thread writes the hit into the directory after the get returned.
         let t = Instant::now();
         while reader.status(std::slice::from_ref(&key)).unwrap()[0].state != stepcache::EntryState::Stored {
             std::thread::sleep(Duration::from_millis(1));
         }
         let promoted = t.elapsed();
-        let t = Instant::now();
-        let back = runtime.block_on(raw.read(&path)).unwrap();
-        let raw_read = t.elapsed();
-        assert_eq!(back.len(), bytes.len());
         let t = Instant::now();
         let next = reader.get(&key).unwrap().unwrap();
         let next_get = t.elapsed();
