@@ -43,6 +43,15 @@ impl EntryReader {
         self.bytes.as_ref().len() - self.at
     }
 
+    /// The bytes not pushed yet, in the place they will go: for a store that prepares
+    /// that memory ahead of its copies (a native one asking the kernel to map the pages
+    /// of the next piece in one call rather than one fault per page). Whatever is written
+    /// here is overwritten by the next pushes, which alone are checksummed.
+    pub fn unfilled(&mut self) -> &mut [u8] {
+        let at = self.at;
+        &mut self.bytes.as_mut_slice()[at..]
+    }
+
     /// Adds the next `len` bytes, written by `fill` into the place they go (so a store
     /// whose pieces live elsewhere, such as JavaScript memory, copies each once). More
     /// bytes than remain mark the entry damaged, and `fill` is not called.
