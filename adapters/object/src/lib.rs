@@ -209,12 +209,11 @@ impl Store for ObjectStore {
         .await
     }
 
-    /// Checksums the payload first (XXH3, many times faster than the network), so the
-    /// head can go first and the object is written in one pass: in parts of 8 MiB, each
+    /// Checksums the payload first (its checksum and its blocks' in one pass, many times
+    /// faster than the network), so the head can go first and the object is written in one pass: in parts of 8 MiB, each
     /// copied once into the upload's buffers, then the seal if the entry has one.
     async fn put_entry(&self, id: &Fingerprint, entry: &EntryWriter<'_>) -> Result<PayloadCheck> {
-        let check = PayloadCheck::of(entry.payload());
-        let head = entry.head(check)?;
+        let (head, check) = entry.head_first()?;
         let trailer = entry.trailer(&head);
         let (operator, path) = (self.operator.clone(), self.path(id));
         if entry.len() <= PART {

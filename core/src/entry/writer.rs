@@ -173,11 +173,27 @@ impl<'a> EntryWriter<'a> {
         Ok(head)
     }
 
+    /// The head to write in front of the payload and the payload's checksum, for a store
+    /// that writes the head first: both checksums (the payload's and its blocks', if it
+    /// has them) in one pass over the payload, a piece at a time while it is in the
+    /// processor's caches.
+    ///
+    /// # Errors
+    /// As [`EntryWriter::head`].
+    pub fn head_first(&self) -> Result<(Vec<u8>, PayloadCheck)> {
+        /// Small enough that the second checksum reads the piece from the caches.
+        const PIECE: usize = 256 << 10;
+        let mut hasher = self.hasher();
+        for piece in self.payload.chunks(PIECE) {
+            hasher.update(piece);
+        }
+        self.head_from(hasher)
+    }
+
     /// The whole entry in one buffer, and its payload checksum: for stores that write an
     /// entry in one piece.
     pub fn to_bytes(&self) -> Result<(Vec<u8>, PayloadCheck)> {
-        let check = PayloadCheck::of(self.payload);
-        let head = self.head(check)?;
+        let (head, check) = self.head_first()?;
         let trailer = self.trailer(&head);
         let mut bytes = Vec::with_capacity(self.len());
         bytes.extend_from_slice(&head);
