@@ -150,6 +150,16 @@ impl AlignedBytes {
         }
     }
 
+    /// `len` zero bytes, or `None` if this process cannot have that much memory: for a
+    /// length read from a file, a record or a response, which damage or another machine
+    /// may make larger than any entry this process could hold. Failing to allocate would
+    /// abort the process; this asks the allocator first, then takes the zeroed memory
+    /// [`AlignedBytes::zeroed`] takes (whose pages the system maps only when written).
+    pub fn try_zeroed(len: usize) -> Option<Self> {
+        alloc::vec::Vec::<u64>::new().try_reserve_exact(len.div_ceil(8)).ok()?;
+        Some(Self::zeroed(len))
+    }
+
     /// A copy of `bytes`.
     pub fn copy_of(bytes: &[u8]) -> Self {
         AlignedBytes {

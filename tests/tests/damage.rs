@@ -62,12 +62,15 @@ enum FileDamage {
     Zero,
     Ones,
     Extend,
+    /// Made sparse and far larger than memory (8 TiB): a handle reading entries into
+    /// memory must not try to allocate that.
+    ExtendFarPastMemory,
     Directory,
     SymlinkToOther,
     OtherKeysFile,
 }
 
-const FILE_DAMAGE: [FileDamage; 13] = [
+const FILE_DAMAGE: [FileDamage; 14] = [
     FileDamage::Remove,
     FileDamage::TruncateEmpty,
     FileDamage::TruncateOne,
@@ -78,6 +81,7 @@ const FILE_DAMAGE: [FileDamage; 13] = [
     FileDamage::Zero,
     FileDamage::Ones,
     FileDamage::Extend,
+    FileDamage::ExtendFarPastMemory,
     FileDamage::Directory,
     FileDamage::SymlinkToOther,
     FileDamage::OtherKeysFile,
@@ -112,6 +116,7 @@ fn damage_file(path: &Path, other: &Path, how: FileDamage) {
         FileDamage::Zero => open().write_all_at(&vec![0u8; len as usize], 0).unwrap(),
         FileDamage::Ones => open().write_all_at(&vec![0xFFu8; len as usize], 0).unwrap(),
         FileDamage::Extend => open().write_all_at(&[7u8; 100], len).unwrap(),
+        FileDamage::ExtendFarPastMemory => open().set_len(8 << 40).unwrap(),
         FileDamage::Directory => {
             fs::remove_file(path).unwrap();
             fs::create_dir_all(path.join("inner")).unwrap();
@@ -185,6 +190,12 @@ fn trial(root: &Path, target: Target, what: &str, apply: impl FnOnce(&Path, &Pat
     // A handle that keeps what it wrote in memory, and one that reads from disk only.
     let writer = Cache::open(&dir).unwrap();
     let reader = Cache::builder().dir(&dir).memory_budget(0).open().unwrap();
+    let unmapped = Cache::builder()
+        .dir(&dir)
+        .memory_budget(0)
+        .memory_map(false)
+        .open()
+        .unwrap();
     let mut versions = vec![1u32; SIZES.len()];
     for n in 0..SIZES.len() {
         writer.put(&key(n), value(n, 1)).unwrap();
@@ -206,6 +217,8 @@ fn trial(root: &Path, target: Target, what: &str, apply: impl FnOnce(&Path, &Pat
     );
     apply(&path, &other);
 
+    // The reader without maps first: whichever handle reads the damage first removes it.
+    reads_are_current_or_missing(&unmapped, &versions, &format!("{what}, open reader without maps"));
     reads_are_current_or_missing(&reader, &versions, &format!("{what}, open reader"));
     reads_are_current_or_missing(&writer, &versions, &format!("{what}, open writer"));
     let fresh = Cache::builder()
@@ -230,11 +243,16 @@ fn trial(root: &Path, target: Target, what: &str, apply: impl FnOnce(&Path, &Pat
             "{what}: put {n}: {report:?}"
         );
     }
-    for (name, cache) in [("writer", &writer), ("reader", &reader), ("fresh", &fresh)] {
+    for (name, cache) in [
+        ("writer", &writer),
+        ("reader", &reader),
+        ("unmapped", &unmapped),
+        ("fresh", &fresh),
+    ] {
         let hits = reads_are_current_or_missing(cache, &versions, &format!("{what}, {name} after new puts"));
         assert!(hits.iter().all(|h| *h), "{what}: {name} misses a new put: {hits:?}");
     }
-    drop((writer, reader, fresh));
+    drop((writer, reader, unmapped, fresh));
     let again = Cache::open(&dir).unwrap();
     assert!(
         reads_are_current_or_missing(&again, &versions, &format!("{what}, reopened"))
@@ -341,4 +359,31 @@ fn truncation_under_concurrent_reads_never_faults_without_maps() {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
     });
     println!("concurrent truncation: {reads} reads without maps, {hits} verified hits, the rest misses, no fault");
+}
+
+/// An entry file made far larger than memory (sparse): a handle that reads entries into
+/// memory (`memory_map(false)`) finds a miss, never asks for that much memory (which
+/// would abort the process), and the key can be stored again.
+#[test]
+fn an_entry_file_far_larger_than_memory_is_a_miss_without_maps() {
+    let root = TempDir::new("damage-huge");
+    let dir = root.0.join("cache");
+    let cache = Cache::builder()
+        .dir(&dir)
+        .memory_budget(0)
+        .memory_map(false)
+        .open()
+        .unwrap();
+    let n = SIZES.len() - 1;
+    cache.put(&key(n), value(n, 1)).unwrap();
+    let path = cache.engine().store().entry_path(key(n).fingerprint());
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(8 << 40)
+        .unwrap();
+    assert!(cache.get(&key(n)).unwrap().is_none());
+    cache.put(&key(n), value(n, 2)).unwrap();
+    assert!(cache.get(&key(n)).unwrap().unwrap().value == value(n, 2));
 }

@@ -161,3 +161,34 @@ fn a_server_killed_mid_transfer_is_a_typed_error() {
         start.elapsed()
     );
 }
+
+/// A server (or anything in between) that says an object is far larger than this
+/// machine's memory: a get is a miss, at once, without asking for that much memory
+/// (which would abort the process) or reading the body on.
+#[test]
+fn an_object_said_to_be_larger_than_memory_is_a_miss() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let answered = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&answered);
+    std::thread::spawn(move || {
+        for mut connection in listener.incoming().flatten() {
+            let mut request = [0u8; 4096];
+            let _ = connection.read(&mut request);
+            counter.fetch_add(1, Ordering::SeqCst);
+            // 8 PiB said, a few bytes sent; then the connection closes.
+            let _ = connection.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 9007199254740992\r\n\r\nnot an entry");
+        }
+    });
+    let config = stepcache_object::ObjectConfig::new("bucket")
+        .endpoint(&endpoint)
+        .credentials("key", "secret")
+        .timeout(Duration::from_secs(5))
+        .retries(0);
+    let cache = Cache::new(ObjectStore::open(&config).unwrap(), SystemClock::new(), Config::new()).unwrap();
+    let key = Key::of("t1_map").arg("n", 1).build().unwrap();
+    let found = stepcache_tests::block_on(cache.get(&key));
+    assert!(matches!(found, Ok(None)), "{found:?}");
+    assert!(answered.load(Ordering::SeqCst) >= 1, "the request reached the server");
+}

@@ -461,7 +461,11 @@ impl FsStore {
             let map = crate::sys::map_readonly(&file).map_err(|e| io_error("map", &path, e))?;
             return Ok(Some(FsBytes::Mapped(map)));
         }
-        let mut bytes = AlignedBytes::zeroed(len as usize);
+        // A file larger than this process can hold in memory (damage: a real entry that
+        // large is mapped) reads as no bytes, which the entry check rejects.
+        let Some(mut bytes) = usize::try_from(len).ok().and_then(AlignedBytes::try_zeroed) else {
+            return Ok(Some(FsBytes::Read(AlignedBytes::default())));
+        };
         // A file that shrank since `stat` is read short; the entry check then rejects it.
         let got = read_up_to(&mut file, bytes.as_mut_slice()).map_err(|e| io_error("read", &path, e))?;
         bytes.truncate(got);

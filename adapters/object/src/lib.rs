@@ -162,7 +162,10 @@ impl Store for ObjectStore {
             let len = usize::try_from(len).unwrap_or(0);
             let (mut entry, mut pages) = (EntryReader::new(len), PagesAhead::default());
             let streamed = async {
-                while let Some(piece) = stream.try_next().await? {
+                // Damaged (longer than it said, or too long to hold): read no further.
+                while !entry.is_damaged()
+                    && let Some(piece) = stream.try_next().await?
+                {
                     for bytes in piece {
                         pages.before_push(&mut entry, bytes.len());
                         entry.push(&bytes);

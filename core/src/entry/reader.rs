@@ -27,15 +27,23 @@ pub struct EntryReader {
 }
 
 impl EntryReader {
-    /// A reader of an entry of `len` bytes.
+    /// A reader of an entry of `len` bytes. A length this process cannot allocate (from
+    /// damage, or an object larger than this machine's memory) reads as damaged, no bytes:
+    /// a miss, never an aborted process.
     pub fn new(len: usize) -> Self {
+        let bytes = AlignedBytes::try_zeroed(len);
         EntryReader {
-            bytes: AlignedBytes::zeroed(len),
+            damaged: bytes.is_none(),
+            bytes: bytes.unwrap_or_default(),
             at: 0,
             payload: None,
             head_needs: super::PRELUDE_LEN,
-            damaged: false,
         }
+    }
+
+    /// Whether the entry is known to be damaged already: its pieces need not be read on.
+    pub fn is_damaged(&self) -> bool {
+        self.damaged
     }
 
     /// Bytes still expected.
@@ -140,6 +148,23 @@ mod tests {
         assert!(short.finish().0.as_ref().is_empty());
         let mut long = EntryReader::new(bytes.len() - 1);
         long.push(&bytes);
+        assert!(long.is_damaged());
         assert!(long.finish().0.as_ref().is_empty());
+    }
+
+    /// A length no process can allocate (past `isize::MAX` bytes, and one far past any
+    /// machine's memory) is damage, not an aborted process.
+    #[test]
+    fn a_length_too_large_to_hold_reads_as_damaged() {
+        #[cfg(target_pointer_width = "64")]
+        let far_past_memory = 1 << 60;
+        #[cfg(not(target_pointer_width = "64"))]
+        let far_past_memory = usize::MAX / 2;
+        for len in [usize::MAX, usize::MAX / 2, far_past_memory] {
+            let mut reader = EntryReader::new(len);
+            assert!(reader.is_damaged(), "{len}");
+            reader.push(b"piece");
+            assert!(reader.finish().0.as_ref().is_empty(), "{len}");
+        }
     }
 }
