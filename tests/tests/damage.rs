@@ -387,3 +387,80 @@ fn an_entry_file_far_larger_than_memory_is_a_miss_without_maps() {
     cache.put(&key(n), value(n, 2)).unwrap();
     assert!(cache.get(&key(n)).unwrap().unwrap().value == value(n, 2));
 }
+
+/// Where the child process of the next test finds the cache it reads.
+const HUGE_ENTRY_DIR: &str = "STEPCACHE_TEST_HUGE_ENTRY_DIR";
+
+/// A real entry longer than this process can hold in memory, read by a handle without
+/// memory maps: a `TooLarge` error naming the way to read it, and the entry stays (its
+/// header says that length, so it is no damage). A sparse file under a valid header of a
+/// 32 GiB f32 map stands in for it, read by this test's binary run again under an 8 GiB
+/// address-space limit (`prlimit`), so the allocation fails on any machine.
+#[test]
+fn an_entry_longer_than_memory_is_too_large_and_kept_without_maps() {
+    let open = |dir: &Path| {
+        Cache::builder()
+            .dir(dir)
+            .memory_budget(0)
+            .memory_map(false)
+            .open()
+            .unwrap()
+    };
+    if let Some(dir) = std::env::var_os(HUGE_ENTRY_DIR) {
+        let err = open(Path::new(&dir)).get(&key(0)).unwrap_err();
+        assert_eq!(err.kind(), stepcache::ErrorKind::TooLarge, "{err}");
+        assert!(err.to_string().contains("memory maps"), "{err}");
+        return;
+    }
+    use stepcache_core::entry::{BlockTable, Codec, EntryHeader, PayloadCheck, block_count, encode_head};
+    let root = TempDir::new("damage-huge-real");
+    let dir = root.0.join("cache");
+    let cache = open(&dir);
+    let key = key(0);
+    cache.put(&key, value(0, 1)).unwrap();
+    let payload_len: u64 = 32 << 30;
+    let mut header = EntryHeader {
+        key: *key.fingerprint(),
+        step: key.step().into(),
+        created_ms: 1,
+        cost_us: 1,
+        elem: stepcache::ElementType::F32,
+        shape: vec![payload_len / 4],
+        codec: Codec::Raw,
+        raw_len: payload_len,
+        payload_len,
+        payload_check: PayloadCheck::placeholder(),
+        meta: Vec::new(),
+        provenance: Default::default(),
+        blocks: BlockTable::default(),
+    };
+    header.blocks = BlockTable::placeholder(block_count(&header) as usize);
+    let head = encode_head(&header);
+    let path = cache.engine().store().entry_path(key.fingerprint());
+    fs::write(&path, &head).unwrap();
+    let len = head.len() as u64 + payload_len;
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+    drop(cache);
+    let child = std::process::Command::new("prlimit")
+        .arg(format!("--as={}", 8u64 << 30))
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "an_entry_longer_than_memory_is_too_large_and_kept_without_maps",
+            "--nocapture",
+        ])
+        .env(HUGE_ENTRY_DIR, &dir)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&child.stdout).into_owned() + &String::from_utf8_lossy(&child.stderr);
+    assert!(
+        child.status.success() && report.contains("1 passed"),
+        "the reading process: {report}"
+    );
+    assert_eq!(fs::metadata(&path).unwrap().len(), len, "the entry is kept");
+}

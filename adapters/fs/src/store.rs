@@ -44,7 +44,7 @@ use memmap2::Mmap;
 use crate::dir::{ensure_dir, owner_only_dir};
 use crate::error::io_error;
 use crate::shared::Changes;
-use stepcache_core::entry::{EntryHasher, EntryWriter, LIST_HEAD_LEN, PayloadCheck};
+use stepcache_core::entry::{EntryHasher, EntryWriter, Head, LIST_HEAD_LEN, PayloadCheck, decode_head};
 use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, LockGuard, Result, SharedBytes, Store};
 
 /// The directory of this layout under the cache directory. Older layouts beside it are
@@ -461,10 +461,8 @@ impl FsStore {
             let map = crate::sys::map_readonly(&file).map_err(|e| io_error("map", &path, e))?;
             return Ok(Some(FsBytes::Mapped(map)));
         }
-        // A file larger than this process can hold in memory (damage: a real entry that
-        // large is mapped) reads as no bytes, which the entry check rejects.
         let Some(mut bytes) = usize::try_from(len).ok().and_then(AlignedBytes::try_zeroed) else {
-            return Ok(Some(FsBytes::Read(AlignedBytes::default())));
+            return too_large_to_read(&path, file, len);
         };
         // A file that shrank since `stat` is read short; the entry check then rejects it.
         let got = read_up_to(&mut file, bytes.as_mut_slice()).map_err(|e| io_error("read", &path, e))?;
@@ -558,6 +556,45 @@ fn open_entry(path: &Path) -> Result<Option<(File, u64)>> {
         // A directory or a device where an entry belongs is damage: a miss, removed by
         // the engine like any damaged entry.
         _ => Ok(None),
+    }
+}
+
+/// An entry file longer than this process can hold in memory. If its header says it is
+/// that long, it is a real entry: an error, and the entry stays (memory maps, or more
+/// memory, read it). Otherwise it is damage (a file grown, or made sparse and huge): no
+/// bytes, which the entry check rejects.
+fn too_large_to_read(path: &Path, mut file: File, len: u64) -> Result<Option<FsBytes>> {
+    // The first `n` bytes, or `None` if even those cannot be held.
+    let mut head_of = |n: usize| -> Result<Option<Vec<u8>>> {
+        let mut head = Vec::new();
+        if head.try_reserve_exact(n).is_err() {
+            return Ok(None);
+        }
+        head.resize(n, 0);
+        let got = file
+            .seek(io::SeekFrom::Start(0))
+            .and_then(|_| read_up_to(&mut file, &mut head))
+            .map_err(|e| io_error("read", path, e))?;
+        head.truncate(got);
+        Ok(Some(head))
+    };
+    let mut head = head_of(LIST_HEAD_LEN)?.unwrap_or_default();
+    // A header with a long block table (16 bytes per MiB of payload) is read whole.
+    if let Ok(Head::NeedBytes(n)) = decode_head(&head)
+        && (n as u64) < len
+    {
+        head = head_of(n)?.unwrap_or_default();
+    }
+    match decode_head(&head) {
+        Ok(Head::Complete(_, payload)) if payload.end as u64 == len => Err(Error::new(
+            ErrorKind::TooLarge,
+            format!(
+                "the entry {} is {len} bytes, more than this process can hold in memory; \
+                 a cache opened with memory maps (the default) reads it without a copy",
+                path.display()
+            ),
+        )),
+        _ => Ok(Some(FsBytes::Read(AlignedBytes::default()))),
     }
 }
 

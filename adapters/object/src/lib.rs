@@ -158,11 +158,15 @@ impl Store for ObjectStore {
                 Ok(opened) => opened,
                 Err(e) => return failed(e),
             };
-            // Longer than this machine can address: no bytes, as for damage.
-            let len = usize::try_from(len).unwrap_or(0);
-            let (mut entry, mut pages) = (EntryReader::new(len), PagesAhead::default());
+            // Longer than this process can address or hold: damage, or another machine's
+            // entry too large for this one; a miss either way (the engine rejects no
+            // bytes and never removes a shared entry), the body left unread.
+            let Some(mut entry) = usize::try_from(len).ok().and_then(EntryReader::try_new) else {
+                return Ok(Some((AlignedBytes::default(), None)));
+            };
+            let mut pages = PagesAhead::default();
             let streamed = async {
-                // Damaged (longer than it said, or too long to hold): read no further.
+                // Damaged (longer than it said): read no further.
                 while !entry.is_damaged()
                     && let Some(piece) = stream.try_next().await?
                 {

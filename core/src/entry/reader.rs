@@ -27,17 +27,27 @@ pub struct EntryReader {
 }
 
 impl EntryReader {
-    /// A reader of an entry of `len` bytes. A length this process cannot allocate (from
-    /// damage, or an object larger than this machine's memory) reads as damaged, no bytes:
-    /// a miss, never an aborted process.
+    /// A reader of an entry of `len` bytes, a length the store has checked against what
+    /// it can hold (the browser's stores against the browser's limit): failing to
+    /// allocate it ends the process, as any allocation does.
     pub fn new(len: usize) -> Self {
-        let bytes = AlignedBytes::try_zeroed(len);
+        Self::with_buffer(AlignedBytes::zeroed(len))
+    }
+
+    /// A reader of an entry of `len` bytes, or `None` if this process cannot allocate that
+    /// much: for a length no limit was checked against (a response's, which another
+    /// machine or damage may make larger than any entry this process could hold).
+    pub fn try_new(len: usize) -> Option<Self> {
+        AlignedBytes::try_zeroed(len).map(Self::with_buffer)
+    }
+
+    fn with_buffer(bytes: AlignedBytes) -> Self {
         EntryReader {
-            damaged: bytes.is_none(),
-            bytes: bytes.unwrap_or_default(),
+            bytes,
             at: 0,
             payload: None,
             head_needs: super::PRELUDE_LEN,
+            damaged: false,
         }
     }
 
@@ -153,18 +163,16 @@ mod tests {
     }
 
     /// A length no process can allocate (past `isize::MAX` bytes, and one far past any
-    /// machine's memory) is damage, not an aborted process.
+    /// machine's memory) is refused, not an aborted process.
     #[test]
-    fn a_length_too_large_to_hold_reads_as_damaged() {
+    fn a_length_too_large_to_hold_is_refused() {
         #[cfg(target_pointer_width = "64")]
         let far_past_memory = 1 << 60;
         #[cfg(not(target_pointer_width = "64"))]
         let far_past_memory = usize::MAX / 2;
         for len in [usize::MAX, usize::MAX / 2, far_past_memory] {
-            let mut reader = EntryReader::new(len);
-            assert!(reader.is_damaged(), "{len}");
-            reader.push(b"piece");
-            assert!(reader.finish().0.as_ref().is_empty(), "{len}");
+            assert!(EntryReader::try_new(len).is_none(), "{len}");
         }
+        assert!(EntryReader::try_new(5000).is_some());
     }
 }
