@@ -9,7 +9,7 @@ use super::read::{content_of, slot_of};
 use super::report::{PutReport, SkipReason, TierOutcome};
 use super::state::{Slot, State};
 use crate::clock::Clock;
-use crate::entry::{self, Codec, EntryHeader, EntryWriter, MAX_META_LEN, PayloadCheck};
+use crate::entry::{Codec, EntryHeader, EntryWriter, MAX_META_LEN, PayloadCheck};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fingerprint::Fingerprint;
 use crate::key::Key;
@@ -206,7 +206,13 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         (header, payload): &mut (EntryHeader, Cow<'_, [u8]>),
         epoch: u64,
     ) -> Result<TierOutcome> {
-        let size = self.store.footprint((entry::head_len(header) + payload.len()) as u64);
+        let entry = EntryWriter::new(header, payload);
+        // A header no reader would accept (a raw payload's block table, 16 bytes per MiB,
+        // beside the largest metadata): never written, as a value over the budget is not.
+        if !entry.head_readable() {
+            return Ok(TierOutcome::Skipped(SkipReason::TooLarge));
+        }
+        let size = self.store.footprint(entry.len() as u64);
         let id = header.key;
         let now = header.created_ms;
         let budget = self.state.with(|st| st.index.stats.budget);
@@ -224,7 +230,6 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         if !self.make_room(Some(&id), size, budget, now).await? {
             return Ok(TierOutcome::Skipped(SkipReason::NoRoom));
         }
-        let entry = EntryWriter::new(header, payload);
         header.payload_check = match self.store.put_entry(&id, &entry).await {
             Ok(check) => check,
             // The store itself is full (a disk, a browser quota) below our budget: evict by

@@ -64,6 +64,16 @@ impl<'a> EntryWriter<'a> {
         self.header.as_ref().map_or(0, |(_, len)| *len)
     }
 
+    /// Whether readers will accept this entry's head: its header is at most
+    /// [`super::MAX_HEADER_LEN`] bytes, which bounds what damage can make a reader
+    /// allocate. A raw payload's block table takes 16 bytes per MiB, so this caps such a
+    /// payload at about 128 GiB (less its metadata).
+    pub fn head_readable(&self) -> bool {
+        self.header
+            .as_ref()
+            .is_none_or(|(header, _)| super::body_len(header) <= super::MAX_HEADER_LEN)
+    }
+
     /// The entry's whole length: head, payload and trailer.
     pub fn len(&self) -> usize {
         self.head_len() + self.payload.len() + self.trailer_len()
@@ -223,5 +233,48 @@ impl EntryHasher {
 impl core::fmt::Debug for EntryHasher {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("EntryHasher")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ElementType;
+    use crate::entry::{Codec, Head, decode_head, encode_head};
+
+    /// The header of a raw byte payload of `len` bytes, with its block table's room.
+    fn raw_header(len: u64) -> EntryHeader {
+        let mut header = EntryHeader {
+            key: crate::Fingerprint::from_bytes([5; 32]),
+            step: "s".into(),
+            created_ms: 1,
+            cost_us: 1,
+            elem: ElementType::U8,
+            shape: alloc::vec![len],
+            codec: Codec::Raw,
+            raw_len: len,
+            payload_len: len,
+            payload_check: PayloadCheck::placeholder(),
+            meta: alloc::vec::Vec::new(),
+            provenance: Default::default(),
+            blocks: BlockTable::default(),
+        };
+        header.blocks = BlockTable::placeholder(block_count(&header) as usize);
+        header
+    }
+
+    /// Around the largest raw payload whose block table fits a header (about 128 GiB), a
+    /// writer refuses exactly the heads that readers would refuse.
+    #[test]
+    fn a_head_is_written_only_if_readers_accept_it() {
+        let (mut accepted, mut refused) = (0, 0);
+        for gib in 124..=132u64 {
+            let header = raw_header(gib << 30);
+            let writer = EntryWriter::new(&header, &[]);
+            let reads = matches!(decode_head(&encode_head(&header)), Ok(Head::Complete(..)));
+            assert_eq!(writer.head_readable(), reads, "{gib} GiB");
+            if reads { accepted += 1 } else { refused += 1 }
+        }
+        assert!(accepted > 0 && refused > 0, "the range holds the limit");
     }
 }
