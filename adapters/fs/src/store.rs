@@ -44,7 +44,7 @@ use memmap2::Mmap;
 use crate::dir::{ensure_dir, owner_only_dir};
 use crate::error::io_error;
 use crate::shared::Changes;
-use stepcache_core::entry::{EntryHasher, EntryWriter, Head, LIST_HEAD_LEN, PayloadCheck, decode_head};
+use stepcache_core::entry::{EntryHasher, EntryWriter, Head, LIST_HEAD_LEN, PayloadCheck, decode_head, listed_len};
 use stepcache_core::{AlignedBytes, Error, ErrorKind, Fingerprint, Listed, LockGuard, Result, SharedBytes, Store};
 
 /// The directory of this layout under the cache directory. Older layouts beside it are
@@ -564,38 +564,32 @@ fn open_entry(path: &Path) -> Result<Option<(File, u64)>> {
 /// memory, read it). Otherwise it is damage (a file grown, or made sparse and huge): no
 /// bytes, which the entry check rejects.
 fn too_large_to_read(path: &Path, mut file: File, len: u64) -> Result<Option<FsBytes>> {
-    // The first `n` bytes, or `None` if even those cannot be held.
-    let mut head_of = |n: usize| -> Result<Option<Vec<u8>>> {
-        let mut head = Vec::new();
-        if head.try_reserve_exact(n).is_err() {
-            return Ok(None);
-        }
-        head.resize(n, 0);
+    let mut head_of = |n: usize| -> Result<Vec<u8>> {
+        let mut head = vec![0u8; n];
         let got = file
             .seek(io::SeekFrom::Start(0))
             .and_then(|_| read_up_to(&mut file, &mut head))
             .map_err(|e| io_error("read", path, e))?;
         head.truncate(got);
-        Ok(Some(head))
+        Ok(head)
     };
-    let mut head = head_of(LIST_HEAD_LEN)?.unwrap_or_default();
-    // A header with a long block table (16 bytes per MiB of payload) is read whole.
-    if let Ok(Head::NeedBytes(n)) = decode_head(&head)
-        && (n as u64) < len
-    {
-        head = head_of(n)?.unwrap_or_default();
+    let mut head = head_of(LIST_HEAD_LEN)?;
+    // A header with a long block table (16 bytes per MiB of payload) is read whole; its
+    // length is bounded by `decode_head`, which refuses any over `MAX_HEADER_LEN`.
+    if let Ok(Head::NeedBytes(n)) = decode_head(&head) {
+        head = head_of(n)?;
     }
-    match decode_head(&head) {
-        Ok(Head::Complete(_, payload)) if payload.end as u64 == len => Err(Error::new(
-            ErrorKind::TooLarge,
-            format!(
-                "the entry {} is {len} bytes, more than this process can hold in memory; \
-                 a cache opened with memory maps (the default) reads it without a copy",
-                path.display()
-            ),
-        )),
-        _ => Ok(Some(FsBytes::Read(AlignedBytes::default()))),
+    if listed_len(&head) != len {
+        return Ok(Some(FsBytes::Read(AlignedBytes::default())));
     }
+    Err(Error::new(
+        ErrorKind::TooLarge,
+        format!(
+            "the entry {} is {len} bytes, more than this process can hold in memory; \
+             a cache opened with memory maps (the default) reads it without a copy",
+            path.display()
+        ),
+    ))
 }
 
 /// Whether an error says a directory on the path is missing or is not a directory.

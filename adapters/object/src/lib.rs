@@ -217,8 +217,9 @@ impl Store for ObjectStore {
     }
 
     /// Checksums the payload first (its checksum and its blocks' in one pass, many times
-    /// faster than the network), so the head can go first and the object is written in one pass: in parts of 8 MiB, each
-    /// copied once into the upload's buffers, then the seal if the entry has one.
+    /// faster than the network), so the head can go first and the object is written in
+    /// one pass: in parts of 8 MiB, each copied once into the upload's buffers, then the
+    /// seal if the entry has one.
     async fn put_entry(&self, id: &Fingerprint, entry: &EntryWriter<'_>) -> Result<PayloadCheck> {
         let (head, check) = entry.head_first()?;
         let trailer = entry.trailer(&head);
