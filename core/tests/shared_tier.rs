@@ -477,3 +477,113 @@ fn promotion_in_the_background_writes_after_the_hit_unless_the_key_changed() {
     assert_eq!(block_on(fresh.get(&k2)).unwrap().unwrap().value, value(22));
     assert!(block_on(fresh.get(&k3)).unwrap().is_none());
 }
+
+/// A store whose writes each wait until the other tier's write has begun: a put completes
+/// through two of them only if the engine writes both tiers at once.
+#[derive(Clone, Default)]
+struct Meeting {
+    inner: MemoryStore,
+    began: Arc<AtomicBool>,
+    other_began: Arc<AtomicBool>,
+}
+
+impl Meeting {
+    /// The local store and the shared store, each waiting for the other.
+    fn pair() -> (Meeting, Meeting) {
+        let local = Meeting::default();
+        let shared = Meeting {
+            inner: MemoryStore::new(),
+            began: local.other_began.clone(),
+            other_began: local.began.clone(),
+        };
+        (local, shared)
+    }
+}
+
+impl Store for Meeting {
+    type Bytes = SharedBytes;
+
+    async fn get(&self, id: &Fingerprint) -> Result<Option<SharedBytes>> {
+        self.inner.get(id).await
+    }
+
+    async fn put_entry(&self, id: &Fingerprint, entry: &EntryWriter<'_>) -> Result<PayloadCheck> {
+        self.began.store(true, Ordering::SeqCst);
+        std::future::poll_fn(|_| match self.other_began.load(Ordering::SeqCst) {
+            true => std::task::Poll::Ready(()),
+            false => std::task::Poll::Pending,
+        })
+        .await;
+        self.inner.put_entry(id, entry).await
+    }
+
+    async fn delete(&self, id: &Fingerprint) -> Result<()> {
+        self.inner.delete(id).await
+    }
+
+    async fn list(&self) -> Result<Vec<Listed>> {
+        self.inner.list().await
+    }
+}
+
+#[test]
+fn a_put_writes_the_local_store_while_the_upload_runs() {
+    let (local, bucket) = Meeting::pair();
+    let cache = Cache::with_shared(
+        local.clone(),
+        SharedTier::new(bucket.clone()),
+        ManualClock::new(1_000_000),
+        config(),
+    )
+    .unwrap();
+    let k = key(SHARED, 1);
+    let mut put = std::pin::pin!(cache.put(&k, value(1)));
+    // Written one tier after the other, the first write would wait forever.
+    let report = (0..10).find_map(|_| match poll_once(put.as_mut()) {
+        std::task::Poll::Ready(report) => Some(report),
+        std::task::Poll::Pending => None,
+    });
+    let report = report
+        .expect("the put ends with both writes under way together")
+        .unwrap();
+    assert_eq!(
+        (report.store, report.shared),
+        (TierOutcome::Stored, TierOutcome::Stored)
+    );
+    let fresh = Cache::new(bucket.inner, ManualClock::new(1_000_000), config()).unwrap();
+    assert_eq!(block_on(fresh.get(&k)).unwrap().unwrap().value, value(1));
+    let fresh = Cache::new(local.inner, ManualClock::new(1_000_000), config()).unwrap();
+    assert_eq!(block_on(fresh.get(&k)).unwrap().unwrap().value, value(1));
+}
+
+#[test]
+fn a_put_that_fails_locally_leaves_the_bucket_without_its_value() {
+    let bucket = Flaky::default();
+    let local = Flaky::default();
+    let cache = Cache::with_shared(
+        local.clone(),
+        SharedTier::new(bucket.clone()),
+        ManualClock::new(1_000_000),
+        config(),
+    )
+    .unwrap();
+    let k = key(SHARED, 1);
+    block_on(cache.put(&k, value(1))).unwrap();
+    local.down.store(true, Ordering::SeqCst);
+    let failed = block_on(cache.put(&k, value(2)));
+    assert_eq!(failed.unwrap_err().kind(), ErrorKind::Storage);
+    let in_bucket = || {
+        let reader = Cache::new(bucket.inner.clone(), ManualClock::new(1_000_000), config()).unwrap();
+        block_on(reader.get(&k)).unwrap().map(|hit| hit.value)
+    };
+    assert_eq!(
+        in_bucket(),
+        None,
+        "the bucket never keeps a value the put failed to store"
+    );
+    // Once the store answers again, the bucket catches up with what it holds.
+    local.down.store(false, Ordering::SeqCst);
+    assert_eq!(block_on(cache.get(&k)).unwrap().unwrap().value, value(1));
+    block_on(cache.flush_shared()).unwrap();
+    assert_eq!(in_bucket(), Some(value(1)));
+}

@@ -5,6 +5,7 @@
 
 mod flight;
 mod held;
+mod join;
 mod lasting;
 mod maintain;
 mod promote;

@@ -122,7 +122,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
             };
             let epoch = self.store.changes();
             let mut local = (entry.header, Cow::Borrowed(entry.payload.as_ref()));
-            if let Err(e) = self.write_store(&mut local, epoch).await {
+            if let Err(e) = self.write_store(&mut local.0, &local.1, epoch).await {
                 self.state.with(|st| st.promotions.queued.clear());
                 return Err(e);
             }

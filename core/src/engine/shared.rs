@@ -235,7 +235,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         {
             // A store that cannot take it (full, read-only) still leaves the hit: the
             // value is verified and returned, and read from the shared tier again later.
-            let _ = self.write_store(&mut local, epoch).await;
+            let _ = self.write_store(&mut local.0, &local.1, epoch).await;
         }
         let (header, value, content) = (local.0, found.value, found.content);
         self.state.with(|st| {

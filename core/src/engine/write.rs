@@ -5,6 +5,7 @@ use alloc::vec::Vec;
 
 use super::Cache;
 use super::held::Held;
+use super::join::join;
 use super::read::{content_of, slot_of};
 use super::report::{PutReport, SkipReason, TierOutcome};
 use super::state::{Slot, State};
@@ -111,14 +112,42 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         // Read before the write: a change by another handle from here on moves it, and
         // the slot is checked against the store before it is served again.
         let epoch = self.store.changes();
-        let store = if persistent {
-            match self.write_store(&mut header, epoch).await {
-                Ok(outcome) => outcome,
-                Err(e) if writing.keep => TierOutcome::Failed(e.kind()),
-                Err(e) => return Err(e),
+        // The shared copy is encoded from the header as it is now: the shared store
+        // computes its own checksums as it writes.
+        let shared_header = header.0.clone();
+        let local = async {
+            if !persistent {
+                return Ok(TierOutcome::Skipped(SkipReason::Policy));
             }
-        } else {
-            TierOutcome::Skipped(SkipReason::Policy)
+            match self.write_store(&mut header.0, &header.1, epoch).await {
+                Err(e) if writing.keep => Ok(TierOutcome::Failed(e.kind())),
+                outcome => outcome,
+            }
+        };
+        let shared = async {
+            if imported {
+                return TierOutcome::Skipped(SkipReason::Policy);
+            }
+            self.shared_put(key.fingerprint(), &shared_header, &header.1, &policy, now)
+                .await
+        };
+        // The upload starts first, so that the local write (which may hold the thread,
+        // as a filesystem write does) proceeds while the shared store takes the bytes.
+        // Each tier's outcome is its own: the local tiers hold the value whatever the
+        // shared tier does.
+        let (shared, store) = join(shared, local).await;
+        let store = match store {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                // The put failed, so this machine keeps what it had: the bucket must not
+                // hold a value its store does not. Left pending, the key's shared copy
+                // is brought level with the store once the store answers again.
+                if shared == TierOutcome::Stored {
+                    self.shared_remove(key.fingerprint(), &policy, now).await;
+                    self.state.with(|st| st.shared.pending.insert(*key.fingerprint()));
+                }
+                return Err(e);
+            }
         };
         // Outside the lock: checksumming a large map must not hold up other threads. A
         // stored entry's header has the checksum the store computed as it wrote, which
@@ -148,13 +177,6 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
             }
             memory
         });
-        // Last: the local tiers hold the value whatever the shared tier does.
-        let shared = if imported {
-            TierOutcome::Skipped(SkipReason::Policy)
-        } else {
-            self.shared_put(key.fingerprint(), &header.0, &header.1, &policy, now)
-                .await
-        };
         Ok(PutReport { memory, store, shared })
     }
 
@@ -203,7 +225,8 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
     /// the caller just before.
     pub(crate) async fn write_store(
         &self,
-        (header, payload): &mut (EntryHeader, Cow<'_, [u8]>),
+        header: &mut EntryHeader,
+        payload: &[u8],
         epoch: u64,
     ) -> Result<TierOutcome> {
         let entry = EntryWriter::new(header, payload);
