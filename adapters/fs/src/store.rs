@@ -461,9 +461,20 @@ impl FsStore {
             let map = crate::sys::map_readonly(&file).map_err(|e| io_error("map", &path, e))?;
             return Ok(Some(FsBytes::Mapped(map)));
         }
-        let Some(mut bytes) = usize::try_from(len).ok().and_then(AlignedBytes::try_zeroed) else {
-            return too_large_to_read(&path, file, len);
+        // A large file is read only as far as its head lists, and one byte further, so that
+        // the entry check still sees a file longer than its entry: damage that grew a file
+        // far past its entry costs neither the memory nor the reading of the rest.
+        let listed = if len >= MAP_MIN_LEN {
+            read_listed_len(&path, &mut file)?
+        } else {
+            len
         };
+        let want = listed.saturating_add(1).min(len);
+        let Some(mut bytes) = usize::try_from(want).ok().and_then(AlignedBytes::try_zeroed) else {
+            return too_large_to_read(&path, listed, len);
+        };
+        file.seek(io::SeekFrom::Start(0))
+            .map_err(|e| io_error("read", &path, e))?;
         // A file that shrank since `stat` is read short; the entry check then rejects it.
         let got = read_up_to(&mut file, bytes.as_mut_slice()).map_err(|e| io_error("read", &path, e))?;
         bytes.truncate(got);
@@ -559,27 +570,12 @@ fn open_entry(path: &Path) -> Result<Option<(File, u64)>> {
     }
 }
 
-/// An entry file longer than this process can hold in memory. If its header says it is
-/// that long, it is a real entry: an error, and the entry stays (memory maps, or more
-/// memory, read it). Otherwise it is damage (a file grown, or made sparse and huge): no
+/// An entry file of `len` bytes, whose head lists `listed`, longer than this process can
+/// hold in memory. If the head lists the file's length, it is a real entry: an error, and
+/// the entry stays (memory maps, or more memory, read it). Otherwise it is damage: no
 /// bytes, which the entry check rejects.
-fn too_large_to_read(path: &Path, mut file: File, len: u64) -> Result<Option<FsBytes>> {
-    let mut head_of = |n: usize| -> Result<Vec<u8>> {
-        let mut head = vec![0u8; n];
-        let got = file
-            .seek(io::SeekFrom::Start(0))
-            .and_then(|_| read_up_to(&mut file, &mut head))
-            .map_err(|e| io_error("read", path, e))?;
-        head.truncate(got);
-        Ok(head)
-    };
-    let mut head = head_of(LIST_HEAD_LEN)?;
-    // A header with a long block table (16 bytes per MiB of payload) is read whole; its
-    // length is bounded by `decode_head`, which refuses any over `MAX_HEADER_LEN`.
-    if let Ok(Head::NeedBytes(n)) = decode_head(&head) {
-        head = head_of(n)?;
-    }
-    if listed_len(&head) != len {
+fn too_large_to_read(path: &Path, listed: u64, len: u64) -> Result<Option<FsBytes>> {
+    if listed != len {
         return Ok(Some(FsBytes::Read(AlignedBytes::default())));
     }
     Err(Error::new(
@@ -590,6 +586,26 @@ fn too_large_to_read(path: &Path, mut file: File, len: u64) -> Result<Option<FsB
             path.display()
         ),
     ))
+}
+
+/// The length the head of the entry in `file` lists (see [`listed_len`]), read from its
+/// first bytes: a header with a long block table (16 bytes per MiB of payload) is read
+/// whole, its length bounded by `decode_head`, which refuses any over `MAX_HEADER_LEN`.
+fn read_listed_len(path: &Path, file: &mut File) -> Result<u64> {
+    let mut head_of = |n: usize| -> Result<Vec<u8>> {
+        let mut head = vec![0u8; n];
+        let got = file
+            .seek(io::SeekFrom::Start(0))
+            .and_then(|_| read_up_to(file, &mut head))
+            .map_err(|e| io_error("read", path, e))?;
+        head.truncate(got);
+        Ok(head)
+    };
+    let mut head = head_of(LIST_HEAD_LEN)?;
+    if let Ok(Head::NeedBytes(n)) = decode_head(&head) {
+        head = head_of(n)?;
+    }
+    Ok(listed_len(&head))
 }
 
 /// Whether an error says a directory on the path is missing or is not a directory.
