@@ -345,7 +345,8 @@ impl FsStore {
         file.seek(io::SeekFrom::Start(entry.head_len() as u64))?;
         // The first piece ends where the second 2 MiB of the file begins.
         let pieces = || entry.pieces(PIECE);
-        let hasher = if entry.len() < 2 * PIECE {
+        // (A prepared entry's hasher does nothing: no thread for it.)
+        let hasher = if entry.len() < 2 * PIECE || entry.is_prepared() {
             let mut hasher = entry.hasher();
             for piece in pieces() {
                 hasher.update(piece);

@@ -13,14 +13,13 @@
 //! neither. A put or invalidation of the key cancels its queued promotion; `clear`, `close`
 //! and `forget` cancel theirs.
 
-use alloc::borrow::Cow;
 use alloc::vec::Vec;
 
 use super::Cache;
 use super::flight::{Claim, Flights, Landing};
 use crate::bytes::SharedBytes;
 use crate::clock::Clock;
-use crate::entry::EntryHeader;
+use crate::entry::{EntryHeader, EntryWriter};
 use crate::error::Result;
 use crate::fingerprint::Fingerprint;
 use crate::store::Store;
@@ -121,8 +120,9 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
                 continue;
             };
             let epoch = self.store.changes();
-            let mut local = (entry.header, Cow::Borrowed(entry.payload.as_ref()));
-            if let Err(e) = self.write_store(&mut local.0, &local.1, epoch).await {
+            let mut header = entry.header;
+            let local = EntryWriter::new(&header, &entry.payload);
+            if let Err(e) = self.write_store(&mut header, &local, epoch).await {
                 self.state.with(|st| st.promotions.queued.clear());
                 return Err(e);
             }

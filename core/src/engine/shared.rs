@@ -10,7 +10,6 @@
 //!
 //! Which types it holds is their policy's `shared` flag, decided here and nowhere else.
 
-use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -221,11 +220,11 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
             miss(false);
             return None;
         }
-        let mut local = (found.whole_header(), Cow::Borrowed(found.payload.as_ref()));
+        let mut header = found.whole_header();
         if policy.retention == Retention::Persistent && tier.promote_in_background {
             let queued = Queued {
                 id: *id,
-                header: local.0.clone(),
+                header: header.clone(),
                 payload: found.payload.clone(),
                 seen,
             };
@@ -235,9 +234,10 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         {
             // A store that cannot take it (full, read-only) still leaves the hit: the
             // value is verified and returned, and read from the shared tier again later.
-            let _ = self.write_store(&mut local.0, &local.1, epoch).await;
+            let local = EntryWriter::new(&header, &found.payload);
+            let _ = self.write_store(&mut header, &local, epoch).await;
         }
-        let (header, value, content) = (local.0, found.value, found.content);
+        let (value, content) = (found.value, found.content);
         self.state.with(|st| {
             st.shared.stats.hits += 1;
             st.shared.stats.bytes_read += read_len;
@@ -265,23 +265,21 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
     pub(crate) async fn shared_put(
         &self,
         id: &Fingerprint,
-        header: &EntryHeader,
-        payload: &[u8],
+        entry: &EntryWriter<'_>,
         policy: &TypePolicy,
         now: u64,
     ) -> TierOutcome {
-        let Some(tier) = self.sharing(policy) else {
-            return TierOutcome::Skipped(super::SkipReason::Policy);
+        let tier = match self.upload_tier(policy, now) {
+            Ok(tier) => tier,
+            Err(reason) => {
+                if reason == super::SkipReason::Degraded {
+                    // Left alone after a failure: written with the others when it is back.
+                    self.state.with(|st| st.shared.pending.insert(*id));
+                }
+                return TierOutcome::Skipped(reason);
+            }
         };
-        if tier.is_read_only() {
-            return TierOutcome::Skipped(super::SkipReason::ReadOnly);
-        }
-        if now < self.state.with(|st| st.shared.down_until_ms) {
-            // Left alone after a failure: written with the others when it is back.
-            self.state.with(|st| st.shared.pending.insert(*id));
-            return TierOutcome::Skipped(super::SkipReason::Degraded);
-        }
-        match self.shared_write(tier, id, header, payload).await {
+        match self.shared_write(tier, id, entry).await {
             Ok(_) => {
                 self.state.with(|st| st.shared.pending.remove(id));
                 self.catch_up(tier, now).await;
@@ -295,19 +293,33 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         }
     }
 
-    /// One write to the shared tier, sealed if the tier has a team key, counted; the
-    /// bytes written.
+    /// The shared tier a put of a type with `policy` writes to now, or why none.
+    pub(crate) fn upload_tier(
+        &self,
+        policy: &TypePolicy,
+        now: u64,
+    ) -> core::result::Result<&SharedTier<R>, super::SkipReason> {
+        let tier = self.sharing(policy).ok_or(super::SkipReason::Policy)?;
+        if tier.is_read_only() {
+            return Err(super::SkipReason::ReadOnly);
+        }
+        if now < self.state.with(|st| st.shared.down_until_ms) {
+            return Err(super::SkipReason::Degraded);
+        }
+        Ok(tier)
+    }
+
+    /// One write of `entry` to the shared tier, sealed if the tier has a team key,
+    /// counted; the bytes written.
     pub(super) async fn shared_write(
         &self,
         tier: &SharedTier<R>,
         id: &Fingerprint,
-        header: &EntryHeader,
-        payload: &[u8],
+        entry: &EntryWriter<'_>,
     ) -> Result<u64> {
-        let writer = EntryWriter::new(header, payload);
         let writer = match &tier.team_key {
-            Some(key) => writer.sealed(key),
-            None => writer,
+            Some(key) => entry.clone().sealed(key),
+            None => entry.clone(),
         };
         tier.store.put_entry(id, &writer).await?;
         self.state.with(|st| {
@@ -355,7 +367,10 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
                 Some((header, bytes.slice(range)?))
             });
             let done = match local {
-                Some((header, payload)) => self.shared_write(tier, &id, &header, &payload).await.map(drop),
+                Some((header, payload)) => {
+                    let entry = EntryWriter::new(&header, &payload);
+                    self.shared_write(tier, &id, &entry).await.map(drop)
+                }
                 None => tier.store.delete(&id).await,
             };
             if let Err(e) = done {

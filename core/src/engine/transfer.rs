@@ -84,7 +84,8 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
             };
             match entry::decode_checked(bytes.as_ref(), &id, check) {
                 Ok((header, payload)) => {
-                    let written = self.shared_write(tier, &id, &header, &bytes.as_ref()[payload]).await?;
+                    let entry = entry::EntryWriter::new(&header, &bytes.as_ref()[payload]);
+                    let written = self.shared_write(tier, &id, &entry).await?;
                     self.state.with(|st| st.shared.pending.remove(&id));
                     report.copied += 1;
                     report.bytes += written;

@@ -112,14 +112,17 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         // Read before the write: a change by another handle from here on moves it, and
         // the slot is checked against the store before it is served again.
         let epoch = self.store.changes();
-        // The shared copy is encoded from the header as it is now: the shared store
-        // computes its own checksums as it writes.
-        let shared_header = header.0.clone();
+        let uploads = !imported && self.upload_tier(&policy, now).is_ok();
+        let mut entry = EntryWriter::new(&header.0, &header.1);
+        if uploads && persistent {
+            // Written to two stores: checksummed once, here, for both.
+            entry = entry.prepared()?;
+        }
         let local = async {
             if !persistent {
                 return Ok(TierOutcome::Skipped(SkipReason::Policy));
             }
-            match self.write_store(&mut header.0, &header.1, epoch).await {
+            match self.write_store(&mut header.0, &entry, epoch).await {
                 Err(e) if writing.keep => Ok(TierOutcome::Failed(e.kind())),
                 outcome => outcome,
             }
@@ -128,8 +131,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
             if imported {
                 return TierOutcome::Skipped(SkipReason::Policy);
             }
-            self.shared_put(key.fingerprint(), &shared_header, &header.1, &policy, now)
-                .await
+            self.shared_put(key.fingerprint(), &entry, &policy, now).await
         };
         // The upload starts first, so that the local write (which may hold the thread,
         // as a filesystem write does) proceeds while the shared store takes the bytes.
@@ -220,16 +222,15 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         (header, payload)
     }
 
-    /// Writes one entry to the store after evicting what its budget requires, and fills in
-    /// its header's payload checksum. `epoch` is the store's [`Store::changes`], read by
-    /// the caller just before.
+    /// Writes `entry`, whose header is `header`, to the store after evicting what its
+    /// budget requires, and fills in the header's payload checksum. `epoch` is the store's
+    /// [`Store::changes`], read by the caller just before.
     pub(crate) async fn write_store(
         &self,
         header: &mut EntryHeader,
-        payload: &[u8],
+        entry: &EntryWriter<'_>,
         epoch: u64,
     ) -> Result<TierOutcome> {
-        let entry = EntryWriter::new(header, payload);
         // A header no reader would accept (a raw payload's block table, 16 bytes per MiB,
         // beside the largest metadata): never written, as a value over the budget is not.
         if !entry.head_readable() {
@@ -253,7 +254,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         if !self.make_room(Some(&id), size, budget, now).await? {
             return Ok(TierOutcome::Skipped(SkipReason::NoRoom));
         }
-        header.payload_check = match self.store.put_entry(&id, &entry).await {
+        header.payload_check = match self.store.put_entry(&id, entry).await {
             Ok(check) => check,
             // The store itself is full (a disk, a browser quota) below our budget: evict by
             // policy as if the budget were what is stored now, so exactly as many bytes as
@@ -266,7 +267,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
                 if !self.make_room(Some(&id), size, stored, now).await? {
                     return Err(e);
                 }
-                self.store.put_entry(&id, &entry).await?
+                self.store.put_entry(&id, entry).await?
             }
             Err(e) => return Err(e),
         };

@@ -18,12 +18,17 @@ use crate::error::{Error, ErrorKind, Result};
 ///
 /// An entry bound for the shared tier may be sealed with the team's key
 /// ([`EntryWriter::sealed`]): then [`EntryWriter::trailer`] goes after the payload.
+///
+/// An entry written to more than one store is checksummed once
+/// ([`EntryWriter::prepared`]): then each store's hashing is skipped.
 #[derive(Debug, Clone)]
 pub struct EntryWriter<'a> {
     /// The header to encode, and the length of its head; `None` for verbatim bytes.
     header: Option<(EntryHeader, usize)>,
     payload: &'a [u8],
     seal: Option<&'a TeamKey>,
+    /// The finished head and the payload's checksum, once computed.
+    prepared: Option<(Vec<u8>, PayloadCheck)>,
 }
 
 impl<'a> EntryWriter<'a> {
@@ -38,6 +43,7 @@ impl<'a> EntryWriter<'a> {
             header: Some((header, len)),
             payload,
             seal: None,
+            prepared: None,
         }
     }
 
@@ -49,7 +55,28 @@ impl<'a> EntryWriter<'a> {
             header: None,
             payload: bytes,
             seal: None,
+            prepared: None,
         }
+    }
+
+    /// The same entry with its head and checksums computed now, in one pass over the
+    /// payload ([`EntryWriter::head_first`]), for every store it is written to: their
+    /// hashers ([`EntryWriter::hasher`]) then do nothing, and [`EntryWriter::head_from`]
+    /// returns this head.
+    ///
+    /// # Errors
+    /// As [`EntryWriter::head`].
+    pub fn prepared(mut self) -> Result<Self> {
+        if self.prepared.is_none() && self.header.is_some() {
+            self.prepared = Some(self.head_first()?);
+        }
+        Ok(self)
+    }
+
+    /// Whether the head and checksums are computed already ([`EntryWriter::prepared`]): a
+    /// store then need not hash the payload.
+    pub fn is_prepared(&self) -> bool {
+        self.prepared.is_some()
     }
 
     /// The same entry sealed with `key` (see [`TeamKey`]); a verbatim entry stays as it is.
@@ -117,8 +144,7 @@ impl<'a> EntryWriter<'a> {
     /// block table (if the entry has one) in one pass.
     pub fn hasher(&self) -> EntryHasher {
         EntryHasher {
-            payload: PayloadHasher::new(),
-            blocks: self.has_blocks().then(BlockHasher::new),
+            sums: (!self.is_prepared()).then(|| (PayloadHasher::new(), self.has_blocks().then(BlockHasher::new))),
         }
     }
 
@@ -136,8 +162,15 @@ impl<'a> EntryWriter<'a> {
     /// # Errors
     /// As [`EntryWriter::head`].
     pub fn head_from(&self, hasher: EntryHasher) -> Result<(Vec<u8>, PayloadCheck)> {
-        let check = hasher.payload.finish();
-        let head = match hasher.blocks {
+        if let Some(prepared) = &self.prepared {
+            return Ok(prepared.clone());
+        }
+        let Some((payload, blocks)) = hasher.sums else {
+            // A hasher from a prepared copy of this entry: the same bytes, checksummed here.
+            return self.head_first();
+        };
+        let check = payload.finish();
+        let head = match blocks {
             Some(blocks) => self.head_with(check, blocks.finish()),
             None => self.head(check),
         }?;
@@ -155,6 +188,11 @@ impl<'a> EntryWriter<'a> {
     /// [`EntryWriter::head_len`] said (the checksum has a fixed size, so this cannot
     /// happen; if it did, the payload would be misplaced and the write must fail).
     pub fn head(&self, check: PayloadCheck) -> Result<Vec<u8>> {
+        if let Some((head, known)) = &self.prepared
+            && *known == check
+        {
+            return Ok(head.clone());
+        }
         let blocks = match self.has_blocks() {
             true => BlockTable::of(self.payload),
             false => BlockTable::default(),
@@ -193,6 +231,9 @@ impl<'a> EntryWriter<'a> {
     pub fn head_first(&self) -> Result<(Vec<u8>, PayloadCheck)> {
         /// Small enough that the second checksum reads the piece from the caches.
         const PIECE: usize = 256 << 10;
+        if let Some(prepared) = &self.prepared {
+            return Ok(prepared.clone());
+        }
         let mut hasher = self.hasher();
         for piece in self.payload.chunks(PIECE) {
             hasher.update(piece);
@@ -216,16 +257,19 @@ impl<'a> EntryWriter<'a> {
 /// The checksums of an entry's payload computed as a store writes it (see
 /// [`EntryWriter::hasher`]).
 pub struct EntryHasher {
-    payload: PayloadHasher,
-    blocks: Option<BlockHasher>,
+    /// The payload's checksum and the block table's, if the entry has one; `None` for an
+    /// entry whose head is computed already (see [`EntryWriter::prepared`]).
+    sums: Option<(PayloadHasher, Option<BlockHasher>)>,
 }
 
 impl EntryHasher {
     /// Takes the next piece of the payload.
     pub fn update(&mut self, piece: &[u8]) {
-        self.payload.update(piece);
-        if let Some(blocks) = &mut self.blocks {
-            blocks.update(piece);
+        if let Some((payload, blocks)) = &mut self.sums {
+            payload.update(piece);
+            if let Some(blocks) = blocks {
+                blocks.update(piece);
+            }
         }
     }
 }
@@ -276,5 +320,34 @@ mod tests {
             if reads { accepted += 1 } else { refused += 1 }
         }
         assert!(accepted > 0 && refused > 0, "the range holds the limit");
+    }
+
+    /// A prepared writer gives every store the same head, checksum and bytes as an
+    /// unprepared one computes as it writes, sealed or not, with or without a block table.
+    #[test]
+    fn a_prepared_entry_is_the_entry_each_store_would_write() {
+        let key = TeamKey::from_secret(b"a team secret of enough length").unwrap();
+        for len in [0usize, 1, 5000, (3 << 20) + 17] {
+            let payload: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            let header = raw_header(len as u64);
+            let plain = EntryWriter::new(&header, &payload);
+            let prepared = plain.clone().prepared().unwrap();
+            assert!(prepared.is_prepared() && !plain.is_prepared());
+            let expected = plain.head_first().unwrap();
+            assert_eq!(prepared.head_first().unwrap(), expected, "{len}");
+            assert_eq!(prepared.head(expected.1).unwrap(), expected.0, "{len}");
+            for writer in [&plain, &prepared] {
+                let mut hasher = writer.hasher();
+                for piece in writer.pieces(1 << 20) {
+                    hasher.update(piece);
+                }
+                assert_eq!(writer.head_from(hasher).unwrap(), expected, "{len}");
+            }
+            // A hasher of the prepared entry handed to an unprepared copy still counts.
+            assert_eq!(plain.head_from(prepared.hasher()).unwrap(), expected, "{len}");
+            assert_eq!(prepared.to_bytes().unwrap(), plain.to_bytes().unwrap(), "{len}");
+            let (sealed, sealed_prepared) = (plain.clone().sealed(&key), prepared.clone().sealed(&key));
+            assert_eq!(sealed_prepared.to_bytes().unwrap(), sealed.to_bytes().unwrap(), "{len}");
+        }
     }
 }
