@@ -526,16 +526,15 @@ impl Store for Meeting {
     }
 }
 
+/// A cache over `local` with `bucket` as its shared tier.
+fn cache_over<S: Store, R: Store>(local: S, bucket: R) -> Cache<S, ManualClock, R> {
+    Cache::with_shared(local, SharedTier::new(bucket), ManualClock::new(1_000_000), config()).unwrap()
+}
+
 #[test]
 fn a_put_writes_the_local_store_while_the_upload_runs() {
     let (local, bucket) = Meeting::pair();
-    let cache = Cache::with_shared(
-        local.clone(),
-        SharedTier::new(bucket.clone()),
-        ManualClock::new(1_000_000),
-        config(),
-    )
-    .unwrap();
+    let cache = cache_over(local.clone(), bucket.clone());
     let k = key(SHARED, 1);
     let mut put = std::pin::pin!(cache.put(&k, value(1)));
     // Written one tier after the other, the first write would wait forever.
@@ -558,15 +557,8 @@ fn a_put_writes_the_local_store_while_the_upload_runs() {
 
 #[test]
 fn a_put_that_fails_locally_leaves_the_bucket_without_its_value() {
-    let bucket = Flaky::default();
-    let local = Flaky::default();
-    let cache = Cache::with_shared(
-        local.clone(),
-        SharedTier::new(bucket.clone()),
-        ManualClock::new(1_000_000),
-        config(),
-    )
-    .unwrap();
+    let (local, bucket) = (Flaky::default(), Flaky::default());
+    let cache = cache_over(local.clone(), bucket.clone());
     let k = key(SHARED, 1);
     block_on(cache.put(&k, value(1))).unwrap();
     local.down.store(true, Ordering::SeqCst);
