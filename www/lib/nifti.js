@@ -2,7 +2,8 @@
 // reads the header and cuts out the image bytes; this module checks that the viewer can
 // show the image and turns its voxels into a Float32Array (and a map back into a file).
 
-import { NIFTI1, decompress, isCompressed, readHeader, readImage } from "nifti-reader-js";
+import { Gunzip } from "fflate";
+import { NIFTI1, isCompressed, readHeader, readImage } from "nifti-reader-js";
 
 /** A file the viewer cannot open; the message says why, in words for the user. */
 export class NiftiError extends Error {
@@ -19,15 +20,54 @@ const DATATYPES = {
   [NIFTI1.TYPE_FLOAT64]: { name: "float64", bytes: 8, get: (view, at, le) => view.getFloat64(at, le) },
 };
 
-/** The file's bytes, gunzipped if they are gzip data. */
-function inflate(buffer) {
+/**
+ * The largest image the viewer opens: 2^28 voxels (1 GiB as float32, which the maps are
+ * computed on), in a file of at most 2 GiB once inflated. Beyond these a tab runs out of
+ * memory, so a file past them is refused before its voxels are held.
+ */
+const MAX_VOXELS = 2 ** 28;
+const MAX_FILE_BYTES = 2 ** 31;
+/**
+ * Compressed bytes inflated at a time: deflate inflates at most about 1,032-fold, so the
+ * size is checked every 64 MiB or so of output, and a small file that claims to inflate to
+ * gigabytes (a gzip bomb) is stopped at the limit.
+ */
+const GZIP_PIECE = 64 * 1024;
+
+const tooLarge = (what) => new NiftiError(`${what}; the viewer opens images of up to ${MAX_VOXELS.toLocaleString("en")} voxels in files of up to 2 GiB`);
+
+/**
+ * The file's bytes, gunzipped if they are gzip data, a piece at a time and never past
+ * `maxBytes` (the size a gzip file gives in its last bytes is not trusted).
+ */
+export function inflate(buffer, maxBytes = MAX_FILE_BYTES) {
   if (buffer.byteLength < 2) throw new NiftiError("the file is empty or too short to be a NIfTI image");
+  if (buffer.byteLength > maxBytes) throw tooLarge(`the file is ${buffer.byteLength.toLocaleString("en")} bytes`);
   if (!isCompressed(buffer)) return buffer;
+  const pieces = [];
+  let total = 0;
+  const gunzip = new Gunzip((piece) => {
+    total += piece.length;
+    if (total > maxBytes) throw tooLarge(`the file inflates to more than ${maxBytes.toLocaleString("en")} bytes`);
+    pieces.push(piece);
+  });
+  const input = new Uint8Array(buffer);
   try {
-    return decompress(buffer);
+    for (let at = 0; at < input.length; at += GZIP_PIECE) {
+      const end = Math.min(at + GZIP_PIECE, input.length);
+      gunzip.push(input.subarray(at, end), end === input.length);
+    }
   } catch (e) {
+    if (e instanceof NiftiError) throw e;
     throw new NiftiError(`the file looks gzip-compressed but does not decompress (damaged or cut short?): ${e.message}`);
   }
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const piece of pieces) {
+    bytes.set(piece, at);
+    at += piece.length;
+  }
+  return bytes.buffer;
 }
 
 function parseHeader(bytes) {
@@ -96,6 +136,7 @@ export function readNifti(buffer) {
   const shape = shapeOf(header);
   const type = datatypeOf(header);
   const count = shape.reduce((a, n) => a * n, 1);
+  if (count > MAX_VOXELS) throw tooLarge(`the image has ${count.toLocaleString("en")} voxels`);
   const image = readImage(header, bytes);
   if (image.byteLength < count * type.bytes) {
     throw new NiftiError(`the file is cut short: ${image.byteLength.toLocaleString("en")} of ${(count * type.bytes).toLocaleString("en")} bytes of voxels`);

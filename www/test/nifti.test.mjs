@@ -1,7 +1,7 @@
 // Opening and saving NIfTI images, without a browser: every datatype the viewer reads, in
 // both byte orders and gzipped, with scl_slope / scl_inter; the files it refuses and what
-// it says; a saved map read back by nifti-reader-js with the source's geometry; and the
-// flip angles and TR typed for a T1 map.
+// it says (gzip bombs and images too large to hold among them); a saved map read back by
+// nifti-reader-js with the source's geometry; and the flip angles and TR typed for a T1 map.
 //
 //   node --test test/nifti.test.mjs
 
@@ -10,7 +10,9 @@ import assert from "node:assert/strict";
 
 import { readHeader, readImage } from "nifti-reader-js";
 
-import { NiftiError, readNifti, writeNifti } from "../lib/nifti.js";
+import { gzipSync } from "node:zlib";
+
+import { NiftiError, inflate, readNifti, writeNifti } from "../lib/nifti.js";
 import { parseVfa } from "../lib/vfa.js";
 import { cubeImage, niftiFile, vfaSeries } from "./nifti-files.mjs";
 
@@ -66,6 +68,19 @@ test("files the viewer cannot show are refused with a message that says why", ()
   refused(gz.subarray(0, gz.length >> 1), /gzip-compressed but does not decompress/);
   refused(niftiFile({ dims: [4, 4, 4], values: new Float32Array(64), datatype: "complex64" }), /^datatype code 32: not supported; the viewer reads uint8, int16, int32, float32, float64, uint16$/);
   refused(niftiFile({ dims: [4, 4, 4, 2, 3], values: new Float32Array(384) }), /5 dimensions; the viewer opens 3D and 4D images/);
+});
+
+test("a file that inflates past the limit (a gzip bomb) is refused before it is held", () => {
+  // 64 MiB of zeros in 64 KiB of gzip, eight times over: one file of 512 MiB inflated.
+  const member = gzipSync(Buffer.alloc(64 << 20));
+  const bomb = arrayBuffer(Buffer.concat(Array(8).fill(member)));
+  assert.ok(bomb.byteLength < 1 << 20);
+  assert.throws(() => inflate(bomb, 16 << 20), (e) => e instanceof NiftiError && /inflates to more than 16,777,216 bytes/.test(e.message));
+  // The limit is exact: one member inflates to 64 MiB.
+  assert.equal(inflate(arrayBuffer(member), 64 << 20).byteLength, 64 << 20);
+  assert.throws(() => inflate(arrayBuffer(member), (64 << 20) - 1), /inflates to more than/);
+  const huge = niftiFile({ dims: [1024, 1024, 512], values: new Float32Array(8), datatype: "uint8" });
+  assert.throws(() => readNifti(arrayBuffer(huge)), (e) => e instanceof NiftiError && /the image has 536,870,912 voxels; the viewer opens images of up to 268,435,456 voxels/.test(e.message));
 });
 
 test("a saved map reads back with nifti-reader-js: float32, the source's grid and geometry, the same values", () => {
