@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The demo viewer's tests: installs the pinned dependencies (nifti-reader-js, and
+# The demo viewer's tests: installs the pinned dependencies (nifti-reader-js, fflate, and
 # playwright-core for the tests) from the lockfile, builds the npm package if
 # adapters/wasm/pkg is missing and the native programs of the shared-tier test (a SeaweedFS
 # bucket, and demo_maps which fills it), then runs the physics and NIfTI tests and the
