@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step says when it starts (seconds since this script did), so a run shows where its time goes.
+step() { printf '\n==> %s  [%ds]\n' "$*" "$SECONDS"; }
 
 step "toolchain: Rust targets, the pinned wasm-bindgen CLI, Debian's chromium and chromedriver"
 bash tests/setup.sh
