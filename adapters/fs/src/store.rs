@@ -524,9 +524,7 @@ impl FsStore {
         let Some((mut file, len)) = open_entry(&path)? else {
             return Ok(None);
         };
-        let mut head = vec![0u8; (len as usize).min(LIST_HEAD_LEN)];
-        let got = read_up_to(&mut file, &mut head).map_err(|e| io_error("read", &path, e))?;
-        head.truncate(got);
+        let head = read_prefix(&path, &mut file, (len as usize).min(LIST_HEAD_LEN))?;
         Ok(Some(Listed { id, len, head }))
     }
 
@@ -593,20 +591,22 @@ fn too_large_to_read(path: &Path, listed: u64, len: u64) -> Result<Option<FsByte
 /// first bytes: a header with a long block table (16 bytes per MiB of payload) is read
 /// whole, its length bounded by `decode_head`, which refuses any over `MAX_HEADER_LEN`.
 fn read_listed_len(path: &Path, file: &mut File) -> Result<u64> {
-    let mut head_of = |n: usize| -> Result<Vec<u8>> {
-        let mut head = vec![0u8; n];
-        let got = file
-            .seek(io::SeekFrom::Start(0))
-            .and_then(|_| read_up_to(file, &mut head))
-            .map_err(|e| io_error("read", path, e))?;
-        head.truncate(got);
-        Ok(head)
-    };
-    let mut head = head_of(LIST_HEAD_LEN)?;
+    let mut head = read_prefix(path, file, LIST_HEAD_LEN)?;
     if let Ok(Head::NeedBytes(n)) = decode_head(&head) {
-        head = head_of(n)?;
+        head = read_prefix(path, file, n)?;
     }
     Ok(listed_len(&head))
+}
+
+/// The first `n` bytes of `file` (fewer if it is shorter), read from its start.
+fn read_prefix(path: &Path, file: &mut File, n: usize) -> Result<Vec<u8>> {
+    let mut head = vec![0u8; n];
+    let got = file
+        .seek(io::SeekFrom::Start(0))
+        .and_then(|_| read_up_to(file, &mut head))
+        .map_err(|e| io_error("read", path, e))?;
+    head.truncate(got);
+    Ok(head)
 }
 
 /// Whether an error says a directory on the path is missing or is not a directory.
