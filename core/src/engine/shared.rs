@@ -259,17 +259,17 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         })
     }
 
-    /// Writes the entry of `header` and `payload` to the shared tier if its type is
-    /// shared. A failure is counted and the key left pending, to be written again later;
+    /// Writes `entry` to `upload`, the tier [`Cache::upload_tier`] gave (or why there is
+    /// none). A failure is counted and the key left pending, to be written again later;
     /// its local copy is untouched.
     pub(crate) async fn shared_put(
         &self,
         id: &Fingerprint,
         entry: &EntryWriter<'_>,
-        policy: &TypePolicy,
+        upload: core::result::Result<&SharedTier<R>, super::SkipReason>,
         now: u64,
     ) -> TierOutcome {
-        let tier = match self.upload_tier(policy, now) {
+        let tier = match upload {
             Ok(tier) => tier,
             Err(reason) => {
                 if reason == super::SkipReason::Degraded {
@@ -294,7 +294,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
     }
 
     /// The shared tier a put of a type with `policy` writes to now, or why none.
-    pub(crate) fn upload_tier(
+    pub(super) fn upload_tier(
         &self,
         policy: &TypePolicy,
         now: u64,
@@ -317,11 +317,15 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         id: &Fingerprint,
         entry: &EntryWriter<'_>,
     ) -> Result<u64> {
+        let sealed;
         let writer = match &tier.team_key {
-            Some(key) => entry.clone().sealed(key),
-            None => entry.clone(),
+            Some(key) => {
+                sealed = entry.clone().sealed(key);
+                &sealed
+            }
+            None => entry,
         };
-        tier.store.put_entry(id, &writer).await?;
+        tier.store.put_entry(id, writer).await?;
         self.state.with(|st| {
             st.shared.stats.puts += 1;
             st.shared.stats.bytes_written += writer.len() as u64;

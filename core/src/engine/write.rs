@@ -112,9 +112,13 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         // Read before the write: a change by another handle from here on moves it, and
         // the slot is checked against the store before it is served again.
         let epoch = self.store.changes();
-        let uploads = !imported && self.upload_tier(&policy, now).is_ok();
+        // Whether the value leaves this machine, decided once: an import never does.
+        let upload = match imported {
+            true => Err(SkipReason::Policy),
+            false => self.upload_tier(&policy, now),
+        };
         let mut entry = EntryWriter::new(&header.0, &header.1);
-        if uploads && persistent {
+        if upload.is_ok() && persistent {
             // Written to two stores: checksummed once, here, for both.
             entry = entry.prepared()?;
         }
@@ -127,12 +131,7 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
                 outcome => outcome,
             }
         };
-        let shared = async {
-            if imported {
-                return TierOutcome::Skipped(SkipReason::Policy);
-            }
-            self.shared_put(key.fingerprint(), &entry, &policy, now).await
-        };
+        let shared = self.shared_put(key.fingerprint(), &entry, upload, now);
         // The upload starts first, so that the local write (which may hold the thread,
         // as a filesystem write does) proceeds while the shared store takes the bytes.
         // Each tier's outcome is its own: the local tiers hold the value whatever the
