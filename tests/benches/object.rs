@@ -18,8 +18,9 @@
 
 use std::time::{Duration, Instant};
 
-use opendal::Operator;
 use opendal::services::S3;
+use opendal::{HttpTransporter, OperationContext, Operator};
+use opendal_http_transport_reqwest::ReqwestTransport;
 use stepcache::SystemClock;
 use stepcache_core::{Cache, Config, Key, Value};
 use stepcache_object::{ObjectConfig, ObjectStore};
@@ -79,7 +80,9 @@ fn main() {
             .access_key_id(ACCESS_KEY)
             .secret_access_key(SECRET_KEY),
     )
-    .unwrap();
+    .unwrap()
+    // ObjectStore::open above installed rustls's ring provider, which this client finds.
+    .with_context(OperationContext::new().with_http_transport(HttpTransporter::new(ReqwestTransport::default())));
     println!(
         "| map | stepcache put ms | opendal write ms | ratio | stepcache get ms (verified) | opendal read ms | ratio |"
     );

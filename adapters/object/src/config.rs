@@ -3,9 +3,10 @@
 use std::sync::Once;
 use std::time::Duration;
 
-use opendal::Operator;
 use opendal::layers::{RetryLayer, TimeoutLayer};
 use opendal::services::S3;
+use opendal::{HttpTransporter, OperationContext, Operator};
+use opendal_http_transport_reqwest::ReqwestTransport;
 use stepcache_core::{Error, ErrorKind, Result};
 
 /// How long one request may take before it is abandoned (and retried), by default.
@@ -145,7 +146,6 @@ impl ObjectConfig {
                 "the shared store needs a bucket (ObjectConfig::new, or STEPCACHE_BUCKET)",
             ));
         }
-        install_transport();
         let mut builder = S3::default()
             .bucket(&self.bucket)
             .region(self.region.as_deref().unwrap_or("us-east-1"));
@@ -166,6 +166,7 @@ impl ObjectConfig {
                     format!("the shared store's configuration: {e}"),
                 )
             })?
+            .with_context(OperationContext::new().with_http_transport(transport()))
             .layer(TimeoutLayer::new().with_timeout(timeout).with_io_timeout(timeout))
             .layer(
                 RetryLayer::new()
@@ -186,8 +187,9 @@ fn normalized(prefix: &str) -> String {
     }
 }
 
-/// Installs, once per process, rustls's ring provider and opendal's default HTTP client.
-fn install_transport() {
+/// The HTTP client every operator sends its requests through: reqwest's, one per process
+/// (its connection pool shared), on rustls with the ring provider, installed once.
+fn transport() -> HttpTransporter {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // ring, not rustls's default aws-lc-rs, whose C library takes minutes more to build
@@ -195,6 +197,6 @@ fn install_transport() {
         // part of the program may have chosen a provider already: that one stays.
         #[allow(deprecated)]
         let _ = rustls::crypto::ring::default_provider().install_default();
-        opendal::install_default();
     });
+    HttpTransporter::new(ReqwestTransport::default())
 }
