@@ -51,7 +51,10 @@ pub fn step(attr: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 fn expand(settings: Settings, function: ItemFn) -> syn::Result<proc_macro2::TokenStream> {
-    let ItemFn { attrs, vis, sig, block } = function;
+    // `modifiers` holds only `default`, which no free function has.
+    let ItemFn {
+        attrs, vis, sig, block, ..
+    } = function;
     if let Some(token) = &sig.asyncness {
         return Err(syn::Error::new_spanned(
             token,
