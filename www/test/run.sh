@@ -14,7 +14,8 @@ npm ci --no-audit --no-fund --loglevel=error >/dev/null
 if [ ! -f ../adapters/wasm/pkg/index.js ] || [ ! -f ../adapters/wasm/pkg/stepcache_wasm_bg.wasm ]; then
   bash ../adapters/wasm/build.sh
 fi
-(cd .. && cargo build -q --locked -p stepcache-tests --bin public_bucket \
-  && cargo build -q --locked -p stepcache-cli \
+# The two debug binaries in one build: stepcache-tests' features then reach the CLI's
+# dependencies too, which are those `cargo test --workspace` compiled (tests/Cargo.toml).
+(cd .. && cargo build -q --locked -p stepcache-tests -p stepcache-cli --bin public_bucket --bin stepcache \
   && cargo build -q --locked --release -p stepcache-examples --bin demo_maps)
 exec node --test --test-concurrency=1 test/physics.test.mjs test/nifti.test.mjs test/e2e.test.mjs
