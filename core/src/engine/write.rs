@@ -113,9 +113,10 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
         // the slot is checked against the store before it is served again.
         let epoch = self.store.changes();
         // Whether the value leaves this machine, decided once: an import never does.
-        let upload = match imported {
-            true => Err(SkipReason::Policy),
-            false => self.upload_tier(&policy, now),
+        let upload = if imported {
+            Err(SkipReason::Policy)
+        } else {
+            self.upload_tier(&policy, now)
         };
         let mut entry = EntryWriter::new(&header.0, &header.1);
         if upload.is_ok() && persistent {
