@@ -24,7 +24,8 @@ Three measurements, on f32 maps of the sizes given (``--sizes``, MiB):
    entries are removed untimed after it.
 
 Measurements of one table take turns in a new shuffled order every round; each figure is
-the median of the rounds, with the smallest and largest beside it. Usage (``bench.sh``
+the median of the rounds, with the smallest and largest beside it, and each ratio the
+median of the rounds' ratios (both sides timed in the same round). Usage (``bench.sh``
 builds the wheel, the Rust peer and the venv with the peers first)::
 
     python bench.py --rust-peer PATH [--sizes 1,4,40,256] [--reps 7] [--fresh-reps 5]
@@ -210,8 +211,13 @@ def fmt(value: float) -> str:
 
 
 def ratio(ours: Sequence[float], theirs: Sequence[float]) -> float:
-    """Median of ours ÷ median of theirs."""
-    return statistics.median(ours) / statistics.median(theirs)
+    """The median over the rounds of ours ÷ theirs in the same round.
+
+    Paired, because this machine's speed drifts (a shared host, the kernel writing back
+    earlier stores) over spans longer than a round and shorter than a run: a ratio of
+    two medians would compare rounds run at different speeds."""
+    assert len(ours) == len(theirs), "both sides run in every round"
+    return statistics.median([a / b for a, b in zip(ours, theirs)])
 
 
 def verdict(met: bool, text: str) -> str:
