@@ -1,6 +1,8 @@
 // A tiny static file server for the browser tests: no dependencies, 127.0.0.1 only,
 // an ephemeral port, correct MIME types (application/wasm matters for streaming
 // compilation), no caching (so a rebuilt package is always what the page loads).
+// `/hang` is never answered: a test worker that must stop dead without burning a core
+// blocks on it with a synchronous request (scenarios.js, `opKilledAtCall`).
 //
 //   import { serve } from "./server.mjs";
 //   const server = await serve("/path/to/root");   // { url, port, close() }
@@ -47,6 +49,8 @@ export function serve(root) {
       res.writeHead(400).end("bad request");
       return;
     }
+    // Left open until the client goes or close() ends every connection.
+    if (pathname === "/hang") return;
     let file = path.join(base, pathname);
     // Never serve anything outside the root.
     if (file !== base && !file.startsWith(base + path.sep)) {
