@@ -80,7 +80,8 @@ fn all() -> ExportFilter {
 fn push_and_pull_carry_entries_through_the_bucket() {
     let server = Seaweed::start("push-pull");
     let config = bucket(&server, "push-pull");
-    let a = machine(&TempDir::new("push-a"), config.clone(), None);
+    let a_dir = TempDir::new("push-a");
+    let a = machine(&a_dir, config.clone(), None);
     let keys = fill(&a, &[1, 2, 3, 4, 5]);
     let originals = stored(&a);
 
@@ -90,7 +91,8 @@ fn push_and_pull_carry_entries_through_the_bucket() {
     let again = a.push(&all()).unwrap();
     assert_eq!((again.copied, again.present), (0, 5), "the bucket holds them");
 
-    let b = machine(&TempDir::new("push-b"), config.clone(), None);
+    let b_dir = TempDir::new("push-b");
+    let b = machine(&b_dir, config.clone(), None);
     let pulled = b.pull(&all()).unwrap();
     assert_eq!((pulled.copied, pulled.present, pulled.skipped), (5, 0, 0));
     assert_eq!(pulled.bytes, pushed.bytes);
@@ -98,7 +100,8 @@ fn push_and_pull_carry_entries_through_the_bucket() {
     assert_eq!(b.pull(&all()).unwrap().present, 5);
 
     // Filters: one step.
-    let c = machine(&TempDir::new("push-c"), config.clone(), None);
+    let c_dir = TempDir::new("push-c");
+    let c = machine(&c_dir, config.clone(), None);
     let t1 = ExportFilter {
         step: Some("t1_map".to_owned()),
         since_ms: None,
@@ -110,7 +113,8 @@ fn push_and_pull_carry_entries_through_the_bucket() {
 
     // A machine holding a key with another value keeps it, and pushes nothing over the
     // bucket's copy.
-    let d = machine(&TempDir::new("push-d"), config.clone(), None);
+    let d_dir = TempDir::new("push-d");
+    let d = machine(&d_dir, config.clone(), None);
     d.put(&keys[0], Value::array(vec![-1.0f32; 3], &[3]).unwrap()).unwrap();
     let mine = stored(&d);
     let report = d.pull(&all()).unwrap();
@@ -130,11 +134,13 @@ fn pull_refuses_planted_and_damaged_objects() {
     let server = Seaweed::start("pull-refuses");
     let config = bucket(&server, "refuses");
     let secret = "a secret only the lab's machines hold";
-    let team = machine(&TempDir::new("refuse-a"), config.clone(), Some(secret));
+    let team_dir = TempDir::new("refuse-a");
+    let team = machine(&team_dir, config.clone(), Some(secret));
     let keys = fill(&team, &[1, 2, 3]);
     assert_eq!(team.push(&all()).unwrap().copied, 3);
     // Someone without the key plants an entry.
-    let intruder = machine(&TempDir::new("refuse-b"), config.clone(), None);
+    let intruder_dir = TempDir::new("refuse-b");
+    let intruder = machine(&intruder_dir, config.clone(), None);
     let planted = fill(&intruder, &[7]);
     assert_eq!(intruder.push(&all()).unwrap().copied, 1);
     // And one object is damaged in the bucket.
@@ -148,7 +154,8 @@ fn pull_refuses_planted_and_damaged_objects() {
     bytes[200] ^= 1;
     let _ = stepcache_tests::block_on(raw.put_entry(&id, &EntryWriter::verbatim(&bytes))).unwrap();
 
-    let reader = machine(&TempDir::new("refuse-c"), config.clone(), Some(secret));
+    let reader_dir = TempDir::new("refuse-c");
+    let reader = machine(&reader_dir, config.clone(), Some(secret));
     let pulled = reader.pull(&all()).unwrap();
     assert_eq!(pulled.copied, 2, "{pulled:?}");
     let mut refused: Vec<Fingerprint> = pulled.refused.iter().map(|(id, _)| *id).collect();

@@ -118,7 +118,8 @@ fn a_frozen_bucket_leaves_the_local_tiers_working() {
 
     server.resume();
     assert_eq!(cache.flush_shared().unwrap(), 2);
-    let other = machine(&TempDir::new("frozen-b"), bucket(&server, "frozen"), None);
+    let other_dir = TempDir::new("frozen-b");
+    let other = machine(&other_dir, bucket(&server, "frozen"), None);
     for n in 1..=3 {
         let hit = other.get(&key(n)).unwrap().unwrap();
         assert_eq!((hit.source, hit.value), (Source::Shared, value(n)));
@@ -175,7 +176,8 @@ fn a_refusing_or_missing_bucket_is_counted_and_the_machine_works_on() {
 fn a_damaged_object_in_the_bucket_is_a_miss_and_never_promoted() {
     let server = Seaweed::start("damaged");
     let config = bucket(&server, "damaged");
-    let writer = machine(&TempDir::new("damaged-a"), config.clone(), None);
+    let writer_dir = TempDir::new("damaged-a");
+    let writer = machine(&writer_dir, config.clone(), None);
     writer.put(&key(1), value(1)).unwrap();
     writer.put(&key(2), value(2)).unwrap();
     let raw = ObjectStore::open(&config).unwrap();
@@ -219,11 +221,14 @@ fn a_team_key_refuses_planted_results() {
     let server = Seaweed::start("sealed");
     let config = bucket(&server, "sealed");
     let secret = "a secret only the lab's machines hold";
-    let team = machine(&TempDir::new("sealed-a"), config.clone(), Some(secret));
+    let team_dir = TempDir::new("sealed-a");
+    let team = machine(&team_dir, config.clone(), Some(secret));
     team.put(&key(1), value(1)).unwrap();
-    let intruder = machine(&TempDir::new("sealed-b"), config.clone(), None);
+    let intruder_dir = TempDir::new("sealed-b");
+    let intruder = machine(&intruder_dir, config.clone(), None);
     intruder.put(&key(2), value(666)).unwrap();
-    let reader = machine(&TempDir::new("sealed-c"), config, Some(secret));
+    let reader_dir = TempDir::new("sealed-c");
+    let reader = machine(&reader_dir, config, Some(secret));
     assert_eq!(reader.get(&key(1)).unwrap().unwrap().source, Source::Shared);
     assert!(reader.get(&key(2)).unwrap().is_none(), "a planted result was accepted");
     assert_eq!(reader.stats().unwrap().shared.rejected, 1);

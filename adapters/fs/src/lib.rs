@@ -167,6 +167,7 @@ pub type AsyncCache = stepcache_core::Cache<FsStore, SystemClock, SharedStore>;
 /// let key = Key::of("smooth").arg("sigma_mm", 2.0).build()?;
 /// let hit = cache.get_or_compute(&key, || Value::array(vec![0.25f32; 64 * 64], &[64, 64]))?;
 /// assert_eq!(hit.value.as_slice::<f32>().unwrap().len(), 4096);
+/// # drop(cache);
 /// # std::fs::remove_dir_all(&dir).ok();
 /// # Ok::<(), stepcache::Error>(())
 /// ```
@@ -432,6 +433,7 @@ impl Cache {
     /// let slice = cache.get_region(&key, &[10..11, 0..128])?.expect("a hit");
     /// assert_eq!(slice.value.shape(), &[1, 128, 128]);
     /// assert_eq!(slice.value.as_slice::<f32>()?[0], (10 * 128 * 128) as f32);
+    /// # drop(cache);
     /// # std::fs::remove_dir_all(&dir).ok();
     /// # Ok::<(), stepcache::Error>(())
     /// ```
@@ -473,6 +475,7 @@ impl Cache {
     /// let map = vec![1.25f32; 256 * 256];
     /// cache.put_ref(&key, ValueRef::slice(&map, &[256, 256])?)?;
     /// assert_eq!(cache.get(&key)?.unwrap().value.as_slice::<f32>()?, &map[..]);
+    /// # drop(cache);
     /// # std::fs::remove_dir_all(&dir).ok();
     /// # Ok::<(), stepcache::Error>(())
     /// ```
