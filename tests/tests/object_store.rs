@@ -128,11 +128,23 @@ fn a_failing_server_is_a_typed_error_within_the_timeout() {
 #[test]
 fn a_server_killed_mid_transfer_is_a_typed_error() {
     let server = stepcache_tests::seaweed::Seaweed::start("killed");
-    let store = impatient(&server, "killed");
-    let cache = Arc::new(Cache::new(store, SystemClock::new(), Config::new().memory_budget(0)).unwrap());
     let stored = Key::of("t1_map").arg("n", 1).build().unwrap();
     let big = Value::array(vec![0.25f32; 48 << 20], &[48 << 20]).unwrap(); // 192 MiB
-    stepcache_tests::block_on(cache.put(&stored, big.clone())).unwrap();
+    {
+        // Stored with the default timeouts: a server this new may take longer than the
+        // impatient second below to answer its first parts, which is not under test.
+        let config = stepcache_object::ObjectConfig::new(stepcache_tests::seaweed::BUCKET)
+            .endpoint(&server.endpoint)
+            .credentials(
+                stepcache_tests::seaweed::ACCESS_KEY,
+                stepcache_tests::seaweed::SECRET_KEY,
+            )
+            .prefix("killed");
+        let setup = Cache::new(ObjectStore::open(&config).unwrap(), SystemClock::new(), Config::new()).unwrap();
+        stepcache_tests::block_on(setup.put(&stored, big.clone())).unwrap();
+    }
+    let store = impatient(&server, "killed");
+    let cache = Arc::new(Cache::new(store, SystemClock::new(), Config::new().memory_budget(0)).unwrap());
 
     let reader = {
         let (cache, key) = (Arc::clone(&cache), stored.clone());

@@ -46,6 +46,15 @@ pub struct ObjectStore {
     releases: std::sync::Arc<lease::Releases>,
 }
 
+/// A payload's owner as the upload's buffers take it.
+struct Payload(SharedBytes);
+
+impl AsRef<[u8]> for Payload {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
 /// The runtime the HTTP client runs on, made on first use and kept for the process.
 pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
@@ -218,8 +227,9 @@ impl Store for ObjectStore {
 
     /// Checksums the payload first (its checksum and its blocks' in one pass, many times
     /// faster than the network), so the head can go first and the object is written in
-    /// one pass: in parts of 8 MiB, each copied once into the upload's buffers, then the
-    /// seal if the entry has one.
+    /// one pass: in parts of 8 MiB, then the seal if the entry has one. A payload whose
+    /// owner the entry names is uploaded from it as it is; one only borrowed is copied
+    /// into the upload's buffers a part at a time.
     async fn put_entry(&self, id: &Fingerprint, entry: &EntryWriter<'_>) -> Result<PayloadCheck> {
         let (head, check) = entry.head_first()?;
         let trailer = entry.trailer(&head);
@@ -233,6 +243,36 @@ impl Store for ObjectStore {
             return on_runtime(async move {
                 operator
                     .write(&path, bytes)
+                    .await
+                    .map(|_| check)
+                    .map_err(|e| from_opendal("write", &path, e))
+            })
+            .await;
+        }
+        if let Some(owner) = entry.payload_owner() {
+            // Shared, so the whole upload runs on the runtime while the caller goes on
+            // (the engine writes the local copy meanwhile), without a copy of the payload.
+            let payload = bytes::Bytes::from_owner(Payload(owner.clone()));
+            let parts = (0..payload.len())
+                .step_by(PART)
+                .map(|at| payload.slice(at..payload.len().min(at + PART)));
+            let pieces: Vec<bytes::Bytes> = std::iter::once(head.into())
+                .chain(parts)
+                .chain(Some(trailer.into()).filter(|t: &bytes::Bytes| !t.is_empty()))
+                .collect();
+            return on_runtime(async move {
+                let written = async {
+                    let mut writer = operator
+                        .writer_with(&path)
+                        .chunk(PART)
+                        .concurrent(PARTS_IN_FLIGHT)
+                        .await?;
+                    for piece in pieces {
+                        writer.write(piece).await?;
+                    }
+                    writer.close().await
+                };
+                written
                     .await
                     .map(|_| check)
                     .map_err(|e| from_opendal("write", &path, e))

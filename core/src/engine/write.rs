@@ -119,6 +119,11 @@ impl<S: Store, C: Clock, R: Store> Cache<S, C, R> {
             self.upload_tier(&policy, now)
         };
         let mut entry = EntryWriter::new(&header.0, &header.1);
+        if let Some(value) = writing.owned {
+            // An upload that outlives the poll can share the value's bytes, not copy them
+            // (ignored where the payload is not the value's own bytes: compressed).
+            entry = entry.owned_by(value.data().clone());
+        }
         if upload.is_ok() && persistent {
             // Written to two stores: checksummed once, here, for both.
             entry = entry.prepared()?;

@@ -6,6 +6,7 @@ use super::{
     BlockHasher, BlockTable, EntryHeader, PayloadCheck, PayloadHasher, SEAL_LEN, TeamKey, block_count, encode_head,
     head_len,
 };
+use crate::bytes::SharedBytes;
 use crate::error::{Error, ErrorKind, Result};
 
 /// An entry on its way to a store, handed out in the order stores write it: the payload
@@ -26,6 +27,8 @@ pub struct EntryWriter<'a> {
     /// The header to encode, and the length of its head; `None` for verbatim bytes.
     header: Option<(EntryHeader, usize)>,
     payload: &'a [u8],
+    /// What holds the payload, where the caller said ([`EntryWriter::owned_by`]).
+    owner: Option<SharedBytes>,
     seal: Option<&'a TeamKey>,
     /// The finished head and the payload's checksum, once computed.
     prepared: Option<(Vec<u8>, PayloadCheck)>,
@@ -42,6 +45,7 @@ impl<'a> EntryWriter<'a> {
         EntryWriter {
             header: Some((header, len)),
             payload,
+            owner: None,
             seal: None,
             prepared: None,
         }
@@ -54,6 +58,7 @@ impl<'a> EntryWriter<'a> {
         EntryWriter {
             header: None,
             payload: bytes,
+            owner: None,
             seal: None,
             prepared: None,
         }
@@ -77,6 +82,23 @@ impl<'a> EntryWriter<'a> {
     /// store then need not hash the payload.
     pub fn is_prepared(&self) -> bool {
         self.prepared.is_some()
+    }
+
+    /// The same entry, whose payload `owner` holds: a store that writes on after the call
+    /// has returned to it (an upload on another thread) can share the bytes rather than
+    /// copy them ([`EntryWriter::payload_owner`]). Ignored unless `owner` views exactly
+    /// the payload's bytes.
+    pub fn owned_by(mut self, owner: SharedBytes) -> Self {
+        let (held, payload) = (owner.as_bytes(), self.payload);
+        if core::ptr::eq(held.as_ptr(), payload.as_ptr()) && held.len() == payload.len() {
+            self.owner = Some(owner);
+        }
+        self
+    }
+
+    /// What holds the payload, if the caller said ([`EntryWriter::owned_by`]).
+    pub fn payload_owner(&self) -> Option<&SharedBytes> {
+        self.owner.as_ref()
     }
 
     /// The same entry sealed with `key` (see [`TeamKey`]); a verbatim entry stays as it is.
@@ -305,6 +327,29 @@ mod tests {
         };
         header.blocks = BlockTable::placeholder(block_count(&header) as usize);
         header
+    }
+
+    /// An owner is kept only if it views exactly the payload's bytes: a copy of them, a
+    /// part or a longer view would let a store upload other bytes than the entry's.
+    #[test]
+    fn an_owner_is_kept_only_if_it_holds_the_payload_itself() {
+        let owner = SharedBytes::from_owner(alloc::vec![7u8; 64]);
+        let header = raw_header(64);
+        let kept = EntryWriter::new(&header, owner.as_bytes()).owned_by(owner.clone());
+        assert!(kept.payload_owner().is_some_and(|o| o.as_bytes() == owner.as_bytes()));
+        let copy = SharedBytes::from_owner(alloc::vec![7u8; 64]);
+        let part = owner.slice(0..32).unwrap();
+        let others = [copy, part.clone(), owner.clone()];
+        let payloads = [owner.as_bytes(), owner.as_bytes(), part.as_bytes()];
+        for (other, payload) in others.into_iter().zip(payloads) {
+            let header = raw_header(payload.len() as u64);
+            let writer = EntryWriter::new(&header, payload).owned_by(other);
+            assert!(writer.payload_owner().is_none());
+        }
+        assert!(
+            EntryWriter::new(&header, owner.as_bytes()).payload_owner().is_none(),
+            "none unless told"
+        );
     }
 
     /// Around the largest raw payload whose block table fits a header (about 128 GiB), a
