@@ -46,6 +46,12 @@ pub struct ObjectStore {
     releases: std::sync::Arc<lease::Releases>,
 }
 
+/// A writer of the object at `path` in parts of [`PART`] bytes, [`PARTS_IN_FLIGHT`] of
+/// them going up at once.
+async fn parts_writer(operator: &Operator, path: &str) -> opendal::Result<opendal::Writer> {
+    operator.writer_with(path).chunk(PART).concurrent(PARTS_IN_FLIGHT).await
+}
+
 /// A payload's owner as the upload's buffers take it.
 struct Payload(SharedBytes);
 
@@ -262,11 +268,7 @@ impl Store for ObjectStore {
                 .collect();
             return on_runtime(async move {
                 let written = async {
-                    let mut writer = operator
-                        .writer_with(&path)
-                        .chunk(PART)
-                        .concurrent(PARTS_IN_FLIGHT)
-                        .await?;
+                    let mut writer = parts_writer(&operator, &path).await?;
                     for piece in pieces {
                         writer.write(piece).await?;
                     }
@@ -281,10 +283,7 @@ impl Store for ObjectStore {
         }
         let open_path = path.clone();
         let mut writer = on_runtime(async move {
-            operator
-                .writer_with(&open_path)
-                .chunk(PART)
-                .concurrent(PARTS_IN_FLIGHT)
+            parts_writer(&operator, &open_path)
                 .await
                 .map_err(|e| from_opendal("write", &open_path, e))
         })
