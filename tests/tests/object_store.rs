@@ -204,3 +204,40 @@ fn an_object_said_to_be_larger_than_memory_is_a_miss() {
     assert!(matches!(found, Ok(None)), "{found:?}");
     assert!(answered.load(Ordering::SeqCst) >= 1, "the request reached the server");
 }
+
+/// A put given up in the middle of its upload (its future dropped, as a timeout around an
+/// async call does) never lands afterwards: the key keeps the value of the put after it.
+#[test]
+fn a_put_given_up_mid_upload_never_lands_after_a_later_put() {
+    use std::future::Future;
+    use stepcache_tests::seaweed::{ACCESS_KEY, BUCKET, SECRET_KEY};
+    let server = stepcache_tests::seaweed::Seaweed::start("given-up");
+    let config = stepcache_object::ObjectConfig::new(BUCKET)
+        .endpoint(&server.endpoint)
+        .credentials(ACCESS_KEY, SECRET_KEY)
+        .prefix("given-up");
+    let open = || {
+        Cache::new(
+            ObjectStore::open(&config).unwrap(),
+            SystemClock::new(),
+            Config::new().memory_budget(0),
+        )
+        .unwrap()
+    };
+    let cache = open();
+    let key = Key::of("t1_map").arg("n", 1).build().unwrap();
+    let big = Value::array(vec![0.5f32; 48 << 20], &[48 << 20]).unwrap(); // 192 MiB
+    let small = Value::array(vec![2.0f32; 16], &[16]).unwrap();
+    {
+        let mut put = std::pin::pin!(cache.put(&key, big));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(put.as_mut().poll(&mut cx).is_pending());
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(put.as_mut().poll(&mut cx).is_pending(), "the upload is still under way");
+    }
+    stepcache_tests::block_on(cache.put(&key, small.clone())).unwrap();
+    // Longer than the given-up upload would have taken to finish.
+    std::thread::sleep(Duration::from_secs(6));
+    let hit = stepcache_tests::block_on(open().get(&key)).unwrap().expect("stored");
+    assert_eq!(hit.value, small, "the later put's value");
+}

@@ -46,6 +46,15 @@ pub struct ObjectStore {
     releases: std::sync::Arc<lease::Releases>,
 }
 
+/// Cancels a task of the runtime when dropped (nothing, once it is done).
+struct CancelOnDrop(tokio::task::AbortHandle);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// A writer of the object at `path` in parts of [`PART`] bytes, [`PARTS_IN_FLIGHT`] of
 /// them going up at once.
 async fn parts_writer(operator: &Operator, path: &str) -> opendal::Result<opendal::Writer> {
@@ -74,9 +83,13 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// `work` run on [`runtime`], awaited from the caller's executor.
+/// `work` run on [`runtime`], awaited from the caller's executor, and cancelled if the
+/// caller stops waiting: an upload of a put that was given up must not land after a
+/// later put of the same key.
 pub(crate) async fn on_runtime<T: Send + 'static>(work: impl Future<Output = Result<T>> + Send + 'static) -> Result<T> {
-    match runtime().spawn(work).await {
+    let task = runtime().spawn(work);
+    let _cancel = CancelOnDrop(task.abort_handle());
+    match task.await {
         Ok(out) => out,
         Err(e) => Err(Error::new(ErrorKind::Storage, format!("object store task failed: {e}"))),
     }
