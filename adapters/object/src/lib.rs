@@ -61,15 +61,6 @@ async fn parts_writer(operator: &Operator, path: &str) -> opendal::Result<openda
     operator.writer_with(path).chunk(PART).concurrent(PARTS_IN_FLIGHT).await
 }
 
-/// A payload's owner as the upload's buffers take it.
-struct Payload(SharedBytes);
-
-impl AsRef<[u8]> for Payload {
-    fn as_ref(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
-}
-
 /// The runtime the HTTP client runs on, made on first use and kept for the process.
 pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
@@ -271,7 +262,7 @@ impl Store for ObjectStore {
         if let Some(owner) = entry.payload_owner() {
             // Shared, so the whole upload runs on the runtime while the caller goes on
             // (the engine writes the local copy meanwhile), without a copy of the payload.
-            let payload = bytes::Bytes::from_owner(Payload(owner.clone()));
+            let payload = bytes::Bytes::from_owner(owner.clone());
             let parts = (0..payload.len())
                 .step_by(PART)
                 .map(|at| payload.slice(at..payload.len().min(at + PART)));
