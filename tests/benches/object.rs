@@ -29,22 +29,26 @@ use stepcache_object::{ObjectConfig, ObjectStore};
 use stepcache_tests::seaweed::{ACCESS_KEY, BUCKET, SECRET_KEY, Seaweed};
 use stepcache_tests::temp::TempDir;
 
+/// The middle of `values` once sorted.
+fn middle(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// The median time in ms.
 fn median(times: &[Duration]) -> f64 {
-    let mut ms: Vec<f64> = times.iter().map(|t| t.as_secs_f64() * 1e3).collect();
-    ms.sort_by(f64::total_cmp);
-    ms[ms.len() / 2]
+    middle(times.iter().map(|t| t.as_secs_f64() * 1e3).collect())
 }
 
 /// The median over the rounds of `ours / theirs` in the same round: paired, because the
 /// server's and this machine's speed drift over spans longer than a round.
 fn ratio(ours: &[Duration], theirs: &[Duration]) -> f64 {
-    let mut ratios: Vec<f64> = ours
-        .iter()
-        .zip(theirs)
-        .map(|(a, b)| a.as_secs_f64() / b.as_secs_f64())
-        .collect();
-    ratios.sort_by(f64::total_cmp);
-    ratios[ratios.len() / 2]
+    middle(
+        ours.iter()
+            .zip(theirs)
+            .map(|(a, b)| a.as_secs_f64() / b.as_secs_f64())
+            .collect(),
+    )
 }
 
 /// How long `work` took, and what it returned (dropped by the caller, untimed).
